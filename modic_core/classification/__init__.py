@@ -1,0 +1,12 @@
+"""Stage 2: Modic grading of each region from paired T1/T2 crops (3D CNN) and Grad-CAM."""
+from __future__ import annotations
+
+from .crops import CropSpec, extract_crops, paste_back
+from .gradcam import grad_cam
+from .infer import Classifier, load_classifier, classifier_path
+from .model import ClassifierConfig, ModicNet3D, build_classifier
+
+__all__ = [
+    "Classifier", "ClassifierConfig", "CropSpec", "ModicNet3D", "build_classifier", "classifier_path",
+    "extract_crops", "grad_cam", "load_classifier", "paste_back",
+]

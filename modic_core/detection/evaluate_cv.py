@@ -1,0 +1,46 @@
+"""Scoring saved detector predictions (cross-validation folds) with :func:`modic_core.metrics.detection_report`."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .levels import assign_level_names
+
+__all__ = ["DEFAULT_THRESHOLD", "summarize_detector_cv"]
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def _records(preds: Sequence[dict], threshold: float, sequence: str | None):
+    gt, pr = [], []
+    for p in preds:
+        if sequence and p["sequence"] != sequence:
+            continue
+        image_id = f"{p['study_id']}"
+        for b, lv in zip(p["gt_boxes"], p["gt_levels"]):
+            gt.append({"image_id": image_id, "box": b, "level": lv})
+        boxes = np.asarray(p["boxes"], float).reshape(-1, 4)
+        scores = np.asarray(p["scores"], float)
+        keep = scores >= threshold
+        kb = boxes[keep]
+        names = assign_level_names(kb) if len(kb) else []
+        for b, s, n in zip(kb, scores[keep], names):
+            pr.append({"image_id": image_id, "box": b.tolist(), "level": n, "score": float(s)})
+    return gt, pr
+
+
+def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] = (0.3, 0.5, 0.7), n_boot: int = 1000) -> dict[str, Any]:
+    """Detection report per sequence (T1, T2) and threshold; images are bootstrapped per patient
+    (each patient contributes one image per sequence)."""
+    from ..metrics import detection_report
+
+    out: dict[str, Any] = {"default_threshold": DEFAULT_THRESHOLD, "by_sequence": {}}
+    for seq in ("T1", "T2"):
+        out["by_sequence"][seq] = {}
+        for t in thresholds:
+            gt, pr = _records(preds, t, seq)
+            rep = detection_report(gt, pr, n_boot=n_boot)
+            rep.pop("per_gt", None)
+            out["by_sequence"][seq][f"{t:g}"] = rep
+    return out

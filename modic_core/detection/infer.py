@@ -1,0 +1,165 @@
+"""Running the detector on a study, fusing slices, and thresholding without rerunning it.
+
+3D rule: the detector runs on the central sagittal slices (those within ±``slab_mm``/2 of the
+middle slice, at most 7). Boxes from all those slices are fused greedily (highest score first; a
+box joins a cluster when its IoU with the cluster's running box is >= 0.5). A cluster's box is the
+score-weighted mean of its members; its score is the sum of member scores divided by the number
+of slices run (a region seen on one slice of five scores lower than one seen on all five). Its
+slab -- the slices the classifier sees -- is the range of slices where members were found.
+Single-slice studies reduce to the plain detector output.
+
+The confidence threshold is applied afterwards (:meth:`StudyDetections.filter`): changing it
+never reruns the network. Level names are assigned after thresholding, by counting up from the
+lowest kept region (see :mod:`.levels`).
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..volume import Volume
+from .levels import assign_level_names, order_top_to_bottom
+from .model import DetectorConfig, build_detector
+from .preprocess import to_detector_grid
+
+__all__ = ["Detection", "StudyDetections", "Detector", "load_detector", "DEFAULT_WEIGHTS"]
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "detector.pt"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One intervertebral region. ``box`` = (x0, y0, x1, y1) in T1 pixels (x = column, y = row);
+    ``z_range`` = (first, last) slice index of its slab, inclusive."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    z_range: tuple[int, int]
+    level: str = ""
+
+    @property
+    def z_center(self) -> int:
+        return int(round((self.z_range[0] + self.z_range[1]) / 2))
+
+
+@dataclass
+class StudyDetections:
+    """All fused candidate regions of a study (score >= ``min_score``), before thresholding."""
+
+    candidates: list[Detection]
+    slices_run: list[int]
+    shape: tuple[int, int, int]
+    seconds: float = 0.0
+
+    def filter(self, threshold: float) -> list[Detection]:
+        """Regions with score >= threshold, ordered top to bottom, with level names."""
+        kept = [d for d in self.candidates if d.score >= threshold]
+        if not kept:
+            return []
+        boxes = np.array([d.box for d in kept])
+        names = assign_level_names(boxes)
+        order = order_top_to_bottom(boxes)
+        return [Detection(kept[i].box, kept[i].score, kept[i].z_range, names[i]) for i in order]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / ua if ua > 0 else 0.0
+
+
+def central_slices(n_slices: int, slice_spacing_mm: float, *, slab_mm: float = 12.0, max_slices: int = 7) -> list[int]:
+    """Indices of the central sagittal slices within ±slab_mm/2 of the middle one."""
+    mid = n_slices // 2
+    half = int(np.floor((slab_mm / 2) / max(slice_spacing_mm, 1e-3)))
+    half = min(half, max_slices // 2)
+    return list(range(max(0, mid - half), min(n_slices, mid + half + 1)))
+
+
+def fuse_slices(per_slice: dict[int, tuple[np.ndarray, np.ndarray]], *, iou: float = 0.5, min_score: float = 0.01) -> list[Detection]:
+    """Greedy score-weighted fusion of boxes across slices (see module docstring)."""
+    items = [(s, z, b) for z, (boxes, scores) in per_slice.items() for b, s in zip(boxes, scores) if s >= min_score]
+    items.sort(key=lambda t: -t[0])
+    clusters: list[dict] = []
+    for s, z, b in items:
+        for c in clusters:
+            if z not in c["z"] and _iou(c["box"], b) >= iou:
+                c["w"].append(s)
+                c["boxes"].append(b)
+                c["z"].append(z)
+                c["box"] = np.average(np.array(c["boxes"]), axis=0, weights=np.array(c["w"]))
+                break
+        else:
+            clusters.append({"box": np.asarray(b, float), "boxes": [b], "w": [s], "z": [z]})
+    n = max(1, len(per_slice))
+    out = [
+        Detection(tuple(float(v) for v in c["box"]), float(sum(c["w"]) / n), (int(min(c["z"])), int(max(c["z"]))))
+        for c in clusters
+    ]
+    return sorted(out, key=lambda d: -d.score)
+
+
+class Detector:
+    """A loaded detector; thread-safe inference on the CPU or the GPU."""
+
+    def __init__(self, model: torch.nn.Module, *, config: DetectorConfig, device: str, source: str, sha256: str = "") -> None:
+        self.model = model
+        self.config = config
+        self.device = device
+        self.source = source
+        self.sha256 = sha256
+        self._lock = threading.Lock()
+
+    @torch.inference_mode()
+    def detect_slices(self, volume: Volume, slices: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Raw boxes (T1 pixels) and scores per slice index, all slices in one batch."""
+        imgs, scales = [], []
+        for z in slices:
+            t, sc = to_detector_grid(volume.array[z], volume.spacing[1:])
+            imgs.append(t.to(self.device))
+            scales.append(sc)
+        with self._lock:
+            results = self.model(imgs)
+        out = {}
+        for z, r, sc in zip(slices, results, scales):
+            b = r["boxes"].float().cpu().numpy().astype(float)
+            b[:, [0, 2]] /= sc[1]
+            b[:, [1, 3]] /= sc[0]
+            out[z] = (b, r["scores"].float().cpu().numpy().astype(float))
+        return out
+
+    def detect(self, volume: Volume, *, slab_mm: float = 12.0) -> StudyDetections:
+        """Fused candidate regions of a (z, y, x) volume; see the module docstring for the rule."""
+        import time
+
+        t0 = time.perf_counter()
+        slices = central_slices(volume.shape[0], volume.spacing[0], slab_mm=slab_mm)
+        per = self.detect_slices(volume, slices)
+        cands = fuse_slices(per)
+        return StudyDetections(cands, slices, volume.shape, time.perf_counter() - t0)
+
+
+def pick_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@functools.lru_cache(maxsize=4)
+def load_detector(path: str | Path | None = None, *, device: str | None = None) -> Detector:
+    """Load the shipped (or given) detector once per process."""
+    from ..train.common import sha256_file
+
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    device = device or pick_device()
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = DetectorConfig.from_dict(payload["config"])
+    model = build_detector(config=cfg)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
+    model.eval().to(device)
+    return Detector(model, config=cfg, device=device, source=str(path.name), sha256=sha256_file(path))

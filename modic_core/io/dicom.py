@@ -1,0 +1,591 @@
+"""Reading DICOM MR series with pydicom into :class:`~modic_core.Volume`.
+
+- Files are grouped by SeriesInstanceUID; slices are ordered along the slice normal
+  ``n = row_cosine x column_cosine`` (from ImageOrientationPatient), by the projection of
+  ImagePositionPatient on ``n`` (highdicom's ``get_plane_sort_index``), as ITK/GDCM do.
+- The volume's array is float32 (z, y, x) = (slice, row, column) after the modality
+  rescale (RescaleSlope/Intercept); spacing is (slice spacing from the positions,
+  PixelSpacing row, PixelSpacing column) in mm; origin is the ImagePositionPatient of the
+  first slice; direction columns are (row cosine, column cosine, normal) in LPS: the
+  patient-space directions of the x, y and z index axes, which is SimpleITK's convention.
+- Compressed transfer syntaxes decode through pydicom's pixel-data plugins (pylibjpeg).
+
+Privacy: patient identifiers (PatientID, PatientName, PatientBirthDate) are read only to
+compute a salted one-way hash, here, and are never stored, returned or logged. Study and
+series UIDs leave this module only as hashes too. pydicom's value-validation warnings
+(which may quote element values) are switched off for reading.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..volume import Volume, VolumeMeta
+
+__all__ = [
+    "DicomHeader",
+    "DicomScan",
+    "NON_IMAGE",
+    "damaged_error",
+    "guess_sequence",
+    "orientation_name",
+    "read_dicom_series",
+    "read_header",
+    "salted_hash",
+    "scan_dicom",
+]
+
+_SALT = "modic_core:patient-hash:v1|"
+_DUPLICATE_TOL_MM = 0.01
+_GAP_FACTOR = 1.5
+_SPACING_RTOL = 0.1
+_NOT_DICOM_SUFFIXES = {
+    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pdf", ".txt", ".csv",
+    ".json", ".xml", ".html", ".htm", ".md", ".raw", ".zraw", ".py", ".zip", ".gz", ".doc", ".docx",
+    ".mha", ".mhd", ".nii", ".nrrd",
+}
+
+
+def _configure_pydicom() -> None:
+    import pydicom.config
+
+    # Value-validation warnings can quote element values (names, dates); never emit them.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+
+_configure_pydicom()
+
+
+NON_IMAGE = "non-image"  # read_header's answer for DICOM files without pixels (reports, DICOMDIR)
+
+
+class _Damaged(Exception):
+    """A file that claims to be DICOM but cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """Non-identifying header fields of one DICOM image file.
+
+    Geometry is in LPS mm: ``iop`` = ImageOrientationPatient (row cosine, column cosine),
+    ``ipp`` = ImagePositionPatient, ``pixel_spacing`` = (between rows, between columns).
+    """
+
+    path: Path
+    series_key: str  # salted hash of SeriesInstanceUID
+    instance_key: str  # salted hash of SOPInstanceUID (to drop the same file given twice)
+    study_hash: str | None
+    patient_hash: str | None
+    frame_of_reference_uid: str | None
+    modality: str
+    series_description: str
+    series_number: int | None
+    instance_number: int | None
+    manufacturer: str
+    field_strength_t: float | None
+    repetition_time_ms: float | None
+    echo_time_ms: float | None
+    inversion_time_ms: float | None
+    scanning_sequence: str
+    rows: int
+    cols: int
+    frames: int
+    samples_per_pixel: int
+    iop: tuple[float, ...] | None
+    ipp: tuple[float, ...] | None
+    pixel_spacing: tuple[float, ...] | None
+    slice_thickness: float | None
+    spacing_between_slices: float | None
+
+    @property
+    def normal(self) -> np.ndarray | None:
+        if self.iop is None:
+            return None
+        row, col = np.asarray(self.iop[:3]), np.asarray(self.iop[3:])
+        n = np.cross(row, col)
+        norm = float(np.linalg.norm(n))
+        return n / norm if norm > 1e-6 else None
+
+    @property
+    def orientation(self) -> str:
+        n = self.normal
+        return "unknown" if n is None else orientation_name(n)
+
+    @property
+    def sequence(self) -> str:
+        return guess_sequence(
+            self.series_description,
+            scanning_sequence=self.scanning_sequence,
+            tr=self.repetition_time_ms,
+            te=self.echo_time_ms,
+            ti=self.inversion_time_ms,
+        )
+
+
+@dataclass
+class DicomScan:
+    """DICOM image headers of a set of files, grouped by series (key = hashed SeriesInstanceUID)."""
+
+    series: dict[str, list[DicomHeader]] = field(default_factory=dict)
+    damaged: int = 0  # files with a DICOM preamble that could not be parsed
+    non_image: int = 0  # DICOM files without pixels (reports, DICOMDIR-like, presentation states)
+
+
+# --------------------------------------------------------------------------- sequence / orientation
+
+
+_T1 = re.compile(r"(?<![A-Z0-9])T1(?!\d)")
+_T2 = re.compile(r"(?<![A-Z0-9])T2(?!\d)|STIR|TIRM|(?<![A-Z])T2W")
+
+
+def guess_sequence(
+    description: str,
+    *,
+    scanning_sequence: str = "",
+    tr: float | None = None,
+    te: float | None = None,
+    ti: float | None = None,
+) -> str:
+    """'T1', 'T2' or 'unknown' from the series description, then TR/TE (ms).
+
+    Description keywords win (T1; T2, STIR/TIRM count as T2-like). Otherwise
+    TR < 1000 and TE < 30 ms means T1, TR > 2000 and TE > 60 ms means T2; a short-TI
+    inversion recovery (ScanningSequence IR, TI < 250 ms) with TE > 30 ms is a STIR (T2-like).
+    """
+    text = (description or "").upper()
+    has1, has2 = bool(_T1.search(text)), bool(_T2.search(text))
+    if has1 != has2:
+        return "T1" if has1 else "T2"
+    if tr is not None and te is not None:
+        if "IR" in (scanning_sequence or "").upper() and ti is not None and ti < 250 and te > 30:
+            return "T2"
+        if tr < 1000 and te < 30:
+            return "T1"
+        if tr > 2000 and te > 60:
+            return "T2"
+    return "unknown"
+
+
+def orientation_name(normal: Sequence[float] | np.ndarray) -> str:
+    """'sagittal', 'coronal' or 'axial' from the dominant LPS axis of a slice normal."""
+    axis = int(np.argmax(np.abs(np.asarray(normal, dtype=float))))
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def scan_dicom(paths: Iterable[Path]) -> DicomScan:
+    """Read the headers of ``paths`` (no pixels) and group the DICOM images by series."""
+    scan = DicomScan()
+    for path in paths:
+        try:
+            header = read_header(path)
+        except _Damaged:
+            scan.damaged += 1
+            continue
+        if header is None:
+            continue
+        if header is NON_IMAGE:
+            scan.non_image += 1
+            continue
+        scan.series.setdefault(header.series_key, []).append(header)
+    return scan
+
+
+def read_header(path: Path) -> DicomHeader | str | None:
+    """Header of one file: a :class:`DicomHeader`, :data:`NON_IMAGE` for DICOM without pixels,
+    or None when the file is not DICOM. Raises ``_Damaged`` for unparsable DICOM files."""
+    import pydicom
+
+    path = Path(path)
+    magic = _has_dicm_preamble(path)
+    if not magic and path.suffix.lower() in _NOT_DICOM_SUFFIXES:
+        return None
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        if "Rows" not in ds or "Columns" not in ds:
+            if _is_image_storage(ds):
+                raise _Damaged()  # an image whose header ends early: truncated or damaged
+            if magic or "SOPClassUID" in ds:
+                return NON_IMAGE
+            return None
+        return _header_from_dataset(ds, path)
+    except Exception as exc:  # pydicom raises many kinds of errors on damaged files
+        if magic:
+            raise _Damaged() from exc
+        return None
+
+
+def _is_image_storage(ds: Any) -> bool:
+    """True when the SOP class says the file should hold an image (e.g. 'MR Image Storage')."""
+    from pydicom.uid import UID
+
+    uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    return bool(uid) and "Image Storage" in UID(str(uid)).name
+
+
+def _has_dicm_preamble(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    frames = _int(ds.get("NumberOfFrames")) or 1
+    iop = _floats(ds.get("ImageOrientationPatient"), 6)
+    ipp = _floats(ds.get("ImagePositionPatient"), 3)
+    spacing = _floats(ds.get("PixelSpacing"), 2)
+    if frames > 1:  # enhanced multi-frame: geometry lives in the shared functional groups
+        iop = iop or _shared_group_value(ds, "PlaneOrientationSequence", "ImageOrientationPatient", 6)
+        spacing = spacing or _shared_group_value(ds, "PixelMeasuresSequence", "PixelSpacing", 2)
+    tr = _float(ds.get("RepetitionTime"))
+    te = _float(ds.get("EchoTime"))
+    if frames > 1:
+        tr = tr if tr is not None else _functional_group_float(ds, "MRTimingAndRelatedParametersSequence", "RepetitionTime")
+        te = te if te is not None else _functional_group_float(ds, "MREchoSequence", "EffectiveEchoTime")
+    return DicomHeader(
+        path=path,
+        series_key=salted_hash(str(ds.get("SeriesInstanceUID", ""))),
+        instance_key=salted_hash(str(ds.get("SOPInstanceUID", "")) or str(path)),
+        study_hash=salted_hash(str(ds.get("StudyInstanceUID", ""))) if ds.get("StudyInstanceUID") else None,
+        patient_hash=_patient_hash(ds),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
+        modality=str(ds.get("Modality", "") or ""),
+        series_description=str(ds.get("SeriesDescription", "") or ""),
+        series_number=_int(ds.get("SeriesNumber")),
+        instance_number=_int(ds.get("InstanceNumber")),
+        manufacturer=str(ds.get("Manufacturer", "") or ""),
+        field_strength_t=_float(ds.get("MagneticFieldStrength")),
+        repetition_time_ms=tr,
+        echo_time_ms=te,
+        inversion_time_ms=_float(ds.get("InversionTime")),
+        scanning_sequence="\\".join(_strings(ds.get("ScanningSequence"))),
+        rows=rows,
+        cols=cols,
+        frames=frames,
+        samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
+        iop=iop,
+        ipp=ipp,
+        pixel_spacing=spacing,
+        slice_thickness=_float(ds.get("SliceThickness")),
+        spacing_between_slices=_float(ds.get("SpacingBetweenSlices")),
+    )
+
+
+def _patient_hash(ds: Any) -> str | None:
+    parts = [str(ds.get(k, "") or "").strip() for k in ("PatientID", "PatientName", "PatientBirthDate")]
+    if not any(parts):
+        return None  # fully de-identified: nothing to compare
+    return salted_hash("\x1f".join(parts))
+
+
+def salted_hash(text: str) -> str:
+    """Salted SHA-256 of ``text``, 16 hex digits: a one-way, opaque key."""
+    return hashlib.sha256((_SALT + text).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _shared_group_value(ds: Any, seq: str, keyword: str, n: int) -> tuple[float, ...] | None:
+    try:
+        item = ds.SharedFunctionalGroupsSequence[0]
+        return _floats(getattr(item, seq)[0].get(keyword), n)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _functional_group_float(ds: Any, seq: str, keyword: str) -> float | None:
+    """A value from the shared functional groups, else from the first frame's."""
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        try:
+            value = _float(getattr(ds[groups].value[0], seq)[0].get(keyword))
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            value = None
+        if value is not None:
+            return value
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        return [str(value)]
+    try:
+        return [str(v) for v in value]
+    except TypeError:
+        return [str(value)]
+
+
+def _float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if not isinstance(value, (str, bytes, int, float)):
+            value = list(value)[0]  # multi-valued: take the first
+        out = float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _int(value: Any) -> int | None:
+    f = _float(value)
+    return int(f) if f is not None and abs(f) < 2**31 else None
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(vals) != n or not all(math.isfinite(v) for v in vals):
+        return None
+    return vals
+
+
+# --------------------------------------------------------------------------- volumes
+
+
+def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
+    """Read one series (headers from :func:`scan_dicom`) into a Volume; see the module docstring."""
+    headers = _unique_instances(headers)
+    if not headers:
+        raise InputError("The series holds no images.")
+    first = headers[0]
+    if any(h.samples_per_pixel != 1 for h in headers):
+        raise InputError("The series is a colour image (for example a screenshot); a greyscale MRI series is needed.")
+    if any(h.frames > 1 for h in headers):
+        if len(headers) > 1:
+            raise InputError("The series mixes multi-frame and single-frame DICOM files; please export it again.")
+        volume = _read_multiframe(first)
+    else:
+        volume = _read_single_frames(headers)
+    return volume
+
+
+def _unique_instances(headers: Sequence[DicomHeader]) -> list[DicomHeader]:
+    seen: set[str] = set()
+    out = []
+    for h in headers:  # the same file given twice (e.g. in two folders of a zip) counts once
+        if h.instance_key not in seen:
+            seen.add(h.instance_key)
+            out.append(h)
+    return out
+
+
+def _geometry_vectors(iop: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    row, col = np.asarray(iop[:3], dtype=float), np.asarray(iop[3:], dtype=float)
+    nr, nc = np.linalg.norm(row), np.linalg.norm(col)
+    if abs(nr - 1) > 0.01 or abs(nc - 1) > 0.01 or abs(float(row @ col)) > 0.01:
+        raise InputError(
+            "The slice orientation stored in the DICOM files is invalid (not two perpendicular directions); "
+            "the files may be damaged."
+        )
+    row, col = row / nr, col / nc
+    normal = np.cross(row, col)
+    return row, col, normal / np.linalg.norm(normal)
+
+
+def _read_single_frames(headers: list[DicomHeader]) -> Volume:
+    from highdicom.enum import AxisHandedness
+    from highdicom.spatial import get_plane_sort_index
+
+    first = headers[0]
+    if any(h.iop is None or h.ipp is None for h in headers):
+        raise InputError(
+            "The images have no position or orientation in the patient (for example screenshots or "
+            "secondary captures); an original MRI series is needed."
+        )
+    if any(h.pixel_spacing is None or min(h.pixel_spacing) <= 0 for h in headers):
+        raise InputError("The images have no valid pixel size (PixelSpacing); the series cannot be measured.")
+    sizes = sorted({(h.cols, h.rows) for h in headers})
+    if len(sizes) > 1:
+        shown = " and ".join(f"{c}x{r}" for c, r in sizes[:2])
+        raise InputError(
+            f"The images of the series have different sizes ({shown} pixels); they do not form one volume. "
+            "Please choose a single sagittal series."
+        )
+    iops = np.array([h.iop for h in headers])
+    if np.max(np.abs(iops - iops[0])) > 1e-3:
+        raise InputError(
+            "The series mixes images in different orientations (for example a localizer); "
+            "please choose a single sagittal series."
+        )
+    spacings = np.array([h.pixel_spacing for h in headers])
+    if np.max(np.abs(spacings - spacings[0])) > 1e-3 * float(np.max(spacings[0])):
+        raise InputError("The images of the series have different pixel sizes; they do not form one volume.")
+    row, col, normal = _geometry_vectors(first.iop)
+
+    # highdicom's sort index with the (R, D) index convention and right-handedness orders the
+    # planes by the position's projection on row x column: the same order and sign as ITK/GDCM.
+    positions = np.array([h.ipp for h in headers], dtype=float)
+    order = get_plane_sort_index(positions, first.iop, index_convention="RD", handedness=AxisHandedness.RIGHT_HANDED)
+    headers = [headers[i] for i in order]
+    positions = positions[order]
+    dist = positions @ normal
+    ps_row, ps_col = (float(v) for v in spacings[0])
+    dz = _slice_spacing(dist, first)
+    _check_in_plane_drift(positions, dist, normal, max(ps_row, ps_col))
+
+    slices = [_read_pixels(h) for h in headers]
+    array = np.stack(slices).astype(np.float32, copy=False)
+    direction = np.column_stack([row, col, normal])
+    meta = _meta(first)
+    if len({h.frame_of_reference_uid for h in headers}) > 1:  # some anonymisers rewrite it per file
+        meta = dataclasses.replace(meta, frame_of_reference_uid=None)
+    return Volume(array, (dz, ps_row, ps_col), tuple(positions[0]), direction, meta)
+
+
+def _slice_spacing(dist: np.ndarray, first: DicomHeader) -> float:
+    """Slice spacing (mm) from positions along the normal; rejects duplicates, gaps and irregularity."""
+    if len(dist) == 1:
+        for value in (first.spacing_between_slices, first.slice_thickness):
+            if value is not None and value > 0:
+                return float(value)
+        return 1.0
+    diffs = np.diff(dist)
+    n_dup = int(np.sum(diffs < _DUPLICATE_TOL_MM))
+    if n_dup:
+        raise InputError(
+            f"The series contains duplicated slices ({n_dup} image(s) at the same position as another), for example "
+            "repeated or multi-echo acquisitions stored together. Please export a single sagittal series."
+        )
+    median = float(np.median(diffs))
+    gaps = np.flatnonzero(diffs > _GAP_FACTOR * median)
+    if gaps.size:
+        missing = int(round(float(np.sum(diffs[gaps] / median - 1))))
+        raise InputError(
+            f"The series has missing slices: about {max(missing, 1)} slice(s) are absent (a gap of "
+            f"{float(diffs[gaps[0]]):.1f} mm where slices are {median:.1f} mm apart). Please upload the complete series."
+        )
+    if float(np.max(np.abs(diffs - median))) > _SPACING_RTOL * median:
+        raise InputError(
+            f"The slices of the series are unevenly spaced ({float(diffs.min()):.1f} to {float(diffs.max()):.1f} mm apart); "
+            "they cannot be shown as one volume."
+        )
+    return float((dist[-1] - dist[0]) / (len(dist) - 1))
+
+
+def _check_in_plane_drift(positions: np.ndarray, dist: np.ndarray, normal: np.ndarray, pixel: float) -> None:
+    rel = positions - positions[0]
+    drift = rel - np.outer(dist - dist[0], normal)
+    if len(positions) > 1 and float(np.max(np.linalg.norm(drift, axis=1))) > pixel:
+        raise InputError(
+            "The slices of the series are shifted sideways against each other (a tilted or irregular acquisition); "
+            "they cannot be shown as one volume."
+        )
+
+
+def _read_pixels(header: DicomHeader) -> np.ndarray:
+    """Pixels of one single-frame file as float32 (rows, cols) after the modality rescale."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(header.path, force=True)
+        arr = ds.pixel_array
+        if arr.shape != (header.rows, header.cols):
+            raise ValueError("unexpected pixel array shape")
+        arr = _modality_rescale(arr, ds)
+        if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
+            arr = float(arr.max()) + float(arr.min()) - arr  # high signal is bright, as in MONOCHROME2
+    except Exception as exc:  # any decoding failure is a damaged file for the user
+        raise damaged_error() from exc
+    return arr
+
+
+def _modality_rescale(arr: np.ndarray, ds: Any) -> np.ndarray:
+    """Stored values to modality values as float32: a Modality LUT, or slope * value + intercept.
+
+    A slope or intercept given alone still applies (the other takes its default); with
+    overflow beyond float32 the result holds infinities, which the volume checks reject.
+    """
+    if "ModalityLUTSequence" in ds:
+        from pydicom.pixels import apply_modality_lut
+
+        return np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
+    slope = _rescale_value(ds, "RescaleSlope", 1.0)
+    intercept = _rescale_value(ds, "RescaleIntercept", 0.0)
+    out = arr.astype(np.float64)
+    if slope != 1.0 or intercept != 0.0:
+        out = out * slope + intercept
+    with np.errstate(over="ignore"):
+        return out.astype(np.float32)
+
+
+def _rescale_value(ds: Any, keyword: str, default: float) -> float:
+    raw = ds.get(keyword)
+    if raw is None or str(raw).strip() == "":
+        return default
+    value = _float(raw)
+    if value is None:  # present but not a finite number: a damaged header
+        raise ValueError(f"invalid {keyword}")
+    return value
+
+
+def _read_multiframe(header: DicomHeader) -> Volume:
+    """An enhanced (multi-frame) image through highdicom's volume support."""
+    import highdicom
+
+    try:
+        image = highdicom.imread(str(header.path))
+        hvol = image.get_volume()
+        array = np.asarray(hvol.array, dtype=np.float32)
+        affine = np.asarray(hvol.affine, dtype=float)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            "The multi-frame DICOM file could not be arranged as a regular volume (it may be damaged, or its "
+            "frames may not form evenly spaced slices)."
+        ) from exc
+    if array.ndim != 3:
+        raise InputError("The multi-frame DICOM file is not a greyscale volume.")
+    # highdicom's array axes are (frame, row, column); affine columns map each axis to LPS mm.
+    vz, vy, vx = affine[:3, 0], affine[:3, 1], affine[:3, 2]
+    sz, sy, sx = (float(np.linalg.norm(v)) for v in (vz, vy, vx))
+    ux, uy, uz = vx / sx, vy / sy, vz / sz
+    origin = affine[:3, 3].copy()
+    if float(np.cross(ux, uy) @ uz) < 0:  # keep the ITK handedness: slice axis along row x column
+        array = array[::-1].copy()
+        origin = origin + vz * (array.shape[0] - 1)
+        uz = -uz
+    return Volume(array, (sz, sy, sx), tuple(origin), np.column_stack([ux, uy, uz]), _meta(header))
+
+
+def damaged_error() -> InputError:
+    return InputError(
+        "Some DICOM files of the series are damaged or truncated (their pixel data is missing or incomplete). "
+        "Please export the series again."
+    )
+
+
+def _meta(h: DicomHeader) -> VolumeMeta:
+    return VolumeMeta(
+        modality=h.modality or "MR",
+        series_description=h.series_description,
+        sequence=h.sequence,
+        repetition_time_ms=h.repetition_time_ms,
+        echo_time_ms=h.echo_time_ms,
+        manufacturer=h.manufacturer,
+        field_strength_t=h.field_strength_t,
+        patient_hash=h.patient_hash,
+        study_hash=h.study_hash,
+        series_uid_hash=h.series_key,
+        frame_of_reference_uid=h.frame_of_reference_uid,
+        source="dicom",
+    )

@@ -1,0 +1,43 @@
+"""Reading and writing MetaImage (.mha/.mhd) and NIfTI (.nii/.nii.gz) files with SimpleITK."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from ..volume import Volume, VolumeMeta
+
+__all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image", "write_image"]
+
+IMAGE_SUFFIXES = (".mha", ".mhd", ".nii", ".nii.gz", ".nrrd")
+
+
+def is_image_file(path: str | Path) -> bool:
+    name = str(path).lower()
+    return name.endswith(IMAGE_SUFFIXES)
+
+
+def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
+    """Read one image file into a :class:`Volume` (array z, y, x; spacing mm)."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:  # ITK raises RuntimeError for unreadable files
+        raise InputError(
+            f"The file '{path.name}' could not be read as an MHA/NIfTI image; it may be damaged or of another type."
+        ) from exc
+    if image.GetDimension() not in (2, 3):
+        raise InputError(f"The file '{path.name}' has {image.GetDimension()} dimensions; a 3D (or single-slice) series is needed.")
+    source = "nifti" if ".nii" in path.name.lower() else "mha"
+    meta = VolumeMeta(series_description=path.name, sequence=sequence, source=source)
+    return Volume.from_sitk(image, meta)
+
+
+def write_image(volume: Volume, path: str | Path) -> Path:
+    """Write a :class:`Volume` to .mha/.nii(.gz) keeping its geometry."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    sitk.WriteImage(volume.to_sitk(), str(path), useCompression=True)
+    return path

@@ -1,0 +1,323 @@
+"""Train and cross-validate the Modic classifier for one normalization method.
+
+    python -m modic_core.train.classifier --normalization zscore --cohort ../shared/data/spider2d
+
+Data: every graded disc of the cohort with Modic 0, 1 or 2 (MC3 discs are excluded and listed).
+Regions come from the ground-truth boxes where the cohort has them and from the shipped
+detector elsewhere (detected regions are matched to graded levels by level name; the source of
+each crop is recorded). Patient-level, class-balanced 5-fold cross-validation with fixed folds
+and seeds (the same for every method), then a final model on all discs.
+Outputs: ``runs/classifier/<method>/cv_predictions.csv`` and, unless ``--skip-final``,
+``weights/classifier_<method>.pt`` + ``.json`` (command, data, seed, sha256, CV metrics).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ..classification.crops import CropSpec, extract_crops
+from ..classification.model import ClassifierConfig, build_classifier
+from ..cohort import CohortStudy, iter_cohort
+from .common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+
+__all__ = ["DiscRecord", "StudyData", "prepare_cohort", "run_method", "main"]
+
+CLASS_WEIGHT_CAP = 10.0
+
+
+@dataclass
+class StudyData:
+    """One study in memory: raw T1/T2 on the T1 grid (z, y, x) and its disc records."""
+
+    study_id: str
+    t1: object  # Volume
+    t2: object  # Volume (resampled onto T1)
+    manufacturer: str
+    field_strength_t: float | None
+    discs: list["DiscRecord"] = field(default_factory=list)
+
+
+@dataclass
+class DiscRecord:
+    study_id: str
+    level: str
+    modic: int
+    box: tuple[float, float, float, float]
+    z_center: int
+    box_source: str  # "ground truth" or "detector"
+
+
+def _detector_boxes(cs: CohortStudy, study, cache: dict) -> dict[str, tuple]:
+    key = cs.study_id
+    if key not in cache:
+        from ..detection import load_detector
+
+        det = load_detector().detect(study.t1)
+        cache[key] = {d.level: (list(d.box), d.z_center) for d in det.filter(0.5)}
+    return cache[key]
+
+
+def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path: Path | None = None, limit: int = 0) -> tuple[list[StudyData], list[dict]]:
+    """Load every study and its gradable discs. Returns (studies, excluded discs with reasons)."""
+    cache: dict = {}
+    if cache_path and cache_path.exists():
+        cache = json.loads(cache_path.read_text())
+    studies, excluded = [], []
+    items = list(iter_cohort(cohort))
+    if limit:
+        items = items[:limit]
+    for cs in tqdm(items, desc="loading cohort", file=sys.stderr, leave=False):
+        study = cs.load()
+        zc = study.t1.shape[0] // 2
+        sd = StudyData(cs.study_id, study.t1, study.t2, cs.manufacturer, cs.field_strength_t)
+        det = None
+        for lv in cs.levels:
+            if lv.modic == 3 or lv.modic < 0:
+                excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "MC3 (not a class of the model)" if lv.modic == 3 else "no grade"})
+                continue
+            if lv.box is not None:
+                z = zc if lv.z_range is None else int(round(sum(lv.z_range) / 2))
+                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, lv.box, z, "ground truth"))
+                continue
+            if not use_detector:
+                excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "no box (detector not used)"})
+                continue
+            if det is None:
+                det = _detector_boxes(cs, study, cache)
+            if lv.level in det:
+                box, z = det[lv.level]
+                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, tuple(box), int(z), "detector"))
+            else:
+                excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "level not found by the detector"})
+        studies.append(sd)
+    if cache_path and use_detector:
+        save_json(cache, cache_path)
+    return studies, excluded
+
+
+def normalize_study(sd: StudyData, method: str, landmarks: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    from ..normalization import normalize
+
+    t1 = normalize(sd.t1, method, landmarks=landmarks).array
+    t2 = normalize(sd.t2, method, landmarks=landmarks).array
+    return t1, t2
+
+
+def fit_landmarks(studies: list[StudyData]) -> dict:
+    from ..normalization import fit_nyul
+
+    return {"T1": fit_nyul([s.t1 for s in studies]), "T2": fit_nyul([s.t2 for s in studies])}
+
+
+class _NormCache:
+    """Normalized arrays per (study, method); Nyul depends on the landmarks, so it is keyed by them."""
+
+    def __init__(self) -> None:
+        self.store: dict = {}
+
+    def get(self, sd: StudyData, method: str, landmarks: dict | None):
+        key = (sd.study_id, method, None if landmarks is None else float(np.sum(landmarks["T1"]) + 7 * np.sum(landmarks["T2"])))
+        if key not in self.store:
+            self.store[key] = normalize_study(sd, method, landmarks)
+        return self.store[key]
+
+
+def build_crops(studies: list[StudyData], method: str, landmarks: dict | None, spec: CropSpec, cache: _NormCache):
+    """Normalized arrays and disc index for on-the-fly crop extraction."""
+    out = []
+    for sd in studies:
+        if not sd.discs:
+            continue
+        t1, t2 = cache.get(sd, method, landmarks)
+        out.append((sd, t1, t2))
+    return out
+
+
+def _tensors(items, spec: CropSpec, rng: np.random.Generator | None):
+    xs, ys = [], []
+    for sd, t1, t2 in items:
+        boxes = np.array([d.box for d in sd.discs])
+        z = [d.z_center for d in sd.discs]
+        jit = rng.uniform(-3, 3, size=(len(boxes), 2)) if rng is not None else None
+        xs.append(extract_crops(t1, t2, boxes, z, sd.t1.spacing[1:], spec, jitter_mm=jit))
+        ys.extend(d.modic for d in sd.discs)
+    return torch.cat(xs), torch.tensor(ys, dtype=torch.long)
+
+
+def train_model(items, *, spec: CropSpec, epochs: int, seed: int, desc: str, config: ClassifierConfig | None = None):
+    seed_everything(seed)
+    cfg = config or ClassifierConfig()
+    model = build_classifier(config=cfg)
+    _, y_all = _tensors(items, spec, None)
+    counts = np.bincount(y_all.numpy(), minlength=3).astype(float)
+    w = np.where(counts > 0, counts.sum() / (3 * np.maximum(counts, 1)), 0.0).clip(0, CLASS_WEIGHT_CAP)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * (len(y_all) // 32 + 1))
+    rng = np.random.default_rng(seed)
+    model.train()
+    for ep in range(epochs):
+        x, y = _tensors(items, spec, rng)  # fresh centre jitter (±3 mm) each epoch
+        flip = torch.from_numpy(rng.random(len(x)) < 0.5)
+        x[flip] = x[flip].flip(-1)  # anterior-posterior flip
+        perm = torch.from_numpy(rng.permutation(len(x)))
+        tot = 0.0
+        for i in range(0, len(x), 32):
+            idx = perm[i : i + 32]
+            if len(idx) < 2:
+                continue
+            loss = loss_fn(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(idx)
+        print(f"[{desc}] epoch {ep + 1}/{epochs} loss {tot / len(x):.4f}", flush=True)
+    model.eval()
+    return model
+
+
+@torch.inference_mode()
+def predict(model, items, spec: CropSpec) -> np.ndarray:
+    x, _ = _tensors(items, spec, None)
+    return torch.softmax(model(x), 1).numpy()
+
+
+def run_method(
+    method: str,
+    studies: list[StudyData],
+    *,
+    folds: list[list[str]],
+    epochs: int,
+    seed: int,
+    spec: CropSpec,
+    out_dir: Path,
+    cache: _NormCache | None = None,
+) -> pd.DataFrame:
+    """Cross-validated predictions (one row per disc) for one method; resumes finished folds."""
+    cache = cache or _NormCache()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for k, test_ids in enumerate(folds):
+        fpath = out_dir / f"fold{k}.csv"
+        if fpath.exists():
+            frames.append(pd.read_csv(fpath, dtype={"study_id": str}))
+            continue
+        test = set(test_ids)
+        train_s = [s for s in studies if s.study_id not in test]
+        test_s = [s for s in studies if s.study_id in test]
+        lm = fit_landmarks(train_s) if method == "nyul" else None
+        tr_items = build_crops(train_s, method, lm, spec, cache)
+        te_items = build_crops(test_s, method, lm, spec, cache)
+        model = train_model(tr_items, spec=spec, epochs=epochs, seed=seed + k, desc=f"{method} fold {k}")
+        p = predict(model, te_items, spec)
+        rows = [
+            {"study_id": d.study_id, "level": d.level, "modic": d.modic, "box_source": d.box_source, "fold": k,
+             "manufacturer": sd.manufacturer, "field_strength_t": sd.field_strength_t}
+            for sd, _, _ in te_items for d in sd.discs
+        ]
+        df = pd.DataFrame(rows)
+        df["p_mc0"], df["p_mc1"], df["p_mc2"] = p[:, 0], p[:, 1], p[:, 2]
+        df["prediction"] = p.argmax(1)
+        df.to_csv(fpath, index=False)
+        frames.append(df)
+    cv = pd.concat(frames, ignore_index=True)
+    cv.to_csv(out_dir / "cv_predictions.csv", index=False)
+    return cv
+
+
+def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> dict:
+    from ..metrics import classification_report
+
+    proba = cv[["p_mc0", "p_mc1", "p_mc2"]].to_numpy()
+    rep = classification_report(cv["modic"].tolist(), cv["prediction"].tolist(), proba=proba,
+                                patient_ids=cv["study_id"].tolist(), n_boot=n_boot, seed=0)
+    by_src = {}
+    for src, g in cv.groupby("box_source"):
+        by_src[src] = classification_report(g["modic"].tolist(), g["prediction"].tolist(), proba=g[["p_mc0", "p_mc1", "p_mc2"]].to_numpy(),
+                                            patient_ids=g["study_id"].tolist(), n_boot=0)
+    rep["by_box_source"] = by_src
+    return rep
+
+
+def default_folds(studies: list[StudyData], *, n_folds: int = 5, seed: int = 0) -> list[list[str]]:
+    """Patient-level folds balanced for patients with any MC1/MC2 disc (the same for every method)."""
+    ids = [s.study_id for s in studies]
+    strata = [int(any(d.modic in (1, 2) for d in s.discs)) + int(any(d.modic == 1 for d in s.discs)) for s in studies]
+    return patient_folds(ids, n_folds=n_folds, seed=seed, strata=strata)
+
+
+def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | None, path: Path) -> None:
+    sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    atomic_torch_save({
+        "state_dict": sd, "config": model.config.to_dict(), "crop": spec.to_dict(), "normalization": method,
+        "landmarks": None if landmarks is None else {k: np.asarray(v).tolist() for k, v in landmarks.items()},
+        "classes": ["MC0", "MC1", "MC2"], "format": "modic-classifier-v1",
+    }, path)
+
+
+def train_final(method: str, studies: list[StudyData], *, epochs: int, seed: int, spec: CropSpec, weights_dir: Path,
+                cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
+    lm = fit_landmarks(studies) if method == "nyul" else None
+    items = build_crops(studies, method, lm, spec, cache)
+    model = train_model(items, spec=spec, epochs=epochs, seed=seed, desc=f"{method} final")
+    path = weights_dir / f"classifier_{method}.pt"
+    export_classifier(model, method=method, spec=spec, landmarks=lm, path=path)
+    n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()
+    meta = {
+        "command": "python -m modic_core.train.classifier " + " ".join(argv),
+        "normalization": method,
+        "data": {"cohort": cohort, "n_studies": len(studies), "n_discs": int(sum(len(s.discs) for s in studies)),
+                 "box_source_counts": n_src, "excluded": excluded},
+        "seed": seed, "epochs": epochs, "crop": spec.to_dict(), "config": model.config.to_dict(),
+        "weights": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
+        "cross_validation": cv_metrics(cv) if cv is not None else None,
+    }
+    save_json(meta, weights_dir / f"classifier_{method}.json")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--normalization", required=True)
+    ap.add_argument("--cohort", default="../shared/data/spider2d")
+    ap.add_argument("--weights", default="weights")
+    ap.add_argument("--runs", default="runs/classifier")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--depth", type=int, default=1, help="slices per crop (1 for single-slice data)")
+    ap.add_argument("--no-detector", action="store_true", help="use only discs with ground-truth boxes")
+    ap.add_argument("--skip-final", action="store_true")
+    ap.add_argument("--limit", type=int, default=0)
+    args = ap.parse_args(argv)
+    set_threads()
+    spec = CropSpec(depth=args.depth)
+    runs = Path(args.runs)
+    studies, excluded = prepare_cohort(args.cohort, use_detector=not args.no_detector, cache_path=runs / "detector_boxes.json", limit=args.limit)
+    folds = default_folds(studies, seed=args.seed)
+    save_json(folds, runs / "folds.json")
+    cache = _NormCache()
+    t0 = time.time()
+    cv = run_method(args.normalization, studies, folds=folds, epochs=args.epochs, seed=args.seed, spec=spec,
+                    out_dir=runs / args.normalization, cache=cache)
+    rep = cv_metrics(cv, n_boot=200)
+    print(json.dumps({"method": args.normalization, "balanced_accuracy": rep["balanced_accuracy"]["display"],
+                      "mc0_vs_mc2": rep["mc0_vs_mc2"], "minutes": round((time.time() - t0) / 60, 1)}, default=str), flush=True)
+    if not args.skip_final:
+        train_final(args.normalization, studies, epochs=args.epochs, seed=args.seed, spec=spec, weights_dir=Path(args.weights),
+                    cache=cache, cv=cv, argv=argv, excluded=excluded, cohort=str(args.cohort))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

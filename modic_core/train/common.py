@@ -1,0 +1,88 @@
+"""Shared training utilities: seeding, patient-level folds, checkpoints, file hashes."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "patient_folds", "sha256_file", "save_json", "atomic_torch_save", "set_threads"]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def set_threads() -> None:
+    n = int(os.environ.get("MODIC_THREADS", "0")) or os.cpu_count() or 1
+    torch.set_num_threads(n)
+
+
+def patient_folds(
+    patient_ids: Sequence[str], *, n_folds: int = 5, seed: int = 0, strata: Sequence[int] | None = None
+) -> list[list[str]]:
+    """Split unique patient ids into ``n_folds`` disjoint lists (each patient in exactly one).
+
+    With ``strata`` (one integer per id, e.g. "has an MC2 disc"), patients are dealt round-robin
+    within each stratum after a seeded shuffle, so folds are class-balanced at patient level.
+    """
+    ids = list(dict.fromkeys(str(p) for p in patient_ids))
+    rng = np.random.default_rng(seed)
+    folds: list[list[str]] = [[] for _ in range(n_folds)]
+    if strata is None:
+        strata_map = {p: 0 for p in ids}
+    else:
+        strata_map = {}
+        for p, s in zip(patient_ids, strata):
+            strata_map[str(p)] = max(int(s), strata_map.get(str(p), int(s)))
+    k = 0
+    for s in sorted(set(strata_map.values())):
+        group = [p for p in ids if strata_map[p] == s]
+        rng.shuffle(group)
+        for p in group:
+            folds[k % n_folds].append(p)
+            k += 1
+    return [sorted(f) for f in folds]
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_json(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_default))
+    tmp.replace(path)
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)

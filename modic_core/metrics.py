@@ -119,12 +119,12 @@ def _check_lengths(**arrays: Any) -> int:
     return n
 
 
-def _fmt(v: float | None, lo: float | None = None, hi: float | None = None) -> str:
+def _fmt(v: float | None, lo: float | None = None, hi: float | None = None, level: float = 0.95) -> str:
     if v is None:
         return "undefined"
     if lo is None or hi is None:
         return f"{v:.3f}"
-    return f"{v:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+    return f"{v:.3f} ({100 * level:g}% CI {lo:.3f}-{hi:.3f})"
 
 
 # --------------------------------------------------------------------------- scores from confusion matrices
@@ -219,7 +219,7 @@ def _estimate(value: Any, boot: np.ndarray | None, *, level: float) -> dict[str,
         out["ci_low"], out["ci_high"] = lo, hi
         if n_ok < len(boot):
             out["n_boot_valid"] = n_ok
-    out["display"] = _fmt(v, out["ci_low"], out["ci_high"])
+    out["display"] = _fmt(v, out["ci_low"], out["ci_high"], level)
     return out
 
 

@@ -33,7 +33,9 @@ in-plane), keep 3D connected components with >= 5 % of the largest one's
 voxels, fill holes slice by slice; (4) upsample to the full grid (nearest) and
 drop voxels <= the threshold from the mask's outermost (coarse) pixels.
 If cleaning empties the mask the raw threshold mask is used; if that is empty
-every voxel is used.
+every voxel is used. The mask is signal-bearing body: on the spider2d slices it
+covers 31-88 % of the image (median 60 %); very dark anterior abdomen far from
+the spine coil can fall outside it (the spine was inside it in every slice inspected).
 
 Every method raises :class:`~modic_core.errors.InputError` for an empty image,
 non-finite values, a constant image or an empty / constant foreground.
@@ -186,8 +188,8 @@ def foreground_mask(volume: Volume | np.ndarray, *, fraction: float = MASK_FRACT
     if s > 1:
         mask = np.repeat(np.repeat(mask, s, axis=1), s, axis=2)[:, :h, :w]
         band = np.repeat(np.repeat(band, s, axis=1), s, axis=2)[:, :h, :w]
-    mask &= ~(band & (array <= threshold))
-    return np.ascontiguousarray(mask)
+    refined = mask & ~(band & (array <= threshold))
+    return np.ascontiguousarray(refined if refined.any() else mask)
 
 
 # --------------------------------------------------------------------------- torchio helpers
@@ -361,14 +363,20 @@ def _n4_zscore(array: np.ndarray, mask: np.ndarray | None, landmarks: Any, *, sp
     img.SetSpacing(sp)
     msk.SetSpacing(sp)
     inplane = max(1, math.ceil(max(pos.shape[1:]) / 64))
-    shrink = [inplane, inplane] if single else [inplane, inplane, max(1, math.ceil(pos.shape[0] / 8))]
+    factors = [inplane, inplane] if single else [inplane, inplane, max(1, math.ceil(pos.shape[0] / 8))]
+    shrink = [max(1, min(f, n)) for f, n in zip(factors, img.GetSize())]
     small, small_mask = sitk.Shrink(img, shrink), sitk.Shrink(msk, shrink)
     if sitk.GetArrayViewFromImage(small_mask).sum() == 0:
         small_mask = sitk.Cast(small > 0, sitk.sitkUInt8)
     corrector = sitk.N4BiasFieldCorrectionImageFilter()
     corrector.SetMaximumNumberOfIterations([20, 20, 20])
-    corrector.Execute(small, small_mask)
-    log_bias = sitk.GetArrayFromImage(corrector.GetLogBiasFieldAsImage(img)).astype(np.float32)
+    try:
+        corrector.Execute(small, small_mask)
+        log_bias = sitk.GetArrayFromImage(corrector.GetLogBiasFieldAsImage(img)).astype(np.float32)
+    except RuntimeError as exc:  # ITK refuses degenerate (e.g. 1-pixel-wide) images
+        raise InputError(
+            f"N4 bias-field correction cannot run on an image of shape {array.shape}; choose another normalization."
+        ) from exc
     if single:
         log_bias = log_bias[None]
     corrected = pos / np.exp(log_bias)

@@ -228,6 +228,7 @@ def make_phantom(
     scanner: ScannerVariation | None = None,
     sequence: SequenceParams | None = None,
     blur: bool = True,
+    degenerate_discs: bool = True,
 ) -> Phantom:
     """Paired sagittal T1/T2 phantom.
 
@@ -238,6 +239,8 @@ def make_phantom(
             None uses :data:`DEFAULT_MODIC`, {} gives no lesions. 'upper' is the endplate of
             the vertebra above the disc, 'lower' the one below (the sacrum for L5-S1).
         n_levels: labelled discs counted up from L5-S1 (6 = T12-L1 .. L5-S1).
+        degenerate_discs: draw discs at lesion levels thinner with a darker nucleus (as in real
+            degenerated discs); False makes the marrow lesion the only cue (used by Grad-CAM tests).
         variation: scale of the sampled scanner variation (0 = clean); ignored if ``scanner``.
         sequence: TR/TE/field metadata; default T1 TSE 550/11 ms, T2 TSE 3500/100 ms, 1.5 T.
     """
@@ -247,7 +250,7 @@ def make_phantom(
     sz, sy, sx = (float(s) for s in spacing)
     rng = np.random.default_rng(seed)
     spec = _parse_modic(DEFAULT_MODIC if modic is None else modic, n_levels)
-    degenerate = frozenset(ivd - 1 for ivd, (g, _) in spec.items() if g)
+    degenerate = frozenset(ivd - 1 for ivd, (g, _) in spec.items() if g) if degenerate_discs else frozenset()
     anat = _Anatomy.sample(rng, n_levels=n_levels, fov_v=ny * sy, fov_u=nx * sx, degenerate=degenerate)
     scanner = scanner or ScannerVariation.sample(rng, variation)
     sequence = sequence or SequenceParams()

@@ -375,3 +375,13 @@ def test_unknown_method_and_bad_mask_shape():
 def test_registry_entries_are_callable():
     v = PHANTOMS["phantom2d"]
     np.testing.assert_array_equal(NORMALIZATIONS["zscore"](v).array, normalize(v, "zscore").array)
+
+
+def test_benchmark_smoke():
+    from modic_core.bench_normalization import format_table, run_benchmark
+
+    res = run_benchmark(shape=(2, 48, 64), repeats=2)
+    assert set(res["methods"]) == {"_foreground_mask", *NORMALIZATIONS}
+    assert all(r["median_s"] >= 0 and r["runs"] >= 1 for r in res["methods"].values())
+    json.dumps(res)
+    assert "nyul" in format_table(res)

@@ -14,7 +14,10 @@ from .model import ClassifierConfig, build_classifier
 
 __all__ = ["Classifier", "load_classifier", "classifier_path", "WEIGHTS_DIR"]
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+import os
+
+#: Where the shipped weights live; ``MODIC_WEIGHTS_DIR`` overrides (for experiments and tests).
+WEIGHTS_DIR = Path(os.environ.get("MODIC_WEIGHTS_DIR") or Path(__file__).resolve().parents[2] / "weights")
 
 
 def classifier_path(normalization: str, weights_dir: str | Path | None = None) -> Path:

@@ -29,7 +29,9 @@ from .preprocess import to_detector_grid
 
 __all__ = ["Detection", "StudyDetections", "Detector", "load_detector", "DEFAULT_WEIGHTS"]
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "detector.pt"
+import os
+
+DEFAULT_WEIGHTS = Path(os.environ.get("MODIC_WEIGHTS_DIR") or Path(__file__).resolve().parents[2] / "weights") / "detector.pt"
 
 
 @dataclass(frozen=True)

@@ -153,9 +153,13 @@ def _tensors(items, spec: CropSpec, rng: np.random.Generator | None):
     return torch.cat(xs), torch.tensor(ys, dtype=torch.long)
 
 
+def default_config(spec: CropSpec) -> ClassifierConfig:
+    return ClassifierConfig(depth_kernel=1 if spec.depth == 1 else 3)
+
+
 def train_model(items, *, spec: CropSpec, epochs: int, seed: int, desc: str, config: ClassifierConfig | None = None):
     seed_everything(seed)
-    cfg = config or ClassifierConfig()
+    cfg = config or default_config(spec)
     model = build_classifier(config=cfg)
     _, y_all = _tensors(items, spec, None)
     counts = np.bincount(y_all.numpy(), minlength=3).astype(float)
@@ -293,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cohort", default="../shared/data/spider2d")
     ap.add_argument("--weights", default="weights")
     ap.add_argument("--runs", default="runs/classifier")
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--depth", type=int, default=1, help="slices per crop (1 for single-slice data)")
     ap.add_argument("--no-detector", action="store_true", help="use only discs with ground-truth boxes")

@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean retrain-3d
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,3 +23,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Retrain everything from a full SPIDER release (3D .mha volumes + masks), e.g. make retrain-3d SPIDER=/data/SPIDER
+retrain-3d: $(STAMP)
+	test -n "$(SPIDER)" || { echo "usage: make retrain-3d SPIDER=/path/to/SPIDER"; exit 2; }
+	$(PY) -m modic_core.train.detector --cohort "$(SPIDER)" --out weights --runs runs/detector3d
+	$(PY) -m modic_core.train.compare --cohort "$(SPIDER)" --depth 3 --runs runs/classifier3d

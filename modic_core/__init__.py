@@ -16,3 +16,19 @@ try:  # filled in as the modules land
     __all__ += ["NORMALIZATIONS", "normalize"]
 except ImportError:  # pragma: no cover
     pass
+
+# ``modic_core.analyze`` is the module ``modic_core/analyze.py``, made callable:
+# ``modic_core.analyze(study, normalization="zscore", threshold=0.5) -> StudyReport``.
+# It is imported lazily so that ``python -m modic_core.analyze`` runs it cleanly.
+from .report import LevelResult, StudyReport  # noqa: E402
+
+__all__ += ["StudyAnalysis", "analyze", "LevelResult", "StudyReport"]
+
+
+def __getattr__(name: str):
+    if name in ("analyze", "StudyAnalysis"):
+        import importlib
+
+        mod = importlib.import_module(".analyze", __name__)
+        return mod if name == "analyze" else mod.StudyAnalysis
+    raise AttributeError(f"module 'modic_core' has no attribute {name!r}")

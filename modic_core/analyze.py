@@ -244,5 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class _CallableModule(type(sys)):
+    """Lets ``modic_core.analyze(study, ...)`` call :func:`analyze` while
+    ``modic_core.analyze`` stays this module (``python -m modic_core.analyze``)."""
+
+    def __call__(self, study: Study, normalization: str = DEFAULT_NORMALIZATION, threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:
+        return analyze(study, normalization, threshold, gradcam=gradcam)
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
+sys.modules[__name__].__class__ = _CallableModule

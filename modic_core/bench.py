@@ -63,6 +63,8 @@ def _bench_device(device: str, repeats: int) -> dict:
     clfs = {m: load_classifier(m, device=device) for m in methods}
     out["methods"] = methods
     out["detection"] = _time(lambda: det.detect(study.t1), repeats)
+    single = load_study(*spider)
+    out["detection_single_slice"] = _time(lambda: det.detect(single.t1), repeats)
 
     def fresh() -> StudyAnalysis:
         sa = StudyAnalysis(study, detector=det)
@@ -155,7 +157,7 @@ def _print(doc: dict) -> None:
             continue
         d = doc[dev]
         print(f"== {dev} ({d['device']})")
-        for k in ("load_dicom_15_slice_pair", "load_spider2d_mha_pair", "detection", "analyze_15_slice", "threshold_change", "normalization_switch"):
+        for k in ("load_dicom_15_slice_pair", "load_spider2d_mha_pair", "detection_single_slice", "detection", "analyze_15_slice", "threshold_change", "normalization_switch"):
             row(k, d[k])
         for m, v in d["classification_per_method"].items():
             row(f"classify {m} (no Grad-CAM)", v["without_gradcam"])

@@ -20,10 +20,10 @@ __all__ = ["CropSpec", "crop_grid", "extract_crops", "paste_back"]
 
 @dataclass(frozen=True)
 class CropSpec:
-    height: int = 56  # rows (superior-inferior), pixels of pixel_mm
-    width: int = 64  # columns (anterior-posterior)
+    height: int = 48  # rows (superior-inferior), pixels of pixel_mm: 60 mm
+    width: int = 56  # columns (anterior-posterior): 70 mm
     depth: int = 1  # slices
-    pixel_mm: float = 1.0
+    pixel_mm: float = 1.25
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .levels import assign_level_names
+from .levels import anatomical_filter, assign_level_names
 
 __all__ = ["DEFAULT_THRESHOLD", "summarize_detector_cv"]
 
@@ -23,9 +23,12 @@ def _records(preds: Sequence[dict], threshold: float, sequence: str | None):
         boxes = np.asarray(p["boxes"], float).reshape(-1, 4)
         scores = np.asarray(p["scores"], float)
         keep = scores >= threshold
-        kb = boxes[keep]
+        kb, ks = boxes[keep], scores[keep]
+        if len(kb):
+            m = anatomical_filter(kb, ks)
+            kb, ks = kb[m], ks[m]
         names = assign_level_names(kb) if len(kb) else []
-        for b, s, n in zip(kb, scores[keep], names):
+        for b, s, n in zip(kb, ks, names):
             pr.append({"image_id": image_id, "box": b.tolist(), "level": n, "score": float(s)})
     return gt, pr
 

@@ -9,8 +9,8 @@ slab -- the slices the classifier sees -- is the range of slices where members w
 Single-slice studies reduce to the plain detector output.
 
 The confidence threshold is applied afterwards (:meth:`StudyDetections.filter`): changing it
-never reruns the network. Level names are assigned after thresholding, by counting up from the
-lowest kept region (see :mod:`.levels`).
+never reruns the network. After thresholding, regions that cannot be separate discs are removed
+and level names are assigned by counting up from the lowest kept region (see :mod:`.levels`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..volume import Volume
-from .levels import assign_level_names, order_top_to_bottom
+from .levels import anatomical_filter, assign_level_names, order_top_to_bottom
 from .model import DetectorConfig, build_detector
 from .preprocess import to_detector_grid
 
@@ -63,6 +63,8 @@ class StudyDetections:
         kept = [d for d in self.candidates if d.score >= threshold]
         if not kept:
             return []
+        mask = anatomical_filter(np.array([d.box for d in kept]), np.array([d.score for d in kept]))
+        kept = [d for d, k in zip(kept, mask) if k]
         boxes = np.array([d.box for d in kept])
         names = assign_level_names(boxes)
         order = order_top_to_bottom(boxes)

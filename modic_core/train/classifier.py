@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cohort", default="../shared/data/spider2d")
     ap.add_argument("--weights", default="weights")
     ap.add_argument("--runs", default="runs/classifier")
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--depth", type=int, default=1, help="slices per crop (1 for single-slice data)")
     ap.add_argument("--no-detector", action="store_true", help="use only discs with ground-truth boxes")

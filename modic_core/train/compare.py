@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="weights")
     ap.add_argument("--runs", default="runs/classifier")
     ap.add_argument("--methods", default="", help="comma list (default: every registered method)")
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--n-boot", type=int, default=1000)

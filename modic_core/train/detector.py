@@ -44,18 +44,26 @@ class DetectorSample:
 
 
 def load_detector_samples(studies: list[CohortStudy], *, sequences=("T1", "T2")) -> list[DetectorSample]:
-    """Middle slice of T1 and of T2 (on the T1 grid) for each study with boxes."""
+    """Middle slice of T1 and of T2 (on the T1 grid) for each study with boxes (3D: see below)."""
     out = []
     for cs in tqdm(studies, desc="loading", file=sys.stderr, leave=False):
         study = cs.load()
+        levels = list(cs.levels)
         zc = study.t1.shape[0] // 2
+        if any(l.z_range is not None for l in levels):
+            # 3D cohorts (SPIDER release): the slice nearest the median region centre, and the
+            # regions whose slice range contains it.
+            zc = int(np.median([sum(l.z_range) / 2 for l in levels if l.z_range is not None]))
+            levels = [l for l in levels if l.z_range is None or l.z_range[0] <= zc <= l.z_range[1]]
+        if not levels:
+            continue
         for seq in sequences:
             vol = study.t1 if seq == "T1" else study.t2
             img, scale = to_detector_grid(vol.array[zc], vol.spacing[1:])
-            boxes = np.array([l.box for l in cs.levels], dtype=np.float32)
+            boxes = np.array([l.box for l in levels], dtype=np.float32)
             boxes[:, [0, 2]] *= scale[1]
             boxes[:, [1, 3]] *= scale[0]
-            out.append(DetectorSample(cs.study_id, seq, img, torch.from_numpy(boxes), [l.level for l in cs.levels], scale))
+            out.append(DetectorSample(cs.study_id, seq, img, torch.from_numpy(boxes), [l.level for l in levels], scale))
     return out
 
 

@@ -50,3 +50,19 @@ def test_central_slices_cover_the_slab():
     assert central_slices(1, 3.0) == [0]
     assert central_slices(15, 4.0, slab_mm=12.0) == [6, 7, 8]
     assert len(central_slices(40, 1.0, slab_mm=12.0)) == 7
+
+
+def test_anatomical_filter_drops_duplicates_and_a_far_bottom_region():
+    from modic_core.detection.levels import anatomical_filter
+
+    boxes = _stack(6)
+    dup = boxes[2] + [3, 8, 3, 8]  # a second box on disc 2, its centre inside it
+    far = boxes[-1] + [0, 130, 0, 130]  # far below the column (e.g. an S1-S2 remnant)
+    allb = np.vstack([boxes, dup, far])
+    scores = np.array([0.9] * 6 + [0.6, 0.95])
+    keep = anatomical_filter(allb, scores)
+    assert keep[:6].all() and not keep[6] and not keep[7]
+    names = assign_level_names(allb[keep])
+    assert names[-1] == "L5-S1" and names[0] == "T12-L1"
+    # a regular column is left alone
+    assert anatomical_filter(boxes, np.full(6, 0.9)).all()

@@ -1,0 +1,89 @@
+"""Modic change explorer: the Streamlit dashboard (``make run``).
+
+The frame: navigation over the pages in ``pages/``, and a sidebar with the normalization
+method, the detector confidence threshold, the device in use and the investigational-use
+notice. Pages stay thin: the maths and figures live in ``modic_core`` and ``modic_core.ui``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import streamlit as st
+
+st.set_page_config(page_title="Modic change explorer", page_icon=":material/radiology:", layout="wide")
+
+from modic_core.normalization import NORMALIZATIONS  # noqa: E402
+from modic_core.ui.comparison import COMPARISON_FILE, best_method, load_json, weights_dir  # noqa: E402
+from modic_core.ui.guard import guarded  # noqa: E402
+from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY  # noqa: E402
+from modic_core.ui.session import analysis_backend, device_label, models_status  # noqa: E402
+from modic_core.ui.style import NOTICE, notice_html  # noqa: E402
+
+logging.getLogger("modic_core.app").setLevel(logging.INFO)
+
+if os.environ.get("MODIC_APP_TEST_DOUBLE") == "1":  # browser tests without trained models: tests/app/fakes.py
+    from tests.app import fakes
+
+    fakes.install()
+
+ROOT = Path(__file__).resolve().parent
+# url paths differ from the file names on purpose: Streamlit also registers ``pages/*.py`` as legacy
+# (v1) pages under their file names; with the same paths a rerun would run the page file alone,
+# skipping this script and its sidebar.
+PAGES = [
+    st.Page(ROOT / "pages" / "case_viewer.py", title="Case viewer", icon=":material/radiology:", default=True,
+            url_path="viewer"),
+    st.Page(ROOT / "pages" / "cohort_comparison.py", title="Cohort comparison", icon=":material/bar_chart:", url_path="cohort"),
+    st.Page(ROOT / "pages" / "teaching.py", title="Teaching", icon=":material/school:", url_path="teach"),
+    st.Page(ROOT / "pages" / "model_card.py", title="Model card", icon=":material/description:", url_path="model"),
+]
+
+
+def _default_method() -> str:
+    """The comparison's best method (a small JSON read per rerun), else z-score."""
+    return best_method(load_json(weights_dir() / COMPARISON_FILE), default="zscore")
+
+
+def sidebar() -> None:
+    _, min_thr = analysis_backend()
+    status = models_status()
+    methods = list(NORMALIZATIONS)
+    default = _default_method()
+    if NORMALIZATION_KEY not in st.session_state or st.session_state[NORMALIZATION_KEY] not in methods:
+        st.session_state[NORMALIZATION_KEY] = default
+    if THRESHOLD_KEY not in st.session_state:
+        st.session_state[THRESHOLD_KEY] = 0.5
+    with st.sidebar:
+        st.markdown(notice_html(NOTICE), unsafe_allow_html=True)
+
+        def label(m: str) -> str:
+            text = NORMALIZATIONS[m].label
+            if m == default:
+                text += " ★"
+            if status["detector"] and not status["classifiers"].get(m):
+                text += " (not trained)"
+            return text
+
+        st.selectbox("Intensity normalization", methods, key=NORMALIZATION_KEY, format_func=label,
+                     help="How T1 and T2 intensities are standardised before classification (Cina et al. 2024). "
+                          "★ = best method in the shipped comparison. Switching reruns only the classifier.")
+        st.caption(f"`{NORMALIZATIONS[st.session_state[NORMALIZATION_KEY]].formula}`")
+        st.slider("Detector confidence threshold", min_value=float(min_thr), max_value=1.0, step=0.05,
+                  key=THRESHOLD_KEY, format="%.2f",
+                  help="Regions the detector scores below this are hidden. Changing it never reruns a network.")
+        st.markdown(f"**Device:** {device_label()}")
+        if not status["detector"]:
+            st.caption("Models: not trained yet (no detector weights installed).")
+        st.caption("Research prototype · SPIDER-trained · see the Model card.")
+
+
+# The sidebar comes after st.navigation: Streamlit also treats ``pages/`` as legacy pages, and widgets
+# created before the navigation call would be registered to another page and lose their values on reruns.
+page = st.navigation(PAGES)
+with guarded("building the sidebar"):
+    sidebar()
+st.markdown(notice_html(NOTICE), unsafe_allow_html=True)
+with guarded("showing the page"):
+    page.run()

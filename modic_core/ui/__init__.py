@@ -1,0 +1,18 @@
+"""Pure, testable helpers behind the Streamlit dashboard (``app.py`` and ``pages/``).
+
+The pages only lay out widgets and call these helpers; the maths and the figure building
+live here and in the rest of :mod:`modic_core`:
+
+- :mod:`.style` -- colours per class, the notice, texts shared by the pages;
+- :mod:`.viewer` -- window/level defaults, slice compositing, plotly slice and crop figures;
+- :mod:`.uploads` -- automatic T1/T2 pairing of uploaded series and loading the chosen pair;
+- :mod:`.session` -- study fingerprints, hashed study IDs, the per-session analysis store;
+- :mod:`.guard` -- shows input errors as messages and never lets a traceback reach the page;
+- :mod:`.comparison` -- reading the shipped comparison JSON and its plotly charts;
+- :mod:`.export` -- CSV export of a study's table, the one-page PDF report;
+- :mod:`.modelinfo` -- reading the shipped model JSONs defensively for the model card;
+- :mod:`.teaching` -- the synthetic phantoms of the teaching page.
+
+Nothing here imports streamlit at module level, except :mod:`.guard` lazily.
+"""
+from __future__ import annotations

@@ -1,0 +1,79 @@
+"""No traceback ever reaches the page: input problems become messages, the rest a generic error.
+
+Usage in a page::
+
+    with guarded("loading the upload") as g:
+        study = load(...)
+    if not g.ok:
+        st.stop()
+
+An :class:`~modic_core.InputError` is shown with its own message (written for clinicians,
+free of patient identifiers). Any other exception is shown as :data:`GENERIC_ERROR` and
+logged with its type name only -- never its message or traceback, which could hold file
+names, tags or paths of a patient. Streamlit's own control flow (``st.stop``, reruns,
+page switches) derives from ``BaseException`` and passes through untouched.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ..errors import InputError
+from .style import GENERIC_ERROR
+
+__all__ = ["Outcome", "guarded", "safe_call", "log_unexpected", "LOGGER"]
+
+LOGGER = logging.getLogger("modic_core.app")
+
+
+@dataclass
+class Outcome:
+    """Result of a guarded block: ``ok`` is False when an error was shown."""
+
+    ok: bool = True
+    message: str | None = None
+    kind: str | None = None  # "input" or "unexpected"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def log_unexpected(exc: BaseException, what: str) -> None:
+    """Log an unexpected failure by exception type only (no message, no traceback)."""
+    LOGGER.error("unexpected %s while %s", type(exc).__name__, what)
+
+
+def _show(message: str, show: Callable[[str], Any] | None) -> None:
+    if show is None:
+        import streamlit as st
+
+        show = st.error
+    show(message)
+
+
+@contextmanager
+def guarded(what: str = "processing the request", *, show: Callable[[str], Any] | None = None) -> Iterator[Outcome]:
+    """Context manager that turns exceptions into ``st.error`` messages (see module docstring)."""
+    outcome = Outcome()
+    try:
+        yield outcome
+    except InputError as exc:
+        outcome.ok, outcome.kind, outcome.message = False, "input", str(exc)
+        _show(str(exc), show)
+    except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
+        log_unexpected(exc, what)
+        outcome.ok, outcome.kind, outcome.message = False, "unexpected", GENERIC_ERROR
+        _show(GENERIC_ERROR, show)
+
+
+def safe_call(fn: Callable[[], Any], what: str, *, fallback: Any = None) -> Callable[[], Any]:
+    """Wrap a deferred callable (e.g. a download's data) so that it never raises."""
+
+    def run() -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001
+            log_unexpected(exc, what)
+            return fallback
+
+    return run

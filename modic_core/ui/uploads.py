@@ -1,0 +1,141 @@
+"""Browser uploads -> a paired T1/T2 study: listing the series, pairing them, loading the pair.
+
+The upload (DICOM files, a zip of a study, or two NIfTI/MHA files) is listed with
+:func:`modic_core.io.list_series`; :func:`auto_pair` proposes the T1 and the T2 series, which
+the user can override; :func:`load_pair` loads the chosen two and pairs them with
+:func:`modic_core.make_study`. Every problem is an :class:`~modic_core.InputError`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..errors import InputError
+from ..io import SeriesInfo, list_series, load_series
+from ..io import upload as upload_limits
+
+__all__ = ["Pairing", "auto_pair", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "series_option_label"]
+
+# Fat-suppressed, inversion-recovery or contrast-enhanced series: less suitable for Modic grading
+# with a model trained on plain T1/T2 TSE, so they are chosen only when nothing else fits.
+_SPECIAL = re.compile(r"STIR|TIRM|SPAIR|SPIR|DIXON|FAT ?SAT|\bFS\b|_FS\b|\bGD\b|\+C\b|POST|CONTRAST|\bC\+", re.I)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Proposed series indexes (into the ``list_series`` result) and how sure the guess is."""
+
+    t1: int
+    t2: int
+    confident: bool
+    reason: str
+
+
+def _score(info: SeriesInfo, want: str) -> float:
+    s = 0.0
+    if info.sequence == want:
+        s += 10
+    elif info.sequence == "unknown":
+        s += 2
+    else:
+        s -= 10
+    if info.orientation == "sagittal":
+        s += 5
+    elif info.orientation != "unknown":
+        s -= 20
+    if _SPECIAL.search(info.description or ""):
+        s -= 3
+    s += min(info.n_slices, 60) / 100.0  # prefer the fuller series, a little
+    return s
+
+
+def auto_pair(infos: Sequence[SeriesInfo]) -> Pairing:
+    """Choose the T1 and the T2 series among ``infos``.
+
+    Rule: each candidate is scored for its sequence (T1 / T2 from the description and
+    TR/TE), its orientation (sagittal), fat suppression or contrast (penalised) and slice
+    count; the best distinct pair wins. ``confident`` is True when both series are
+    sagittal and recognised as T1 and T2. With fewer than two series an InputError says
+    that two are needed.
+    """
+    infos = list(infos)
+    if len(infos) < 2:
+        only = infos[0].label if infos else "nothing"
+        raise InputError(
+            f"Only one series was found ({only}). Modic grading needs two series of the same examination: "
+            "a sagittal T1 and a sagittal T2. Please upload both (for example both folders in one zip)."
+        )
+    best: tuple[float, int, int] | None = None
+    for i, a in enumerate(infos):
+        for j, b in enumerate(infos):
+            if i == j:
+                continue
+            score = _score(a, "T1") + _score(b, "T2")
+            if best is None or score > best[0]:
+                best = (score, i, j)
+    assert best is not None
+    _, i, j = best
+    a, b = infos[i], infos[j]
+    confident = a.sequence == "T1" and b.sequence == "T2" and a.orientation == "sagittal" and b.orientation == "sagittal"
+    if confident:
+        reason = "Paired automatically by sequence type (T1, T2) and orientation (sagittal)."
+    else:
+        reason = (
+            "The T1 and T2 series could not be recognised with certainty from their descriptions and "
+            "timing; please check the two choices below."
+        )
+    return Pairing(i, j, confident, reason)
+
+
+def check_upload_size(files: Sequence[Any]) -> int:
+    """Total bytes of the upload; InputError above :data:`modic_core.io.upload.MAX_UPLOAD_BYTES`."""
+    total = 0
+    for f in files:
+        size = getattr(f, "size", None)
+        if size is None:
+            data = f[1] if isinstance(f, tuple) else f.getvalue()
+            size = len(data)
+        total += int(size)
+    limit = upload_limits.MAX_UPLOAD_BYTES
+    if total > limit:
+        raise InputError(
+            f"The upload is too large ({total / 2**20:.0f} MiB); the limit is {limit / 2**20:.0f} MiB. "
+            "Please upload only the two sagittal series you need."
+        )
+    return total
+
+
+def upload_key(files: Sequence[Any]) -> tuple:
+    """A key identifying an upload across reruns (Streamlit file ids, names and sizes)."""
+    out = []
+    for f in files:
+        if isinstance(f, tuple):
+            out.append((str(f[0]), len(f[1])))
+        else:
+            out.append((str(getattr(f, "file_id", "")), str(f.name), int(getattr(f, "size", 0) or 0)))
+    return tuple(out)
+
+
+def list_upload_series(files: Sequence[Any]) -> list[SeriesInfo]:
+    """The series in an upload (after the size check)."""
+    if not files:
+        raise InputError("Nothing was uploaded: please choose DICOM files, a zip of a study, or two NIfTI/MHA files.")
+    check_upload_size(files)
+    return list_series(list(files))
+
+
+def series_option_label(info: SeriesInfo) -> str:
+    """Text for a series picker: the description (never a patient name), slices, orientation, sequence."""
+    return f"{info.index + 1}: {info.label}"
+
+
+def load_pair(source: Any, t1: SeriesInfo, t2: SeriesInfo, *, study_id: str = ""):
+    """Load the two chosen series of ``source`` and pair them (T2 resampled onto T1)."""
+    from ..study import make_study
+
+    if t1.key == t2.key:
+        raise InputError("The same series was chosen as T1 and as T2. Please choose two different series.")
+    v1 = load_series(source, series=t1.key)
+    v2 = load_series(source, series=t2.key)
+    return make_study(v1, v2, sources={"t1": t1.description or "T1", "t2": t2.description or "T2"}, study_id=study_id)

@@ -1,0 +1,153 @@
+"""Cohort comparison: the shipped normalization comparison, and the same scores on a user's labelled cohort."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from modic_core.batch import run_cohort
+from modic_core.ui import runtime as rt
+from modic_core.ui.comparison import (
+    COMPARISON_FILE,
+    MethodResult,
+    best_method,
+    confusion_matrix_figure,
+    extract_methods,
+    group_chart,
+    load_json,
+    metric_chart,
+    sensitivity_chart,
+    summary_table,
+    weights_dir,
+)
+from modic_core.ui.export import method_label
+from modic_core.ui.guard import guarded
+from modic_core.ui.uploads import check_upload_size
+
+st.title("Cohort comparison")
+st.caption("How the intensity-normalization methods compare (Cina et al. 2024, Brain & Spine 4:102738), "
+           "with 95% confidence intervals from a patient-level bootstrap.")
+
+
+def show_results(methods: list[MethodResult], *, best: str | None, key: str) -> None:
+    """Table, score charts, sensitivities, confusion matrices and the per-scanner breakdown."""
+    st.dataframe(summary_table(methods, best=best).drop(columns=["key"]), hide_index=True, key=f"{key}_table")
+    st.plotly_chart(metric_chart(methods, best=best), key=f"{key}_metrics")
+    st.plotly_chart(sensitivity_chart(methods), key=f"{key}_sens")
+    st.markdown("**Confusion matrices** (rows = true class, columns = predicted; share of each true class)")
+    with_report = [m for m in methods if m.report]
+    for start in range(0, len(with_report), 3):
+        cols = st.columns(3)
+        for col, m in zip(cols, with_report[start:start + 3]):
+            col.plotly_chart(confusion_matrix_figure(m.report, title=m.label + (" ★" if m.name == best else "")),
+                             key=f"{key}_cm_{m.name}")
+    group_cols = sorted({c for m in methods for c in m.groups})
+    if group_cols:
+        st.markdown("**By scanner**")
+        c1, c2 = st.columns(2)
+        col = c1.radio("Group by", group_cols, horizontal=True, key=f"{key}_group",
+                       format_func=lambda c: {"manufacturer": "manufacturer", "field_strength_t": "field strength (T)"}.get(c, c))
+        metric = c2.radio("Score", ["balanced_accuracy", "mc0_vs_mc2"], horizontal=True, key=f"{key}_gmetric",
+                          format_func=lambda m: {"balanced_accuracy": "balanced accuracy", "mc0_vs_mc2": "MC0-vs-MC2"}[m])
+        st.plotly_chart(group_chart(methods, col, metric=metric), key=f"{key}_groups")
+    notes = sorted({n for m in methods if m.report for n in m.report.get("notes", [])})
+    for n in notes:
+        st.caption(f"Note: {n}")
+
+
+# --------------------------------------------------------------------------- the shipped comparison
+
+st.header("Shipped comparison")
+with guarded("showing the shipped comparison"):
+    comp = load_json(weights_dir() / COMPARISON_FILE)
+    methods = extract_methods(comp)
+    if not comp or not any(m.report for m in methods):
+        st.info("The normalization comparison has not been computed yet (weights/normalization_comparison.json is not "
+                "installed), so there is nothing to show here. No numbers are shown until it exists.")
+    else:
+        best = best_method(comp, default="")
+        facts = []
+        if comp.get("n_discs") is not None:
+            facts.append(f"{comp['n_discs']} discs")
+        if best:
+            facts.append(f"best method: **{method_label(best)}** ★")
+        st.markdown(" · ".join(facts) if facts else "")
+        for note in comp.get("notes", []) if isinstance(comp.get("notes"), list) else []:
+            st.caption(f"Note: {note}")
+        show_results(methods, best=best or None, key="shipped")
+
+# --------------------------------------------------------------------------- a user's cohort
+
+st.header("Run on your own labelled cohort")
+st.markdown(
+    "A cohort is a folder (or a zip of one) with `studies.csv` (study_id, t1, t2 — image paths relative to the "
+    "folder — and optionally manufacturer, field_strength_t) and `levels.csv` (study_id, level, modic 0–3, "
+    "optionally the box x0, y0, x1, y1). Studies are analysed with the normalization and threshold chosen in the sidebar."
+)
+normalization, threshold = rt.current_settings()
+ready, why = rt.models_ready(normalization)
+if not ready:
+    st.info(why)
+kind = st.radio("Cohort source", ["Zip upload", "Folder on the server"], horizontal=True, key="cc_kind")
+folder = None
+upload = None
+if kind == "Folder on the server":
+    folder = st.text_input("Cohort folder (path on the machine running this app)", key="cc_folder",
+                           placeholder="/data/my_cohort")
+else:
+    upload = st.file_uploader("Zip of a cohort folder", type=["zip"], key="cc_zip")
+go = st.button("Analyse the cohort", type="primary", disabled=not ready or not (folder or upload), key="cc_go")
+
+if go:
+    bar = st.progress(0.0, text="Starting…")
+
+    def progress(i: int, n: int, sid: str) -> None:
+        bar.progress(i / n if n else 1.0, text=f"Study {i + 1} of {n}" if i < n else f"Done: {n} studies")
+
+    with guarded("analysing a cohort") as g, tempfile.TemporaryDirectory(prefix="modic_cohort_") as tmp:
+        if upload is not None:
+            check_upload_size([upload])
+            src = Path(tmp) / "cohort.zip"
+            src.write_bytes(upload.getvalue())
+        else:
+            src = Path(str(folder).strip()).expanduser()
+        run = run_cohort(src, normalization=normalization, threshold=threshold, progress=progress,
+                         analysis_factory=rt.get_store().factory)
+        report = run.report(n_boot=500) if run.has_labels else None
+        st.session_state["cc_result"] = {
+            "predictions": run.predictions(), "status": run.status_frame(), "report": report,
+            "normalization": normalization, "threshold": threshold,
+        }
+    if not g.ok:
+        bar.empty()
+
+res = st.session_state.get("cc_result")
+if res:
+    st.subheader(f"Your cohort · {method_label(res['normalization'])} · threshold {res['threshold']:.2f}")
+    status = res["status"]
+    n_ok = int((status["status"] == "ok").sum()) if len(status) else 0
+    st.markdown(f"{len(status)} studies analysed, {n_ok} without error, {len(res['predictions'])} levels detected.")
+    bad = status[status["status"] != "ok"] if len(status) else status
+    if len(bad):
+        st.warning(f"{len(bad)} studies could not be analysed:")
+        st.dataframe(bad[["study_id", "status", "message"]], hide_index=True, key="cc_bad")
+    rep = res["report"]
+    if rep and rep.get("classification"):
+        mine = [MethodResult(res["normalization"], method_label(res["normalization"]), rep["classification"],
+                             groups=rep.get("by_group", {}))]
+        st.caption(f"Scored discs: {rep['classification']['n_discs']} · MC3 excluded: {rep['n_mc3_excluded']} · "
+                   f"labelled discs without a prediction: {rep['n_missing_predictions']}")
+        show_results(mine, best=None, key="user")
+    elif rep is not None:
+        st.info("No labelled disc could be matched to a prediction, so no score can be computed.")
+    else:
+        st.info("The cohort has no labels (levels.csv with a modic column), so only the predictions are shown.")
+    st.dataframe(res["predictions"], hide_index=True, key="cc_preds")
+    c1, c2, _ = st.columns([1, 1, 2])
+    c1.download_button("Predictions (CSV)", res["predictions"].to_csv(index=False).encode(), file_name="cohort_predictions.csv",
+                       mime="text/csv", key="cc_dl_csv", on_click="ignore")
+    if rep:
+        c2.download_button("Metrics report (JSON)", json.dumps(rep, indent=1).encode(), file_name="cohort_metrics.json",
+                           mime="application/json", key="cc_dl_json", on_click="ignore")

@@ -1,0 +1,111 @@
+"""Model card: intended use, data provenance, the shipped models' records and metrics, known limits.
+
+Every number about model performance on this page is read from the JSON files shipped in
+``weights/``; none is typed in.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from modic_core.ui.comparison import best_method, extract_methods, summary_table
+from modic_core.ui.export import method_label
+from modic_core.ui.guard import guarded
+from modic_core.ui.modelinfo import comparison_record, metrics_rows, model_records, provenance_rows, record_metrics
+from modic_core.ui.style import NOTICE_LONG
+
+st.title("Model card")
+
+st.header("Intended use")
+st.markdown(
+    "- **What it does:** finds the intervertebral levels on a paired sagittal T1/T2 lumbar MRI (Faster R-CNN), grades "
+    "each level as **MC0** (no Modic change), **MC1** or **MC2** with a small 3D CNN, and shows Grad-CAM maps of "
+    "where the classifier looked. It compares intensity-normalization methods as in Cina et al. 2024 "
+    "(*Brain & Spine* 4:102738).\n"
+    "- **For:** research, method comparison and teaching by spine surgeons, radiologists and engineers.\n"
+    "- **Not for:** diagnosis, treatment decisions, triage or any clinical use. Results must not enter a patient record.\n"
+    f"- {NOTICE_LONG}"
+)
+
+st.header("Data provenance")
+st.markdown(
+    "- **Source:** SPIDER lumbar spine MRI dataset — J.W. van der Graaf et al., \"Lumbar spine segmentation in MR "
+    "images: a dataset and a public benchmark\", *Scientific Data* 11:264 (2024), doi:10.1038/s41597-024-03090-w; "
+    "data on Zenodo (doi:10.5281/zenodo.10159290). Licence: **CC BY 4.0**.\n"
+    "- **Subset used:** 128 studies with paired sagittal T1 and T2 series and per-disc Modic grades; from each series "
+    "a **single mid-sagittal slice**, exported as **8-bit** images (min-max stretched). Disc boxes come from a "
+    "third-party annotation of the same slices and exist for a subset of the studies (the detector's record below "
+    "lists how many it was trained on).\n"
+    "- **Bundled demo cases:** three of these studies (credited in `demo/README.md`) and a synthetic phantom."
+)
+
+st.header("Shipped models")
+with guarded("reading the model records"):
+    records = model_records()
+    overview = pd.DataFrame([{
+        "model": r["_name"],
+        "weights installed": "yes" if r["_weights_present"] else "no",
+        "training record": r["_file"] if r.present else "not trained yet",
+    } for r in records])
+    st.dataframe(overview, hide_index=True, key="mc_overview")
+    present = [r for r in records if r.present]
+    if not present:
+        st.info("No model has been trained yet: no training record (weights/detector.json, weights/classifier_<method>.json) "
+                "is installed. Metrics will appear here once they exist; none are shown before.")
+    for r in present:
+        with st.expander(f"{r['_name']} — {r['_file']}", expanded=r["_name"] == "detector"):
+            prov = provenance_rows(r)
+            if prov:
+                st.dataframe(pd.DataFrame(prov, columns=["field", "value"]), hide_index=True, key=f"mc_prov_{r['_file']}")
+            found = record_metrics(r)
+            rows = metrics_rows(found[1]) if found else []
+            if rows:
+                st.markdown(f"**Metrics** (from the record's `{found[0]}` section; 95% CIs where given)")
+                st.dataframe(pd.DataFrame(rows, columns=["metric", "value"]), hide_index=True, key=f"mc_metrics_{r['_file']}")
+            else:
+                status = r.get("cross_validation_status") or r.get("status")
+                st.caption("This record holds no metrics yet" + (f" (cross-validation: {status})." if status else "."))
+
+st.header("Normalization comparison")
+comp = None
+with guarded("reading the normalization comparison"):
+    comp = comparison_record()
+    methods = extract_methods(comp)
+    if not comp or not any(m.report for m in methods):
+        st.info("The comparison (weights/normalization_comparison.json) has not been computed yet.")
+    else:
+        best = best_method(comp, default="")
+        if best:
+            st.markdown(f"Best method in the shipped comparison: **{method_label(best)}**.")
+        st.dataframe(summary_table(methods, best=best or None).drop(columns=["key"]), hide_index=True, key="mc_comparison")
+        st.caption("Details and charts: Cohort comparison page.")
+
+st.header("Known limits")
+n_mc1 = None
+if comp:
+    counts = comp.get("class_counts")
+    if isinstance(counts, dict) and counts.get("MC1") is not None:
+        n_mc1 = counts["MC1"]
+    for m in extract_methods(comp) if n_mc1 is None else []:
+        if m.report:
+            n_mc1 = m.report.get("per_class", {}).get("MC1", {}).get("n_true")
+            break
+mc1_text = f"{n_mc1} discs in the evaluated data" if n_mc1 is not None else "4 discs in the SPIDER labels used"
+st.markdown(
+    f"- **MC1 is very rare** ({mc1_text}): no sensitivity or other per-class number is reported for MC1 "
+    "(shown as \"too few cases\"); balanced accuracy and macro-F1, which average over classes, are unstable because of it. "
+    "The MC0-vs-MC2 balanced accuracy does not depend on MC1.\n"
+    "- **MC3 is excluded**: discs graded Modic type 3 were left out of training and scoring; the model has no MC3 class.\n"
+    "- **8-bit, single-slice data**: trained on one mid-sagittal slice per series, min-max stretched to 8 bits. Full "
+    "DICOM series (16-bit, many slices) are handled by classifying the central slices, which the model never saw in training.\n"
+    "- **No external validation yet**: all figures are cross-validated on one public dataset (few scanners and sites).\n"
+    "- **Level names** are counted up from the lowest detected disc (assumed L5-S1) and assume five lumbar vertebrae; "
+    "transitional anatomy or a missed lowest disc shifts them.\n"
+    "- **Grad-CAM** is a coarse explanation of the classifier, not a lesion segmentation."
+)
+
+st.header("Citation")
+st.markdown(
+    "Cina A, et al. *Brain & Spine* 4 (2024) 102738 — intensity normalization for Modic change classification. "
+    "van der Graaf JW, et al. *Sci Data* 11, 264 (2024) — SPIDER dataset (CC BY 4.0)."
+)

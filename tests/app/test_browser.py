@@ -1,0 +1,252 @@
+"""Real-browser test: ``streamlit run`` headless on 127.0.0.1, driven by Debian's Chromium via Playwright.
+
+It opens the app (which shows the first demo case without any click), uploads the demo phantom
+DICOM pair (all files of ``demo/phantom_dicom/t1`` and ``t2``), waits for the result table,
+raises the detector threshold and checks the table shrinks, focuses a level, then visits the
+other pages. Screenshots go to ``artifacts/browser/`` (``MODIC_ARTIFACTS`` overrides).
+
+It always runs the real ``app.py`` (with its ``pages/`` folder, as ``make run`` does). With trained
+models installed it uses them; without, ``MODIC_APP_TEST_DOUBLE=1`` makes app.py install the analysis
+double of ``tests/app/fakes.py``, so the dashboard is still exercised end to end. Skipped only when ``/usr/bin/chromium`` is absent (``.ci/run`` installs it).
+Never runs ``playwright install``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+PHANTOM = ROOT / "demo" / "phantom_dicom"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
+                                                              "(apt-get install chromium; .ci/run does it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _models_ready() -> bool:
+    try:
+        from modic_core.analyze import models_available
+
+        m = models_available()
+        return bool(m.get("detector")) and bool(m.get("zscore"))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    real = _models_ready()
+    log_path = tmp_path_factory.mktemp("browser") / "streamlit.log"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), MKL_NUM_THREADS="1")
+    if not real:
+        env["MODIC_APP_TEST_DOUBLE"] = "1"  # app.py installs tests/app/fakes.py
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not become healthy in 90 s")
+        yield {"url": url, "real": real, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    d = Path(os.environ.get("MODIC_ARTIFACTS", ROOT / "artifacts")) / "browser"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _rows(page) -> int:
+    """Data rows of the per-level table (glide grid exposes an accessible grid)."""
+    return page.locator("[data-testid='stDataFrame'] [role='row']").count() - 1
+
+
+def _wait_rows(page, predicate, timeout_s: float = 60) -> int:
+    deadline = time.time() + timeout_s
+    n = -1
+    while time.time() < deadline:
+        n = _rows(page)
+        if predicate(n):
+            return n
+        page.wait_for_timeout(300)
+    raise AssertionError(f"table rows stayed {n}")
+
+
+def _settle(page, ms: int = 600) -> None:
+    """Wait until Streamlit is idle (no 'Running…' status widget), then a little more."""
+    page.wait_for_timeout(300)
+    try:
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=60_000)
+    except Exception:  # noqa: BLE001 - the widget may never have appeared
+        pass
+    page.wait_for_timeout(ms)
+
+
+def test_browser_upload_threshold_and_pages(server, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    t1 = sorted((PHANTOM / "t1").glob("*.dcm"))
+    t2 = sorted((PHANTOM / "t2").glob("*.dcm"))
+    assert len(t1) == len(t2) == 15
+    console_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1900})
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page.goto(server["url"], wait_until="domcontentloaded")
+
+            # 1. opens on the first demo case with results, no clicks
+            page.get_by_text("Per-level results").wait_for(timeout=120_000)
+            _settle(page)
+            n_demo = _wait_rows(page, lambda n: n > 0)
+            assert page.get_by_text("Investigational use only").first.is_visible()
+            page.screenshot(path=str(artifacts / "01_demo_case.png"))
+
+            # 2. upload the phantom DICOM pair
+            page.get_by_text("Upload", exact=True).first.click()
+            page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files([str(f) for f in t1 + t2])
+            page.get_by_text("T1 TSE SAG (synthetic)", exact=False).first.wait_for(timeout=120_000)
+            page.get_by_text("Per-level results").wait_for(timeout=120_000)
+            _settle(page)
+            n_upload = _wait_rows(page, lambda n: n > 0)
+            body = page.inner_text("body")
+            assert "PHANTOM" not in body  # the patient name never reaches the page
+            # the sidebar settings survive the upload's reruns (they are defined after st.navigation)
+            sidebar = page.locator("[data-testid='stSidebar']")
+            assert "std over the body" in sidebar.inner_text()  # the z-score formula under the method picker
+            assert float(sidebar.locator("[data-testid='stSlider'] input[type='range']").first.input_value()) == 0.5
+            assert "Traceback" not in body
+            page.screenshot(path=str(artifacts / "02_uploaded_dicom_pair.png"))
+
+            # 3. raise the detector threshold with the keyboard (0.05 per step): the table shrinks
+            slider = page.locator("[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']").first
+            before = float(slider.input_value())
+            slider.focus()
+            for _ in range(8):
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "() => { const s = document.querySelector(\"[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']\");"
+                " return s && parseFloat(s.value) > 0.85; }", timeout=10_000)
+            _settle(page, 1200)
+            after = float(slider.input_value())
+            assert after > before
+            n_high = _wait_rows(page, lambda n: n < n_upload, timeout_s=60) if not server["real"] else _rows(page)
+            assert n_high <= n_upload
+            assert page.locator("[data-testid='stSidebar']").get_by_text("Intensity normalization").is_visible()
+            page.screenshot(path=str(artifacts / "03_threshold_raised.png"))
+
+            # 4. focus a level from the selectbox: crops of T1, T2 and Grad-CAM appear
+            # 4. click the second table row: that level is focused (crops of T1, T2 and Grad-CAM)
+            if n_high > 1:
+                grid = page.locator("[data-testid='stDataFrame']").first
+                box = grid.bounding_box()
+                row_h = box["height"] / (n_high + 1)
+                page.mouse.click(box["x"] + 14, box["y"] + row_h * 2.5)  # the row-selection cell of data row 2
+                focus_text = re.compile(r"(L\d|T\d+)-[LS]\d: MC\d")
+                page.get_by_text(focus_text).first.wait_for(timeout=60_000)
+                _settle(page, 1000)
+                assert len(page.locator("[data-testid='stPlotlyChart']").all()) == 5
+                page.locator("[data-testid='stPlotlyChart']").nth(4).scroll_into_view_if_needed()
+                page.screenshot(path=str(artifacts / "04_level_focused.png"))
+
+            # 5. the other pages render without errors
+            for label, shot in (("Cohort comparison", "05_cohort.png"), ("Teaching", "06_teaching.png"),
+                                ("Model card", "07_model_card.png")):
+                page.locator("[data-testid='stSidebarNav']").get_by_text(label, exact=True).click()
+                page.get_by_role("heading", name=re.compile(label.split()[0])).first.wait_for(timeout=60_000)
+                _settle(page, 1500)
+                page.screenshot(path=str(artifacts / shot))
+                assert page.locator("[data-testid='stException']").count() == 0
+                assert "Traceback" not in page.inner_text("body")
+        finally:
+            browser.close()
+    assert n_demo > 0 and n_upload > 0
+    assert not console_errors, console_errors
+    log = server["log"].read_text()
+    assert "Traceback" not in log
+    assert "PHANTOM" not in log
+
+
+def test_two_browser_sessions_at_once_get_their_own_results(server, artifacts):
+    """Two users at the same time: A keeps the demo case and raises the threshold while B uploads the
+    phantom. Each sees their own study, table and settings."""
+    from playwright.sync_api import sync_playwright
+
+    files = [str(f) for s in ("t1", "t2") for f in sorted((PHANTOM / s).glob("*.dcm"))]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        try:
+            a = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()
+            b = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()
+            for page in (a, b):
+                page.goto(server["url"], wait_until="domcontentloaded")
+            for page in (a, b):
+                page.get_by_text("Per-level results").wait_for(timeout=120_000)
+            # B starts its upload; A moves its threshold while B's study is being read and analysed
+            b.get_by_text("Upload", exact=True).first.click()
+            b.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(files)
+            slider = a.locator("[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']").first
+            slider.focus()
+            for _ in range(6):
+                a.keyboard.press("ArrowRight")
+            b.get_by_text("T1 TSE SAG (synthetic)").first.wait_for(timeout=120_000)
+            b.get_by_text("Per-level results").wait_for(timeout=120_000)
+            _settle(a, 1200)
+            _settle(b, 1200)
+            text_a, text_b = a.inner_text("body"), b.inner_text("body")
+            assert "t1.mha" in text_a and "T1 TSE SAG" not in text_a
+            assert "T1 TSE SAG (synthetic)" in text_b
+            id_a = re.search(r"Study\s+(\w{8})\s+\(hashed ID\)", text_a).group(1)
+            id_b = re.search(r"Study\s+(\w{8})\s+\(hashed ID\)", text_b).group(1)
+            assert id_a != id_b
+            assert float(slider.input_value()) == pytest.approx(0.8)
+            slider_b = b.locator("[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']").first
+            assert float(slider_b.input_value()) == pytest.approx(0.5)  # B's threshold untouched
+            assert "Something went wrong" not in text_a + text_b
+            a.screenshot(path=str(artifacts / "08_session_a.png"))
+            b.screenshot(path=str(artifacts / "09_session_b.png"))
+        finally:
+            browser.close()

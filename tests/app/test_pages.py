@@ -1,0 +1,393 @@
+"""AppTest tests of every dashboard page, with the analysis double of ``fakes.py``.
+
+The double has StudyAnalysis's interface and caching contract, so these tests check the
+dashboard itself (inputs, errors, controls, tables, downloads) whether or not trained models
+are installed; ``test_real_models.py`` repeats the main path with the shipped models.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.helpers import APP, ROOT, phantom_files, phantom_zip
+
+from modic_core.ui.style import GENERIC_ERROR, NOTICE
+
+pytestmark = pytest.mark.usefixtures("fake_backend")
+
+
+def new_app(run: bool = True) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    if run:
+        at.run()
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def by_prefix(widgets, prefix: str):
+    found = [w for w in widgets if (w.key or "").startswith(prefix)]
+    assert found, f"no widget with key prefix {prefix!r}"
+    return found[0]
+
+
+def level_table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert errors(at) == []
+
+
+# --------------------------------------------------------------------------- frame and case viewer
+
+
+def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
+    at = new_app()
+    assert_clean(at)
+    assert at.selectbox(key="cv_demo").value.startswith("spider-")
+    table = level_table(at)
+    assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction"]
+    assert len(table) == 5  # the double's scores above 0.5
+    assert np.allclose(table[["P(MC0)", "P(MC1)", "P(MC2)"]].sum(axis=1), 1.0, atol=0.01)
+    assert len(at.get("plotly_chart")) == 2  # T1 and T2 side by side
+    md = markdown_text(at)
+    assert NOTICE in md  # the notice is visible
+    assert "hashed ID" in md and "t1.mha" in md
+    # sidebar: method default, threshold default and minimum, device
+    assert at.selectbox(key="normalization").value == "zscore"
+    thr = at.slider(key="threshold")
+    assert thr.value == 0.5 and thr.min == pytest.approx(0.05)
+    assert "Device:" in md
+    assert [b.label for b in at.get("download_button")] == ["Per-level table (CSV)", "One-page report (PDF)"]
+    assert any("DICOM SR: available when" in c.value for c in at.caption)  # MHA demo: no SR
+
+
+def test_threshold_redraws_without_network_and_method_switch_reruns_only_classifier(fake_backend):
+    at = new_app()
+    sa = fake_backend.instances[-1]
+    assert (sa.detect_runs, dict(sa.classify_runs)) == (1, {"zscore": 1})
+    before = level_table(at)
+
+    at.slider(key="threshold").set_value(0.9).run()
+    assert_clean(at)
+    assert len(level_table(at)) == 3
+    at.slider(key="threshold").set_value(0.05).run()
+    assert len(level_table(at)) == 6
+    assert (sa.detect_runs, dict(sa.classify_runs)) == (1, {"zscore": 1})  # no network for thresholds
+
+    at.slider(key="threshold").set_value(0.5).run()
+    at.selectbox(key="normalization").set_value("percentile").run()
+    assert_clean(at)
+    after = level_table(at)
+    assert list(after["level"]) == list(before["level"])
+    assert not np.allclose(after["P(MC0)"], before["P(MC0)"])  # another classifier's output
+    assert sa.detect_runs == 1 and dict(sa.classify_runs) == {"zscore": 1, "percentile": 1}
+    at.selectbox(key="normalization").set_value("zscore").run()
+    assert dict(sa.classify_runs) == {"zscore": 1, "percentile": 1}  # cached per method
+    assert len(fake_backend.instances) == 1  # one StudyAnalysis for the study
+
+
+def test_untrained_method_says_so_and_still_shows_images(fake_backend):
+    at = new_app()
+    at.selectbox(key="normalization").set_value("n4_zscore").run()
+    assert_clean(at)
+    assert any("No classifier has been trained yet" in i.value for i in at.info)
+    assert len(at.dataframe) == 0
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_focus_level_shows_crops(fake_backend):
+    at = new_app()
+    focus = by_prefix(at.selectbox, "cv_focus_")
+    assert focus.value == "—"
+    focus.set_value("L3-L4").run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 5  # T1, T2 + crops of T1, T2 and Grad-CAM
+    assert "**L3-L4:" in markdown_text(at)
+    # a threshold that drops the focused level resets the focus instead of failing
+    at.slider(key="threshold").set_value(0.95).run()
+    assert_clean(at)
+    assert by_prefix(at.selectbox, "cv_focus_").value == "—"
+
+
+def test_viewer_controls_on_3d_demo(fake_backend):
+    at = new_app()
+    at.selectbox(key="cv_demo").set_value("phantom-dicom").run()
+    assert_clean(at)
+    z = by_prefix(at.slider, "cv_z_")
+    assert (z.min, z.max, z.value) == (1, 15, 8)
+    z.set_value(3).run()
+    assert_clean(at)
+    assert any("Slice 3 of 15" in c.value for c in at.caption)
+    at.slider(key="cv_opacity").set_value(0.8).run()
+    at.toggle(key="cv_cam").set_value(False).run()
+    assert at.slider(key="cv_opacity").disabled
+    win = by_prefix(at.slider, "cv_win_T1_")
+    lo, hi = win.value
+    win.set_value((lo, (lo + hi) / 2)).run()
+    assert_clean(at)
+    assert len(level_table(at)) == 5
+
+
+def test_switching_demo_cases(fake_backend):
+    at = new_app()
+    first = level_table(at)
+    names = at.selectbox(key="cv_demo").options
+    at.selectbox(key="cv_demo").set_value(names[1]).run()
+    assert_clean(at)
+    assert not level_table(at)["P(MC0)"].equals(first["P(MC0)"])
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def upload(at: AppTest, files) -> AppTest:
+    at.radio(key="cv_source").set_value("Upload").run()
+    at.file_uploader(key="cv_upload").set_value(files).run()
+    return at
+
+
+def test_upload_dicom_pair_is_paired_automatically(fake_backend):
+    at = upload(new_app(), phantom_files())
+    assert_clean(at)
+    t1 = by_prefix(at.selectbox, "cv_t1_")
+    t2 = by_prefix(at.selectbox, "cv_t2_")
+    assert "T1 TSE SAG" in t1.format_func(t1.value) and "T2 TSE SAG" in t2.format_func(t2.value)
+    assert any("Paired automatically" in c.value for c in at.caption)
+    assert len(level_table(at)) == 5
+    md = markdown_text(at)
+    assert "T1 TSE SAG (synthetic)" in md and "PHANTOM" not in md  # series description yes, patient name never
+    assert "Findings (DICOM SR)" in [b.label for b in at.get("download_button")]
+    # the user swaps the pair: T2 as T1 is refused with a clear message (both look T2 / T1)
+    t1.set_value(t2.value).run()
+    assert not at.exception
+    assert errors(at) and "same series" in errors(at)[0]
+
+
+def test_upload_zip_of_study(fake_backend):
+    at = upload(new_app(), [("study.zip", phantom_zip(), "application/zip")])
+    assert_clean(at)
+    assert len(level_table(at)) == 5
+
+
+def test_upload_nifti_pair(fake_backend, tmp_path):
+    from modic_core.synthetic import make_phantom
+
+    paths = make_phantom(seed=3, shape=(5, 96, 96), spacing=(4.0, 2.0, 2.0)).write(tmp_path, fmt="nifti")
+    files = [(p.name, p.read_bytes(), "application/octet-stream") for p in (paths["t1"], paths["t2"])]
+    at = upload(new_app(), files)
+    assert_clean(at)
+    assert len(level_table(at)) == 5
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ([("image.dcm", bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "application/dicom")],
+         "not a medical image"),
+        (None, "Only one series was found"),  # the T1 series alone
+        ([("notes.zip", b"PK\x03\x04 this is not a zip", "application/zip")], "zip"),
+    ],
+    ids=["random-bytes-dcm", "single-series", "broken-zip"],
+)
+def test_bad_uploads_show_input_errors(fake_backend, files, expected):
+    at = upload(new_app(), files if files is not None else phantom_files(("t1",)))
+    assert not at.exception
+    errs = errors(at)
+    assert len(errs) == 1 and expected in errs[0], errs
+    assert "Traceback" not in errs[0]
+    assert len(at.dataframe) == 0
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_slip_upload_is_refused(fake_backend):
+    at = upload(new_app(), [("evil.zip", _zip({"../../etc/t1.dcm": b"x" * 100}), "application/zip")])
+    assert not at.exception
+    assert errors(at) and "outside its own folder" in errors(at)[0]
+
+
+def test_series_of_two_patients_are_refused(fake_backend, tmp_path):
+    from modic_core.synthetic import make_phantom
+
+    files = []
+    for seed, series in ((1, "t1"), (2, "t2")):
+        out = make_phantom(seed=seed, shape=(3, 64, 64), spacing=(4.0, 4.0, 4.0)).write(tmp_path / str(seed), fmt="dicom")
+        files += [(f"{series}_{f.name}", f.read_bytes(), "application/dicom") for f in sorted(out[series].glob("*.dcm"))]
+    at = upload(new_app(), files)
+    assert not at.exception
+    assert errors(at) and "different patients" in errors(at)[0]
+    assert "PHANTOM" not in "\n".join(errors(at) + [m.value for m in at.markdown])
+
+
+def test_upload_over_the_size_limit(fake_backend, monkeypatch):
+    from modic_core.io import upload as up
+
+    monkeypatch.setattr(up, "MAX_UPLOAD_BYTES", 100_000)
+    at = upload(new_app(), phantom_files())
+    assert not at.exception
+    assert errors(at) and "too large" in errors(at)[0]
+
+
+def test_upload_size_limit_matches_streamlit_config():
+    import tomllib
+
+    from modic_core.io.upload import MAX_UPLOAD_BYTES
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES
+    assert cfg["client"]["showErrorDetails"] == "none"
+
+
+def test_unexpected_failure_is_generic_and_logs_no_patient_data(fake_backend, monkeypatch, caplog):
+    def boom(self, *a, **k):
+        raise RuntimeError("PHANTOM^SEED7 /data/patients/John_Doe/t1")
+
+    monkeypatch.setattr(fake_backend, "report", boom)
+    caplog.set_level(logging.INFO, logger="modic_core.app")
+    at = new_app()
+    assert not at.exception
+    assert errors(at) == [GENERIC_ERROR]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "RuntimeError" in logged
+    assert "PHANTOM" not in logged and "John" not in logged and "/data" not in logged
+
+
+def test_two_sessions_get_their_own_results(fake_backend):
+    a, b = new_app(), new_app(run=False)
+    b.run()
+    upload(b, phantom_files())
+    a.slider(key="threshold").set_value(0.8).run()
+    ta, tb = level_table(a), level_table(b)
+    assert_clean(a), assert_clean(b)
+    assert len(ta) == 4 and len(tb) == 5  # each session's own threshold
+    assert not np.allclose(ta["P(MC0)"].to_numpy()[:4], tb["P(MC0)"].to_numpy()[:4])  # each session's own study
+    assert a.markdown[2].value != b.markdown[2].value or "T1 TSE SAG" in markdown_text(b)
+    sa = {id(x.study) for x in fake_backend.instances}
+    assert len(sa) == 2
+    # a method switch in one session does not touch the other
+    b.selectbox(key="normalization").set_value("minmax").run()
+    a.run()
+    assert a.selectbox(key="normalization").value == "zscore"
+    assert level_table(a).equals(ta)
+
+
+# (Simultaneous sessions are tested in a real browser, test_browser.py: AppTest swaps a process-wide
+# mock runtime per run, so two AppTests cannot run at the same moment.)
+
+
+# --------------------------------------------------------------------------- other pages
+
+
+def test_cohort_page_without_comparison(fake_backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
+    at = new_app()
+    at.switch_page("pages/cohort_comparison.py").run()
+    assert_clean(at)
+    assert any("has not been computed yet" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) == 0
+
+
+def test_cohort_page_shows_shipped_comparison(fake_backend, weights_with_comparison):
+    at = new_app()
+    at.switch_page("pages/cohort_comparison.py").run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert list(table["method"]) == ["None (raw intensities)", "Percentile (1st-99th) to [0, 1]", "Z-score (standardization) ★"]
+    assert (table["Sensitivity MC1"] == "too few cases (n=4)").all()
+    assert table["Balanced accuracy"].str.contains("95% CI").all()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2 + 3 + 1  # scores, sensitivities, 3 confusion matrices, by scanner
+    assert "too few cases (n=4)" in charts[1].proto.spec
+    at.radio(key="shipped_gmetric").set_value("mc0_vs_mc2").run()
+    assert_clean(at)
+    # the sidebar default is the comparison's best method
+    assert at.selectbox(key="normalization").value == "zscore"
+
+
+def test_cohort_page_runs_a_labelled_cohort_folder(fake_backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
+    at = new_app()
+    at.switch_page("pages/cohort_comparison.py").run()
+    at.radio(key="cc_kind").set_value("Folder on the server").run()
+    at.text_input(key="cc_folder").set_value(str(ROOT / "demo" / "cohort")).run()
+    at.button(key="cc_go").click().run()
+    assert_clean(at)
+    preds = [d.value for d in at.dataframe if "study_id" in d.value.columns and "p_mc0" in d.value.columns][0]
+    assert sorted(set(preds["study_id"])) == ["104", "121", "4"]
+    assert len(at.get("plotly_chart")) >= 3
+    assert any("3 studies analysed" in m.value for m in at.markdown)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Predictions (CSV)" in labels and "Metrics report (JSON)" in labels
+
+
+def test_cohort_page_bad_folder_and_zip(fake_backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
+    at = new_app()
+    at.switch_page("pages/cohort_comparison.py").run()
+    at.radio(key="cc_kind").set_value("Folder on the server").run()
+    at.text_input(key="cc_folder").set_value(str(tmp_path / "nowhere")).run()
+    at.button(key="cc_go").click().run()
+    assert not at.exception and errors(at) and "not found" in errors(at)[0]
+    at.radio(key="cc_kind").set_value("Zip upload").run()
+    at.file_uploader(key="cc_zip").set_value(("cohort.zip", phantom_zip(), "application/zip")).run()
+    at.button(key="cc_go").click().run()
+    assert not at.exception and errors(at) and "studies.csv" in errors(at)[0]
+
+
+def test_teaching_page(fake_backend, monkeypatch):
+    import modic_core.ui.teaching as teaching
+
+    # the double's boxes are not where the phantom's discs are: match its first level to the chosen one
+    monkeypatch.setattr(teaching, "match_level", lambda levels, box, **k: levels[0] if levels else None)
+    at = new_app()
+    at.switch_page("pages/teaching.py").run()
+    assert_clean(at)
+    assert any("SYNTHETIC PHANTOM" in w.value for w in at.warning)
+    assert len(at.get("plotly_chart")) >= 3
+    for grade in (2, 3, 0):
+        at.radio(key="tp_grade").set_value(grade).run()
+        assert_clean(at)
+    at.selectbox(key="tp_level").set_value("L5-S1").run()
+    at.radio(key="tp_grade").set_value(1).run()
+    assert_clean(at)
+    assert any("Type 1" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) == 6  # T1, T2, signal chart + crops of T1, T2 and Grad-CAM
+    assert "Truth: **MC1** at L5-S1" in markdown_text(at)
+
+
+def test_model_card_without_and_with_records(fake_backend, tmp_path, monkeypatch, weights_with_comparison):
+    at = new_app()
+    at.switch_page("pages/model_card.py").run()
+    assert_clean(at)
+    text = markdown_text(at)
+    for needle in ("SPIDER", "CC BY 4.0", "Sci", "MC3 is excluded", "No external validation", "single mid-sagittal slice",
+                   "8-bit", "Intended use" if False else "Not for:"):
+        assert needle in text, needle
+    assert "4 discs in the evaluated data" in text  # read from the comparison, not typed in
+    values = "\n".join(str(v) for d in at.dataframe for v in d.value.to_numpy().ravel())
+    assert "0.800 (95% CI 0.700-0.850)" in values  # the detector's metric from its JSON
+    monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path / "empty"))
+    at.run()
+    assert_clean(at)
+    assert any("No model has been trained yet" in i.value for i in at.info)

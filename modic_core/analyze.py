@@ -33,7 +33,8 @@ from .errors import InputError
 from .report import CLASS_NAMES, LevelResult, StudyReport
 from .volume import Study
 
-__all__ = ["MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "models_available", "study_fingerprint"]
+__all__ = ["MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis",
+           "models_available", "study_fingerprint"]
 
 MIN_THRESHOLD = 0.05  # candidates below this confidence are never classified (the slider's minimum)
 DEFAULT_NORMALIZATION = "zscore"
@@ -99,6 +100,49 @@ class StudyAnalysis:
         return [c for c in self.detections().candidates if c.score >= MIN_THRESHOLD]
 
     # -- stage 2
+    def _prepare(self, normalization: str):
+        """Normalized crops of every candidate (all slab slices), ready for one network pass."""
+        from .classification import load_classifier
+        from .normalization import normalize
+
+        clf = load_classifier(normalization)
+        cands = self.candidates()
+        t0 = time.perf_counter()
+        t1n = normalize(self.study.t1, normalization, landmarks=clf.landmarks).array
+        t2n = normalize(self.study.t2, normalization, landmarks=clf.landmarks).array
+        t_norm = time.perf_counter() - t0
+        spec = clf.spec
+        boxes, zs, owner = [], [], []
+        for i, c in enumerate(cands):
+            if spec.depth == 1:
+                zc = c.z_center
+                lo, hi = max(c.z_range[0], zc - MAX_SLAB_HALF), min(c.z_range[1], zc + MAX_SLAB_HALF)
+                slab = range(lo, hi + 1)
+            else:
+                slab = [c.z_center]
+            for z in slab:
+                boxes.append(c.box)
+                zs.append(z)
+                owner.append(i)
+        t0 = time.perf_counter()
+        crops = extract_crops(t1n, t2n, np.array(boxes).reshape(-1, 4), zs, self.study.t1.spacing[1:], spec)
+        seconds = {"normalization_s": t_norm, "crops_s": time.perf_counter() - t0}
+        return clf, crops, zs, owner, seconds
+
+    def _store(self, normalization: str, gradcam: bool, clf, probs, cams, zs, owner, seconds) -> _Classified:
+        n = len(self.candidates())
+        owner_a = np.array(owner, dtype=int)
+        P = np.zeros((n, 3), np.float32)
+        heat: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(n)]
+        for i in range(n):
+            sel = np.where(owner_a == i)[0]
+            P[i] = probs[sel].mean(0)
+            if cams is not None:
+                heat[i] = [(zs[j], cams[j]) for j in sel]
+        res = _Classified(P, heat, seconds, f"{clf.source} (sha256 {clf.sha256[:12]})")
+        self._cls[(normalization, gradcam)] = res
+        return res
+
     def classification(self, normalization: str, *, gradcam: bool = True) -> _Classified:
         with self._lock:
             key = (normalization, gradcam)
@@ -106,46 +150,11 @@ class StudyAnalysis:
                 return self._cls[key]
             if gradcam is False and (normalization, True) in self._cls:
                 return self._cls[(normalization, True)]
-            from .classification import load_classifier
-            from .normalization import normalize
-
-            clf = load_classifier(normalization)
-            cands = self.candidates()
-            t0 = time.perf_counter()
-            t1n = normalize(self.study.t1, normalization, landmarks=clf.landmarks).array
-            t2n = normalize(self.study.t2, normalization, landmarks=clf.landmarks).array
-            t_norm = time.perf_counter() - t0
-            spec = clf.spec
-            boxes, zs, owner = [], [], []
-            for i, c in enumerate(cands):
-                if spec.depth == 1:
-                    zc = c.z_center
-                    lo, hi = max(c.z_range[0], zc - MAX_SLAB_HALF), min(c.z_range[1], zc + MAX_SLAB_HALF)
-                    slab = range(lo, hi + 1)
-                else:
-                    slab = [c.z_center]
-                for z in slab:
-                    boxes.append(c.box)
-                    zs.append(z)
-                    owner.append(i)
-            t0 = time.perf_counter()
-            crops = extract_crops(t1n, t2n, np.array(boxes).reshape(-1, 4), zs, self.study.t1.spacing[1:], spec)
-            t_crop = time.perf_counter() - t0
+            clf, crops, zs, owner, seconds = self._prepare(normalization)
             t0 = time.perf_counter()
             probs, cams = clf.predict(crops, gradcam=gradcam)
-            t_net = time.perf_counter() - t0
-            owner_a = np.array(owner, dtype=int)
-            P = np.zeros((len(cands), 3), np.float32)
-            heat: list[list[tuple[int, np.ndarray]]] = [[] for _ in cands]
-            for i in range(len(cands)):
-                sel = np.where(owner_a == i)[0]
-                P[i] = probs[sel].mean(0)
-                if cams is not None:
-                    heat[i] = [(zs[j], cams[j]) for j in sel]
-            res = _Classified(P, heat, {"normalization_s": t_norm, "crops_s": t_crop, "classifier_s": t_net},
-                              f"{clf.source} (sha256 {clf.sha256[:12]})")
-            self._cls[key] = res
-            return res
+            seconds["classifier_s"] = time.perf_counter() - t0
+            return self._store(normalization, gradcam, clf, probs, cams, zs, owner, seconds)
 
     def _heatmap(self, normalization: str, idx: int, res: _Classified, spec) -> np.ndarray:
         key = (normalization, idx)
@@ -211,6 +220,44 @@ def get_analysis(study: Study) -> StudyAnalysis:
         else:
             _CACHE.move_to_end(fp)
         return sa
+
+
+def analyze_many(analyses: list[StudyAnalysis], normalization: str = DEFAULT_NORMALIZATION, *, gradcam: bool = True) -> None:
+    """Run detection and classification of several studies with one network pass per stage.
+
+    Detection batches the central slices of all studies; classification batches the crops of
+    all their regions. Results land in each :class:`StudyAnalysis`'s caches, exactly as if each
+    had been analysed alone (the batch mode uses this on a GPU).
+    """
+    from .detection import load_detector
+    from .detection.infer import central_slices, fuse_slices
+
+    todo = [sa for sa in analyses if sa._det is None]
+    if todo:
+        det = load_detector()
+        t0 = time.perf_counter()
+        per = det.detect_many([(sa.study.t1, central_slices(sa.study.t1.shape[0], sa.study.t1.spacing[0])) for sa in todo])
+        dt = (time.perf_counter() - t0) / len(todo)
+        for sa, p in zip(todo, per):
+            sa._det = StudyDetections(fuse_slices(p), sorted(p), sa.study.t1.shape, dt)
+            sa.timings["detection_s"] = dt
+            sa._det_source = f"{det.source} (sha256 {det.sha256[:12]})"
+    todo = [sa for sa in analyses if (normalization, gradcam) not in sa._cls]
+    if not todo:
+        return
+    import torch
+
+    prepared = [sa._prepare(normalization) for sa in todo]
+    clf = prepared[0][0]
+    sizes = [len(p[1]) for p in prepared]
+    t0 = time.perf_counter()
+    probs, cams = clf.predict(torch.cat([p[1] for p in prepared]), gradcam=gradcam)
+    dt = (time.perf_counter() - t0) / len(todo)
+    start = 0
+    for sa, (c, crops, zs, owner, seconds), n in zip(todo, prepared, sizes):
+        seconds["classifier_s"] = dt
+        sa._store(normalization, gradcam, c, probs[start : start + n], None if cams is None else cams[start : start + n], zs, owner, seconds)
+        start += n
 
 
 def analyze(study: Study, normalization: str = DEFAULT_NORMALIZATION, threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:

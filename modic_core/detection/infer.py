@@ -121,22 +121,28 @@ class Detector:
         self.sha256 = sha256
         self._lock = threading.Lock()
 
-    @torch.inference_mode()
     def detect_slices(self, volume: Volume, slices: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Raw boxes (T1 pixels) and scores per slice index, all slices in one batch."""
-        imgs, scales = [], []
-        for z in slices:
-            t, sc = to_detector_grid(volume.array[z], volume.spacing[1:])
-            imgs.append(t.to(self.device))
-            scales.append(sc)
+        return self.detect_many([(volume, slices)])[0]
+
+    @torch.inference_mode()
+    def detect_many(self, items: list[tuple[Volume, list[int]]]) -> list[dict[int, tuple[np.ndarray, np.ndarray]]]:
+        """Like :meth:`detect_slices` for several volumes, in one network pass."""
+        imgs, scales, keys = [], [], []
+        for k, (volume, slices) in enumerate(items):
+            for z in slices:
+                t, sc = to_detector_grid(volume.array[z], volume.spacing[1:])
+                imgs.append(t.to(self.device))
+                scales.append(sc)
+                keys.append((k, z))
         with self._lock:
-            results = self.model(imgs)
-        out = {}
-        for z, r, sc in zip(slices, results, scales):
+            results = self.model(imgs) if imgs else []
+        out: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in items]
+        for (k, z), r, sc in zip(keys, results, scales):
             b = r["boxes"].float().cpu().numpy().astype(float)
             b[:, [0, 2]] /= sc[1]
             b[:, [1, 3]] /= sc[0]
-            out[z] = (b, r["scores"].float().cpu().numpy().astype(float))
+            out[k][z] = (b, r["scores"].float().cpu().numpy().astype(float))
         return out
 
     def detect(self, volume: Volume, *, slab_mm: float = 12.0) -> StudyDetections:

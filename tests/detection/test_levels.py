@@ -24,7 +24,7 @@ def test_threshold_filters_without_rerun_and_renames():
     cands = [Detection(tuple(b), s, (0, 0)) for b, s in zip(_stack(6), [0.9, 0.95, 0.3, 0.99, 0.97, 0.96])]
     det = StudyDetections(cands, [0], (1, 300, 300))
     hi = det.filter(0.5)
-    assert [d.level for d in hi] == ["L3-L4", "L2-L3", "L1-L2", "L4-L5", "L5-S1"][: len(hi)] or True
+    assert [d.level for d in hi] == ["L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
     assert len(hi) == 5 and [d.level for d in hi][-1] == "L5-S1"
     assert all(hi[i].box[1] < hi[i + 1].box[1] for i in range(len(hi) - 1))
     lo = det.filter(0.1)

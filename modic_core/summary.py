@@ -59,11 +59,15 @@ def bench_table(doc: dict) -> str:
     c = doc["cpu"]
     rows = [("load 15-slice DICOM pair", c["load_dicom_15_slice_pair"]), ("load spider2d .mha pair", c["load_spider2d_mha_pair"]),
             ("detection, one slice", c["detection_single_slice"]), ("detection, 15-slice study (3 central slices)", c["detection"]), ("whole analyze (15-slice pair)", c["analyze_15_slice"]),
-            ("threshold change", c["threshold_change"]), ("normalization switch", c["normalization_switch"])]
+            ("threshold change", c["threshold_change"]), (f"normalization switch (slowest: zscore to {c['normalization_switch'].get('to', '?')})", c["normalization_switch"])]
     lines = [f"Benchmark ({doc['machine']['cpu_count']} CPU cores, torch {doc['machine']['torch']}, commit {doc.get('commit')}):", "",
              "| step | median | min-max |", "|---|---|---|"]
     for n, t in rows:
         lines.append(f"| {n} | {t['median_s'] * 1000:.0f} ms | {t['min_s'] * 1000:.0f}-{t['max_s'] * 1000:.0f} ms |")
+    n4 = c.get("normalization_switch_per_method", {}).get("n4_zscore")
+    if n4:
+        lines.append(f"| normalization switch to n4_zscore (N4 bias correction) | {n4['median_s'] * 1000:.0f} ms | "
+                     f"{n4['min_s'] * 1000:.0f}-{n4['max_s'] * 1000:.0f} ms |")
     lines.append(f"| peak RSS with all models loaded | {c['peak_rss_gb_after_all_models']:.2f} GB | |")
     ct = doc.get("cohort_throughput", {})
     if "studies_per_minute" in ct:

@@ -7,7 +7,7 @@ import numpy as np
 
 from .levels import anatomical_filter, assign_level_names
 
-__all__ = ["DEFAULT_THRESHOLD", "summarize_detector_cv"]
+__all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "summarize_detector_cv"]
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -33,6 +33,33 @@ def _records(preds: Sequence[dict], threshold: float, sequence: str | None):
     return gt, pr
 
 
+def false_positive_locations(preds: Sequence[dict], *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, int]:
+    """Where the false positives (no ground-truth box at IoU >= 0.5) lie, per image: above the
+    topmost graded disc (often a real disc that was not graded), below the lowest one, or within
+    the graded column (duplicates and poorly placed boxes)."""
+    from ..metrics import match_boxes
+
+    out = {"above_top_graded_disc": 0, "below_lowest_graded_disc": 0, "within_graded_column": 0, "images": 0}
+    for p in preds:
+        boxes = np.asarray(p["boxes"], float).reshape(-1, 4)
+        scores = np.asarray(p["scores"], float)
+        keep = scores >= threshold
+        kb, ks = boxes[keep], scores[keep]
+        if len(kb):
+            m = anatomical_filter(kb, ks)
+            kb = kb[m]
+        gt = np.asarray(p["gt_boxes"], float).reshape(-1, 4)
+        good = {q for _, q, iou in match_boxes(gt, kb) if iou >= 0.5}
+        out["images"] += 1
+        for q in range(len(kb)):
+            if q in good:
+                continue
+            cy = (kb[q, 1] + kb[q, 3]) / 2
+            key = "above_top_graded_disc" if cy < gt[:, 1].min() else "below_lowest_graded_disc" if cy > gt[:, 3].max() else "within_graded_column"
+            out[key] += 1
+    return out
+
+
 def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] = (0.3, 0.5, 0.7), n_boot: int = 1000) -> dict[str, Any]:
     """Detection report per sequence (T1, T2) and threshold; images are bootstrapped per patient
     (each patient contributes one image per sequence)."""
@@ -46,4 +73,5 @@ def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] 
             rep = detection_report(gt, pr, n_boot=n_boot)
             rep.pop("per_gt", None)
             out["by_sequence"][seq][f"{t:g}"] = rep
+    out["false_positive_locations_at_default_threshold"] = false_positive_locations(preds)
     return out

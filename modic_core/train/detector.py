@@ -257,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
                      "study_ids": sorted(s.study_id for s in studies)},
             "seed": args.seed, "epochs": args.epochs, "config": cfg.to_dict(),
             "weights": wpath.name, "sha256": sha256_file(wpath), "size_bytes": wpath.stat().st_size,
-            "minutes_so_far": round((time.time() - t0) / 60, 1),
             "cross_validation": summarize_detector_cv(cv_preds) if cv_preds else None,
             "cross_validation_status": "pending" if pending else f"{len(folds)}-fold patient-level, complete",
             "folds": folds,

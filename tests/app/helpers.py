@@ -59,3 +59,10 @@ def make_comparison(methods=("none", "percentile", "zscore")) -> dict:
                                          for k in ("balanced_accuracy", "mc0_vs_mc2_balanced_accuracy")}
         out["methods"][m] = entry
     return out
+
+
+def default_method() -> str:
+    """The sidebar's default normalization: the shipped comparison's best method, else z-score."""
+    from modic_core.ui.comparison import COMPARISON_FILE, best_method, load_json, weights_dir
+
+    return best_method(load_json(weights_dir() / COMPARISON_FILE), default="zscore")

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from modic_core.normalization import NORMALIZATIONS
+from tests.app.helpers import default_method
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 PHANTOM = ROOT / "demo" / "phantom_dicom"
@@ -152,7 +155,8 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             assert "PHANTOM" not in body  # the patient name never reaches the page
             # the sidebar settings survive the upload's reruns (they are defined after st.navigation)
             sidebar = page.locator("[data-testid='stSidebar']")
-            assert "std over the body" in sidebar.inner_text()  # the z-score formula under the method picker
+            # the default method's formula under the method picker
+            assert NORMALIZATIONS[default_method()].formula[:20] in sidebar.inner_text()
             assert float(sidebar.locator("[data-testid='stSlider'] input[type='range']").first.input_value()) == 0.5
             assert "Traceback" not in body
             page.screenshot(path=str(artifacts / "02_uploaded_dicom_pair.png"))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import APP, ROOT, phantom_files, phantom_zip
+from tests.app.helpers import APP, ROOT, default_method, phantom_files, phantom_zip
 
 from modic_core.ui.style import GENERIC_ERROR, NOTICE
 
@@ -65,7 +65,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     assert NOTICE in md  # the notice is visible
     assert "hashed ID" in md and "t1.mha" in md
     # sidebar: method default, threshold default and minimum, device
-    assert at.selectbox(key="normalization").value == "zscore"
+    assert at.selectbox(key="normalization").value == default_method()
     thr = at.slider(key="threshold")
     assert thr.value == 0.5 and thr.min == pytest.approx(0.05)
     assert "Device:" in md
@@ -76,7 +76,8 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
 def test_threshold_redraws_without_network_and_method_switch_reruns_only_classifier(fake_backend):
     at = new_app()
     sa = fake_backend.instances[-1]
-    assert (sa.detect_runs, dict(sa.classify_runs)) == (1, {"zscore": 1})
+    d = default_method()
+    assert (sa.detect_runs, dict(sa.classify_runs)) == (1, {d: 1})
     before = level_table(at)
 
     at.slider(key="threshold").set_value(0.9).run()
@@ -84,7 +85,7 @@ def test_threshold_redraws_without_network_and_method_switch_reruns_only_classif
     assert len(level_table(at)) == 3
     at.slider(key="threshold").set_value(0.05).run()
     assert len(level_table(at)) == 6
-    assert (sa.detect_runs, dict(sa.classify_runs)) == (1, {"zscore": 1})  # no network for thresholds
+    assert (sa.detect_runs, dict(sa.classify_runs)) == (1, {d: 1})  # no network for thresholds
 
     at.slider(key="threshold").set_value(0.5).run()
     at.selectbox(key="normalization").set_value("percentile").run()
@@ -92,9 +93,9 @@ def test_threshold_redraws_without_network_and_method_switch_reruns_only_classif
     after = level_table(at)
     assert list(after["level"]) == list(before["level"])
     assert not np.allclose(after["P(MC0)"], before["P(MC0)"])  # another classifier's output
-    assert sa.detect_runs == 1 and dict(sa.classify_runs) == {"zscore": 1, "percentile": 1}
-    at.selectbox(key="normalization").set_value("zscore").run()
-    assert dict(sa.classify_runs) == {"zscore": 1, "percentile": 1}  # cached per method
+    assert sa.detect_runs == 1 and dict(sa.classify_runs) == {d: 1, "percentile": 1}
+    at.selectbox(key="normalization").set_value(d).run()
+    assert dict(sa.classify_runs) == {d: 1, "percentile": 1}  # cached per method
     assert len(fake_backend.instances) == 1  # one StudyAnalysis for the study
 
 
@@ -288,7 +289,7 @@ def test_two_sessions_get_their_own_results(fake_backend):
     # a method switch in one session does not touch the other
     b.selectbox(key="normalization").set_value("minmax").run()
     a.run()
-    assert a.selectbox(key="normalization").value == "zscore"
+    assert a.selectbox(key="normalization").value == default_method()
     assert level_table(a).equals(ta)
 
 

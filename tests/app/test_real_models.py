@@ -11,7 +11,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import APP, phantom_files
+from tests.app.helpers import APP, default_method, phantom_files
 
 
 def _ready() -> tuple[bool, list[str]]:
@@ -53,13 +53,14 @@ def test_real_models_demo_threshold_method_and_upload():
     assert len(at.dataframe) == 0 or len(at.dataframe[0].value) <= len(table)
     assert rerun_s < 10  # a whole AppTest rerun incl. figures; the network would take longer on 2 CPUs
 
-    other = [m for m in METHODS if m != "zscore"]
+    d = default_method()
+    other = [m for m in METHODS if m != d]
     if other:
         at.slider(key="threshold").set_value(0.5).run()
         at.selectbox(key="normalization").set_value(other[0]).run()
         assert not at.exception and not at.error
         assert sa.detections() is det
-        assert {k[0] for k in sa._cls} >= {"zscore", other[0]}
+        assert {k[0] for k in sa._cls} >= {d, other[0]}
 
     at.radio(key="cv_source").set_value("Upload").run()
     at.file_uploader(key="cv_upload").set_value(phantom_files()).run()

@@ -12,6 +12,19 @@ __all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "summarize_detector_
 DEFAULT_THRESHOLD = 0.5
 
 
+def kept_regions(pred: dict, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and scores of one saved prediction as the app would show them: score >= threshold,
+    then :func:`~.levels.anatomical_filter`."""
+    boxes = np.asarray(pred["boxes"], float).reshape(-1, 4)
+    scores = np.asarray(pred["scores"], float)
+    keep = scores >= threshold
+    kb, ks = boxes[keep], scores[keep]
+    if len(kb):
+        m = anatomical_filter(kb, ks)
+        kb, ks = kb[m], ks[m]
+    return kb, ks
+
+
 def _records(preds: Sequence[dict], threshold: float, sequence: str | None):
     gt, pr = [], []
     for p in preds:
@@ -20,13 +33,7 @@ def _records(preds: Sequence[dict], threshold: float, sequence: str | None):
         image_id = f"{p['study_id']}"
         for b, lv in zip(p["gt_boxes"], p["gt_levels"]):
             gt.append({"image_id": image_id, "box": b, "level": lv})
-        boxes = np.asarray(p["boxes"], float).reshape(-1, 4)
-        scores = np.asarray(p["scores"], float)
-        keep = scores >= threshold
-        kb, ks = boxes[keep], scores[keep]
-        if len(kb):
-            m = anatomical_filter(kb, ks)
-            kb, ks = kb[m], ks[m]
+        kb, ks = kept_regions(p, threshold)
         names = assign_level_names(kb) if len(kb) else []
         for b, s, n in zip(kb, ks, names):
             pr.append({"image_id": image_id, "box": b.tolist(), "level": n, "score": float(s)})
@@ -41,13 +48,7 @@ def false_positive_locations(preds: Sequence[dict], *, threshold: float = DEFAUL
 
     out = {"above_top_graded_disc": 0, "below_lowest_graded_disc": 0, "within_graded_column": 0, "images": 0}
     for p in preds:
-        boxes = np.asarray(p["boxes"], float).reshape(-1, 4)
-        scores = np.asarray(p["scores"], float)
-        keep = scores >= threshold
-        kb, ks = boxes[keep], scores[keep]
-        if len(kb):
-            m = anatomical_filter(kb, ks)
-            kb = kb[m]
+        kb, _ = kept_regions(p, threshold)
         gt = np.asarray(p["gt_boxes"], float).reshape(-1, 4)
         good = {q for _, q, iou in match_boxes(gt, kb) if iou >= 0.5}
         out["images"] += 1

@@ -37,11 +37,16 @@ def detector_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _syn(m: dict) -> str:
+    s = m.get("synthetic_mc1")
+    return "not measured" if not s else f"{s['sensitivity']:.3f} (n={s['n']})"
+
+
 def comparison_table_md(doc: dict) -> str:
     lines = [f"Classifier per normalization, pooled 5-fold patient-level cross-validation ({doc['n_discs']} discs, "
              f"{doc['n_patients']} patients; classes {doc['class_counts']}; regions from {doc['box_source_counts']}):", "",
-             "| method | MC0 vs MC2 balanced acc. | sens. MC0 | sens. MC1 | sens. MC2 | balanced acc. (3 classes) | macro-F1 | weighted-F1 | kappa | MC0-vs-MC2 diff. to zscore |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| method | MC0 vs MC2 balanced acc. | sens. MC0 | sens. MC1 | sens. MC2 | balanced acc. (3 classes) | macro-F1 | weighted-F1 | kappa | MC0-vs-MC2 diff. to zscore | synthetic-MC1 sens. |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in doc["methods"].items():
         m = e["metrics"]
         pc = m["per_class"]
@@ -49,7 +54,7 @@ def comparison_table_md(doc: dict) -> str:
         diff = "reference" if p is None else f"{p['diff']:+.3f} ({p['ci_low']:+.3f} to {p['ci_high']:+.3f})"
         lines.append(f"| {name} | {_d(m['mc0_vs_mc2'])} | {_d(pc['MC0']['sensitivity'])} | {_d(pc['MC1']['sensitivity'])} | "
                      f"{_d(pc['MC2']['sensitivity'])} | {_d(m['balanced_accuracy'])} | {_d(m['macro_f1'])} | "
-                     f"{_d(m['weighted_f1'])} | {_d(m['cohen_kappa'])} | {diff} |")
+                     f"{_d(m['weighted_f1'])} | {_d(m['cohen_kappa'])} | {diff} | {_syn(m)} |")
     lines.append("")
     lines.append(f"Best method by {doc['best_by']}: **{doc['best_method']}**.")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ..classification.augment import paint_mc1
 from ..classification.crops import CropSpec, extract_crops
 from ..classification.model import ClassifierConfig, build_classifier
 from ..cohort import CohortStudy, iter_cohort
@@ -142,27 +143,49 @@ def build_crops(studies: list[StudyData], method: str, landmarks: dict | None, s
     return out
 
 
-def _tensors(items, spec: CropSpec, rng: np.random.Generator | None):
-    xs, ys = [], []
+def _tensors(items, spec: CropSpec, rng: np.random.Generator | None, *, geometry: bool = False):
+    """Crops (N, 2, D, H, W) and labels; with ``geometry`` also each box's half height and
+    half width in crop pixels (for the synthetic MC1 augmentation)."""
+    xs, ys, hh, hw = [], [], [], []
     for sd, t1, t2 in items:
         boxes = np.array([d.box for d in sd.discs])
         z = [d.z_center for d in sd.discs]
         jit = rng.uniform(-3, 3, size=(len(boxes), 2)) if rng is not None else None
         xs.append(extract_crops(t1, t2, boxes, z, sd.t1.spacing[1:], spec, jitter_mm=jit))
         ys.extend(d.modic for d in sd.discs)
-    return torch.cat(xs), torch.tensor(ys, dtype=torch.long)
+        sy, sx = sd.t1.spacing[1:]
+        hh.extend((boxes[:, 3] - boxes[:, 1]) * sy / spec.pixel_mm / 2)
+        hw.extend((boxes[:, 2] - boxes[:, 0]) * sx / spec.pixel_mm / 2)
+    x, y = torch.cat(xs), torch.tensor(ys, dtype=torch.long)
+    return (x, y, np.array(hh), np.array(hw)) if geometry else (x, y)
+
+
+def synthetic_mc1_eval(model, items, spec: CropSpec, *, seed: int) -> np.ndarray:
+    """Probabilities on every MC0 crop of ``items`` with a synthetic MC1 lesion painted in."""
+    x, y, hh, hw = _tensors(items, spec, None, geometry=True)
+    sel = (y == 0).numpy()
+    if not sel.any():
+        return np.zeros((0, 3), np.float32)
+    xs = paint_mc1(x[sel], hh[sel], hw[sel], np.random.default_rng(seed + 1000), pixel_mm=spec.pixel_mm)
+    with torch.inference_mode():
+        return torch.softmax(model(xs), 1).numpy()
 
 
 def default_config(spec: CropSpec) -> ClassifierConfig:
     return ClassifierConfig(depth_kernel=1 if spec.depth == 1 else 3)
 
 
-def train_model(items, *, spec: CropSpec, epochs: int, seed: int, desc: str, config: ClassifierConfig | None = None):
+def train_model(items, *, spec: CropSpec, epochs: int, seed: int, desc: str, config: ClassifierConfig | None = None,
+                synthetic_mc1: float = 0.0):
+    """Train one classifier. ``synthetic_mc1``: share of MC0 crops turned into synthetic MC1 each
+    epoch (:func:`modic_core.classification.augment.paint_mc1`); 0 disables it."""
     seed_everything(seed)
     cfg = config or default_config(spec)
     model = build_classifier(config=cfg)
     _, y_all = _tensors(items, spec, None)
     counts = np.bincount(y_all.numpy(), minlength=3).astype(float)
+    counts[1] += synthetic_mc1 * counts[0]  # expected synthetic MC1 per epoch
+    counts[0] -= synthetic_mc1 * counts[0]
     w = np.where(counts > 0, counts.sum() / (3 * np.maximum(counts, 1)), 0.0).clip(0, CLASS_WEIGHT_CAP)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
@@ -170,7 +193,12 @@ def train_model(items, *, spec: CropSpec, epochs: int, seed: int, desc: str, con
     rng = np.random.default_rng(seed)
     model.train()
     for ep in range(epochs):
-        x, y = _tensors(items, spec, rng)  # fresh centre jitter (±3 mm) each epoch
+        x, y, hh, hw = _tensors(items, spec, rng, geometry=True)  # fresh centre jitter (±3 mm) each epoch
+        if synthetic_mc1 > 0:
+            sel = np.where((y == 0).numpy() & (rng.random(len(y)) < synthetic_mc1))[0]
+            if len(sel):
+                x[sel] = paint_mc1(x[sel], hh[sel], hw[sel], rng, pixel_mm=spec.pixel_mm)
+                y[sel] = 1
         flip = torch.from_numpy(rng.random(len(x)) < 0.5)
         x[flip] = x[flip].flip(-1)  # anterior-posterior flip
         perm = torch.from_numpy(rng.permutation(len(x)))
@@ -206,6 +234,7 @@ def run_method(
     spec: CropSpec,
     out_dir: Path,
     cache: _NormCache | None = None,
+    synthetic_mc1: float = 0.0,
 ) -> pd.DataFrame:
     """Cross-validated predictions (one row per disc) for one method; resumes finished folds."""
     cache = cache or _NormCache()
@@ -222,8 +251,11 @@ def run_method(
         lm = fit_landmarks(train_s) if method == "nyul" else None
         tr_items = build_crops(train_s, method, lm, spec, cache)
         te_items = build_crops(test_s, method, lm, spec, cache)
-        model = train_model(tr_items, spec=spec, epochs=epochs, seed=seed + k, desc=f"{method} fold {k}")
+        model = train_model(tr_items, spec=spec, epochs=epochs, seed=seed + k, desc=f"{method} fold {k}",
+                            synthetic_mc1=synthetic_mc1)
         p = predict(model, te_items, spec)
+        ps = synthetic_mc1_eval(model, te_items, spec, seed=seed + k)
+        pd.DataFrame(ps, columns=["p_mc0", "p_mc1", "p_mc2"]).to_csv(out_dir / f"fold{k}_synthetic_mc1.csv", index=False)
         rows = [
             {"study_id": d.study_id, "level": d.level, "modic": d.modic, "box_source": d.box_source, "fold": k,
              "manufacturer": sd.manufacturer, "field_strength_t": sd.field_strength_t}
@@ -236,6 +268,9 @@ def run_method(
         frames.append(df)
     cv = pd.concat(frames, ignore_index=True)
     cv.to_csv(out_dir / "cv_predictions.csv", index=False)
+    syn = [out_dir / f"fold{k}_synthetic_mc1.csv" for k in range(len(folds))]
+    if all(p.exists() for p in syn):
+        cv.attrs["synthetic_mc1"] = pd.concat([pd.read_csv(p) for p in syn], ignore_index=True)
     return cv
 
 
@@ -250,6 +285,14 @@ def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> dict:
         by_src[src] = classification_report(g["modic"].tolist(), g["prediction"].tolist(), proba=g[["p_mc0", "p_mc1", "p_mc2"]].to_numpy(),
                                             patient_ids=g["study_id"].tolist(), n_boot=0)
     rep["by_box_source"] = by_src
+    syn = cv.attrs.get("synthetic_mc1")
+    if syn is not None and len(syn):
+        pred = syn[["p_mc0", "p_mc1", "p_mc2"]].to_numpy().argmax(1)
+        rep["synthetic_mc1"] = {
+            "what": "held-out real MC0 crops with a synthetic MC1 lesion painted in (not real MC1)",
+            "n": int(len(syn)), "sensitivity": float((pred == 1).mean()),
+            "predicted_as": {c: int((pred == i).sum()) for i, c in enumerate(("MC0", "MC1", "MC2"))},
+        }
     return rep
 
 
@@ -270,10 +313,11 @@ def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | N
 
 
 def train_final(method: str, studies: list[StudyData], *, epochs: int, seed: int, spec: CropSpec, weights_dir: Path,
-                cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
+                cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str,
+                synthetic_mc1: float = 0.0) -> Path:
     lm = fit_landmarks(studies) if method == "nyul" else None
     items = build_crops(studies, method, lm, spec, cache)
-    model = train_model(items, spec=spec, epochs=epochs, seed=seed, desc=f"{method} final")
+    model = train_model(items, spec=spec, epochs=epochs, seed=seed, desc=f"{method} final", synthetic_mc1=synthetic_mc1)
     path = weights_dir / f"classifier_{method}.pt"
     export_classifier(model, method=method, spec=spec, landmarks=lm, path=path)
     n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()
@@ -282,7 +326,7 @@ def train_final(method: str, studies: list[StudyData], *, epochs: int, seed: int
         "normalization": method,
         "data": {"cohort": cohort, "n_studies": len(studies), "n_discs": int(sum(len(s.discs) for s in studies)),
                  "box_source_counts": n_src, "excluded": excluded},
-        "seed": seed, "epochs": epochs, "crop": spec.to_dict(), "config": model.config.to_dict(),
+        "seed": seed, "epochs": epochs, "synthetic_mc1": synthetic_mc1, "crop": spec.to_dict(), "config": model.config.to_dict(),
         "weights": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
         "cross_validation": cv_metrics(cv) if cv is not None else None,
     }
@@ -301,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--depth", type=int, default=1, help="slices per crop (1 for single-slice data)")
     ap.add_argument("--no-detector", action="store_true", help="use only discs with ground-truth boxes")
+    ap.add_argument("--synthetic-mc1", type=float, default=0.1,
+                    help="share of MC0 crops turned into synthetic MC1 per epoch (0 disables; 0.1 shipped, see README)")
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--limit", type=int, default=0)
     args = ap.parse_args(argv)
@@ -313,13 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     cache = _NormCache()
     t0 = time.time()
     cv = run_method(args.normalization, studies, folds=folds, epochs=args.epochs, seed=args.seed, spec=spec,
-                    out_dir=runs / args.normalization, cache=cache)
+                    out_dir=runs / args.normalization, cache=cache, synthetic_mc1=args.synthetic_mc1)
     rep = cv_metrics(cv, n_boot=200)
     print(json.dumps({"method": args.normalization, "balanced_accuracy": rep["balanced_accuracy"]["display"],
-                      "mc0_vs_mc2": rep["mc0_vs_mc2"], "minutes": round((time.time() - t0) / 60, 1)}, default=str), flush=True)
+                      "mc0_vs_mc2": rep["mc0_vs_mc2"], "synthetic_mc1": rep.get("synthetic_mc1"),
+                      "minutes": round((time.time() - t0) / 60, 1)}, default=str), flush=True)
     if not args.skip_final:
         train_final(args.normalization, studies, epochs=args.epochs, seed=args.seed, spec=spec, weights_dir=Path(args.weights),
-                    cache=cache, cv=cv, argv=argv, excluded=excluded, cohort=str(args.cohort))
+                    cache=cache, cv=cv, argv=argv, excluded=excluded, cohort=str(args.cohort), synthetic_mc1=args.synthetic_mc1)
     return 0
 
 

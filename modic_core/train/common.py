@@ -63,7 +63,7 @@ def sha256_file(path: str | Path) -> str:
 def save_json(obj: Any, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # unique: parallel runs may write the same file
     tmp.write_text(json.dumps(obj, indent=2, default=_default))
     tmp.replace(path)
 
@@ -83,6 +83,6 @@ def _default(o: Any) -> Any:
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     tmp.replace(path)

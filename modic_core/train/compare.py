@@ -42,8 +42,8 @@ def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | 
     methods = {}
     ref = cvs.get(REFERENCE)
     for name, cv in cvs.items():
+        rep = cv_metrics(cv, n_boot=n_boot)  # before sorting: keeps cv.attrs (synthetic-MC1 predictions)
         cv = cv.sort_values(key).reset_index(drop=True)
-        rep = cv_metrics(cv, n_boot=n_boot)
         yt, yp, pr = _y(cv)
         entry = {"metrics": rep}
         if ref is not None and name != REFERENCE:
@@ -110,17 +110,19 @@ def compare_methods(args) -> dict:
     for m in methods:
         t0 = time.time()
         cache = _NormCache()
-        cvs[m] = run_method(m, studies, folds=folds, epochs=args.epochs, seed=args.seed, spec=spec, out_dir=runs / m, cache=cache)
+        cvs[m] = run_method(m, studies, folds=folds, epochs=args.epochs, seed=args.seed, spec=spec, out_dir=runs / m, cache=cache,
+                            synthetic_mc1=args.synthetic_mc1)
         if not args.skip_final and not (Path(args.weights) / f"classifier_{m}.pt").exists() or args.retrain_final:
             train_final(m, studies, epochs=args.epochs, seed=args.seed, spec=spec, weights_dir=Path(args.weights), cache=cache,
                         cv=cvs[m], argv=["--normalization", m, "--cohort", str(args.cohort), "--epochs", str(args.epochs),
-                                         "--seed", str(args.seed)], excluded=excluded, cohort=str(args.cohort))
+                                         "--seed", str(args.seed), "--synthetic-mc1", str(args.synthetic_mc1)],
+                        excluded=excluded, cohort=str(args.cohort), synthetic_mc1=args.synthetic_mc1)
         minutes[m] = round((time.time() - t0) / 60, 1)
         print(f"{m}: done in {minutes[m]} min", flush=True)
     doc = summarize(cvs, n_boot=args.n_boot, meta={
         "command": "python -m modic_core.train.compare " + " ".join(sys.argv[1:]),
         "cohort": str(args.cohort), "seed": args.seed, "epochs": args.epochs, "crop": spec.to_dict(),
-        "folds": folds, "excluded_discs": excluded, "minutes_per_method": minutes,
+        "folds": folds, "excluded_discs": excluded, "minutes_per_method": minutes, "synthetic_mc1": args.synthetic_mc1,
     })
     out = Path(args.weights)
     save_json(doc, out / "normalization_comparison.json")
@@ -138,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--synthetic-mc1", type=float, default=0.1,
+                    help="share of MC0 crops turned into synthetic MC1 per epoch (0 disables; 0.1 shipped, see README)")
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--retrain-final", action="store_true")
     args = ap.parse_args(argv)

@@ -109,3 +109,17 @@ def test_phantom_lesion_level_is_graded(tmp_path):
             assert by_level[row.level].prediction == "MC1", (row.level, p)
         else:
             assert p["MC2"] > p["MC0"], (row.level, p)
+
+
+def test_nyul_landmarks_file_beside_the_weights_matches_them():
+    from modic_core.classification import load_classifier
+    from modic_core.classification.infer import WEIGHTS_DIR
+    from modic_core.normalization import NYUL_PERCENTILES, load_landmarks
+
+    if not models_available().get("nyul"):
+        pytest.skip("nyul weights missing")
+    lm = load_landmarks(WEIGHTS_DIR / "nyul_landmarks.json")
+    clf = load_classifier("nyul")
+    assert set(lm) == {"T1", "T2"} == set(clf.landmarks)
+    for k in lm:
+        assert len(lm[k]) == len(NYUL_PERCENTILES) and np.allclose(lm[k], clf.landmarks[k])

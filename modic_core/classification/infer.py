@@ -72,5 +72,13 @@ def load_classifier(normalization: str, *, weights_dir: str | None = None, devic
     model.eval().to(device)
     lm = payload.get("landmarks")
     landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in lm.items()} if lm else None
+    side = path.parent / "nyul_landmarks.json"
+    if landmarks is not None and side.is_file():
+        from ..normalization import load_landmarks
+
+        # The landmarks file beside the weights is the readable copy; it must match the weights'.
+        file_lm = load_landmarks(side)
+        if any(not np.allclose(file_lm.get(k, np.nan), v) for k, v in landmarks.items()):
+            raise RuntimeError(f"{side.name} does not match the landmarks stored in {path.name}")
     return Classifier(model, spec=CropSpec(**payload["crop"]), normalization=normalization, landmarks=landmarks,
                       device=device, source=path.name, sha256=sha256_file(path))

@@ -320,6 +320,10 @@ def train_final(method: str, studies: list[StudyData], *, epochs: int, seed: int
     model = train_model(items, spec=spec, epochs=epochs, seed=seed, desc=f"{method} final", synthetic_mc1=synthetic_mc1)
     path = weights_dir / f"classifier_{method}.pt"
     export_classifier(model, method=method, spec=spec, landmarks=lm, path=path)
+    if lm is not None:  # the Nyul landmarks also as a small file beside the weights
+        from ..normalization import save_landmarks
+
+        save_landmarks(lm, weights_dir / "nyul_landmarks.json", extra={"fitted_on": f"{len(studies)} studies of {cohort}"})
     n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()
     meta = {
         "command": "python -m modic_core.train.classifier " + " ".join(argv),

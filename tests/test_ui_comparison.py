@@ -143,3 +143,17 @@ def test_metrics_rows_of_a_classifier_record(reports):
     assert rows["number of discs"] == "84"
     det = {"mean_iou": {"value": 0.8, "display": "0.800"}, "per_gt": [{"iou": 1}], "recall": {"0.5": {"display": "0.9"}}}
     assert metrics_rows(det) == [("mean_iou", "0.800"), ("recall.0.5", "0.9")]
+
+
+def test_model_card_rows_for_the_shipped_detector_record():
+    import json
+    from pathlib import Path
+
+    from modic_core.ui.modelinfo import metrics_rows
+
+    doc = json.loads((Path(__file__).resolve().parents[1] / "weights" / "detector.json").read_text())
+    rows = dict(metrics_rows(doc["cross_validation"]))
+    r = doc["cross_validation"]["by_sequence"]["T1"]["0.5"]
+    assert rows["T1 slice, threshold 0.5: mean IoU"] == r["mean_iou"]["display"]
+    assert rows["T2 slice, threshold 0.5: level names right"] == doc["cross_validation"]["by_sequence"]["T2"]["0.5"]["level_accuracy"]["display"]
+    assert any(k.startswith("false positives: above") for k in rows)

@@ -131,4 +131,22 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
             if "display" in sens:
                 rows.append((f"sensitivity {cls} (n={pc.get('n_true', '?')})", str(sens["display"])))
         return rows
+    if isinstance(metrics, Mapping) and "by_sequence" in metrics and "default_threshold" in metrics:
+        # the detector's cross-validation summary (modic_core.detection.evaluate_cv): headline rows
+        t = f"{float(metrics['default_threshold']):g}"
+        rows = []
+        for seq, by_t in metrics["by_sequence"].items():
+            r = by_t.get(t, {})
+            for label, est in (("mean IoU", r.get("mean_iou")), ("discs with IoU >= 0.7", r.get("recall", {}).get("0.7")),
+                               ("recall at IoU 0.5", r.get("recall", {}).get("0.5")),
+                               ("false positives per image", r.get("fp_per_image")),
+                               ("level names right", r.get("level_accuracy"))):
+                if isinstance(est, Mapping) and "display" in est:
+                    rows.append((f"{seq} slice, threshold {t}: {label}", str(est["display"])))
+        fp = metrics.get("false_positive_locations_at_default_threshold")
+        if isinstance(fp, Mapping):
+            rows.append(("false positives: above the top graded disc / below L5-S1 / within the column",
+                         f"{fp.get('above_top_graded_disc')} / {fp.get('below_lowest_graded_disc')} / "
+                         f"{fp.get('within_graded_column')} (over {fp.get('images')} images)"))
+        return rows
     return flatten_metrics(metrics)

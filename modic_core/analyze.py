@@ -91,10 +91,20 @@ class StudyAnalysis:
                 from .detection import load_detector
 
                 det = self._detector or load_detector()
-                self._det = det.detect(self.study.t1)
-                self.timings["detection_s"] = self._det.seconds
-                self._det_source = f"{det.source} (sha256 {det.sha256[:12]})"
+                self._set_detections(det.detect(self.study.t1), det)
             return self._det
+
+    def _set_detections(self, detections: StudyDetections, detector) -> None:
+        self._det = detections
+        self.timings["detection_s"] = detections.seconds
+        self._det_source = f"{detector.source} (sha256 {detector.sha256[:12]})"
+
+    def forget(self, normalization: str) -> None:
+        """Drop the cached classification of one method (benchmarks time a fresh switch with it)."""
+        with self._lock:
+            for key in [k for k in self._cls if k[0] == normalization]:
+                del self._cls[key]
+            self._heat = {k: v for k, v in self._heat.items() if k[0] != normalization}
 
     def candidates(self):
         return [c for c in self.detections().candidates if c.score >= MIN_THRESHOLD]
@@ -230,18 +240,12 @@ def analyze_many(analyses: list[StudyAnalysis], normalization: str = DEFAULT_NOR
     had been analysed alone (the batch mode uses this on a GPU).
     """
     from .detection import load_detector
-    from .detection.infer import central_slices, fuse_slices
 
     todo = [sa for sa in analyses if sa._det is None]
     if todo:
         det = load_detector()
-        t0 = time.perf_counter()
-        per = det.detect_many([(sa.study.t1, central_slices(sa.study.t1.shape[0], sa.study.t1.spacing[0])) for sa in todo])
-        dt = (time.perf_counter() - t0) / len(todo)
-        for sa, p in zip(todo, per):
-            sa._det = StudyDetections(fuse_slices(p), sorted(p), sa.study.t1.shape, dt)
-            sa.timings["detection_s"] = dt
-            sa._det_source = f"{det.source} (sha256 {det.sha256[:12]})"
+        for sa, d in zip(todo, det.detect_batch([sa.study.t1 for sa in todo])):
+            sa._set_detections(d, det)
     todo = [sa for sa in analyses if (normalization, gradcam) not in sa._cls]
     if not todo:
         return

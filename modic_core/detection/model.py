@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN

@@ -11,11 +11,6 @@ Every problem with the input raises :class:`modic_core.InputError`.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from ..errors import InputError
-from ..volume import Volume
 from .images import is_image_file, read_image, write_image
 from .sources import SeriesInfo, describe_source, list_series, load_series
 

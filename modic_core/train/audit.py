@@ -1,6 +1,6 @@
 """Two checks on the training data that explain the classifier's ceiling.
 
-    python -m modic_core.train.audit --cohort ../shared/data/spider2d
+    python -m modic_core.train.audit --cohort PATH/TO/spider2d
 
 1. Saturation: share of body (foreground-mask) voxels at the image maximum in each 8-bit series.
 2. A hand-made baseline on the same patient-level folds as the CNN: gradient boosting
@@ -26,7 +26,7 @@ __all__ = ["saturation", "band_features", "baseline", "main"]
 def saturation(studies) -> pd.DataFrame:
     rows = []
     for sd in studies:
-        for seq, v in (("T1", sd.t1), ("T2", sd.t2_native if hasattr(sd, "t2_native") else sd.t2)):
+        for seq, v in (("T1", sd.t1), ("T2", sd.t2)):
             m = foreground_mask(v)
             a = v.array[m]
             rows.append({"study_id": sd.study_id, "sequence": seq, "saturated_share": float((a >= a.max()).mean())})
@@ -74,7 +74,7 @@ def baseline(studies, folds) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cohort", default="../shared/data/spider2d")
+    ap.add_argument("--cohort", required=True, help="cohort folder (studies.csv + levels.csv) or a SPIDER release root")
     ap.add_argument("--runs", default="runs/classifier")
     args = ap.parse_args(argv)
     studies, _ = prepare_cohort(args.cohort, cache_path=Path(args.runs) / "detector_boxes.json")

@@ -1,6 +1,6 @@
 """Train and cross-validate the Modic classifier for one normalization method.
 
-    python -m modic_core.train.classifier --normalization zscore --cohort ../shared/data/spider2d
+    python -m modic_core.train.classifier --normalization zscore --cohort PATH/TO/spider2d
 
 Data: every graded disc of the cohort with Modic 0, 1 or 2 (MC3 discs are excluded and listed).
 Regions come from the ground-truth boxes where the cohort has them and from the shipped
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--normalization", required=True)
-    ap.add_argument("--cohort", default="../shared/data/spider2d")
+    ap.add_argument("--cohort", required=True, help="cohort folder (studies.csv + levels.csv) or a SPIDER release root")
     ap.add_argument("--weights", default="weights")
     ap.add_argument("--runs", default="runs/classifier")
     ap.add_argument("--epochs", type=int, default=12)

@@ -1,6 +1,6 @@
 """Cross-validate one classifier per normalization method on the same folds and compare them.
 
-    python -m modic_core.train.compare --cohort ../shared/data/spider2d
+    python -m modic_core.train.compare --cohort PATH/TO/spider2d
 
 For every method in :data:`modic_core.NORMALIZATIONS` (or ``--methods a,b``): patient-level
 5-fold CV with the same folds and seeds, then the final model on all discs (unless
@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..classification.crops import CropSpec
@@ -112,7 +111,8 @@ def compare_methods(args) -> dict:
         cache = _NormCache()
         cvs[m] = run_method(m, studies, folds=folds, epochs=args.epochs, seed=args.seed, spec=spec, out_dir=runs / m, cache=cache,
                             synthetic_mc1=args.synthetic_mc1)
-        if not args.skip_final and not (Path(args.weights) / f"classifier_{m}.pt").exists() or args.retrain_final:
+        exists = (Path(args.weights) / f"classifier_{m}.pt").exists()
+        if (not args.skip_final and not exists) or args.retrain_final:
             train_final(m, studies, epochs=args.epochs, seed=args.seed, spec=spec, weights_dir=Path(args.weights), cache=cache,
                         cv=cvs[m], argv=["--normalization", m, "--cohort", str(args.cohort), "--epochs", str(args.epochs),
                                          "--seed", str(args.seed), "--synthetic-mc1", str(args.synthetic_mc1)],
@@ -132,7 +132,7 @@ def compare_methods(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cohort", default="../shared/data/spider2d")
+    ap.add_argument("--cohort", required=True, help="cohort folder (studies.csv + levels.csv) or a SPIDER release root")
     ap.add_argument("--weights", default="weights")
     ap.add_argument("--runs", default="runs/classifier")
     ap.add_argument("--methods", default="", help="comma list (default: every registered method)")

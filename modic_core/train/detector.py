@@ -2,7 +2,7 @@
 
 Reproduce the shipped weights (CPU, about an hour on 2 cores)::
 
-    python -m modic_core.train.detector --cohort ../shared/data/spider2d --cv 5 --out weights
+    python -m modic_core.train.detector --cohort PATH/TO/spider2d --cv 5 --out weights
 
 This runs patient-level 5-fold cross-validation (predictions of each held-out fold are saved),
 and trains the shipped model on all boxed studies (first) and writes ``weights/detector.pt`` and
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..cohort import CohortStudy, load_cohort
+from ..cohort import CohortStudy
 from ..detection.model import DetectorConfig, build_detector
 from ..detection.preprocess import to_detector_grid
 from .common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
@@ -232,7 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="use only N boxed studies (smoke tests)")
     args = ap.parse_args(argv)
     set_threads()
-    t0 = time.time()
     from ..cohort import iter_cohort
 
     studies = [s for s in iter_cohort(args.cohort) if s.has_boxes]

@@ -8,7 +8,7 @@ other pages. Screenshots go to ``artifacts/browser/`` (``MODIC_ARTIFACTS`` overr
 It always runs the real ``app.py`` (with its ``pages/`` folder, as ``make run`` does). With trained
 models installed it uses them; without, ``MODIC_APP_TEST_DOUBLE=1`` makes app.py install the analysis
 double of ``tests/app/fakes.py``, so the dashboard is still exercised end to end. Skipped only when ``/usr/bin/chromium`` is absent (``.ci/run`` installs it).
-Never runs ``playwright install``.
+The browser is the system's Chromium; Playwright never fetches one.
 """
 from __future__ import annotations
 
@@ -119,6 +119,15 @@ def _settle(page, ms: int = 600) -> None:
     page.wait_for_timeout(ms)
 
 
+def _launch(p):
+    """Debian's Chromium, headless, with the flags this closed network needs."""
+    return p.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+              "--disable-sync"],
+    )
+
+
 def test_browser_upload_threshold_and_pages(server, artifacts):
     from playwright.sync_api import sync_playwright
 
@@ -127,11 +136,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
     assert len(t1) == len(t2) == 15
     console_errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )
+        browser = _launch(p)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1900})
             page.on("pageerror", lambda e: console_errors.append(str(e)))
@@ -217,11 +222,7 @@ def test_two_browser_sessions_at_once_get_their_own_results(server, artifacts):
 
     files = [str(f) for s in ("t1", "t2") for f in sorted((PHANTOM / s).glob("*.dcm"))]
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )
+        browser = _launch(p)
         try:
             a = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()
             b = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()

@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	$(PY) -m modic_core.bench
+	$(PY) -m modic_core.bench.benchmark
 
 clean:
 	rm -rf $(VENV) .pytest_cache

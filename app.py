@@ -14,12 +14,12 @@ import streamlit as st
 
 st.set_page_config(page_title="Modic change explorer", page_icon=":material/radiology:", layout="wide")
 
-from modic_core.normalization import NORMALIZATIONS  # noqa: E402
+from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import COMPARISON_FILE, best_method, load_json, weights_dir  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
 from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY  # noqa: E402
 from modic_core.ui.session import analysis_backend, device_label, models_status  # noqa: E402
-from modic_core.ui.style import NOTICE, notice_html  # noqa: E402
+from modic_core.export.style import NOTICE, notice_html  # noqa: E402
 
 logging.getLogger("modic_core.app").setLevel(logging.INFO)
 

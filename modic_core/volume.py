@@ -95,7 +95,7 @@ class Volume:
         if image.GetDimension() == 2:
             image = sitk.JoinSeries(image)
         if image.GetNumberOfComponentsPerPixel() != 1:
-            from .errors import InputError
+            from modic_core.errors import InputError
 
             raise InputError("The image has colour (several values per pixel); a greyscale MRI series is needed.")
         arr = sitk.GetArrayFromImage(image).astype(np.float32)

@@ -5,15 +5,15 @@ import hashlib
 
 import streamlit as st
 
-from modic_core.demo import list_demo_cases
+from modic_core.datasets.demo import list_demo_cases
 from modic_core.ui import runtime as rt
-from modic_core.ui.dicom_sr import dicom_sr_bytes, read_series_headers
-from modic_core.ui.export import build_pdf_report, method_label, report_csv
+from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
+from modic_core.export.documents import build_pdf_report, method_label, report_csv
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.session import short_study_id
-from modic_core.ui.style import CLASS_DESCRIPTIONS
+from modic_core.export.style import CLASS_DESCRIPTIONS
 from modic_core.ui.uploads import auto_pair, list_upload_series, load_pair, series_option_label, upload_key
-from modic_core.ui.viewer import (
+from modic_core.export.render import (
     Window,
     box_on_slice,
     compose_rgb,
@@ -28,7 +28,7 @@ from modic_core.ui.viewer import (
     window_defaults,
     window_slider_range,
 )
-from modic_core.ui.style import class_color
+from modic_core.export.style import class_color
 
 st.title("Case viewer")
 st.caption("Detected intervertebral levels, their Modic grade and where the model looked.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from modic_core.batch import run_cohort
+from modic_core.batch.local import run_cohort
 from modic_core.ui import runtime as rt
 from modic_core.ui.comparison import (
     COMPARISON_FILE,
@@ -22,7 +22,7 @@ from modic_core.ui.comparison import (
     summary_table,
     weights_dir,
 )
-from modic_core.ui.export import method_label
+from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
 from modic_core.ui.uploads import check_upload_size
 

@@ -9,10 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from modic_core.ui.comparison import best_method, extract_methods, summary_table
-from modic_core.ui.export import method_label
+from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
 from modic_core.ui.modelinfo import comparison_record, metrics_rows, model_records, provenance_rows, record_metrics
-from modic_core.ui.style import NOTICE_LONG
+from modic_core.export.style import NOTICE_LONG
 
 st.title("Model card")
 

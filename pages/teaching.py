@@ -4,11 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from modic_core.ui import runtime as rt
-from modic_core.ui.export import method_label
+from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
-from modic_core.ui.style import CLASS_DESCRIPTIONS, class_color
+from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui.teaching import ENDPLATES, EXPECTED_SIGNAL, TEACHING_LEVELS, match_level, signal_chart, signal_summary, teaching_phantom
-from modic_core.ui.viewer import (
+from modic_core.export.render import (
     compose_rgb,
     crop,
     crop_bounds,

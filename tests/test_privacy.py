@@ -13,8 +13,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from modic_core.analyze import models_available
-from modic_core.synthetic import make_phantom
+from modic_core.analysis.analyze import models_available
+from modic_core.datasets.synthetic import make_phantom
 
 SECRET_NAME = "Zyxwvutson^Quibblewright"
 SECRET_ID = "MRN-99887766"
@@ -55,7 +55,7 @@ def test_cli_output_and_json_report_carry_no_identifiers(tmp_path):
     t1, t2 = _identified_pair(tmp_path / "in")
     out = tmp_path / "report.json"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "modic_core.analyze", str(t1), str(t2), "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "modic_core.analysis", str(t1), str(t2), "--json", str(out)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     _assert_clean(proc.stdout + proc.stderr + out.read_text())

@@ -8,20 +8,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .crops import CropSpec
-from .gradcam import grad_cam
-from .model import ClassifierConfig, build_classifier
+from modic_core.classification.crops import CropSpec
+from modic_core.classification.gradcam import grad_cam
+from modic_core.classification.model import ClassifierConfig, build_classifier
 
-__all__ = ["Classifier", "load_classifier", "classifier_path", "WEIGHTS_DIR"]
+__all__ = ["Classifier", "load_classifier", "classifier_path"]
 
-import os
+from modic_core import settings
 
-#: Where the shipped weights live; ``MODIC_WEIGHTS_DIR`` overrides (for experiments and tests).
-WEIGHTS_DIR = Path(os.environ.get("MODIC_WEIGHTS_DIR") or Path(__file__).resolve().parents[2] / "weights")
 
 
 def classifier_path(normalization: str, weights_dir: str | Path | None = None) -> Path:
-    return Path(weights_dir or WEIGHTS_DIR) / f"classifier_{normalization}.pt"
+    return Path(weights_dir or settings.weights_dir()) / f"classifier_{normalization}.pt"
 
 
 class Classifier:
@@ -57,16 +55,16 @@ class Classifier:
 @functools.lru_cache(maxsize=16)
 def load_classifier(normalization: str, *, weights_dir: str | None = None, device: str | None = None) -> Classifier:
     """Load ``weights/classifier_<normalization>.pt`` once per process."""
-    from ..detection.infer import pick_device
-    from ..train.common import sha256_file
+    from modic_core.detection.infer import pick_device
+    from modic_core.schema import sha256_file
 
     path = classifier_path(normalization, weights_dir)
     if not path.is_file():
-        from ..errors import InputError
+        from modic_core.errors import InputError
 
         raise InputError(f"No trained classifier is installed for the normalization '{normalization}'.")
     device = device or pick_device()
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
     model = build_classifier(config=ClassifierConfig.from_dict(payload["config"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     model.eval().to(device)
@@ -74,7 +72,7 @@ def load_classifier(normalization: str, *, weights_dir: str | None = None, devic
     landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in lm.items()} if lm else None
     side = path.parent / "nyul_landmarks.json"
     if landmarks is not None and side.is_file():
-        from ..normalization import load_landmarks
+        from modic_core.normalization.methods import load_landmarks
 
         # The landmarks file beside the weights is the readable copy; it must match the weights'.
         file_lm = load_landmarks(side)

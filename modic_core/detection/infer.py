@@ -22,16 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..volume import Volume
-from .levels import anatomical_filter, assign_level_names, order_top_to_bottom
-from .model import DetectorConfig, build_detector
-from .preprocess import to_detector_grid
+from modic_core.volume import Volume
+from modic_core.detection.levels import anatomical_filter, assign_level_names, order_top_to_bottom
+from modic_core.detection.model import DetectorConfig, build_detector
+from modic_core.detection.preprocess import to_detector_grid
 
-__all__ = ["Detection", "StudyDetections", "Detector", "load_detector", "DEFAULT_WEIGHTS"]
+__all__ = ["Detection", "StudyDetections", "Detector", "load_detector"]
 
-import os
+from modic_core import settings
 
-DEFAULT_WEIGHTS = Path(os.environ.get("MODIC_WEIGHTS_DIR") or Path(__file__).resolve().parents[2] / "weights") / "detector.pt"
 
 
 @dataclass(frozen=True)
@@ -172,11 +171,11 @@ def pick_device() -> str:
 @functools.lru_cache(maxsize=4)
 def load_detector(path: str | Path | None = None, *, device: str | None = None) -> Detector:
     """Load the shipped (or given) detector once per process."""
-    from ..train.common import sha256_file
+    from modic_core.schema import sha256_file
 
-    path = Path(path) if path else DEFAULT_WEIGHTS
+    path = Path(path) if path else settings.weights_dir() / "detector.pt"
     device = device or pick_device()
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
     cfg = DetectorConfig.from_dict(payload["config"])
     model = build_detector(config=cfg)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})

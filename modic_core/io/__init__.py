@@ -11,8 +11,8 @@ Every problem with the input raises :class:`modic_core.InputError`.
 """
 from __future__ import annotations
 
-from .images import is_image_file, read_image, write_image
-from .sources import SeriesInfo, describe_source, list_series, load_series
+from modic_core.io.images import is_image_file, read_image, write_image
+from modic_core.io.sources import SeriesInfo, describe_source, list_series, load_series
 
 __all__ = [
     "SeriesInfo",

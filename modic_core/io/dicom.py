@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..volume import Volume, VolumeMeta
+from modic_core.errors import InputError
+from modic_core.volume import Volume, VolumeMeta
 
 __all__ = [
     "DicomHeader",

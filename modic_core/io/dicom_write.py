@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..volume import Volume
+from modic_core.volume import Volume
 
 __all__ = ["write_dicom_series", "rescale_for_uint16", "deterministic_uid"]
 

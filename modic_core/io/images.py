@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InputError
-from ..volume import Volume, VolumeMeta
+from modic_core.errors import InputError
+from modic_core.volume import Volume, VolumeMeta
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image", "write_image"]
 

@@ -25,9 +25,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError
-from ..volume import Volume
-from .dicom import (
+from modic_core.errors import InputError
+from modic_core.volume import Volume
+from modic_core.io.dicom import (
     DicomHeader,
     DicomScan,
     damaged_error,
@@ -37,8 +37,8 @@ from .dicom import (
     salted_hash,
     scan_dicom,
 )
-from .images import is_image_file, read_image
-from .upload import extract_zip, is_upload_like, materialize_uploads, skip_name, temporary_folder
+from modic_core.io.images import is_image_file, read_image
+from modic_core.io.upload import extract_zip, is_upload_like, materialize_uploads, skip_name, temporary_folder
 
 __all__ = ["SeriesInfo", "describe_source", "list_series", "load_series"]
 
@@ -125,10 +125,10 @@ def load_series(
     :func:`list_series`) chooses one; without it an InputError asks the user to pick.
     Damaged DICOM files that belong to no readable series are an error unless a series
     was chosen (:func:`list_series` lists the readable ones).
-    The volume is checked (:func:`modic_core.validation.check_volume`); ``require_sagittal``
+    The volume is checked (:func:`modic_core.io.validation.check_volume`); ``require_sagittal``
     is False only for viewing other orientations.
     """
-    from ..validation import check_volume
+    from modic_core.io.validation import check_volume
 
     if isinstance(source, Volume):
         volume = source

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from modic_core.errors import InputError
 
 __all__ = [
     "MAX_COMPRESSION_RATIO",

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..metrics import mc0_vs_mc2_balanced_accuracy
-from ..normalization import foreground_mask, normalize
-from .classifier import default_folds, prepare_cohort
+from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
+from modic_core.normalization.methods import foreground_mask, normalize
+from modic_core.train.classifier import default_folds, prepare_cohort
 
 __all__ = ["saturation", "band_features", "baseline", "main"]
 

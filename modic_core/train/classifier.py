@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..classification.augment import paint_mc1
-from ..classification.crops import CropSpec, extract_crops
-from ..classification.model import ClassifierConfig, build_classifier
-from ..cohort import CohortStudy, iter_cohort
-from .common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.classification.augment import paint_mc1
+from modic_core.classification.crops import CropSpec, extract_crops
+from modic_core.classification.model import ClassifierConfig, build_classifier
+from modic_core.datasets.cohort import CohortStudy, iter_cohort
+from modic_core.train.common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
 __all__ = ["DiscRecord", "StudyData", "prepare_cohort", "run_method", "main"]
 
@@ -60,7 +60,7 @@ class DiscRecord:
 def _detector_boxes(cs: CohortStudy, study, cache: dict) -> dict[str, tuple]:
     key = cs.study_id
     if key not in cache:
-        from ..detection import load_detector
+        from modic_core.detection import load_detector
 
         det = load_detector().detect(study.t1)
         cache[key] = {d.level: (list(d.box), d.z_center) for d in det.filter(0.5)}
@@ -106,7 +106,7 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
 
 
 def normalize_study(sd: StudyData, method: str, landmarks: dict | None) -> tuple[np.ndarray, np.ndarray]:
-    from ..normalization import normalize
+    from modic_core.normalization.methods import normalize
 
     t1 = normalize(sd.t1, method, landmarks=landmarks).array
     t2 = normalize(sd.t2, method, landmarks=landmarks).array
@@ -114,7 +114,7 @@ def normalize_study(sd: StudyData, method: str, landmarks: dict | None) -> tuple
 
 
 def fit_landmarks(studies: list[StudyData]) -> dict:
-    from ..normalization import fit_nyul
+    from modic_core.normalization.methods import fit_nyul
 
     return {"T1": fit_nyul([s.t1 for s in studies]), "T2": fit_nyul([s.t2 for s in studies])}
 
@@ -275,7 +275,7 @@ def run_method(
 
 
 def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> dict:
-    from ..metrics import classification_report
+    from modic_core.evaluation.metrics import classification_report
 
     proba = cv[["p_mc0", "p_mc1", "p_mc2"]].to_numpy()
     rep = classification_report(cv["modic"].tolist(), cv["prediction"].tolist(), proba=proba,
@@ -321,7 +321,7 @@ def train_final(method: str, studies: list[StudyData], *, epochs: int, seed: int
     path = weights_dir / f"classifier_{method}.pt"
     export_classifier(model, method=method, spec=spec, landmarks=lm, path=path)
     if lm is not None:  # the Nyul landmarks also as a small file beside the weights
-        from ..normalization import save_landmarks
+        from modic_core.normalization.methods import save_landmarks
 
         save_landmarks(lm, weights_dir / "nyul_landmarks.json", extra={"fitted_on": f"{len(studies)} studies of {cohort}"})
     n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()

@@ -1,7 +1,6 @@
 """Shared training utilities: seeding, patient-level folds, checkpoints, file hashes."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -10,6 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+
+from modic_core.schema import sha256_file  # noqa: F401  (re-exported for training scripts)
 
 __all__ = ["seed_everything", "patient_folds", "sha256_file", "save_json", "atomic_torch_save", "set_threads"]
 
@@ -50,14 +51,6 @@ def patient_folds(
             folds[k % n_folds].append(p)
             k += 1
     return [sorted(f) for f in folds]
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_json(obj: Any, path: str | Path) -> None:

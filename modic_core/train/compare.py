@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..classification.crops import CropSpec
-from .classifier import _NormCache, cv_metrics, default_folds, prepare_cohort, run_method, train_final
-from .common import save_json, set_threads
+from modic_core.classification.crops import CropSpec
+from modic_core.train.classifier import _NormCache, cv_metrics, default_folds, prepare_cohort, run_method, train_final
+from modic_core.train.common import save_json, set_threads
 
 __all__ = ["compare_methods", "summarize", "main"]
 
@@ -35,7 +35,7 @@ def _y(cv: pd.DataFrame):
 
 def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | None = None) -> dict:
     """The comparison document (JSON-serialisable) from each method's CV predictions."""
-    from ..metrics import classification_by_group, paired_bootstrap
+    from modic_core.evaluation.metrics import classification_by_group, paired_bootstrap
 
     key = ["study_id", "level"]
     methods = {}
@@ -97,7 +97,7 @@ def comparison_table(doc: dict) -> pd.DataFrame:
 
 
 def compare_methods(args) -> dict:
-    from ..normalization import NORMALIZATIONS
+    from modic_core.normalization.methods import NORMALIZATIONS
 
     methods = [m for m in (args.methods.split(",") if args.methods else NORMALIZATIONS)]
     spec = CropSpec(depth=args.depth)

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..cohort import CohortStudy
-from ..detection.model import DetectorConfig, build_detector
-from ..detection.preprocess import to_detector_grid
-from .common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.datasets.cohort import CohortStudy
+from modic_core.detection.model import DetectorConfig, build_detector
+from modic_core.detection.preprocess import to_detector_grid
+from modic_core.train.common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
 __all__ = ["DetectorSample", "load_detector_samples", "train_detector", "main"]
 
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="use only N boxed studies (smoke tests)")
     args = ap.parse_args(argv)
     set_threads()
-    from ..cohort import iter_cohort
+    from modic_core.datasets.cohort import iter_cohort
 
     studies = [s for s in iter_cohort(args.cohort) if s.has_boxes]
     if args.limit:
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     wpath = out / "detector.pt"
 
     def write_report(cv_preds: list[dict], pending: bool) -> None:
-        from ..detection.evaluate_cv import summarize_detector_cv
+        from modic_core.train.detection_cv import summarize_detector_cv
 
         report = {
             "command": command,

@@ -1,14 +1,14 @@
 """The normalization comparison: reading the shipped JSON defensively, tables and plotly charts.
 
 ``weights/normalization_comparison.json`` holds, per normalization method, the pooled
-cross-validated :func:`modic_core.metrics.classification_report`, the paired difference
+cross-validated :func:`modic_core.evaluation.metrics.classification_report`, the paired difference
 against z-score, and breakdowns by manufacturer and field strength, plus ``best_method``,
 ``n_discs`` and ``notes``. The readers here accept a few layouts of that file (a ``methods``
 or ``results`` mapping, or methods at the top level; the report under ``classification``,
 ``report``, ``pooled`` or directly) and never invent a number: a missing value is shown as
 missing. Any class flagged ``too_few`` is shown as "too few cases (n=...)" instead of a bar.
 
-The same charts serve a user's own cohort (an :func:`modic_core.evaluate.evaluate` report).
+The same charts serve a user's own cohort (an :func:`modic_core.evaluation.evaluate.evaluate` report).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .style import CLASS_NAMES, class_color
+from modic_core.export.style import CLASS_NAMES, class_color
 
 __all__ = [
     "COMPARISON_FILE",
@@ -55,10 +55,9 @@ _GROUP_KEYS = {
 
 def weights_dir() -> Path:
     """The shipped weights folder (``MODIC_WEIGHTS_DIR`` overrides, as for the classifiers)."""
-    import os
+    from modic_core import settings
 
-    env = os.environ.get("MODIC_WEIGHTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+    return settings.weights_dir()
 
 
 def load_json(path: str | Path) -> dict[str, Any] | None:
@@ -142,7 +141,7 @@ class MethodResult:
 
 
 def _method_label(name: str) -> str:
-    from ..normalization import NORMALIZATIONS
+    from modic_core.normalization.methods import NORMALIZATIONS
 
     m = NORMALIZATIONS.get(name)
     return m.label if m else name
@@ -150,7 +149,7 @@ def _method_label(name: str) -> str:
 
 def extract_methods(comparison: Mapping[str, Any] | None) -> list[MethodResult]:
     """The methods in a comparison dict (registry order first), each with what could be found."""
-    from ..normalization import NORMALIZATIONS
+    from modic_core.normalization.methods import NORMALIZATIONS
 
     if not comparison:
         return []
@@ -183,7 +182,7 @@ def extract_methods(comparison: Mapping[str, Any] | None) -> list[MethodResult]:
 
 def best_method(comparison: Mapping[str, Any] | None, default: str = "zscore") -> str:
     """``best_method`` of the comparison when it names a registered method, else ``default``."""
-    from ..normalization import NORMALIZATIONS
+    from modic_core.normalization.methods import NORMALIZATIONS
 
     if comparison:
         bm = comparison.get("best_method")

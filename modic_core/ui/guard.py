@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..errors import InputError
-from .style import GENERIC_ERROR
+from modic_core.errors import InputError
+from modic_core.export.style import GENERIC_ERROR
 
 __all__ = ["Outcome", "guarded", "safe_call", "log_unexpected", "LOGGER"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from .comparison import COMPARISON_FILE, load_json, weights_dir
+from modic_core.ui.comparison import COMPARISON_FILE, load_json, weights_dir
 
 __all__ = ["ModelRecord", "model_records", "flatten_metrics", "comparison_record", "provenance_rows", "record_metrics",
            "metrics_rows"]
@@ -30,7 +30,7 @@ class ModelRecord(dict):
 
 def model_records(folder: str | Path | None = None) -> list[ModelRecord]:
     """The detector's record then one per normalization method (registry order)."""
-    from ..normalization import NORMALIZATIONS
+    from modic_core.normalization.methods import NORMALIZATIONS
 
     folder = Path(folder) if folder else weights_dir()
     names = [("detector", "detector.json")] + [(f"classifier ({m})", f"classifier_{m}.json") for m in NORMALIZATIONS]
@@ -132,7 +132,7 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
                 rows.append((f"sensitivity {cls} (n={pc.get('n_true', '?')})", str(sens["display"])))
         return rows
     if isinstance(metrics, Mapping) and "by_sequence" in metrics and "default_threshold" in metrics:
-        # the detector's cross-validation summary (modic_core.detection.evaluate_cv): headline rows
+        # the detector's cross-validation summary (modic_core.train.detection_cv): headline rows
         t = f"{float(metrics['default_threshold']):g}"
         rows = []
         for seq, by_t in metrics["by_sequence"].items():

@@ -13,8 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from ..errors import InputError
-from .session import AnalysisStore, analysis_backend, models_status, study_fingerprint
+from modic_core.errors import InputError
+from modic_core.ui.session import AnalysisStore, analysis_backend, models_status, study_fingerprint
 
 __all__ = [
     "NORMALIZATION_KEY",
@@ -36,7 +36,7 @@ _STORE_KEY = "_modic_analysis_store"
 @st.cache_resource(show_spinner="Loading the detector…")
 def cached_detector():
     """The shipped detector, loaded once per process."""
-    from ..detection import load_detector
+    from modic_core.detection import load_detector
 
     return load_detector()
 
@@ -44,7 +44,7 @@ def cached_detector():
 @st.cache_resource(show_spinner="Loading the classifier…")
 def cached_classifier(normalization: str):
     """The classifier of one normalization method, loaded once per process."""
-    from ..classification import load_classifier
+    from modic_core.classification import load_classifier
 
     return load_classifier(normalization)
 
@@ -52,7 +52,7 @@ def cached_classifier(normalization: str):
 @st.cache_resource(show_spinner="Loading the demo case…", max_entries=8)
 def cached_demo_study(name: str):
     """A bundled demo case as a Study, loaded once per process (read-only, shared)."""
-    from ..demo import load_demo
+    from modic_core.datasets.demo import load_demo
 
     return load_demo(name)
 
@@ -90,7 +90,7 @@ def get_store() -> AnalysisStore:
         def factory(study, _cls=cls):
             if _cls is None:
                 raise InputError("The analysis module is not installed yet.")
-            if getattr(_cls, "__module__", "") == "modic_core.analyze":
+            if getattr(_cls, "__module__", "") == "modic_core.analysis.analyze":
                 return _cls(study, detector=cached_detector())
             return _cls(study)
 
@@ -104,7 +104,7 @@ def analyse(study, normalization: str, threshold: float, *, fingerprint: str | N
     """The study's report for these settings, from this session's cached analysis."""
     fp = fingerprint or study_fingerprint(study)
     cls, _ = analysis_backend()
-    if getattr(cls, "__module__", "") == "modic_core.analyze":
+    if getattr(cls, "__module__", "") == "modic_core.analysis.analyze":
         cached_classifier(normalization)  # load once per process, with a visible spinner the first time
     analysis = get_store().get(fp, study)
     return analysis.report(normalization, threshold, gradcam=gradcam)

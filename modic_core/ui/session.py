@@ -1,6 +1,6 @@
 """Per-session state of the dashboard: study fingerprints, hashed IDs, the analysis store.
 
-One :class:`~modic_core.analyze.StudyAnalysis` is kept per study (keyed by its fingerprint)
+One :class:`~modic_core.analysis.analyze.StudyAnalysis` is kept per study (keyed by its fingerprint)
 in each browser session, so moving the threshold slider only re-filters the cached
 detections, and switching the normalization reruns only the classifier. The store is
 bounded (least recently used studies are dropped) so a long session does not grow.
@@ -88,7 +88,7 @@ class AnalysisStore:
 
 
 def analysis_backend():
-    """``(StudyAnalysis class, MIN_THRESHOLD)`` from :mod:`modic_core.analyze`, or ``(None, 0.05)``.
+    """``(StudyAnalysis class, MIN_THRESHOLD)`` from :mod:`modic_core.analysis.analyze`, or ``(None, 0.05)``.
 
     Tests replace the class with a double through :data:`BACKEND_OVERRIDE`.
     """
@@ -101,11 +101,11 @@ def analysis_backend():
 
 
 def _analyze_module():
-    """The ``modic_core.analyze`` module (``modic_core.analyze`` the attribute is the function), or None."""
+    """The ``modic_core.analysis.analyze`` module (``modic_core.analysis.analyze`` the attribute is the function), or None."""
     import importlib
 
     try:
-        return importlib.import_module("modic_core.analyze")
+        return importlib.import_module("modic_core.analysis.analyze")
     except ImportError:
         return None
 
@@ -144,7 +144,7 @@ def normalise_models_status(raw: Any) -> dict[str, Any]:
     "classifier_zscore": bool, ...}``, ``{"detector": bool, "zscore": bool, ...}`` (values may
     also be paths/strings: truthy = available).
     """
-    from ..normalization import NORMALIZATIONS
+    from modic_core.normalization.methods import NORMALIZATIONS
 
     raw = raw if isinstance(raw, dict) else {}
     detector = bool(raw.get("detector"))

@@ -1,6 +1,6 @@
 """Teaching page helpers: synthetic phantoms with a chosen Modic change, and what it does to signal.
 
-Everything here is synthetic (:func:`modic_core.synthetic.make_phantom`); nothing is a patient.
+Everything here is synthetic (:func:`modic_core.datasets.synthetic.make_phantom`); nothing is a patient.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ TEACHING_SPACING = (4.0, 1.3, 1.3)
 
 def teaching_phantom(level: str = "L4-L5", grade: int = 1, endplate: str = "both", *, seed: int = 11, variation: float = 0.5):
     """A 3D phantom (15 sagittal slices, like the DICOM demo) with one Modic change of ``grade`` at ``level``."""
-    from ..synthetic import make_phantom
+    from modic_core.datasets.synthetic import make_phantom
 
     if level not in TEACHING_LEVELS:
         raise ValueError(f"level must be one of {TEACHING_LEVELS}")

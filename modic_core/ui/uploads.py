@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..errors import InputError
-from ..io import SeriesInfo, list_series, load_series
-from ..io import upload as upload_limits
+from modic_core.errors import InputError
+from modic_core.io import SeriesInfo, list_series, load_series
+from modic_core.io import upload as upload_limits
 
 __all__ = ["Pairing", "auto_pair", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "series_option_label"]
 
@@ -132,7 +132,7 @@ def series_option_label(info: SeriesInfo) -> str:
 
 def load_pair(source: Any, t1: SeriesInfo, t2: SeriesInfo, *, study_id: str = ""):
     """Load the two chosen series of ``source`` and pair them (T2 resampled onto T1)."""
-    from ..study import make_study
+    from modic_core.pairing.study import make_study
 
     if t1.key == t2.key:
         raise InputError("The same series was chosen as T1 and as T2. Please choose two different series.")

@@ -1,7 +1,7 @@
-"""A test double of :class:`modic_core.analyze.StudyAnalysis` for the dashboard tests.
+"""A test double of :class:`modic_core.analysis.analyze.StudyAnalysis` for the dashboard tests.
 
 It has the same interface (``StudyAnalysis(study)``, ``.report(normalization, threshold,
-gradcam=...)`` -> :class:`~modic_core.report.StudyReport`) and the same caching contract, and
+gradcam=...)`` -> :class:`~modic_core.analysis.report.StudyReport`) and the same caching contract, and
 it counts its "network" runs so tests can check that a threshold change runs nothing and a
 normalization switch reruns only the classifier. Results depend on the study's pixels and on
 the normalization, so two studies (or two methods) give different tables.
@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 
 from modic_core.detection.levels import assign_level_names, order_top_to_bottom
-from modic_core.report import CLASS_NAMES, LevelResult, StudyReport
+from modic_core.analysis.report import CLASS_NAMES, LevelResult, StudyReport
 
 MIN_THRESHOLD = 0.05
 SCORES = (0.97, 0.93, 0.9, 0.84, 0.62, 0.3)
@@ -87,7 +87,7 @@ class FakeStudyAnalysis:
 
 
 def fake_models_available() -> dict[str, bool]:
-    from modic_core.normalization import NORMALIZATIONS
+    from modic_core.normalization.methods import NORMALIZATIONS
 
     out = {"detector": True}
     out.update({m: m != "n4_zscore" for m in NORMALIZATIONS})  # one method "not trained", to test that path

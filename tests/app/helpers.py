@@ -31,15 +31,15 @@ def phantom_zip() -> bytes:
 
 
 def _report(y_true, y_pred, pids, proba=None):
-    from modic_core.metrics import classification_report
+    from modic_core.evaluation.metrics import classification_report
 
     return classification_report(y_true, y_pred, proba=proba, patient_ids=pids, n_boot=100, seed=0)
 
 
 def make_comparison(methods=("none", "percentile", "zscore")) -> dict:
     """A plausible comparison file in the layout of ``modic_core.train.compare.summarize``, built with
-    modic_core.metrics on made-up labels (MC1 has 4 discs, so it is flagged "too few cases")."""
-    from modic_core.metrics import classification_by_group, paired_bootstrap
+    modic_core.evaluation.metrics on made-up labels (MC1 has 4 discs, so it is flagged "too few cases")."""
+    from modic_core.evaluation.metrics import classification_by_group, paired_bootstrap
 
     rng = np.random.default_rng(0)
     y = np.array([0] * 60 + [1] * 4 + [2] * 36)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from modic_core.normalization import NORMALIZATIONS
+from modic_core.normalization.methods import NORMALIZATIONS
 from tests.app.helpers import default_method
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def _free_port() -> int:
 
 def _models_ready() -> bool:
     try:
-        from modic_core.analyze import models_available
+        from modic_core.analysis.analyze import models_available
 
         m = models_available()
         return bool(m.get("detector")) and bool(m.get("zscore"))

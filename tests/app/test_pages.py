@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import APP, ROOT, default_method, phantom_files, phantom_zip
 
-from modic_core.ui.style import GENERIC_ERROR, NOTICE
+from modic_core.export.style import GENERIC_ERROR, NOTICE
 
 pytestmark = pytest.mark.usefixtures("fake_backend")
 
@@ -183,7 +183,7 @@ def test_upload_zip_of_study(fake_backend):
 
 
 def test_upload_nifti_pair(fake_backend, tmp_path):
-    from modic_core.synthetic import make_phantom
+    from modic_core.datasets.synthetic import make_phantom
 
     paths = make_phantom(seed=3, shape=(5, 96, 96), spacing=(4.0, 2.0, 2.0)).write(tmp_path, fmt="nifti")
     files = [(p.name, p.read_bytes(), "application/octet-stream") for p in (paths["t1"], paths["t2"])]
@@ -229,7 +229,7 @@ def test_zip_slip_upload_is_refused(fake_backend):
 
 
 def test_series_of_two_patients_are_refused(fake_backend, tmp_path):
-    from modic_core.synthetic import make_phantom
+    from modic_core.datasets.synthetic import make_phantom
 
     files = []
     for seed, series in ((1, "t1"), (2, "t2")):

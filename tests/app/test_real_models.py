@@ -18,7 +18,7 @@ def _ready() -> tuple[bool, list[str]]:
     try:
         import importlib
 
-        m = importlib.import_module("modic_core.analyze").models_available()
+        m = importlib.import_module("modic_core.analysis.analyze").models_available()
     except Exception:  # noqa: BLE001
         return False, []
     methods = [k for k, v in m.items() if k != "detector" and v]

@@ -8,8 +8,8 @@ import torch
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.gradcam import grad_cam
 from modic_core.classification.model import ClassifierConfig, build_classifier
-from modic_core.normalization import normalize
-from modic_core.synthetic import make_phantom, make_phantom_2d
+from modic_core.normalization.methods import normalize
+from modic_core.datasets.synthetic import make_phantom, make_phantom_2d
 from modic_core.train.classifier import DiscRecord, StudyData, predict, train_model
 
 LEVELS = ["L2-L3", "L3-L4", "L4-L5"]

@@ -1,0 +1,375 @@
+"""Batch mode: analyse every study of a cohort, resumably, and score it when labels exist.
+
+Usage::
+
+    python -m modic_core.batch COHORT_OR_FOLDER --out results.csv [--normalization zscore]
+        [--threshold 0.5] [--report metrics.json] [--n-boot 1000] [--no-resume]
+
+``COHORT_OR_FOLDER`` is a cohort folder (``studies.csv`` + ``levels.csv``, see
+:mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder.
+
+Output (``--out``): one row per detected level -- ``study_id, level, prediction (MC0/MC1/MC2),
+p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1`` (slab), ``normalization,
+threshold`` -- the predictions format of :mod:`modic_core.evaluation.evaluate`. Rows are appended after
+each study, so an interrupted run loses at most one study. A status file next to it
+(``results.status.csv``: ``study_id, status, n_levels, seconds, message``) records every study
+tried, including failures and studies with no level above the threshold.
+
+Resume: studies already in the status file (or, without one, in the results CSV) are
+skipped; ``--no-resume`` starts both files afresh. When the cohort has labels (``modic``
+per level), the metrics report of :func:`modic_core.evaluation.evaluate.evaluate` over all rows of the CSV is
+written as JSON (``--report``, default ``results.metrics.json``) and printed.
+
+A study that cannot be read is recorded with status ``error`` and its message (an
+:class:`~modic_core.InputError`, free of patient data) or ``failed`` and the exception type,
+and the run continues. Batching: on a GPU, :data:`GPU_BATCH` studies at a time go through the
+detector in one pass and through the classifier in one pass (``--batch-size`` sets it; on the
+CPU the default is one study at a time, which is as fast there).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from modic_core.datasets.cohort import CohortStudy, iter_cohort
+from modic_core.errors import InputError
+
+__all__ = ["PRED_COLUMNS", "STATUS_COLUMNS", "CohortRun", "labels_frame", "main", "open_cohort", "run_cohort",
+           "score_predictions", "status_path"]
+
+PRED_COLUMNS = ["study_id", "level", "prediction", "p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "z0", "z1",
+                "normalization", "threshold"]
+STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "message"]
+
+ProgressFn = Callable[[int, int, str], Any]
+GPU_BATCH = 8  # studies per network pass when torch sees a GPU
+LOGGER = __import__("logging").getLogger("modic_core.batch.local")
+
+
+@dataclass
+class CohortRun:
+    """What :func:`run_cohort` produced: per-level rows, per-study status, and the labelled studies."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    status: list[dict[str, Any]] = field(default_factory=list)
+    studies: list[CohortStudy] = field(default_factory=list)
+    normalization: str = "zscore"
+    threshold: float = 0.5
+    skipped: list[str] = field(default_factory=list)
+
+    def predictions(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=PRED_COLUMNS)
+
+    def status_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.status, columns=STATUS_COLUMNS)
+
+    @property
+    def has_labels(self) -> bool:
+        return any(lv.modic >= 0 for st in self.studies for lv in st.levels)
+
+    def report(self, *, n_boot: int = 1000, seed: int = 0, predictions=None) -> dict[str, Any] | None:
+        """The :func:`modic_core.evaluation.evaluate.evaluate` report of these predictions against the labels (None without labels)."""
+        if not self.has_labels:
+            return None
+        return score_predictions(self.predictions() if predictions is None else predictions, self.studies, n_boot=n_boot, seed=seed)
+
+
+def status_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.stem + ".status.csv")
+
+
+def _find_cohort_root(folder: Path) -> Path:
+    """The folder holding studies.csv (the root itself or one level down, as zips often nest)."""
+    if (folder / "studies.csv").is_file() or ((folder / "images").is_dir() and (folder / "masks").is_dir()):
+        return folder
+    subs = [p.parent for p in folder.glob("*/studies.csv")]
+    if len(subs) == 1:
+        return subs[0]
+    raise InputError(
+        "No cohort was found: the folder or zip needs a studies.csv (study_id, t1, t2, ...) and a levels.csv "
+        "(study_id, level, modic, ...) next to the images."
+    )
+
+
+@contextmanager
+def open_cohort(source: str | Path) -> Iterator[list[CohortStudy]]:
+    """The studies of a cohort folder, SPIDER release or zip (a zip is unpacked into a temporary folder,
+    safely, and removed on exit)."""
+    from modic_core.io.upload import extract_zip, temporary_folder
+
+    source = Path(source)
+    with ExitStack() as stack:
+        if source.is_file() and source.suffix.lower() == ".zip":
+            tmp = stack.enter_context(temporary_folder())
+            extract_zip(source, tmp)
+            root = _find_cohort_root(tmp)
+        elif source.is_dir():
+            root = _find_cohort_root(source)
+        elif not source.exists():
+            raise InputError(f"The cohort folder '{source.name}' was not found; please check the path.")
+        else:
+            raise InputError(f"'{source.name}' is neither a cohort folder nor a zip of one.")
+        yield list(iter_cohort(root))
+
+
+def _level_rows(study_id: str, report, normalization: str, threshold: float) -> list[dict[str, Any]]:
+    rows = []
+    for lv in report.levels:
+        x0, y0, x1, y1 = (round(float(v), 2) for v in lv.box)
+        rows.append({
+            "study_id": study_id, "level": lv.level, "prediction": lv.prediction,
+            "p_mc0": round(float(lv.probabilities["MC0"]), 5), "p_mc1": round(float(lv.probabilities["MC1"]), 5),
+            "p_mc2": round(float(lv.probabilities["MC2"]), 5), "score": round(float(lv.score), 5),
+            "x0": x0, "y0": y0, "x1": x1, "y1": y1, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]),
+            "normalization": normalization, "threshold": float(threshold),
+        })
+    return rows
+
+
+def _default_factory():
+    from modic_core.analysis.analyze import StudyAnalysis
+
+    return StudyAnalysis
+
+
+def run_cohort(
+    folder: str | Path | Iterable[CohortStudy],
+    *,
+    normalization: str = "zscore",
+    threshold: float = 0.5,
+    progress: ProgressFn | None = None,
+    skip_ids: Iterable[str] = (),
+    on_study: Callable[[dict[str, Any], list[dict[str, Any]]], Any] | None = None,
+    analysis_factory: Callable[[Any], Any] | None = None,
+    gradcam: bool = False,
+    batch_size: int | None = None,
+) -> CohortRun:
+    """Analyse every study of a cohort (folder, zip, or an iterable of :class:`CohortStudy`).
+
+    ``progress(done, total, study_id)`` is called before each study and once at the end
+    (``done == total``). ``skip_ids`` are not analysed (resume). ``on_study(status_row,
+    level_rows)`` is called after each study (the CLI appends to its CSVs there).
+    ``analysis_factory(study)`` defaults to :class:`modic_core.analysis.analyze.StudyAnalysis`.
+    ``batch_size`` studies are loaded together and, with the default factory, detected and
+    classified in one network pass per stage (:func:`modic_core.analysis.analyze.analyze_many`);
+    default :data:`GPU_BATCH` when torch sees a GPU, else 1.
+    """
+    factory = analysis_factory or _default_factory()
+    with ExitStack() as stack:
+        if isinstance(folder, (str, Path)):
+            studies = stack.enter_context(open_cohort(folder))
+        else:
+            studies = list(folder)
+        run = CohortRun(studies=studies, normalization=normalization, threshold=float(threshold))
+        skip = {str(s) for s in skip_ids}
+        todo = [s for s in studies if s.study_id not in skip]
+        run.skipped = [s.study_id for s in studies if s.study_id in skip]
+        total = len(todo)
+        if batch_size is None:
+            import torch
+
+            batch_size = GPU_BATCH if torch.cuda.is_available() else 1
+        batch_size = max(1, int(batch_size))
+        i = 0
+        for start in range(0, total, batch_size):
+            chunk = todo[start : start + batch_size]
+            loaded: list[tuple[CohortStudy, Any, float]] = []
+            for cs in chunk:
+                t0 = time.perf_counter()
+                try:
+                    loaded.append((cs, factory(cs.load()), time.perf_counter() - t0))
+                except Exception as exc:  # noqa: BLE001 - reported per study below
+                    loaded.append((cs, exc, time.perf_counter() - t0))
+            shared = 0.0
+            analyses = [a for _, a, _ in loaded if not isinstance(a, BaseException)]
+            if len(analyses) > 1 and analysis_factory is None:
+                # one network pass per stage for the whole chunk (GPU); per-study fallback on any error
+                t0 = time.perf_counter()
+                try:
+                    from modic_core.analysis.analyze import analyze_many
+
+                    analyze_many(analyses, normalization, gradcam=gradcam)
+                except Exception as exc:  # noqa: BLE001
+                    LOGGER.warning("batched analysis failed (%s); analysing one study at a time", type(exc).__name__)
+                shared = (time.perf_counter() - t0) / len(analyses)
+            for cs, sa, t_load in loaded:
+                if progress:
+                    progress(i, total, cs.study_id)
+                i += 1
+                t0 = time.perf_counter()
+                rows: list[dict[str, Any]] = []
+                try:
+                    if isinstance(sa, BaseException):
+                        raise sa
+                    report = sa.report(normalization, threshold, gradcam=gradcam)
+                    rows = _level_rows(cs.study_id, report, normalization, threshold)
+                    status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows), "message": ""}
+                except InputError as exc:
+                    status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": str(exc)}
+                except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
+                    status = {"study_id": cs.study_id, "status": "failed", "n_levels": 0, "message": type(exc).__name__}
+                status["seconds"] = round(t_load + shared + time.perf_counter() - t0, 3)
+                run.rows += rows
+                run.status.append(status)
+                if on_study:
+                    on_study(status, rows)
+        if progress:
+            progress(total, total, "")
+    return run
+
+
+def labels_frame(studies: Sequence[CohortStudy]):
+    """The labels of the studies in the ``levels.csv`` format (with manufacturer and field strength)."""
+    import pandas as pd
+
+    rows = []
+    for st in studies:
+        for lv in st.levels:
+            if lv.modic < 0:
+                continue
+            row = {"study_id": st.study_id, "level": lv.level, "modic": int(lv.modic),
+                   "manufacturer": st.manufacturer or None, "field_strength_t": st.field_strength_t}
+            if lv.box is not None:
+                row.update(dict(zip(("x0", "y0", "x1", "y1"), lv.box)))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["study_id", "level", "modic", "manufacturer", "field_strength_t", "x0", "y0", "x1", "y1"])
+
+
+def score_predictions(predictions, studies: Sequence[CohortStudy], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
+    """Metrics report (:func:`modic_core.evaluation.evaluate.evaluate`) of a predictions frame against the studies' labels."""
+    from modic_core.evaluation.evaluate import evaluate, read_labels, read_predictions
+
+    labels = labels_frame(studies)
+    if labels.empty:
+        return None
+    with tempfile.TemporaryDirectory(prefix="modic_batch_") as tmp:
+        pp, lp = Path(tmp) / "predictions.csv", Path(tmp) / "labels.csv"
+        predictions.to_csv(pp, index=False)
+        labels.to_csv(lp, index=False)
+        pred = read_predictions(pp)
+        lab = read_labels(lp)
+    return evaluate(pred, lab, n_boot=n_boot, seed=seed)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _read_done(out: Path, status_file: Path) -> set[str]:
+    import pandas as pd
+
+    done: set[str] = set()
+    if status_file.is_file():
+        try:
+            done |= set(pd.read_csv(status_file, dtype={"study_id": str})["study_id"].astype(str))
+        except (ValueError, KeyError, OSError):
+            pass
+    if out.is_file():
+        try:
+            done |= set(pd.read_csv(out, dtype={"study_id": str})["study_id"].astype(str))
+        except (ValueError, KeyError, OSError):
+            pass
+    return done
+
+
+def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    new = not path.is_file() or path.stat().st_size == 0
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        for r in rows:
+            w.writerow(r)
+        f.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m modic_core.batch", description=__doc__.split("\n\n")[0])
+    ap.add_argument("cohort", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
+    ap.add_argument("--out", required=True, help="per-level results CSV (appended to; resumes)")
+    ap.add_argument("--normalization", default="zscore")
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--report", help="metrics JSON (default: <out>.metrics.json when labels exist)")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--no-resume", action="store_true", help="start afresh (overwrites --out and its status file)")
+    ap.add_argument("--batch-size", type=int, default=None, help=f"studies per network pass (default {GPU_BATCH} on a GPU, 1 on the CPU)")
+    args = ap.parse_args(argv)
+
+    from tqdm import tqdm
+
+    from modic_core.normalization.methods import NORMALIZATIONS
+
+    if args.normalization not in NORMALIZATIONS:
+        print(f"error: unknown normalization '{args.normalization}'; choose one of {', '.join(NORMALIZATIONS)}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sfile = status_path(out)
+    if args.no_resume:
+        out.unlink(missing_ok=True)
+        sfile.unlink(missing_ok=True)
+    done = _read_done(out, sfile)
+    bar = tqdm(total=0, unit="study", dynamic_ncols=True)
+
+    def progress(i: int, n: int, sid: str) -> None:
+        if bar.total != n:
+            bar.total = n
+            bar.refresh()
+        bar.n = i
+        bar.set_postfix_str(f"study {sid}" if sid else "done")
+
+    def on_study(status: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        _append(out, PRED_COLUMNS, rows)
+        _append(sfile, STATUS_COLUMNS, [status])
+
+    try:
+        run = run_cohort(args.cohort, normalization=args.normalization, threshold=args.threshold, progress=progress,
+                         batch_size=args.batch_size,
+                         skip_ids=done, on_study=on_study)
+    except InputError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bar.close()
+    if not out.is_file():
+        _append(out, PRED_COLUMNS, [])
+    n_ok = sum(s["status"] == "ok" for s in run.status)
+    n_bad = len(run.status) - n_ok
+    print(f"analysed {len(run.status)} studies ({n_ok} ok, {n_bad} failed), skipped {len(run.skipped)} already done; "
+          f"results in {out}, status in {sfile}")
+    for s in run.status:
+        if s["status"] != "ok":
+            print(f"  {s['study_id']}: {s['status']}: {s['message']}", file=sys.stderr)
+    if run.has_labels:
+        import pandas as pd
+
+        from modic_core.evaluation.evaluate import format_report
+
+        all_rows = pd.read_csv(out, dtype={"study_id": str, "level": str})
+        tried = _read_done(out, sfile)  # every study analysed by this run or an earlier one
+        studies = [s for s in run.studies if s.study_id in tried]
+        report = score_predictions(all_rows, studies, n_boot=args.n_boot)
+        if report is not None:
+            rpath = Path(args.report) if args.report else out.with_name(out.stem + ".metrics.json")
+            report["inputs"] = {"predictions": out.name, "cohort": Path(args.cohort).name,
+                                "normalization": args.normalization, "threshold": args.threshold}
+            rpath.write_text(json.dumps(report, indent=1, allow_nan=False))
+            print(format_report(report))
+            print(f"\nmetrics written to {rpath}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

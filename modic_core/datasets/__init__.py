@@ -1,0 +1,1 @@
+"""Datasets: the cohort format, the SPIDER adapter, synthetic phantoms, bundled demo cases."""

@@ -1,0 +1,1 @@
+"""Metrics, the evaluation of prediction files, and the README summary tables."""

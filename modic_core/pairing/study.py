@@ -1,0 +1,59 @@
+"""Pairing a T1 and a T2 series into a :class:`Study` on the T1 grid."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from modic_core.errors import InputError
+from modic_core.volume import Study, Volume
+
+__all__ = ["load_study", "make_study", "resample_to"]
+
+
+def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linear") -> Volume:
+    """Resample ``moving`` onto ``reference``'s grid by physical (LPS) coordinates.
+
+    Voxels of the reference grid outside ``moving`` get 0.
+    """
+    import SimpleITK as sitk
+
+    interp = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}[interpolator]
+    ref = reference.to_sitk()
+    mov = moving.to_sitk()
+    if reference.shape[0] == 1 and moving.shape[0] == 1:
+        # Single-slice series (2D exports): slice positions along the normal may differ a little.
+        # Project the moving slice onto the reference plane along the reference normal, then
+        # resample in 3D so the in-plane (sagittal) geometry is kept.
+        normal = reference.slice_normal
+        offset = float(np.dot(np.asarray(moving.origin) - np.asarray(reference.origin), normal))
+        mov.SetOrigin(tuple(np.asarray(moving.origin) - offset * normal))
+    out = sitk.Resample(mov, ref, sitk.Transform(), interp, 0.0, sitk.sitkFloat32)
+    arr = sitk.GetArrayFromImage(out).astype(np.float32)
+    return Volume(arr, reference.spacing, reference.origin, reference.direction.copy(), moving.meta)
+
+
+def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None, study_id: str = "") -> Study:
+    """Check that two volumes form a sagittal T1/T2 pair and resample T2 onto T1."""
+    from modic_core.io.validation import check_pair
+
+    check_pair(t1, t2)
+    # The caller says which series is which: record it where the reader could not tell.
+    if t1.meta.sequence == "unknown":
+        t1 = Volume(t1.array, t1.spacing, t1.origin, t1.direction, dataclasses.replace(t1.meta, sequence="T1"))
+    if t2.meta.sequence == "unknown":
+        t2 = Volume(t2.array, t2.spacing, t2.origin, t2.direction, dataclasses.replace(t2.meta, sequence="T2"))
+    t2r = resample_to(t2, t1)
+    if not np.any(t2r.array):
+        raise InputError("The T1 and T2 series do not overlap in space; they cannot be from the same examination.")
+    return Study(t1=t1, t2=t2r, t2_native=t2, sources=dict(sources or {}), study_id=study_id)
+
+
+def load_study(t1: Any, t2: Any, *, study_id: str = "") -> Study:
+    """Load a paired study; each source is anything :func:`modic_core.io.load_series` accepts."""
+    from modic_core.io import load_series, describe_source
+
+    v1 = load_series(t1)
+    v2 = load_series(t2)
+    return make_study(v1, v2, sources={"t1": describe_source(t1), "t2": describe_source(t2)}, study_id=study_id)

@@ -1,0 +1,141 @@
+"""Every default and limit of the product, in one place, read at call time.
+
+Each setting has a documented default and an environment variable that overrides it
+(the README's "Settings" table lists them). Functions, not constants: a test or a deployment
+that sets the variable after import still gets its value.
+
+Units: bytes, voxels, seconds and mm as named.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_NORMALIZATION",
+    "DEFAULT_THRESHOLD",
+    "MIN_THRESHOLD",
+    "Limits",
+    "allowed_server_folders",
+    "default_normalization",
+    "default_threshold",
+    "demo_dir",
+    "limits",
+    "project_root",
+    "weights_dir",
+]
+
+#: The paper's finding (Cina et al. 2024) and the product's default unless a comparison run,
+#: by the rule fixed in advance, shows another method better (see ``weights/normalization_comparison.json``).
+DEFAULT_NORMALIZATION = "zscore"
+#: Detector confidence threshold shown at start.
+DEFAULT_THRESHOLD = 0.5
+#: Candidates below this detector confidence are never classified (the slider's minimum).
+MIN_THRESHOLD = 0.05
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"The environment variable {name}={raw!r} is not a number.") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"The environment variable {name}={raw!r} must be a positive number.")
+    return value
+
+
+def project_root() -> Path:
+    """The folder that holds ``modic_core/``, ``weights/`` and ``demo/`` in a checkout."""
+    return Path(__file__).resolve().parents[1]
+
+
+def weights_dir() -> Path:
+    """Folder of the shipped model bundles (``MODIC_WEIGHTS_DIR`` overrides)."""
+    env = _env("MODIC_WEIGHTS_DIR")
+    return Path(env) if env else project_root() / "weights"
+
+
+def demo_dir() -> Path:
+    """Folder of the bundled demo cases (``MODIC_DEMO_DIR`` overrides)."""
+    env = _env("MODIC_DEMO_DIR")
+    return Path(env) if env else project_root() / "demo"
+
+
+def default_normalization() -> str:
+    """Normalization method used when none is asked for (``MODIC_NORMALIZATION`` overrides)."""
+    return _env("MODIC_NORMALIZATION") or DEFAULT_NORMALIZATION
+
+
+def default_threshold() -> float:
+    """Detector threshold used when none is asked for (``MODIC_THRESHOLD`` overrides), in (0, 1)."""
+    value = _env_float("MODIC_THRESHOLD", DEFAULT_THRESHOLD)
+    if not MIN_THRESHOLD <= value < 1:
+        raise ValueError(f"MODIC_THRESHOLD must lie in [{MIN_THRESHOLD}, 1).")
+    return value
+
+
+def allowed_server_folders() -> tuple[Path, ...]:
+    """Server folders the cohort page may read (``MODIC_SERVER_FOLDERS``, ``os.pathsep``-separated).
+
+    Empty by default: the dashboard then reads only what users upload.
+    """
+    raw = _env("MODIC_SERVER_FOLDERS")
+    if not raw:
+        return ()
+    return tuple(Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip())
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits on what users may hand the product; beyond them the input is refused with an InputError.
+
+    Attributes:
+        max_upload_bytes: total bytes of one upload (files as sent), ``MODIC_MAX_UPLOAD_MB``.
+        max_unzipped_bytes: total bytes a zip may unpack to, ``MODIC_MAX_UNZIPPED_MB``.
+        max_zip_members: files in one zip, ``MODIC_MAX_ZIP_MEMBERS``.
+        max_compression_ratio: unpacked/packed bytes of one zip member above 1 MiB.
+        max_voxels: voxels of one decoded series (rows x columns x slices), ``MODIC_MAX_VOXELS``;
+            checked against the header before any pixel is decoded.
+        max_slices: slices of one series.
+        max_rows_cols: rows or columns of one slice.
+        parse_seconds: time allowed to read one series, ``MODIC_PARSE_SECONDS``.
+        min_spacing_mm / max_spacing_mm: physically plausible voxel spacing.
+    """
+
+    max_upload_bytes: int
+    max_unzipped_bytes: int
+    max_zip_members: int
+    max_compression_ratio: float
+    max_voxels: int
+    max_slices: int
+    max_rows_cols: int
+    parse_seconds: float
+    min_spacing_mm: float = 0.05
+    max_spacing_mm: float = 50.0
+
+
+def limits() -> Limits:
+    """The limits in force now (environment read at each call)."""
+    return Limits(
+        max_upload_bytes=int(_env_float("MODIC_MAX_UPLOAD_MB", 1024) * MIB),
+        max_unzipped_bytes=int(_env_float("MODIC_MAX_UNZIPPED_MB", 1024) * MIB),
+        max_zip_members=int(_env_float("MODIC_MAX_ZIP_MEMBERS", 5000)),
+        max_compression_ratio=200.0,
+        max_voxels=int(_env_float("MODIC_MAX_VOXELS", 64 * 1024 * 1024)),
+        max_slices=1024,
+        max_rows_cols=4096,
+        parse_seconds=_env_float("MODIC_PARSE_SECONDS", 60.0),
+    )

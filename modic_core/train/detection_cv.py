@@ -1,0 +1,78 @@
+"""Scoring saved detector predictions (cross-validation folds) with :func:`modic_core.evaluation.metrics.detection_report`."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from modic_core.detection.levels import anatomical_filter, assign_level_names
+
+__all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "summarize_detector_cv"]
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def kept_regions(pred: dict, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and scores of one saved prediction as the app would show them: score >= threshold,
+    then :func:`~.levels.anatomical_filter`."""
+    boxes = np.asarray(pred["boxes"], float).reshape(-1, 4)
+    scores = np.asarray(pred["scores"], float)
+    keep = scores >= threshold
+    kb, ks = boxes[keep], scores[keep]
+    if len(kb):
+        m = anatomical_filter(kb, ks)
+        kb, ks = kb[m], ks[m]
+    return kb, ks
+
+
+def _records(preds: Sequence[dict], threshold: float, sequence: str | None):
+    gt, pr = [], []
+    for p in preds:
+        if sequence and p["sequence"] != sequence:
+            continue
+        image_id = f"{p['study_id']}"
+        for b, lv in zip(p["gt_boxes"], p["gt_levels"]):
+            gt.append({"image_id": image_id, "box": b, "level": lv})
+        kb, ks = kept_regions(p, threshold)
+        names = assign_level_names(kb) if len(kb) else []
+        for b, s, n in zip(kb, ks, names):
+            pr.append({"image_id": image_id, "box": b.tolist(), "level": n, "score": float(s)})
+    return gt, pr
+
+
+def false_positive_locations(preds: Sequence[dict], *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, int]:
+    """Where the false positives (no ground-truth box at IoU >= 0.5) lie, per image: above the
+    topmost graded disc (often a real disc that was not graded), below the lowest one, or within
+    the graded column (duplicates and poorly placed boxes)."""
+    from modic_core.evaluation.metrics import match_boxes
+
+    out = {"above_top_graded_disc": 0, "below_lowest_graded_disc": 0, "within_graded_column": 0, "images": 0}
+    for p in preds:
+        kb, _ = kept_regions(p, threshold)
+        gt = np.asarray(p["gt_boxes"], float).reshape(-1, 4)
+        good = {q for _, q, iou in match_boxes(gt, kb) if iou >= 0.5}
+        out["images"] += 1
+        for q in range(len(kb)):
+            if q in good:
+                continue
+            cy = (kb[q, 1] + kb[q, 3]) / 2
+            key = "above_top_graded_disc" if cy < gt[:, 1].min() else "below_lowest_graded_disc" if cy > gt[:, 3].max() else "within_graded_column"
+            out[key] += 1
+    return out
+
+
+def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] = (0.3, 0.5, 0.7), n_boot: int = 1000) -> dict[str, Any]:
+    """Detection report per sequence (T1, T2) and threshold; images are bootstrapped per patient
+    (each patient contributes one image per sequence)."""
+    from modic_core.evaluation.metrics import detection_report
+
+    out: dict[str, Any] = {"default_threshold": DEFAULT_THRESHOLD, "by_sequence": {}}
+    for seq in ("T1", "T2"):
+        out["by_sequence"][seq] = {}
+        for t in thresholds:
+            gt, pr = _records(preds, t, seq)
+            rep = detection_report(gt, pr, n_boot=n_boot)
+            rep.pop("per_gt", None)
+            out["by_sequence"][seq][f"{t:g}"] = rep
+    out["false_positive_locations_at_default_threshold"] = false_positive_locations(preds)
+    return out

@@ -1,0 +1,116 @@
+"""End-to-end test of `python -m modic_core.evaluation` on tiny CSVs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modic_core.evaluation.evaluate import main
+
+LABELS = """study_id,level,ivd_label,modic,up_endplate,low_endplate,pfirrmann,disc_narrowing,x0,y0,x1,y1
+1,L5-S1,1,0,0,0,3,1,0,0,10,10
+1,L4-L5,2,2,1,1,4,1,0,20,10,30
+1,L3-L4,3,3,1,1,4,1,0,40,10,50
+2,L5-S1,1,0,0,0,2,0,,,,
+2,L4-L5,2,2,1,0,3,0,,,,
+3,L5-S1,1,1,1,0,3,0,,,,
+3,L4-L5,2,0,0,0,2,0,,,,
+"""
+
+# study 3 L4-L5 has no prediction; study 9 is unlabelled; study 2 L5-S1 is duplicated (lower score loses)
+PREDICTIONS = """study_id,level,prediction,p_mc0,p_mc1,p_mc2,score,x0,y0,x1,y1
+1,L5-S1,MC0,0.8,0.1,0.1,0.99,0,1,10,11
+1,L4-L5,MC2,0.1,0.1,0.8,0.98,0,20,10,30
+1,L3-L4,MC2,0.2,0.1,0.7,0.97,50,50,60,60
+2,L5-S1,MC2,0.3,0.1,0.6,0.40,,,,
+2,L5-S1,MC0,0.7,0.1,0.2,0.95,,,,
+2,L4-L5,0,0.6,0.1,0.3,0.90,,,,
+3,L5-S1,MC1,0.2,0.5,0.3,0.90,,,,
+9,L5-S1,MC0,0.9,0.05,0.05,0.90,,,,
+"""
+
+STUDIES = """study_id,t1,t2,subset,manufacturer,field_strength_t
+1,a,b,training,SIEMENS,1.5
+2,a,b,training,Philips Healthcare,3.0
+3,a,b,training,SIEMENS,1.5
+"""
+
+
+@pytest.fixture()
+def csvs(tmp_path: Path) -> dict[str, Path]:
+    paths = {}
+    for name, text in (("labels", LABELS), ("predictions", PREDICTIONS), ("studies", STUDIES)):
+        paths[name] = tmp_path / f"{name}.csv"
+        paths[name].write_text(text)
+    return paths
+
+
+def test_evaluate_end_to_end(csvs, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    rc = main([str(csvs["predictions"]), str(csvs["labels"]), "--studies", str(csvs["studies"]), "--json", str(out), "--n-boot", "200"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    for phrase in ("balanced accuracy", "MC0-vs-MC2", "too few cases (n=1)", "recall @ IoU 0.5", "FP per image", "95% CI"):
+        assert phrase in text, phrase
+    rep = json.loads(out.read_text())
+    assert rep["n_mc3_excluded"] == 1
+    assert rep["n_missing_predictions"] == 1 and rep["missing_predictions"] == ["3:L4-L5"]
+    assert rep["n_unlabelled_predictions"] == 1 and rep["n_duplicate_predictions"] == 1
+    c = rep["classification"]
+    # scored: 1/L5-S1 0->0, 1/L4-L5 2->2, 2/L5-S1 0->0 (high-score row), 2/L4-L5 2->0, 3/L5-S1 1->1
+    assert c["n_discs"] == 5 and c["n_patients"] == 3
+    assert c["confusion_matrix"] == [[2, 0, 0], [0, 1, 0], [1, 0, 1]]
+    assert c["balanced_accuracy"]["value"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert c["mc0_vs_mc2"]["value"] == pytest.approx((1 + 0.5) / 2)
+    assert c["per_class"]["MC1"]["sensitivity"]["display"] == "too few cases (n=1)"
+    assert set(rep["by_group"]) == {"manufacturer", "field_strength_t"}
+    assert set(rep["by_group"]["manufacturer"]) == {"SIEMENS", "Philips Healthcare"}
+    assert rep["by_group"]["field_strength_t"]["1.5"]["n_discs"] == 3
+    d = rep["detection"]
+    # GT boxes: study 1 (3 discs, MC3 included); predicted boxes on study 1: 2 hits + 1 FP
+    assert d["n_images"] == 1 and d["n_gt"] == 3 and d["n_pred"] == 3
+    assert d["recall"]["0.5"]["value"] == pytest.approx(2 / 3)
+    assert d["fp_per_image"]["value"] == pytest.approx(1.0)
+    assert d["level_accuracy"]["value"] == pytest.approx(1.0)
+    json.dumps(rep, allow_nan=False)
+
+
+def test_evaluate_without_boxes_probabilities_or_studies(tmp_path, capsys):
+    (tmp_path / "l.csv").write_text("study_id,level,modic\nA,L1-L2,0\nA,L2-L3,2\nB,L1-L2,0\n")
+    (tmp_path / "p.csv").write_text("study_id,level,prediction\nA,L1-L2,0\nA,L2-L3,MC2\nB,L1-L2,MC2\n")
+    assert main([str(tmp_path / "p.csv"), str(tmp_path / "l.csv"), "--n-boot", "50", "--json", str(tmp_path / "o.json")]) == 0
+    rep = json.loads((tmp_path / "o.json").read_text())
+    assert rep["detection"] is None and rep["by_group"] == {}
+    assert rep["classification"]["mc0_vs_mc2"]["source"] == "labels"
+    assert "no boxes" in capsys.readouterr().out
+
+
+def test_evaluate_rejects_bad_input(tmp_path, capsys):
+    (tmp_path / "l.csv").write_text("study_id,level,modic\nA,L1-L2,0\n")
+    (tmp_path / "p.csv").write_text("study_id,level,guess\nA,L1-L2,0\n")
+    assert main([str(tmp_path / "p.csv"), str(tmp_path / "l.csv")]) == 2
+    assert "prediction" in capsys.readouterr().err
+    (tmp_path / "p2.csv").write_text("study_id,level,prediction\nA,L1-L2,MC7\n")
+    assert main([str(tmp_path / "p2.csv"), str(tmp_path / "l.csv")]) == 2
+    capsys.readouterr()
+    (tmp_path / "p3.csv").write_text("study_id,level,prediction\nA,L1-L2,MC0\n")
+    (tmp_path / "l2.csv").write_text("study_id,level,modic\nA,L1-L2,x\n")
+    assert main([str(tmp_path / "p3.csv"), str(tmp_path / "l2.csv")]) == 2
+    assert "modic" in capsys.readouterr().err
+
+
+def test_module_runs_as_a_script(csvs, tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "modic_core.evaluation", str(csvs["predictions"]), str(csvs["labels"]), "--json", str(out), "--n-boot", "100"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Modic change classification" in proc.stdout
+    assert json.loads(out.read_text())["classification"]["n_discs"] == 5

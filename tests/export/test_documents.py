@@ -1,0 +1,107 @@
+"""CSV and one-page PDF export of a study's results."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modic_core.analysis.report import LevelResult, StudyReport
+from modic_core.export.documents import build_pdf_report, report_csv
+from modic_core.export.documents import report_figure as build_report_figure
+from modic_core.export.style import NOTICE
+
+
+@pytest.fixture(scope="module")
+def study():
+    from modic_core.datasets.demo import load_demo
+
+    return load_demo("phantom-dicom")
+
+
+def make_report(study, n=3):
+    nz, ny, nx = study.shape
+    levels = []
+    for i in range(n):
+        heat = np.zeros(study.shape, np.float32)
+        heat[6:9, 60 + 20 * i:75 + 20 * i, 80:110] = 1.0
+        levels.append(LevelResult(f"L{i + 3}-L{i + 4}", (80, 60 + 20 * i, 110, 75 + 20 * i), 0.9 - 0.1 * i,
+                                  {"MC0": 0.6, "MC1": 0.1, "MC2": 0.3}, "MC0", (6, 8), heat))
+    return StudyReport(levels=levels, normalization="zscore", threshold=0.5,
+                       weights={"detector": "detector.pt (sha256 abc)", "classifier": "classifier_zscore.pt (sha256 def)"},
+                       device="cpu", shape=study.shape)
+
+
+def test_csv_has_table_box_slab_and_settings(study):
+    df = pd.read_csv(io.BytesIO(report_csv(make_report(study), study_label="1a2b3c4d")))
+    assert list(df.columns[:7]) == ["study", "level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction"]
+    assert len(df) == 3 and (df["study"] == "1a2b3c4d").all() and (df["normalization"] == "zscore").all()
+    assert df.loc[0, ["x0", "y0", "x1", "y1", "z0", "z1"]].tolist() == [80, 60, 110, 75, 6, 8]
+    empty = pd.read_csv(io.BytesIO(report_csv(make_report(study, 0))))
+    assert len(empty) == 0 and "level" in empty.columns
+
+
+def test_pdf_is_one_page_with_notice_and_no_patient_name(study):
+    import re
+
+    data = build_pdf_report(study, make_report(study), study_label="1a2b3c4d", slice_index=7)
+    assert data.startswith(b"%PDF") and len(data) > 10_000
+    assert re.findall(rb"/Count (\d+)", data) == [b"1"]  # one page
+    subject = re.search(rb"/Subject \((.*?)\)\n", data, re.S).group(1)
+    assert subject.decode("utf-16") == NOTICE  # the notice travels in the metadata too
+    assert b"PHANTOM" not in data  # the phantom's "patient name" never reaches the report
+
+
+def test_report_figure_texts(study):
+    fig = build_report_figure(study, make_report(study), study_label="1a2b3c4d")
+    texts = [t.get_text() for t in fig.texts] + [t.get_text() for ax in fig.axes for t in ax.texts]
+    joined = "\n".join(texts)
+    assert NOTICE in joined and "1a2b3c4d" in joined and "Z-score" in joined and "threshold: 0.50" in joined
+    assert "T1 TSE SAG (synthetic)" in joined and "PHANTOM" not in joined
+    cells = [c.get_text().get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]
+    assert "L3-L4" in cells and "0.60" in cells
+
+
+def test_pdf_without_levels(study):
+    data = build_pdf_report(study, make_report(study, 0), study_label="x")
+    assert data.startswith(b"%PDF")
+
+
+def test_pdf_of_single_slice_study():
+    from modic_core.datasets.demo import load_demo
+
+    s = load_demo("spider-104")
+    data = build_pdf_report(s, make_report(s, 0), study_label="y")
+    assert data.startswith(b"%PDF")
+
+
+def test_dicom_sr_of_the_phantom(study):
+    import highdicom as hd
+    import pydicom
+
+    from modic_core.export.dicom_sr import PRIVATE_SCHEME, dicom_sr_bytes, read_series_headers
+
+    headers = read_series_headers(Path(__file__).resolve().parents[2] / "demo" / "phantom_dicom" / "t1")
+    assert len(headers) == 15
+    report = make_report(study)
+    ds = pydicom.dcmread(io.BytesIO(dicom_sr_bytes(report, study, headers)))
+    assert ds.Modality == "SR" and ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
+    assert "not for diagnosis" in ds.SeriesDescription and ds.VerificationFlag == "UNVERIFIED"
+    sr = hd.sr.Comprehensive3DSR.from_dataset(ds)
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert [str(g.tracking_identifier) for g in groups] == [lv.level for lv in report.levels]
+    g = groups[0]
+    values = {m.name.meaning: m.value for m in g.get_measurements()}
+    assert values["Probability of MC0"] == pytest.approx(0.6) and values["Detector confidence"] == pytest.approx(0.9)
+    qe = g.get_qualitative_evaluations()[0]
+    assert (qe.value.value, qe.value.scheme_designator) == ("MC0", PRIVATE_SCHEME)
+    assert g.finding_sites[0].value.meaning == "Intervertebral disc structure of third lumbar vertebra"  # L3-L4
+    # the region lies on the T1 image of the slab centre (slice 7 of the 15)
+    ref_uid = g.roi.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+    pos = study.t1.index_to_physical(np.array([[7, 0, 0]]))[0]
+    z7 = min(headers, key=lambda h: np.linalg.norm(np.array([float(v) for v in h.ImagePositionPatient]) - pos))
+    assert ref_uid == z7.SOPInstanceUID and int(z7.InstanceNumber) == 8
+    with pytest.raises(ValueError):
+        dicom_sr_bytes(report, study, [])

@@ -1,0 +1,124 @@
+"""Slice-viewer helpers: window/level, compositing, boxes, crops, figures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modic_core.analysis.report import LevelResult
+from modic_core.export.render import (
+    Window,
+    box_label,
+    box_on_slice,
+    compose_rgb,
+    crop,
+    crop_bounds,
+    crop_figure,
+    default_slice,
+    slice_figure,
+    slice_heatmap,
+    slice_positions_mm,
+    to_display,
+    window_defaults,
+    window_slider_range,
+)
+
+
+def level(name="L4-L5", pred="MC2", box=(10, 20, 30, 28), z=(2, 4), heat=None):
+    probs = {"MC0": 0.1, "MC1": 0.2, "MC2": 0.7}
+    return LevelResult(name, box, 0.9, probs, pred, z, heat)
+
+
+def test_window_defaults_ignore_background_and_outliers():
+    rng = np.random.default_rng(0)
+    img = np.zeros((3, 64, 64), np.float32)
+    img[:, 16:48, 16:48] = rng.normal(500, 50, (3, 32, 32))
+    img[0, 20, 20] = 1e6  # one hot pixel
+    w = window_defaults(img)
+    assert 300 < w.low < 450 and 550 < w.high < 700
+    assert w.width == pytest.approx(w.high - w.low) and w.level == pytest.approx((w.high + w.low) / 2)
+
+
+def test_window_defaults_degenerate():
+    assert window_defaults(np.full((1, 8, 8), 7.0)).width == pytest.approx(1.0)
+    w = Window.from_level_width(100, 50)
+    assert (w.low, w.high) == (75, 125)
+
+
+def test_window_slider_range_covers_data():
+    arr = np.linspace(-3.2, 1200.7, 1000).reshape(1, 10, 100)
+    lo, hi, step = window_slider_range(arr)
+    assert lo <= -3.2 and hi >= 1200.7 and 0 < step <= 10
+
+
+def test_to_display_maps_window_to_0_255():
+    img = np.array([[0.0, 50.0, 100.0, np.nan]])
+    out = to_display(img, Window(0, 100))
+    assert out.dtype == np.uint8 and list(out[0]) == [0, 127, 255, 0]
+
+
+def test_compose_rgb_transparent_where_heat_is_zero():
+    grey = np.full((4, 4), 100, np.uint8)
+    heat = np.zeros((4, 4), np.float32)
+    heat[0, 0] = 1.0
+    rgb = compose_rgb(grey, heat, opacity=0.6)
+    assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8
+    assert (rgb[1:, 1:] == 100).all()
+    assert not (rgb[0, 0] == 100).all()
+    assert (compose_rgb(grey, heat, opacity=0.0) == 100).all()
+    with pytest.raises(ValueError):
+        compose_rgb(grey, np.zeros((3, 3)), 0.5)
+
+
+def test_slice_heatmap_max_over_levels_and_shape_checks():
+    h1 = np.zeros((5, 8, 8), np.float32)
+    h1[2, 1, 1] = 0.5
+    h2 = np.zeros((5, 8, 8), np.float32)
+    h2[2, 1, 1] = 0.8
+    h2[3, 0, 0] = 1.0
+    levels = [level(heat=h1), level(heat=h2), level(heat=None), level(heat=np.zeros((5, 4, 4)))]
+    out = slice_heatmap(levels, 2, (8, 8))
+    assert out[1, 1] == pytest.approx(0.8) and out.sum() == pytest.approx(0.8)
+    assert slice_heatmap([level()], 0, (8, 8)) is None
+    assert slice_heatmap(levels, 9, (8, 8)) is None
+
+
+def test_labels_and_slabs():
+    lv = level()
+    assert box_label(lv) == "L4-L5 · MC2 0.70"
+    assert box_on_slice(lv, 3) and not box_on_slice(lv, 5)
+    assert default_slice(1, [lv]) == 0
+    assert default_slice(15, []) == 7
+    assert default_slice(15, [lv, level(z=(4, 6))]) == 4
+
+
+def test_crop_bounds_square_margin_and_clipping():
+    b = crop_bounds((40, 40, 60, 50), (100, 100), margin=0.5)
+    ya, yb, xa, xb = b
+    assert xa < 40 and xb > 60 and ya < 40 and yb > 50
+    assert (yb - ya) == pytest.approx(xb - xa, abs=2)
+    assert crop_bounds((0, 0, 10, 10), (50, 50))[0] == 0
+    assert crop_bounds((90, 90, 100, 100), (100, 100))[1] == 100
+    assert crop(np.arange(100).reshape(10, 10), (2, 4, 3, 6)).shape == (2, 3)
+
+
+def test_slice_positions_follow_slice_normal():
+    from modic_core import Volume
+    from modic_core.datasets.synthetic import PIR_DIRECTION
+
+    v = Volume(np.zeros((5, 16, 16), np.float32), (4.0, 1.0, 1.0), direction=PIR_DIRECTION)
+    assert list(slice_positions_mm(v)) == [-8.0, -4.0, 0.0, 4.0, 8.0]
+
+
+def test_slice_figure_boxes_labels_and_colours():
+    rgb = np.zeros((40, 50, 3), np.uint8)
+    levels = [level("L4-L5", "MC2"), level("L5-S1", "MC0", box=(5, 30, 20, 36), z=(0, 0))]
+    fig = slice_figure(rgb, levels, z=3, title="T1", highlight="L4-L5")
+    assert len(fig.layout.shapes) == 2 and len(fig.layout.annotations) == 2
+    s1, s2 = fig.layout.shapes
+    assert s1.line.color == "#FF2E88" and s1.line.width == 4 and s1.line.dash == "solid"
+    assert s2.line.color == "#00B4D8" and s2.line.dash == "dot"  # slab 0..0 does not hold slice 3
+    assert s1.x0 == pytest.approx(9.5)  # pixel-edge box drawn on pixel centres
+    assert fig.layout.annotations[0].text == "L4-L5 · MC2 0.70"
+    assert fig.data[0].source.startswith("data:image/png;base64,")
+    assert len(slice_figure(rgb, levels, show_boxes=False).layout.shapes) == 0
+    assert len(crop_figure(rgb, box_in_crop=(1, 1, 5, 5)).layout.shapes) == 1

@@ -1,0 +1,169 @@
+"""Upload pairing, the session store, the error guard and the teaching helpers."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modic_core import InputError
+from modic_core.io import SeriesInfo
+from modic_core.ui.guard import guarded, safe_call
+from modic_core.ui.session import AnalysisStore, normalise_models_status, short_study_id, study_fingerprint
+from modic_core.export.style import GENERIC_ERROR
+from modic_core.ui.uploads import auto_pair, check_upload_size, list_upload_series, load_pair, upload_key
+
+ROOT = Path(__file__).resolve().parents[2]
+PHANTOM = ROOT / "demo" / "phantom_dicom"
+
+
+def info(i, desc, seq, orient="sagittal", n=15):
+    return SeriesInfo(i, f"k{i}", desc, n, orient, seq, None, None, 256, 256, "dicom", i + 1)
+
+
+def uploads(which=("t1", "t2")):
+    return [(f"{s}_{f.name}", f.read_bytes()) for s in which for f in sorted((PHANTOM / s).glob("*.dcm"))]
+
+
+def test_auto_pair_typical_lumbar_protocol():
+    infos = [
+        info(0, "LOC 3-plane", "unknown", "axial", 3),
+        info(1, "T2 TSE SAG", "T2"),
+        info(2, "T1 TSE SAG", "T1"),
+        info(3, "T2 TSE AX", "T2", "axial", 30),
+        info(4, "STIR SAG", "T2"),
+    ]
+    p = auto_pair(infos)
+    assert (p.t1, p.t2, p.confident) == (2, 1, True)
+
+
+def test_auto_pair_unsure_without_sequence_info():
+    p = auto_pair([info(0, "series a", "unknown"), info(1, "series b", "unknown")])
+    assert {p.t1, p.t2} == {0, 1} and not p.confident and "check" in p.reason
+
+
+def test_auto_pair_needs_two_series():
+    with pytest.raises(InputError, match="Only one series"):
+        auto_pair([info(0, "T1 SAG", "T1")])
+    with pytest.raises(InputError, match="Only one series"):
+        auto_pair([])
+
+
+def test_upload_listing_pairing_and_loading_the_phantom():
+    files = uploads()
+    infos = list_upload_series(files)
+    p = auto_pair(infos)
+    assert p.confident
+    study = load_pair(files, infos[p.t1], infos[p.t2])
+    assert study.t1.meta.sequence == "T1" and study.t2.meta.sequence == "T2" and study.shape == (15, 192, 192)
+    with pytest.raises(InputError, match="same series"):
+        load_pair(files, infos[p.t1], infos[p.t1])
+
+
+def test_upload_errors():
+    with pytest.raises(InputError, match="Nothing was uploaded"):
+        list_upload_series([])
+    with pytest.raises(InputError, match="not a medical image"):
+        list_upload_series([("x.dcm", np.random.default_rng(0).bytes(2048))])
+
+
+def test_upload_size_limit(monkeypatch):
+    from modic_core.io import upload as up
+
+    monkeypatch.setattr(up, "MAX_UPLOAD_BYTES", 1000)
+    with pytest.raises(InputError, match="too large"):
+        check_upload_size([("a", b"x" * 600), ("b", b"x" * 600)])
+    assert check_upload_size([("a", b"x" * 600)]) == 600
+
+
+def test_upload_key_is_stable_and_content_free():
+    class F:
+        def __init__(self, fid, name, size):
+            self.file_id, self.name, self.size = fid, name, size
+
+    k1 = upload_key([F("id1", "a.dcm", 10)])
+    assert k1 == upload_key([F("id1", "a.dcm", 10)]) and k1 != upload_key([F("id2", "a.dcm", 10)])
+
+
+def test_fingerprint_and_short_id_are_hashes():
+    from modic_core.datasets.demo import load_demo
+
+    s = load_demo("phantom-dicom")
+    fp = study_fingerprint(s)
+    assert len(fp) == 16 and fp == study_fingerprint(s)
+    sid = short_study_id(s, fp)
+    assert len(sid) == 8 and int(sid, 16) >= 0
+    assert sid not in (s.t1.meta.study_hash or "")  # a hash of the salted hash, not the same string
+    s2 = dataclasses.replace(s, t1=s.t1.with_array(s.t1.array + 1))
+    assert study_fingerprint(s2) != fp
+
+
+def test_analysis_store_is_bounded_lru():
+    made = []
+    store = AnalysisStore(lambda st: made.append(st) or f"A{st}", max_studies=2)
+    assert store.get("a", 1) == "A1" and store.get("a", 1) == "A1"
+    store.get("b", 2)
+    store.get("a", 1)  # refresh a
+    store.get("c", 3)  # evicts b
+    assert "a" in store and "c" in store and "b" not in store and len(store) == 2
+    assert made == [1, 2, 3]
+
+
+def test_models_status_shapes():
+    assert normalise_models_status({"detector": True, "zscore": True, "none": False})["available"]
+    s = normalise_models_status({"detector": True, "classifiers": {"zscore": False}})
+    assert not s["available"] and s["classifiers"] == {"zscore": False}
+    assert not normalise_models_status(None)["available"]
+    assert normalise_models_status({"detector": 1, "classifier_minmax": "path"})["classifiers"]["minmax"]
+
+
+def test_guard_shows_input_errors_and_hides_the_rest(caplog):
+    shown = []
+    with guarded("testing", show=shown.append) as g:
+        raise InputError("The T1 series is blank.")
+    assert not g.ok and g.kind == "input" and shown == ["The T1 series is blank."]
+    caplog.set_level(logging.INFO, logger="modic_core.app")
+    with guarded("testing", show=shown.append) as g:
+        raise KeyError("Doe^John 1970-01-01")
+    assert g.kind == "unexpected" and shown[-1] == GENERIC_ERROR
+    assert "KeyError" in caplog.text and "Doe" not in caplog.text
+    with guarded("testing", show=shown.append) as g:
+        pass
+    assert g.ok
+
+    class Control(BaseException):  # like Streamlit's st.stop / rerun
+        pass
+
+    with pytest.raises(Control):
+        with guarded("testing", show=shown.append):
+            raise Control()
+    assert safe_call(lambda: 1 / 0, "dividing", fallback=b"")() == b""
+
+
+def test_teaching_phantom_signal_follows_modic_types():
+    from modic_core.ui.teaching import match_level, signal_chart, signal_summary, teaching_phantom
+
+    expected = {1: ("<", ">"), 2: (">", None), 3: ("<", "<")}
+    for grade, (t1, t2) in expected.items():
+        ph = teaching_phantom("L4-L5", grade, "both", seed=5)
+        s = signal_summary(ph, "L4-L5")
+        assert s["n_lesion_voxels"] > 0
+        assert (s["T1"]["ratio"] < 1) if t1 == "<" else (s["T1"]["ratio"] > 1)
+        if t2:
+            assert (s["T2"]["ratio"] < 1) if t2 == "<" else (s["T2"]["ratio"] > 1)
+        assert len(signal_chart(s).data) == 2
+    ph0 = teaching_phantom("L4-L5", 0, "both", seed=5)
+    assert signal_summary(ph0, "L4-L5")["n_lesion_voxels"] == 0
+    assert len(signal_chart(signal_summary(ph0, "L4-L5")).data) == 1
+    with pytest.raises(ValueError):
+        teaching_phantom("C5-C6", 1)
+    truth = ph0.level("L4-L5")
+
+    class L:
+        def __init__(self, box):
+            self.box = box
+
+    near, far = L(tuple(np.add(truth.box, (1, 1, 1, 1)))), L((0, 0, 5, 5))
+    assert match_level([far, near], truth.box) is near and match_level([far], truth.box) is None

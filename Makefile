@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup run test bench clean retrain-3d
+.PHONY: setup run lint test bench clean retrain-3d
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,7 +15,11 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $${PORT:-8501} --server.headless true --browser.gatherUsageStats false
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) lint
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)

@@ -22,6 +22,7 @@ __all__ = [
     "default_normalization",
     "default_threshold",
     "demo_dir",
+    "device",
     "limits",
     "project_root",
     "weights_dir",
@@ -62,16 +63,25 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def _data_folder(env_name: str, name: str) -> Path:
+    env = _env(env_name)
+    if env:
+        return Path(env)
+    checkout = project_root() / name
+    if checkout.is_dir() or not (Path.cwd() / name).is_dir():
+        return checkout
+    return Path.cwd() / name  # a non-editable install run from a checkout
+
+
 def weights_dir() -> Path:
-    """Folder of the shipped model bundles (``MODIC_WEIGHTS_DIR`` overrides)."""
-    env = _env("MODIC_WEIGHTS_DIR")
-    return Path(env) if env else project_root() / "weights"
+    """Folder of the model bundles: ``MODIC_WEIGHTS_DIR``, else the checkout's ``weights/``
+    (for a ``pip install .`` outside the checkout, ``./weights`` or the variable)."""
+    return _data_folder("MODIC_WEIGHTS_DIR", "weights")
 
 
 def demo_dir() -> Path:
-    """Folder of the bundled demo cases (``MODIC_DEMO_DIR`` overrides)."""
-    env = _env("MODIC_DEMO_DIR")
-    return Path(env) if env else project_root() / "demo"
+    """Folder of the bundled demo cases (``MODIC_DEMO_DIR``, else the checkout's ``demo/``)."""
+    return _data_folder("MODIC_DEMO_DIR", "demo")
 
 
 def default_normalization() -> str:
@@ -85,6 +95,16 @@ def default_threshold() -> float:
     if not MIN_THRESHOLD <= value < 1:
         raise ValueError(f"MODIC_THRESHOLD must lie in [{MIN_THRESHOLD}, 1).")
     return value
+
+
+def device() -> str:
+    """Torch device for inference: ``MODIC_DEVICE`` if set (``cpu``, ``cuda``, ``cuda:1``), else CUDA when available."""
+    env = _env("MODIC_DEVICE")
+    if env:
+        return env
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def allowed_server_folders() -> tuple[Path, ...]:

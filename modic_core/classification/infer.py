@@ -55,7 +55,6 @@ class Classifier:
 @functools.lru_cache(maxsize=16)
 def load_classifier(normalization: str, *, weights_dir: str | None = None, device: str | None = None) -> Classifier:
     """Load ``weights/classifier_<normalization>.pt`` once per process."""
-    from modic_core.detection.infer import pick_device
     from modic_core.schema import sha256_file
 
     path = classifier_path(normalization, weights_dir)
@@ -63,7 +62,7 @@ def load_classifier(normalization: str, *, weights_dir: str | None = None, devic
         from modic_core.errors import InputError
 
         raise InputError(f"No trained classifier is installed for the normalization '{normalization}'.")
-    device = device or pick_device()
+    device = device or settings.device()
     payload = torch.load(path, map_location="cpu", weights_only=True)
     model = build_classifier(config=ClassifierConfig.from_dict(payload["config"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})

@@ -13,20 +13,10 @@ from typing import Iterator
 
 import pandas as pd
 
+from modic_core.anatomy import LEVEL_NAMES, level_name  # noqa: F401  (re-exported)
 from modic_core.errors import InputError
 
 __all__ = ["LevelLabel", "CohortStudy", "load_cohort", "iter_cohort", "read_cohort_tables", "LEVEL_NAMES", "level_name"]
-
-# SPIDER numbering: 1 = L5-S1, counting upward (assumes five lumbar vertebrae).
-LEVEL_NAMES = [
-    "L5-S1", "L4-L5", "L3-L4", "L2-L3", "L1-L2", "T12-L1", "T11-T12", "T10-T11", "T9-T10", "T8-T9",
-]
-
-
-def level_name(ivd_label: int) -> str:
-    """Level name for SPIDER's disc number (1 = L5-S1)."""
-    return LEVEL_NAMES[int(ivd_label) - 1] if 1 <= int(ivd_label) <= len(LEVEL_NAMES) else f"IVD{int(ivd_label)}"
-
 
 @dataclass
 class LevelLabel:

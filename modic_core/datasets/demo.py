@@ -91,7 +91,7 @@ def get_demo_case(name: str) -> DemoCase:
 
 def load_demo(name: str):
     """Load a demo case as a :class:`~modic_core.volume.Study` (T2 resampled onto T1)."""
-    from modic_core import load_study
+    from modic_core.pairing import load_study
 
     case = get_demo_case(name)
     return load_study(case.t1, case.t2, study_id=case.name)

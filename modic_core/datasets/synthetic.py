@@ -30,7 +30,8 @@ from typing import Mapping
 
 import numpy as np
 
-from modic_core.datasets.cohort import LEVEL_NAMES, LevelLabel
+from modic_core.anatomy import LEVEL_NAMES
+from modic_core.datasets.cohort import LevelLabel
 from modic_core.volume import Study, Volume, VolumeMeta
 
 __all__ = [

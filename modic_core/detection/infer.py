@@ -165,7 +165,8 @@ class Detector:
 
 
 def pick_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """The inference device (:func:`modic_core.settings.device`)."""
+    return settings.device()
 
 
 @functools.lru_cache(maxsize=4)

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from modic_core.datasets.cohort import level_name
+from modic_core.anatomy import level_name
 
 __all__ = ["assign_level_names", "order_top_to_bottom", "anatomical_filter"]
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from modic_core import InputError
-from modic_core.datasets.cohort import LEVEL_NAMES, load_cohort
+from modic_core.anatomy import LEVEL_NAMES
+from modic_core.datasets.cohort import load_cohort
 from modic_core.datasets.spider import convert_spider_release, iter_spider_release, read_spider_image
 from modic_core.datasets.synthetic import make_phantom
 

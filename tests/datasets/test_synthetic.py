@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from modic_core.datasets.cohort import LEVEL_NAMES
+from modic_core.anatomy import LEVEL_NAMES
 from modic_core.datasets.synthetic import PIR_DIRECTION, ScannerVariation, make_phantom, make_phantom_2d
 
 LESIONS = {"L1-L2": (1, "lower"), "L3-L4": (2, "upper"), "L5-S1": (3, "both")}

@@ -1,0 +1,147 @@
+"""How well a T2 series lines up with its T1, measured on disc centres, and a translation that fixes it.
+
+The geometry here is pure: disc centres come in as (N, 3) LPS millimetre arrays (x, y, z), found
+by the detector on each sequence separately (``modic_core.analysis.alignment`` runs it). A T2 is
+*aligned* when enough of its disc centres lie close to the T1's after resampling; the thresholds
+(:data:`OK_MIN_DISCS`, :data:`OK_MATCH_MM`, :data:`OK_MEDIAN_MM`) are the rule the SPIDER-derived
+training data used to mark its pairs as aligned, checked on those pairs (README, "Pairing").
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "OK_MATCH_MM",
+    "OK_MEDIAN_MM",
+    "OK_MIN_DISCS",
+    "Alignment",
+    "match_centres",
+    "measure",
+    "translation_from_centres",
+]
+
+#: A disc of T1 and one of T2 are the same disc when their centres lie within this distance (mm).
+OK_MATCH_MM = 4.0
+#: The median distance of matched discs must not exceed this (mm).
+OK_MEDIAN_MM = 3.0
+#: At least this many discs must match (or all of them, when fewer were found on T1).
+OK_MIN_DISCS = 4
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Result of the T1/T2 alignment check.
+
+    Attributes:
+        method: how T2 was placed on T1: ``"header"`` (DICOM/ITK geometry as stored),
+            ``"disc correspondence"`` (translated so that its discs meet the T1's) or
+            ``"not checked"`` (no model to find discs).
+        translation_mm: (x, y, z) LPS shift applied to the T2 on top of its header geometry, mm.
+        residual_mm: median distance of matched disc centres after alignment (None if < 1 match).
+        discs_matched: discs found on both sequences within :data:`OK_MATCH_MM`.
+        discs_t1: discs found on T1 (the reference count).
+        ok: the check passed; when False, grades need T2 and are unreliable.
+        header_trusted: the headers share a frame of reference (or no frame is recorded).
+        header_residual_mm / header_discs_matched: the same measures for the header geometry.
+    """
+
+    method: str
+    translation_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    residual_mm: float | None = None
+    discs_matched: int = 0
+    discs_t1: int = 0
+    ok: bool = False
+    header_trusted: bool = True
+    header_residual_mm: float | None = None
+    header_discs_matched: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["translation_mm"] = [round(float(v), 2) for v in self.translation_mm]
+        for k in ("residual_mm", "header_residual_mm"):
+            d[k] = None if d[k] is None else round(float(d[k]), 2)
+        return d
+
+    def sentence(self) -> str:
+        """One plain sentence for reports and the viewer."""
+        if self.method == "not checked":
+            return "T1/T2 alignment was not checked (no disc detector installed)."
+        res = "n/a" if self.residual_mm is None else f"{self.residual_mm:.1f} mm"
+        how = ("header geometry" if self.method == "header"
+               else f"T2 moved by {np.linalg.norm(self.translation_mm):.0f} mm to match the T1 discs")
+        verdict = "aligned" if self.ok else "NOT aligned"
+        return f"T1/T2 {verdict} ({how}; {self.discs_matched} of {self.discs_t1} discs matched, median distance {res})."
+
+
+def _as_points(a: Any) -> np.ndarray:
+    p = np.asarray(a, dtype=np.float64).reshape(-1, 3)
+    return p[np.all(np.isfinite(p), axis=1)]
+
+
+def match_centres(c1: Any, c2: Any, *, max_mm: float = OK_MATCH_MM) -> list[tuple[int, int, float]]:
+    """One-to-one matches (i, j, distance_mm) between two sets of centres, closest first,
+    each within ``max_mm`` (optimal assignment by :func:`scipy.optimize.linear_sum_assignment`)."""
+    from scipy.optimize import linear_sum_assignment
+
+    a, b = _as_points(c1), _as_points(c2)
+    if len(a) == 0 or len(b) == 0:
+        return []
+    d = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    cost = np.where(d <= max_mm, d, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    out = [(int(i), int(j), float(d[i, j])) for i, j in zip(rows, cols) if d[i, j] <= max_mm]
+    return sorted(out, key=lambda t: t[2])
+
+
+def measure(c1: Any, c2: Any) -> tuple[int, float | None, bool]:
+    """(discs matched, median distance mm or None, ok) for T1 centres ``c1`` and T2 centres ``c2``
+    expressed in the same physical frame."""
+    n1 = len(_as_points(c1))
+    m = match_centres(c1, c2)
+    med = float(np.median([t[2] for t in m])) if m else None
+    need = min(OK_MIN_DISCS, n1) if n1 else OK_MIN_DISCS
+    ok = bool(m) and len(m) >= max(need, 2) and med is not None and med <= OK_MEDIAN_MM
+    return len(m), med, ok
+
+
+def translation_from_centres(c1: Any, c2: Any, *, tol_mm: float = OK_MATCH_MM,
+                             keep_axis: Any | None = None) -> tuple[np.ndarray, int]:
+    """The translation t (mm, LPS) that moves T2 centres ``c2`` onto T1 centres ``c1`` (c2 + t ~ c1).
+
+    Every pairing of a T1 and a T2 disc proposes a translation; the one under which most discs
+    match within ``tol_mm`` wins (ties: smaller median distance), and is refined as the median of
+    the matched differences. Robust to missed and extra discs and to shifts of any size.
+    ``keep_axis``: a vector along which no shift is made and distances are not measured (the
+    slice normal of single-slice series, where the through-plane offset is not measurable). Returns (t, discs matched).
+    """
+    a, b = _as_points(c1), _as_points(c2)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros(3), 0
+    axis = None if keep_axis is None else np.asarray(keep_axis, float) / np.linalg.norm(keep_axis)
+
+    def project(t: np.ndarray) -> np.ndarray:
+        return t if axis is None else t - np.outer(t @ axis, axis).reshape(t.shape)
+
+    if axis is not None:  # compare positions within the plane only
+        a, b = project(a), project(b)
+
+    best: tuple[int, float, np.ndarray] = (0, np.inf, np.zeros(3))
+    for i in range(len(a)):
+        for j in range(len(b)):
+            t = project(a[i] - b[j])
+            m = match_centres(a, b + t, max_mm=tol_mm)
+            if not m:
+                continue
+            med = float(np.median([x[2] for x in m]))
+            if (len(m), -med) > (best[0], -best[1]):
+                best = (len(m), med, t)
+    n, _, t = best
+    if n == 0:
+        return np.zeros(3), 0
+    m = match_centres(a, b + t, max_mm=tol_mm)
+    t = project(t + np.median(np.array([a[i] - (b[j] + t) for i, j, _ in m]), axis=0))
+    return t, len(match_centres(a, b + t, max_mm=tol_mm))

@@ -1,0 +1,45 @@
+"""Settings are read at call time, validated, and all documented in the README."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from modic_core import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_environment_variable_of_the_package_is_documented():
+    used = set()
+    for f in (ROOT / "modic_core").rglob("*.py"):
+        used |= set(re.findall(r"\bMODIC_[A-Z0-9_]+", f.read_text()))
+    used -= {"MODIC_"}
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(v for v in used if f"`{v}`" not in section)
+    assert missing == [], f"undocumented settings: {missing}"
+
+
+def test_read_at_call_time(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
+    assert settings.weights_dir() == tmp_path
+    monkeypatch.delenv("MODIC_WEIGHTS_DIR")
+    assert settings.weights_dir() == ROOT / "weights"
+    monkeypatch.setenv("MODIC_THRESHOLD", "0.7")
+    assert settings.default_threshold() == 0.7
+
+
+@pytest.mark.parametrize("value", ["nan", "abc", "-1", "1.5", "0"])
+def test_bad_threshold_is_refused(monkeypatch, value):
+    monkeypatch.setenv("MODIC_THRESHOLD", value)
+    with pytest.raises(ValueError):
+        settings.default_threshold()
+
+
+def test_server_folders_are_off_by_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("MODIC_SERVER_FOLDERS", raising=False)
+    assert settings.allowed_server_folders() == ()
+    monkeypatch.setenv("MODIC_SERVER_FOLDERS", str(tmp_path))
+    assert settings.allowed_server_folders() == (tmp_path.resolve(),)

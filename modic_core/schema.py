@@ -388,6 +388,9 @@ class ClassifierTrainingConfig(Record):
     crop: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.crop, self.model = _dump(self.crop), _dump(self.model)  # tuples as lists, as they read back
+
     def crop_spec(self):
         from modic_core.classification.crops import CropSpec
 
@@ -418,6 +421,9 @@ class DetectorTrainingConfig(Record):
     grad_clip: float = 10.0  # max gradient norm
     n_folds: int = 5  # cross-validation folds (0: none)
     model: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.model = _dump(self.model)  # tuples as lists, as they read back
 
     def model_config(self):
         from modic_core.detection.model import DetectorConfig

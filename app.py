@@ -15,7 +15,7 @@ import streamlit as st
 st.set_page_config(page_title="Modic change explorer", page_icon=":material/radiology:", layout="wide")
 
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
-from modic_core.ui.comparison import COMPARISON_FILE, best_method, load_json, weights_dir  # noqa: E402
+from modic_core.ui.comparison import shipped_best_method  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
 from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY  # noqa: E402
 from modic_core.ui.session import analysis_backend, device_label, models_status  # noqa: E402
@@ -43,7 +43,7 @@ PAGES = [
 
 def _default_method() -> str:
     """The comparison's best method (a small JSON read per rerun), else z-score."""
-    return best_method(load_json(weights_dir() / COMPARISON_FILE), default="zscore")
+    return shipped_best_method(default="zscore")
 
 
 def sidebar() -> None:

@@ -1,14 +1,57 @@
 """Typed records of every JSON file the project writes and reads (weights cards, comparison, reports).
 
-Each document carries ``schema`` (its kind) and ``schema_version``; readers refuse an unknown
-version with a clear message instead of guessing its shape.
+Each document carries ``schema`` (its kind) and ``schema_version``; readers refuse another kind or
+version, or a missing required field, with a :class:`SchemaError` naming the file, the kind and the
+version found vs supported -- instead of guessing its shape.
+
+Documents (``<Record>.load(path)`` / ``.save(path)``, atomic):
+
+- :class:`NormalizationComparison` -- ``weights/normalization_comparison.json`` (train/compare.py)
+- :class:`DetectorCard` -- ``weights/detector.json`` (train/detector.py)
+- :class:`ClassifierCard` -- ``weights/classifier_<method>.json`` (train/classifier.py)
+- :class:`NyulLandmarks` -- ``weights/nyul_landmarks.json`` (train/classifier.py)
+- :class:`Benchmark` -- ``benchmarks/latest.json`` (bench/benchmark.py)
+- :class:`CohortMetrics` -- the batch mode's ``*.metrics.json`` (batch/local.py)
+- :class:`StudyReportRecord` -- one study's report (``StudyReport.to_dict``, analysis/report.py)
+
+The parts they share (:class:`Estimate`, :class:`ClassificationReport`, :class:`DetectionReport`...)
+mirror what :mod:`modic_core.evaluation.metrics` produces; keys a part does not name are kept in
+its ``extra`` so that a file reads back and writes out unchanged. The training hyperparameters
+(:class:`ClassifierTrainingConfig`, :class:`DetectorTrainingConfig`) are saved in each card's
+``config`` and are the training CLIs' defaults.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, Mapping, TypeVar
 
-__all__ = ["sha256_file"]
+from modic_core.errors import InputError
+
+__all__ = [
+    "SchemaError", "sha256_file", "Record", "Document",
+    "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
+    "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData",
+    "MethodComparison", "NormalizationComparison", "ClassifierCard", "DetectorCard", "NyulLandmarks",
+    "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "CohortMetrics",
+    "LevelRecord", "StudyReportRecord",
+]
+
+R = TypeVar("R", bound="Record")
+
+
+class SchemaError(InputError):
+    """A JSON file of this program has another kind or version, or lacks a required field.
+
+    A ``ValueError`` (via :class:`~modic_core.errors.InputError`), so the dashboard shows its
+    message instead of a traceback.
+    """
 
 
 def sha256_file(path: str | Path) -> str:
@@ -18,3 +61,606 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- machinery
+
+
+class _FieldError(Exception):
+    """A problem at one place inside a document (turned into a SchemaError by Document.from_dict)."""
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (parsed JSON) as the annotated type ``tp``; raises _FieldError on a mismatch."""
+    if tp is Any:
+        return value
+    if _is_union(tp):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise _FieldError(f"'{where}' is null")
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if isinstance(tp, type) and issubclass(tp, Record):
+        return tp._from(value, where)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _FieldError(f"'{where}' should be an object, found {type(value).__name__}")
+        return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if origin is list:
+        if not isinstance(value, list):
+            raise _FieldError(f"'{where}' should be a list, found {type(value).__name__}")
+        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }.get(tp)
+    if ok is not None and not ok(value):
+        raise _FieldError(f"'{where}' should be {tp.__name__}, found {type(value).__name__}")
+    return value
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Record):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: _dump(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_dump(v) for v in value]
+    return value
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def write_json_atomic(obj: Any, path: str | Path, *, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON through a temporary file in the same folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # unique: parallel runs may write the same file
+    try:
+        tmp.write_text(json.dumps(obj, indent=indent, default=_json_default, allow_nan=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _nullable() -> Any:
+    """An optional field that is written as null when None (e.g. a CI that could not be computed)."""
+    return field(default=None, metadata={"write_null": True})
+
+
+@dataclass
+class Record:
+    """A typed part of a JSON document.
+
+    Fields without a default are required. Optional fields (default ``None``) are left out of
+    :meth:`to_dict` when None, unless made with :func:`_nullable` (always written, null or not). ``field(metadata={"key": ...})`` names a JSON key that is not a
+    Python name. A field called ``extra`` keeps every key the record does not name (round trip);
+    a record without one refuses unknown keys.
+    """
+
+    @classmethod
+    def _from(cls: type[R], d: Any, where: str = "") -> R:
+        if not isinstance(d, Mapping):
+            raise _FieldError(f"'{where or cls.__name__}' should be an object, found {type(d).__name__}")
+        hints = typing.get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        known = set()
+        has_extra = False
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                has_extra = True
+                continue
+            key = f.metadata.get("key", f.name)
+            known.add(key)
+            here = f"{where}.{key}" if where else key
+            if key in d:
+                kwargs[f.name] = _convert(hints[f.name], d[key], here)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise _FieldError(f"missing required field '{here}'")
+        unknown = [k for k in d if k not in known and k not in ("schema", "schema_version")]
+        if has_extra:
+            kwargs["extra"] = {k: d[k] for k in unknown}
+        elif unknown:
+            raise _FieldError(f"unexpected field(s) {', '.join(repr(f'{where}.{k}' if where else k) for k in unknown)}")
+        return cls(**kwargs)
+
+    @classmethod
+    def from_dict(cls: type[R], d: Mapping[str, Any]) -> R:
+        try:
+            return cls._from(d)
+        except _FieldError as exc:
+            raise SchemaError(f"{cls.__name__}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            v = getattr(self, f.name)
+            if v is None and f.default is None and not f.metadata.get("write_null"):
+                continue
+            out[f.metadata.get("key", f.name)] = _dump(v)
+        out.update(_dump(getattr(self, "extra", None) or {}))
+        return out
+
+
+@dataclass
+class Document(Record):
+    """A whole JSON file: ``{"schema": KIND, "schema_version": VERSION, ...fields}``."""
+
+    KIND: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def header(cls) -> dict[str, Any]:
+        return {"schema": cls.KIND, "schema_version": cls.VERSION}
+
+    @classmethod
+    def from_dict(cls: type[R], d: Mapping[str, Any], *, source: str | None = None) -> R:
+        """Validate the header and every field; ``source`` (a file name) goes into the error message."""
+        src = source or f"this {cls.KIND} document"
+        if not isinstance(d, Mapping):
+            raise SchemaError(f"{src}: not a JSON object; expected a '{cls.KIND}' document, version {cls.VERSION}.")
+        kind, version = d.get("schema"), d.get("schema_version")
+        if kind != cls.KIND:
+            found = "no 'schema' key (an unversioned file)" if kind is None else f"schema '{kind}' version {version}"
+            raise SchemaError(f"{src}: expected a '{cls.KIND}' document (version {cls.VERSION}), found {found}. "
+                              "Rewrite it with the current version of this program.")
+        if version != cls.VERSION:
+            raise SchemaError(f"{src}: '{kind}' version {version} is not supported; this program reads version "
+                              f"{cls.VERSION}. Use the program version that wrote it, or rewrite the file.")
+        return cls.body_from_dict(d, source=src)
+
+    @classmethod
+    def body_from_dict(cls: type[R], d: Mapping[str, Any], *, source: str | None = None) -> R:
+        """The record from its fields alone (writers building a document from a plain report)."""
+        try:
+            return cls._from(d)
+        except _FieldError as exc:
+            raise SchemaError(f"{source or 'this document'} ('{cls.KIND}' version {cls.VERSION}): {exc}.") from None
+
+    @classmethod
+    def load(cls: type[R], path: str | Path) -> R:
+        """Read and validate ``path``; SchemaError when it is not valid JSON of this kind and version."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SchemaError(f"{path.name}: not readable JSON ({exc}); expected a '{cls.KIND}' document, "
+                              f"version {cls.VERSION}.") from None
+        return cls.from_dict(data, source=path.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.header(), **super().to_dict()}
+
+    def save(self, path: str | Path) -> Path:
+        """Atomic write (temporary file, then rename)."""
+        return write_json_atomic(self.to_dict(), path)
+
+
+# --------------------------------------------------------------------------- metric parts
+
+
+@dataclass
+class Estimate(Record):
+    """A score with its bootstrap CI; ``display`` is the text to show (with the "too few cases" wording)."""
+
+    value: float | None
+    ci_low: float | None = _nullable()
+    ci_high: float | None = _nullable()
+    display: str | None = _nullable()
+    n: int | None = None
+    too_few: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClassStats(Record):
+    n_true: int
+    n_pred: int
+    sensitivity: Estimate
+    specificity: Estimate | None = None
+    precision: Estimate | None = None
+    f1: Estimate | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SyntheticMC1(Record):
+    """Sensitivity on held-out MC0 crops with a synthetic MC1 lesion painted in (train/classifier.py)."""
+
+    what: str
+    n: int
+    sensitivity: float
+    predicted_as: dict[str, int]
+
+
+@dataclass
+class ClassificationReport(Record):
+    """:func:`modic_core.evaluation.metrics.classification_report` (plus the training extras)."""
+
+    n_discs: int
+    n_patients: int | None
+    labels: list[str]
+    confusion_matrix: list[list[int]]
+    per_class: dict[str, ClassStats]
+    accuracy: Estimate | None = None
+    balanced_accuracy: Estimate | None = None
+    macro_f1: Estimate | None = None
+    weighted_f1: Estimate | None = None
+    cohen_kappa: Estimate | None = None
+    mc0_vs_mc2: Estimate | None = None
+    notes: list[str] | None = None
+    by_box_source: dict[str, ClassificationReport] | None = None
+    synthetic_mc1: SyntheticMC1 | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def sensitivity(self, cls_name: str) -> Estimate | None:
+        pc = self.per_class.get(cls_name)
+        return pc.sensitivity if pc else None
+
+
+@dataclass
+class PairedDiff(Record):
+    """:func:`modic_core.evaluation.metrics.paired_bootstrap`: method minus reference, patient bootstrap."""
+
+    metric: str
+    value_a: float | None
+    value_b: float | None
+    diff: float | None
+    mean_diff: float | None = _nullable()
+    ci_low: float | None = _nullable()
+    ci_high: float | None = _nullable()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DetectionReport(Record):
+    """:func:`modic_core.evaluation.metrics.detection_report` (``recall`` keyed by IoU, e.g. "0.5")."""
+
+    n_images: int
+    n_gt: int
+    n_pred: int
+    mean_iou: Estimate | None
+    recall: dict[str, Estimate]
+    fp_per_image: Estimate | None
+    level_accuracy: Estimate | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DetectionCV(Record):
+    """The detector's cross-validation (train/detection_cv.py): one report per sequence and threshold."""
+
+    default_threshold: float
+    by_sequence: dict[str, dict[str, DetectionReport]]
+    false_positive_locations_at_default_threshold: dict[str, int] | None = None
+
+    def at_default(self) -> dict[str, DetectionReport]:
+        """{sequence: report at the default threshold}."""
+        key = f"{self.default_threshold:g}"
+        return {seq: by_t[key] for seq, by_t in self.by_sequence.items() if key in by_t}
+
+
+# --------------------------------------------------------------------------- training configs and cards
+
+
+@dataclass
+class ClassifierTrainingConfig(Record):
+    """Hyperparameters of a classifier training run (modic_core.train.classifier); the CLI's defaults.
+
+    ``crop`` is the :class:`~modic_core.classification.crops.CropSpec` and ``model`` the
+    :class:`~modic_core.classification.model.ClassifierConfig` as dicts (empty: their defaults).
+    """
+
+    epochs: int = 12
+    seed: int = 0
+    batch_size: int = 32
+    lr: float = 2e-3  # AdamW; OneCycle maximum
+    weight_decay: float = 1e-3
+    class_weight_cap: float = 10.0  # inverse-frequency class weights clipped to this
+    jitter_mm: float = 3.0  # crop centre jitter, uniform ± per epoch
+    flip_p: float = 0.5  # anterior-posterior flip probability
+    synthetic_mc1: float = 0.1  # share of MC0 crops turned into synthetic MC1 per epoch
+    n_folds: int = 5
+    crop: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.crop, self.model = _dump(self.crop), _dump(self.model)  # tuples as lists, as they read back
+
+    def crop_spec(self):
+        from modic_core.classification.crops import CropSpec
+
+        return CropSpec(**self.crop)
+
+    def model_config(self):
+        """The architecture: ``model`` if set, else the default for the crop depth."""
+        from modic_core.classification.model import ClassifierConfig
+
+        if self.model:
+            return ClassifierConfig.from_dict(self.model)
+        return ClassifierConfig(depth_kernel=1 if self.crop_spec().depth == 1 else 3)
+
+
+@dataclass
+class DetectorTrainingConfig(Record):
+    """Hyperparameters of a detector training run (modic_core.train.detector); the CLI's defaults.
+
+    ``model`` is the :class:`~modic_core.detection.model.DetectorConfig` as a dict (empty: default).
+    """
+
+    epochs: int = 24
+    seed: int = 0
+    batch_size: int = 4
+    lr: float = 2e-3  # AdamW; linear warm-up then cosine decay
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100  # at most; and at most a tenth of all steps
+    grad_clip: float = 10.0  # max gradient norm
+    n_folds: int = 5  # cross-validation folds (0: none)
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.model = _dump(self.model)  # tuples as lists, as they read back
+
+    def model_config(self):
+        from modic_core.detection.model import DetectorConfig
+
+        return DetectorConfig.from_dict(self.model) if self.model else DetectorConfig()
+
+
+@dataclass
+class ClassifierData(Record):
+    cohort: str
+    n_studies: int
+    n_discs: int
+    box_source_counts: dict[str, int]
+    excluded: list[dict[str, Any]]
+
+
+@dataclass
+class DetectorData(Record):
+    cohort: str
+    n_studies: int
+    images: str
+    study_ids: list[str]
+
+
+@dataclass
+class ClassifierCard(Document):
+    """``weights/classifier_<method>.json``: how the weights beside it were made and how they scored."""
+
+    KIND: ClassVar[str] = "classifier_card"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    normalization: str
+    data: ClassifierData
+    config: ClassifierTrainingConfig
+    weights: str
+    sha256: str
+    size_bytes: int
+    cross_validation: ClassificationReport | None
+
+
+@dataclass
+class DetectorCard(Document):
+    """``weights/detector.json``: how the detector weights were made and their cross-validation."""
+
+    KIND: ClassVar[str] = "detector_card"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    data: DetectorData
+    config: DetectorTrainingConfig
+    weights: str
+    sha256: str
+    size_bytes: int
+    cross_validation: DetectionCV | None
+    cross_validation_status: str
+    folds: list[list[str]]
+
+
+@dataclass
+class NyulLandmarks(Document):
+    """``weights/nyul_landmarks.json``; ``format`` is what normalization.methods.load_landmarks checks."""
+
+    KIND: ClassVar[str] = "nyul_landmarks"
+    VERSION: ClassVar[int] = 1
+
+    format: str
+    method: str
+    percentiles: list[float]
+    standard_range: list[float]
+    landmarks: dict[str, list[float]]
+    info: dict[str, Any] | None = field(default=None, metadata={"key": "extra"})
+
+
+# --------------------------------------------------------------------------- normalization comparison
+
+
+@dataclass
+class MethodComparison(Record):
+    """One method of the comparison: pooled CV report, paired differences to the reference, breakdowns."""
+
+    metrics: ClassificationReport
+    paired: dict[str, PairedDiff] | None = None  # by metric; None for the reference itself
+    by_manufacturer: dict[str, ClassificationReport] | None = None
+    by_field_strength: dict[str, ClassificationReport] | None = None
+
+    def groups(self) -> dict[str, dict[str, ClassificationReport]]:
+        """{group column: {group value: report}} (columns as in a cohort's studies.csv)."""
+        out = {}
+        if self.by_manufacturer:
+            out["manufacturer"] = self.by_manufacturer
+        if self.by_field_strength:
+            out["field_strength_t"] = self.by_field_strength
+        return out
+
+
+@dataclass
+class NormalizationComparison(Document):
+    """``weights/normalization_comparison.json`` (train/compare.py)."""
+
+    KIND: ClassVar[str] = "normalization_comparison"
+    VERSION: ClassVar[int] = 1
+
+    methods: dict[str, MethodComparison]
+    best_method: str
+    best_by: str
+    reference: str
+    n_discs: int
+    n_patients: int
+    class_counts: dict[str, int]
+    box_source_counts: dict[str, int]
+    notes: list[str]
+    command: str | None = None
+    cohort: str | None = None
+    config: ClassifierTrainingConfig | None = None
+    folds: list[list[str]] | None = None
+    excluded_discs: list[dict[str, Any]] | None = None
+    minutes_per_method: dict[str, float] | None = None
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+@dataclass
+class Timing(Record):
+    """Seconds over ``n`` repeats."""
+
+    median_s: float
+    min_s: float
+    max_s: float
+    n: int
+    to: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class Machine(Record):
+    cpu_count: int
+    torch_threads: int
+    python: str
+    torch: str
+    gpu: str | None
+
+
+@dataclass
+class DeviceBenchmark(Record):
+    device: str
+    load_dicom_15_slice_pair: Timing
+    load_spider2d_mha_pair: Timing
+    methods: list[str]
+    detection: Timing
+    detection_single_slice: Timing
+    classification_per_method: dict[str, dict[str, Timing]]
+    analyze_15_slice: Timing
+    threshold_change: Timing
+    normalization_switch_per_method: dict[str, Timing]
+    normalization_switch: Timing
+    peak_rss_gb_after_all_models: float
+
+
+@dataclass
+class CohortThroughput(Record):
+    cohort: str | None = None
+    studies: int | None = None
+    seconds: float | None = None
+    studies_per_minute: float | None = None
+    ok: int | None = None
+    skipped: str | None = None
+
+
+@dataclass
+class Benchmark(Document):
+    """``benchmarks/latest.json`` (modic_core.bench.benchmark)."""
+
+    KIND: ClassVar[str] = "benchmark"
+    VERSION: ClassVar[int] = 1
+
+    when: str
+    commit: str | None
+    machine: Machine
+    targets: dict[str, float]
+    cpu: DeviceBenchmark
+    cohort_throughput: CohortThroughput
+    normalization_15x512x512: dict[str, Any]  # modic_core.bench.normalization.run_benchmark
+    target_check: dict[str, list[Any]]  # name: [measured, within target]
+    gpu: DeviceBenchmark | None = None
+
+
+# --------------------------------------------------------------------------- batch metrics and study report
+
+
+@dataclass
+class CohortMetrics(Document):
+    """A labelled cohort's metrics (:func:`modic_core.evaluation.evaluate.evaluate`), as the batch mode writes it."""
+
+    KIND: ClassVar[str] = "cohort_metrics"
+    VERSION: ClassVar[int] = 1
+
+    n_label_rows: int
+    n_prediction_rows: int
+    n_mc3_excluded: int
+    n_missing_predictions: int
+    classification: ClassificationReport | None
+    by_group: dict[str, dict[str, ClassificationReport]]
+    detection: DetectionReport | None
+    notes: list[str]
+    n_duplicate_predictions: int | None = None
+    missing_predictions: list[str] | None = None
+    n_unlabelled_predictions: int | None = None
+    inputs: dict[str, Any] | None = None
+
+
+@dataclass
+class LevelRecord(Record):
+    """One level of a study report: box (x0, y0, x1, y1) in T1 pixels, z_range first/last slice."""
+
+    level: str
+    box: list[float]
+    score: float
+    probabilities: dict[str, float]
+    prediction: str
+    z_range: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StudyReportRecord(Document):
+    """One analysed study (:meth:`modic_core.analysis.report.StudyReport.to_dict`)."""
+
+    KIND: ClassVar[str] = "study_report"
+    VERSION: ClassVar[int] = 1
+
+    normalization: str
+    threshold: float
+    levels: list[LevelRecord]
+    device: str | None = None
+    weights: dict[str, str] | None = None
+    timings_s: dict[str, float] | None = None
+    notes: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

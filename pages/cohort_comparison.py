@@ -9,18 +9,17 @@ import streamlit as st
 
 from modic_core.batch.local import run_cohort
 from modic_core.ui import runtime as rt
+from modic_core.schema import CohortMetrics
 from modic_core.ui.comparison import (
-    COMPARISON_FILE,
     MethodResult,
     best_method,
+    comparison_methods,
     confusion_matrix_figure,
-    extract_methods,
     group_chart,
-    load_json,
+    load_comparison,
     metric_chart,
     sensitivity_chart,
     summary_table,
-    weights_dir,
 )
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
@@ -52,7 +51,7 @@ def show_results(methods: list[MethodResult], *, best: str | None, key: str) -> 
         metric = c2.radio("Score", ["balanced_accuracy", "mc0_vs_mc2"], horizontal=True, key=f"{key}_gmetric",
                           format_func=lambda m: {"balanced_accuracy": "balanced accuracy", "mc0_vs_mc2": "MC0-vs-MC2"}[m])
         st.plotly_chart(group_chart(methods, col, metric=metric), key=f"{key}_groups")
-    notes = sorted({n for m in methods if m.report for n in m.report.get("notes", [])})
+    notes = sorted({n for m in methods if m.report for n in m.report.notes or []})
     for n in notes:
         st.caption(f"Note: {n}")
 
@@ -61,20 +60,18 @@ def show_results(methods: list[MethodResult], *, best: str | None, key: str) -> 
 
 st.header("Shipped comparison")
 with guarded("showing the shipped comparison"):
-    comp = load_json(weights_dir() / COMPARISON_FILE)
-    methods = extract_methods(comp)
-    if not comp or not any(m.report for m in methods):
+    comp = load_comparison()  # a file of another version: SchemaError, shown as a message by guarded()
+    methods = comparison_methods(comp)
+    if comp is None or not methods:
         st.info("The normalization comparison has not been computed yet (weights/normalization_comparison.json is not "
                 "installed), so there is nothing to show here. No numbers are shown until it exists.")
     else:
         best = best_method(comp, default="")
-        facts = []
-        if comp.get("n_discs") is not None:
-            facts.append(f"{comp['n_discs']} discs")
+        facts = [f"{comp.n_discs} discs"]
         if best:
             facts.append(f"best method: **{method_label(best)}** ★")
-        st.markdown(" · ".join(facts) if facts else "")
-        for note in comp.get("notes", []) if isinstance(comp.get("notes"), list) else []:
+        st.markdown(" · ".join(facts))
+        for note in comp.notes:
             st.caption(f"Note: {note}")
         show_results(methods, best=best or None, key="shipped")
 
@@ -115,7 +112,8 @@ if go:
             src = Path(str(folder).strip()).expanduser()
         run = run_cohort(src, normalization=normalization, threshold=threshold, progress=progress,
                          analysis_factory=rt.get_store().factory)
-        report = run.report(n_boot=500) if run.has_labels else None
+        raw = run.report(n_boot=500) if run.has_labels else None
+        report = CohortMetrics.body_from_dict(raw, source="the cohort's metrics") if raw else None
         st.session_state["cc_result"] = {
             "predictions": run.predictions(), "status": run.status_frame(), "report": report,
             "normalization": normalization, "threshold": threshold,
@@ -133,12 +131,12 @@ if res:
     if len(bad):
         st.warning(f"{len(bad)} studies could not be analysed:")
         st.dataframe(bad[["study_id", "status", "message"]], hide_index=True, key="cc_bad")
-    rep = res["report"]
-    if rep and rep.get("classification"):
-        mine = [MethodResult(res["normalization"], method_label(res["normalization"]), rep["classification"],
-                             groups=rep.get("by_group", {}))]
-        st.caption(f"Scored discs: {rep['classification']['n_discs']} · MC3 excluded: {rep['n_mc3_excluded']} · "
-                   f"labelled discs without a prediction: {rep['n_missing_predictions']}")
+    rep: CohortMetrics | None = res["report"]
+    if rep is not None and rep.classification is not None:
+        mine = [MethodResult(res["normalization"], method_label(res["normalization"]), rep.classification,
+                             groups=rep.by_group)]
+        st.caption(f"Scored discs: {rep.classification.n_discs} · MC3 excluded: {rep.n_mc3_excluded} · "
+                   f"labelled discs without a prediction: {rep.n_missing_predictions}")
         show_results(mine, best=None, key="user")
     elif rep is not None:
         st.info("No labelled disc could be matched to a prediction, so no score can be computed.")
@@ -149,5 +147,5 @@ if res:
     c1.download_button("Predictions (CSV)", res["predictions"].to_csv(index=False).encode(), file_name="cohort_predictions.csv",
                        mime="text/csv", key="cc_dl_csv", on_click="ignore")
     if rep:
-        c2.download_button("Metrics report (JSON)", json.dumps(rep, indent=1).encode(), file_name="cohort_metrics.json",
+        c2.download_button("Metrics report (JSON)", json.dumps(rep.to_dict(), indent=1).encode(), file_name="cohort_metrics.json",
                            mime="application/json", key="cc_dl_json", on_click="ignore")

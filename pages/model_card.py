@@ -8,10 +8,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from modic_core.ui.comparison import best_method, extract_methods, summary_table
+from modic_core.ui.comparison import best_method, comparison_methods, load_comparison, summary_table
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
-from modic_core.ui.modelinfo import comparison_record, metrics_rows, model_records, provenance_rows, record_metrics
+from modic_core.ui.modelinfo import metrics_rows, model_records, provenance_rows
 from modic_core.export.style import NOTICE_LONG
 
 st.title("Model card")
@@ -43,35 +43,36 @@ st.header("Shipped models")
 with guarded("reading the model records"):
     records = model_records()
     overview = pd.DataFrame([{
-        "model": r["_name"],
-        "weights installed": "yes" if r["_weights_present"] else "no",
-        "training record": r["_file"] if r.present else "not trained yet",
+        "model": r.name,
+        "weights installed": "yes" if r.weights_present else "no",
+        "training record": r.file if r.present else "unreadable (see below)" if r.error else "not trained yet",
     } for r in records])
     st.dataframe(overview, hide_index=True, key="mc_overview")
+    for r in records:
+        if r.error:
+            st.error(r.error)
     present = [r for r in records if r.present]
-    if not present:
+    if not present and not any(r.error for r in records):
         st.info("No model has been trained yet: no training record (weights/detector.json, weights/classifier_<method>.json) "
                 "is installed. Metrics will appear here once they exist; none are shown before.")
     for r in present:
-        with st.expander(f"{r['_name']} — {r['_file']}", expanded=r["_name"] == "detector"):
-            prov = provenance_rows(r)
-            if prov:
-                st.dataframe(pd.DataFrame(prov, columns=["field", "value"]), hide_index=True, key=f"mc_prov_{r['_file']}")
-            found = record_metrics(r)
-            rows = metrics_rows(found[1]) if found else []
+        with st.expander(f"{r.name} — {r.file}", expanded=r.name == "detector"):
+            st.dataframe(pd.DataFrame(provenance_rows(r.card), columns=["field", "value"]), hide_index=True,
+                         key=f"mc_prov_{r.file}")
+            rows = metrics_rows(r.card)
             if rows:
-                st.markdown(f"**Metrics** (from the record's `{found[0]}` section; 95% CIs where given)")
-                st.dataframe(pd.DataFrame(rows, columns=["metric", "value"]), hide_index=True, key=f"mc_metrics_{r['_file']}")
+                st.markdown("**Cross-validated metrics** (95% CIs where given)")
+                st.dataframe(pd.DataFrame(rows, columns=["metric", "value"]), hide_index=True, key=f"mc_metrics_{r.file}")
             else:
-                status = r.get("cross_validation_status") or r.get("status")
+                status = getattr(r.card, "cross_validation_status", None)
                 st.caption("This record holds no metrics yet" + (f" (cross-validation: {status})." if status else "."))
 
 st.header("Normalization comparison")
 comp = None
 with guarded("reading the normalization comparison"):
-    comp = comparison_record()
-    methods = extract_methods(comp)
-    if not comp or not any(m.report for m in methods):
+    comp = load_comparison()
+    methods = comparison_methods(comp)
+    if comp is None or not methods:
         st.info("The comparison (weights/normalization_comparison.json) has not been computed yet.")
     else:
         best = best_method(comp, default="")
@@ -81,15 +82,7 @@ with guarded("reading the normalization comparison"):
         st.caption("Details and charts: Cohort comparison page.")
 
 st.header("Known limits")
-n_mc1 = None
-if comp:
-    counts = comp.get("class_counts")
-    if isinstance(counts, dict) and counts.get("MC1") is not None:
-        n_mc1 = counts["MC1"]
-    for m in extract_methods(comp) if n_mc1 is None else []:
-        if m.report:
-            n_mc1 = m.report.get("per_class", {}).get("MC1", {}).get("n_true")
-            break
+n_mc1 = comp.class_counts.get("MC1") if comp is not None else None
 mc1_text = f"{n_mc1} discs in the evaluated data" if n_mc1 is not None else "4 discs in the SPIDER labels used"
 st.markdown(
     f"- **MC1 is very rare** ({mc1_text}): no sensitivity or other per-class number is reported for MC1 "

@@ -54,7 +54,10 @@ class StudyReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        from modic_core.schema import StudyReportRecord
+
         return {
+            **StudyReportRecord.header(),  # schema, schema_version: read back with StudyReportRecord.from_dict
             "normalization": self.normalization,
             "threshold": self.threshold,
             "device": self.device,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import tempfile
 import time
@@ -365,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rpath = Path(args.report) if args.report else out.with_name(out.stem + ".metrics.json")
             report["inputs"] = {"predictions": out.name, "cohort": Path(args.cohort).name,
                                 "normalization": args.normalization, "threshold": args.threshold}
-            rpath.write_text(json.dumps(report, indent=1, allow_nan=False))
+            from modic_core.schema import CohortMetrics
+
+            CohortMetrics.body_from_dict(report, source=rpath.name).save(rpath)
             print(format_report(report))
             print(f"\nmetrics written to {rpath}")
     return 0

@@ -19,7 +19,6 @@ import resource
 import statistics
 import subprocess
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -177,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     doc = run(repeats=args.repeats)
     _print(doc)
-    p = Path(args.json)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(doc, indent=2, default=str))
+    from modic_core.schema import Benchmark
+
+    p = Benchmark.body_from_dict(doc, source=args.json).save(args.json)  # validated, atomic
     print("wrote", p)
     return 0
 

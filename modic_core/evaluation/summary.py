@@ -2,92 +2,85 @@
 scripts wrote (``python -m modic_core.evaluation.summary``). The README quotes this output verbatim."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-__all__ = ["detector_table", "comparison_table_md", "bench_table", "main"]
-
+from modic_core.schema import Benchmark, DetectorCard, Estimate, NormalizationComparison, SyntheticMC1
 from modic_core.settings import project_root
+
+__all__ = ["detector_table", "comparison_table_md", "bench_table", "main"]
 
 ROOT = project_root()
 
 
-def _load(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _d(e: dict | None) -> str:
+def _d(e: Estimate | None) -> str:
     if not e:
         return "n/a"
-    if e.get("too_few"):
-        return e.get("display", "too few cases")
-    return e.get("display") or ("n/a" if e.get("value") is None else f"{e['value']:.3f}")
+    if e.too_few:
+        return e.display or "too few cases"
+    return e.display or ("n/a" if e.value is None else f"{e.value:.3f}")
 
 
-def detector_table(doc: dict) -> str:
-    cv = doc.get("cross_validation")
+def detector_table(card: DetectorCard) -> str:
+    cv = card.cross_validation
     if not cv:
         return "Detector cross-validation: not run yet."
-    lines = [f"Detector, patient-level {len(doc['folds'])}-fold cross-validation on {doc['data']['n_studies']} boxed studies "
-             f"(threshold {cv['default_threshold']}; status: {doc.get('cross_validation_status')}):", "",
+    lines = [f"Detector, patient-level {len(card.folds)}-fold cross-validation on {card.data.n_studies} boxed studies "
+             f"(threshold {cv.default_threshold}; status: {card.cross_validation_status}):", "",
              "| image | mean IoU | discs with IoU >= 0.7 | recall at IoU 0.5 | false positives / image | level names right |",
              "|---|---|---|---|---|---|"]
-    for seq, by_t in cv["by_sequence"].items():
-        r = by_t[f"{cv['default_threshold']:g}"]
-        lines.append(f"| {seq} | {_d(r['mean_iou'])} | {_d(r['recall']['0.7'])} | {_d(r['recall']['0.5'])} | "
-                     f"{_d(r['fp_per_image'])} | {_d(r['level_accuracy'])} |")
+    for seq, r in cv.at_default().items():
+        lines.append(f"| {seq} | {_d(r.mean_iou)} | {_d(r.recall.get('0.7'))} | {_d(r.recall.get('0.5'))} | "
+                     f"{_d(r.fp_per_image)} | {_d(r.level_accuracy)} |")
     return "\n".join(lines)
 
 
-def _syn(m: dict) -> str:
-    s = m.get("synthetic_mc1")
-    return "not measured" if not s else f"{s['sensitivity']:.3f} (n={s['n']})"
+def _syn(s: SyntheticMC1 | None) -> str:
+    return "not measured" if not s else f"{s.sensitivity:.3f} (n={s.n})"
 
 
-def comparison_table_md(doc: dict) -> str:
-    lines = [f"Classifier per normalization, pooled 5-fold patient-level cross-validation ({doc['n_discs']} discs, "
-             f"{doc['n_patients']} patients; classes {doc['class_counts']}; regions from {doc['box_source_counts']}):", "",
+def comparison_table_md(doc: NormalizationComparison) -> str:
+    lines = [f"Classifier per normalization, pooled 5-fold patient-level cross-validation ({doc.n_discs} discs, "
+             f"{doc.n_patients} patients; classes {doc.class_counts}; regions from {doc.box_source_counts}):", "",
              "| method | MC0 vs MC2 balanced acc. | sens. MC0 | sens. MC1 | sens. MC2 | balanced acc. (3 classes) | macro-F1 | weighted-F1 | kappa | MC0-vs-MC2 diff. to zscore | synthetic-MC1 sens. |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, e in doc["methods"].items():
-        m = e["metrics"]
-        pc = m["per_class"]
-        p = e.get("paired_vs_" + doc.get("reference", "zscore"), {}).get("mc0_vs_mc2_balanced_accuracy")
-        diff = "reference" if p is None else f"{p['diff']:+.3f} ({p['ci_low']:+.3f} to {p['ci_high']:+.3f})"
-        lines.append(f"| {name} | {_d(m['mc0_vs_mc2'])} | {_d(pc['MC0']['sensitivity'])} | {_d(pc['MC1']['sensitivity'])} | "
-                     f"{_d(pc['MC2']['sensitivity'])} | {_d(m['balanced_accuracy'])} | {_d(m['macro_f1'])} | "
-                     f"{_d(m['weighted_f1'])} | {_d(m['cohen_kappa'])} | {diff} | {_syn(m)} |")
+    for name, e in doc.methods.items():
+        m = e.metrics
+        p = (e.paired or {}).get("mc0_vs_mc2_balanced_accuracy")
+        diff = "reference" if p is None else f"{p.diff:+.3f} ({p.ci_low:+.3f} to {p.ci_high:+.3f})"
+        lines.append(f"| {name} | {_d(m.mc0_vs_mc2)} | {_d(m.sensitivity('MC0'))} | {_d(m.sensitivity('MC1'))} | "
+                     f"{_d(m.sensitivity('MC2'))} | {_d(m.balanced_accuracy)} | {_d(m.macro_f1)} | "
+                     f"{_d(m.weighted_f1)} | {_d(m.cohen_kappa)} | {diff} | {_syn(m.synthetic_mc1)} |")
     lines.append("")
-    lines.append(f"Best method by {doc['best_by']}: **{doc['best_method']}**.")
+    lines.append(f"Best method by {doc.best_by}: **{doc.best_method}**.")
     return "\n".join(lines)
 
 
-def bench_table(doc: dict) -> str:
-    c = doc["cpu"]
-    rows = [("load 15-slice DICOM pair", c["load_dicom_15_slice_pair"]), ("load spider2d .mha pair", c["load_spider2d_mha_pair"]),
-            ("detection, one slice", c["detection_single_slice"]), ("detection, 15-slice study (3 central slices)", c["detection"]), ("whole analyze (15-slice pair)", c["analyze_15_slice"]),
-            ("threshold change", c["threshold_change"]), (f"normalization switch (slowest: zscore to {c['normalization_switch'].get('to', '?')})", c["normalization_switch"])]
-    lines = [f"Benchmark ({doc['machine']['cpu_count']} CPU cores, torch {doc['machine']['torch']}, commit {doc.get('commit')}):", "",
+def bench_table(doc: Benchmark) -> str:
+    c = doc.cpu
+    rows = [("load 15-slice DICOM pair", c.load_dicom_15_slice_pair), ("load spider2d .mha pair", c.load_spider2d_mha_pair),
+            ("detection, one slice", c.detection_single_slice), ("detection, 15-slice study (3 central slices)", c.detection),
+            ("whole analyze (15-slice pair)", c.analyze_15_slice), ("threshold change", c.threshold_change),
+            (f"normalization switch (slowest: zscore to {c.normalization_switch.to or '?'})", c.normalization_switch)]
+    lines = [f"Benchmark ({doc.machine.cpu_count} CPU cores, torch {doc.machine.torch}, commit {doc.commit}):", "",
              "| step | median | min-max |", "|---|---|---|"]
     for n, t in rows:
-        lines.append(f"| {n} | {t['median_s'] * 1000:.0f} ms | {t['min_s'] * 1000:.0f}-{t['max_s'] * 1000:.0f} ms |")
-    n4 = c.get("normalization_switch_per_method", {}).get("n4_zscore")
+        lines.append(f"| {n} | {t.median_s * 1000:.0f} ms | {t.min_s * 1000:.0f}-{t.max_s * 1000:.0f} ms |")
+    n4 = c.normalization_switch_per_method.get("n4_zscore")
     if n4:
-        lines.append(f"| normalization switch to n4_zscore (N4 bias correction) | {n4['median_s'] * 1000:.0f} ms | "
-                     f"{n4['min_s'] * 1000:.0f}-{n4['max_s'] * 1000:.0f} ms |")
-    lines.append(f"| peak RSS with all models loaded | {c['peak_rss_gb_after_all_models']:.2f} GB | |")
-    ct = doc.get("cohort_throughput", {})
-    if "studies_per_minute" in ct:
-        lines.append(f"| batch mode throughput | {ct['studies_per_minute']} studies/min | |")
+        lines.append(f"| normalization switch to n4_zscore (N4 bias correction) | {n4.median_s * 1000:.0f} ms | "
+                     f"{n4.min_s * 1000:.0f}-{n4.max_s * 1000:.0f} ms |")
+    lines.append(f"| peak RSS with all models loaded | {c.peak_rss_gb_after_all_models:.2f} GB | |")
+    if doc.cohort_throughput.studies_per_minute is not None:
+        lines.append(f"| batch mode throughput | {doc.cohort_throughput.studies_per_minute} studies/min | |")
     return "\n".join(lines)
 
 
 def main() -> int:
-    det = _load(ROOT / "weights" / "detector.json")
-    cmp_ = _load(ROOT / "weights" / "normalization_comparison.json")
-    bench = _load(ROOT / "benchmarks" / "latest.json")
-    for doc, fn in ((det, detector_table), (cmp_, comparison_table_md), (bench, bench_table)):
-        print(fn(doc) if doc else "(not available yet)")
+    sources = ((DetectorCard, ROOT / "weights" / "detector.json", detector_table),
+               (NormalizationComparison, ROOT / "weights" / "normalization_comparison.json", comparison_table_md),
+               (Benchmark, ROOT / "benchmarks" / "latest.json", bench_table))
+    for cls, path, fn in sources:
+        print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()
     return 0
 

@@ -8,7 +8,9 @@ detector elsewhere (detected regions are matched to graded levels by level name;
 each crop is recorded). Patient-level, class-balanced 5-fold cross-validation with fixed folds
 and seeds (the same for every method), then a final model on all discs.
 Outputs: ``runs/classifier/<method>/cv_predictions.csv`` and, unless ``--skip-final``,
-``weights/classifier_<method>.pt`` + ``.json`` (command, data, seed, sha256, CV metrics).
+``weights/classifier_<method>.pt`` + ``.json`` (a :class:`modic_core.schema.ClassifierCard`: command,
+data, the training config, sha256, CV metrics). Hyperparameters and the CLI's defaults:
+:class:`modic_core.schema.ClassifierTrainingConfig`.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +28,12 @@ from tqdm import tqdm
 
 from modic_core.classification.augment import paint_mc1
 from modic_core.classification.crops import CropSpec, extract_crops
-from modic_core.classification.model import ClassifierConfig, build_classifier
+from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
+from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
 from modic_core.train.common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
-__all__ = ["DiscRecord", "StudyData", "prepare_cohort", "run_method", "main"]
-
-CLASS_WEIGHT_CAP = 10.0
+__all__ = ["DiscRecord", "StudyData", "prepare_cohort", "run_method", "training_config", "main"]
 
 
 @dataclass
@@ -143,14 +144,15 @@ def build_crops(studies: list[StudyData], method: str, landmarks: dict | None, s
     return out
 
 
-def _tensors(items, spec: CropSpec, rng: np.random.Generator | None, *, geometry: bool = False):
-    """Crops (N, 2, D, H, W) and labels; with ``geometry`` also each box's half height and
-    half width in crop pixels (for the synthetic MC1 augmentation)."""
+def _tensors(items, spec: CropSpec, rng: np.random.Generator | None, *, geometry: bool = False, jitter_mm: float = 3.0):
+    """Crops (N, 2, D, H, W) and labels; with ``rng`` each centre jittered by up to ±``jitter_mm``;
+    with ``geometry`` also each box's half height and half width in crop pixels (for the synthetic
+    MC1 augmentation)."""
     xs, ys, hh, hw = [], [], [], []
     for sd, t1, t2 in items:
         boxes = np.array([d.box for d in sd.discs])
         z = [d.z_center for d in sd.discs]
-        jit = rng.uniform(-3, 3, size=(len(boxes), 2)) if rng is not None else None
+        jit = rng.uniform(-jitter_mm, jitter_mm, size=(len(boxes), 2)) if rng is not None else None
         xs.append(extract_crops(t1, t2, boxes, z, sd.t1.spacing[1:], spec, jitter_mm=jit))
         ys.extend(d.modic for d in sd.discs)
         sy, sx = sd.t1.spacing[1:]
@@ -171,40 +173,43 @@ def synthetic_mc1_eval(model, items, spec: CropSpec, *, seed: int) -> np.ndarray
         return torch.softmax(model(xs), 1).numpy()
 
 
-def default_config(spec: CropSpec) -> ClassifierConfig:
-    return ClassifierConfig(depth_kernel=1 if spec.depth == 1 else 3)
+def training_config(base: ClassifierTrainingConfig | None = None, **changes) -> ClassifierTrainingConfig:
+    """``base`` (default: the defaults) with ``changes``, crop and architecture filled in as they will be trained."""
+    cfg = replace(base or ClassifierTrainingConfig(), **changes)
+    spec = cfg.crop_spec()
+    return replace(cfg, crop=spec.to_dict(), model=cfg.model_config().to_dict())
 
 
-def train_model(items, *, spec: CropSpec, epochs: int, seed: int, desc: str, config: ClassifierConfig | None = None,
-                synthetic_mc1: float = 0.0):
-    """Train one classifier. ``synthetic_mc1``: share of MC0 crops turned into synthetic MC1 each
-    epoch (:func:`modic_core.classification.augment.paint_mc1`); 0 disables it."""
+def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str):
+    """Train one classifier with the hyperparameters of ``cfg`` and the seed ``seed`` (per fold).
+    ``cfg.synthetic_mc1``: share of MC0 crops turned into synthetic MC1 each epoch
+    (:func:`modic_core.classification.augment.paint_mc1`); 0 disables it."""
     seed_everything(seed)
-    cfg = config or default_config(spec)
-    model = build_classifier(config=cfg)
+    spec, synthetic_mc1, bs = cfg.crop_spec(), cfg.synthetic_mc1, cfg.batch_size
+    model = build_classifier(config=cfg.model_config())
     _, y_all = _tensors(items, spec, None)
     counts = np.bincount(y_all.numpy(), minlength=3).astype(float)
     counts[1] += synthetic_mc1 * counts[0]  # expected synthetic MC1 per epoch
     counts[0] -= synthetic_mc1 * counts[0]
-    w = np.where(counts > 0, counts.sum() / (3 * np.maximum(counts, 1)), 0.0).clip(0, CLASS_WEIGHT_CAP)
+    w = np.where(counts > 0, counts.sum() / (3 * np.maximum(counts, 1)), 0.0).clip(0, cfg.class_weight_cap)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * (len(y_all) // 32 + 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * (len(y_all) // bs + 1))
     rng = np.random.default_rng(seed)
     model.train()
-    for ep in range(epochs):
-        x, y, hh, hw = _tensors(items, spec, rng, geometry=True)  # fresh centre jitter (±3 mm) each epoch
+    for ep in range(cfg.epochs):
+        x, y, hh, hw = _tensors(items, spec, rng, geometry=True, jitter_mm=cfg.jitter_mm)  # fresh centre jitter each epoch
         if synthetic_mc1 > 0:
             sel = np.where((y == 0).numpy() & (rng.random(len(y)) < synthetic_mc1))[0]
             if len(sel):
                 x[sel] = paint_mc1(x[sel], hh[sel], hw[sel], rng, pixel_mm=spec.pixel_mm)
                 y[sel] = 1
-        flip = torch.from_numpy(rng.random(len(x)) < 0.5)
+        flip = torch.from_numpy(rng.random(len(x)) < cfg.flip_p)
         x[flip] = x[flip].flip(-1)  # anterior-posterior flip
         perm = torch.from_numpy(rng.permutation(len(x)))
         tot = 0.0
-        for i in range(0, len(x), 32):
-            idx = perm[i : i + 32]
+        for i in range(0, len(x), bs):
+            idx = perm[i : i + bs]
             if len(idx) < 2:
                 continue
             loss = loss_fn(model(x[idx]), y[idx])
@@ -213,7 +218,7 @@ def train_model(items, *, spec: CropSpec, epochs: int, seed: int, desc: str, con
             opt.step()
             sched.step()
             tot += loss.item() * len(idx)
-        print(f"[{desc}] epoch {ep + 1}/{epochs} loss {tot / len(x):.4f}", flush=True)
+        print(f"[{desc}] epoch {ep + 1}/{cfg.epochs} loss {tot / len(x):.4f}", flush=True)
     model.eval()
     return model
 
@@ -229,15 +234,14 @@ def run_method(
     studies: list[StudyData],
     *,
     folds: list[list[str]],
-    epochs: int,
-    seed: int,
-    spec: CropSpec,
+    cfg: ClassifierTrainingConfig,
     out_dir: Path,
     cache: _NormCache | None = None,
-    synthetic_mc1: float = 0.0,
 ) -> pd.DataFrame:
-    """Cross-validated predictions (one row per disc) for one method; resumes finished folds."""
+    """Cross-validated predictions (one row per disc) for one method; resumes finished folds.
+    Fold k trains with the seed ``cfg.seed + k``."""
     cache = cache or _NormCache()
+    spec, seed = cfg.crop_spec(), cfg.seed
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = []
     for k, test_ids in enumerate(folds):
@@ -251,8 +255,7 @@ def run_method(
         lm = fit_landmarks(train_s) if method == "nyul" else None
         tr_items = build_crops(train_s, method, lm, spec, cache)
         te_items = build_crops(test_s, method, lm, spec, cache)
-        model = train_model(tr_items, spec=spec, epochs=epochs, seed=seed + k, desc=f"{method} fold {k}",
-                            synthetic_mc1=synthetic_mc1)
+        model = train_model(tr_items, cfg=cfg, seed=seed + k, desc=f"{method} fold {k}")
         p = predict(model, te_items, spec)
         ps = synthetic_mc1_eval(model, te_items, spec, seed=seed + k)
         pd.DataFrame(ps, columns=["p_mc0", "p_mc1", "p_mc2"]).to_csv(out_dir / f"fold{k}_synthetic_mc1.csv", index=False)
@@ -274,7 +277,7 @@ def run_method(
     return cv
 
 
-def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> dict:
+def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> ClassificationReport:
     from modic_core.evaluation.metrics import classification_report
 
     proba = cv[["p_mc0", "p_mc1", "p_mc2"]].to_numpy()
@@ -293,7 +296,7 @@ def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> dict:
             "n": int(len(syn)), "sensitivity": float((pred == 1).mean()),
             "predicted_as": {c: int((pred == i).sum()) for i, c in enumerate(("MC0", "MC1", "MC2"))},
         }
-    return rep
+    return ClassificationReport.from_dict(rep)
 
 
 def default_folds(studies: list[StudyData], *, n_folds: int = 5, seed: int = 0) -> list[list[str]]:
@@ -312,66 +315,87 @@ def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | N
     }, path)
 
 
-def train_final(method: str, studies: list[StudyData], *, epochs: int, seed: int, spec: CropSpec, weights_dir: Path,
-                cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str,
-                synthetic_mc1: float = 0.0) -> Path:
+def landmarks_record(landmarks: dict, *, fitted_on: str) -> NyulLandmarks:
+    """The Nyul landmarks as the small readable file shipped beside the weights."""
+    from modic_core.normalization.methods import LANDMARKS_FORMAT, NYUL_PERCENTILES, NYUL_STANDARD_RANGE
+
+    return NyulLandmarks(format=LANDMARKS_FORMAT, method="nyul", percentiles=[float(p) for p in NYUL_PERCENTILES],
+                         standard_range=[float(v) for v in NYUL_STANDARD_RANGE],
+                         landmarks={str(k).upper(): [float(x) for x in v] for k, v in landmarks.items()},
+                         info={"fitted_on": fitted_on})
+
+
+def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainingConfig, weights_dir: Path,
+                cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
+    """Train on every disc and write ``classifier_<method>.pt`` and its card (plus the Nyul landmarks file)."""
+    spec = cfg.crop_spec()
     lm = fit_landmarks(studies) if method == "nyul" else None
     items = build_crops(studies, method, lm, spec, cache)
-    model = train_model(items, spec=spec, epochs=epochs, seed=seed, desc=f"{method} final", synthetic_mc1=synthetic_mc1)
+    model = train_model(items, cfg=cfg, seed=cfg.seed, desc=f"{method} final")
     path = weights_dir / f"classifier_{method}.pt"
     export_classifier(model, method=method, spec=spec, landmarks=lm, path=path)
     if lm is not None:  # the Nyul landmarks also as a small file beside the weights
-        from modic_core.normalization.methods import save_landmarks
-
-        save_landmarks(lm, weights_dir / "nyul_landmarks.json", extra={"fitted_on": f"{len(studies)} studies of {cohort}"})
+        landmarks_record(lm, fitted_on=f"{len(studies)} studies of {cohort}").save(weights_dir / "nyul_landmarks.json")
     n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()
-    meta = {
-        "command": "python -m modic_core.train.classifier " + " ".join(argv),
-        "normalization": method,
-        "data": {"cohort": cohort, "n_studies": len(studies), "n_discs": int(sum(len(s.discs) for s in studies)),
-                 "box_source_counts": n_src, "excluded": excluded},
-        "seed": seed, "epochs": epochs, "synthetic_mc1": synthetic_mc1, "crop": spec.to_dict(), "config": model.config.to_dict(),
-        "weights": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size,
-        "cross_validation": cv_metrics(cv) if cv is not None else None,
-    }
-    save_json(meta, weights_dir / f"classifier_{method}.json")
+    card = ClassifierCard(
+        command="python -m modic_core.train.classifier " + " ".join(argv),
+        normalization=method,
+        data=ClassifierData(cohort=cohort, n_studies=len(studies), n_discs=int(sum(len(s.discs) for s in studies)),
+                            box_source_counts={str(k): int(v) for k, v in n_src.items()}, excluded=excluded),
+        config=replace(cfg, model=model.config.to_dict()),
+        weights=path.name, sha256=sha256_file(path), size_bytes=path.stat().st_size,
+        cross_validation=cv_metrics(cv) if cv is not None else None,
+    )
+    card.save(weights_dir / f"classifier_{method}.json")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(ap)
     ap.add_argument("--normalization", required=True)
-    ap.add_argument("--cohort", required=True, help="cohort folder (studies.csv + levels.csv) or a SPIDER release root")
-    ap.add_argument("--weights", default="weights")
-    ap.add_argument("--runs", default="runs/classifier")
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--depth", type=int, default=1, help="slices per crop (1 for single-slice data)")
     ap.add_argument("--no-detector", action="store_true", help="use only discs with ground-truth boxes")
-    ap.add_argument("--synthetic-mc1", type=float, default=0.1,
-                    help="share of MC0 crops turned into synthetic MC1 per epoch (0 disables; 0.1 shipped, see README)")
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--limit", type=int, default=0)
     args = ap.parse_args(argv)
     set_threads()
-    spec = CropSpec(depth=args.depth)
+    cfg = config_from_args(args)
     runs = Path(args.runs)
     studies, excluded = prepare_cohort(args.cohort, use_detector=not args.no_detector, cache_path=runs / "detector_boxes.json", limit=args.limit)
-    folds = default_folds(studies, seed=args.seed)
+    folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
     save_json(folds, runs / "folds.json")
     cache = _NormCache()
     t0 = time.time()
-    cv = run_method(args.normalization, studies, folds=folds, epochs=args.epochs, seed=args.seed, spec=spec,
-                    out_dir=runs / args.normalization, cache=cache, synthetic_mc1=args.synthetic_mc1)
+    cv = run_method(args.normalization, studies, folds=folds, cfg=cfg, out_dir=runs / args.normalization, cache=cache)
     rep = cv_metrics(cv, n_boot=200)
-    print(json.dumps({"method": args.normalization, "balanced_accuracy": rep["balanced_accuracy"]["display"],
-                      "mc0_vs_mc2": rep["mc0_vs_mc2"], "synthetic_mc1": rep.get("synthetic_mc1"),
+    print(json.dumps({"method": args.normalization, "balanced_accuracy": rep.balanced_accuracy.display,
+                      "mc0_vs_mc2": rep.mc0_vs_mc2.display,
+                      "synthetic_mc1": rep.synthetic_mc1.to_dict() if rep.synthetic_mc1 else None,
                       "minutes": round((time.time() - t0) / 60, 1)}, default=str), flush=True)
     if not args.skip_final:
-        train_final(args.normalization, studies, epochs=args.epochs, seed=args.seed, spec=spec, weights_dir=Path(args.weights),
-                    cache=cache, cv=cv, argv=argv, excluded=excluded, cohort=str(args.cohort), synthetic_mc1=args.synthetic_mc1)
+        train_final(args.normalization, studies, cfg=cfg, weights_dir=Path(args.weights), cache=cache, cv=cv, argv=argv,
+                    excluded=excluded, cohort=str(args.cohort))
     return 0
+
+
+def add_config_args(ap: argparse.ArgumentParser) -> None:
+    """The options shared with modic_core.train.compare; defaults from :class:`ClassifierTrainingConfig`."""
+    d = ClassifierTrainingConfig()
+    ap.add_argument("--cohort", required=True, help="cohort folder (studies.csv + levels.csv) or a SPIDER release root")
+    ap.add_argument("--weights", default="weights")
+    ap.add_argument("--runs", default="runs/classifier")
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--depth", type=int, default=d.crop_spec().depth, help="slices per crop (1 for single-slice data)")
+    ap.add_argument("--synthetic-mc1", type=float, default=d.synthetic_mc1,
+                    help=f"share of MC0 crops turned into synthetic MC1 per epoch (0 disables; {d.synthetic_mc1:g} shipped, see README)")
+
+
+def config_from_args(args: argparse.Namespace) -> ClassifierTrainingConfig:
+    base = ClassifierTrainingConfig()
+    return training_config(epochs=args.epochs, seed=args.seed, synthetic_mc1=args.synthetic_mc1,
+                           crop={**base.crop_spec().to_dict(), "depth": args.depth})
 
 
 if __name__ == "__main__":

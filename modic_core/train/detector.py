@@ -6,7 +6,9 @@ Reproduce the shipped weights (CPU, about an hour on 2 cores)::
 
 This runs patient-level 5-fold cross-validation (predictions of each held-out fold are saved),
 and trains the shipped model on all boxed studies (first) and writes ``weights/detector.pt`` and
-``weights/detector.json`` (command, data, seed, sha256, cross-validated metrics).
+``weights/detector.json`` (a :class:`modic_core.schema.DetectorCard`: command, data, the training
+config, sha256, cross-validated metrics). Hyperparameters and the CLI's defaults:
+:class:`modic_core.schema.DetectorTrainingConfig`.
 Every run checkpoints each epoch under ``runs/detector/`` and resumes from there.
 Both the T1 slice and the T2 slice (resampled onto T1) of each study are training images.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +25,9 @@ import torch
 from tqdm import tqdm
 
 from modic_core.datasets.cohort import CohortStudy
-from modic_core.detection.model import DetectorConfig, build_detector
+from modic_core.detection.model import build_detector
 from modic_core.detection.preprocess import to_detector_grid
+from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig
 from modic_core.train.common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
 __all__ = ["DetectorSample", "load_detector_samples", "train_detector", "main"]
@@ -126,22 +129,21 @@ def _augment(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
 def train_detector(
     samples: list[DetectorSample],
     *,
-    epochs: int,
+    cfg: DetectorTrainingConfig,
     run_dir: Path,
-    seed: int = 0,
-    batch_size: int = 4,
-    lr: float = 2e-3,
-    config: DetectorConfig | None = None,
+    seed: int,
     desc: str = "train",
 ) -> torch.nn.Module:
-    """Train (or resume) a detector; checkpoints every epoch in ``run_dir/ckpt.pt``."""
+    """Train (or resume) a detector with the hyperparameters of ``cfg`` and the seed ``seed``
+    (per fold); checkpoints every epoch in ``run_dir/ckpt.pt``."""
     seed_everything(seed)
-    cfg = config or DetectorConfig()
-    model = build_detector(config=cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    arch = cfg.model_config()
+    epochs, batch_size = cfg.epochs, cfg.batch_size
+    model = build_detector(config=arch)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(samples) / batch_size)
     total = epochs * steps_per_epoch
-    warm = min(100, total // 10)
+    warm = min(cfg.warmup_steps, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total))))
     )
@@ -176,7 +178,7 @@ def train_detector(
             loss = sum(loss_dict.values())
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
             losses.append(float(loss))
@@ -184,7 +186,7 @@ def train_detector(
         print(f"[{desc}] epoch {epoch + 1}/{epochs} loss {np.mean(losses):.4f}", flush=True)
         atomic_torch_save(
             {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
-             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "config": cfg.to_dict()},
+             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "config": arch.to_dict()},
             ckpt,
         )
     model.eval()
@@ -212,7 +214,7 @@ def predict_samples(model: torch.nn.Module, samples: list[DetectorSample]) -> li
     return out
 
 
-def export_weights(model: torch.nn.Module, config: DetectorConfig, path: Path) -> None:
+def export_weights(model: torch.nn.Module, config, path: Path) -> None:
     """Half-precision state_dict plus the config (small file; loaded back as float32)."""
     sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     atomic_torch_save({"state_dict": sd, "config": config.to_dict(), "format": "modic-detector-v1"}, path)
@@ -220,13 +222,14 @@ def export_weights(model: torch.nn.Module, config: DetectorConfig, path: Path) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = DetectorTrainingConfig()
     ap.add_argument("--cohort", required=True, help="cohort folder (studies.csv + levels.csv) or a SPIDER release root")
     ap.add_argument("--out", default="weights")
     ap.add_argument("--runs", default="runs/detector")
-    ap.add_argument("--epochs", type=int, default=24)
-    ap.add_argument("--cv", type=int, default=5, help="number of CV folds (0 = skip cross-validation)")
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--cv", type=int, default=d.n_folds, help="number of CV folds (0 = skip cross-validation)")
     ap.add_argument("--folds", default="", help="comma list of folds to run (default all)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--limit", type=int, default=0, help="use only N boxed studies (smoke tests)")
     args = ap.parse_args(argv)
@@ -240,32 +243,32 @@ def main(argv: list[str] | None = None) -> int:
     samples = load_detector_samples(studies)
     runs = Path(args.runs)
     out = Path(args.out)
-    cfg = DetectorConfig()
-    folds = patient_folds([s.study_id for s in studies], n_folds=args.cv, seed=args.seed) if args.cv else []
+    cfg = replace(d, epochs=args.epochs, seed=args.seed, n_folds=args.cv)
+    cfg = replace(cfg, model=cfg.model_config().to_dict())
+    folds = patient_folds([s.study_id for s in studies], n_folds=cfg.n_folds, seed=cfg.seed) if cfg.n_folds else []
     command = "python -m modic_core.train.detector " + " ".join(argv if argv is not None else sys.argv[1:])
     wpath = out / "detector.pt"
 
     def write_report(cv_preds: list[dict], pending: bool) -> None:
         from modic_core.train.detection_cv import summarize_detector_cv
 
-        report = {
-            "command": command,
-            "data": {"cohort": str(args.cohort), "n_studies": len(studies),
-                     "images": "mid-sagittal T1 slice and T2 slice (resampled onto T1) per study",
-                     "study_ids": sorted(s.study_id for s in studies)},
-            "seed": args.seed, "epochs": args.epochs, "config": cfg.to_dict(),
-            "weights": wpath.name, "sha256": sha256_file(wpath), "size_bytes": wpath.stat().st_size,
-            "cross_validation": summarize_detector_cv(cv_preds) if cv_preds else None,
-            "cross_validation_status": "pending" if pending else f"{len(folds)}-fold patient-level, complete",
-            "folds": folds,
-        }
-        save_json(report, out / "detector.json")
+        DetectorCard(
+            command=command,
+            data=DetectorData(cohort=str(args.cohort), n_studies=len(studies),
+                              images="mid-sagittal T1 slice and T2 slice (resampled onto T1) per study",
+                              study_ids=sorted(s.study_id for s in studies)),
+            config=cfg,
+            weights=wpath.name, sha256=sha256_file(wpath), size_bytes=wpath.stat().st_size,
+            cross_validation=DetectionCV.from_dict(summarize_detector_cv(cv_preds)) if cv_preds else None,
+            cross_validation_status="pending" if pending else f"{len(folds)}-fold patient-level, complete",
+            folds=folds,
+        ).save(out / "detector.json")
 
     # 1. the shipped model, trained on every boxed study (first, so later stages can use it)
     if not args.skip_final:
         if not wpath.exists() or not (runs / "final" / "done").exists():
-            model = train_detector(samples, epochs=args.epochs, run_dir=runs / "final", seed=args.seed, config=cfg, desc="final")
-            export_weights(model, cfg, wpath)
+            model = train_detector(samples, cfg=cfg, run_dir=runs / "final", seed=cfg.seed, desc="final")
+            export_weights(model, cfg.model_config(), wpath)
             (runs / "final" / "done").write_text("ok")
             write_report([], pending=bool(folds))
             print("wrote", wpath, flush=True)
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
             preds = json.loads(pred_path.read_text())
         else:
-            model = train_detector(tr, epochs=args.epochs, run_dir=runs / f"fold{k}", seed=args.seed + 1 + k, config=cfg, desc=f"fold {k}")
+            model = train_detector(tr, cfg=cfg, run_dir=runs / f"fold{k}", seed=cfg.seed + 1 + k, desc=f"fold {k}")
             preds = predict_samples(model, te)
             for p in preds:
                 p["fold"] = k

@@ -8,9 +8,9 @@ live here and in the rest of :mod:`modic_core`:
 - :mod:`.uploads` -- automatic T1/T2 pairing of uploaded series and loading the chosen pair;
 - :mod:`.session` -- study fingerprints, hashed study IDs, the per-session analysis store;
 - :mod:`.guard` -- shows input errors as messages and never lets a traceback reach the page;
-- :mod:`.comparison` -- reading the shipped comparison JSON and its plotly charts;
+- :mod:`.comparison` -- the shipped comparison (a typed :mod:`modic_core.schema` record), tables and plotly charts;
 - :mod:`.export` -- CSV export of a study's table, the one-page PDF report;
-- :mod:`.modelinfo` -- reading the shipped model JSONs defensively for the model card;
+- :mod:`.modelinfo` -- the shipped model cards (typed records) as rows for the model card;
 - :mod:`.teaching` -- the synthetic phantoms of the teaching page.
 
 Nothing here imports streamlit at module level, except :mod:`.guard` lazily.

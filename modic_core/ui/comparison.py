@@ -1,44 +1,45 @@
-"""The normalization comparison: reading the shipped JSON defensively, tables and plotly charts.
+"""The normalization comparison: the shipped typed record, tables and plotly charts.
 
-``weights/normalization_comparison.json`` holds, per normalization method, the pooled
-cross-validated :func:`modic_core.evaluation.metrics.classification_report`, the paired difference
-against z-score, and breakdowns by manufacturer and field strength, plus ``best_method``,
-``n_discs`` and ``notes``. The readers here accept a few layouts of that file (a ``methods``
-or ``results`` mapping, or methods at the top level; the report under ``classification``,
-``report``, ``pooled`` or directly) and never invent a number: a missing value is shown as
-missing. Any class flagged ``too_few`` is shown as "too few cases (n=...)" instead of a bar.
+``weights/normalization_comparison.json`` is a :class:`modic_core.schema.NormalizationComparison`
+(written by ``modic_core.train.compare``): per normalization method the pooled cross-validated
+classification report, the paired difference against the reference (z-score), and breakdowns by
+manufacturer and field strength, plus ``best_method``, ``n_discs`` and ``notes``. A file of
+another kind or version raises :class:`modic_core.schema.SchemaError` (shown as a message by the
+pages); a missing value is shown as missing, never invented. Any class flagged ``too_few`` is
+shown as "too few cases (n=...)" instead of a bar.
 
-The same charts serve a user's own cohort (an :func:`modic_core.evaluation.evaluate.evaluate` report).
+The same charts serve a user's own cohort (a :class:`modic_core.schema.CohortMetrics`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from modic_core.export.style import CLASS_NAMES, class_color
+from modic_core.schema import ClassificationReport, Estimate, NormalizationComparison, PairedDiff, SchemaError
 
 __all__ = [
     "COMPARISON_FILE",
     "MethodResult",
     "SCALAR_METRICS",
     "best_method",
+    "comparison_methods",
     "confusion_matrix_figure",
-    "extract_methods",
     "fmt_estimate",
     "fmt_paired",
     "group_chart",
-    "load_json",
+    "load_comparison",
     "metric_chart",
     "sensitivity_chart",
+    "shipped_best_method",
     "summary_table",
     "weights_dir",
 ]
 
 COMPARISON_FILE = "normalization_comparison.json"
 
-#: (key in the report, label) of the scalar scores charted side by side.
+#: (attribute of the report, label) of the scalar scores charted side by side.
 SCALAR_METRICS: list[tuple[str, str]] = [
     ("balanced_accuracy", "Balanced accuracy"),
     ("mc0_vs_mc2", "MC0-vs-MC2 balanced accuracy"),
@@ -46,11 +47,6 @@ SCALAR_METRICS: list[tuple[str, str]] = [
     ("weighted_f1", "Weighted-F1"),
     ("cohen_kappa", "Cohen's kappa"),
 ]
-
-_GROUP_KEYS = {
-    "manufacturer": ("manufacturer", "by_manufacturer", "scanner", "vendor"),
-    "field_strength_t": ("field_strength_t", "field_strength", "by_field_strength", "by_field_strength_t", "tesla"),
-}
 
 
 def weights_dir() -> Path:
@@ -60,84 +56,25 @@ def weights_dir() -> Path:
     return settings.weights_dir()
 
 
-def load_json(path: str | Path) -> dict[str, Any] | None:
-    """The JSON object in ``path``, or None when it is absent or unreadable (never raises)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+def load_comparison(folder: str | Path | None = None) -> NormalizationComparison | None:
+    """The shipped comparison, or None when it is not installed.
 
-
-def _is_report(d: Any) -> bool:
-    return isinstance(d, Mapping) and "per_class" in d and "confusion_matrix" in d
-
-
-def _find_report(entry: Any, depth: int = 2) -> dict[str, Any] | None:
-    if _is_report(entry):
-        return dict(entry)
-    if not isinstance(entry, Mapping) or depth <= 0:
-        return None
-    for key in ("classification", "report", "pooled", "cv", "cross_validation", "metrics", "overall"):
-        found = _find_report(entry.get(key), depth - 1)
-        if found:
-            return found
-    for key, val in entry.items():
-        if isinstance(key, str) and key.startswith(("by_", "paired", "diff")):
-            continue
-        found = _find_report(val, depth - 1)
-        if found:
-            return found
-    return None
-
-
-def _find_groups(entry: Mapping[str, Any], report: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """{group column: {group value: classification report}} from the usual places."""
-    out: dict[str, dict[str, Any]] = {}
-    sources: list[Mapping[str, Any]] = [entry]
-    for key in ("by_group", "groups", "breakdown"):
-        if isinstance(entry.get(key), Mapping):
-            sources.append(entry[key])
-    if report and isinstance(report.get("by_group"), Mapping):
-        sources.append(report["by_group"])
-    for col, aliases in _GROUP_KEYS.items():
-        for src in sources:
-            for alias in aliases:
-                val = src.get(alias)
-                if not isinstance(val, Mapping):
-                    continue
-                reps = {str(k): _find_report(v, 1) for k, v in val.items()}
-                reps = {k: v for k, v in reps.items() if v}
-                if reps:
-                    out.setdefault(col, reps)
-    return out
-
-
-def _find_paired(entry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """{metric: paired-bootstrap result} of this method against the reference (z-score)."""
-    for key, val in entry.items():
-        if not (isinstance(key, str) and ("paired" in key or key.startswith("diff"))):
-            continue
-        if not isinstance(val, Mapping):
-            continue
-        if "diff" in val and "metric" in val:
-            return {str(val["metric"]): dict(val)}
-        nested = {str(k): dict(v) for k, v in val.items() if isinstance(v, Mapping) and "diff" in v}
-        if nested:
-            return nested
-    return {}
+    Raises:
+        SchemaError: the file is not a comparison of a version this program reads.
+    """
+    path = Path(folder or weights_dir()) / COMPARISON_FILE
+    return NormalizationComparison.load(path) if path.is_file() else None
 
 
 @dataclass
 class MethodResult:
-    """One normalization method's results, as found in the file."""
+    """One normalization method's results: its report, paired differences (by metric) and group breakdowns."""
 
     name: str
     label: str
-    report: dict[str, Any] | None
-    paired: dict[str, dict[str, Any]] = field(default_factory=dict)
-    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    report: ClassificationReport | None
+    paired: dict[str, PairedDiff] = field(default_factory=dict)
+    groups: dict[str, dict[str, ClassificationReport]] = field(default_factory=dict)
 
 
 def _method_label(name: str) -> str:
@@ -147,85 +84,69 @@ def _method_label(name: str) -> str:
     return m.label if m else name
 
 
-def extract_methods(comparison: Mapping[str, Any] | None) -> list[MethodResult]:
-    """The methods in a comparison dict (registry order first), each with what could be found."""
+def comparison_methods(comparison: NormalizationComparison | None) -> list[MethodResult]:
+    """The methods of a comparison, registry order first."""
     from modic_core.normalization.methods import NORMALIZATIONS
 
-    if not comparison:
+    if comparison is None:
         return []
-    container: Mapping[str, Any] | None = None
-    for key in ("methods", "results", "per_method", "normalizations"):
-        if isinstance(comparison.get(key), Mapping):
-            container = comparison[key]
-            break
-    if container is None:
-        container = {k: v for k, v in comparison.items() if k in NORMALIZATIONS}
-    elif isinstance(container, list):  # pragma: no cover - defensive
-        container = {str(e.get("name")): e for e in container if isinstance(e, Mapping)}
-    order = [m for m in NORMALIZATIONS if m in container] + [m for m in container if m not in NORMALIZATIONS]
-    out = []
-    for name in order:
-        entry = container[name]
-        if not isinstance(entry, Mapping):
-            continue
-        report = _find_report(entry)
-        out.append(MethodResult(
-            name=str(name),
-            label=_method_label(str(name)),
-            report=report,
-            paired=_find_paired(entry),
-            groups=_find_groups(entry, report),
-            extra={k: v for k, v in entry.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)},
-        ))
-    return out
+    entries = comparison.methods
+    order = [m for m in NORMALIZATIONS if m in entries] + [m for m in entries if m not in NORMALIZATIONS]
+    return [MethodResult(name=name, label=_method_label(name), report=entries[name].metrics,
+                         paired=dict(entries[name].paired or {}), groups=entries[name].groups())
+            for name in order]
 
 
-def best_method(comparison: Mapping[str, Any] | None, default: str = "zscore") -> str:
+def best_method(comparison: NormalizationComparison | None, default: str = "zscore") -> str:
     """``best_method`` of the comparison when it names a registered method, else ``default``."""
     from modic_core.normalization.methods import NORMALIZATIONS
 
-    if comparison:
-        bm = comparison.get("best_method")
-        if isinstance(bm, Mapping):
-            bm = bm.get("name") or bm.get("method")
-        if isinstance(bm, str) and bm in NORMALIZATIONS:
-            return bm
+    if comparison is not None and comparison.best_method in NORMALIZATIONS:
+        return comparison.best_method
     return default
+
+
+def shipped_best_method(default: str = "zscore") -> str:
+    """The shipped comparison's best method; ``default`` when it is absent or unreadable (the
+    sidebar must not fail; the comparison pages show the SchemaError)."""
+    try:
+        return best_method(load_comparison(), default=default)
+    except SchemaError:
+        return default
 
 
 # --------------------------------------------------------------------------- values and text
 
 
-def _estimate(report: Mapping[str, Any] | None, key: str) -> dict[str, Any] | None:
-    if not report:
-        return None
-    val = report.get(key)
-    return dict(val) if isinstance(val, Mapping) else None
+def _estimate(report: ClassificationReport | None, key: str) -> Estimate | None:
+    return getattr(report, key, None) if report is not None else None
 
 
-def fmt_estimate(est: Mapping[str, Any] | None) -> str:
+def _sensitivity(report: ClassificationReport | None, cls_name: str) -> Estimate | None:
+    return report.sensitivity(cls_name) if report is not None else None
+
+
+def fmt_estimate(est: Estimate | None) -> str:
     """The estimate's own ``display`` text (with the "too few cases" wording), else built from its values."""
-    if not est:
+    if est is None:
         return "—"
-    if est.get("too_few"):
-        return est.get("display") or f"too few cases (n={est.get('n', '?')})"
-    if est.get("display"):
-        return str(est["display"])
-    v = est.get("value")
+    if est.too_few:
+        return est.display or f"too few cases (n={est.n if est.n is not None else '?'})"
+    if est.display:
+        return est.display
+    v = est.value
     if v is None:
         return "undefined"
-    lo, hi = est.get("ci_low"), est.get("ci_high")
+    lo, hi = est.ci_low, est.ci_high
     return f"{v:.3f}" if lo is None or hi is None else f"{v:.3f} (95% CI {lo:.3f}-{hi:.3f})"
 
 
-def fmt_paired(p: Mapping[str, Any] | None) -> str:
-    if not p or p.get("diff") is None:
+def fmt_paired(p: PairedDiff | None) -> str:
+    if p is None or p.diff is None:
         return "—"
-    d = float(p["diff"])
-    lo, hi = p.get("ci_low"), p.get("ci_high")
-    text = f"{d:+.3f}"
-    if lo is not None and hi is not None:
-        text += f" (95% CI {lo:+.3f} to {hi:+.3f})"
+    text = f"{p.diff:+.3f}"
+    if p.ci_low is not None and p.ci_high is not None:
+        text += f" (95% CI {p.ci_low:+.3f} to {p.ci_high:+.3f})"
     return text
 
 
@@ -237,12 +158,11 @@ def summary_table(methods: list[MethodResult], *, best: str | None = None):
     for m in methods:
         r = m.report
         row: dict[str, Any] = {"method": m.label + (" ★" if best and m.name == best else ""), "key": m.name}
-        row["discs"] = r.get("n_discs") if r else None
+        row["discs"] = r.n_discs if r else None
         for key, label in SCALAR_METRICS:
             row[label] = fmt_estimate(_estimate(r, key))
         for c in CLASS_NAMES:
-            est = (r or {}).get("per_class", {}).get(c, {}).get("sensitivity") if r else None
-            row[f"Sensitivity {c}"] = fmt_estimate(est)
+            row[f"Sensitivity {c}"] = fmt_estimate(_sensitivity(r, c))
         if m.paired:
             metric = next((k for k in ("mc0_vs_mc2_balanced_accuracy", "balanced_accuracy") if k in m.paired), next(iter(m.paired)))
             label = {"mc0_vs_mc2_balanced_accuracy": "MC0-vs-MC2", "balanced_accuracy": "balanced accuracy"}.get(metric, metric)
@@ -254,11 +174,11 @@ def summary_table(methods: list[MethodResult], *, best: str | None = None):
 # --------------------------------------------------------------------------- charts
 
 
-def _err(est: Mapping[str, Any] | None) -> tuple[float | None, float, float]:
-    if not est or est.get("value") is None:
+def _err(est: Estimate | None) -> tuple[float | None, float, float]:
+    if est is None or est.value is None:
         return None, 0.0, 0.0
-    v = float(est["value"])
-    lo, hi = est.get("ci_low"), est.get("ci_high")
+    v = float(est.value)
+    lo, hi = est.ci_low, est.ci_high
     return v, (v - float(lo)) if lo is not None else 0.0, (float(hi) - v) if hi is not None else 0.0
 
 
@@ -303,8 +223,8 @@ def sensitivity_chart(methods: list[MethodResult], *, title: str = "Per-class se
     for i, m in enumerate(methods):
         vals, lo, hi, text = [], [], [], []
         for c in CLASS_NAMES:
-            est = (m.report or {}).get("per_class", {}).get(c, {}).get("sensitivity")
-            if est and est.get("too_few"):
+            est = _sensitivity(m.report, c)
+            if est is not None and est.too_few:
                 flagged[c] = fmt_estimate(est)
                 vals.append(None)
                 lo.append(0.0)
@@ -327,12 +247,12 @@ def sensitivity_chart(methods: list[MethodResult], *, title: str = "Per-class se
     return fig
 
 
-def confusion_matrix_figure(report: Mapping[str, Any] | None, *, title: str = "", height: int = 300):
+def confusion_matrix_figure(report: ClassificationReport | None, *, title: str = "", height: int = 300):
     """3x3 confusion matrix heat map (rows true, columns predicted) with counts and row shares."""
     import numpy as np
     import plotly.graph_objects as go
 
-    cm = np.asarray((report or {}).get("confusion_matrix") or np.zeros((3, 3)), dtype=float)
+    cm = np.asarray(report.confusion_matrix if report is not None else np.zeros((3, 3)), dtype=float)
     rows = cm.sum(1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     text = [[f"{int(cm[i, j])}<br>({share[i, j]:.0%})" for j in range(cm.shape[1])] for i in range(cm.shape[0])]
@@ -364,7 +284,7 @@ def group_chart(methods: list[MethodResult], column: str, *, metric: str = "bala
         vals, lo, hi, xs = [], [], [], []
         for g in groups:
             rep = reps.get(g)
-            n = int(rep.get("n_discs", 0)) if rep else 0
+            n = int(rep.n_discs) if rep else 0
             xs.append(f"{g} (n={n})" if rep else g)
             if rep is None or n < 10:
                 if rep is not None:

@@ -37,16 +37,19 @@ def _report(y_true, y_pred, pids, proba=None):
 
 
 def make_comparison(methods=("none", "percentile", "zscore")) -> dict:
-    """A plausible comparison file in the layout of ``modic_core.train.compare.summarize``, built with
+    """A plausible comparison file (a :class:`modic_core.schema.NormalizationComparison`), built with
     modic_core.evaluation.metrics on made-up labels (MC1 has 4 discs, so it is flagged "too few cases")."""
+    from modic_core.schema import NormalizationComparison
+
     from modic_core.evaluation.metrics import classification_by_group, paired_bootstrap
 
     rng = np.random.default_rng(0)
     y = np.array([0] * 60 + [1] * 4 + [2] * 36)
     pids = [f"p{i // 5}" for i in range(len(y))]
     groups = ["SIEMENS" if i % 2 else "Philips" for i in range(len(y))]
-    out = {"best_method": "zscore", "n_discs": int(len(y)), "notes": ["Pooled out-of-fold predictions of 5 folds."],
-           "class_counts": {"MC0": 60, "MC1": 4, "MC2": 36}, "methods": {}}
+    out = {"best_method": "zscore", "best_by": "mc0_vs_mc2 balanced accuracy", "reference": "zscore",
+           "n_discs": int(len(y)), "n_patients": len(set(pids)), "notes": ["Pooled out-of-fold predictions of 5 folds."],
+           "class_counts": {"MC0": 60, "MC1": 4, "MC2": 36}, "box_source_counts": {"ground truth": int(len(y))}, "methods": {}}
     preds = {}
     for k, m in enumerate(methods):
         flip = rng.random(len(y)) < (0.35 - 0.1 * k)
@@ -55,14 +58,30 @@ def make_comparison(methods=("none", "percentile", "zscore")) -> dict:
         entry = {"metrics": _report(y, preds[m], pids),
                  "by_manufacturer": classification_by_group(y, preds[m], groups, patient_ids=pids, n_boot=50)}
         if m != "zscore":
-            entry["paired_vs_zscore"] = {k: paired_bootstrap(y, preds[m], preds["zscore"], pids, metric=k, n_boot=100)
+            entry["paired"] = {k: paired_bootstrap(y, preds[m], preds["zscore"], pids, metric=k, n_boot=100)
                                          for k in ("balanced_accuracy", "mc0_vs_mc2_balanced_accuracy")}
         out["methods"][m] = entry
-    return out
+    return NormalizationComparison.body_from_dict(out).to_dict()
 
 
 def default_method() -> str:
     """The sidebar's default normalization: the shipped comparison's best method, else z-score."""
-    from modic_core.ui.comparison import COMPARISON_FILE, best_method, load_json, weights_dir
+    from modic_core.ui.comparison import shipped_best_method
 
-    return best_method(load_json(weights_dir() / COMPARISON_FILE), default="zscore")
+    return shipped_best_method(default="zscore")
+
+
+def make_detector_card():
+    """A small detector card (:class:`modic_core.schema.DetectorCard`) with made-up cross-validation numbers."""
+    from modic_core.schema import DetectionCV, DetectionReport, DetectorCard, DetectorData, DetectorTrainingConfig, Estimate
+
+    rep = DetectionReport(n_images=2, n_gt=10, n_pred=11,
+                          mean_iou=Estimate(0.8, ci_low=0.7, ci_high=0.85, display="0.800 (95% CI 0.700-0.850)"),
+                          recall={"0.5": Estimate(0.9, display="0.900"), "0.7": Estimate(0.8, display="0.800")},
+                          fp_per_image=Estimate(0.5, display="0.500"), level_accuracy=Estimate(0.9, display="0.900"))
+    return DetectorCard(
+        command="python -m modic_core.train.detector --cv 2", data=DetectorData(cohort="made-up", n_studies=2,
+                                                                                   images="mid-sagittal T1", study_ids=["1", "2"]),
+        config=DetectorTrainingConfig(n_folds=2), weights="detector.pt", sha256="ab" * 32, size_bytes=1,
+        cross_validation=DetectionCV(default_threshold=0.5, by_sequence={"T1": {"0.5": rep}}),
+        cross_validation_status="2-fold patient-level, complete", folds=[["1"], ["2"]])

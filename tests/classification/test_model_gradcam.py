@@ -10,6 +10,7 @@ from modic_core.classification.gradcam import grad_cam
 from modic_core.classification.model import ClassifierConfig, build_classifier
 from modic_core.normalization.methods import normalize
 from modic_core.datasets.synthetic import make_phantom, make_phantom_2d
+from modic_core.schema import ClassifierTrainingConfig
 from modic_core.train.classifier import DiscRecord, StudyData, predict, train_model
 
 LEVELS = ["L2-L3", "L3-L4", "L4-L5"]
@@ -41,7 +42,9 @@ def trained_2d():
     torch.manual_seed(0)
     spec = CropSpec(height=48, width=48, depth=1, pixel_mm=1.0)
     items, _ = _phantom_items(list(range(40)), depth=1)
-    model = train_model(items, spec=spec, epochs=20, seed=0, desc="phantom", config=ClassifierConfig(widths=(8, 16, 32, 32), depth_kernel=1))
+    cfg = ClassifierTrainingConfig(epochs=20, synthetic_mc1=0.0, crop=spec.to_dict(),
+                                   model=ClassifierConfig(widths=(8, 16, 32, 32), depth_kernel=1).to_dict())
+    model = train_model(items, cfg=cfg, seed=0, desc="phantom")
     return model, spec
 
 
@@ -81,7 +84,9 @@ def test_gradcam_mass_lies_beside_the_lesion_endplate(trained_2d):
 def test_d3_model_trains_on_3d_phantoms():
     spec = CropSpec(height=40, width=40, depth=3, pixel_mm=1.4)
     items, truth = _phantom_items(list(range(6)), depth=3)
-    model = train_model(items, spec=spec, epochs=2, seed=0, desc="3d", config=ClassifierConfig(widths=(8, 8, 16, 16), depth_kernel=3))
+    cfg = ClassifierTrainingConfig(epochs=2, synthetic_mc1=0.0, crop=spec.to_dict(),
+                                   model=ClassifierConfig(widths=(8, 8, 16, 16), depth_kernel=3).to_dict())
+    model = train_model(items, cfg=cfg, seed=0, desc="3d")
     p = predict(model, items, spec)
     assert p.shape == (len(truth), 3)
     x = extract_crops(items[0][1], items[0][2], np.array([d.box for d in items[0][0].discs]), [2] * len(items[0][0].discs),

@@ -1,21 +1,31 @@
 """The README's result tables are exactly what `python -m modic_core.evaluation.summary` prints from the shipped JSONs."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from modic_core.evaluation.summary import comparison_table_md, detector_table
+from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table
+from modic_core.schema import Benchmark, DetectorCard, NormalizationComparison
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name,fn", [("detector.json", detector_table), ("normalization_comparison.json", comparison_table_md)])
-def test_readme_quotes_the_shipped_results(name, fn):
-    doc = json.loads((ROOT / "weights" / name).read_text())
+@pytest.mark.parametrize("cls,path,fn", [
+    (DetectorCard, "weights/detector.json", detector_table),
+    (NormalizationComparison, "weights/normalization_comparison.json", comparison_table_md),
+])
+def test_readme_quotes_the_shipped_results(cls, path, fn):
+    doc = cls.load(ROOT / path)
     readme = (ROOT / "README.md").read_text()
     table = [line for line in fn(doc).splitlines() if line.startswith("|")]
     assert len(table) >= 4
     missing = [line for line in table if line not in readme]
     assert not missing, f"README is stale; rerun python -m modic_core.evaluation.summary: {missing[:2]}"
+
+
+def test_readme_benchmark_rows_come_from_the_shipped_benchmark():
+    rows = bench_table(Benchmark.load(ROOT / "benchmarks" / "latest.json")).splitlines()
+    readme = [line for line in (ROOT / "README.md").read_text().splitlines() if line.endswith((" ms |", " GB | |"))]
+    assert len(readme) >= 8
+    assert not [line for line in readme if line not in rows]

@@ -391,19 +391,6 @@ class ClassifierTrainingConfig(Record):
     def __post_init__(self) -> None:
         self.crop, self.model = _dump(self.crop), _dump(self.model)  # tuples as lists, as they read back
 
-    def crop_spec(self):
-        from modic_core.classification.crops import CropSpec
-
-        return CropSpec(**self.crop)
-
-    def model_config(self):
-        """The architecture: ``model`` if set, else the default for the crop depth."""
-        from modic_core.classification.model import ClassifierConfig
-
-        if self.model:
-            return ClassifierConfig.from_dict(self.model)
-        return ClassifierConfig(depth_kernel=1 if self.crop_spec().depth == 1 else 3)
-
 
 @dataclass
 class DetectorTrainingConfig(Record):
@@ -424,11 +411,6 @@ class DetectorTrainingConfig(Record):
 
     def __post_init__(self) -> None:
         self.model = _dump(self.model)  # tuples as lists, as they read back
-
-    def model_config(self):
-        from modic_core.detection.model import DetectorConfig
-
-        return DetectorConfig.from_dict(self.model) if self.model else DetectorConfig()
 
 
 @dataclass

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modic_core.train.common import detector_arch
+
 from modic_core.schema import (
     Benchmark,
     ClassifierCard,
@@ -103,7 +105,7 @@ def test_training_config_round_trip_and_cli_defaults():
     assert config_from_args(args) == training_config()
     assert (args.epochs, args.seed, args.synthetic_mc1) == (12, 0, 0.1)
     det = DetectorTrainingConfig(epochs=2, model={"fpn_channels": 8})
-    assert DetectorTrainingConfig.from_dict(det.to_dict()) == det and det.model_config().fpn_channels == 8
+    assert DetectorTrainingConfig.from_dict(det.to_dict()) == det and detector_arch(det).fpn_channels == 8
 
 
 def test_study_report_round_trip():

@@ -31,7 +31,7 @@ from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
-from modic_core.train.common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
 __all__ = ["DiscRecord", "StudyData", "prepare_cohort", "run_method", "training_config", "main"]
 
@@ -176,8 +176,8 @@ def synthetic_mc1_eval(model, items, spec: CropSpec, *, seed: int) -> np.ndarray
 def training_config(base: ClassifierTrainingConfig | None = None, **changes) -> ClassifierTrainingConfig:
     """``base`` (default: the defaults) with ``changes``, crop and architecture filled in as they will be trained."""
     cfg = replace(base or ClassifierTrainingConfig(), **changes)
-    spec = cfg.crop_spec()
-    return replace(cfg, crop=spec.to_dict(), model=cfg.model_config().to_dict())
+    spec = crop_spec(cfg)
+    return replace(cfg, crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
 
 
 def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str):
@@ -185,8 +185,8 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str):
     ``cfg.synthetic_mc1``: share of MC0 crops turned into synthetic MC1 each epoch
     (:func:`modic_core.classification.augment.paint_mc1`); 0 disables it."""
     seed_everything(seed)
-    spec, synthetic_mc1, bs = cfg.crop_spec(), cfg.synthetic_mc1, cfg.batch_size
-    model = build_classifier(config=cfg.model_config())
+    spec, synthetic_mc1, bs = crop_spec(cfg), cfg.synthetic_mc1, cfg.batch_size
+    model = build_classifier(config=classifier_arch(cfg))
     _, y_all = _tensors(items, spec, None)
     counts = np.bincount(y_all.numpy(), minlength=3).astype(float)
     counts[1] += synthetic_mc1 * counts[0]  # expected synthetic MC1 per epoch
@@ -241,7 +241,7 @@ def run_method(
     """Cross-validated predictions (one row per disc) for one method; resumes finished folds.
     Fold k trains with the seed ``cfg.seed + k``."""
     cache = cache or _NormCache()
-    spec, seed = cfg.crop_spec(), cfg.seed
+    spec, seed = crop_spec(cfg), cfg.seed
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = []
     for k, test_ids in enumerate(folds):
@@ -328,7 +328,7 @@ def landmarks_record(landmarks: dict, *, fitted_on: str) -> NyulLandmarks:
 def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainingConfig, weights_dir: Path,
                 cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
     """Train on every disc and write ``classifier_<method>.pt`` and its card (plus the Nyul landmarks file)."""
-    spec = cfg.crop_spec()
+    spec = crop_spec(cfg)
     lm = fit_landmarks(studies) if method == "nyul" else None
     items = build_crops(studies, method, lm, spec, cache)
     model = train_model(items, cfg=cfg, seed=cfg.seed, desc=f"{method} final")
@@ -387,7 +387,7 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--runs", default="runs/classifier")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--depth", type=int, default=d.crop_spec().depth, help="slices per crop (1 for single-slice data)")
+    ap.add_argument("--depth", type=int, default=crop_spec(d).depth, help="slices per crop (1 for single-slice data)")
     ap.add_argument("--synthetic-mc1", type=float, default=d.synthetic_mc1,
                     help=f"share of MC0 crops turned into synthetic MC1 per epoch (0 disables; {d.synthetic_mc1:g} shipped, see README)")
 
@@ -395,7 +395,7 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> ClassifierTrainingConfig:
     base = ClassifierTrainingConfig()
     return training_config(epochs=args.epochs, seed=args.seed, synthetic_mc1=args.synthetic_mc1,
-                           crop={**base.crop_spec().to_dict(), "depth": args.depth})
+                           crop={**crop_spec(base).to_dict(), "depth": args.depth})
 
 
 if __name__ == "__main__":

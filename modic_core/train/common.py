@@ -79,3 +79,26 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     tmp.replace(path)
+
+
+def crop_spec(cfg):
+    """The :class:`CropSpec` of a :class:`~modic_core.schema.ClassifierTrainingConfig`."""
+    from modic_core.classification.crops import CropSpec
+
+    return CropSpec(**cfg.crop)
+
+
+def classifier_arch(cfg):
+    """The architecture of a classifier training config: ``cfg.model`` if set, else the default for the crop depth."""
+    from modic_core.classification.model import ClassifierConfig
+
+    if cfg.model:
+        return ClassifierConfig.from_dict(cfg.model)
+    return ClassifierConfig(depth_kernel=1 if crop_spec(cfg).depth == 1 else 3)
+
+
+def detector_arch(cfg):
+    """The :class:`DetectorConfig` of a :class:`~modic_core.schema.DetectorTrainingConfig` (default if unset)."""
+    from modic_core.detection.model import DetectorConfig
+
+    return DetectorConfig.from_dict(cfg.model) if cfg.model else DetectorConfig()

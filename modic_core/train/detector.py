@@ -28,7 +28,7 @@ from modic_core.datasets.cohort import CohortStudy
 from modic_core.detection.model import build_detector
 from modic_core.detection.preprocess import to_detector_grid
 from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig
-from modic_core.train.common import atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
 __all__ = ["DetectorSample", "load_detector_samples", "train_detector", "main"]
 
@@ -137,7 +137,7 @@ def train_detector(
     """Train (or resume) a detector with the hyperparameters of ``cfg`` and the seed ``seed``
     (per fold); checkpoints every epoch in ``run_dir/ckpt.pt``."""
     seed_everything(seed)
-    arch = cfg.model_config()
+    arch = detector_arch(cfg)
     epochs, batch_size = cfg.epochs, cfg.batch_size
     model = build_detector(config=arch)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = Path(args.runs)
     out = Path(args.out)
     cfg = replace(d, epochs=args.epochs, seed=args.seed, n_folds=args.cv)
-    cfg = replace(cfg, model=cfg.model_config().to_dict())
+    cfg = replace(cfg, model=detector_arch(cfg).to_dict())
     folds = patient_folds([s.study_id for s in studies], n_folds=cfg.n_folds, seed=cfg.seed) if cfg.n_folds else []
     command = "python -m modic_core.train.detector " + " ".join(argv if argv is not None else sys.argv[1:])
     wpath = out / "detector.pt"
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_final:
         if not wpath.exists() or not (runs / "final" / "done").exists():
             model = train_detector(samples, cfg=cfg, run_dir=runs / "final", seed=cfg.seed, desc="final")
-            export_weights(model, cfg.model_config(), wpath)
+            export_weights(model, detector_arch(cfg), wpath)
             (runs / "final" / "done").write_text("ok")
             write_report([], pending=bool(folds))
             print("wrote", wpath, flush=True)

@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m modic_core.bench.benchmark
+	$(PY) -m modic_core.bench.memory --json benchmarks/memory.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache

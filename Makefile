@@ -24,6 +24,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(PY) -m modic_core.bench.benchmark
+	$(PY) -m modic_core.bench.memory --json benchmarks/memory.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache

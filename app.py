@@ -7,7 +7,6 @@ notice. Pages stay thin: the maths and figures live in ``modic_core`` and ``modi
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import streamlit as st
@@ -18,15 +17,11 @@ from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import shipped_best_method  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
 from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY  # noqa: E402
-from modic_core.ui.session import analysis_backend, device_label, models_status  # noqa: E402
+from modic_core.ui.backend import get_backend  # noqa: E402
+from modic_core.ui.session import device_label, models_status  # noqa: E402
 from modic_core.export.style import NOTICE, notice_html  # noqa: E402
 
 logging.getLogger("modic_core.app").setLevel(logging.INFO)
-
-if os.environ.get("MODIC_APP_TEST_DOUBLE") == "1":  # browser tests without trained models: tests/app/fakes.py
-    from tests.app import fakes
-
-    fakes.install()
 
 ROOT = Path(__file__).resolve().parent
 # url paths differ from the file names on purpose: Streamlit also registers ``pages/*.py`` as legacy
@@ -47,8 +42,9 @@ def _default_method() -> str:
 
 
 def sidebar() -> None:
-    _, min_thr = analysis_backend()
-    status = models_status()
+    backend = get_backend()
+    min_thr = backend.min_threshold
+    status = models_status(backend)
     methods = list(NORMALIZATIONS)
     default = _default_method()
     if NORMALIZATION_KEY not in st.session_state or st.session_state[NORMALIZATION_KEY] not in methods:

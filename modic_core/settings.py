@@ -25,6 +25,8 @@ __all__ = [
     "device",
     "limits",
     "project_root",
+    "result_cache_bytes",
+    "session_cache_bytes",
     "weights_dir",
 ]
 
@@ -159,3 +161,15 @@ def limits() -> Limits:
         max_rows_cols=4096,
         parse_seconds=_env_float("MODIC_PARSE_SECONDS", 60.0),
     )
+
+
+def result_cache_bytes() -> int:
+    """Budget of the process-wide cache of analysis results (detections, probabilities, crop-local
+    Grad-CAM), in bytes: ``MODIC_RESULT_CACHE_MB``, default 256 MiB."""
+    return int(_env_float("MODIC_RESULT_CACHE_MB", 256) * MIB)
+
+
+def session_cache_bytes() -> int:
+    """Budget of one dashboard session's store of analysed studies (their T1/T2 arrays and results),
+    in bytes: ``MODIC_SESSION_CACHE_MB``, default 64 MiB. The study on screen is always kept."""
+    return int(_env_float("MODIC_SESSION_CACHE_MB", 64) * MIB)

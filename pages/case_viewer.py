@@ -119,6 +119,10 @@ st.markdown(
     f"**T2:** {study.t2.meta.series_description or study.sources.get('t2', '—')} · "
     f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm"
 )
+# The downloads sit right under the study they belong to. This slot is (re)drawn empty as soon as a
+# new study is identified, before any analysis, so no button of the previous study stays clickable
+# while the new one is analysed; it is filled at the end from the same report the page renders.
+downloads_slot = st.empty()
 
 report = None
 ready, why = rt.models_ready(normalization)
@@ -230,23 +234,23 @@ if report is not None:
                         + ("" if hf is not None else " · no Grad-CAM on this slice"))
 
     # ----------------------------------------------------------------------- downloads
-    st.subheader("Downloads")
-    d1c, d2c, d3c, _ = st.columns([1, 1, 1, 1])
-    d1c.download_button("Per-level table (CSV)", report_csv(report, study_label=sid), file_name=f"modic_{sid}.csv",
-                        mime="text/csv", key="cv_dl_csv", on_click="ignore", icon=":material/table:")
-    pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=z, window_t1=win1, window_t2=win2,
-                                             heatmap_opacity=max(opacity, 0.4), device=report.device),
-                    "building the PDF report", fallback=b"")
-    d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
-                        key="cv_dl_pdf", on_click="ignore", icon=":material/picture_as_pdf:")
-    if sr_source is not None:
-        sr = safe_call(lambda: dicom_sr_bytes(report, study, read_series_headers(*sr_source)), "building the DICOM SR",
-                       fallback=b"")
-        d3c.download_button("Findings (DICOM SR)", sr, file_name=f"modic_{sid}_sr.dcm", mime="application/dicom",
-                            key="cv_dl_sr", on_click="ignore", icon=":material/folder_zip:",
-                            help="Comprehensive 3D SR (TID 1500) referencing the T1 images, for PACS research use.")
-    else:
-        d3c.caption("DICOM SR: available when the T1 series is DICOM.")
+    with downloads_slot.container():
+        d1c, d2c, d3c, _ = st.columns([1, 1, 1, 1])
+        d1c.download_button("Per-level table (CSV)", report_csv(report, study_label=sid), file_name=f"modic_{sid}.csv",
+                            mime="text/csv", key=f"cv_dl_csv_{fp}", on_click="ignore", icon=":material/table:")
+        pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=z, window_t1=win1,
+                                                 window_t2=win2, heatmap_opacity=max(opacity, 0.4), device=report.device),
+                        "building the PDF report", fallback=b"")
+        d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
+                            key=f"cv_dl_pdf_{fp}", on_click="ignore", icon=":material/picture_as_pdf:")
+        if sr_source is not None:
+            sr = safe_call(lambda: dicom_sr_bytes(report, study, read_series_headers(*sr_source)), "building the DICOM SR",
+                           fallback=b"")
+            d3c.download_button("Findings (DICOM SR)", sr, file_name=f"modic_{sid}_sr.dcm", mime="application/dicom",
+                                key=f"cv_dl_sr_{fp}", on_click="ignore", icon=":material/folder_zip:",
+                                help="Comprehensive 3D SR (TID 1500) referencing the T1 images, for PACS research use.")
+        else:
+            d3c.caption("DICOM SR: available when the T1 series is DICOM.")
     timings = " · ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f} s" for k, v in (report.timings or {}).items())
     st.caption(f"Normalization: {method_label(report.normalization)} · threshold {report.threshold:.2f} · device "
                f"{report.device} · models: " + "; ".join(f"{k}: {v}" for k, v in report.weights.items())

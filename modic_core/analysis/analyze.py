@@ -7,6 +7,14 @@ classification (probabilities and Grad-CAM of every candidate region with score 
 :data:`MIN_THRESHOLD`) runs once per study and method; a threshold change only filters and
 renames levels, so it never reruns a network. Models load once per process.
 
+Results live in two places: each :class:`StudyAnalysis` keeps the ones it computed or fetched
+(so a report of the study on screen never recomputes), and :func:`analyze` / :func:`get_analysis`
+share one process cache bounded in bytes (:func:`modic_core.analysis.cache.result_cache`), keyed
+on everything a result depends on: the study's fingerprint (all bytes of T1 and T2 and their
+geometry), the weights' sha256, the method, Grad-CAM on/off and the candidate rules. Grad-CAM
+maps are kept crop-local (:class:`~modic_core.analysis.report.LocalHeatmap`), never as
+full-volume arrays.
+
 Feeding a 3D study to a D = 1 model: each region is classified on every slice of its slab
 (the slices where the detector found it, limited to the centre slice ±1), and the probabilities
 are averaged; Grad-CAM is computed per slice and placed on that slice. A model trained with
@@ -15,41 +23,29 @@ D > 1 gets one crop of D consecutive slices centred on the region.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from modic_core.classification.crops import extract_crops, paste_back
+from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
+from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
+from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
 from modic_core.detection.levels import assign_level_names, order_top_to_bottom
 from modic_core.errors import InputError
-from modic_core.analysis.report import CLASS_NAMES, LevelResult, StudyReport
 from modic_core.volume import Study
 
 __all__ = ["MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis",
-           "models_available", "study_fingerprint"]
+           "models_available", "study_fingerprint"]  # study_fingerprint lives in modic_core.analysis.cache
 
 MIN_THRESHOLD = 0.05  # candidates below this confidence are never classified (the slider's minimum)
 DEFAULT_NORMALIZATION = "zscore"
 MAX_SLAB_HALF = 1  # D = 1 models see the region's centre slice ±1 (within its detected slab)
-
-
-def study_fingerprint(study: Study) -> str:
-    """A content hash of the study's T1 and T2 arrays and geometry (no patient data)."""
-    h = hashlib.sha1()
-    for v in (study.t1, study.t2):
-        a = np.ascontiguousarray(v.array)
-        h.update(str(a.shape).encode())
-        h.update(str(v.spacing).encode())
-        h.update(a[:, ::4, ::4].tobytes())
-    return h.hexdigest()[:16]
 
 
 def models_available(weights_dir: str | Path | None = None) -> dict[str, bool]:
@@ -67,45 +63,95 @@ def models_available(weights_dir: str | Path | None = None) -> dict[str, bool]:
 @dataclass
 class _Classified:
     probabilities: np.ndarray  # (n_candidates, 3)
-    crop_heat: list[list[tuple[int, np.ndarray]]]  # per candidate: [(z_center, heat (D, H, W)), ...]
+    heatmaps: list[LocalHeatmap | None]  # per candidate, crop-local on the T1 grid (None without Grad-CAM)
     seconds: dict[str, float]
     weights: str
 
+    @property
+    def nbytes(self) -> int:
+        return int(self.probabilities.nbytes) + sum(h.nbytes for h in self.heatmaps if h is not None)
+
+
+@dataclass
+class _Detected:
+    detections: StudyDetections
+    source: str
+
+    @property
+    def nbytes(self) -> int:
+        return sum(np.asarray(c.box).nbytes + 64 for c in self.detections.candidates)
+
 
 class StudyAnalysis:
-    """Detection once, classification once per normalization, reports for any threshold."""
+    """Detection once, classification once per normalization, reports for any threshold.
 
-    def __init__(self, study: Study, *, detector=None) -> None:
+    ``cache``: a :class:`~modic_core.analysis.cache.ByteLRU` shared by several analyses (the
+    process cache of :func:`get_analysis`), or None for results kept by this object only.
+    ``fingerprint``: the study's :func:`study_fingerprint` if already known.
+    """
+
+    def __init__(self, study: Study, *, detector=None, cache: ByteLRU | None = None, fingerprint: str | None = None) -> None:
         self.study = study
-        self.fingerprint = study_fingerprint(study)
+        self.fingerprint = fingerprint or study_fingerprint(study)
         self._detector = detector
-        self._det: StudyDetections | None = None
+        self._cache = cache
+        self._det: _Detected | None = None
         self._cls: dict[tuple[str, bool], _Classified] = {}
-        self._heat: dict[tuple[str, int], np.ndarray] = {}
         self._lock = threading.RLock()
         self.timings: dict[str, float] = {}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this object keeps alive: the study's arrays and its results."""
+        arrays = [v.array for v in (self.study.t1, self.study.t2, getattr(self.study, "t2_native", None)) if v is not None]
+        return sum(int(a.nbytes) for a in arrays) + sum(r.nbytes for r in self._cls.values()) + (self._det.nbytes if self._det else 0)
+
+    def rebind(self, study: Study) -> None:
+        """Use another Study object with the same fingerprint (drops the reference to the old copy)."""
+        self.study = study
+
+    # -- cache keys: everything the result depends on
+    def _detector_obj(self):
+        if self._detector is None:
+            from modic_core.detection import load_detector
+
+            self._detector = load_detector()
+        return self._detector
+
+    def _det_key(self) -> tuple:
+        det = self._detector_obj()
+        return ("detect", self.fingerprint, det.sha256 or det.source)
+
+    def _cls_key(self, normalization: str, gradcam: bool, clf) -> tuple:
+        return ("classify",) + self._det_key()[1:] + (normalization, bool(gradcam), clf.sha256 or clf.source,
+                                                       MIN_THRESHOLD, MAX_SLAB_HALF)
 
     # -- stage 1
     def detections(self) -> StudyDetections:
         with self._lock:
             if self._det is None:
-                from modic_core.detection import load_detector
+                key = self._det_key()
+                hit = self._cache.get(key) if self._cache is not None else None
+                if hit is None:
+                    det = self._detector_obj()
+                    hit = _Detected(det.detect(self.study.t1), f"{det.source} (sha256 {det.sha256[:12]})")
+                    if self._cache is not None:
+                        self._cache.put(key, hit)
+                self._set_detections(hit)
+            return self._det.detections
 
-                det = self._detector or load_detector()
-                self._set_detections(det.detect(self.study.t1), det)
-            return self._det
-
-    def _set_detections(self, detections: StudyDetections, detector) -> None:
-        self._det = detections
-        self.timings["detection_s"] = detections.seconds
-        self._det_source = f"{detector.source} (sha256 {detector.sha256[:12]})"
+    def _set_detections(self, detected: _Detected) -> None:
+        self._det = detected
+        self.timings["detection_s"] = detected.detections.seconds
 
     def forget(self, normalization: str) -> None:
         """Drop the cached classification of one method (benchmarks time a fresh switch with it)."""
         with self._lock:
             for key in [k for k in self._cls if k[0] == normalization]:
                 del self._cls[key]
-            self._heat = {k: v for k, v in self._heat.items() if k[0] != normalization}
+            if self._cache is not None:
+                fp = self.fingerprint
+                self._cache.discard_where(lambda k: k[0] == "classify" and k[1] == fp and k[3] == normalization)
 
     def candidates(self):
         return [c for c in self.detections().candidates if c.score >= MIN_THRESHOLD]
@@ -141,46 +187,57 @@ class StudyAnalysis:
         return clf, crops, zs, owner, seconds
 
     def _store(self, normalization: str, gradcam: bool, clf, probs, cams, zs, owner, seconds) -> _Classified:
-        n = len(self.candidates())
+        """Average each candidate's probabilities over its crops; paste its Grad-CAM crop-locally."""
+        cands = self.candidates()
+        n = len(cands)
         owner_a = np.array(owner, dtype=int)
         P = np.zeros((n, 3), np.float32)
-        heat: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(n)]
+        heat: list[LocalHeatmap | None] = [None] * n
+        shape, spacing_yx = self.study.t1.shape, self.study.t1.spacing[1:]
         for i in range(n):
             sel = np.where(owner_a == i)[0]
             P[i] = probs[sel].mean(0)
             if cams is not None:
-                heat[i] = [(zs[j], cams[j]) for j in sel]
+                patches = [HeatPatch(*p) for j in sel
+                           for p in paste_back_patches(cams[j], cands[i].box, zs[j], spacing_yx, clf.spec, shape)]
+                heat[i] = LocalHeatmap(shape, tuple(patches))
         res = _Classified(P, heat, seconds, f"{clf.source} (sha256 {clf.sha256[:12]})")
         self._cls[(normalization, gradcam)] = res
+        if self._cache is not None:
+            self._cache.put(self._cls_key(normalization, gradcam, clf), res)
         return res
+
+    def _cached(self, normalization: str, gradcam: bool) -> _Classified | None:
+        """This object's result, else the shared cache's (Grad-CAM results also serve gradcam=False)."""
+        for g in ((gradcam,) if gradcam else (False, True)):
+            if (normalization, g) in self._cls:
+                return self._cls[(normalization, g)]
+        if self._cache is None:
+            return None
+        from modic_core.classification import load_classifier
+
+        clf = load_classifier(normalization)
+        for g in ((gradcam,) if gradcam else (False, True)):
+            hit = self._cache.get(self._cls_key(normalization, g, clf))
+            if hit is not None:
+                self._cls[(normalization, g)] = hit
+                return hit
+        return None
 
     def classification(self, normalization: str, *, gradcam: bool = True) -> _Classified:
         with self._lock:
-            key = (normalization, gradcam)
-            if key in self._cls:
-                return self._cls[key]
-            if gradcam is False and (normalization, True) in self._cls:
-                return self._cls[(normalization, True)]
+            hit = self._cached(normalization, gradcam)
+            if hit is not None:
+                return hit
             clf, crops, zs, owner, seconds = self._prepare(normalization)
             t0 = time.perf_counter()
             probs, cams = clf.predict(crops, gradcam=gradcam)
             seconds["classifier_s"] = time.perf_counter() - t0
             return self._store(normalization, gradcam, clf, probs, cams, zs, owner, seconds)
 
-    def _heatmap(self, normalization: str, idx: int, res: _Classified, spec) -> np.ndarray:
-        key = (normalization, idx)
-        if key not in self._heat:
-            c = self.candidates()[idx]
-            out = np.zeros(self.study.t1.shape, np.float32)
-            for z, h in res.crop_heat[idx]:
-                out = np.maximum(out, paste_back(h, c.box, z, self.study.t1.spacing[1:], spec, self.study.t1.shape))
-            self._heat[key] = out
-        return self._heat[key]
-
     # -- the report
     def report(self, normalization: str = DEFAULT_NORMALIZATION, threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:
         """Per-level results for this threshold (no network runs if detection/classification are cached)."""
-        from modic_core.classification import load_classifier
         from modic_core.detection.infer import pick_device
 
         if threshold < MIN_THRESHOLD:
@@ -188,7 +245,6 @@ class StudyAnalysis:
         t_start = time.perf_counter()
         cands = self.candidates()
         res = self.classification(normalization, gradcam=gradcam)
-        spec = load_classifier(normalization).spec
         kept = [i for i, c in enumerate(cands) if c.score >= threshold]
         boxes = np.array([cands[i].box for i in kept]).reshape(-1, 4)
         names = assign_level_names(boxes) if kept else []
@@ -200,7 +256,7 @@ class StudyAnalysis:
             levels.append(LevelResult(
                 level=names[r], box=tuple(float(v) for v in c.box), score=float(c.score),
                 probabilities={n: float(v) for n, v in zip(CLASS_NAMES, p)}, prediction=CLASS_NAMES[int(np.argmax(p))],
-                z_range=c.z_range, heatmap=self._heatmap(normalization, i, res, spec) if gradcam else None,
+                z_range=c.z_range, gradcam=res.heatmaps[i] if gradcam else None,
             ))
         timings = dict(self.timings)
         timings.update(res.seconds)
@@ -209,28 +265,14 @@ class StudyAnalysis:
         if not levels:
             notes.append("No intervertebral region reached this confidence threshold.")
         return StudyReport(levels=levels, normalization=normalization, threshold=float(threshold),
-                           weights={"detector": getattr(self, "_det_source", ""), "classifier": res.weights},
+                           weights={"detector": self._det.source if self._det else "", "classifier": res.weights},
                            timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes)
 
 
-_CACHE: "OrderedDict[str, StudyAnalysis]" = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 8
-
-
-def get_analysis(study: Study) -> StudyAnalysis:
-    """The process-wide cached :class:`StudyAnalysis` of this study (LRU of 8 studies)."""
-    fp = study_fingerprint(study)
-    with _CACHE_LOCK:
-        sa = _CACHE.get(fp)
-        if sa is None:
-            sa = StudyAnalysis(study)
-            _CACHE[fp] = sa
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        else:
-            _CACHE.move_to_end(fp)
-        return sa
+def get_analysis(study: Study, *, fingerprint: str | None = None) -> StudyAnalysis:
+    """A :class:`StudyAnalysis` of this study backed by the process cache (:func:`result_cache`):
+    a study analysed before (same fingerprint, same weights) reuses its results."""
+    return StudyAnalysis(study, cache=result_cache(), fingerprint=fingerprint)
 
 
 def analyze_many(analyses: list[StudyAnalysis], normalization: str = DEFAULT_NORMALIZATION, *, gradcam: bool = True) -> None:
@@ -242,12 +284,15 @@ def analyze_many(analyses: list[StudyAnalysis], normalization: str = DEFAULT_NOR
     """
     from modic_core.detection import load_detector
 
-    todo = [sa for sa in analyses if sa._det is None]
+    todo = [sa for sa in analyses if sa._det is None and (sa._cache is None or sa._det_key() not in sa._cache)]
     if todo:
         det = load_detector()
         for sa, d in zip(todo, det.detect_batch([sa.study.t1 for sa in todo])):
-            sa._set_detections(d, det)
-    todo = [sa for sa in analyses if (normalization, gradcam) not in sa._cls]
+            hit = _Detected(d, f"{det.source} (sha256 {det.sha256[:12]})")
+            if sa._cache is not None:
+                sa._cache.put(sa._det_key(), hit)
+            sa._set_detections(hit)
+    todo = [sa for sa in analyses if sa._cached(normalization, gradcam) is None]
     if not todo:
         return
     import torch

@@ -6,9 +6,83 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CLASS_NAMES", "LevelResult", "StudyReport"]
+__all__ = ["CLASS_NAMES", "HeatPatch", "LevelResult", "LocalHeatmap", "StudyReport"]
 
 CLASS_NAMES = ("MC0", "MC1", "MC2")
+
+
+@dataclass(frozen=True)
+class HeatPatch:
+    """Part of a heat map on one slice: ``values`` (h, w) float32 in [0, 1] whose pixel (0, 0)
+    is T1 pixel (``z``, ``row0``, ``col0``)."""
+
+    z: int
+    row0: int
+    col0: int
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class LocalHeatmap:
+    """A Grad-CAM map kept crop-local: the patches under the region's crop on the T1 grid ``shape``
+    (z, y, x); zero elsewhere. A few hundred kB instead of a full-volume float32 array; it is
+    pasted onto a slice only when drawn (:meth:`plane`) or onto the volume on request (:meth:`dense`).
+    Patches are read-only (shared between reports of the same cached analysis).
+    """
+
+    shape: tuple[int, int, int]
+    patches: tuple[HeatPatch, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(v) for v in self.shape))
+        for p in self.patches:
+            p.values.flags.writeable = False
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(p.values.nbytes) for p in self.patches)
+
+    @property
+    def z_slices(self) -> list[int]:
+        """Slices with a patch, ascending."""
+        return sorted({p.z for p in self.patches})
+
+    def max_into(self, out: np.ndarray | None, z: int) -> np.ndarray | None:
+        """Element-wise maximum of ``out`` (y, x) and this map on slice ``z``; a new zero plane if
+        ``out`` is None and the slice has a patch; ``out`` unchanged when it has none."""
+        for p in self.patches:
+            if p.z != z:
+                continue
+            if out is None:
+                out = np.zeros(self.shape[1:], np.float32)
+            h, w = p.values.shape
+            region = out[p.row0 : p.row0 + h, p.col0 : p.col0 + w]
+            np.maximum(region, p.values[: region.shape[0], : region.shape[1]], out=region)
+        return out
+
+    def plane(self, z: int) -> np.ndarray | None:
+        """The map on slice ``z`` as (y, x) float32, or None when the region has no patch there."""
+        return self.max_into(None, z)
+
+    def dense(self) -> np.ndarray:
+        """The whole map as float32 (z, y, x) on the T1 grid (allocates the full volume)."""
+        out = np.zeros(self.shape, np.float32)
+        for z in self.z_slices:
+            self.max_into(out[z], z)
+        return out
+
+    @classmethod
+    def from_dense(cls, volume: np.ndarray) -> "LocalHeatmap":
+        """The non-zero bounding box of each slice of a (z, y, x) (or (y, x)) map, as patches."""
+        vol = np.asarray(volume, dtype=np.float32)
+        vol = vol[None] if vol.ndim == 2 else vol
+        patches = []
+        for z in range(vol.shape[0]):
+            ys, xs = np.nonzero(vol[z])
+            if len(ys):
+                y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+                patches.append(HeatPatch(z, int(y0), int(x0), vol[z, y0:y1, x0:x1].copy()))
+        return cls(vol.shape, tuple(patches))
 
 
 @dataclass
@@ -27,7 +101,16 @@ class LevelResult:
     probabilities: dict[str, float]
     prediction: str
     z_range: tuple[int, int] = (0, 0)
-    heatmap: np.ndarray | None = None
+    gradcam: LocalHeatmap | None = None
+
+    def __post_init__(self) -> None:
+        if self.gradcam is not None and not isinstance(self.gradcam, LocalHeatmap):
+            self.gradcam = LocalHeatmap.from_dense(self.gradcam)
+
+    @property
+    def heatmap(self) -> np.ndarray | None:
+        """Grad-CAM as float32 (z, y, x) on the T1 grid in [0, 1] (a new full-volume array per call)."""
+        return None if self.gradcam is None else self.gradcam.dense()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CropSpec", "crop_grid", "extract_crops", "paste_back"]
+__all__ = ["CropSpec", "crop_grid", "extract_crops", "paste_back", "paste_back_patches"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,41 @@ def extract_crops(
     return torch.stack(out)
 
 
+def paste_back_patches(
+    heat: np.ndarray,
+    box: tuple[float, float, float, float],
+    z_center: int,
+    spacing_yx: tuple[float, float],
+    spec: CropSpec,
+    shape: tuple[int, int, int],
+) -> list[tuple[int, int, int, np.ndarray]]:
+    """A crop-grid map (D, H, W) resampled onto the T1 grid, kept local: ``[(z, row0, col0, values (h, w))]``.
+
+    One float32 patch per slice of the crop that lies inside the volume, covering only the
+    T1 pixels under the crop (bilinear); :func:`paste_back` places them in a full volume.
+    """
+    from scipy.ndimage import map_coordinates
+
+    Z, Y, X = shape
+    cy, cx = (box[1] + box[3]) / 2, (box[0] + box[2]) / 2
+    rows, cols = crop_grid((cy, cx), spacing_yx, spec)
+    r0, r1 = max(0, int(np.floor(rows.min()))), min(Y - 1, int(np.ceil(rows.max())))
+    c0, c1 = max(0, int(np.floor(cols.min()))), min(X - 1, int(np.ceil(cols.max())))
+    if r1 < r0 or c1 < c0:
+        return []
+    yy, xx = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
+    # fractional crop indices of each T1 pixel
+    fi = (yy - rows[0]) / (rows[1] - rows[0]) if spec.height > 1 else np.zeros_like(yy, float)
+    fj = (xx - cols[0]) / (cols[1] - cols[0]) if spec.width > 1 else np.zeros_like(xx, float)
+    out = []
+    for d in range(spec.depth):
+        z = int(z_center) + d - spec.depth // 2
+        if 0 <= z < Z:
+            vals = map_coordinates(heat[d].astype(np.float32), [fi, fj], order=1, mode="constant", cval=0.0)
+            out.append((z, r0, c0, vals.astype(np.float32, copy=False)))
+    return out
+
+
 def paste_back(
     heat: np.ndarray,
     box: tuple[float, float, float, float],
@@ -90,23 +125,8 @@ def paste_back(
     shape: tuple[int, int, int],
 ) -> np.ndarray:
     """Place a crop-grid map (D, H, W) back on the T1 grid (z, y, x); zero outside the crop."""
-    from scipy.ndimage import map_coordinates
-
-    Z, Y, X = shape
     out = np.zeros(shape, dtype=np.float32)
-    cy, cx = (box[1] + box[3]) / 2, (box[0] + box[2]) / 2
-    rows, cols = crop_grid((cy, cx), spacing_yx, spec)
-    r0, r1 = max(0, int(np.floor(rows.min()))), min(Y - 1, int(np.ceil(rows.max())))
-    c0, c1 = max(0, int(np.floor(cols.min()))), min(X - 1, int(np.ceil(cols.max())))
-    if r1 < r0 or c1 < c0:
-        return out
-    yy, xx = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
-    # fractional crop indices of each T1 pixel
-    fi = (yy - rows[0]) / (rows[1] - rows[0]) if spec.height > 1 else np.zeros_like(yy, float)
-    fj = (xx - cols[0]) / (cols[1] - cols[0]) if spec.width > 1 else np.zeros_like(xx, float)
-    for d in range(spec.depth):
-        z = int(z_center) + d - spec.depth // 2
-        if 0 <= z < Z:
-            vals = map_coordinates(heat[d].astype(np.float32), [fi, fj], order=1, mode="constant", cval=0.0)
-            out[z, r0 : r1 + 1, c0 : c1 + 1] = np.maximum(out[z, r0 : r1 + 1, c0 : c1 + 1], vals)
+    for z, r0, c0, vals in paste_back_patches(heat, box, z_center, spacing_yx, spec, shape):
+        h, w = vals.shape
+        np.maximum(out[z, r0 : r0 + h, c0 : c0 + w], vals, out=out[z, r0 : r0 + h, c0 : c0 + w])
     return out

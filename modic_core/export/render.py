@@ -135,22 +135,16 @@ def compose_rgb(grey: np.ndarray, heatmap: np.ndarray | None = None, opacity: fl
 
 
 def slice_heatmap(levels: Iterable, z: int, shape_yx: tuple[int, int]) -> np.ndarray | None:
-    """Maximum over levels of their Grad-CAM heat maps on slice ``z`` (None if there is none)."""
+    """Maximum over levels of their Grad-CAM on slice ``z``, (y, x) float32 (None if no level has one there).
+
+    Each level's crop-local map (``LevelResult.gradcam``) is pasted onto this one slice only.
+    """
     out = None
     for lv in levels:
-        hm = getattr(lv, "heatmap", None)
-        if hm is None:
+        cam = getattr(lv, "gradcam", None)
+        if cam is None or tuple(cam.shape[1:]) != tuple(shape_yx):
             continue
-        hm = np.asarray(hm)
-        if hm.ndim == 2:
-            plane = hm
-        elif 0 <= z < hm.shape[0]:
-            plane = hm[z]
-        else:
-            continue
-        if plane.shape != tuple(shape_yx):
-            continue
-        out = plane.astype(np.float32, copy=True) if out is None else np.maximum(out, plane)
+        out = cam.max_into(out, z)
     return out
 
 

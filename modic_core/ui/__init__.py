@@ -6,7 +6,8 @@ live here and in the rest of :mod:`modic_core`:
 - :mod:`.style` -- colours per class, the notice, texts shared by the pages;
 - :mod:`.viewer` -- window/level defaults, slice compositing, plotly slice and crop figures;
 - :mod:`.uploads` -- automatic T1/T2 pairing of uploaded series and loading the chosen pair;
-- :mod:`.session` -- study fingerprints, hashed study IDs, the per-session analysis store;
+- :mod:`.backend` -- the analysis backend seam (the shipped pipeline, or a double installed by tests);
+- :mod:`.session` -- hashed study IDs, the per-session analysis store (bounded in bytes), the models' status;
 - :mod:`.guard` -- shows input errors as messages and never lets a traceback reach the page;
 - :mod:`.comparison` -- the shipped comparison (a typed :mod:`modic_core.schema` record), tables and plotly charts;
 - :mod:`.export` -- CSV export of a study's table, the one-page PDF report;

@@ -1,11 +1,13 @@
-"""Streamlit glue shared by the pages: cached models and demo studies, the per-session analysis store,
+"""Streamlit glue shared by the pages: cached demo studies, the per-session analysis store,
 and the sidebar settings. (The only helper module that needs a running Streamlit script.)
 
-- Models load once per process (``st.cache_resource``), on top of the loaders' own caches.
+- The analysis backend comes from :func:`modic_core.ui.backend.get_backend` (the shipped
+  pipeline unless a test or deployment installed another one); its models load once per process.
 - Each browser session keeps its own :class:`~modic_core.ui.session.AnalysisStore` in
-  ``st.session_state``: one ``StudyAnalysis`` per study, so a threshold change never reruns a
-  network and a normalization switch reruns only the classifier. Sessions never share
-  results objects, so two users analysing different studies each get their own.
+  ``st.session_state``, bounded in bytes (``settings.session_cache_bytes()``): one analysis per
+  study, so a threshold change never reruns a network and a normalization switch reruns only
+  the classifier. Sessions never share report objects; computed results are shared read-only
+  through the process cache (:func:`modic_core.analysis.cache.result_cache`).
 """
 from __future__ import annotations
 
@@ -13,17 +15,18 @@ from typing import Any
 
 import streamlit as st
 
-from modic_core.errors import InputError
-from modic_core.ui.session import AnalysisStore, analysis_backend, models_status, study_fingerprint
+from modic_core import settings
+from modic_core.analysis.cache import study_fingerprint
+from modic_core.ui.backend import get_backend
+from modic_core.ui.session import AnalysisStore, models_status
 
 __all__ = [
     "NORMALIZATION_KEY",
     "THRESHOLD_KEY",
     "analyse",
     "cached_demo_study",
-    "cached_detector",
-    "cached_classifier",
     "current_settings",
+    "fingerprint_of",
     "get_store",
     "models_ready",
 ]
@@ -31,22 +34,6 @@ __all__ = [
 NORMALIZATION_KEY = "normalization"
 THRESHOLD_KEY = "threshold"
 _STORE_KEY = "_modic_analysis_store"
-
-
-@st.cache_resource(show_spinner="Loading the detector…")
-def cached_detector():
-    """The shipped detector, loaded once per process."""
-    from modic_core.detection import load_detector
-
-    return load_detector()
-
-
-@st.cache_resource(show_spinner="Loading the classifier…")
-def cached_classifier(normalization: str):
-    """The classifier of one normalization method, loaded once per process."""
-    from modic_core.classification import load_classifier
-
-    return load_classifier(normalization)
 
 
 @st.cache_resource(show_spinner="Loading the demo case…", max_entries=8)
@@ -59,18 +46,15 @@ def cached_demo_study(name: str):
 
 def current_settings() -> tuple[str, float]:
     """(normalization, threshold) chosen in the sidebar."""
-    _, min_thr = analysis_backend()
-    norm = st.session_state.get(NORMALIZATION_KEY) or "zscore"
-    thr = float(st.session_state.get(THRESHOLD_KEY) or 0.5)
+    min_thr = get_backend().min_threshold
+    norm = st.session_state.get(NORMALIZATION_KEY) or settings.default_normalization()
+    thr = float(st.session_state.get(THRESHOLD_KEY) or settings.default_threshold())
     return str(norm), max(thr, min_thr)
 
 
 def models_ready(normalization: str) -> tuple[bool, str]:
     """Whether detector and this method's classifier are installed, and a sentence when not."""
-    cls, _ = analysis_backend()
-    if cls is None:
-        return False, "The analysis module is not installed yet, so no model can run. The images can still be viewed."
-    status = models_status()
+    status = models_status(get_backend())
     if not status["detector"]:
         return False, ("The model has not been trained yet: no detector weights are installed (weights/detector.pt). "
                        "The images can still be viewed.")
@@ -83,31 +67,24 @@ def models_ready(normalization: str) -> tuple[bool, str]:
 
 
 def get_store() -> AnalysisStore:
-    """This browser session's analysis store (created on first use)."""
-    cls, _ = analysis_backend()
+    """This browser session's analysis store (created on first use, and anew if the backend changed)."""
+    make = get_backend().make_analysis
     store = st.session_state.get(_STORE_KEY)
-    if store is None or getattr(store, "backend", None) is not cls:
-        def factory(study, _cls=cls):
-            if _cls is None:
-                raise InputError("The analysis module is not installed yet.")
-            if getattr(_cls, "__module__", "") == "modic_core.analysis.analyze":
-                return _cls(study, detector=cached_detector())
-            return _cls(study)
-
-        store = AnalysisStore(factory, max_studies=3)
-        store.backend = cls  # type: ignore[attr-defined]
+    if store is None or store.factory is not make:
+        store = AnalysisStore(make, max_bytes=settings.session_cache_bytes())
         st.session_state[_STORE_KEY] = store
     return store
 
 
 def analyse(study, normalization: str, threshold: float, *, fingerprint: str | None = None, gradcam: bool = True):
     """The study's report for these settings, from this session's cached analysis."""
-    fp = fingerprint or study_fingerprint(study)
-    cls, _ = analysis_backend()
-    if getattr(cls, "__module__", "") == "modic_core.analysis.analyze":
-        cached_classifier(normalization)  # load once per process, with a visible spinner the first time
-    analysis = get_store().get(fp, study)
-    return analysis.report(normalization, threshold, gradcam=gradcam)
+    backend = get_backend()
+    with st.spinner("Loading the models…"):  # shown only if it takes over half a second (the first time)
+        backend.prepare(normalization)
+    store = get_store()
+    report = store.get(fingerprint or fingerprint_of(study), study).report(normalization, threshold, gradcam=gradcam)
+    store.trim()  # the analysis may have grown by this method's results
+    return report
 
 
 def fingerprint_of(study) -> str:

@@ -1,9 +1,10 @@
-"""Per-session state of the dashboard: study fingerprints, hashed IDs, the analysis store.
+"""Per-session state of the dashboard: hashed study IDs, the analysis store, the models' status.
 
-One :class:`~modic_core.analysis.analyze.StudyAnalysis` is kept per study (keyed by its fingerprint)
-in each browser session, so moving the threshold slider only re-filters the cached
-detections, and switching the normalization reruns only the classifier. The store is
-bounded (least recently used studies are dropped) so a long session does not grow.
+One analysis object (a :class:`~modic_core.analysis.analyze.StudyAnalysis`) is kept per study,
+keyed by its fingerprint (:func:`modic_core.analysis.cache.study_fingerprint`), in each browser
+session, so moving the threshold slider only re-filters the cached detections, and switching the
+normalization reruns only the classifier. The store is bounded in bytes (the studies' arrays and
+results it keeps alive); least recently used studies are dropped, the one on screen never.
 """
 from __future__ import annotations
 
@@ -12,29 +13,14 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
-import numpy as np
+from modic_core.analysis.cache import nbytes_of, study_fingerprint
 
 __all__ = [
     "AnalysisStore",
-    "analysis_backend",
     "models_status",
     "short_study_id",
-    "study_fingerprint",
     "device_label",
 ]
-
-
-def study_fingerprint(study) -> str:
-    """16 hex digits identifying a study's pixels and geometry (no identifiers involved)."""
-    h = hashlib.sha256()
-    for vol in (study.t1, study.t2):
-        arr = np.ascontiguousarray(vol.array)
-        h.update(str(arr.shape).encode())
-        h.update(np.asarray(vol.spacing, dtype=np.float64).tobytes())
-        h.update(np.asarray(vol.origin, dtype=np.float64).tobytes())
-        h.update(np.asarray(vol.direction, dtype=np.float64).tobytes())
-        h.update(arr.tobytes())
-    return h.hexdigest()[:16]
 
 
 def short_study_id(study, fingerprint: str | None = None) -> str:
@@ -51,30 +37,47 @@ def short_study_id(study, fingerprint: str | None = None) -> str:
 
 
 class AnalysisStore:
-    """Bounded LRU of analysis objects per study fingerprint (one store per browser session).
+    """LRU of analysis objects per study fingerprint, bounded in bytes (one store per browser session).
 
-    ``factory(study)`` builds the analysis object (a ``StudyAnalysis``). Thread-safe: the
-    same session can rerun while a previous run is still finishing.
+    ``factory(study, fingerprint=key)`` builds the analysis object. Sizes are measured with
+    :func:`~modic_core.analysis.cache.nbytes_of` (a ``StudyAnalysis`` reports its study's arrays
+    and its results) each time the store is trimmed, since an analysis grows as methods are
+    added. The most recently used entry is always kept. Thread-safe: the same session can rerun
+    while a previous run is still finishing.
     """
 
-    def __init__(self, factory: Callable[[Any], Any], *, max_studies: int = 3) -> None:
+    def __init__(self, factory: Callable[..., Any], *, max_bytes: int) -> None:
         self.factory = factory
-        self.max_studies = int(max_studies)
+        self.max_bytes = int(max_bytes)
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: str, study) -> Any:
+        """The analysis of ``study`` (fingerprint ``key``), built on first use; trims the store."""
         with self._lock:
-            if key in self._items:
+            analysis = self._items.get(key)
+            if analysis is not None:
                 self._items.move_to_end(key)
-                return self._items[key]
-        analysis = self.factory(study)
-        with self._lock:
-            self._items[key] = analysis
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_studies:
-                self._items.popitem(last=False)
+                if getattr(analysis, "study", study) is not study and hasattr(analysis, "rebind"):
+                    analysis.rebind(study)  # same pixels: keep one copy of the arrays alive, not two
+        if analysis is None:
+            analysis = self.factory(study, fingerprint=key)
+            with self._lock:
+                self._items[key] = analysis
+                self._items.move_to_end(key)
+        self.trim()
         return analysis
+
+    def trim(self) -> None:
+        """Drop least recently used analyses while the total exceeds ``max_bytes`` (keeps the newest)."""
+        with self._lock:
+            while len(self._items) > 1 and self.nbytes > self.max_bytes:
+                self._items.popitem(last=False)
+
+    @property
+    def nbytes(self) -> int:
+        seen: set[int] = set()
+        return sum(nbytes_of(a, seen) for a in list(self._items.values()))
 
     def __contains__(self, key: str) -> bool:
         return key in self._items
@@ -87,81 +90,16 @@ class AnalysisStore:
             self._items.clear()
 
 
-def analysis_backend():
-    """``(StudyAnalysis class, MIN_THRESHOLD)`` from :mod:`modic_core.analysis.analyze`, or ``(None, 0.05)``.
-
-    Tests replace the class with a double through :data:`BACKEND_OVERRIDE`.
-    """
-    if BACKEND_OVERRIDE.get("StudyAnalysis") is not None:
-        return BACKEND_OVERRIDE["StudyAnalysis"], float(BACKEND_OVERRIDE.get("MIN_THRESHOLD", 0.05))
-    _an = _analyze_module()
-    if _an is None:
-        return None, 0.05
-    return getattr(_an, "StudyAnalysis", None), float(getattr(_an, "MIN_THRESHOLD", 0.05))
-
-
-def _analyze_module():
-    """The ``modic_core.analysis.analyze`` module (``modic_core.analysis.analyze`` the attribute is the function), or None."""
-    import importlib
-
-    try:
-        return importlib.import_module("modic_core.analysis.analyze")
-    except ImportError:
-        return None
-
-
-#: Test hook: ``{"StudyAnalysis": cls, "MIN_THRESHOLD": x, "models_available": callable}``.
-BACKEND_OVERRIDE: dict[str, Any] = {}
-
-
-def models_status() -> dict[str, Any]:
-    """What :func:`modic_core.models_available` reports, normalised to a dict.
-
-    ``{"available": bool (detector and at least one classifier), "detector": bool,
-    "classifiers": {method: bool}, "raw": the original answer}``. When the function does not
-    exist yet (models not shipped), everything is False.
-    """
-    fn = BACKEND_OVERRIDE.get("models_available")
-    if fn is None:
-        import modic_core
-
-        fn = getattr(modic_core, "models_available", None)
-        if fn is None:
-            fn = getattr(_analyze_module(), "models_available", None)
-    raw: Any = {}
-    if fn is not None:
-        try:
-            raw = fn() or {}
-        except Exception:  # noqa: BLE001 - a broken weights folder must not break the page
-            raw = {}
-    return normalise_models_status(raw)
-
-
-def normalise_models_status(raw: Any) -> dict[str, Any]:
-    """Interpret a ``models_available()`` answer in the shapes it may take.
-
-    Accepted: ``{"detector": bool, "classifiers": {method: bool}}``, ``{"detector": bool,
-    "classifier_zscore": bool, ...}``, ``{"detector": bool, "zscore": bool, ...}`` (values may
-    also be paths/strings: truthy = available).
-    """
+def models_status(backend=None) -> dict[str, Any]:
+    """The backend's ``models_available()`` as ``{"available": bool (detector and at least one
+    classifier), "detector": bool, "classifiers": {method: bool for every normalization}}``."""
     from modic_core.normalization.methods import NORMALIZATIONS
+    from modic_core.ui.backend import get_backend
 
-    raw = raw if isinstance(raw, dict) else {}
+    raw = (backend or get_backend()).models_available()
     detector = bool(raw.get("detector"))
-    classifiers: dict[str, bool] = {}
-    nested = raw.get("classifiers") or raw.get("classifier")
-    if isinstance(nested, dict):
-        classifiers = {str(k): bool(v) for k, v in nested.items()}
-    for key, val in raw.items():
-        name = key[len("classifier_"):] if isinstance(key, str) and key.startswith("classifier_") else key
-        if name in NORMALIZATIONS and name not in classifiers:
-            classifiers[name] = bool(val)
-    return {
-        "available": detector and any(classifiers.values()),
-        "detector": detector,
-        "classifiers": classifiers,
-        "raw": raw,
-    }
+    classifiers = {m: bool(raw.get(m)) for m in NORMALIZATIONS}
+    return {"available": detector and any(classifiers.values()), "detector": detector, "classifiers": classifiers}
 
 
 def device_label() -> str:

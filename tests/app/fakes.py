@@ -14,8 +14,9 @@ from collections import Counter
 
 import numpy as np
 
+from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
 from modic_core.detection.levels import assign_level_names, order_top_to_bottom
-from modic_core.analysis.report import CLASS_NAMES, LevelResult, StudyReport
+from modic_core.ui.backend import AnalysisBackend, set_backend_factory
 
 MIN_THRESHOLD = 0.05
 SCORES = (0.97, 0.93, 0.9, 0.84, 0.62, 0.3)
@@ -33,6 +34,14 @@ class FakeStudyAnalysis:
         self._probs: dict[str, np.ndarray] = {}
         with FakeStudyAnalysis._lock:
             FakeStudyAnalysis.instances.append(self)
+
+    @property
+    def nbytes(self) -> int:
+        """What the session store counts: the study's arrays (the double keeps no big results)."""
+        return int(self.study.t1.array.nbytes + self.study.t2.array.nbytes)
+
+    def rebind(self, study) -> None:
+        self.study = study
 
     def _candidates(self):
         if self._cands is None:
@@ -57,6 +66,17 @@ class FakeStudyAnalysis:
             self._probs[normalization] = p
         return self._probs[normalization]
 
+    def _heat(self, box, zr) -> LocalHeatmap:
+        """A Gaussian blob over the box on each slice of its slab, kept crop-local like the real one."""
+        _, ny, nx = self.study.t1.shape
+        y0, y1 = max(0, int(box[1])), min(ny, int(np.ceil(box[3])) + 1)
+        x0, x1 = max(0, int(box[0])), min(nx, int(np.ceil(box[2])) + 1)
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        g = np.exp(-(((xx - cx) / (0.3 * (box[2] - box[0]))) ** 2 + ((yy - cy) / (0.5 * (box[3] - box[1]))) ** 2))
+        g = g.astype(np.float32)
+        return LocalHeatmap(self.study.t1.shape, tuple(HeatPatch(z, y0, x0, g) for z in range(zr[0], zr[1] + 1)))
+
     def report(self, normalization: str = "zscore", threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:
         cands = self._candidates()
         probs = self._classify(normalization)
@@ -68,13 +88,7 @@ class FakeStudyAnalysis:
             for r in order_top_to_bottom(boxes):
                 i = kept[r]
                 box, score, zr = cands[i]
-                heat = None
-                if gradcam:
-                    heat = np.zeros(self.study.t1.shape, np.float32)
-                    yy, xx = np.mgrid[0:heat.shape[1], 0:heat.shape[2]]
-                    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-                    g = np.exp(-(((xx - cx) / (0.3 * (box[2] - box[0]))) ** 2 + ((yy - cy) / (0.5 * (box[3] - box[1]))) ** 2))
-                    heat[zr[0]:zr[1] + 1] = g.astype(np.float32)
+                heat = self._heat(box, zr) if gradcam else None
                 p = probs[i]
                 levels.append(LevelResult(names[r], tuple(float(v) for v in box), float(score),
                                           {n: float(v) for n, v in zip(CLASS_NAMES, p)}, CLASS_NAMES[int(np.argmax(p))],
@@ -94,17 +108,18 @@ def fake_models_available() -> dict[str, bool]:
     return out
 
 
-def install() -> None:
-    """Route the dashboard to the double (same process: AppTest, or the browser test's wrapper app)."""
-    from modic_core.ui import session
+def fake_backend() -> AnalysisBackend:
+    return AnalysisBackend(make_analysis=FakeStudyAnalysis, models_available=fake_models_available, min_threshold=MIN_THRESHOLD)
 
-    session.BACKEND_OVERRIDE.update(
-        {"StudyAnalysis": FakeStudyAnalysis, "MIN_THRESHOLD": MIN_THRESHOLD, "models_available": fake_models_available}
-    )
+
+_BACKEND = fake_backend()
+
+
+def install() -> None:
+    """Route the dashboard to the double through its backend seam (same process: AppTest, or serve_fake.py)."""
+    set_backend_factory(lambda: _BACKEND)
 
 
 def uninstall() -> None:
-    from modic_core.ui import session
-
-    session.BACKEND_OVERRIDE.clear()
+    set_backend_factory(None)
     FakeStudyAnalysis.instances.clear()

@@ -6,8 +6,9 @@ raises the detector threshold and checks the table shrinks, focuses a level, the
 other pages. Screenshots go to ``artifacts/browser/`` (``MODIC_ARTIFACTS`` overrides).
 
 It always runs the real ``app.py`` (with its ``pages/`` folder, as ``make run`` does). With trained
-models installed it uses them; without, ``MODIC_APP_TEST_DOUBLE=1`` makes app.py install the analysis
-double of ``tests/app/fakes.py``, so the dashboard is still exercised end to end. Skipped only when ``/usr/bin/chromium`` is absent (``.ci/run`` installs it).
+models installed it uses them; without (or with ``MODIC_BROWSER_FAKE=1``), ``tests/app/serve_fake.py``
+starts the same app with the analysis double of ``tests/app/fakes.py`` installed through the backend
+seam, so the dashboard is still exercised end to end. Skipped only when ``/usr/bin/chromium`` is absent (``.ci/run`` installs it).
 The browser is the system's Chromium; Playwright never fetches one.
 """
 from __future__ import annotations
@@ -53,17 +54,14 @@ def _models_ready() -> bool:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = _free_port()
-    real = _models_ready()
+    real = _models_ready() and os.environ.get("MODIC_BROWSER_FAKE") != "1"
     log_path = tmp_path_factory.mktemp("browser") / "streamlit.log"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), MKL_NUM_THREADS="1")
-    if not real:
-        env["MODIC_APP_TEST_DOUBLE"] = "1"  # app.py installs tests/app/fakes.py
+    options = ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    launch = ["-m", "streamlit", "run", "app.py"] if real else [str(ROOT / "tests" / "app" / "serve_fake.py")]
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen([sys.executable, *launch, *options], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90

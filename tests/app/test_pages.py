@@ -293,6 +293,53 @@ def test_two_sessions_get_their_own_results(fake_backend):
     assert level_table(a).equals(ta)
 
 
+def _record_downloads(monkeypatch) -> dict[str, bytes]:
+    """File name -> bytes of every download button's payload built from now on."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    got: dict[str, bytes] = {}
+    orig = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        if filename:
+            got[filename] = path_or_data
+        return orig(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return got
+
+
+def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monkeypatch):
+    import io
+
+    import pandas as pd
+
+    got = _record_downloads(monkeypatch)
+    at = new_app()
+    first_fp = by_prefix(at.slider, "cv_win_T1_").key.removeprefix("cv_win_T1_")
+    upload(at, phantom_files())  # a new study in the same session
+    assert_clean(at)
+    fp = by_prefix(at.slider, "cv_win_T1_").key.removeprefix("cv_win_T1_")
+    assert fp != first_fp
+    header = next(i for i, el in enumerate(at.main.children.values()) if "(hashed ID)" in str(getattr(el, "value", "")))
+    sid = at.main.children[header].value.split("`")[1]
+    # the buttons are keyed on the study shown and sit right under its header: a new study's run
+    # replaces them before analysing, so no button of the previous study stays clickable meanwhile
+    buttons = at.main.children[header + 1].get("download_button")
+    assert [b.key for b in buttons] == [f"cv_dl_csv_{fp}", f"cv_dl_pdf_{fp}", f"cv_dl_sr_{fp}"]
+    assert not [b for b in at.get("download_button") if first_fp in b.key]
+    # the CSV is the table on screen, of the study on screen
+    csv = pd.read_csv(io.BytesIO(got[f"modic_{sid}.csv"]))
+    shown = level_table(at)
+    assert set(csv["study"].astype(str)) == {sid}
+    assert list(csv["level"]) == list(shown["level"])
+    assert np.allclose(csv["P(MC0)"], shown["P(MC0)"], atol=1e-3)
+    # a threshold change: same study, the CSV follows the rows shown
+    at.slider(key="threshold").set_value(0.9).run()
+    csv = pd.read_csv(io.BytesIO(got[f"modic_{sid}.csv"]))
+    assert len(csv) == len(level_table(at)) == 3 and (csv["threshold"] == 0.9).all()
+
+
 # (Simultaneous sessions are tested in a real browser, test_browser.py: AppTest swaps a process-wide
 # mock runtime per run, so two AppTests cannot run at the same moment.)
 

@@ -34,9 +34,9 @@ def _store(at: AppTest):
 
 
 def test_real_models_demo_threshold_method_and_upload():
-    from modic_core.ui.session import BACKEND_OVERRIDE
+    from modic_core.ui.backend import set_backend_factory
 
-    BACKEND_OVERRIDE.clear()
+    set_backend_factory(None)  # the shipped pipeline
     at = AppTest.from_file(APP, default_timeout=240)
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -61,6 +61,7 @@ def test_real_models_demo_threshold_method_and_upload():
         assert not at.exception and not at.error
         assert sa.detections() is det
         assert {k[0] for k in sa._cls} >= {d, other[0]}
+        assert all(lv.gradcam is None or lv.gradcam.nbytes < 4 * 2**20 for lv in sa.report(d, 0.5).levels)  # crop-local
 
     at.radio(key="cv_source").set_value("Upload").run()
     at.file_uploader(key="cv_upload").set_value(phantom_files()).run()
@@ -69,9 +70,9 @@ def test_real_models_demo_threshold_method_and_upload():
 
 
 def test_real_models_teaching_page():
-    from modic_core.ui.session import BACKEND_OVERRIDE
+    from modic_core.ui.backend import set_backend_factory
 
-    BACKEND_OVERRIDE.clear()
+    set_backend_factory(None)  # the shipped pipeline
     at = AppTest.from_file(APP, default_timeout=240)
     at.run()
     at.switch_page("pages/teaching.py").run()

@@ -11,7 +11,8 @@ import pytest
 from modic_core import InputError
 from modic_core.io import SeriesInfo
 from modic_core.ui.guard import guarded, safe_call
-from modic_core.ui.session import AnalysisStore, normalise_models_status, short_study_id, study_fingerprint
+from modic_core.analysis.cache import study_fingerprint
+from modic_core.ui.session import AnalysisStore, models_status, short_study_id
 from modic_core.export.style import GENERIC_ERROR
 from modic_core.ui.uploads import auto_pair, check_upload_size, list_upload_series, load_pair, upload_key
 
@@ -92,7 +93,7 @@ def test_fingerprint_and_short_id_are_hashes():
 
     s = load_demo("phantom-dicom")
     fp = study_fingerprint(s)
-    assert len(fp) == 16 and fp == study_fingerprint(s)
+    assert len(fp) == 32 and fp == study_fingerprint(s)
     sid = short_study_id(s, fp)
     assert len(sid) == 8 and int(sid, 16) >= 0
     assert sid not in (s.t1.meta.study_hash or "")  # a hash of the salted hash, not the same string
@@ -100,23 +101,58 @@ def test_fingerprint_and_short_id_are_hashes():
     assert study_fingerprint(s2) != fp
 
 
-def test_analysis_store_is_bounded_lru():
+class _Sized:
+    def __init__(self, study, nbytes):
+        self.study, self._n = study, nbytes
+
+    @property
+    def nbytes(self):
+        return self._n
+
+    def rebind(self, study):
+        self.study = study
+
+
+def test_analysis_store_is_bounded_in_bytes_and_keeps_the_newest():
     made = []
-    store = AnalysisStore(lambda st: made.append(st) or f"A{st}", max_studies=2)
-    assert store.get("a", 1) == "A1" and store.get("a", 1) == "A1"
-    store.get("b", 2)
-    store.get("a", 1)  # refresh a
-    store.get("c", 3)  # evicts b
-    assert "a" in store and "c" in store and "b" not in store and len(store) == 2
-    assert made == [1, 2, 3]
+
+    def factory(study, fingerprint=None):
+        made.append(fingerprint)
+        return _Sized(study, 40)
+
+    store = AnalysisStore(factory, max_bytes=100)
+    a = store.get("a", "study-a")
+    assert store.get("a", "study-a") is a and made == ["a"]
+    store.get("b", "study-b")
+    store.get("a", "study-a")  # refresh a: b is now the least recently used
+    store.get("c", "study-c")  # 120 bytes > 100: b goes
+    assert "a" in store and "c" in store and "b" not in store and store.nbytes == 80
+    c = store.get("c", "study-c")
+    c._n = 95  # the analysis on screen grows (another method's results): the older one goes, it stays
+    store.trim()
+    assert list(store._items) == ["c"]
+    c._n = 150  # over the whole budget alone: still kept, it is the newest
+    store.trim()
+    assert list(store._items) == ["c"]
+    store.get("d", "study-d")
+    assert list(store._items) == ["d"] and made == ["a", "b", "c", "d"]
+    # a new Study object with the same fingerprint replaces the old one (one copy of the arrays alive)
+    new_d = "study-d (re-uploaded)"
+    assert store.get("d", new_d).study is new_d
 
 
-def test_models_status_shapes():
-    assert normalise_models_status({"detector": True, "zscore": True, "none": False})["available"]
-    s = normalise_models_status({"detector": True, "classifiers": {"zscore": False}})
-    assert not s["available"] and s["classifiers"] == {"zscore": False}
-    assert not normalise_models_status(None)["available"]
-    assert normalise_models_status({"detector": 1, "classifier_minmax": "path"})["classifiers"]["minmax"]
+def test_models_status_reads_the_weights_folder(tmp_path, monkeypatch):
+    from modic_core.ui.backend import default_backend
+
+    monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
+    (tmp_path / "classifier_minmax.pt").write_bytes(b"x")
+    s = models_status(default_backend())
+    assert not s["available"] and not s["detector"] and s["classifiers"]["minmax"]
+    (tmp_path / "detector.pt").write_bytes(b"x")
+    s = models_status(default_backend())
+    assert s["available"] and s["detector"]
+    assert [m for m, ok in s["classifiers"].items() if ok] == ["minmax"]
+    assert set(s["classifiers"]) == set(__import__("modic_core.normalization.methods", fromlist=["x"]).NORMALIZATIONS)
 
 
 def test_guard_shows_input_errors_and_hides_the_rest(caplog):

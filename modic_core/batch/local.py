@@ -157,9 +157,13 @@ def _redact(message: str, study: CohortStudy) -> str:
         path = Path(path)
         names.setdefault(str(path), f"[{role} file]")
         names.setdefault(path.name, f"[{role} file]")
-        for parent in list(path.parents)[:3]:
-            names.setdefault(str(parent), "[folder]")
-            names.setdefault(parent.name, "[folder]")
+        names.setdefault(str(path.parent), "[folder]")
+        names.setdefault(path.parent.name, "[folder]")
+        if path.is_dir():  # a DICOM folder: errors may name the files in it
+            for k, sub in enumerate(path.rglob("*")):
+                if k >= 5000:
+                    break
+                names.setdefault(sub.name, f"[{role} file]")
     for name in sorted((n for n in names if n and n not in (".", "/")), key=len, reverse=True):
         if name.isdigit() and len(name) < 4:
             continue  # "4" would also match counts in the sentence; such a name identifies nobody

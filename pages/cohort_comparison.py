@@ -8,6 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from modic_core.batch.local import run_cohort
+from modic_core import settings
+from modic_core.io.csv_safe import escape_frame
 from modic_core.ui import runtime as rt
 from modic_core.schema import CohortMetrics
 from modic_core.ui.comparison import (
@@ -23,7 +25,7 @@ from modic_core.ui.comparison import (
 )
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
-from modic_core.ui.uploads import check_upload_size
+from modic_core.ui.uploads import check_upload_size, resolve_server_folder
 
 st.title("Cohort comparison")
 st.caption("How the intensity-normalization methods compare (Cina et al. 2024, Brain & Spine 4:102738), "
@@ -87,12 +89,19 @@ normalization, threshold = rt.current_settings()
 ready, why = rt.models_ready(normalization)
 if not ready:
     st.info(why)
-kind = st.radio("Cohort source", ["Zip upload", "Folder on the server"], horizontal=True, key="cc_kind")
+server_folders = settings.allowed_server_folders()
+if server_folders:
+    kind = st.radio("Cohort source", ["Zip upload", "Folder on the server"], horizontal=True, key="cc_kind")
+else:
+    kind = "Zip upload"
+    st.caption("Reading cohort folders on the server is off. An administrator can allow it for chosen folders "
+               "by setting MODIC_SERVER_FOLDERS (folders separated by ':') before starting the app.")
 folder = None
 upload = None
 if kind == "Folder on the server":
     folder = st.text_input("Cohort folder (path on the machine running this app)", key="cc_folder",
-                           placeholder="/data/my_cohort")
+                           placeholder=str(server_folders[0] / "my_cohort"),
+                           help="Allowed: inside " + ", ".join(f.name or str(f) for f in server_folders))
 else:
     upload = st.file_uploader("Zip of a cohort folder", type=["zip"], key="cc_zip")
 go = st.button("Analyse the cohort", type="primary", disabled=not ready or not (folder or upload), key="cc_go")
@@ -109,7 +118,7 @@ if go:
             src = Path(tmp) / "cohort.zip"
             src.write_bytes(upload.getvalue())
         else:
-            src = Path(str(folder).strip()).expanduser()
+            src = resolve_server_folder(str(folder), server_folders)
         run = run_cohort(src, normalization=normalization, threshold=threshold, progress=progress,
                          analysis_factory=rt.get_store().factory)
         raw = run.report(n_boot=500) if run.has_labels else None
@@ -144,7 +153,7 @@ if res:
         st.info("The cohort has no labels (levels.csv with a modic column), so only the predictions are shown.")
     st.dataframe(res["predictions"], hide_index=True, key="cc_preds")
     c1, c2, _ = st.columns([1, 1, 2])
-    c1.download_button("Predictions (CSV)", res["predictions"].to_csv(index=False).encode(), file_name="cohort_predictions.csv",
+    c1.download_button("Predictions (CSV)", escape_frame(res["predictions"]).to_csv(index=False).encode(), file_name="cohort_predictions.csv",
                        mime="text/csv", key="cc_dl_csv", on_click="ignore")
     if rep:
         c2.download_button("Metrics report (JSON)", json.dumps(rep.to_dict(), indent=1).encode(), file_name="cohort_metrics.json",

@@ -14,6 +14,7 @@ import pydicom
 import pytest
 
 from modic_core.analysis.analyze import models_available
+from modic_core.errors import InputError
 from modic_core.datasets.synthetic import make_phantom
 
 SECRET_NAME = "Zyxwvutson^Quibblewright"
@@ -73,6 +74,6 @@ def test_uploads_leave_no_temp_files(tmp_path, monkeypatch):
     vol = load_series(uploads)
     assert vol.shape[0] == 7
     assert list(tmp_root.iterdir()) == []
-    with pytest.raises(Exception):
+    with pytest.raises(InputError, match="No medical image was found"):
         load_series([("broken.dcm", b"\x00" * 300)])
     assert list(tmp_root.iterdir()) == []

@@ -3,7 +3,7 @@
 Usage::
 
     python -m modic_core.batch COHORT_OR_FOLDER --out results.csv [--normalization zscore]
-        [--threshold 0.5] [--report metrics.json] [--n-boot 1000] [--no-resume]
+        [--threshold 0.5] [--report metrics.json] [--n-boot 1000] [--no-resume | --retry-failed]
 
 ``COHORT_OR_FOLDER`` is a cohort folder (``studies.csv`` + ``levels.csv``, see
 :mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder.
@@ -16,20 +16,25 @@ each study, so an interrupted run loses at most one study. A status file next to
 tried, including failures and studies with no level above the threshold.
 
 Resume: studies already in the status file (or, without one, in the results CSV) are
-skipped; ``--no-resume`` starts both files afresh. When the cohort has labels (``modic``
+skipped; ``--retry-failed`` analyses again those whose status is not ``ok`` (their old status
+rows are dropped); ``--no-resume`` starts both files afresh. When the cohort has labels (``modic``
 per level), the metrics report of :func:`modic_core.evaluation.evaluate.evaluate` over all rows of the CSV is
 written as JSON (``--report``, default ``results.metrics.json``) and printed.
 
 A study that cannot be read is recorded with status ``error`` and its message (an
-:class:`~modic_core.InputError`, free of patient data) or ``failed`` and the exception type,
-and the run continues. Batching: on a GPU, :data:`GPU_BATCH` studies at a time go through the
-detector in one pass and through the classifier in one pass (``--batch-size`` sets it; on the
-CPU the default is one study at a time, which is as fast there).
+:class:`~modic_core.InputError`, with the study's file and folder names replaced by neutral
+labels such as "[T1 file]": file names are patient data in practice) or ``failed`` and the
+exception type, and the run continues. Text cells of both CSVs that a spreadsheet would run as
+a formula are escaped (:mod:`modic_core.io.csv_safe`). Batching: on a GPU, :data:`GPU_BATCH` studies at a time go through the
+detector and the classifier together (``--batch-size`` sets it; on the CPU the default is one
+study at a time, which is as fast there). The detector only batches slices of the same size,
+so the batch size does not change the results.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import tempfile
 import time
@@ -38,8 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from modic_core.cli_args import positive_int, threshold as threshold_arg
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
+from modic_core.io.csv_safe import escape_row
 
 __all__ = ["PRED_COLUMNS", "STATUS_COLUMNS", "CohortRun", "labels_frame", "main", "open_cohort", "run_cohort",
            "score_predictions", "status_path"]
@@ -138,6 +145,31 @@ def _level_rows(study_id: str, report, normalization: str, threshold: float) -> 
     return rows
 
 
+def _redact(message: str, study: CohortStudy) -> str:
+    """``message`` with the study's file and folder names replaced by neutral labels.
+
+    Error messages name the file they could not read; in practice file names carry patient
+    names and record numbers (``DOE_JOHN_MRN4471_t1.mha``), so none goes into the status file.
+    """
+    names: dict[str, str] = {}
+    for role, path in (("T1", study.t1_path), ("T2", study.t2_path)):
+        path = Path(path)
+        names.setdefault(str(path), f"[{role} file]")
+        names.setdefault(path.name, f"[{role} file]")
+        names.setdefault(str(path.parent), "[folder]")
+        names.setdefault(path.parent.name, "[folder]")
+        if path.is_dir():  # a DICOM folder: errors may name the files in it
+            for k, sub in enumerate(path.rglob("*")):
+                if k >= 5000:
+                    break
+                names.setdefault(sub.name, f"[{role} file]")
+    for name in sorted((n for n in names if n and n not in (".", "/")), key=len, reverse=True):
+        if name.isdigit() and len(name) < 4:
+            continue  # "4" would also match counts in the sentence; such a name identifies nobody
+        message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", names[name], message)
+    return message
+
+
 def _default_factory():
     from modic_core.analysis.analyze import StudyAnalysis
 
@@ -217,7 +249,7 @@ def run_cohort(
                     rows = _level_rows(cs.study_id, report, normalization, threshold)
                     status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows), "message": ""}
                 except InputError as exc:
-                    status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": str(exc)}
+                    status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": _redact(str(exc), cs)}
                 except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
                     status = {"study_id": cs.study_id, "status": "failed", "n_levels": 0, "message": type(exc).__name__}
                 status["seconds"] = round(t_load + shared + time.perf_counter() - t0, 3)
@@ -266,21 +298,48 @@ def score_predictions(predictions, studies: Sequence[CohortStudy], *, n_boot: in
 # --------------------------------------------------------------------------- command line
 
 
-def _read_done(out: Path, status_file: Path) -> set[str]:
-    import pandas as pd
+def _read_status(status_file: Path):
+    from modic_core.datasets.tables import read_text_csv
+
+    try:
+        df = read_text_csv(status_file, "The status file")
+    except InputError:
+        return None
+    return df if {"study_id", "status"} <= set(df.columns) else None
+
+
+def _read_done(out: Path, status_file: Path, *, retry_failed: bool = False) -> set[str]:
+    """Study IDs not to analyse again: every one in the status file (only the ``ok`` ones with
+    ``retry_failed``), and every one with rows in the results CSV."""
+    from modic_core.datasets.tables import read_text_csv
 
     done: set[str] = set()
     if status_file.is_file():
-        try:
-            done |= set(pd.read_csv(status_file, dtype={"study_id": str})["study_id"].astype(str))
-        except (ValueError, KeyError, OSError):
-            pass
+        st = _read_status(status_file)
+        if st is not None:
+            last = st.drop_duplicates("study_id", keep="last")
+            done |= set(last.loc[last["status"] == "ok", "study_id"] if retry_failed else last["study_id"])
     if out.is_file():
         try:
-            done |= set(pd.read_csv(out, dtype={"study_id": str})["study_id"].astype(str))
-        except (ValueError, KeyError, OSError):
-            pass
+            rows = read_text_csv(out, "The results file")
+        except InputError:
+            rows = None
+        if rows is not None and "study_id" in rows.columns:
+            done |= set(rows["study_id"])
     return done
+
+
+def _drop_failed(status_file: Path) -> int:
+    """Remove the status rows of studies whose last status is not ``ok``; returns how many studies."""
+    st = _read_status(status_file) if status_file.is_file() else None
+    if st is None:
+        return 0
+    last = st.drop_duplicates("study_id", keep="last").set_index("study_id")["status"]
+    failed = set(last[last != "ok"].index)
+    if failed:
+        status_file.unlink()
+        _append(status_file, STATUS_COLUMNS, st[~st["study_id"].isin(failed)].to_dict("records"))
+    return len(failed)
 
 
 def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
@@ -290,7 +349,7 @@ def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
         if new:
             w.writeheader()
         for r in rows:
-            w.writerow(r)
+            w.writerow(escape_row(r))
         f.flush()
 
 
@@ -299,11 +358,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("cohort", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
     ap.add_argument("--out", required=True, help="per-level results CSV (appended to; resumes)")
     ap.add_argument("--normalization", default="zscore")
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--threshold", type=threshold_arg, default=0.5, help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--report", help="metrics JSON (default: <out>.metrics.json when labels exist)")
-    ap.add_argument("--n-boot", type=int, default=1000)
-    ap.add_argument("--no-resume", action="store_true", help="start afresh (overwrites --out and its status file)")
-    ap.add_argument("--batch-size", type=int, default=None, help=f"studies per network pass (default {GPU_BATCH} on a GPU, 1 on the CPU)")
+    ap.add_argument("--n-boot", type=positive_int, default=1000)
+    again = ap.add_mutually_exclusive_group()
+    again.add_argument("--no-resume", action="store_true", help="start afresh (overwrites --out and its status file)")
+    again.add_argument("--retry-failed", action="store_true", help="analyse again the studies whose status is not ok")
+    ap.add_argument("--batch-size", type=positive_int, default=None, help=f"studies per network pass (default {GPU_BATCH} on a GPU, 1 on the CPU)")
     args = ap.parse_args(argv)
 
     from tqdm import tqdm
@@ -314,11 +375,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unknown normalization '{args.normalization}'; choose one of {', '.join(NORMALIZATIONS)}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     sfile = status_path(out)
-    if args.no_resume:
-        out.unlink(missing_ok=True)
-        sfile.unlink(missing_ok=True)
+    try:
+        if out.is_dir() or sfile.is_dir():
+            raise InputError(f"--out must be a CSV file name, but '{out.name}' is a folder; give e.g. {out.name}/results.csv.")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if args.no_resume:
+                out.unlink(missing_ok=True)
+                sfile.unlink(missing_ok=True)
+            if args.retry_failed:
+                _drop_failed(sfile)
+        except OSError:
+            raise InputError(f"The results cannot be written to '{out.name}' (no permission, or not a folder); choose another --out.") from None
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     done = _read_done(out, sfile)
     bar = tqdm(total=0, unit="study", dynamic_ncols=True)
 
@@ -341,6 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError:
+        bar.close()
+        print(f"error: the results could not be written to '{out.name}'; check the folder and the free space.", file=sys.stderr)
+        return 2
     bar.close()
     if not out.is_file():
         _append(out, PRED_COLUMNS, [])
@@ -352,11 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if s["status"] != "ok":
             print(f"  {s['study_id']}: {s['status']}: {s['message']}", file=sys.stderr)
     if run.has_labels:
-        import pandas as pd
-
+        from modic_core.datasets.tables import read_text_csv
         from modic_core.evaluation.evaluate import format_report
 
-        all_rows = pd.read_csv(out, dtype={"study_id": str, "level": str})
+        all_rows = read_text_csv(out, "The results file")
         tried = _read_done(out, sfile)  # every study analysed by this run or an earlier one
         studies = [s for s in run.studies if s.study_id in tried]
         report = score_predictions(all_rows, studies, n_boot=args.n_boot)

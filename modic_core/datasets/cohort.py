@@ -7,16 +7,22 @@ also z0, z1 in slice indices).
 """
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from modic_core.anatomy import LEVEL_NAMES, level_name  # noqa: F401  (re-exported)
+from modic_core.datasets.tables import numeric_column, read_text_csv
 from modic_core.errors import InputError
 
 __all__ = ["LevelLabel", "CohortStudy", "load_cohort", "iter_cohort", "read_cohort_tables", "LEVEL_NAMES", "level_name"]
+
+BOX_COLUMNS = ("x0", "y0", "x1", "y1")
+
 
 @dataclass
 class LevelLabel:
@@ -51,46 +57,110 @@ class CohortStudy:
 
 
 def read_cohort_tables(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``studies.csv`` and ``levels.csv`` of a cohort folder, checked (every problem an InputError).
+
+    Cells are read as text (``keep_default_na=False``: IDs such as "NA" or "null" are kept);
+    numeric columns (``field_strength_t``; ``ivd_label``, ``modic``, ``x0``..``y1``, ``z0``, ``z1``)
+    are converted, empty cells becoming NaN. Study IDs must be unique and non-empty.
+    """
     folder = Path(folder)
     sp, lp = folder / "studies.csv", folder / "levels.csv"
     if not sp.is_file():
         raise InputError(f"The cohort folder has no studies.csv (looked in '{folder.name}').")
-    studies = pd.read_csv(sp, dtype={"study_id": str})
-    levels = pd.read_csv(lp, dtype={"study_id": str}) if lp.is_file() else pd.DataFrame(columns=["study_id", "level", "ivd_label", "modic"])
+    studies = read_text_csv(sp, "studies.csv")
     for col in ("study_id", "t1", "t2"):
         if col not in studies.columns:
-            raise InputError(f"studies.csv lacks the column '{col}'.")
+            raise InputError(f"studies.csv lacks the column '{col}'; it needs study_id, t1 and t2 (image paths in the folder).")
+    if studies.empty:
+        raise InputError("studies.csv lists no study; add one row per study (study_id, t1, t2).")
+    for col in ("study_id", "t1", "t2"):
+        empty = studies[col] == ""
+        if empty.any():
+            raise InputError(f"studies.csv, line {int(np.flatnonzero(empty.to_numpy())[0]) + 2}: the column '{col}' is empty.")
+    dup = studies["study_id"][studies["study_id"].duplicated()]
+    if len(dup):
+        shown = ", ".join(sorted(set(dup))[:3])
+        raise InputError(f"studies.csv lists the study_id {shown} more than once; every study needs its own ID.")
+    if "field_strength_t" in studies.columns:
+        studies["field_strength_t"] = numeric_column(studies, "field_strength_t", "studies.csv")
+    if lp.is_file():
+        levels = read_text_csv(lp, "levels.csv")
+        for col in ("study_id", "modic"):
+            if col not in levels.columns:
+                raise InputError(f"levels.csv lacks the column '{col}'; it needs study_id, level or ivd_label, and modic (0-3).")
+        if "level" not in levels.columns and "ivd_label" not in levels.columns:
+            raise InputError("levels.csv needs a 'level' (e.g. L4-L5) or an 'ivd_label' (1 = L5-S1) column.")
+        levels["modic"] = numeric_column(levels, "modic", "levels.csv", allowed=(0, 1, 2, 3))
+        for col in ("ivd_label", *BOX_COLUMNS, "z0", "z1"):
+            if col in levels.columns:
+                levels[col] = numeric_column(levels, col, "levels.csv")
+    else:
+        levels = pd.DataFrame(columns=["study_id", "level", "ivd_label", "modic"])
     return studies, levels
 
 
+def _inside(root: Path, value: str, *, line: int, col: str) -> Path:
+    """``root / value`` resolved; InputError unless it lies inside ``root`` and is a file or folder (no device)."""
+    where = f"studies.csv, line {line}, column '{col}'"
+    path = (root / value).resolve()
+    if not path.is_relative_to(root):
+        raise InputError(f"{where}: the image path leads outside the cohort folder; paths must be relative and inside it.")
+    if path.exists():
+        _check_entry(path, root, where)
+        if path.is_dir():
+            for sub in path.rglob("*"):
+                _check_entry(sub, root, where)
+    return path
+
+
+def _check_entry(path: Path, root: Path, where: str) -> None:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        raise InputError(f"{where}: a link in the image path leads outside the cohort folder.")
+    if resolved.exists():
+        mode = resolved.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise InputError(f"{where}: the image path is not a regular file (a device or pipe); give an image file.")
+
+
 def load_cohort(folder: str | Path) -> Iterator[CohortStudy]:
-    """Yield each study of a cohort folder with its per-level labels (top to bottom)."""
-    folder = Path(folder)
-    studies, levels = read_cohort_tables(folder)
+    """Yield each study of a cohort folder with its per-level labels (top to bottom).
+
+    Every image path is resolved and must lie inside ``folder`` (no ``..``, absolute paths or
+    links leading out) and be a regular file or a folder of them; otherwise an InputError is
+    raised before any image is read.
+    """
+    root = Path(folder).resolve()
+    studies, levels = read_cohort_tables(root)
+    paths = [
+        (_inside(root, t1, line=i + 2, col="t1"), _inside(root, t2, line=i + 2, col="t2"))
+        for i, (t1, t2) in enumerate(zip(studies["t1"], studies["t2"]))
+    ]
     by_study = {sid: df for sid, df in levels.groupby("study_id")}
-    for row in studies.itertuples(index=False):
-        sid = str(row.study_id)
+    has_box = all(c in levels.columns for c in BOX_COLUMNS)
+    for row, (t1_path, t2_path) in zip(studies.to_dict("records"), paths):
+        sid = str(row["study_id"])
         labels: list[LevelLabel] = []
         df = by_study.get(sid)
         if df is not None:
-            for lv in df.itertuples(index=False):
+            for lv in df.to_dict("records"):
                 box = None
-                if all(hasattr(lv, c) for c in ("x0", "y0", "x1", "y1")) and not pd.isna(lv.x0):
-                    box = (float(lv.x0), float(lv.y0), float(lv.x1), float(lv.y1))
+                if has_box and not any(pd.isna(lv[c]) for c in BOX_COLUMNS):
+                    box = tuple(float(lv[c]) for c in BOX_COLUMNS)
                 zr = None
-                if hasattr(lv, "z0") and not pd.isna(getattr(lv, "z0")):
-                    zr = (int(lv.z0), int(lv.z1))
-                ivd = int(lv.ivd_label) if hasattr(lv, "ivd_label") and not pd.isna(lv.ivd_label) else 0
-                name = str(lv.level) if hasattr(lv, "level") and not pd.isna(lv.level) else level_name(ivd)
-                modic = int(lv.modic) if not pd.isna(lv.modic) else -1
+                if not pd.isna(lv.get("z0", np.nan)) and not pd.isna(lv.get("z1", np.nan)):
+                    zr = (int(lv["z0"]), int(lv["z1"]))
+                ivd = int(lv["ivd_label"]) if not pd.isna(lv.get("ivd_label", np.nan)) else 0
+                name = str(lv.get("level", "") or "") or level_name(ivd)
+                modic = int(lv["modic"]) if not pd.isna(lv["modic"]) else -1
                 labels.append(LevelLabel(name, ivd, modic, box, zr))
         labels.sort(key=lambda l: -l.ivd_label)  # top to bottom
-        fs = getattr(row, "field_strength_t", None)
+        fs = row.get("field_strength_t")
         yield CohortStudy(
             study_id=sid,
-            t1_path=folder / str(row.t1),
-            t2_path=folder / str(row.t2),
-            manufacturer=str(getattr(row, "manufacturer", "") or ""),
+            t1_path=t1_path,
+            t2_path=t2_path,
+            manufacturer=str(row.get("manufacturer", "") or ""),
             field_strength_t=None if fs is None or pd.isna(fs) else float(fs),
             levels=labels,
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.ops import box_iou
 
 from modic_core.volume import Volume
 from modic_core.detection.levels import anatomical_filter, assign_level_names, order_top_to_bottom
@@ -70,14 +71,6 @@ class StudyDetections:
         return [Detection(kept[i].box, kept[i].score, kept[i].z_range, names[i]) for i in order]
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / ua if ua > 0 else 0.0
-
-
 def central_slices(n_slices: int, slice_spacing_mm: float, *, slab_mm: float = 12.0, max_slices: int = 7) -> list[int]:
     """Indices of the central sagittal slices within ±slab_mm/2 of the middle one."""
     mid = n_slices // 2
@@ -92,8 +85,12 @@ def fuse_slices(per_slice: dict[int, tuple[np.ndarray, np.ndarray]], *, iou: flo
     items.sort(key=lambda t: -t[0])
     clusters: list[dict] = []
     for s, z, b in items:
-        for c in clusters:
-            if z not in c["z"] and _iou(c["box"], b) >= iou:
+        overlaps = (
+            box_iou(torch.as_tensor(np.asarray(b, float))[None], torch.as_tensor(np.array([c["box"] for c in clusters])))[0].tolist()
+            if clusters else []
+        )
+        for c, o in zip(clusters, overlaps):
+            if z not in c["z"] and o >= iou:
                 c["w"].append(s)
                 c["boxes"].append(b)
                 c["z"].append(z)
@@ -126,7 +123,13 @@ class Detector:
 
     @torch.inference_mode()
     def detect_many(self, items: list[tuple[Volume, list[int]]]) -> list[dict[int, tuple[np.ndarray, np.ndarray]]]:
-        """Like :meth:`detect_slices` for several volumes, in one network pass."""
+        """Like :meth:`detect_slices` for several volumes, one network pass per image size.
+
+        torchvision's detector pads the images of a batch to a common size, and padding changes
+        the detections (boxes move, levels appear or vanish). So only slices of the same size
+        share a pass: every slice is then detected exactly as when its study runs alone, and
+        the batch size never changes the results.
+        """
         imgs, scales, keys = [], [], []
         for k, (volume, slices) in enumerate(items):
             for z in slices:
@@ -134,8 +137,14 @@ class Detector:
                 imgs.append(t.to(self.device))
                 scales.append(sc)
                 keys.append((k, z))
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, t in enumerate(imgs):
+            groups.setdefault(tuple(t.shape), []).append(i)
+        results: list[dict] = [{} for _ in imgs]
         with self._lock:
-            results = self.model(imgs) if imgs else []
+            for idx in groups.values():
+                for i, r in zip(idx, self.model([imgs[i] for i in idx])):
+                    results[i] = r
         out: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in items]
         for (k, z), r, sc in zip(keys, results, scales):
             b = r["boxes"].float().cpu().numpy().astype(float)

@@ -46,6 +46,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from modic_core.cli_args import positive_int
 from modic_core.errors import InputError
 from modic_core.evaluation.metrics import CLASS_NAMES, classification_by_group, classification_report, detection_report, parse_class
 
@@ -57,19 +58,17 @@ GROUP_COLUMNS = ("manufacturer", "field_strength_t")
 
 
 def _read_csv(path: str | Path, required: Sequence[str], what: str):
-    import pandas as pd
+    """A predictions / labels / studies CSV as text cells (IDs such as "NA" kept), numeric columns converted."""
+    from modic_core.datasets.tables import numeric_column, read_text_csv
 
     path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype={"study_id": str, "level": str})
-    except (OSError, ValueError) as exc:
-        raise InputError(f"The {what} file '{path.name}' could not be read as CSV.") from exc
-    df.columns = [str(c).strip() for c in df.columns]
+    df = read_text_csv(path, f"The {what} file '{path.name}'")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"The {what} file '{path.name}' lacks the column(s) {missing}; see `python -m modic_core.evaluation -h`.")
-    df["study_id"] = df["study_id"].astype(str).str.strip()
-    df["level"] = df["level"].astype(str).str.strip()
+    for col in (*PROBA, "score", *BOX, "field_strength_t"):
+        if col in df.columns:
+            df[col] = numeric_column(df, col, f"The {what} file '{path.name}'")
     return df
 
 
@@ -87,19 +86,19 @@ def read_predictions(path: str | Path):
     try:
         df["label"] = [parse_class(v) for v in df["prediction"]]
     except ValueError as exc:
-        raise InputError(f"predictions: {exc}") from None
+        raise InputError(f"The predictions file '{Path(path).name}': {exc}.") from None
     df["has_box"] = _has_box(df)
     return df
 
 
 def read_labels(path: str | Path, studies: str | Path | None = None):
     """Labels CSV (spider2d levels.csv format), optionally joined with studies.csv."""
-    import pandas as pd
+    from modic_core.datasets.tables import numeric_column
 
     df = _read_csv(path, ["study_id", "level", "modic"], "labels")
-    modic = pd.to_numeric(df["modic"], errors="coerce")
-    if modic.isna().any() or not modic.isin([0, 1, 2, 3]).all():
-        raise InputError("labels: the modic column must hold 0, 1, 2 or 3 for every disc.")
+    modic = numeric_column(df, "modic", f"The labels file '{Path(path).name}'", allowed=(0, 1, 2, 3))
+    if modic.isna().any():
+        raise InputError(f"The labels file '{Path(path).name}': the modic column must hold 0, 1, 2 or 3 for every disc.")
     df["modic"] = modic.astype(int)
     if studies is not None:
         st = _read_csv_studies(studies)
@@ -109,16 +108,7 @@ def read_labels(path: str | Path, studies: str | Path | None = None):
 
 
 def _read_csv_studies(path: str | Path):
-    import pandas as pd
-
-    path = Path(path)
-    try:
-        st = pd.read_csv(path, dtype={"study_id": str})
-    except (OSError, ValueError) as exc:
-        raise InputError(f"The studies file '{path.name}' could not be read as CSV.") from exc
-    if "study_id" not in st.columns:
-        raise InputError(f"The studies file '{path.name}' lacks a study_id column.")
-    st["study_id"] = st["study_id"].astype(str).str.strip()
+    st = _read_csv(path, ["study_id"], "studies")
     return st[["study_id", *[c for c in GROUP_COLUMNS if c in st.columns]]].drop_duplicates("study_id")
 
 
@@ -183,6 +173,8 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
 
 
 def _group_value(v: Any) -> Any:
+    if isinstance(v, str) and not v:
+        return None
     if isinstance(v, float):
         if math.isnan(v):
             return None
@@ -268,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("labels", help="labels CSV in spider2d levels.csv format (study_id, level, modic, [x0..y1])")
     ap.add_argument("--studies", help="studies.csv with manufacturer / field_strength_t, joined on study_id")
     ap.add_argument("--json", dest="json_out", help="write the report as JSON here")
-    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over patients (default 1000)")
+    ap.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples over patients (default 1000)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     try:
@@ -278,7 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(format_report(report))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(report, indent=1, allow_nan=False))
+        try:
+            Path(args.json_out).write_text(json.dumps(report, indent=1, allow_nan=False))
+        except OSError:
+            print(f"error: the report could not be written to '{Path(args.json_out).name}'; choose another --json path.", file=sys.stderr)
+            return 2
         print(f"\nwrote {args.json_out}")
     return 0
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from modic_core.export.style import NOTICE
 
-__all__ = ["PRIVATE_SCHEME", "dicom_sr_bytes", "level_finding_site", "read_series_headers"]
+__all__ = ["PRIVATE_SCHEME", "dicom_sr_bytes", "level_finding_site", "read_series_headers", "series_description"]
 
 PRIVATE_SCHEME = "99MODICCORE"
 _DISC_CODES = {
@@ -42,6 +42,12 @@ _DISC_CODES = {
     "T8-T9": "IntervertebralDiscStructureOfEighthThoracicVertebra",
 }
 _CLASS_MEANING = {"MC0": "No Modic change", "MC1": "Modic type 1 change", "MC2": "Modic type 2 change"}
+
+
+def series_description() -> str:
+    """The SR's SeriesDescription: the investigational notice, within the 64 characters of a DICOM LO."""
+    text = "Modic SR - " + NOTICE.replace("—", "-")
+    return text if len(text) <= 64 else text[:61].rstrip() + "..."
 
 
 def level_finding_site(level: str):
@@ -171,7 +177,7 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, software_version: str = 
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="modic_core (research software)",
         is_complete=True, is_final=False, is_verified=False,
     )
-    sr.SeriesDescription = "Modic research SR - " + NOTICE.replace("—", "-")
+    sr.SeriesDescription = series_description()
     buf = io.BytesIO()
     sr.save_as(buf, enforce_file_format=True)
     return buf.getvalue()

@@ -1,7 +1,8 @@
 """Exports of one analysed study: the per-level table as CSV, and a one-page PDF report.
 
 Neither contains patient identifiers: the study is named by its short hashed ID and the
-series by their descriptions. The PDF is drawn with matplotlib's object API (no pyplot
+series by neutral labels (:mod:`modic_core.export.labels`: never a file name). Text cells of the
+CSV that a spreadsheet would run as a formula are escaped (:mod:`modic_core.io.csv_safe`). The PDF is drawn with matplotlib's object API (no pyplot
 state, safe in Streamlit's threads).
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from modic_core.io.csv_safe import escape_frame
+from modic_core.export.labels import volume_label
 from modic_core.export.style import CLASS_NAMES, NOTICE, NOTICE_LONG, class_color
 from modic_core.export.render import Window, compose_rgb, default_slice, slice_heatmap, to_display, window_defaults
 
@@ -53,7 +56,7 @@ def report_csv(report, *, study_label: str = "") -> bytes:
         })
     cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction",
             "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights"]
-    return pd.DataFrame(rows, columns=cols).to_csv(index=False).encode("utf-8")
+    return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
 
 def _draw_boxes(ax, levels: Sequence, z: int) -> None:
@@ -113,8 +116,7 @@ def report_figure(
     fig.text(0.05, 0.937, "\n".join(textwrap.wrap(NOTICE_LONG, 125)), fontsize=7.5, color="#B00020", va="top")
     info = [
         f"Study (hashed ID): {study_label or '—'}",
-        f"Series: T1 = {study.t1.meta.series_description or study.sources.get('t1', '—')};  "
-        f"T2 = {study.t2.meta.series_description or study.sources.get('t2', '—')}",
+        f"Series: T1 = {volume_label(study.t1, 'T1')};  T2 = {volume_label(study.t2, 'T2')}",
         f"Grid: {nz} slice(s) of {study.t1.shape[2]}x{study.t1.shape[1]} pixels, "
         f"{study.t1.spacing[2]:.3g} x {study.t1.spacing[1]:.3g} mm, slice {study.t1.spacing[0]:.3g} mm; shown: slice {z + 1} of {nz}",
         f"Normalization: {method_label(report.normalization)};  detector confidence threshold: {float(report.threshold):.2f};  "

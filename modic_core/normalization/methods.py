@@ -38,7 +38,9 @@ covers 31-88 % of the image (median 60 %); very dark anterior abdomen far from
 the spine coil can fall outside it (the spine was inside it in every slice inspected).
 
 Every method raises :class:`~modic_core.errors.InputError` for an empty image,
-non-finite values, a constant image or an empty / constant foreground.
+non-finite values, values beyond +-:data:`MAX_ABS_INTENSITY` (not a physical MR signal: two
+such pixels would dominate the mean and standard deviation of a z-score, or overflow min-max's
+range, and change the grades), a constant image or an empty / constant foreground.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ __all__ = [
     "NORMALIZATIONS",
     "NYUL_PERCENTILES",
     "NYUL_STANDARD_RANGE",
+    "MAX_ABS_INTENSITY",
     "LandmarksError",
     "NormalizationMethod",
     "fit_nyul",
@@ -79,6 +82,10 @@ LANDMARKS_FORMAT = "modic_core.nyul_landmarks/1"
 HISTEQ_BINS = 4096  # power of two: integer-valued data (range < 8192) never falls on a bin edge
 MASK_FRACTION = 0.1  # threshold = lo + MASK_FRACTION * (p99 - lo)
 MASK_TARGET_SIZE = 192  # in-plane size of the smoothed image the mask is computed on
+#: Largest |intensity| accepted. MR magnitude images are stored as (u)int16 (< 65536) or,
+#: rescaled, well below 1e6; values beyond this are corrupt or padding (e.g. +-3.4e38, float32's
+#: maximum) and are refused rather than allowed to set the statistics.
+MAX_ABS_INTENSITY = 1e7
 
 
 class LandmarksError(InputError):
@@ -94,6 +101,12 @@ def _check_values(array: np.ndarray) -> None:
     lo, hi = float(np.min(array)), float(np.max(array))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError("The image contains invalid (NaN or infinite) values; it cannot be normalized.")
+    if max(abs(lo), abs(hi)) > MAX_ABS_INTENSITY:
+        raise InputError(
+            f"The image contains intensities beyond +-{MAX_ABS_INTENSITY:g} (largest magnitude {max(abs(lo), abs(hi)):.3g}), "
+            "which no MRI scanner produces; the file is damaged or was exported with invalid values. "
+            "Please export the series again."
+        )
     if hi <= lo:
         raise InputError(
             f"The image is constant (every voxel is {lo:g}); it has no contrast to normalize. "
@@ -111,6 +124,13 @@ def _as_mask(mask: np.ndarray | Volume, shape: tuple[int, int, int]) -> np.ndarr
     if not m.any():
         raise InputError("The foreground mask is empty; the image cannot be normalized over it.")
     return m
+
+
+def _need_mask(mask: np.ndarray | None, method: str) -> np.ndarray:
+    """The foreground mask a masked method needs (``normalize`` always passes one)."""
+    if mask is None:
+        raise ValueError(f"the '{method}' normalization needs a foreground mask; call normalize(), which computes one")
+    return mask
 
 
 def _foreground_values_check(values: np.ndarray) -> tuple[float, float]:
@@ -261,7 +281,7 @@ def _zscore(array: np.ndarray, mask: np.ndarray | None, landmarks: Any) -> np.nd
     ~0.15 s on 15 x 512 x 512 against ~0.02 s here. The two agree except for
     torchio's ddof = 1 (a test checks this).
     """
-    assert mask is not None
+    mask = _need_mask(mask, "zscore")
     values = array[mask]
     _foreground_values_check(values)
     mu = float(values.mean(dtype=np.float64))
@@ -282,7 +302,7 @@ def _histeq(array: np.ndarray, mask: np.ndarray | None, landmarks: Any) -> np.nd
     x > hi + h/2 gives 1. Bins are relative to [lo, hi], so y is invariant to
     x -> a x + b (a > 0). An exact sort-based CDF costs ~0.15 s on 2M voxels.
     """
-    assert mask is not None
+    mask = _need_mask(mask, "histeq")
     values = array[mask]
     lo, hi = _foreground_values_check(values)
     k = HISTEQ_BINS
@@ -320,7 +340,7 @@ def _nyul(array: np.ndarray, mask: np.ndarray | None, landmarks: Any) -> np.ndar
     ~0.07 s here. Segments whose image percentiles coincide (width < 1e-5, as
     in torchio, e.g. a saturated 8-bit image) get slope 0.
     """
-    assert mask is not None
+    mask = _need_mask(mask, "nyul")
     values = array[mask]
     _foreground_values_check(values)
     used = list(NYUL_USED)
@@ -348,12 +368,12 @@ def _n4_zscore(array: np.ndarray, mask: np.ndarray | None, landmarks: Any, *, sp
     slice is corrected in 2D. x' makes intensities positive for the
     multiplicative model. CPU cost (2 shared cores): ~0.1-0.3 s for one
     320-512 px slice, ~1-3 s for 15 x 512 x 512 (10-100x the other methods):
-    run it once per series, not per augmentation. Not invariant to x -> a x + b
-    (the multiplicative model assumes 0 = no signal).
+    run it once per series, not per augmentation. Invariant to x -> a x + b with a > 0
+    (x' removes a and b before N4; a test checks it).
     """
     import SimpleITK as sitk
 
-    assert mask is not None
+    mask = _need_mask(mask, "n4_zscore")
     lo, hi = float(array.min()), float(array.max())
     pos = (1.0 + 999.0 * (array.astype(np.float32) - lo) / (hi - lo)).astype(np.float32)
     single = pos.shape[0] == 1

@@ -29,28 +29,28 @@ def set_threads() -> None:
 def patient_folds(
     patient_ids: Sequence[str], *, n_folds: int = 5, seed: int = 0, strata: Sequence[int] | None = None
 ) -> list[list[str]]:
-    """Split unique patient ids into ``n_folds`` disjoint lists (each patient in exactly one).
+    """Split patients into ``n_folds`` disjoint, sorted lists of ids (each patient in exactly one).
 
-    With ``strata`` (one integer per id, e.g. "has an MC2 disc"), patients are dealt round-robin
-    within each stratum after a seeded shuffle, so folds are class-balanced at patient level.
+    scikit-learn's ``StratifiedGroupKFold(shuffle=True, random_state=seed)`` with the patient as
+    the group: ``patient_ids`` may repeat (e.g. one entry per disc) and ``strata`` gives one class
+    per entry (e.g. "has an MC2 disc"); folds keep each patient whole and the strata's shares as
+    equal as the patients allow. Without ``strata`` every entry is one class.
+
+    The shipped model cards list the folds they were trained with under ``"folds"``; these lists,
+    not this function, reproduce their numbers (the split differs from the earlier hand-written one).
     """
-    ids = list(dict.fromkeys(str(p) for p in patient_ids))
-    rng = np.random.default_rng(seed)
-    folds: list[list[str]] = [[] for _ in range(n_folds)]
-    if strata is None:
-        strata_map = {p: 0 for p in ids}
-    else:
-        strata_map = {}
-        for p, s in zip(patient_ids, strata):
-            strata_map[str(p)] = max(int(s), strata_map.get(str(p), int(s)))
-    k = 0
-    for s in sorted(set(strata_map.values())):
-        group = [p for p in ids if strata_map[p] == s]
-        rng.shuffle(group)
-        for p in group:
-            folds[k % n_folds].append(p)
-            k += 1
-    return [sorted(f) for f in folds]
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    ids = [str(p) for p in patient_ids]
+    y = np.zeros(len(ids), int) if strata is None else np.asarray([int(s) for s in strata])
+    if len(y) != len(ids):
+        raise ValueError(f"{len(ids)} patient ids but {len(y)} strata")
+    n_patients = len(set(ids))
+    if not 2 <= n_folds <= n_patients:
+        raise ValueError(f"n_folds must lie in [2, {n_patients}] (the number of patients); got {n_folds}")
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = [sorted({ids[i] for i in test}) for _, test in splitter.split(np.zeros((len(ids), 1)), y, groups=ids)]
+    return folds
 
 
 def save_json(obj: Any, path: str | Path) -> None:

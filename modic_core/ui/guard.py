@@ -9,23 +9,30 @@ Usage in a page::
 
 An :class:`~modic_core.InputError` is shown with its own message (written for clinicians,
 free of patient identifiers). Any other exception is shown as :data:`GENERIC_ERROR` and
-logged with its type name only -- never its message or traceback, which could hold file
-names, tags or paths of a patient. Streamlit's own control flow (``st.stop``, reruns,
+logged with its type name and where it happened -- ``module:function:line`` of the innermost
+frames in the product's own code (``modic_core``, ``pages``, ``app``) and the library it was
+raised in -- never its message, arguments or source lines, which could hold file names, tags
+or paths of a patient. Streamlit's own control flow (``st.stop``, reruns,
 page switches) derives from ``BaseException`` and passes through untouched.
 """
 from __future__ import annotations
 
 import logging
+import traceback
 from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from modic_core.errors import InputError
 from modic_core.export.style import GENERIC_ERROR
 
-__all__ = ["Outcome", "guarded", "safe_call", "log_unexpected", "LOGGER"]
+__all__ = ["Outcome", "failure_location", "guarded", "safe_call", "log_unexpected", "LOGGER"]
 
 LOGGER = logging.getLogger("modic_core.app")
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout: modic_core/, pages/, app.py
+_OWN = ("modic_core", "pages", "app")
+MAX_FRAMES = 3
 
 
 @dataclass
@@ -38,9 +45,45 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _module_of(filename: str) -> tuple[str, bool]:
+    """Dotted module name of a source file and whether it is the product's own code."""
+    path = Path(filename)
+    try:
+        rel = path.resolve().relative_to(_ROOT)
+    except (ValueError, OSError):
+        rel = None
+    if rel is not None and rel.parts and (rel.parts[0] in _OWN[:2] or rel.name == "app.py"):
+        return ".".join(rel.with_suffix("").parts), True
+    parts = path.with_suffix("").parts
+    if "site-packages" in parts:  # a library: its top-level package is enough
+        return parts[parts.index("site-packages") + 1], False
+    return path.stem, False
+
+
+def failure_location(exc: BaseException) -> str:
+    """Where ``exc`` was raised, without any data: ``"modic_core.x:func:12 <- pages.y:<module>:40 (in numpy)"``.
+
+    The innermost :data:`MAX_FRAMES` frames of the product's own code, innermost first, and the
+    package of the innermost frame when that is a library. Only file, function names and line
+    numbers: no message, no arguments, no source text.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    own, outside = [], None
+    for fr in reversed(frames):
+        module, mine = _module_of(fr.filename)
+        if module == __name__:  # the guard's own frames (the ``yield`` of guarded) say nothing
+            continue
+        if mine:
+            own.append(f"{module}:{fr.name}:{fr.lineno}")
+        elif not own and outside is None:
+            outside = module
+    text = " <- ".join(own[:MAX_FRAMES]) or "outside the product's code"
+    return f"{text} (in {outside})" if outside else text
+
+
 def log_unexpected(exc: BaseException, what: str) -> None:
-    """Log an unexpected failure by exception type only (no message, no traceback)."""
-    LOGGER.error("unexpected %s while %s", type(exc).__name__, what)
+    """Log an unexpected failure by exception type and code location (no message, no arguments)."""
+    LOGGER.error("unexpected %s while %s at %s", type(exc).__name__, what, failure_location(exc))
 
 
 def _show(message: str, show: Callable[[str], Any] | None) -> None:

@@ -84,19 +84,16 @@ def signal_chart(summary: dict[str, Any]):
     return fig
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / ua if ua > 0 else 0.0
-
-
 def match_level(levels: Sequence, box: Sequence[float], *, min_iou: float = 0.3):
     """The detected level whose box overlaps the true ``box`` most (IoU >= ``min_iou``), or None."""
+    from modic_core.evaluation.metrics import iou_matrix
+
+    levels = list(levels)
+    if not levels:
+        return None
+    ious = iou_matrix(np.asarray([box], float), np.asarray([lv.box for lv in levels], float))[0]
     best, best_iou = None, min_iou
-    for lv in levels:
-        iou = _iou(lv.box, box)
+    for lv, iou in zip(levels, ious):
         if iou >= best_iou:
             best, best_iou = lv, iou
     return best

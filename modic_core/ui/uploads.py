@@ -4,18 +4,25 @@ The upload (DICOM files, a zip of a study, or two NIfTI/MHA files) is listed wit
 :func:`modic_core.io.list_series`; :func:`auto_pair` proposes the T1 and the T2 series, which
 the user can override; :func:`load_pair` loads the chosen two and pairs them with
 :func:`modic_core.make_study`. Every problem is an :class:`~modic_core.InputError`.
+
+File names never reach the page: a series read from an image file is shown and stored as
+"T1 series, 15 slices" (:func:`modic_core.export.labels.series_label`), because uploaded file
+names are patient data in practice.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from modic_core.errors import InputError
+from modic_core.export.labels import series_label
 from modic_core.io import SeriesInfo, list_series, load_series
 from modic_core.io import upload as upload_limits
 
-__all__ = ["Pairing", "auto_pair", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "series_option_label"]
+__all__ = ["Pairing", "auto_pair", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "neutral_label",
+           "resolve_server_folder", "series_option_label"]
 
 # Fat-suppressed, inversion-recovery or contrast-enhanced series: less suitable for Modic grading
 # with a model trained on plain T1/T2 TSE, so they are chosen only when nothing else fits.
@@ -61,7 +68,7 @@ def auto_pair(infos: Sequence[SeriesInfo]) -> Pairing:
     """
     infos = list(infos)
     if len(infos) < 2:
-        only = infos[0].label if infos else "nothing"
+        only = neutral_label(infos[0]) if infos else "nothing"
         raise InputError(
             f"Only one series was found ({only}). Modic grading needs two series of the same examination: "
             "a sagittal T1 and a sagittal T2. Please upload both (for example both folders in one zip)."
@@ -125,9 +132,15 @@ def list_upload_series(files: Sequence[Any]) -> list[SeriesInfo]:
     return list_series(list(files))
 
 
+def neutral_label(info: SeriesInfo) -> str:
+    """``"T1 series, 15 slices"`` (with the DICOM SeriesDescription for DICOM; never a file name)."""
+    return series_label(role=info.sequence, n_slices=info.n_slices, kind=info.kind, description=info.description)
+
+
 def series_option_label(info: SeriesInfo) -> str:
-    """Text for a series picker: the description (never a patient name), slices, orientation, sequence."""
-    return f"{info.index + 1}: {info.label}"
+    """Text for a series picker: number, neutral label (no file name), orientation and kind of file."""
+    kind = "DICOM" if info.kind == "dicom" else f"{info.kind.upper()} file"
+    return f"{info.index + 1}: {neutral_label(info)}, {info.orientation} ({kind})"
 
 
 def load_pair(source: Any, t1: SeriesInfo, t2: SeriesInfo, *, study_id: str = ""):
@@ -138,4 +151,33 @@ def load_pair(source: Any, t1: SeriesInfo, t2: SeriesInfo, *, study_id: str = ""
         raise InputError("The same series was chosen as T1 and as T2. Please choose two different series.")
     v1 = load_series(source, series=t1.key)
     v2 = load_series(source, series=t2.key)
-    return make_study(v1, v2, sources={"t1": t1.description or "T1", "t2": t2.description or "T2"}, study_id=study_id)
+    l1 = series_label(role="T1", n_slices=v1.shape[0], kind=t1.kind, description=t1.description)
+    l2 = series_label(role="T2", n_slices=v2.shape[0], kind=t2.kind, description=t2.description)
+    if t1.kind != "dicom":  # the reader names a file's series after the file: replace it
+        v1 = v1.with_array(v1.array, series_description=l1)
+    if t2.kind != "dicom":
+        v2 = v2.with_array(v2.array, series_description=l2)
+    return make_study(v1, v2, sources={"t1": l1, "t2": l2}, study_id=study_id)
+
+
+def resolve_server_folder(text: str, allowed: Sequence[Path]) -> Path:
+    """The server folder typed on the cohort page, resolved; InputError unless inside an allowed folder.
+
+    ``allowed`` is :func:`modic_core.settings.allowed_server_folders` (``MODIC_SERVER_FOLDERS``);
+    empty means reading server folders is off. Links and ``..`` are resolved before the check.
+    """
+    if not allowed:
+        raise InputError("Reading folders on the server is switched off; upload a zip of the cohort instead.")
+    raw = str(text or "").strip()
+    if not raw:
+        raise InputError("Please type the path of the cohort folder.")
+    path = Path(raw).expanduser().resolve()
+    roots = [Path(a).resolve() for a in allowed]
+    if not any(path == r or path.is_relative_to(r) for r in roots):
+        raise InputError(
+            "This folder is outside the folders this server may read (set by its administrator in "
+            "MODIC_SERVER_FOLDERS); choose a folder inside one of them, or upload a zip of the cohort."
+        )
+    if not path.is_dir():
+        raise InputError("The cohort folder was not found on the server; please check the path.")
+    return path

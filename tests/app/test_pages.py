@@ -375,6 +375,7 @@ def test_cohort_page_shows_shipped_comparison(fake_backend, weights_with_compari
 
 def test_cohort_page_runs_a_labelled_cohort_folder(fake_backend, tmp_path, monkeypatch):
     monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("MODIC_SERVER_FOLDERS", str(ROOT / "demo"))
     at = new_app()
     at.switch_page("pages/cohort_comparison.py").run()
     at.radio(key="cc_kind").set_value("Folder on the server").run()
@@ -391,6 +392,7 @@ def test_cohort_page_runs_a_labelled_cohort_folder(fake_backend, tmp_path, monke
 
 def test_cohort_page_bad_folder_and_zip(fake_backend, tmp_path, monkeypatch):
     monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("MODIC_SERVER_FOLDERS", str(tmp_path))
     at = new_app()
     at.switch_page("pages/cohort_comparison.py").run()
     at.radio(key="cc_kind").set_value("Folder on the server").run()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -142,7 +143,175 @@ def test_cross_study_batching_gives_the_same_results_as_one_at_a_time():
         # padding images to a common batch shape moves boxes by up to ~1 pixel, so
         # probabilities agree closely rather than bit for bit
         assert a["level"] == b["level"]
+        # the detector batches only same-size slices, so batching changes nothing beyond rounding
         for k in ("p_mc0", "p_mc1", "p_mc2"):
-            assert abs(float(a[k]) - float(b[k])) < 0.05, (a, b)
+            assert abs(float(a[k]) - float(b[k])) < 1e-3, (a, b)
         for k in ("x0", "y0", "x1", "y1"):
-            assert abs(float(a[k]) - float(b[k])) < 2.0, (a, b)  # padding shifts boxes by ~1 px at most
+            assert abs(float(a[k]) - float(b[k])) < 1.0, (a, b)
+
+
+# --------------------------------------------------------------------------- batch size, bad input, retry, privacy
+
+
+def _real_studies():
+    """Seven real SPIDER studies of five different image sizes: the demo cohort and the test fixtures."""
+    from modic_core.datasets.cohort import load_cohort
+    from modic_core.pairing.study import load_study
+
+    fx = ROOT / "tests" / "fixtures"
+    studies = [s.load() for s in load_cohort(COHORT)]
+    studies += [load_study(fx / "spider2d_mini" / i / "t1.mha", fx / "spider2d_mini" / i / "t2.mha") for i in ("85", "137", "160")]
+    studies.append(load_study(fx / "spider_pair" / "t1.mha", fx / "spider_pair" / "t2.mha"))
+    return studies
+
+
+@pytest.mark.skipif(not _models_ready(), reason="trained detector not installed in weights/")
+def test_batch_size_does_not_change_detections():
+    """Batch sizes 1 (each study alone), 4 and 8 give the same level names and boxes (within 1 px).
+
+    Before the fix, torchvision padded a batch's images to a common size, which moved boxes
+    and changed level names for most of these studies at batch size 4.
+    """
+    from modic_core.detection import load_detector
+
+    volumes = [s.t1 for s in _real_studies()]
+    assert len({v.shape for v in volumes}) >= 4
+    det = load_detector()
+    alone = [det.detect(v).filter(0.5) for v in volumes]
+    assert all(alone)
+    for size in (4, 8):
+        batched = []
+        for start in range(0, len(volumes), size):
+            batched += [d.filter(0.5) for d in det.detect_batch(volumes[start:start + size])]
+        for i, (a, b) in enumerate(zip(alone, batched)):
+            assert [d.level for d in a] == [d.level for d in b], (size, i)
+            for da, db in zip(a, b):
+                assert max(abs(x - y) for x, y in zip(da.box, db.box)) < 1.0, (size, i, da, db)
+
+
+def _cohort_copy(tmp_path) -> Path:
+    cohort = tmp_path / "cohort"
+    shutil.copytree(COHORT, cohort)
+    return cohort
+
+
+@pytest.mark.parametrize(
+    "table, content, match",
+    [
+        ("levels.csv", "study_id,level,modic\n104,L4-L5,abc\n", "the column 'modic' must hold"),
+        ("levels.csv", "study_id,level,grade\n104,L4-L5,1\n", "lacks the column 'modic'"),
+        ("studies.csv", "", "studies.csv is empty"),
+        ("studies.csv", b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x81", "not a text CSV"),
+        ("studies.csv", "study_id,t1,t2\n1,../../x.mha,y.mha\n", "outside the cohort folder"),
+    ],
+)
+def test_cli_bad_tables_exit_2_with_a_sentence(fake_factory, tmp_path, capsys, table, content, match):
+    cohort = _cohort_copy(tmp_path)
+    (cohort / table).write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main([str(cohort), "--out", str(tmp_path / "r.csv"), "--n-boot", "10"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"^error: ", err, re.M) and match in err and "Traceback" not in err
+
+
+def test_cli_out_folder_and_bad_numbers(fake_factory, tmp_path, capsys):
+    (tmp_path / "outdir").mkdir()
+    assert main([str(COHORT), "--out", str(tmp_path / "outdir")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "Traceback" not in err
+    for bad in (["--threshold", "nan"], ["--threshold", "inf"], ["--threshold", "1.5"], ["--threshold", "abc"],
+                ["--batch-size", "0"], ["--n-boot", "-1"]):
+        with pytest.raises(SystemExit) as ex:
+            main([str(COHORT), "--out", str(tmp_path / "r.csv"), *bad])
+        assert ex.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {bad[0]}: " in err and "Traceback" not in err
+
+
+def test_cli_retry_failed(fake_factory, tmp_path, capsys):
+    cohort = _cohort_copy(tmp_path)
+    good = (cohort / "studies" / "4" / "t1.mha").read_bytes()
+    (cohort / "studies" / "4" / "t1.mha").write_bytes(b"not an image")
+    out = tmp_path / "r.csv"
+    assert main([str(cohort), "--out", str(out), "--n-boot", "10"]) == 0
+    status = pd.read_csv(status_path(out), dtype=str, keep_default_na=False)
+    assert dict(zip(status["study_id"], status["status"])) == {"104": "ok", "4": "error", "121": "ok"}
+    (cohort / "studies" / "4" / "t1.mha").write_bytes(good)
+    n = len(FakeStudyAnalysis.instances)
+    assert main([str(cohort), "--out", str(out), "--n-boot", "10"]) == 0  # plain resume: the failure stays
+    assert len(FakeStudyAnalysis.instances) == n
+    assert main([str(cohort), "--out", str(out), "--n-boot", "10", "--retry-failed"]) == 0
+    assert len(FakeStudyAnalysis.instances) == n + 1  # only study 4 again
+    status = pd.read_csv(status_path(out), dtype=str, keep_default_na=False)
+    assert sorted(status["study_id"]) == ["104", "121", "4"] and (status["status"] == "ok").all()
+    rows = pd.read_csv(out, dtype=str)
+    assert sorted(set(rows["study_id"])) == ["104", "121", "4"] and len(rows) == 15
+
+
+FORMULA_ID = "=cmd|' /C calc'!A0"
+
+
+def test_formula_like_study_ids_are_escaped_in_every_csv_and_resume_still_works(fake_factory, tmp_path, capsys):
+    cohort = _cohort_copy(tmp_path)
+    for name in ("studies.csv", "levels.csv"):
+        text = (cohort / name).read_text()
+        (cohort / name).write_text(text.replace("\n104,", '\n"' + FORMULA_ID + '",').replace("\n4,", "\n@SUM(A1),"))
+    out = tmp_path / "r.csv"
+    assert main([str(cohort), "--out", str(out), "--n-boot", "10"]) == 0
+    for path in (out, status_path(out)):
+        cells = pd.read_csv(path, dtype=str, keep_default_na=False)["study_id"]
+        assert not cells.str.match(r"[=+\-@]").any(), path
+        assert {"'" + FORMULA_ID, "'@SUM(A1)", "121"} <= set(cells)
+    rows = pd.read_csv(out)
+    assert rows["p_mc0"].dtype.kind == "f" and rows["x0"].dtype.kind in "if"  # numbers stay numbers
+    metrics = json.loads((tmp_path / "r.metrics.json").read_text())
+    assert main([str(COHORT), "--out", str(tmp_path / "plain.csv"), "--n-boot", "10"]) == 0
+    plain = json.loads((tmp_path / "plain.metrics.json").read_text())
+    # the escaped IDs still match their labels: the same discs are scored as with plain IDs
+    assert metrics["n_missing_predictions"] == plain["n_missing_predictions"]
+    assert metrics["classification"]["n_discs"] == plain["classification"]["n_discs"] > 0
+    n = len(FakeStudyAnalysis.instances)
+    assert main([str(cohort), "--out", str(out), "--n-boot", "10"]) == 0
+    assert len(FakeStudyAnalysis.instances) == n and "skipped 3 already done" in capsys.readouterr().out
+
+
+PHI = ("DOE_JOHN_MRN4471", "DOE_JANE_MRN5555")
+
+
+def test_file_names_never_reach_the_status_file_or_the_output(fake_factory, tmp_path, capsys):
+    """File and folder names are patient data in practice: the status file uses neutral labels."""
+    cohort = _cohort_copy(tmp_path)
+    (cohort / "studies" / "4").rename(cohort / "studies" / PHI[0])
+    for role in ("t1", "t2"):
+        (cohort / "studies" / PHI[0] / f"{role}.mha").rename(cohort / "studies" / PHI[0] / f"{PHI[0]}_{role}.mha")
+    bad = cohort / "studies" / PHI[1]
+    bad.mkdir()
+    (bad / f"{PHI[1]}_t1.mha").write_bytes(b"not an image")
+    shutil.copy(cohort / "studies" / "121" / "t2.mha", bad / f"{PHI[1]}_t2.mha")
+    text = (cohort / "studies.csv").read_text()
+    text = text.replace("studies/4/t1.mha", f"studies/{PHI[0]}/{PHI[0]}_t1.mha").replace("studies/4/t2.mha", f"studies/{PHI[0]}/{PHI[0]}_t2.mha")
+    text = text.replace("studies/104/t1.mha", f"studies/{PHI[1]}/{PHI[1]}_t1.mha")
+    (cohort / "studies.csv").write_text(text)
+    out = tmp_path / "r.csv"
+    assert main([str(cohort), "--out", str(out), "--n-boot", "10"]) == 0
+    captured = capsys.readouterr()
+    status = pd.read_csv(status_path(out), dtype=str, keep_default_na=False)
+    assert dict(zip(status["study_id"], status["status"])) == {"104": "error", "4": "ok", "121": "ok"}
+    message = status.set_index("study_id").loc["104", "message"]
+    assert "[T1 file]" in message, message
+    written = out.read_text() + status_path(out).read_text() + (tmp_path / "r.metrics.json").read_text()
+    for secret in (*PHI, "DOE_", "MRN"):
+        assert secret not in written + captured.out + captured.err, secret
+
+
+def test_redact_replaces_file_folder_and_dicom_member_names_only(tmp_path):
+    from modic_core.datasets.cohort import CohortStudy
+
+    series = tmp_path / "cohort" / PHI[0] / "t1_dicom"
+    series.mkdir(parents=True)
+    (series / f"{PHI[0]}_0001.dcm").write_bytes(b"x")
+    st = CohortStudy("s1", series, tmp_path / "cohort" / PHI[0] / f"{PHI[0]}_t2.mha")
+    msg = (f"The DICOM files in {PHI[0]} (2 files) are damaged; the file '{PHI[0]}_0001.dcm' of t1_dicom and "
+           f"'{PHI[0]}_t2.mha' in the cohort could not be read (4 slices).")
+    out = batch._redact(msg, st)
+    assert "DOE_" not in out and "MRN" not in out
+    assert "'[T1 file]'" in out and "'[T2 file]'" in out and "in the cohort could not be read (4 slices)." in out

@@ -114,3 +114,43 @@ def test_module_runs_as_a_script(csvs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Modic change classification" in proc.stdout
     assert json.loads(out.read_text())["classification"]["n_discs"] == 5
+
+
+@pytest.mark.parametrize(
+    "column, value, match",
+    [("p_mc0", "abc", "column 'p_mc0' must hold a number"), ("score", "inf", "column 'score' must hold a number"),
+     ("x0", "left", "column 'x0' must hold a number")],
+)
+def test_non_numbers_in_numeric_columns_are_input_errors(csvs, tmp_path, capsys, column, value, match):
+    import pandas as pd
+
+    df = pd.read_csv(csvs["predictions"], dtype=str, keep_default_na=False)
+    df.loc[3, column] = value
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    assert main([str(bad), str(csvs["labels"]), "--n-boot", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and match in err and "line 5" in err and "Traceback" not in err
+
+
+def test_unreadable_files_and_bad_arguments(csvs, tmp_path, capsys):
+    (tmp_path / "bin.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    (tmp_path / "empty.csv").write_text("")
+    for path, match in ((tmp_path / "bin.csv", "not a text CSV"), (tmp_path / "empty.csv", "is empty"),
+                        (tmp_path, "is a folder"), (tmp_path / "nowhere.csv", "not found")):
+        assert main([str(path), str(csvs["labels"])]) == 2
+        assert match in capsys.readouterr().err
+    with pytest.raises(SystemExit) as ex:
+        main([str(csvs["predictions"]), str(csvs["labels"]), "--n-boot", "0"])
+    assert ex.value.code == 2 and "argument --n-boot" in capsys.readouterr().err
+
+
+def test_study_ids_like_na_and_null_and_escaped_ids_are_matched(tmp_path):
+    from modic_core.evaluation.evaluate import evaluate_files
+
+    (tmp_path / "l.csv").write_text("study_id,level,modic\nNA,L5-S1,0\nnull,L5-S1,2\nNone,L4-L5,2\n=1+1,L4-L5,0\n")
+    # predictions as the batch writes them: a formula-like ID escaped with an apostrophe
+    (tmp_path / "p.csv").write_text("study_id,level,prediction\nNA,L5-S1,MC0\nnull,L5-S1,MC2\nNone,L4-L5,MC2\n'=1+1,L4-L5,MC0\n")
+    rep = evaluate_files(tmp_path / "p.csv", tmp_path / "l.csv", n_boot=0)
+    assert rep["n_missing_predictions"] == 0 and rep["n_unlabelled_predictions"] == 0
+    assert rep["classification"]["n_discs"] == 4 and rep["classification"]["n_patients"] == 4

@@ -1,7 +1,9 @@
 """CSV and one-page PDF export of a study's results."""
 from __future__ import annotations
 
+import dataclasses
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,7 @@ def test_dicom_sr_of_the_phantom(study):
     ds = pydicom.dcmread(io.BytesIO(dicom_sr_bytes(report, study, headers)))
     assert ds.Modality == "SR" and ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
     assert "not for diagnosis" in ds.SeriesDescription and ds.VerificationFlag == "UNVERIFIED"
+    assert len(ds.SeriesDescription) <= 64  # a LO value holds at most 64 characters (was 66)
     sr = hd.sr.Comprehensive3DSR.from_dataset(ds)
     groups = sr.content.get_planar_roi_measurement_groups()
     assert [str(g.tracking_identifier) for g in groups] == [lv.level for lv in report.levels]
@@ -105,3 +108,42 @@ def test_dicom_sr_of_the_phantom(study):
     assert ref_uid == z7.SOPInstanceUID and int(z7.InstanceNumber) == 8
     with pytest.raises(ValueError):
         dicom_sr_bytes(report, study, [])
+
+
+def test_csv_escapes_formula_like_text(study):
+    rep = make_report(study, 2)
+    rep.levels[0] = dataclasses.replace(rep.levels[0], level="=HYPERLINK(\"http://x\")")
+    df = pd.read_csv(io.BytesIO(report_csv(rep, study_label="+cmd")), dtype=str)
+    assert df.loc[0, "level"] == "'=HYPERLINK(\"http://x\")" and (df["study"] == "'+cmd").all()
+    assert df.loc[1, "level"] == "L4-L5" and float(df.loc[0, "confidence"]) == pytest.approx(0.9)
+
+
+PHI_NAME = "DOE_JOHN_MRN4471"
+
+
+@pytest.fixture(scope="module")
+def phi_named_study(tmp_path_factory):
+    """A real SPIDER pair whose files carry a patient's name, as uploads often do."""
+    from modic_core.pairing.study import load_study
+
+    folder = tmp_path_factory.mktemp(PHI_NAME)
+    fx = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "spider_pair"
+    for role in ("t1", "t2"):
+        (folder / f"{PHI_NAME}_{role}.mha").write_bytes((fx / f"{role}.mha").read_bytes())
+    return load_study(folder / f"{PHI_NAME}_t1.mha", folder / f"{PHI_NAME}_t2.mha")
+
+
+def test_pdf_and_csv_never_show_file_names(phi_named_study):
+    """The PDF names the series neutrally ("T1 series, 1 slice"), never by the uploaded file's name."""
+    import zlib
+
+    study = phi_named_study
+    rep = make_report(study, 0)
+    fig = build_report_figure(study, rep, study_label="1a2b3c4d")
+    joined = "\n".join(t.get_text() for t in fig.texts)
+    assert "T1 = T1 series, 1 slice;" in joined and "T2 = T2 series, 1 slice" in joined
+    assert "DOE_JOHN" not in joined and "MRN4471" not in joined
+    pdf = build_pdf_report(study, rep, study_label="1a2b3c4d")
+    streams = [zlib.decompress(m) for m in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S) if m[:1] == b"x"]
+    for blob in [pdf, *streams, report_csv(rep, study_label="1a2b3c4d")]:
+        assert b"DOE_JOHN" not in blob and b"MRN4471" not in blob

@@ -30,7 +30,7 @@ PHANTOMS = {
 }
 CASES = {**SPIDER, **PHANTOMS}
 NON_N4 = [m for m in NORMALIZATIONS if m != "n4_zscore"]
-AFFINE_INVARIANT = ["minmax", "percentile", "zscore", "histeq", "nyul"]
+AFFINE_INVARIANT = ["minmax", "percentile", "zscore", "histeq", "nyul", "n4_zscore"]
 USED_PCT = np.asarray(NYUL_PERCENTILES)[list(NYUL_USED)]
 
 
@@ -198,8 +198,34 @@ def test_mask_rule_is_affine_invariant():
         assert np.mean(foreground_mask(v) != foreground_mask(w)) < 1e-3
 
 
-def test_n4_zscore_is_not_claimed_affine_invariant():
-    assert "n4_zscore" not in AFFINE_INVARIANT
+def test_a_negative_scale_changes_the_output():
+    """The invariance above is for a > 0 only: flipping the contrast must change every method's output."""
+    v = PHANTOMS["phantom2d"]
+    for method in ("minmax", "zscore", "histeq", "n4_zscore"):
+        y0 = normalize(v, method).array
+        y1 = normalize(v.with_array(-v.array), method, mask=foreground_mask(v)).array
+        assert np.abs(y1 - y0).max() > 0.5, method
+
+
+@pytest.mark.parametrize("method", [m for m in NORMALIZATIONS])
+@pytest.mark.parametrize("bad", [3e38, -3e38, 2e7])
+def test_non_physical_intensities_are_refused(method, bad, landmarks):
+    """Two finite pixels at +-3e38 used to flip z-score grades and overflow min-max (FloatingPointError)."""
+    v = SPIDER[sorted(SPIDER)[0]]
+    arr = v.array.copy()
+    arr.flat[0] = bad
+    arr.flat[-1] = -bad
+    w = v.with_array(arr)
+    with np.errstate(all="raise"), pytest.raises(InputError, match="no MRI scanner produces"):
+        normalize(w, method, landmarks=landmarks[v.meta.sequence])
+
+
+def test_masked_methods_refuse_a_missing_mask_with_a_real_error():
+    """A runtime check, not an assert (asserts vanish under python -O)."""
+    v = PHANTOMS["phantom2d"]
+    for method in ("zscore", "histeq", "nyul", "n4_zscore"):
+        with pytest.raises(ValueError, match="needs a foreground mask"):
+            NORMALIZATIONS[method].func(v.array, None, None)
 
 
 # ----------------------------------------------------------------------------- Nyul
@@ -377,11 +403,24 @@ def test_registry_entries_are_callable():
     np.testing.assert_array_equal(NORMALIZATIONS["zscore"](v).array, normalize(v, "zscore").array)
 
 
+def test_benchmark_flags_methods_over_the_limit(monkeypatch):
+    from modic_core.bench import normalization as bench
+
+    monkeypatch.setattr(bench, "LIMIT_S", 0.0)
+    res = bench.run_benchmark(shape=(1, 32, 32), repeats=1, methods=["zscore"])
+    assert res["methods"]["zscore"]["within_limit"] is False and res["all_within_limit"] is False
+
+
 def test_benchmark_smoke():
     from modic_core.bench.normalization import format_table, run_benchmark
 
-    res = run_benchmark(shape=(2, 48, 64), repeats=2)
+    res = run_benchmark(shape=(2, 48, 64), repeats=3, n4_repeats=1)
     assert set(res["methods"]) == {"_foreground_mask", *NORMALIZATIONS}
-    assert all(r["median_s"] >= 0 and r["runs"] >= 1 for r in res["methods"].values())
+    for name, r in res["methods"].items():
+        assert r["runs"] == (1 if r["exempt"] else 3), name
+        assert r["min_s"] <= r["median_s"] <= r["max_s"], name
+        assert r["within_limit"] == (r["exempt"] or r["median_s"] < res["limit_s"]), name
+    assert res["exempt"] == ["n4_zscore"] and res["methods"]["n4_zscore"]["exempt"]
+    assert res["all_within_limit"] == all(r["within_limit"] for r in res["methods"].values() if not r["exempt"])
     json.dumps(res)
     assert "nyul" in format_table(res)

@@ -1,0 +1,31 @@
+"""Neutral names for series in everything the product shows or writes.
+
+File and folder names are patient data in practice (``DOE_JOHN_MRN4471_t1.mha``), so a series
+read from an image file (MHA, NIfTI) is named by what it is -- ``"T1 series, 15 slices"`` --
+never by its file name. A DICOM series keeps its SeriesDescription (the scanner protocol's
+name, e.g. ``"t1_tse_sag"``), which is written by the scanner, not typed in per patient.
+"""
+from __future__ import annotations
+
+__all__ = ["series_label", "volume_label"]
+
+
+def series_label(*, role: str, n_slices: int, kind: str = "", description: str = "") -> str:
+    """``"T1 series, 15 slices"``, or for DICOM ``"t1_tse_sag (T1 series, 15 slices)"``.
+
+    ``role``: "T1", "T2" or a sequence guess ("unknown" gives "Image series"); ``kind``:
+    "dicom" keeps ``description``, anything else drops it.
+    """
+    role = str(role or "").strip()
+    name = f"{role} series" if role and role.lower() != "unknown" else "Image series"
+    base = f"{name}, {int(n_slices)} slice{'s' if int(n_slices) != 1 else ''}"
+    description = str(description or "").strip()
+    if kind == "dicom" and description:
+        return f"{description} ({base})"
+    return base
+
+
+def volume_label(volume, role: str) -> str:
+    """:func:`series_label` of a loaded :class:`~modic_core.volume.Volume` in ``role`` ("T1"/"T2")."""
+    meta = volume.meta
+    return series_label(role=role, n_slices=volume.shape[0], kind=meta.source, description=meta.series_description)

@@ -13,6 +13,7 @@ import streamlit as st
 
 st.set_page_config(page_title="Modic change explorer", page_icon=":material/radiology:", layout="wide")
 
+from modic_core import settings  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import shipped_best_method  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
@@ -37,8 +38,8 @@ PAGES = [
 
 
 def _default_method() -> str:
-    """The comparison's best method (a small JSON read per rerun), else z-score."""
-    return shipped_best_method(default="zscore")
+    """The comparison's best method (a small JSON read per rerun), else the settings' default."""
+    return shipped_best_method()
 
 
 def sidebar() -> None:
@@ -50,7 +51,7 @@ def sidebar() -> None:
     if NORMALIZATION_KEY not in st.session_state or st.session_state[NORMALIZATION_KEY] not in methods:
         st.session_state[NORMALIZATION_KEY] = default
     if THRESHOLD_KEY not in st.session_state:
-        st.session_state[THRESHOLD_KEY] = 0.5
+        st.session_state[THRESHOLD_KEY] = settings.default_threshold()
     with st.sidebar:
         st.markdown(notice_html(NOTICE), unsafe_allow_html=True)
 

@@ -177,11 +177,11 @@ col1, col2 = st.columns(2)
 with col1:
     st.plotly_chart(slice_figure(compose_rgb(g1, heat, opacity), levels, z=z, title="T1", spacing_yx=spacing_yx,
                                  show_boxes=show_boxes, highlight=None if focused == NONE else focused),
-                    key=f"cv_fig_t1", config={"displaylogo": False})
+                    key="cv_fig_t1", config={"displaylogo": False})
 with col2:
     st.plotly_chart(slice_figure(compose_rgb(g2, heat, opacity), levels, z=z, title="T2 (on the T1 grid)", spacing_yx=spacing_yx,
                                  show_boxes=show_boxes, highlight=None if focused == NONE else focused),
-                    key=f"cv_fig_t2", config={"displaylogo": False})
+                    key="cv_fig_t2", config={"displaylogo": False})
 st.caption("Box colour = predicted class: " + " · ".join(
     f"<span style='background:{class_color(c)};color:black;padding:0 4px'>{c}</span> {CLASS_DESCRIPTIONS[c]}"
     for c in ("MC0", "MC1", "MC2")) + ". Dotted: the level's slab does not include this slice.", unsafe_allow_html=True)

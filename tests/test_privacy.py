@@ -1,7 +1,6 @@
 """Nothing about a patient reaches logs, printed output or reports, and temp files are removed."""
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os

@@ -32,19 +32,21 @@ from pathlib import Path
 
 import numpy as np
 
+from modic_core import settings
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
 from modic_core.detection.levels import assign_level_names, order_top_to_bottom
+from modic_core.cli_args import threshold as threshold_arg
 from modic_core.errors import InputError
 from modic_core.volume import Study
 
 __all__ = ["MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis",
            "models_available", "study_fingerprint"]  # study_fingerprint lives in modic_core.analysis.cache
 
-MIN_THRESHOLD = 0.05  # candidates below this confidence are never classified (the slider's minimum)
-DEFAULT_NORMALIZATION = "zscore"
+MIN_THRESHOLD = settings.MIN_THRESHOLD  # candidates below this confidence are never classified (the slider's minimum)
+DEFAULT_NORMALIZATION = settings.DEFAULT_NORMALIZATION  # settings.default_normalization() is read at each call
 MAX_SLAB_HALF = 1  # D = 1 models see the region's centre slice ±1 (within its detected slab)
 
 
@@ -236,8 +238,12 @@ class StudyAnalysis:
             return self._store(normalization, gradcam, clf, probs, cams, zs, owner, seconds)
 
     # -- the report
-    def report(self, normalization: str = DEFAULT_NORMALIZATION, threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:
-        """Per-level results for this threshold (no network runs if detection/classification are cached)."""
+    def report(self, normalization: str | None = None, threshold: float | None = None, *, gradcam: bool = True) -> StudyReport:
+        """Per-level results for this threshold (no network runs if detection/classification are cached).
+
+        ``None`` takes :func:`modic_core.settings.default_normalization` / ``default_threshold``."""
+        normalization = normalization or settings.default_normalization()
+        threshold = settings.default_threshold() if threshold is None else threshold
         from modic_core.detection.infer import pick_device
 
         if threshold < MIN_THRESHOLD:
@@ -275,13 +281,14 @@ def get_analysis(study: Study, *, fingerprint: str | None = None) -> StudyAnalys
     return StudyAnalysis(study, cache=result_cache(), fingerprint=fingerprint)
 
 
-def analyze_many(analyses: list[StudyAnalysis], normalization: str = DEFAULT_NORMALIZATION, *, gradcam: bool = True) -> None:
+def analyze_many(analyses: list[StudyAnalysis], normalization: str | None = None, *, gradcam: bool = True) -> None:
     """Run detection and classification of several studies with one network pass per stage.
 
     Detection batches the central slices of all studies; classification batches the crops of
     all their regions. Results land in each :class:`StudyAnalysis`'s caches, exactly as if each
     had been analysed alone (the batch mode uses this on a GPU).
     """
+    normalization = normalization or settings.default_normalization()
     from modic_core.detection import load_detector
 
     todo = [sa for sa in analyses if sa._det is None and (sa._cache is None or sa._det_key() not in sa._cache)]
@@ -304,13 +311,13 @@ def analyze_many(analyses: list[StudyAnalysis], normalization: str = DEFAULT_NOR
     probs, cams = clf.predict(torch.cat([p[1] for p in prepared]), gradcam=gradcam)
     dt = (time.perf_counter() - t0) / len(todo)
     start = 0
-    for sa, (c, crops, zs, owner, seconds), n in zip(todo, prepared, sizes):
+    for sa, (c, _crops, zs, owner, seconds), n in zip(todo, prepared, sizes):
         seconds["classifier_s"] = dt
         sa._store(normalization, gradcam, c, probs[start : start + n], None if cams is None else cams[start : start + n], zs, owner, seconds)
         start += n
 
 
-def analyze(study: Study, normalization: str = DEFAULT_NORMALIZATION, threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:
+def analyze(study: Study, normalization: str | None = None, threshold: float | None = None, *, gradcam: bool = True) -> StudyReport:
     """Detect, grade and explain every level of a study; see the module docstring for caching."""
     return get_analysis(study).report(normalization, threshold, gradcam=gradcam)
 
@@ -319,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Analyse one paired sagittal T1/T2 study.")
     ap.add_argument("t1", help="T1 series: DICOM folder or zip, .mha, .nii(.gz)")
     ap.add_argument("t2", help="T2 series, same kinds")
-    ap.add_argument("--normalization", default=DEFAULT_NORMALIZATION)
-    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--normalization", default=settings.default_normalization())
+    ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(),
+                    help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--json", help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--no-gradcam", action="store_true")
     args = ap.parse_args(argv)

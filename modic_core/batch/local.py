@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from modic_core import settings
 from modic_core.cli_args import positive_int, threshold as threshold_arg
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
@@ -67,8 +68,8 @@ class CohortRun:
     rows: list[dict[str, Any]] = field(default_factory=list)
     status: list[dict[str, Any]] = field(default_factory=list)
     studies: list[CohortStudy] = field(default_factory=list)
-    normalization: str = "zscore"
-    threshold: float = 0.5
+    normalization: str = settings.DEFAULT_NORMALIZATION
+    threshold: float = settings.DEFAULT_THRESHOLD
     skipped: list[str] = field(default_factory=list)
 
     def predictions(self):
@@ -179,8 +180,8 @@ def _default_factory():
 def run_cohort(
     folder: str | Path | Iterable[CohortStudy],
     *,
-    normalization: str = "zscore",
-    threshold: float = 0.5,
+    normalization: str | None = None,
+    threshold: float | None = None,
     progress: ProgressFn | None = None,
     skip_ids: Iterable[str] = (),
     on_study: Callable[[dict[str, Any], list[dict[str, Any]]], Any] | None = None,
@@ -199,6 +200,8 @@ def run_cohort(
     default :data:`GPU_BATCH` when torch sees a GPU, else 1.
     """
     factory = analysis_factory or _default_factory()
+    normalization = normalization or settings.default_normalization()
+    threshold = settings.default_threshold() if threshold is None else threshold
     with ExitStack() as stack:
         if isinstance(folder, (str, Path)):
             studies = stack.enter_context(open_cohort(folder))
@@ -357,8 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m modic_core.batch", description=__doc__.split("\n\n")[0])
     ap.add_argument("cohort", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
     ap.add_argument("--out", required=True, help="per-level results CSV (appended to; resumes)")
-    ap.add_argument("--normalization", default="zscore")
-    ap.add_argument("--threshold", type=threshold_arg, default=0.5, help="detector confidence threshold in [0.05, 1)")
+    ap.add_argument("--normalization", default=settings.default_normalization())
+    ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(), help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--report", help="metrics JSON (default: <out>.metrics.json when labels exist)")
     ap.add_argument("--n-boot", type=positive_int, default=1000)
     again = ap.add_mutually_exclusive_group()

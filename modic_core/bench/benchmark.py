@@ -23,6 +23,8 @@ from typing import Callable
 
 import torch
 
+from modic_core import settings
+
 __all__ = ["run", "main"]
 
 TARGETS = {"analyze_15_slice_s": 2.0, "threshold_change_s": 0.05, "normalization_switch_s": 0.5, "peak_rss_gb": 2.0}
@@ -76,8 +78,10 @@ def _bench_device(device: str, repeats: int) -> dict:
     for m in methods:
         holder = {}
         per[m] = {
-            "without_gradcam": _time(lambda: holder["sa"].classification(m, gradcam=False), repeats, lambda: holder.update(sa=fresh())),
-            "with_gradcam": _time(lambda: holder["sa"].classification(m, gradcam=True), repeats, lambda: holder.update(sa=fresh())),
+            "without_gradcam": _time(lambda h=holder, m=m: h["sa"].classification(m, gradcam=False), repeats,
+                                     lambda h=holder: h.update(sa=fresh())),
+            "with_gradcam": _time(lambda h=holder, m=m: h["sa"].classification(m, gradcam=True), repeats,
+                                  lambda h=holder: h.update(sa=fresh())),
         }
     out["classification_per_method"] = per
     ref = "zscore" if "zscore" in methods else methods[0]
@@ -105,9 +109,9 @@ def _bench_cohort() -> dict:
     except ImportError:
         return {"skipped": "batch mode not available"}
     folder = demo_dir() / "cohort"
-    run_cohort(folder, normalization="zscore", threshold=0.5)  # warm-up: models loaded, caches filled
+    run_cohort(folder, normalization=settings.DEFAULT_NORMALIZATION, threshold=settings.DEFAULT_THRESHOLD)  # warm-up: models loaded, caches filled
     t0 = time.perf_counter()
-    res = run_cohort(folder, normalization="zscore", threshold=0.5)
+    res = run_cohort(folder, normalization=settings.DEFAULT_NORMALIZATION, threshold=settings.DEFAULT_THRESHOLD)
     dt = time.perf_counter() - t0
     n = len(res.status)
     return {"cohort": "demo/cohort", "studies": n, "seconds": round(dt, 3), "studies_per_minute": round(60 * n / dt, 1),

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from modic_core import settings
 from modic_core.classification.crops import CropSpec
 from modic_core.classification.gradcam import grad_cam
 from modic_core.classification.model import ClassifierConfig, build_classifier
 
 __all__ = ["Classifier", "load_classifier", "classifier_path"]
-
-from modic_core import settings
 
 
 

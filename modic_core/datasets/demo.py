@@ -10,7 +10,6 @@ Folder layout (see ``demo/README.md`` for credits)::
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -23,14 +23,13 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
+from modic_core import settings
 from modic_core.volume import Volume
 from modic_core.detection.levels import anatomical_filter, assign_level_names, order_top_to_bottom
 from modic_core.detection.model import DetectorConfig, build_detector
 from modic_core.detection.preprocess import to_detector_grid
 
 __all__ = ["Detection", "StudyDetections", "Detector", "load_detector"]
-
-from modic_core import settings
 
 
 

@@ -43,7 +43,7 @@ def band_features(sd) -> list[dict]:
         w = x1 - x0
         c0, c1 = int(x0 + 0.2 * w), int(x1 - 0.2 * w)
 
-        def band(a, b, img):
+        def band(a, b, img, c0=c0, c1=c1):
             r0, r1 = int(max(0, a)), int(min(img.shape[0], b))
             v = img[r0:r1, c0:c1]
             return float(v.mean()) if v.size else np.nan

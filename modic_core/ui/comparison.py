@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modic_core import settings
 from modic_core.export.style import CLASS_NAMES, class_color
 from modic_core.schema import ClassificationReport, Estimate, NormalizationComparison, PairedDiff, SchemaError
 
@@ -97,22 +98,22 @@ def comparison_methods(comparison: NormalizationComparison | None) -> list[Metho
             for name in order]
 
 
-def best_method(comparison: NormalizationComparison | None, default: str = "zscore") -> str:
+def best_method(comparison: NormalizationComparison | None, default: str | None = None) -> str:
     """``best_method`` of the comparison when it names a registered method, else ``default``."""
     from modic_core.normalization.methods import NORMALIZATIONS
 
     if comparison is not None and comparison.best_method in NORMALIZATIONS:
         return comparison.best_method
-    return default
+    return default or settings.default_normalization()
 
 
-def shipped_best_method(default: str = "zscore") -> str:
+def shipped_best_method(default: str | None = None) -> str:
     """The shipped comparison's best method; ``default`` when it is absent or unreadable (the
     sidebar must not fail; the comparison pages show the SchemaError)."""
     try:
         return best_method(load_comparison(), default=default)
     except SchemaError:
-        return default
+        return default or settings.default_normalization()
 
 
 # --------------------------------------------------------------------------- values and text

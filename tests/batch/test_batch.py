@@ -315,3 +315,15 @@ def test_redact_replaces_file_folder_and_dicom_member_names_only(tmp_path):
     out = batch._redact(msg, st)
     assert "DOE_" not in out and "MRN" not in out
     assert "'[T1 file]'" in out and "'[T2 file]'" in out and "in the cohort could not be read (4 slices)." in out
+
+
+def test_defaults_come_from_settings_at_call_time(fake_factory, monkeypatch):
+    monkeypatch.setenv("MODIC_NORMALIZATION", "minmax")
+    monkeypatch.setenv("MODIC_THRESHOLD", "0.7")
+    run = run_cohort(COHORT)
+    assert (run.normalization, run.threshold) == ("minmax", 0.7)
+    assert set(run.predictions()["normalization"]) == {"minmax"}
+    monkeypatch.delenv("MODIC_NORMALIZATION")
+    monkeypatch.delenv("MODIC_THRESHOLD")
+    run = run_cohort(COHORT)
+    assert (run.normalization, run.threshold) == ("zscore", 0.5)

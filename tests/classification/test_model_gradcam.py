@@ -7,7 +7,7 @@ import torch
 
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.gradcam import grad_cam
-from modic_core.classification.model import ClassifierConfig, build_classifier
+from modic_core.classification.model import ClassifierConfig
 from modic_core.normalization.methods import normalize
 from modic_core.datasets.synthetic import make_phantom, make_phantom_2d
 from modic_core.schema import ClassifierTrainingConfig

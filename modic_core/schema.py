@@ -628,15 +628,35 @@ class LevelRecord(Record):
     probabilities: dict[str, float]
     prediction: str
     z_range: list[int]
+    graded: bool = True  # False: not graded (e.g. T2 does not cover the level); see ``note``
+    note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
+class AlignmentRecord(Record):
+    """The T1/T2 alignment check (:class:`modic_core.pairing.alignment.Alignment`); distances in mm."""
+
+    method: str
+    translation_mm: list[float]
+    residual_mm: float | None
+    discs_matched: int
+    discs_t1: int
+    ok: bool
+    header_trusted: bool = True
+    header_residual_mm: float | None = None
+    header_discs_matched: int = 0
+
+
+@dataclass
 class StudyReportRecord(Document):
-    """One analysed study (:meth:`modic_core.analysis.report.StudyReport.to_dict`)."""
+    """One analysed study (:meth:`modic_core.analysis.report.StudyReport.to_dict`).
+
+    Version 2 added ``warnings`` (plain sentences), ``alignment``, ``reliable`` and per-level ``graded``/``note``.
+    """
 
     KIND: ClassVar[str] = "study_report"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     normalization: str
     threshold: float
@@ -645,4 +665,7 @@ class StudyReportRecord(Document):
     weights: dict[str, str] | None = None
     timings_s: dict[str, float] | None = None
     notes: list[str] | None = None
+    warnings: list[str] = field(default_factory=list)
+    alignment: AlignmentRecord | None = None
+    reliable: bool = True
     extra: dict[str, Any] = field(default_factory=dict)

@@ -130,7 +130,8 @@ class Study:
     """A paired sagittal T1/T2 study; ``t2`` is resampled onto the T1 grid.
 
     ``t2_native`` keeps the T2 series on its own grid; ``sources`` records where
-    each came from (file names or descriptions, never patient identifiers).
+    each came from (neutral descriptions, never patient identifiers); ``warnings`` are the
+    identity check's sentences (different studies, dates, frames of reference).
     """
 
     t1: Volume
@@ -138,6 +139,7 @@ class Study:
     t2_native: Volume | None = None
     sources: dict[str, str] = field(default_factory=dict)
     study_id: str = ""
+    warnings: list[str] = field(default_factory=list)  # plain sentences from the pairing checks
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -114,7 +114,7 @@ def test_study_report_round_trip():
     rep = StudyReport(levels=[LevelResult("L4-L5", (1.0, 2.0, 30.5, 12.25), 0.91, {"MC0": 0.2, "MC1": 0.1, "MC2": 0.7}, "MC2", (3, 5))],
                       normalization="zscore", threshold=0.5, weights={"detector": "detector.pt (ab12)"}, timings={"detection_s": 0.1})
     d = rep.to_dict()
-    assert d["schema"] == "study_report" and d["schema_version"] == 1
+    assert d["schema"] == "study_report" and d["schema_version"] == 2
     rec = StudyReportRecord.from_dict(json.loads(json.dumps(d)))
     assert rec.levels[0].box == [1.0, 2.0, 30.5, 12.25] and rec.levels[0].prediction == "MC2"
     assert rec.to_dict() == d

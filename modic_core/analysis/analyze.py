@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from modic_core import settings
+from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
 from modic_core.classification.crops import extract_crops, paste_back_patches
@@ -40,13 +41,18 @@ from modic_core.detection.infer import StudyDetections
 from modic_core.detection.levels import assign_level_names, order_top_to_bottom
 from modic_core.cli_args import threshold as threshold_arg
 from modic_core.errors import InputError
-from modic_core.volume import Study
+from modic_core.pairing.alignment import Alignment, fov_coverage
+from modic_core.volume import Study, Volume
 
 __all__ = ["MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis",
            "models_available", "study_fingerprint"]  # study_fingerprint lives in modic_core.analysis.cache
 
 MIN_THRESHOLD = settings.MIN_THRESHOLD  # candidates below this confidence are never classified (the slider's minimum)
 DEFAULT_NORMALIZATION = settings.DEFAULT_NORMALIZATION  # settings.default_normalization() is read at each call
+#: A level is graded only when at least this share of its region lies inside the T2 field of view.
+MIN_T2_COVERAGE = 0.75
+#: Prediction of a level that is not graded (see ``LevelResult.note``).
+NOT_GRADED = "not graded"
 MAX_SLAB_HALF = 1  # D = 1 models see the region's centre slice ±1 (within its detected slab)
 
 
@@ -75,6 +81,18 @@ class _Classified:
 
 
 @dataclass
+class _Aligned:
+    alignment: Alignment
+    t2: np.ndarray | None  # T2 re-resampled onto the T1 grid after a repair, else None (header placement)
+    t2_placed: Volume | None  # the native T2 as placed by the check (moved origin), for coverage
+    seconds: float
+
+    @property
+    def nbytes(self) -> int:
+        return (0 if self.t2 is None else int(self.t2.nbytes)) + 256
+
+
+@dataclass
 class _Detected:
     detections: StudyDetections
     source: str
@@ -98,6 +116,7 @@ class StudyAnalysis:
         self._detector = detector
         self._cache = cache
         self._det: _Detected | None = None
+        self._aligned: _Aligned | None = None
         self._cls: dict[tuple[str, bool], _Classified] = {}
         self._lock = threading.RLock()
         self.timings: dict[str, float] = {}
@@ -146,6 +165,42 @@ class StudyAnalysis:
         self._det = detected
         self.timings["detection_s"] = detected.detections.seconds
 
+    # -- stage 1b: does T2 line up with T1? (modic_core.analysis.alignment)
+    def alignment(self) -> _Aligned:
+        """The T1/T2 alignment check, once per study (cached like detection)."""
+        with self._lock:
+            if self._aligned is None:
+                key = ("align",) + self._det_key()[1:]
+                hit = self._cache.get(key) if self._cache is not None else None
+                if hit is None:
+                    t0 = time.perf_counter()
+                    t1_regions = self.detections().filter(ALIGN_THRESHOLD)
+                    placed, al = check_alignment(self.study, self._detector_obj(), t1_detections=t1_regions)
+                    moved = placed.t2 is not self.study.t2
+                    native = self.study.t2_native
+                    if native is not None and any(al.translation_mm) and moved:
+                        native = Volume(native.array, native.spacing, tuple(np.add(native.origin, al.translation_mm)),
+                                        native.direction.copy(), native.meta)
+                    hit = _Aligned(al, placed.t2.array if moved else None, native, time.perf_counter() - t0)
+                    if self._cache is not None:
+                        self._cache.put(key, hit)
+                self._aligned = hit
+                self.timings["alignment_s"] = hit.seconds
+            return self._aligned
+
+    def t2_array(self) -> np.ndarray:
+        """T2 on the T1 grid as the alignment check placed it."""
+        a = self.alignment()
+        return self.study.t2.array if a.t2 is None else a.t2
+
+    def coverage(self) -> np.ndarray:
+        """Fraction of each candidate region (centre slice) inside the T2 field of view, 0-1."""
+        a = self.alignment()
+        cands = self.candidates()
+        if a.t2_placed is None or not cands:
+            return np.ones(len(cands))
+        return fov_coverage(self.study.t1, a.t2_placed, [c.box for c in cands], [c.z_center for c in cands])
+
     def forget(self, normalization: str) -> None:
         """Drop the cached classification of one method (benchmarks time a fresh switch with it)."""
         with self._lock:
@@ -168,7 +223,7 @@ class StudyAnalysis:
         cands = self.candidates()
         t0 = time.perf_counter()
         t1n = normalize(self.study.t1, normalization, landmarks=clf.landmarks).array
-        t2n = normalize(self.study.t2, normalization, landmarks=clf.landmarks).array
+        t2n = normalize(self.study.t2.with_array(self.t2_array()), normalization, landmarks=clf.landmarks).array
         t_norm = time.perf_counter() - t0
         spec = clf.spec
         boxes, zs, owner = [], [], []
@@ -252,6 +307,8 @@ class StudyAnalysis:
         cands = self.candidates()
         res = self.classification(normalization, gradcam=gradcam)
         kept = [i for i, c in enumerate(cands) if c.score >= threshold]
+        aligned = self.alignment()
+        cover = self.coverage()
         boxes = np.array([cands[i].box for i in kept]).reshape(-1, 4)
         names = assign_level_names(boxes) if kept else []
         levels = []
@@ -259,10 +316,13 @@ class StudyAnalysis:
             i = kept[r]
             c = cands[i]
             p = res.probabilities[i]
+            graded = bool(cover[i] >= MIN_T2_COVERAGE)
             levels.append(LevelResult(
                 level=names[r], box=tuple(float(v) for v in c.box), score=float(c.score),
-                probabilities={n: float(v) for n, v in zip(CLASS_NAMES, p)}, prediction=CLASS_NAMES[int(np.argmax(p))],
-                z_range=c.z_range, gradcam=res.heatmaps[i] if gradcam else None,
+                probabilities={n: (float(v) if graded else float("nan")) for n, v in zip(CLASS_NAMES, p)},
+                prediction=CLASS_NAMES[int(np.argmax(p))] if graded else NOT_GRADED,
+                z_range=c.z_range, gradcam=res.heatmaps[i] if (gradcam and graded) else None, graded=graded,
+                note="" if graded else f"T2 does not cover this level ({100 * cover[i]:.0f} % of its region lies in the T2 field of view).",
             ))
         timings = dict(self.timings)
         timings.update(res.seconds)
@@ -270,9 +330,17 @@ class StudyAnalysis:
         notes = []
         if not levels:
             notes.append("No intervertebral region reached this confidence threshold.")
+        al = aligned.alignment
+        warnings = list(getattr(self.study, "warnings", []) or [])
+        if not al.ok:
+            warnings.append(al.sentence() + " The grades below depend on T2 and are unreliable; check that the two "
+                            "series belong together and line up.")
+        if any(not lv.graded for lv in levels):
+            warnings.append("Some levels are not graded: the T2 series does not cover them.")
         return StudyReport(levels=levels, normalization=normalization, threshold=float(threshold),
                            weights={"detector": self._det.source if self._det else "", "classifier": res.weights},
-                           timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes)
+                           timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes,
+                           warnings=warnings, alignment=al)
 
 
 def get_analysis(study: Study, *, fingerprint: str | None = None) -> StudyAnalysis:

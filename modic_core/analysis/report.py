@@ -102,6 +102,8 @@ class LevelResult:
     prediction: str
     z_range: tuple[int, int] = (0, 0)
     gradcam: LocalHeatmap | None = None
+    graded: bool = True  # False: no grade (``note`` says why, e.g. T2 does not cover this level)
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.gradcam is not None and not isinstance(self.gradcam, LocalHeatmap):
@@ -120,6 +122,8 @@ class LevelResult:
             "probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()},
             "prediction": self.prediction,
             "z_range": list(self.z_range),
+            "graded": bool(self.graded),
+            "note": self.note,
         }
 
 
@@ -135,6 +139,13 @@ class StudyReport:
     device: str = "cpu"
     shape: tuple[int, int, int] = (0, 0, 0)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # plain sentences shown above the results
+    alignment: Any = None  # modic_core.pairing.alignment.Alignment of the T1/T2 check, if run
+
+    @property
+    def reliable(self) -> bool:
+        """False when the T1/T2 alignment check failed: grades that need T2 cannot be trusted."""
+        return self.alignment is None or bool(getattr(self.alignment, "ok", True))
 
     def to_dict(self) -> dict[str, Any]:
         from modic_core.schema import StudyReportRecord
@@ -148,6 +159,9 @@ class StudyReport:
             "timings_s": {k: round(float(v), 4) for k, v in self.timings.items()},
             "levels": [lv.to_dict() for lv in self.levels],
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
+            **({} if self.alignment is None else {"alignment": self.alignment.to_dict()}),
+            "reliable": self.reliable,
         }
 
     def table(self):

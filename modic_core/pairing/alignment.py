@@ -19,6 +19,7 @@ __all__ = [
     "OK_MEDIAN_MM",
     "OK_MIN_DISCS",
     "Alignment",
+    "fov_coverage",
     "match_centres",
     "measure",
     "translation_from_centres",
@@ -145,3 +146,32 @@ def translation_from_centres(c1: Any, c2: Any, *, tol_mm: float = OK_MATCH_MM,
     m = match_centres(a, b + t, max_mm=tol_mm)
     t = project(t + np.median(np.array([a[i] - (b[j] + t) for i, j, _ in m]), axis=0))
     return t, len(match_centres(a, b + t, max_mm=tol_mm))
+
+
+def fov_coverage(t1: Any, t2: Any, boxes: Any, zs: Any, *, samples: int = 8) -> np.ndarray:
+    """Fraction (0-1) of each region that lies inside the T2 series' field of view.
+
+    ``t1``, ``t2``: :class:`~modic_core.volume.Volume` (T2 on its own grid, as placed);
+    ``boxes``: (N, 4) (x0, y0, x1, y1) in T1 pixels; ``zs``: the T1 slice of each. Each box is
+    sampled on a ``samples`` x ``samples`` grid of points, mapped to T2 voxel indices through
+    both geometries; for single-slice T2 series the through-plane index is not checked.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros(0)
+    u = (np.arange(samples) + 0.5) / samples
+    gx, gy = np.meshgrid(u, u)
+    inv = np.linalg.inv(np.asarray(t2.direction, dtype=np.float64))
+    sp2 = np.asarray(t2.spacing[::-1], dtype=np.float64)  # (x, y, z) mm
+    size2 = np.asarray(t2.shape[::-1], dtype=np.float64)  # (x, y, z) voxels
+    out = np.zeros(len(boxes))
+    for k, (b, z) in enumerate(zip(boxes, np.asarray(zs).reshape(-1))):
+        xs = b[0] + gx.ravel() * (b[2] - b[0])
+        ys = b[1] + gy.ravel() * (b[3] - b[1])
+        pts = t1.index_to_physical(np.stack([np.full_like(xs, float(z)), ys, xs], axis=1))
+        ijk = ((pts - np.asarray(t2.origin)) @ inv.T) / sp2
+        inside = np.all((ijk[:, :2] >= -0.5) & (ijk[:, :2] <= size2[:2] - 0.5), axis=1)
+        if t2.shape[0] > 1:
+            inside &= (ijk[:, 2] >= -0.5) & (ijk[:, 2] <= size2[2] - 0.5)
+        out[k] = float(inside.mean())
+    return out

@@ -78,14 +78,15 @@ def test_threshold_change_runs_no_network_and_switch_reruns_classifier_only(demo
     monkeypatch.setattr(Classifier, "predict", cls)
     sa = StudyAnalysis(demo_study)
     r1 = sa.report("zscore", 0.5)
-    assert calls == {"det": 1, "cls": 1}
+    assert r1.alignment.ok and r1.alignment.method == "header"
+    assert calls == {"det": 2, "cls": 1}  # T1, and T2 once for the alignment check
     r2 = sa.report("zscore", 0.9)
     r3 = sa.report("zscore", MIN_THRESHOLD)
-    assert calls == {"det": 1, "cls": 1}
+    assert calls == {"det": 2, "cls": 1}
     assert len(r3.levels) >= len(r1.levels) >= len(r2.levels)
     other = next(m for m, ok in models_available().items() if ok and m not in ("detector", "zscore"))
     sa.report(other, 0.5)
-    assert calls == {"det": 1, "cls": 2}
+    assert calls == {"det": 2, "cls": 2}
 
 
 def test_phantom_lesion_level_is_graded(tmp_path):

@@ -132,6 +132,21 @@ else:
     with st.spinner(f"Analysing with {method_label(normalization)}…"), guarded("analysing a study") as g:
         report = rt.analyse(study, normalization, threshold, fingerprint=fp)
 levels = list(report.levels) if report is not None else []
+if report is not None:
+    with guarded("placing T2 on T1"):
+        study = rt.placed_study(study, fingerprint=fp)  # T2 where the alignment check put it
+    for sentence in report.warnings:
+        (st.warning if report.reliable else st.error)(sentence, icon=":material/warning:")
+    al = report.alignment
+    if al is not None:
+        with st.expander(("T1/T2 alignment: " + ("checked" if al.ok else "FAILED")) + f" · {al.sentence()}",
+                         expanded=not al.ok):
+            st.caption("Discs are found on T1 and on T2 separately and matched; 'median distance' is how far apart "
+                       "the matched disc centres lie once T2 is resampled onto T1. Below: T1 and T2 in alternating "
+                       "tiles of the current slice. Where the two line up, vertebral edges continue across tiles.")
+            if f"cv_show_checker_{fp}" not in st.session_state:
+                st.session_state[f"cv_show_checker_{fp}"] = not al.ok
+            st.toggle("Show the T1/T2 checkerboard below the controls", key=f"cv_show_checker_{fp}")
 
 # --------------------------------------------------------------------------- viewer controls
 
@@ -169,6 +184,11 @@ if st.session_state.get(focus_key, NONE) not in [NONE, *level_names]:
     st.session_state[focus_key] = NONE
 focused = st.session_state.get(focus_key, NONE)
 
+if report is not None and report.alignment is not None and st.session_state.get(f"cv_show_checker_{fp}"):
+    from modic_core.export.alignment_view import checkerboard
+
+    st.image(checkerboard(study.t1.array[z], study.t2.array[z], tile_px=max(16, nx // 12)), clamp=True,
+             caption=f"Checkerboard of T1 and T2, slice {z + 1}", width=min(640, 2 * nx))
 heat = slice_heatmap(levels, z, (ny, nx)) if show_cam else None
 g1 = to_display(study.t1.array[z], win1)
 g2 = to_display(study.t2.array[z], win2)
@@ -243,7 +263,9 @@ if report is not None:
                         "building the PDF report", fallback=b"")
         d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
                             key=f"cv_dl_pdf_{fp}", on_click="ignore", icon=":material/picture_as_pdf:")
-        if sr_source is not None:
+        if sr_source is not None and not report.reliable:
+            d3c.caption("DICOM SR: not offered, the T1/T2 alignment check failed.")
+        elif sr_source is not None:
             sr = safe_call(lambda: dicom_sr_bytes(report, study, read_series_headers(*sr_source)), "building the DICOM SR",
                            fallback=b"")
             d3c.download_button("Findings (DICOM SR)", sr, file_name=f"modic_{sid}_sr.dcm", mime="application/dicom",

@@ -193,6 +193,15 @@ class StudyAnalysis:
         a = self.alignment()
         return self.study.t2.array if a.t2 is None else a.t2
 
+    def placed_study(self) -> Study:
+        """The study with its T2 where the alignment check placed it (the same object if not moved)."""
+        a = self.alignment()
+        if a.t2 is None:
+            return self.study
+        import dataclasses
+
+        return dataclasses.replace(self.study, t2=self.study.t2.with_array(a.t2))
+
     def coverage(self) -> np.ndarray:
         """Fraction of each candidate region (centre slice) inside the T2 field of view, 0-1."""
         a = self.alignment()

@@ -53,9 +53,11 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "normalization": report.normalization,
             "threshold": float(report.threshold),
             "weights": weights,
+            "note": getattr(lv, "note", ""),
+            "t1_t2_aligned": "" if getattr(report, "alignment", None) is None else bool(report.alignment.ok),
         })
     cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction",
-            "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights"]
+            "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned"]
     return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
 
@@ -155,6 +157,11 @@ def report_figure(
                 ha="center", va="top", fontsize=9)
     legend = "Classes: MC0 = no Modic change; MC1 = Modic type 1; MC2 = Modic type 2. MC3 is not classified."
     fig.text(0.05, 0.105, legend, fontsize=7, va="top")
+    warnings = list(getattr(report, "warnings", []) or [])
+    if warnings:
+        text = "Warnings: " + " ".join(str(w) for w in warnings[:4])
+        fig.text(0.05, 0.125, "\n".join(textwrap.wrap(text, 125)[:4]), fontsize=7, va="top",
+                 color="#B00020" if not getattr(report, "reliable", True) else "#8a5a00")
     if report.notes:
         notes = "Notes: " + " ".join(str(n) for n in report.notes[:3])
         fig.text(0.05, 0.088, "\n".join(textwrap.wrap(notes, 140)[:3]), fontsize=6.5, va="top")

@@ -87,6 +87,13 @@ def analyse(study, normalization: str, threshold: float, *, fingerprint: str | N
     return report
 
 
+def placed_study(study, *, fingerprint: str | None = None):
+    """The study as analysed: its T2 where the alignment check placed it (for display and exports)."""
+    analysis = get_store().get(fingerprint or fingerprint_of(study), study)
+    placed = getattr(analysis, "placed_study", None)
+    return placed() if callable(placed) else study
+
+
 def fingerprint_of(study) -> str:
     """Fingerprint cached on the study object (computed once per study object)."""
     fp = getattr(study, "_ui_fingerprint", None)

@@ -79,3 +79,24 @@ def test_real_models_teaching_page():
     assert not at.exception and not at.error, [e.value for e in at.error]
     text = "\n".join(m.value for m in at.markdown)
     assert "Truth: **MC2** at L4-L5" in text or any("found no region" in w.value for w in at.warning)
+
+
+def test_real_models_misaligned_pair_is_flagged_in_red_and_levels_still_listed():
+    from pathlib import Path
+
+    from modic_core.ui.backend import set_backend_factory
+
+    set_backend_factory(None)  # the shipped pipeline
+    fix = Path(__file__).resolve().parents[1] / "fixtures" / "spider_misaligned" / "9"
+    files = [(f"{k}.mha", (fix / f"{k}.mha").read_bytes(), "application/octet-stream") for k in ("t1", "t2")]
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.radio(key="cv_source").set_value("Upload").run()
+    at.file_uploader(key="cv_upload").set_value(files).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("NOT aligned" in e and "unreliable" in e for e in errors), errors
+    assert len(at.dataframe[0].value) > 0  # the levels are still shown, marked by the red warning
+    checker = [t for t in at.toggle if str(t.key).startswith("cv_show_checker_")]
+    assert len(checker) == 1 and checker[0].value is True  # the checkerboard opens by itself on a failed check
+    assert not any("DICOM SR" in b.label for b in at.get("download_button"))

@@ -489,7 +489,8 @@ def _check_declared_size(headers: Sequence[DicomHeader]) -> None:
         raise damaged_error()
     if rows > lim.max_rows_cols or cols > lim.max_rows_cols or n_slices > lim.max_slices or rows * cols * n_slices > lim.max_voxels:
         raise InputError(
-            f"The series declares {cols}x{rows} pixels x {n_slices} slices ({rows * cols * n_slices:,} voxels), beyond "
+            f"The series declares {cols}x{rows} pixels x {n_slices} slice{'s' if n_slices != 1 else ''} "
+            f"({rows * cols * n_slices:,} voxels), beyond "
             f"the limits of {lim.max_rows_cols} pixels per side, {lim.max_slices} slices and {lim.max_voxels:,} voxels; "
             "it was not decoded. Please export a standard sagittal series."
         )

@@ -124,17 +124,25 @@ def allowed_server_folders() -> tuple[Path, ...]:
 class Limits:
     """Limits on what users may hand the product; beyond them the input is refused with an InputError.
 
+    Every limit is checked before the work it bounds: sizes from zip directories and image
+    headers before anything is unpacked or decoded, so a small file cannot make a large image.
+
     Attributes:
         max_upload_bytes: total bytes of one upload (files as sent), ``MODIC_MAX_UPLOAD_MB``.
         max_unzipped_bytes: total bytes a zip may unpack to, ``MODIC_MAX_UNZIPPED_MB``.
         max_zip_members: files in one zip, ``MODIC_MAX_ZIP_MEMBERS``.
-        max_compression_ratio: unpacked/packed bytes of one zip member above 1 MiB.
+        max_compression_ratio: unpacked/packed bytes of one zip member above
+            ``ratio_check_min_bytes``, and of a whole zip above 64 MiB, ``MODIC_MAX_COMPRESSION_RATIO``.
+        ratio_check_min_bytes: members smaller than this are exempt from the ratio check
+            (a blank DICOM slice legitimately compresses ~1000x).
         max_voxels: voxels of one decoded series (rows x columns x slices), ``MODIC_MAX_VOXELS``;
             checked against the header before any pixel is decoded.
-        max_slices: slices of one series.
-        max_rows_cols: rows or columns of one slice.
-        parse_seconds: time allowed to read one series, ``MODIC_PARSE_SECONDS``.
-        min_spacing_mm / max_spacing_mm: physically plausible voxel spacing.
+        max_slices: slices (files or frames) of one series, ``MODIC_MAX_SLICES``.
+        max_rows_cols: rows or columns of one slice, ``MODIC_MAX_ROWS_COLS``.
+        parse_seconds: time allowed to read the headers of one source, and again to decode one
+            series, ``MODIC_PARSE_SECONDS``.
+        min_spacing_mm / max_spacing_mm: physically plausible voxel spacing
+            (``MODIC_MIN_SPACING_MM`` / ``MODIC_MAX_SPACING_MM``).
     """
 
     max_upload_bytes: int
@@ -145,6 +153,7 @@ class Limits:
     max_slices: int
     max_rows_cols: int
     parse_seconds: float
+    ratio_check_min_bytes: int = MIB
     min_spacing_mm: float = 0.05
     max_spacing_mm: float = 50.0
 
@@ -155,11 +164,13 @@ def limits() -> Limits:
         max_upload_bytes=int(_env_float("MODIC_MAX_UPLOAD_MB", 1024) * MIB),
         max_unzipped_bytes=int(_env_float("MODIC_MAX_UNZIPPED_MB", 1024) * MIB),
         max_zip_members=int(_env_float("MODIC_MAX_ZIP_MEMBERS", 5000)),
-        max_compression_ratio=200.0,
+        max_compression_ratio=_env_float("MODIC_MAX_COMPRESSION_RATIO", 200.0),
         max_voxels=int(_env_float("MODIC_MAX_VOXELS", 64 * 1024 * 1024)),
-        max_slices=1024,
-        max_rows_cols=4096,
+        max_slices=int(_env_float("MODIC_MAX_SLICES", 1024)),
+        max_rows_cols=int(_env_float("MODIC_MAX_ROWS_COLS", 4096)),
         parse_seconds=_env_float("MODIC_PARSE_SECONDS", 60.0),
+        min_spacing_mm=_env_float("MODIC_MIN_SPACING_MM", 0.05),
+        max_spacing_mm=_env_float("MODIC_MAX_SPACING_MM", 50.0),
     )
 
 

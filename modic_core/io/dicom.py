@@ -10,10 +10,20 @@
   patient-space directions of the x, y and z index axes, which is SimpleITK's convention.
 - Compressed transfer syntaxes decode through pydicom's pixel-data plugins (pylibjpeg).
 
+Safety: before any pixel is decoded, the declared size (rows x columns x slices, bits per
+pixel) is checked against :func:`modic_core.settings.limits`, the transfer syntax must have a
+decoder, uncompressed pixel data must have exactly the declared length, and each compressed
+frame's own codestream header must declare the same rows and columns as the DICOM header (a
+181 KB JPEG file can otherwise decode to 20000 x 20000 pixels). Reading headers and decoding a
+series are each bounded by ``limits().parse_seconds``. Files without the DICOM preamble are only
+parsed when they start like a DICOM dataset (a file of zeros would take pydicom ~0.4 s per MB).
+
 Privacy: patient identifiers (PatientID, PatientName, PatientBirthDate) are read only to
 compute a salted one-way hash, here, and are never stored, returned or logged. Study and
 series UIDs leave this module only as hashes too. pydicom's value-validation warnings
-(which may quote element values) are switched off for reading.
+(which may quote element values) are switched off while this module reads
+(:func:`quiet_pydicom`); pydicom's global configuration is restored afterwards and is not
+touched at import.
 """
 from __future__ import annotations
 
@@ -21,7 +31,10 @@ import dataclasses
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from modic_core.errors import InputError
+from modic_core.settings import limits
 from modic_core.volume import Volume, VolumeMeta
 
 __all__ = [
@@ -38,10 +52,12 @@ __all__ = [
     "damaged_error",
     "guess_sequence",
     "orientation_name",
+    "quiet_pydicom",
     "read_dicom_series",
     "read_header",
     "salted_hash",
     "scan_dicom",
+    "unique_instances",
 ]
 
 _SALT = "modic_core:patient-hash:v1|"
@@ -55,14 +71,37 @@ _NOT_DICOM_SUFFIXES = {
 }
 
 
-def _configure_pydicom() -> None:
+_SUPPORTED_BITS = (8, 16, 32)
+# First tag groups a DICOM dataset without preamble starts with (file meta, identifying, patient, ...).
+_BARE_DATASET_GROUPS = {0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028}
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
+
+
+@contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Within the block, pydicom does not validate (and so never warns with) element values.
+
+    Value-validation warnings can quote element values (names, dates). The previous mode is
+    restored when the last reader leaves; nested and concurrent readers share one switch.
+    """
+    global _quiet_depth, _quiet_saved
     import pydicom.config
 
-    # Value-validation warnings can quote element values (names, dates); never emit them.
-    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-
-
-_configure_pydicom()
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = pydicom.config.settings.reading_validation_mode
+            pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                pydicom.config.settings.reading_validation_mode = _quiet_saved
 
 
 NON_IMAGE = "non-image"  # read_header's answer for DICOM files without pixels (reports, DICOMDIR)
@@ -105,6 +144,8 @@ class DicomHeader:
     pixel_spacing: tuple[float, ...] | None
     slice_thickness: float | None
     spacing_between_slices: float | None
+    bits_allocated: int | None = None
+    transfer_syntax: str = ""
 
     @property
     def normal(self) -> np.ndarray | None:
@@ -184,10 +225,18 @@ def orientation_name(normal: Sequence[float] | np.ndarray) -> str:
 # --------------------------------------------------------------------------- headers
 
 
-def scan_dicom(paths: Iterable[Path]) -> DicomScan:
-    """Read the headers of ``paths`` (no pixels) and group the DICOM images by series."""
+def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None) -> DicomScan:
+    """Read the headers of ``paths`` (no pixels) and group the DICOM images by series.
+
+    Raises InputError when reading takes longer than ``seconds`` (default ``limits().parse_seconds``).
+    """
     scan = DicomScan()
-    for path in paths:
+    paths = list(paths)
+    seconds = limits().parse_seconds if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    for done, path in enumerate(paths):
+        if time.monotonic() > deadline:
+            raise _too_slow(seconds, f"after reading {done} of {len(paths)} files")
         try:
             header = read_header(path)
         except _Damaged:
@@ -205,25 +254,33 @@ def scan_dicom(paths: Iterable[Path]) -> DicomScan:
 def read_header(path: Path) -> DicomHeader | str | None:
     """Header of one file: a :class:`DicomHeader`, :data:`NON_IMAGE` for DICOM without pixels,
     or None when the file is not DICOM. Raises ``_Damaged`` for unparsable DICOM files."""
-    import pydicom
-
     path = Path(path)
-    magic = _has_dicm_preamble(path)
-    if not magic and path.suffix.lower() in _NOT_DICOM_SUFFIXES:
+    head = _head(path)
+    magic = len(head) >= 132 and head[128:132] == b"DICM"
+    if not magic and (path.suffix.lower() in _NOT_DICOM_SUFFIXES or not _looks_like_bare_dataset(head)):
         return None
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        if "Rows" not in ds or "Columns" not in ds:
-            if _is_image_storage(ds):
-                raise _Damaged()  # an image whose header ends early: truncated or damaged
-            if magic or "SOPClassUID" in ds:
-                return NON_IMAGE
-            return None
-        return _header_from_dataset(ds, path)
+        with quiet_pydicom():
+            return _parse_header(path, magic)
+    except _Damaged:
+        raise
     except Exception as exc:  # pydicom raises many kinds of errors on damaged files
         if magic:
             raise _Damaged() from exc
         return None
+
+
+def _parse_header(path: Path, magic: bool) -> DicomHeader | str | None:
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    if "Rows" not in ds or "Columns" not in ds:
+        if _is_image_storage(ds):
+            raise _Damaged()  # an image whose header ends early: truncated or damaged
+        if magic or "SOPClassUID" in ds:
+            return NON_IMAGE
+        return None
+    return _header_from_dataset(ds, path)
 
 
 def _is_image_storage(ds: Any) -> bool:
@@ -234,13 +291,19 @@ def _is_image_storage(ds: Any) -> bool:
     return bool(uid) and "Image Storage" in UID(str(uid)).name
 
 
-def _has_dicm_preamble(path: Path) -> bool:
+def _head(path: Path) -> bytes:
     try:
         with open(path, "rb") as fh:
-            head = fh.read(132)
+            return fh.read(132)
     except OSError:
+        return b""
+
+
+def _looks_like_bare_dataset(head: bytes) -> bool:
+    """True when a file without preamble starts with a plausible first DICOM tag (either byte order)."""
+    if len(head) < 8:
         return False
-    return len(head) == 132 and head[128:132] == b"DICM"
+    return any(int.from_bytes(head[:2], order) in _BARE_DATASET_GROUPS for order in ("little", "big"))
 
 
 def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
@@ -283,6 +346,8 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         pixel_spacing=spacing,
         slice_thickness=_float(ds.get("SliceThickness")),
         spacing_between_slices=_float(ds.get("SpacingBetweenSlices")),
+        bits_allocated=_int(ds.get("BitsAllocated")),
+        transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
     )
 
 
@@ -363,29 +428,80 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
 
 def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
     """Read one series (headers from :func:`scan_dicom`) into a Volume; see the module docstring."""
-    headers = _unique_instances(headers)
+    headers = unique_instances(headers)
     if not headers:
         raise InputError("The series holds no images.")
     first = headers[0]
     if any(h.samples_per_pixel != 1 for h in headers):
         raise InputError("The series is a colour image (for example a screenshot); a greyscale MRI series is needed.")
-    if any(h.frames > 1 for h in headers):
-        if len(headers) > 1:
-            raise InputError("The series mixes multi-frame and single-frame DICOM files; please export it again.")
-        volume = _read_multiframe(first)
-    else:
-        volume = _read_single_frames(headers)
+    _check_declared_size(headers)
+    seconds = limits().parse_seconds
+    deadline = time.monotonic() + seconds
+    with quiet_pydicom():
+        if any(h.frames > 1 for h in headers):
+            if len(headers) > 1:
+                raise InputError("The series mixes multi-frame and single-frame DICOM files; please export it again.")
+            volume = _read_multiframe(first)
+        else:
+            volume = _read_single_frames(headers, deadline=deadline, seconds=seconds)
     return volume
 
 
-def _unique_instances(headers: Sequence[DicomHeader]) -> list[DicomHeader]:
-    seen: set[str] = set()
-    out = []
-    for h in headers:  # the same file given twice (e.g. in two folders of a zip) counts once
-        if h.instance_key not in seen:
-            seen.add(h.instance_key)
-            out.append(h)
-    return out
+def unique_instances(headers: Sequence[DicomHeader]) -> list[DicomHeader]:
+    """``headers`` without exact copies of one file (same SOPInstanceUID and same bytes).
+
+    The same file given twice (e.g. in two folders of a zip) counts once; different images that
+    share a SOPInstanceUID (a faulty export) are all kept, so no slice is dropped silently.
+    """
+    groups: dict[str, list[DicomHeader]] = {}
+    for h in headers:
+        groups.setdefault(h.instance_key, []).append(h)
+    keep: set[int] = set()
+    for group in groups.values():
+        if len(group) == 1:
+            keep.add(id(group[0]))
+            continue
+        seen: set[str] = set()
+        for h in group:
+            digest = _file_digest(h.path)
+            if digest not in seen:
+                seen.add(digest)
+                keep.add(id(h))
+    return [h for h in headers if id(h) in keep]
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return f"unreadable:{path}"
+
+
+def _check_declared_size(headers: Sequence[DicomHeader]) -> None:
+    """Refuse, before decoding, series whose headers declare more than the limits or odd bit depths."""
+    lim = limits()
+    first = headers[0]
+    n_slices = first.frames if first.frames > 1 else len(headers)
+    rows = max(h.rows for h in headers)
+    cols = max(h.cols for h in headers)
+    if rows <= 0 or cols <= 0:
+        raise damaged_error()
+    if rows > lim.max_rows_cols or cols > lim.max_rows_cols or n_slices > lim.max_slices or rows * cols * n_slices > lim.max_voxels:
+        raise InputError(
+            f"The series declares {cols}x{rows} pixels x {n_slices} slice{'s' if n_slices != 1 else ''} "
+            f"({rows * cols * n_slices:,} voxels), beyond "
+            f"the limits of {lim.max_rows_cols} pixels per side, {lim.max_slices} slices and {lim.max_voxels:,} voxels; "
+            "it was not decoded. Please export a standard sagittal series."
+        )
+    bits = sorted({h.bits_allocated for h in headers}, key=lambda b: -1 if b is None else b)
+    odd = [b for b in bits if b not in _SUPPORTED_BITS]
+    if odd:
+        shown = "missing" if odd[0] is None else str(odd[0])
+        raise InputError(
+            f"The images declare an unsupported bit depth (BitsAllocated {shown}); greyscale MRI is stored with "
+            "8, 16 or 32 bits per pixel. Please export the series again as standard DICOM."
+        )
 
 
 def _geometry_vectors(iop: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -401,7 +517,7 @@ def _geometry_vectors(iop: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.
     return row, col, normal / np.linalg.norm(normal)
 
 
-def _read_single_frames(headers: list[DicomHeader]) -> Volume:
+def _read_single_frames(headers: list[DicomHeader], *, deadline: float, seconds: float) -> Volume:
     from highdicom.enum import AxisHandedness
     from highdicom.spatial import get_plane_sort_index
 
@@ -442,7 +558,11 @@ def _read_single_frames(headers: list[DicomHeader]) -> Volume:
     dz = _slice_spacing(dist, first)
     _check_in_plane_drift(positions, dist, normal, max(ps_row, ps_col))
 
-    slices = [_read_pixels(h) for h in headers]
+    slices = []
+    for done, h in enumerate(headers):
+        if time.monotonic() > deadline:
+            raise _too_slow(seconds, f"after decoding {done} of {len(headers)} slices")
+        slices.append(_read_pixels(h))
     array = np.stack(slices).astype(np.float32, copy=False)
     direction = np.column_stack([row, col, normal])
     meta = _meta(first)
@@ -497,15 +617,123 @@ def _read_pixels(header: DicomHeader) -> np.ndarray:
 
     try:
         ds = pydicom.dcmread(header.path, force=True)
+    except Exception as exc:
+        raise damaged_error() from exc
+    check_pixel_data(ds, rows=header.rows, cols=header.cols, frames=1)
+    try:
         arr = ds.pixel_array
         if arr.shape != (header.rows, header.cols):
             raise ValueError("unexpected pixel array shape")
         arr = _modality_rescale(arr, ds)
         if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
             arr = float(arr.max()) + float(arr.min()) - arr  # high signal is bright, as in MONOCHROME2
-    except Exception as exc:  # any decoding failure is a damaged file for the user
+    except Exception as exc:  # any other decoding failure is a damaged file for the user
         raise damaged_error() from exc
     return arr
+
+
+def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
+    """Refuse pixel data that cannot be decoded, or would decode to another size than declared.
+
+    Checks the transfer syntax has a decoder, the bit depth, the byte length of uncompressed data,
+    and the rows/columns each compressed frame's codestream declares (JPEG, JPEG-LS, JPEG 2000).
+    """
+    from pydicom.uid import UID, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    ts = UID(str(getattr(meta, "TransferSyntaxUID", "") or ImplicitVRLittleEndian))
+    bits = _int(ds.get("BitsAllocated"))
+    if bits not in _SUPPORTED_BITS:
+        raise InputError(
+            f"The images declare an unsupported bit depth (BitsAllocated {bits}); greyscale MRI is stored with "
+            "8, 16 or 32 bits per pixel. Please export the series again as standard DICOM."
+        )
+    if "PixelData" not in ds:
+        raise damaged_error()
+    if not ts.is_transfer_syntax:
+        raise InputError(
+            "The files declare an unknown transfer syntax (the encoding of their pixels); they are damaged or not "
+            "standard DICOM. Please export the series again."
+        )
+    if ts.is_encapsulated:
+        _check_decoder(ts)
+        _check_codestreams(ds, ts, rows=rows, cols=cols, frames=frames)
+        return
+    spp = _int(ds.get("SamplesPerPixel")) or 1
+    expected = rows * cols * frames * spp * bits // 8
+    actual = len(ds.PixelData)
+    if actual != expected and actual != expected + 1:  # one padding byte keeps the length even
+        n = rows * cols * frames * spp
+        if any(actual in (n * b // 8, n * b // 8 + 1) for b in _SUPPORTED_BITS if b != bits):
+            hint = "the bit depth in the header (BitsAllocated) does not match the stored pixels"
+        elif actual > expected:
+            hint = "the header declares fewer pixels than are stored"
+        else:
+            hint = "the file is damaged or truncated"
+        raise InputError(
+            f"The pixel data holds {actual:,} bytes, but the header declares {cols}x{rows} pixels at {bits} bits "
+            f"({expected:,} bytes): {hint}. Please export the series again."
+        )
+
+
+def _check_decoder(ts: Any) -> None:
+    from pydicom.pixels import get_decoder
+
+    try:
+        available = get_decoder(ts).is_available
+    except (NotImplementedError, ValueError):
+        available = False
+    if not available:
+        raise InputError(
+            f"The images are compressed as '{ts.name}', which this program cannot decode. Please export the "
+            "series uncompressed or with JPEG, JPEG-LS, JPEG 2000 or RLE compression."
+        )
+
+
+def _check_codestreams(ds: Any, ts: Any, *, rows: int, cols: int, frames: int) -> None:
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
+
+    if ts not in JPEGTransferSyntaxes and ts not in JPEGLSTransferSyntaxes and ts not in JPEG2000TransferSyntaxes:
+        return  # RLE decodes into a buffer of the declared size
+    try:
+        for k, frame in enumerate(generate_frames(ds.PixelData, number_of_frames=frames)):
+            if k >= frames:
+                break
+            size = _codestream_size(bytes(frame[: 1 << 17]), j2k=ts in JPEG2000TransferSyntaxes)
+            if size != (rows, cols):
+                found = "an unreadable size" if size is None else f"{size[1]}x{size[0]} pixels"
+                raise InputError(
+                    f"The compressed image data declares {found}, but the DICOM header declares {cols}x{rows}; "
+                    "the file is damaged or inconsistent and was not decoded. Please export the series again."
+                )
+    except InputError:
+        raise
+    except Exception as exc:
+        raise damaged_error() from exc
+
+
+def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
+    """(rows, columns) a JPEG/JPEG-LS or JPEG 2000 codestream declares, or None if unparsable."""
+    if j2k:
+        offset = 0
+        if src.startswith(b"\x00\x00\x00\x0cjP  "):  # JP2 wrapper: find the codestream box
+            while offset + 8 <= len(src) and src[offset + 4 : offset + 8] != b"jp2c":
+                length = int.from_bytes(src[offset : offset + 4], "big")
+                if length < 8:
+                    return None
+                offset += length
+            offset += 8
+        if src[offset : offset + 4] != b"\xff\x4f\xff\x51" or len(src) < offset + 24:
+            return None
+        x, y, x0, y0 = (int.from_bytes(src[offset + 8 + 4 * i : offset + 12 + 4 * i], "big") for i in range(4))
+        return y - y0, x - x0
+    from pydicom.pixels.utils import _get_jpg_parameters
+
+    info = _get_jpg_parameters(src)
+    if "height" not in info or "width" not in info:
+        return None
+    return int(info["height"]), int(info["width"])
 
 
 def _modality_rescale(arr: np.ndarray, ds: Any) -> np.ndarray:
@@ -540,7 +768,13 @@ def _rescale_value(ds: Any, keyword: str, default: float) -> float:
 def _read_multiframe(header: DicomHeader) -> Volume:
     """An enhanced (multi-frame) image through highdicom's volume support."""
     import highdicom
+    import pydicom
 
+    try:
+        ds = pydicom.dcmread(header.path, force=True)
+    except Exception as exc:
+        raise damaged_error() from exc
+    check_pixel_data(ds, rows=header.rows, cols=header.cols, frames=header.frames)
     try:
         image = highdicom.imread(str(header.path))
         hvol = image.get_volume()
@@ -565,6 +799,13 @@ def _read_multiframe(header: DicomHeader) -> Volume:
         origin = origin + vz * (array.shape[0] - 1)
         uz = -uz
     return Volume(array, (sz, sy, sx), tuple(origin), np.column_stack([ux, uy, uz]), _meta(header))
+
+
+def _too_slow(seconds: float, progress: str) -> InputError:
+    return InputError(
+        f"Reading the files took longer than the {seconds:g} s allowed (MODIC_PARSE_SECONDS) and was stopped "
+        f"{progress}. Please give only the two sagittal series you need."
+    )
 
 
 def damaged_error() -> InputError:

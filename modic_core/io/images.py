@@ -1,4 +1,9 @@
-"""Reading and writing MetaImage (.mha/.mhd) and NIfTI (.nii/.nii.gz) files with SimpleITK."""
+"""Reading and writing MetaImage (.mha/.mhd), NRRD and NIfTI (.nii/.nii.gz) files with SimpleITK.
+
+Every file is checked by :func:`modic_core.io.image_headers.inspect_image` first (format from
+the content, detached data files confined to the header's folder, declared size within the
+limits, NIfTI voxel size and length) and read with the ImageIO that check chose.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,9 +25,15 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
     """Read one image file into a :class:`Volume` (array z, y, x; spacing mm)."""
     import SimpleITK as sitk
 
+    from modic_core.io.image_headers import inspect_image
+
     path = Path(path)
+    header = inspect_image(path)
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO(header.io_name)
+    reader.SetFileName(str(path))
     try:
-        image = sitk.ReadImage(str(path))
+        image = reader.Execute()
     except RuntimeError as exc:  # ITK raises RuntimeError for unreadable files
         raise InputError(
             f"The file '{path.name}' could not be read as an MHA/NIfTI image; it may be damaged or of another type."

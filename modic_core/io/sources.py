@@ -36,6 +36,7 @@ from modic_core.io.dicom import (
     read_dicom_series,
     salted_hash,
     scan_dicom,
+    unique_instances,
 )
 from modic_core.io.images import is_image_file, read_image
 from modic_core.io.upload import extract_zip, is_upload_like, materialize_uploads, skip_name, temporary_folder
@@ -173,11 +174,17 @@ def _opened(source: Any) -> Iterator[list[tuple[Path, str]]]:
 
         uploads, paths = _split(source)
         files: list[tuple[Path, str]] = []
-        for path in paths:
-            files += _expand_path(path, scratch)
-        if uploads:
-            dest = scratch()
-            files += [(p, p.relative_to(dest).as_posix()) for p in materialize_uploads(uploads, dest)]
+        try:
+            for path in paths:
+                files += _expand_path(path, scratch)
+            if uploads:
+                dest = scratch()
+                files += [(p, p.relative_to(dest).as_posix()) for p in materialize_uploads(uploads, dest)]
+        except OSError as exc:  # e.g. a name too long for this file system, a folder without permission
+            raise InputError(
+                f"The files could not be read ({exc.strerror or 'file system error'}). Please check that the "
+                "folder is readable, and use shorter file and folder names."
+            ) from exc
         yield files
 
 
@@ -223,7 +230,11 @@ def _expand_path(path: Path, scratch: Callable[[], Path]) -> list[tuple[Path, st
 
 
 def _entries(files: list[tuple[Path, str]]) -> tuple[list[_Entry], DicomScan]:
-    """One entry per DICOM series and per image file, in display order, with their indexes."""
+    """One entry per DICOM series and per image file, in display order, with their indexes.
+
+    Raises InputError when nothing readable is found but the files hold zips (zips inside a zip
+    are not unpacked: that would multiply the bomb checks).
+    """
     images = [(p, rel) for p, rel in files if is_image_file(p)]
     image_paths = {p for p, _ in images}
     scan = scan_dicom(p for p, _ in files if p not in image_paths)
@@ -232,6 +243,13 @@ def _entries(files: list[tuple[Path, str]]) -> tuple[list[_Entry], DicomScan]:
         dicom.append(_dicom_entry(key, headers))
     dicom.sort(key=lambda e: (e.info.series_number is None, e.info.series_number or 0, e.info.description, e.info.key))
     entries = dicom + [_image_entry(p, rel) for p, rel in sorted(images, key=lambda t: t[1])]
+    nested = sorted(Path(rel).name for _, rel in files if rel.lower().endswith(".zip"))
+    if not entries and nested:
+        shown = ", ".join(nested[:3]) + (f" and {len(nested) - 3} more" if len(nested) > 3 else "")
+        raise InputError(
+            f"The zip holds other zip files ({shown}), which are not unpacked. Please unzip them and upload "
+            "their contents, or upload each zip on its own."
+        )
     return [_Entry(_reindex(e.info, i), e.load) for i, e in enumerate(entries)], scan
 
 
@@ -241,7 +259,7 @@ def _reindex(info: SeriesInfo, index: int) -> SeriesInfo:
 
 def _dicom_entry(key: str, headers: list[DicomHeader]) -> _Entry:
     first = headers[0]
-    n = len({h.instance_key for h in headers}) if first.frames == 1 else first.frames
+    n = len(unique_instances(headers)) if first.frames == 1 else first.frames
     info = SeriesInfo(
         index=0,
         key=key,
@@ -260,18 +278,12 @@ def _dicom_entry(key: str, headers: list[DicomHeader]) -> _Entry:
 
 
 def _image_entry(path: Path, rel: str) -> _Entry:
-    import SimpleITK as sitk
+    from modic_core.io.image_headers import inspect_image
 
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        read_image(path)  # raises its InputError naming the file
-        raise  # pragma: no cover - read_image always raises here
-    size = reader.GetSize()
+    header = inspect_image(path)
+    size = header.size
     dim = len(size)
-    normal = np.asarray(reader.GetDirection()).reshape(dim, dim)[:, 2] if dim == 3 else np.array([0.0, 0.0, 1.0])
+    normal = np.asarray(header.direction).reshape(dim, dim)[:, 2] if dim == 3 else np.array([0.0, 0.0, 1.0])
     sequence = guess_sequence(path.name)
     info = SeriesInfo(
         index=0,

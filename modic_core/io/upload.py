@@ -1,22 +1,27 @@
 """Materialising browser uploads and zip archives into a temporary folder, safely.
 
 Everything is written into a fresh :func:`tempfile.TemporaryDirectory` that is removed
-when the context manager exits, also on errors. Sizes are in bytes.
+when the context manager exits, also on errors. Sizes are in bytes. Every limit comes from
+:func:`modic_core.settings.limits`, read at each call (environment variables override them).
 
-Guards (each failure is an :class:`~modic_core.InputError`):
+Guards, all checked before anything is written (each failure is an :class:`~modic_core.InputError`):
 
-- uploads above ``MAX_UPLOAD_BYTES`` in total;
+- uploads above ``max_upload_bytes`` in total;
 - zip members with absolute paths or ``..`` components (zip-slip);
-- zips that unpack to more than ``MAX_UNZIPPED_BYTES``, or with a member larger than
-  ``RATIO_CHECK_MIN_BYTES`` compressed more than ``MAX_COMPRESSION_RATIO`` times (zip bomb;
-  small members are exempt because a blank DICOM slice legitimately compresses ~1000x);
-- more than ``MAX_ZIP_MEMBERS`` members.
+- zips that declare more than ``max_unzipped_bytes``, members above ``ratio_check_min_bytes``
+  compressed more than ``max_compression_ratio`` times, or whole zips above 64 MiB compressed
+  more than that ratio (zip bombs; small members alone are exempt because a blank DICOM slice
+  legitimately compresses ~1000x); what is really unpacked is counted too, since declared sizes can lie;
+- more than ``max_zip_members`` members; encrypted members; compression methods Python cannot unpack.
 
 Directories are stripped from uploaded file names; DICOMDIR, hidden files and macOS
-``__MACOSX`` resource folders are skipped.
+``__MACOSX`` resource folders are skipped. Files whose names collide (after cleaning, or because a zip
+holds one name twice) go to ``dup_2/``, ``dup_3/``... folders, never overwrite: no file is silently dropped. Names are
+shortened to what every file system accepts.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 import tempfile
@@ -28,13 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from modic_core.errors import InputError
+from modic_core.settings import limits
 
 __all__ = [
-    "MAX_COMPRESSION_RATIO",
-    "MAX_UNZIPPED_BYTES",
-    "MAX_UPLOAD_BYTES",
-    "MAX_ZIP_MEMBERS",
-    "RATIO_CHECK_MIN_BYTES",
     "Upload",
     "as_uploads",
     "extract_zip",
@@ -45,13 +46,13 @@ __all__ = [
     "temporary_folder",
 ]
 
-GIB = 1 << 30
-MAX_UPLOAD_BYTES = GIB
-MAX_UNZIPPED_BYTES = GIB
-MAX_COMPRESSION_RATIO = 200.0
-RATIO_CHECK_MIN_BYTES = 1 << 20
-MAX_ZIP_MEMBERS = 50_000
 _CHUNK = 1 << 20
+_WHOLE_ZIP_RATIO_MIN_BYTES = 64 << 20  # whole zips below this unpacked size are exempt from the ratio check
+_MAX_NAME_BYTES = 120  # one path component, UTF-8 (file systems allow 255)
+_MAX_REL_PATH_BYTES = 1024  # a member's folder path, UTF-8 (PATH_MAX is 4096 with the temp folder in front)
+_MAX_DEPTH = 16
+_SUPPORTED_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_METHOD_NAMES = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "XZ", 98: "PPMd", 99: "WinZip AES encryption"}
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,23 @@ def safe_filename(name: str, *, fallback: str = "file") -> str:
     """Last path component of ``name`` with unusual characters replaced (never empty, no dirs)."""
     base = re.split(r"[\\/]", str(name))[-1]
     base = re.sub(r"[^\w.\-]+", "_", base).strip()
-    base = base[-200:]
+    base = _shorten(base)
     if base in ("", ".", ".."):
         return fallback
     return base
+
+
+def _shorten(name: str, max_bytes: int = _MAX_NAME_BYTES) -> str:
+    """``name`` cut to ``max_bytes`` of UTF-8, keeping its (short) suffix and a hash of the whole."""
+    if len(name.encode("utf-8", "surrogatepass")) <= max_bytes:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    suffix = "".join(Path(name).suffixes[-2:])
+    suffix = suffix if len(suffix) <= 16 else ""
+    head = name[: len(name) - len(suffix)] if suffix else name
+    budget = max_bytes - len(suffix) - len(digest) - 1
+    head = head.encode("utf-8", "surrogatepass")[:budget].decode("utf-8", "ignore")
+    return f"{head}_{digest}{suffix}"
 
 
 def skip_name(name: str) -> bool:
@@ -122,10 +136,10 @@ def materialize_uploads(
     """Write uploads into ``dest`` (an existing, empty folder); zips are extracted.
 
     Returns the written file paths. Names are stripped of directories and made unique.
-    Limits default to the module constants, read at call time.
+    Limits default to :func:`modic_core.settings.limits`, read at call time.
     """
     if max_upload_bytes is None:
-        max_upload_bytes = MAX_UPLOAD_BYTES
+        max_upload_bytes = limits().max_upload_bytes
     items = as_uploads(uploads)
     total = sum(len(u.data) for u in items)
     if total > max_upload_bytes:
@@ -138,21 +152,39 @@ def materialize_uploads(
     for i, item in enumerate(items):
         if skip_name(item.name):
             continue
-        name = _unique(safe_filename(item.name, fallback=f"upload_{i}"), used, i)
-        if name.lower().endswith(".zip"):
-            sub = dest / f"zip_{i}"
-            sub.mkdir()
+        rel = _unique([safe_filename(item.name, fallback=f"upload_{i}")], used)
+        if rel[-1].lower().endswith(".zip"):
+            sub = dest.joinpath(*_unique([f"zip_{i}"], used))
+            try:
+                sub.mkdir(parents=True)
+            except OSError as exc:
+                raise _store_error(exc) from exc
             zpath = dest / f".zip_{i}.zip"  # hidden: never read as an image itself
-            zpath.write_bytes(item.data)
+            _write(zpath, item.data)
             try:
                 paths += extract_zip(zpath, sub, max_unzipped_bytes=max_unzipped_bytes, max_ratio=max_ratio)
             finally:
                 zpath.unlink(missing_ok=True)
             continue
-        path = dest / name
-        path.write_bytes(item.data)
+        path = dest.joinpath(*rel)
+        _write(path, item.data)
         paths.append(path)
     return paths
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise _store_error(exc) from exc
+
+
+def _store_error(exc: OSError) -> InputError:
+    return InputError(
+        f"The uploaded files could not be stored on the server ({exc.strerror or 'file system error'}). "
+        "Please try again with fewer or smaller files, or with shorter file and folder names."
+    )
 
 
 def extract_zip(
@@ -165,11 +197,13 @@ def extract_zip(
 ) -> list[Path]:
     """Extract a zip into ``dest`` after checking every member; returns the extracted files.
 
-    Limits default to the module constants, read at call time.
+    Limits default to :func:`modic_core.settings.limits`, read at call time. Nothing is
+    written unless every member passes the checks.
     """
-    max_unzipped_bytes = MAX_UNZIPPED_BYTES if max_unzipped_bytes is None else max_unzipped_bytes
-    max_ratio = MAX_COMPRESSION_RATIO if max_ratio is None else max_ratio
-    max_members = MAX_ZIP_MEMBERS if max_members is None else max_members
+    lim = limits()
+    max_unzipped_bytes = lim.max_unzipped_bytes if max_unzipped_bytes is None else max_unzipped_bytes
+    max_ratio = lim.max_compression_ratio if max_ratio is None else max_ratio
+    max_members = lim.max_zip_members if max_members is None else max_members
     dest = Path(dest)
     try:
         zf = zipfile.ZipFile(zip_path)
@@ -178,8 +212,13 @@ def extract_zip(
     with zf:
         infos = zf.infolist()
         if len(infos) > max_members:
-            raise InputError(f"The zip file holds {len(infos)} files, more than the {max_members} allowed.")
-        members = _checked_members(infos, max_unzipped_bytes=max_unzipped_bytes, max_ratio=max_ratio)
+            raise InputError(
+                f"The zip file holds {len(infos)} files, more than the {max_members} allowed. "
+                "Please zip only the two sagittal series you need."
+            )
+        members = _checked_members(
+            infos, max_unzipped_bytes=max_unzipped_bytes, max_ratio=max_ratio, ratio_min=lim.ratio_check_min_bytes
+        )
         root = dest.resolve()
         written = 0
         out: list[Path] = []
@@ -187,9 +226,9 @@ def extract_zip(
             target = root.joinpath(*parts)
             if not target.resolve().is_relative_to(root):  # defence in depth after the name checks
                 raise _zip_slip()
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                with zf.open(info) as src, open(target, "wb") as dst:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "xb") as dst:
                     member_bytes = 0
                     while chunk := src.read(_CHUNK):
                         member_bytes += len(chunk)
@@ -198,19 +237,21 @@ def extract_zip(
                         if written > max_unzipped_bytes or member_bytes > info.file_size:
                             raise _zip_bomb(max_unzipped_bytes)
                         dst.write(chunk)
-            except RuntimeError as exc:  # encrypted member
-                raise InputError("The zip file is password-protected; please upload an unencrypted zip.") from exc
-            except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+            except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
                 raise InputError("The zip file is damaged and could not be unpacked; please create it again.") from exc
+            except OSError as exc:
+                raise _store_error(exc) from exc
             out.append(target)
     return out
 
 
 def _checked_members(
-    infos: list[zipfile.ZipInfo], *, max_unzipped_bytes: int, max_ratio: float
+    infos: list[zipfile.ZipInfo], *, max_unzipped_bytes: int, max_ratio: float, ratio_min: int
 ) -> list[tuple[zipfile.ZipInfo, list[str]]]:
+    """Members to extract with their cleaned, unique relative paths; raises before anything is written."""
     members = []
-    total = 0
+    total = compressed = 0
+    used: set[str] = set()
     for info in infos:
         raw = info.filename
         if raw.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", raw):
@@ -222,14 +263,33 @@ def _checked_members(
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
             continue  # symbolic links are never followed or created
+        if info.flag_bits & 0x1 or info.flag_bits & 0x40:
+            raise InputError("The zip file is password-protected (encrypted); please upload an unencrypted zip.")
+        if info.compress_type not in _SUPPORTED_METHODS:
+            method = _METHOD_NAMES.get(info.compress_type, "unknown")
+            raise InputError(
+                f"The zip file uses a compression method this program cannot unpack ({method}, method "
+                f"{info.compress_type}). Please create the zip again with standard (Deflate) compression."
+            )
         total += info.file_size
+        compressed += info.compress_size
         if total > max_unzipped_bytes:
             raise _zip_bomb(max_unzipped_bytes)
-        if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
+        if info.file_size >= ratio_min and info.file_size > max_ratio * max(info.compress_size, 1):
             raise _zip_bomb(max_unzipped_bytes)
-        safe_parts = [safe_filename(p, fallback="_") for p in parts]
-        members.append((info, safe_parts))
+        members.append((info, _member_path(parts, used)))
+    if total >= _WHOLE_ZIP_RATIO_MIN_BYTES and total > max_ratio * max(compressed, 1):
+        raise _zip_bomb(max_unzipped_bytes)
     return members
+
+
+def _member_path(parts: list[str], used: set[str]) -> list[str]:
+    """Cleaned relative path of a member: short components, a hashed folder when too deep, unique."""
+    folders = [safe_filename(p, fallback="_") for p in parts[:-1]]
+    if len(folders) > _MAX_DEPTH or len("/".join(folders).encode("utf-8")) > _MAX_REL_PATH_BYTES:
+        # Keep files of one folder together (a .mhd and its .raw) under one short folder name.
+        folders = ["d_" + hashlib.sha256("/".join(parts[:-1]).encode("utf-8", "surrogatepass")).hexdigest()[:16]]
+    return _unique([*folders, safe_filename(parts[-1], fallback="_")], used)
 
 
 def _zip_slip() -> InputError:
@@ -246,11 +306,15 @@ def _zip_bomb(limit: int) -> InputError:
     )
 
 
-def _unique(name: str, used: set[str], i: int) -> str:
-    if name in used:
-        name = f"{i}_{name}"
-    used.add(name)
-    return name
+def _unique(rel: list[str], used: set[str]) -> list[str]:
+    """``rel``, or ``dup_2/rel``, ``dup_3/rel``... when taken: files keep their names (and a .mhd
+    stays beside its .raw), and nothing is overwritten."""
+    candidate, k = rel, 1
+    while "/".join(candidate) in used:
+        k += 1
+        candidate = [f"dup_{k}", *rel]
+    used.add("/".join(candidate))
+    return candidate
 
 
 def _human(n: int) -> str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from modic_core.errors import InputError
+from modic_core.settings import limits
 from modic_core.volume import Volume
 
 __all__ = ["check_volume", "check_pair"]
 
 
 def check_volume(volume: Volume, *, role: str = "series", require_sagittal: bool = True) -> None:
-    """Reject empty, constant, non-finite and (unless ``require_sagittal`` is False) non-sagittal volumes."""
+    """Reject empty, constant, non-finite, implausibly spaced (``limits().min_spacing_mm`` ..
+    ``max_spacing_mm``) and (unless ``require_sagittal`` is False) non-sagittal volumes."""
     arr = volume.array
     if arr.size == 0 or min(arr.shape[1:]) < 16:
         raise InputError(f"The {role} is empty or too small to be an MRI image ({arr.shape[2]}x{arr.shape[1]} pixels).")
@@ -20,6 +22,14 @@ def check_volume(volume: Volume, *, role: str = "series", require_sagittal: bool
         raise InputError(f"The {role} is blank: every pixel has the same value.")
     if any((not np.isfinite(s)) or s <= 0 for s in volume.spacing):
         raise InputError(f"The {role} has an invalid pixel spacing {volume.spacing} mm.")
+    lim = limits()
+    if any(not lim.min_spacing_mm <= s <= lim.max_spacing_mm for s in volume.spacing):
+        shown = " x ".join(f"{s:g}" for s in volume.spacing)
+        raise InputError(
+            f"The {role} declares an implausible voxel size ({shown} mm); MRI voxels lie between "
+            f"{lim.min_spacing_mm:g} and {lim.max_spacing_mm:g} mm. The file's pixel spacing is probably wrong; "
+            "please export the series again."
+        )
     if not np.all(np.isfinite(volume.direction)) or abs(abs(float(np.linalg.det(volume.direction))) - 1) > 0.05:
         raise InputError(f"The {role} has an invalid orientation in space; the file may be damaged.")
     orient = volume.orientation()

@@ -39,6 +39,13 @@ def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None,
     from modic_core.io.validation import check_pair
 
     check_pair(t1, t2)
+    if t1.meta.sequence == "T2" or t2.meta.sequence == "T1":
+        given = "T2" if t1.meta.sequence == "T2" else "T1"
+        slot = "T1" if given == "T2" else "T2"
+        raise InputError(
+            f"The series given as {slot} looks {given}-weighted (from its description or timing): T1 and T2 seem "
+            "swapped. Please give the T1-weighted series as T1 and the T2-weighted series as T2."
+        )
     # The caller says which series is which: record it where the reader could not tell.
     if t1.meta.sequence == "unknown":
         t1 = Volume(t1.array, t1.spacing, t1.origin, t1.direction, dataclasses.replace(t1.meta, sequence="T1"))

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from modic_core.errors import InputError
 from modic_core.export.labels import series_label
 from modic_core.io import SeriesInfo, list_series, load_series
-from modic_core.io import upload as upload_limits
+from modic_core.settings import limits
 
 __all__ = ["Pairing", "auto_pair", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "neutral_label",
            "resolve_server_folder", "series_option_label"]
@@ -96,7 +96,7 @@ def auto_pair(infos: Sequence[SeriesInfo]) -> Pairing:
 
 
 def check_upload_size(files: Sequence[Any]) -> int:
-    """Total bytes of the upload; InputError above :data:`modic_core.io.upload.MAX_UPLOAD_BYTES`."""
+    """Total bytes of the upload; InputError above ``limits().max_upload_bytes`` (``MODIC_MAX_UPLOAD_MB``)."""
     total = 0
     for f in files:
         size = getattr(f, "size", None)
@@ -104,7 +104,7 @@ def check_upload_size(files: Sequence[Any]) -> int:
             data = f[1] if isinstance(f, tuple) else f.getvalue()
             size = len(data)
         total += int(size)
-    limit = upload_limits.MAX_UPLOAD_BYTES
+    limit = limits().max_upload_bytes
     if total > limit:
         raise InputError(
             f"The upload is too large ({total / 2**20:.0f} MiB); the limit is {limit / 2**20:.0f} MiB. "

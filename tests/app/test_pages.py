@@ -242,9 +242,7 @@ def test_series_of_two_patients_are_refused(fake_backend, tmp_path):
 
 
 def test_upload_over_the_size_limit(fake_backend, monkeypatch):
-    from modic_core.io import upload as up
-
-    monkeypatch.setattr(up, "MAX_UPLOAD_BYTES", 100_000)
+    monkeypatch.setenv("MODIC_MAX_UPLOAD_MB", str(100_000 / 2**20))
     at = upload(new_app(), phantom_files())
     assert not at.exception
     assert errors(at) and "too large" in errors(at)[0]
@@ -253,10 +251,10 @@ def test_upload_over_the_size_limit(fake_backend, monkeypatch):
 def test_upload_size_limit_matches_streamlit_config():
     import tomllib
 
-    from modic_core.io.upload import MAX_UPLOAD_BYTES
+    from modic_core.settings import limits
 
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert cfg["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES
+    assert cfg["server"]["maxUploadSize"] * 2**20 == limits().max_upload_bytes
     assert cfg["client"]["showErrorDetails"] == "none"
 
 

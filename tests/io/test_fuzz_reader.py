@@ -86,3 +86,102 @@ def test_fuzz_inputs_reach_the_decoder():
         _check(load_series(path))
     ds = pydicom.dcmread(DICOM_FILES[6], stop_before_pixels=True)
     assert ds.Rows == 320
+
+
+# --------------------------------------------------------------------------- hostile headers and names (issue #11)
+
+SECRET = np.full(32 * 32 * 3, 77, np.uint8).tobytes()  # a "server file" outside the upload folder
+INSIDE = np.arange(32 * 32 * 3, dtype=np.uint32).astype(np.uint8).tobytes()
+path_piece = st.sampled_from(["..", ".", "", "/", "etc", "services", "x.raw", "secret.raw", "dev", "urandom", "sub", "%d", "LIST"])
+data_file = st.one_of(
+    st.lists(path_piece, min_size=1, max_size=8).map(lambda parts: "/".join(parts)),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\x00"), max_size=40),
+)
+
+
+@settings(max_examples=80, deadline=10_000, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ref=data_file, fmt=st.sampled_from(["mhd", "nrrd"]))
+def test_detached_headers_never_read_outside_their_folder(ref, fmt):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "secret.raw").write_bytes(SECRET)
+        up = root / "up"
+        (up / "sub").mkdir(parents=True)
+        (up / "x.raw").write_bytes(INSIDE)
+        if fmt == "mhd":
+            text = ("ObjectType = Image\nNDims = 3\nTransformMatrix = 0 1 0 0 0 -1 -1 0 0\nElementSpacing = 0.8 0.8 4\n"
+                    f"DimSize = 32 32 3\nElementType = MET_UCHAR\nElementDataFile = {ref}\n")
+        else:
+            text = ("NRRD0004\ntype: unsigned char\ndimension: 3\nsizes: 32 32 3\n"
+                    "space directions: (0,0.8,0) (0,0,-0.8) (-4,0,0)\nencoding: raw\n"
+                    f"data file: {ref}\n\n")
+        (up / f"h.{fmt}").write_text(text, errors="surrogateescape")
+        try:
+            v = load_series(up / f"h.{fmt}")
+        except InputError:
+            return
+        assert v.array.tobytes() != np.frombuffer(SECRET, np.uint8).astype(np.float32).tobytes()
+        assert not np.all(v.array == 77)
+
+
+member_name = st.lists(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=300),
+    min_size=1, max_size=4,
+).map(lambda parts: "/".join(parts))
+
+
+@settings(max_examples=60, deadline=10_000, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names=st.lists(member_name, min_size=1, max_size=6))
+def test_zip_member_names_never_escape_collide_or_raise_oserror(names):
+    import warnings
+    import zipfile
+
+    from modic_core.io import upload as up
+
+    with tempfile.TemporaryDirectory() as tmp:
+        z = Path(tmp) / "n.zip"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with zipfile.ZipFile(z, "w") as zf:
+                for i, name in enumerate(names):
+                    zf.writestr(name, str(i).encode())
+        dest = Path(tmp) / "dest"
+        dest.mkdir()
+        try:
+            files = up.extract_zip(z, dest)
+        except InputError:
+            return
+        assert all(p.resolve().is_relative_to(dest.resolve()) for p in files)
+        assert len({p.resolve() for p in files}) == len(files)  # nothing overwritten
+        kept = [n for n in names if not up.skip_name(n) and not n.endswith(("/", "\\"))]
+        assert sorted(int(p.read_bytes()) for p in files) == sorted(i for i, n in enumerate(names) if n in kept)
+
+
+@settings(max_examples=60, deadline=10_000, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dims=st.lists(st.integers(-2, 32767), min_size=4, max_size=4),
+    pixdim=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=3, max_size=3),
+    cut=st.floats(0.0, 1.0),
+)
+def test_nifti_header_fuzz(dims, pixdim, cut):
+    import struct
+
+    import SimpleITK as sitk
+
+    with tempfile.TemporaryDirectory() as tmp:
+        img = sitk.GetImageFromArray(np.random.default_rng(0).integers(1, 99, (3, 32, 32)).astype(np.uint8))
+        img.SetDirection((0, 0, -1, 1, 0, 0, 0, -1, 0))
+        path = Path(tmp) / "f.nii"
+        sitk.WriteImage(img, str(path))
+        data = bytearray(path.read_bytes())
+        struct.pack_into("<4h", data, 40, *dims)
+        struct.pack_into("<3f", data, 80, *pixdim)
+        kept = max(352, int(len(data) * cut))
+        path.write_bytes(bytes(data[:kept]))
+        try:
+            v = load_series(path)
+        except InputError:
+            return
+        _check(v)
+        assert all(0 < s < 1000 for s in v.spacing)
+        assert v.array.size <= kept - 352  # every voxel came from the file: nothing zero-filled

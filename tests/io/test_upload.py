@@ -48,7 +48,7 @@ def test_zip_bomb_by_total_size(tmp_path, monkeypatch):
     z = zip_folder(DICOM_DIR, tmp_path / "s.zip")  # ~3 MiB unpacked, ordinary compression
     with pytest.raises(InputError, match="implausibly large"):
         up.extract_zip(z, tmp_path, max_unzipped_bytes=MIB)
-    monkeypatch.setattr(up, "MAX_UNZIPPED_BYTES", 2 * MIB)
+    monkeypatch.setenv("MODIC_MAX_UNZIPPED_MB", "2")
     assert_input_error(lambda: load_series(z), "implausibly large", "2.0 MiB")
 
 
@@ -96,16 +96,22 @@ def test_upload_beyond_size_limit(tmp_path, monkeypatch, private_tempdir):
     with pytest.raises(InputError, match="too large"):
         up.materialize_uploads(uploads, tmp_path, max_upload_bytes=MIB)
     assert list(tmp_path.iterdir()) == [private_tempdir]  # nothing written
-    monkeypatch.setattr(up, "MAX_UPLOAD_BYTES", MIB)
+    monkeypatch.setenv("MODIC_MAX_UPLOAD_MB", "1")
     assert_input_error(lambda: load_series(uploads), "too large", "1.0 MiB")
     assert list(private_tempdir.iterdir()) == []
-    assert up.MAX_UPLOAD_BYTES == MIB and up.GIB == 1 << 30
 
 
-def test_default_limits():
-    assert up.MAX_UPLOAD_BYTES == 1 << 30
-    assert up.MAX_UNZIPPED_BYTES == 1 << 30
-    assert up.MAX_COMPRESSION_RATIO == 200
+def test_default_limits(monkeypatch):
+    from modic_core.settings import limits
+
+    for var in ("MODIC_MAX_UPLOAD_MB", "MODIC_MAX_UNZIPPED_MB", "MODIC_MAX_COMPRESSION_RATIO"):
+        monkeypatch.delenv(var, raising=False)
+    lim = limits()
+    assert lim.max_upload_bytes == 1 << 30
+    assert lim.max_unzipped_bytes == 1 << 30
+    assert lim.max_compression_ratio == 200
+    monkeypatch.setenv("MODIC_MAX_UPLOAD_MB", "3")  # read at call time
+    assert limits().max_upload_bytes == 3 * MIB
 
 
 @pytest.mark.parametrize(
@@ -143,4 +149,4 @@ def test_skip_name(name, skipped):
 def test_uploads_are_written_with_unique_names(tmp_path):
     files = up.materialize_uploads([("a/IM1", b"1"), ("b/IM1", b"2"), ("IM2", b"3")], tmp_path)
     assert sorted(p.read_bytes() for p in files) == [b"1", b"2", b"3"]
-    assert all(p.parent == tmp_path for p in files)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in files) == ["IM1", "IM2", "dup_2/IM1"]

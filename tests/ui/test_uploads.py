@@ -71,9 +71,7 @@ def test_upload_errors():
 
 
 def test_upload_size_limit(monkeypatch):
-    from modic_core.io import upload as up
-
-    monkeypatch.setattr(up, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setenv("MODIC_MAX_UPLOAD_MB", str(1000 / 2**20))
     with pytest.raises(InputError, match="too large"):
         check_upload_size([("a", b"x" * 600), ("b", b"x" * 600)])
     assert check_upload_size([("a", b"x" * 600)]) == 600

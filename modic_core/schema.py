@@ -613,6 +613,7 @@ class CohortMetrics(Document):
     detection: DetectionReport | None
     notes: list[str]
     n_duplicate_predictions: int | None = None
+    n_not_graded: int | None = None
     missing_predictions: list[str] | None = None
     n_unlabelled_predictions: int | None = None
     inputs: dict[str, Any] | None = None

@@ -29,6 +29,8 @@ class VolumeMeta:
     study_hash: str | None = None
     series_uid_hash: str | None = None
     frame_of_reference_uid: str | None = None
+    date_hash: str | None = None  # one-way hash of the study date
+    demographics_hash: str | None = None  # one-way hash of patient age and sex
     source: str = ""  # "dicom", "mha", "nifti", "synthetic"
 
     def to_dict(self) -> dict[str, Any]:

@@ -417,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for sentence in rep.warnings:
+        print(("WARNING: " if rep.reliable else "ALERT: ") + sentence, file=sys.stderr)
+    if rep.alignment is not None:
+        print(rep.alignment.sentence())
     table = rep.table()
     print(table.to_string(index=False) if len(table) else "no region found at this threshold")
     print(f"normalization={rep.normalization} threshold={rep.threshold} device={rep.device}")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import re
 import sys
 import tempfile
@@ -54,7 +55,7 @@ __all__ = ["PRED_COLUMNS", "STATUS_COLUMNS", "CohortRun", "labels_frame", "main"
 
 PRED_COLUMNS = ["study_id", "level", "prediction", "p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "z0", "z1",
                 "normalization", "threshold"]
-STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "message"]
+STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message"]
 
 ProgressFn = Callable[[int, int, str], Any]
 GPU_BATCH = 8  # studies per network pass when torch sees a GPU
@@ -144,6 +145,17 @@ def _level_rows(study_id: str, report, normalization: str, threshold: float) -> 
             "normalization": normalization, "threshold": float(threshold),
         })
     return rows
+
+
+def _alignment_cell(report) -> str:
+    """Status-file cell of the T1/T2 alignment check: ``ok``, ``ok (moved N mm)``, ``FAILED`` or empty."""
+    al = getattr(report, "alignment", None)
+    if al is None:
+        return ""
+    if not al.ok:
+        return "FAILED"
+    moved = math.hypot(*al.translation_mm)
+    return "ok" if al.method == "header" else f"ok (moved {moved:.0f} mm)"
 
 
 def _redact(message: str, study: CohortStudy) -> str:
@@ -250,7 +262,8 @@ def run_cohort(
                         raise sa
                     report = sa.report(normalization, threshold, gradcam=gradcam)
                     rows = _level_rows(cs.study_id, report, normalization, threshold)
-                    status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows), "message": ""}
+                    status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows),
+                              "alignment": _alignment_cell(report), "message": " ".join(report.warnings)}
                 except InputError as exc:
                     status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": _redact(str(exc), cs)}
                 except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort

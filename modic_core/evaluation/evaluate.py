@@ -50,6 +50,9 @@ from modic_core.cli_args import positive_int
 from modic_core.errors import InputError
 from modic_core.evaluation.metrics import CLASS_NAMES, classification_by_group, classification_report, detection_report, parse_class
 
+#: The prediction written for a level that was found but not graded.
+NOT_GRADED = "not graded"
+
 __all__ = ["evaluate", "evaluate_files", "format_report", "main", "read_labels", "read_predictions"]
 
 BOX = ["x0", "y0", "x1", "y1"]
@@ -83,8 +86,8 @@ def _has_box(df) -> Any:
 def read_predictions(path: str | Path):
     """Predictions CSV as a DataFrame with an int ``label`` column (see module docstring)."""
     df = _read_csv(path, ["study_id", "level", "prediction"], "predictions")
-    try:
-        df["label"] = [parse_class(v) for v in df["prediction"]]
+    try:  # levels the analysis could not grade (e.g. outside the T2 field of view) get label -1
+        df["label"] = [-1 if str(v).strip().lower() == NOT_GRADED else parse_class(v) for v in df["prediction"]]
     except ValueError as exc:
         raise InputError(f"The predictions file '{Path(path).name}': {exc}.") from None
     df["has_box"] = _has_box(df)
@@ -140,6 +143,8 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
     lab = labels[~mc3]
     uniq = _dedupe_predictions(pred)
     report["n_duplicate_predictions"] = int(len(pred) - len(uniq))
+    report["n_not_graded"] = int((uniq["label"] < 0).sum())
+    uniq = uniq[uniq["label"] >= 0]
     keep_cols = ["study_id", "level", "label", *[c for c in PROBA if c in uniq.columns]]
     joined = lab.merge(uniq[keep_cols], on=["study_id", "level"], how="left", indicator=True)
     missing = joined[joined["_merge"] == "left_only"]

@@ -125,6 +125,8 @@ class DicomHeader:
     study_hash: str | None
     patient_hash: str | None
     frame_of_reference_uid: str | None
+    date_hash: str | None  # salted hash of the study/series date: two examinations or one
+    demographics_hash: str | None  # salted hash of PatientAge and PatientSex (public data blanks the ID)
     modality: str
     series_description: str
     series_number: int | None
@@ -327,6 +329,8 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         study_hash=salted_hash(str(ds.get("StudyInstanceUID", ""))) if ds.get("StudyInstanceUID") else None,
         patient_hash=_patient_hash(ds),
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
+        date_hash=_optional_hash(ds, ("StudyDate",)) or _optional_hash(ds, ("SeriesDate",)),
+        demographics_hash=_optional_hash(ds, ("PatientAge", "PatientSex")),
         modality=str(ds.get("Modality", "") or ""),
         series_description=str(ds.get("SeriesDescription", "") or ""),
         series_number=_int(ds.get("SeriesNumber")),
@@ -349,6 +353,12 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         bits_allocated=_int(ds.get("BitsAllocated")),
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
     )
+
+
+def _optional_hash(ds: Any, keywords: tuple[str, ...]) -> str | None:
+    """Salted hash of these elements' values, or None when all are absent or blank."""
+    parts = [str(ds.get(k, "") or "").strip() for k in keywords]
+    return salted_hash("\x1f".join(parts)) if any(parts) else None
 
 
 def _patient_hash(ds: Any) -> str | None:
@@ -828,5 +838,7 @@ def _meta(h: DicomHeader) -> VolumeMeta:
         study_hash=h.study_hash,
         series_uid_hash=h.series_key,
         frame_of_reference_uid=h.frame_of_reference_uid,
+        date_hash=h.date_hash,
+        demographics_hash=h.demographics_hash,
         source="dicom",
     )

@@ -40,8 +40,11 @@ def check_volume(volume: Volume, *, role: str = "series", require_sagittal: bool
         )
 
 
-def check_pair(t1: Volume, t2: Volume) -> None:
-    """Reject pairs that cannot be one examination's T1 and T2."""
+def check_pair(t1: Volume, t2: Volume, *, geometry_trusted: bool = True) -> None:
+    """Reject pairs that cannot be one examination's T1 and T2.
+
+    ``geometry_trusted=False`` (the headers have different frames of reference) skips the spatial
+    overlap test: the alignment check then places T2 on T1 from the images."""
     check_volume(t1, role="T1 series")
     check_volume(t2, role="T2 series")
     h1, h2 = t1.meta.patient_hash, t2.meta.patient_hash
@@ -63,7 +66,7 @@ def check_pair(t1: Volume, t2: Volume) -> None:
     # Spatial overlap of the two bounding boxes (LPS mm).
     b1, b2 = _bounds(t1), _bounds(t2)
     overlap = np.minimum(b1[1], b2[1]) - np.maximum(b1[0], b2[0])
-    if np.any(overlap[1:] <= 0):  # posterior and superior extents must overlap
+    if geometry_trusted and np.any(overlap[1:] <= 0):  # posterior and superior extents must overlap
         raise InputError("The T1 and T2 series do not overlap in space; they cannot be from the same examination.")
 
 

@@ -37,8 +37,12 @@ def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linea
 def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None, study_id: str = "") -> Study:
     """Check that two volumes form a sagittal T1/T2 pair and resample T2 onto T1."""
     from modic_core.io.validation import check_pair
+    from modic_core.pairing.identity import identity_warnings
 
-    check_pair(t1, t2)
+    warnings = identity_warnings(t1.meta, t2.meta)  # different patients: InputError
+    trusted = not (t1.meta.frame_of_reference_uid and t2.meta.frame_of_reference_uid
+                   and t1.meta.frame_of_reference_uid != t2.meta.frame_of_reference_uid)
+    check_pair(t1, t2, geometry_trusted=trusted)
     if t1.meta.sequence == "T2" or t2.meta.sequence == "T1":
         given = "T2" if t1.meta.sequence == "T2" else "T1"
         slot = "T1" if given == "T2" else "T2"
@@ -52,9 +56,9 @@ def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None,
     if t2.meta.sequence == "unknown":
         t2 = Volume(t2.array, t2.spacing, t2.origin, t2.direction, dataclasses.replace(t2.meta, sequence="T2"))
     t2r = resample_to(t2, t1)
-    if not np.any(t2r.array):
+    if not np.any(t2r.array) and trusted:
         raise InputError("The T1 and T2 series do not overlap in space; they cannot be from the same examination.")
-    return Study(t1=t1, t2=t2r, t2_native=t2, sources=dict(sources or {}), study_id=study_id)
+    return Study(t1=t1, t2=t2r, t2_native=t2, sources=dict(sources or {}), study_id=study_id, warnings=warnings)
 
 
 def load_study(t1: Any, t2: Any, *, study_id: str = "") -> Study:

@@ -122,6 +122,7 @@ def test_cli_with_shipped_models(tmp_path):
     assert main([str(COHORT), "--out", str(out), "--n-boot", "50"]) == 0
     status = pd.read_csv(status_path(out), dtype={"study_id": str})
     assert (status["status"] == "ok").all()
+    assert (status["alignment"] == "ok").all()  # the demo pairs line up on their headers
     rows = pd.read_csv(out, dtype={"study_id": str})
     assert len(rows) > 0 and rows[["p_mc0", "p_mc1", "p_mc2"]].sum(axis=1).round(3).eq(1).all()
 

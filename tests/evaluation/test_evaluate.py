@@ -154,3 +154,21 @@ def test_study_ids_like_na_and_null_and_escaped_ids_are_matched(tmp_path):
     rep = evaluate_files(tmp_path / "p.csv", tmp_path / "l.csv", n_boot=0)
     assert rep["n_missing_predictions"] == 0 and rep["n_unlabelled_predictions"] == 0
     assert rep["classification"]["n_discs"] == 4 and rep["classification"]["n_patients"] == 4
+
+
+def test_not_graded_levels_count_as_missing_grades_but_keep_their_boxes(tmp_path):
+    import pandas as pd
+
+    from modic_core.evaluation.evaluate import evaluate, read_labels, read_predictions
+
+    labels = pd.DataFrame({"study_id": ["a", "a", "b"], "level": ["L4-L5", "L5-S1", "L5-S1"], "modic": [0, 2, 0],
+                           "x0": [0, 0, 0], "y0": [0, 20, 20], "x1": [10, 10, 10], "y1": [10, 30, 30]})
+    pred = pd.DataFrame({"study_id": ["a", "a", "b"], "level": ["L4-L5", "L5-S1", "L5-S1"],
+                         "prediction": ["MC0", "not graded", "MC0"], "score": [0.9, 0.9, 0.9],
+                         "x0": [0, 0, 0], "y0": [0, 20, 20], "x1": [10, 10, 10], "y1": [10, 30, 30]})
+    labels.to_csv(tmp_path / "l.csv", index=False)
+    pred.to_csv(tmp_path / "p.csv", index=False)
+    rep = evaluate(read_predictions(tmp_path / "p.csv"), read_labels(tmp_path / "l.csv"), n_boot=20)
+    assert rep["n_not_graded"] == 1 and rep["n_missing_predictions"] == 1
+    assert rep["classification"]["n_discs"] == 2
+    assert rep["detection"]["recall"]["0.5"]["value"] == 1.0  # the ungraded level's box still counts as found

@@ -60,7 +60,7 @@ def test_not_a_medical_image(tmp_path, name, data):
     path = tmp_path / name
     path.write_bytes(data)
     for source in (path, tmp_path, [(name, data)]):
-        assert_input_error(lambda: load_series(source), NOT_IMAGE)
+        assert_input_error(lambda s=source: load_series(s), NOT_IMAGE)
     assert_input_error(lambda: list_series(path), NOT_IMAGE)
 
 
@@ -101,7 +101,7 @@ def test_truncated_dicom_file(tmp_path):
     for cut in (len(data) // 2, len(data) - 1000, 300, 1000):  # in the pixels, and in the header
         path = tmp_path / f"cut{cut}.dcm"
         path.write_bytes(data[:cut])
-        assert_input_error(lambda: load_series(path), "damaged")
+        assert_input_error(lambda p=path: load_series(p), "damaged")
 
 
 def test_missing_pixel_data(tmp_path):

@@ -26,7 +26,7 @@ def make_zip(path, members: dict[str, bytes], *, compression=zipfile.ZIP_DEFLATE
 def test_zip_slip_is_rejected(tmp_path, private_tempdir, name):
     z = make_zip(tmp_path / "x.zip", {"ok/IM1.dcm": b"x", name: b"payload"})
     for source in (z, [("x.zip", z.read_bytes())]):
-        assert_input_error(lambda: load_series(source), "outside its own folder")
+        assert_input_error(lambda s=source: load_series(s), "outside its own folder")
     dest = tmp_path / "dest"
     dest.mkdir()
     with pytest.raises(InputError):

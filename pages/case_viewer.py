@@ -12,7 +12,7 @@ from modic_core.export.documents import build_pdf_report, method_label, report_c
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.session import short_study_id
 from modic_core.export.style import CLASS_DESCRIPTIONS
-from modic_core.ui.uploads import auto_pair, list_upload_series, load_pair, series_option_label, upload_key
+from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.export.render import (
     Window,
     box_on_slice,
@@ -85,9 +85,15 @@ def upload_input():
         return None, None
     tag = hashlib.sha1(repr(key).encode()).hexdigest()[:8]
     options = list(range(len(infos)))
+    groups = group_labels(infos)
+    if any(groups):
+        st.caption("The upload holds series of " + " and ".join(sorted(set(g for g in groups if g))) +
+                   " (told apart by one-way hashes of their identifiers).")
     c1, c2 = st.columns(2)
-    i1 = c1.selectbox("T1 series", options, index=pairing.t1, key=f"cv_t1_{tag}", format_func=lambda i: series_option_label(infos[i]))
-    i2 = c2.selectbox("T2 series", options, index=pairing.t2, key=f"cv_t2_{tag}", format_func=lambda i: series_option_label(infos[i]))
+    i1 = c1.selectbox("T1 series", options, index=pairing.t1, key=f"cv_t1_{tag}",
+                      format_func=lambda i: series_option_label(infos[i], groups[i]))
+    i2 = c2.selectbox("T2 series", options, index=pairing.t2, key=f"cv_t2_{tag}",
+                      format_func=lambda i: series_option_label(infos[i], groups[i]))
     if pairing.confident and (i1, i2) == (pairing.t1, pairing.t2):
         st.caption(pairing.reason)
     elif (i1, i2) == (pairing.t1, pairing.t2):

@@ -65,6 +65,8 @@ class SeriesInfo:
     cols: int
     kind: str  # 'dicom', 'mha' or 'nifti'
     series_number: int | None = None
+    patient_hash: str | None = None  # salted one-way hashes (DICOM only): to group series by patient
+    study_hash: str | None = None  # and by study, never to identify anyone
 
     @property
     def label(self) -> str:
@@ -273,6 +275,8 @@ def _dicom_entry(key: str, headers: list[DicomHeader]) -> _Entry:
         cols=first.cols,
         kind="dicom",
         series_number=first.series_number,
+        patient_hash=first.patient_hash,
+        study_hash=first.study_hash,
     )
     return _Entry(info, lambda: read_dicom_series(headers))
 

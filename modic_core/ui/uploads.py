@@ -21,7 +21,7 @@ from modic_core.export.labels import series_label
 from modic_core.io import SeriesInfo, list_series, load_series
 from modic_core.settings import limits
 
-__all__ = ["Pairing", "auto_pair", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "neutral_label",
+__all__ = ["Pairing", "auto_pair", "group_labels", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "neutral_label",
            "resolve_server_folder", "series_option_label"]
 
 # Fat-suppressed, inversion-recovery or contrast-enhanced series: less suitable for Modic grading
@@ -37,6 +37,28 @@ class Pairing:
     t2: int
     confident: bool
     reason: str
+
+
+def group_labels(infos: Sequence[SeriesInfo]) -> list[str]:
+    """Per series, ``"patient A, study 1"`` from the hashed identifiers (empty when the upload holds
+    one patient and one study, or the files carry no identifiers)."""
+    patients = list(dict.fromkeys(i.patient_hash for i in infos if i.patient_hash))
+    studies = list(dict.fromkeys(i.study_hash for i in infos if i.study_hash))
+    if len(patients) <= 1 and len(studies) <= 1:
+        return [""] * len(infos)
+    out = []
+    for i in infos:
+        parts = []
+        if len(patients) > 1:
+            parts.append(f"patient {chr(65 + patients.index(i.patient_hash))}" if i.patient_hash else "patient ?")
+        if len(studies) > 1:
+            parts.append(f"study {studies.index(i.study_hash) + 1}" if i.study_hash else "study ?")
+        out.append(", ".join(parts))
+    return out
+
+
+def _differ(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and a != b
 
 
 def _score(info: SeriesInfo, want: str) -> float:
@@ -79,13 +101,21 @@ def auto_pair(infos: Sequence[SeriesInfo]) -> Pairing:
             if i == j:
                 continue
             score = _score(a, "T1") + _score(b, "T2")
+            if _differ(a.patient_hash, b.patient_hash):
+                score -= 30  # never propose two patients
+            elif _differ(a.study_hash, b.study_hash):
+                score -= 4  # prefer a pair from one study
             if best is None or score > best[0]:
                 best = (score, i, j)
     assert best is not None
     _, i, j = best
     a, b = infos[i], infos[j]
     confident = a.sequence == "T1" and b.sequence == "T2" and a.orientation == "sagittal" and b.orientation == "sagittal"
-    if confident:
+    if _differ(a.patient_hash, b.patient_hash) or _differ(a.study_hash, b.study_hash):
+        confident = False
+        reason = ("The best T1 and T2 series come from different studies or patients; please check the two "
+                  "choices below (series of different patients are refused).")
+    elif confident:
         reason = "Paired automatically by sequence type (T1, T2) and orientation (sagittal)."
     else:
         reason = (
@@ -137,10 +167,13 @@ def neutral_label(info: SeriesInfo) -> str:
     return series_label(role=info.sequence, n_slices=info.n_slices, kind=info.kind, description=info.description)
 
 
-def series_option_label(info: SeriesInfo) -> str:
-    """Text for a series picker: number, neutral label (no file name), orientation and kind of file."""
+def series_option_label(info: SeriesInfo, group: str = "") -> str:
+    """Text for a series picker: number, group (hashed patient/study), neutral label (no file name),
+    DICOM series number, orientation and kind of file."""
     kind = "DICOM" if info.kind == "dicom" else f"{info.kind.upper()} file"
-    return f"{info.index + 1}: {neutral_label(info)}, {info.orientation} ({kind})"
+    number = f", series #{info.series_number}" if info.series_number is not None else ""
+    prefix = f"[{group}] " if group else ""
+    return f"{info.index + 1}: {prefix}{neutral_label(info)}{number}, {info.orientation} ({kind})"
 
 
 def load_pair(source: Any, t1: SeriesInfo, t2: SeriesInfo, *, study_id: str = ""):

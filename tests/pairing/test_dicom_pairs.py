@@ -86,3 +86,22 @@ def test_a_t2_that_covers_only_part_of_the_column_leaves_the_rest_ungraded(phant
             assert lv.prediction == "not graded" and "T2 does not cover" in lv.note
             assert all(np.isnan(v) for v in lv.probabilities.values())
     assert any("not graded" in w for w in rep.warnings)
+
+
+def test_an_upload_with_two_patients_is_grouped_and_paired_within_one(phantom, tmp_path):
+    from modic_core.io import list_series
+    from modic_core.ui.uploads import auto_pair, group_labels
+
+    t1, t2 = phantom
+    up = tmp_path / "upload"
+    _write(t1, up / "a1", patient_id="PAT-A", study_uid="1.2.3.1", series_description="T1 TSE SAG", series_number=3)
+    _write(t2, up / "b2", patient_id="PAT-B", study_uid="1.2.3.7", series_description="T2 TSE SAG", series_number=4)
+    _write(t2, up / "a2", patient_id="PAT-A", study_uid="1.2.3.1", series_description="T2 TSE SAG", series_number=5)
+    infos = list_series(up)
+    assert len(infos) == 3
+    groups = group_labels(infos)
+    assert sorted(set(groups)) == ["patient A, study 1", "patient B, study 2"]
+    pairing = auto_pair(infos)
+    a, b = infos[pairing.t1], infos[pairing.t2]
+    assert a.patient_hash == b.patient_hash and {a.series_number, b.series_number} == {3, 5}
+    assert "PAT-A" not in " ".join(groups)

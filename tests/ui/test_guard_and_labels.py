@@ -79,7 +79,8 @@ def test_dicom_series_keep_their_protocol_name():
     from modic_core.io import SeriesInfo
 
     info = SeriesInfo(0, "k", "T1 TSE SAG", 15, "sagittal", "T1", None, None, 256, 256, "dicom", 2)
-    assert series_option_label(info) == "1: T1 TSE SAG (T1 series, 15 slices), sagittal (DICOM)"
+    assert series_option_label(info) == "1: T1 TSE SAG (T1 series, 15 slices), series #2, sagittal (DICOM)"
+    assert series_option_label(info, "patient B, study 2").startswith("1: [patient B, study 2] T1 TSE SAG")
 
 
 def test_server_folder_allow_list(tmp_path):

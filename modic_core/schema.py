@@ -564,6 +564,8 @@ class DeviceBenchmark(Record):
     normalization_switch_per_method: dict[str, Timing]
     normalization_switch: Timing
     peak_rss_gb_after_all_models: float
+    alignment_header: Timing | None = None  # the T1/T2 check when the header placement passes
+    alignment_repair: Timing | None = None  # the check when T2 must be moved (other frame of reference)
 
 
 @dataclass
@@ -670,3 +672,24 @@ class StudyReportRecord(Document):
     alignment: AlignmentRecord | None = None
     reliable: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PairingAudit(Document):
+    """The T1/T2 alignment check audited on a cohort (``python -m modic_core.train.pairing_audit``).
+
+    ``aligned_pairs`` / ``not_aligned_pairs``: the check on pairs as the cohort stored them, split by
+    the cohort's own verdict; ``table_shift``: the same pairs with the T2 moved by a seeded random
+    table shift (errors in mm); ``seconds``: median time of the check (header only / with a repair).
+    """
+
+    KIND: ClassVar[str] = "pairing_audit"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    n_studies: int
+    aligned_pairs: dict[str, Any]
+    not_aligned_pairs: dict[str, Any]
+    table_shift: dict[str, Any]
+    seconds: dict[str, float]
+    studies: list[dict[str, Any]] = field(default_factory=list)

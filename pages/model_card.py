@@ -81,6 +81,30 @@ with guarded("reading the normalization comparison"):
         st.dataframe(summary_table(methods, best=best or None).drop(columns=["key"]), hide_index=True, key="mc_comparison")
         st.caption("Details and charts: Cohort comparison page.")
 
+st.header("T1/T2 pairing check")
+st.markdown(
+    "Before grading, every study is checked: series of **different patients are refused**; different studies, dates "
+    "or patient age/sex give a warning. Then the discs are found on T1 and on T2 separately and matched: a T2 is "
+    "*aligned* when at least 4 discs (or all, if fewer were found) match within 4 mm and their median distance is at "
+    "most 3 mm (the rule the SPIDER-derived training data used). If the headers do not share a frame of reference, or "
+    "the check fails, T2 is moved so that its discs meet the T1's (translation only) and measured again. A failed check "
+    "is a red warning: the grades are marked unreliable and no DICOM SR is offered. Levels whose region lies less than "
+    "75 % inside the T2 field of view are not graded."
+)
+with guarded("reading the pairing audit"):
+    from modic_core.evaluation.summary import pairing_table
+    from modic_core.schema import PairingAudit
+    from modic_core.settings import weights_dir
+
+    audit_path = weights_dir() / "pairing_audit.json"
+    if audit_path.is_file():
+        st.markdown(pairing_table(PairingAudit.load(audit_path)))
+        st.caption("Measured on the 153 SPIDER-derived pairs by `python -m modic_core.train.pairing_audit`. Limits: "
+                   "single-slice exports carry no through-plane position, so a T2 taken in another parasagittal plane "
+                   "passes when its vertebrae line up in-plane (studies 58, 162, 207); rotations are not corrected.")
+    else:
+        st.info("The pairing audit has not been run on this installation.")
+
 st.header("Known limits")
 n_mc1 = comp.class_counts.get("MC1") if comp is not None else None
 mc1_text = f"{n_mc1} discs in the evaluated data" if n_mc1 is not None else "4 discs in the SPIDER labels used"

@@ -97,8 +97,33 @@ def _bench_device(device: str, repeats: int) -> dict:
     fast = {m: t for m, t in switches.items() if m != "n4_zscore"} or switches
     worst = max(fast, key=lambda m: fast[m]["median_s"])
     out["normalization_switch"] = dict(fast[worst], to=worst, note="slowest switch from zscore, N4 excluded (listed apart)")
+    out.update(_bench_alignment(study, det, repeats))
     out["peak_rss_gb_after_all_models"] = round(_rss_gb(), 3)
     return out
+
+
+def _bench_alignment(study, det, repeats: int) -> dict:
+    """The T1/T2 alignment check on the 15-slice pair: as stored (header passes), and with its T2
+    moved 45 mm head-foot under another frame of reference (the check must move it back)."""
+    import dataclasses
+
+    import numpy as np
+
+    from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
+    from modic_core.pairing.study import resample_to
+    from modic_core.volume import Volume
+
+    t1_regions = det.detect(study.t1).filter(ALIGN_THRESHOLD)  # known from detection in an analysis
+    n = study.t2_native
+    meta = dataclasses.replace(n.meta, frame_of_reference_uid="moved")
+    moved = Volume(n.array, n.spacing, tuple(np.add(n.origin, (0.0, 0.0, -45.0))), n.direction.copy(), meta)
+    shifted = dataclasses.replace(study, t2=resample_to(moved, study.t1), t2_native=moved)
+    t1 = dataclasses.replace(study.t1, meta=dataclasses.replace(study.t1.meta, frame_of_reference_uid="t1"))
+    shifted = dataclasses.replace(shifted, t1=t1)
+    return {
+        "alignment_header": _time(lambda: check_alignment(study, det, t1_detections=t1_regions), repeats),
+        "alignment_repair": _time(lambda: check_alignment(shifted, det, t1_detections=t1_regions), repeats),
+    }
 
 
 def _bench_cohort() -> dict:

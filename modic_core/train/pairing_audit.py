@@ -20,6 +20,7 @@ import pandas as pd
 from modic_core.analysis.alignment import check_alignment
 from modic_core.detection.infer import load_detector
 from modic_core.pairing.study import load_study
+from modic_core.schema import PairingAudit
 from modic_core.volume import Study, Volume
 
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int)
     args = ap.parse_args(argv)
     doc = run(args.cohort, seed=args.seed, limit=args.limit)
-    args.out.write_text(json.dumps(doc, indent=1))
+    PairingAudit.from_dict(doc).save(args.out)
     print(json.dumps({k: v for k, v in doc.items() if k != "studies"}, indent=1))
     return 0
 

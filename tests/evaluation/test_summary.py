@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table
-from modic_core.schema import Benchmark, DetectorCard, NormalizationComparison
+from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table, pairing_table
+from modic_core.schema import Benchmark, DetectorCard, NormalizationComparison, PairingAudit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("cls,path,fn", [
     (DetectorCard, "weights/detector.json", detector_table),
     (NormalizationComparison, "weights/normalization_comparison.json", comparison_table_md),
+    (PairingAudit, "weights/pairing_audit.json", pairing_table),
 ])
 def test_readme_quotes_the_shipped_results(cls, path, fn):
     doc = cls.load(ROOT / path)

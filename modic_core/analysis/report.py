@@ -6,7 +6,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CLASS_NAMES", "HeatPatch", "LevelResult", "LocalHeatmap", "StudyReport"]
+#: Display names of :meth:`LevelResult.row` columns in tables and CSV files.
+DISPLAY_COLUMNS = {"score": "confidence", "p_mc0": "P(MC0)", "p_mc1": "P(MC1)", "p_mc2": "P(MC2)"}
+#: Columns of :meth:`StudyReport.table` (the app's per-level table).
+TABLE_COLUMNS = ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction"]
+
+__all__ = ["CLASS_NAMES", "DISPLAY_COLUMNS", "TABLE_COLUMNS", "HeatPatch", "LevelResult", "LocalHeatmap", "StudyReport"]
 
 CLASS_NAMES = ("MC0", "MC1", "MC2")
 
@@ -114,6 +119,19 @@ class LevelResult:
         """Grad-CAM as float32 (z, y, x) on the T1 grid in [0, 1] (a new full-volume array per call)."""
         return None if self.gradcam is None else self.gradcam.dense()
 
+    def row(self, *, digits: int = 4) -> dict[str, Any]:
+        """The level as one flat table row, the one layout every table, CSV and PDF of a report uses:
+        ``level, prediction, p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1``, ``graded, note``."""
+        p = {c: self.probabilities.get(c, float("nan")) for c in CLASS_NAMES}
+        x0, y0, x1, y1 = (round(float(v), 2) for v in self.box)
+        return {
+            "level": self.level, "prediction": self.prediction,
+            **{f"p_{c.lower()}": round(float(p[c]), digits) for c in CLASS_NAMES},
+            "score": round(float(self.score), digits),
+            "x0": x0, "y0": y0, "x1": x1, "y1": y1, "z0": int(self.z_range[0]), "z1": int(self.z_range[1]),
+            "graded": bool(self.graded), "note": self.note,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "level": self.level,
@@ -168,15 +186,6 @@ class StudyReport:
         """Per-level table as a pandas DataFrame (level, confidence, P(MC0..2), prediction)."""
         import pandas as pd
 
-        rows = [
-            {
-                "level": lv.level,
-                "confidence": round(lv.score, 3),
-                "P(MC0)": round(lv.probabilities["MC0"], 3),
-                "P(MC1)": round(lv.probabilities["MC1"], 3),
-                "P(MC2)": round(lv.probabilities["MC2"], 3),
-                "prediction": lv.prediction,
-            }
-            for lv in self.levels
-        ]
-        return pd.DataFrame(rows, columns=["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction"])
+        rows = [lv.row(digits=3) for lv in self.levels]
+        df = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["level", "score", "p_mc0", "p_mc1", "p_mc2", "prediction"])
+        return df.rename(columns=DISPLAY_COLUMNS)[TABLE_COLUMNS]

@@ -136,14 +136,9 @@ def open_cohort(source: str | Path) -> Iterator[list[CohortStudy]]:
 def _level_rows(study_id: str, report, normalization: str, threshold: float) -> list[dict[str, Any]]:
     rows = []
     for lv in report.levels:
-        x0, y0, x1, y1 = (round(float(v), 2) for v in lv.box)
-        rows.append({
-            "study_id": study_id, "level": lv.level, "prediction": lv.prediction,
-            "p_mc0": round(float(lv.probabilities["MC0"]), 5), "p_mc1": round(float(lv.probabilities["MC1"]), 5),
-            "p_mc2": round(float(lv.probabilities["MC2"]), 5), "score": round(float(lv.score), 5),
-            "x0": x0, "y0": y0, "x1": x1, "y1": y1, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]),
-            "normalization": normalization, "threshold": float(threshold),
-        })
+        r = lv.row(digits=5)
+        rows.append({"study_id": study_id, **{k: r[k] for k in PRED_COLUMNS[1:-2]},
+                     "normalization": normalization, "threshold": float(threshold)})
     return rows
 
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from modic_core.analysis.report import DISPLAY_COLUMNS
 from modic_core.io.csv_safe import escape_frame
 from modic_core.export.labels import volume_label
 from modic_core.export.style import CLASS_NAMES, NOTICE, NOTICE_LONG, class_color
@@ -41,19 +42,12 @@ def report_csv(report, *, study_label: str = "") -> bytes:
     rows = []
     weights = "; ".join(f"{k}: {v}" for k, v in (report.weights or {}).items())
     for lv in report.levels:
-        x0, y0, x1, y1 = (round(float(v), 1) for v in lv.box)
+        row = {DISPLAY_COLUMNS.get(k, k): v for k, v in lv.row(digits=4).items()}
         rows.append({
-            "study": study_label,
-            "level": lv.level,
-            "confidence": round(float(lv.score), 4),
-            **{f"P({c})": round(float(lv.probabilities.get(c, float("nan"))), 4) for c in CLASS_NAMES},
-            "prediction": lv.prediction,
-            "x0": x0, "y0": y0, "x1": x1, "y1": y1,
-            "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]),
+            "study": study_label, **row,
             "normalization": report.normalization,
             "threshold": float(report.threshold),
             "weights": weights,
-            "note": getattr(lv, "note", ""),
             "t1_t2_aligned": "" if getattr(report, "alignment", None) is None else bool(report.alignment.ok),
         })
     cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction",
@@ -144,8 +138,8 @@ def report_figure(
     ax.set_axis_off()
     if levels:
         header = ["Level", "Confidence", "P(MC0)", "P(MC1)", "P(MC2)", "Prediction"]
-        cells = [[lv.level, f"{lv.score:.2f}", *[f"{lv.probabilities.get(c, float('nan')):.2f}" for c in CLASS_NAMES], lv.prediction]
-                 for lv in levels]
+        cells = [[r["level"], f"{r['score']:.2f}", *[f"{r[f'p_{c.lower()}']:.2f}" for c in CLASS_NAMES], r["prediction"]]
+                 for r in (lv.row(digits=2) for lv in levels)]
         table = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="center")
         table.auto_set_font_size(False)
         table.set_fontsize(8)

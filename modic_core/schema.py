@@ -463,6 +463,7 @@ class DetectorCard(Document):
     cross_validation: DetectionCV | None
     cross_validation_status: str
     folds: list[list[str]]
+    rescored_by: str | None = None  # the command that re-scored the saved CV predictions with newer rules
 
 
 @dataclass
@@ -671,6 +672,7 @@ class StudyReportRecord(Document):
     warnings: list[str] = field(default_factory=list)
     alignment: AlignmentRecord | None = None
     reliable: bool = True
+    naming_uncertain: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -693,3 +695,22 @@ class PairingAudit(Document):
     table_shift: dict[str, Any]
     seconds: dict[str, float]
     studies: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class NamingAudit(Document):
+    """Level naming rules compared on detector outputs (``python -m modic_core.train.naming_audit``).
+
+    ``cross_validation`` / ``held_out``: rule name ("count_up", "name_regions") -> sequence ->
+    ``{"images", "names_same_across_thresholds", "by_threshold": {t: {"names_right",
+    "discs_matched", "fp_in_column_per_image"}}}``.
+    """
+
+    KIND: ClassVar[str] = "naming_audit"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    thresholds: list[float]
+    cross_validation: dict[str, Any]
+    held_out: dict[str, Any]
+    held_out_studies: list[str] = field(default_factory=list)

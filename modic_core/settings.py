@@ -176,8 +176,8 @@ def limits() -> Limits:
 
 def result_cache_bytes() -> int:
     """Budget of the process-wide cache of analysis results (detections, probabilities, crop-local
-    Grad-CAM), in bytes: ``MODIC_RESULT_CACHE_MB``, default 256 MiB."""
-    return int(_env_float("MODIC_RESULT_CACHE_MB", 256) * MIB)
+    Grad-CAM), in bytes: ``MODIC_RESULT_CACHE_MB``, default 160 MiB."""
+    return int(_env_float("MODIC_RESULT_CACHE_MB", 160) * MIB)
 
 
 def session_cache_bytes() -> int:

@@ -38,7 +38,6 @@ from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
-from modic_core.detection.levels import assign_level_names, order_top_to_bottom
 from modic_core.cli_args import threshold as threshold_arg
 from modic_core.errors import InputError
 from modic_core.pairing.alignment import Alignment, fov_coverage
@@ -315,19 +314,19 @@ class StudyAnalysis:
         t_start = time.perf_counter()
         cands = self.candidates()
         res = self.classification(normalization, gradcam=gradcam)
-        kept = [i for i, c in enumerate(cands) if c.score >= threshold]
+        detections = self.detections()
+        index = {id(c): k for k, c in enumerate(detections.candidates)}
+        cand_pos = {index[id(c)]: i for i, c in enumerate(cands)}  # detection index -> candidate index
+        shown = [(cand_pos[k], name) for k, name in detections.kept(threshold) if k in cand_pos]
         aligned = self.alignment()
         cover = self.coverage()
-        boxes = np.array([cands[i].box for i in kept]).reshape(-1, 4)
-        names = assign_level_names(boxes) if kept else []
         levels = []
-        for r in order_top_to_bottom(boxes) if kept else []:
-            i = kept[r]
+        for i, name in shown:
             c = cands[i]
             p = res.probabilities[i]
             graded = bool(cover[i] >= MIN_T2_COVERAGE)
             levels.append(LevelResult(
-                level=names[r], box=tuple(float(v) for v in c.box), score=float(c.score),
+                level=name, box=tuple(float(v) for v in c.box), score=float(c.score),
                 probabilities={n: (float(v) if graded else float("nan")) for n, v in zip(CLASS_NAMES, p)},
                 prediction=CLASS_NAMES[int(np.argmax(p))] if graded else NOT_GRADED,
                 z_range=c.z_range, gradcam=res.heatmaps[i] if (gradcam and graded) else None, graded=graded,
@@ -346,10 +345,14 @@ class StudyAnalysis:
                             "series belong together and line up.")
         if any(not lv.graded for lv in levels):
             warnings.append("Some levels are not graded: the T2 series does not cover them.")
+        naming = detections.naming()
+        if naming.uncertain and levels:
+            warnings.append("Level naming uncertain (" + "; ".join(naming.reasons) + "): check the names against the "
+                            "images; the lowest confidently detected disc is taken as L5-S1.")
         return StudyReport(levels=levels, normalization=normalization, threshold=float(threshold),
                            weights={"detector": self._det.source if self._det else "", "classifier": res.weights},
                            timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes,
-                           warnings=warnings, alignment=al)
+                           warnings=warnings, alignment=al, naming_uncertain=bool(naming.uncertain and levels))
 
 
 def get_analysis(study: Study, *, fingerprint: str | None = None) -> StudyAnalysis:

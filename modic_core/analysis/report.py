@@ -159,6 +159,7 @@ class StudyReport:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # plain sentences shown above the results
     alignment: Any = None  # modic_core.pairing.alignment.Alignment of the T1/T2 check, if run
+    naming_uncertain: bool = False  # the level names could not be fixed with confidence (see warnings)
 
     @property
     def reliable(self) -> bool:
@@ -180,6 +181,7 @@ class StudyReport:
             "warnings": list(self.warnings),
             **({} if self.alignment is None else {"alignment": self.alignment.to_dict()}),
             "reliable": self.reliable,
+            "naming_uncertain": bool(self.naming_uncertain),
         }
 
     def table(self):

@@ -25,7 +25,7 @@ from torchvision.ops import box_iou
 
 from modic_core import settings
 from modic_core.volume import Volume
-from modic_core.detection.levels import anatomical_filter, assign_level_names, order_top_to_bottom
+from modic_core.detection.levels import LevelNaming, name_regions
 from modic_core.detection.model import DetectorConfig, build_detector
 from modic_core.detection.preprocess import to_detector_grid
 
@@ -57,17 +57,33 @@ class StudyDetections:
     shape: tuple[int, int, int]
     seconds: float = 0.0
 
+    def naming(self) -> LevelNaming:
+        """Level names of all candidates, fixed once for every threshold (:func:`~.levels.name_regions`)."""
+        cached = getattr(self, "_naming", None)
+        if cached is None:
+            boxes = np.array([d.box for d in self.candidates], dtype=float).reshape(-1, 4)
+            cached = name_regions(boxes, np.array([d.score for d in self.candidates], dtype=float))
+            self._naming = cached
+        return cached
+
+    def kept(self, threshold: float) -> list[tuple[int, str]]:
+        """(candidate index, level name) of the regions shown at ``threshold``, top to bottom: on the
+        disc column, not duplicates, one region per name (the most confident)."""
+        naming = self.naming()
+        best: dict[str, int] = {}
+        for i, d in enumerate(self.candidates):
+            name = naming.name(i)
+            if name is None or d.score < threshold:
+                continue
+            if name not in best or d.score > self.candidates[best[name]].score:
+                best[name] = i
+        order = sorted(best.items(), key=lambda kv: (self.candidates[kv[1]].box[1] + self.candidates[kv[1]].box[3]))
+        return [(i, name) for name, i in order]
+
     def filter(self, threshold: float) -> list[Detection]:
         """Regions with score >= threshold, ordered top to bottom, with level names."""
-        kept = [d for d in self.candidates if d.score >= threshold]
-        if not kept:
-            return []
-        mask = anatomical_filter(np.array([d.box for d in kept]), np.array([d.score for d in kept]))
-        kept = [d for d, k in zip(kept, mask) if k]
-        boxes = np.array([d.box for d in kept])
-        names = assign_level_names(boxes)
-        order = order_top_to_bottom(boxes)
-        return [Detection(kept[i].box, kept[i].score, kept[i].z_range, names[i]) for i in order]
+        return [Detection(self.candidates[i].box, self.candidates[i].score, self.candidates[i].z_range, name)
+                for i, name in self.kept(threshold)]
 
 
 def central_slices(n_slices: int, slice_spacing_mm: float, *, slab_mm: float = 12.0, max_slices: int = 7) -> list[int]:

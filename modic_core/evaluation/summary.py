@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modic_core.schema import Benchmark, DetectorCard, Estimate, NormalizationComparison, PairingAudit, SyntheticMC1
+from modic_core.schema import Benchmark, DetectorCard, Estimate, NamingAudit, NormalizationComparison, PairingAudit, SyntheticMC1
 from modic_core.settings import project_root
 
-__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "main"]
+__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "main"]
 
 ROOT = project_root()
 
@@ -94,11 +94,29 @@ def pairing_table(doc: PairingAudit) -> str:
     return "\n".join(["| alignment check | result |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]])
 
 
+def naming_table(doc: NamingAudit) -> str:
+    """The two level-naming rules side by side (names right at threshold 0.5, false positives inside
+    the graded column per image, names unchanged across thresholds 0.3-0.9), as a Markdown table."""
+    rule_label = {"count_up": "count up from the lowest box (before)", "name_regions": "column + reference naming (now)"}
+    lines = ["| detector outputs | rule | image | names right (0.5) | FP in column / image (0.5) | names same across thresholds |",
+             "|---|---|---|---|---|---|"]
+    for part, label in (("cross_validation", "CV held-out folds (50 studies)"),
+                        ("held_out", f"unseen boxed studies ({len(doc.held_out_studies)})")):
+        for rule in ("count_up", "name_regions"):
+            for seq in ("T1", "T2"):
+                r = getattr(doc, part)[rule][seq]
+                t = r["by_threshold"]["0.5"]
+                lines.append(f"| {label} | {rule_label[rule]} | {seq} | {t['names_right']:.3f} (n={t['discs_matched']}) | "
+                             f"{t['fp_in_column_per_image']:.2f} | {r['names_same_across_thresholds']:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     sources = ((DetectorCard, ROOT / "weights" / "detector.json", detector_table),
                (NormalizationComparison, ROOT / "weights" / "normalization_comparison.json", comparison_table_md),
                (Benchmark, ROOT / "benchmarks" / "latest.json", bench_table),
-               (PairingAudit, ROOT / "weights" / "pairing_audit.json", pairing_table))
+               (PairingAudit, ROOT / "weights" / "pairing_audit.json", pairing_table),
+               (NamingAudit, ROOT / "weights" / "naming_audit.json", naming_table))
     for cls, path, fn in sources:
         print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()

@@ -49,9 +49,10 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "threshold": float(report.threshold),
             "weights": weights,
             "t1_t2_aligned": "" if getattr(report, "alignment", None) is None else bool(report.alignment.ok),
+            "naming_uncertain": bool(getattr(report, "naming_uncertain", False)),
         })
     cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction",
-            "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned"]
+            "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned", "naming_uncertain"]
     return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
 

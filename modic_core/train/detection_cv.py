@@ -5,23 +5,28 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from modic_core.detection.levels import anatomical_filter, assign_level_names
+from modic_core.detection.infer import Detection, StudyDetections
 
 __all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "summarize_detector_cv"]
 
 DEFAULT_THRESHOLD = 0.5
 
 
-def kept_regions(pred: dict, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes and scores of one saved prediction as the app would show them: score >= threshold,
-    then :func:`~.levels.anatomical_filter`."""
+def named_regions(pred: dict, threshold: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Boxes, scores and level names of one saved prediction as the app shows them at ``threshold``
+    (:meth:`modic_core.detection.infer.StudyDetections.kept`: on the column, no duplicates, names
+    fixed for all thresholds)."""
     boxes = np.asarray(pred["boxes"], float).reshape(-1, 4)
     scores = np.asarray(pred["scores"], float)
-    keep = scores >= threshold
-    kb, ks = boxes[keep], scores[keep]
-    if len(kb):
-        m = anatomical_filter(kb, ks)
-        kb, ks = kb[m], ks[m]
+    dets = StudyDetections([Detection(tuple(b), float(s), (0, 0)) for b, s in zip(boxes, scores)], [0], (1, 1, 1))
+    kept = dets.kept(threshold)
+    idx = [i for i, _ in kept]
+    return boxes[idx].reshape(-1, 4), scores[idx], [n for _, n in kept]
+
+
+def kept_regions(pred: dict, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes and scores of one saved prediction as the app shows them at ``threshold``."""
+    kb, ks, _ = named_regions(pred, threshold)
     return kb, ks
 
 
@@ -33,8 +38,7 @@ def _records(preds: Sequence[dict], threshold: float, sequence: str | None):
         image_id = f"{p['study_id']}"
         for b, lv in zip(p["gt_boxes"], p["gt_levels"]):
             gt.append({"image_id": image_id, "box": b, "level": lv})
-        kb, ks = kept_regions(p, threshold)
-        names = assign_level_names(kb) if len(kb) else []
+        kb, ks, names = named_regions(p, threshold)
         for b, s, n in zip(kb, ks, names):
             pr.append({"image_id": image_id, "box": b.tolist(), "level": n, "score": float(s)})
     return gt, pr

@@ -220,6 +220,22 @@ def export_weights(model: torch.nn.Module, config, path: Path) -> None:
     atomic_torch_save({"state_dict": sd, "config": config.to_dict(), "format": "modic-detector-v1"}, path)
 
 
+def rescore(out: Path, argv: list[str]) -> int:
+    """Re-score the saved held-out predictions with today's region filtering and level naming."""
+    import json
+    from dataclasses import replace as dc_replace
+
+    from modic_core.train.detection_cv import summarize_detector_cv
+
+    preds = json.loads((out / "detector_cv_predictions.json").read_text())
+    card = DetectorCard.load(out / "detector.json")
+    card = dc_replace(card, cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)),
+                      rescored_by="python -m modic_core.train.detector " + " ".join(argv))
+    card.save(out / "detector.json")
+    print(f"re-scored {len(preds)} held-out predictions into {out / 'detector.json'}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = DetectorTrainingConfig()
@@ -232,7 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--limit", type=int, default=0, help="use only N boxed studies (smoke tests)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="only re-score the saved CV predictions (OUT/detector_cv_predictions.json) with the current "
+                         "naming and filtering rules and update OUT/detector.json; no training")
     args = ap.parse_args(argv)
+    if args.rescore:
+        return rescore(Path(args.out), argv if argv is not None else sys.argv[1:])
     set_threads()
     from modic_core.datasets.cohort import iter_cohort
 

@@ -20,15 +20,15 @@ def test_names_count_up_from_lowest_box_in_any_input_order():
     assert list(order_top_to_bottom(boxes[perm])) == [list(perm).index(i) for i in range(7)]
 
 
-def test_threshold_filters_without_rerun_and_renames():
+def test_threshold_filters_without_rerun_and_keeps_names():
     cands = [Detection(tuple(b), s, (0, 0)) for b, s in zip(_stack(6), [0.9, 0.95, 0.3, 0.99, 0.97, 0.96])]
     det = StudyDetections(cands, [0], (1, 300, 300))
     hi = det.filter(0.5)
-    assert [d.level for d in hi] == ["L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
-    assert len(hi) == 5 and [d.level for d in hi][-1] == "L5-S1"
+    # the unconfident third disc leaves a gap at 0.5: the names above it do not shift
+    assert [d.level for d in hi] == ["T12-L1", "L1-L2", "L3-L4", "L4-L5", "L5-S1"]
     assert all(hi[i].box[1] < hi[i + 1].box[1] for i in range(len(hi) - 1))
     lo = det.filter(0.1)
-    assert len(lo) == 6 and lo[0].level == "T12-L1"
+    assert [d.level for d in lo] == ["T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
 
 
 def test_fusion_merges_the_same_region_across_slices():
@@ -66,3 +66,62 @@ def test_anatomical_filter_drops_duplicates_and_a_far_bottom_region():
     assert names[-1] == "L5-S1" and names[0] == "T12-L1"
     # a regular column is left alone
     assert anatomical_filter(boxes, np.full(6, 0.9)).all()
+
+
+# --------------------------------------------------------------------------- name_regions
+
+
+def _column(n=7, spacing=38.0, width=70.0, x0=200.0, top=20.0):
+    """(n, 4) disc boxes from the top down along a gently curved column (lordosis), T1 pixels."""
+    out = []
+    for k in range(n):
+        cy = top + k * spacing
+        cx = x0 + 12.0 * ((k - n / 2) / n) ** 2 * 4
+        out.append([cx - width / 2, cy - 12, cx + width / 2, cy + 12])
+    return np.array(out)
+
+
+def test_names_count_up_from_the_lowest_confident_disc():
+    from modic_core.detection.levels import name_regions
+
+    boxes = _column()
+    nm = name_regions(boxes, np.full(len(boxes), 0.99))
+    assert [nm.name(i) for i in range(7)] == ["T11-T12", "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+    assert not nm.uncertain
+
+
+def test_a_missed_disc_leaves_a_gap_instead_of_shifting_the_names_above():
+    from modic_core.detection.levels import name_regions
+
+    boxes = np.delete(_column(), 4, axis=0)  # L3-L4 missed
+    nm = name_regions(boxes, np.full(len(boxes), 0.99))
+    assert [nm.name(i) for i in range(6)] == ["T11-T12", "T12-L1", "L1-L2", "L2-L3", "L4-L5", "L5-S1"]
+    assert nm.uncertain and any("gap" in r for r in nm.reasons)
+
+
+def test_off_column_boxes_and_duplicates_get_no_name():
+    from modic_core.detection.levels import name_regions
+
+    col = _column()
+    posterior = [[330.0, 150.0, 380.0, 170.0]]  # posterior elements, far behind the column
+    duplicate = [list(col[3] + [3, 4, 3, 4])]
+    boxes = np.concatenate([col, posterior, duplicate])
+    scores = np.array([0.99] * 7 + [0.9, 0.6])
+    nm = name_regions(boxes, scores)
+    assert nm.name(7) is None and nm.name(8) is None
+    assert [nm.name(i) for i in range(7)][-1] == "L5-S1"
+
+
+def test_names_do_not_depend_on_the_threshold():
+    from modic_core.detection.infer import Detection, StudyDetections
+
+    col = _column()
+    scores = [0.99, 0.35, 0.97, 0.98, 0.62, 0.99, 0.95]  # two discs below 0.5 and 0.7 respectively
+    dets = StudyDetections([Detection(tuple(b), s, (0, 0)) for b, s in zip(col, scores)], [0], (1, 400, 400))
+    names = {t: dict(dets.kept(t)) for t in (0.3, 0.5, 0.7, 0.9)}
+    for a in names:
+        for b in names:
+            common = set(names[a]) & set(names[b])
+            assert all(names[a][i] == names[b][i] for i in common)
+    assert names[0.3][1] == "T12-L1" and names[0.3][6] == "L5-S1"
+    assert 1 not in names[0.5] and 4 not in names[0.7]

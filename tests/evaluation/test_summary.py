@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table, pairing_table
-from modic_core.schema import Benchmark, DetectorCard, NormalizationComparison, PairingAudit
+from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table, naming_table, pairing_table
+from modic_core.schema import Benchmark, DetectorCard, NamingAudit, NormalizationComparison, PairingAudit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (DetectorCard, "weights/detector.json", detector_table),
     (NormalizationComparison, "weights/normalization_comparison.json", comparison_table_md),
     (PairingAudit, "weights/pairing_audit.json", pairing_table),
+    (NamingAudit, "weights/naming_audit.json", naming_table),
 ])
 def test_readme_quotes_the_shipped_results(cls, path, fn):
     doc = cls.load(ROOT / path)

@@ -98,10 +98,19 @@ def match_centres(c1: Any, c2: Any, *, max_mm: float = OK_MATCH_MM) -> list[tupl
     return sorted(out, key=lambda t: t[2])
 
 
-def measure(c1: Any, c2: Any) -> tuple[int, float | None, bool]:
+def _in_plane(points: np.ndarray, normal: Any | None) -> np.ndarray:
+    if normal is None:
+        return points
+    u = np.asarray(normal, float) / np.linalg.norm(normal)
+    return points - np.outer(points @ u, u)
+
+
+def measure(c1: Any, c2: Any, *, plane_normal: Any | None = None) -> tuple[int, float | None, bool]:
     """(discs matched, median distance mm or None, ok) for T1 centres ``c1`` and T2 centres ``c2``
-    expressed in the same physical frame."""
-    n1 = len(_as_points(c1))
+    expressed in the same physical frame; with ``plane_normal`` (the sagittal slice normal)
+    distances are measured within the slice plane only."""
+    c1, c2 = _in_plane(_as_points(c1), plane_normal), _in_plane(_as_points(c2), plane_normal)
+    n1 = len(c1)
     m = match_centres(c1, c2)
     med = float(np.median([t[2] for t in m])) if m else None
     need = min(OK_MIN_DISCS, n1) if n1 else OK_MIN_DISCS

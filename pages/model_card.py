@@ -116,8 +116,11 @@ st.markdown(
     "- **8-bit, single-slice data**: trained on one mid-sagittal slice per series, min-max stretched to 8 bits. Full "
     "DICOM series (16-bit, many slices) are handled by classifying the central slices, which the model never saw in training.\n"
     "- **No external validation yet**: all figures are cross-validated on one public dataset (few scanners and sites).\n"
-    "- **Level names** are counted up from the lowest detected disc (assumed L5-S1) and assume five lumbar vertebrae; "
-    "transitional anatomy or a missed lowest disc shifts them.\n"
+    "- **Level names** are fixed once per study for every threshold: boxes off the disc column and duplicates are "
+    "dropped, the lowest confidently detected disc is taken as L5-S1 and names count upward, leaving a gap for a missed "
+    "disc (README, 'Level names'). There is no sacrum detector yet: a missed L5-S1 still shifts every name, and "
+    "transitional vertebrae (lumbarised S1, sacralised L5) cannot be told from a lumbar field of view. The report says "
+    "'level naming uncertain' when few discs, a gap or irregular spacing were found.\n"
     "- **Grad-CAM** is a coarse explanation of the classifier, not a lesion segmentation."
 )
 

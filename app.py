@@ -1,8 +1,8 @@
 """Modic change explorer: the Streamlit dashboard (``make run``).
 
-The frame: navigation over the pages in ``pages/``, and a sidebar with the normalization
-method, the detector confidence threshold, the device in use and the investigational-use
-notice. Pages stay thin: the maths and figures live in ``modic_core`` and ``modic_core.ui``.
+The frame: the investigational-use notice (once, above each page), navigation over the pages in
+``pages/``, and a sidebar with the normalization method, the detector confidence threshold and
+the device in use. Pages stay thin: the maths and figures live in ``modic_core`` and ``modic_core.ui``.
 """
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="Modic change explorer", page_icon=":material/radiology:", layout="wide")
+# No page or navigation icons: Streamlit turns a material icon name into a favicon fetched from
+# fonts.gstatic.com, and nothing the app serves may load anything from outside (test_browser.py checks).
+st.set_page_config(page_title="Modic change explorer", layout="wide")
 
 from modic_core import settings  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
@@ -29,11 +31,11 @@ ROOT = Path(__file__).resolve().parent
 # (v1) pages under their file names; with the same paths a rerun would run the page file alone,
 # skipping this script and its sidebar.
 PAGES = [
-    st.Page(ROOT / "pages" / "case_viewer.py", title="Case viewer", icon=":material/radiology:", default=True,
+    st.Page(ROOT / "pages" / "case_viewer.py", title="Case viewer", default=True,
             url_path="viewer"),
-    st.Page(ROOT / "pages" / "cohort_comparison.py", title="Cohort comparison", icon=":material/bar_chart:", url_path="cohort"),
-    st.Page(ROOT / "pages" / "teaching.py", title="Teaching", icon=":material/school:", url_path="teach"),
-    st.Page(ROOT / "pages" / "model_card.py", title="Model card", icon=":material/description:", url_path="model"),
+    st.Page(ROOT / "pages" / "cohort_comparison.py", title="Cohort comparison", url_path="cohort"),
+    st.Page(ROOT / "pages" / "teaching.py", title="Teaching", url_path="teach"),
+    st.Page(ROOT / "pages" / "model_card.py", title="Model card", url_path="model"),
 ]
 
 
@@ -53,8 +55,6 @@ def sidebar() -> None:
     if THRESHOLD_KEY not in st.session_state:
         st.session_state[THRESHOLD_KEY] = settings.default_threshold()
     with st.sidebar:
-        st.markdown(notice_html(NOTICE), unsafe_allow_html=True)
-
         def label(m: str) -> str:
             text = NORMALIZATIONS[m].label
             if m == default:
@@ -63,7 +63,8 @@ def sidebar() -> None:
                 text += " (not trained)"
             return text
 
-        st.selectbox("Intensity normalization", methods, key=NORMALIZATION_KEY, format_func=label,
+        # a radio, not a selectbox: the sidebar is narrow and a selectbox cuts long method names off
+        st.radio("Intensity normalization", methods, key=NORMALIZATION_KEY, format_func=label,
                      help="How T1 and T2 intensities are standardised before classification (Cina et al. 2024). "
                           "★ = best method in the shipped comparison. Switching reruns only the classifier.")
         st.caption(f"`{NORMALIZATIONS[st.session_state[NORMALIZATION_KEY]].formula}`")

@@ -39,7 +39,8 @@ __all__ = [
     "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData",
     "MethodComparison", "NormalizationComparison", "ClassifierCard", "DetectorCard", "NyulLandmarks",
-    "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "CohortMetrics",
+    "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "InteractionTiming", "BrowserBenchmark",
+    "CohortMetrics",
     "LevelRecord", "StudyReportRecord",
 ]
 
@@ -595,6 +596,38 @@ class Benchmark(Document):
     normalization_15x512x512: dict[str, Any]  # modic_core.bench.normalization.run_benchmark
     target_check: dict[str, list[Any]]  # name: [measured, within target]
     gpu: DeviceBenchmark | None = None
+
+
+@dataclass
+class InteractionTiming(Record):
+    """Milliseconds from a user's input to the settled page, over ``n`` repeats, against a target."""
+
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    n: int
+    target_ms: float
+    within_target: bool
+    samples_ms: list[float] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class BrowserBenchmark(Document):
+    """``benchmarks/browser.json`` (modic_core.bench.browser): the case viewer's latency in a real browser."""
+
+    KIND: ClassVar[str] = "browser_benchmark"
+    VERSION: ClassVar[int] = 1
+
+    when: str
+    commit: str | None
+    cpu_count: int
+    load_average: list[float]  # 1-minute load before and after the run
+    browser: str
+    case: str
+    settled: str  # what "settled" means
+    interactions: dict[str, InteractionTiming]
+    notes: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- batch metrics and study report

@@ -11,24 +11,9 @@ from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
 from modic_core.export.documents import build_pdf_report, method_label, report_csv
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.session import short_study_id
-from modic_core.export.style import CLASS_DESCRIPTIONS
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
-from modic_core.export.render import (
-    Window,
-    box_on_slice,
-    compose_rgb,
-    crop,
-    crop_bounds,
-    crop_figure,
-    default_slice,
-    slice_figure,
-    slice_heatmap,
-    slice_positions_mm,
-    to_display,
-    window_defaults,
-    window_slider_range,
-)
-from modic_core.export.style import class_color
+from modic_core.ui.viewer import view_state, viewer
+from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
 
 st.title("Case viewer")
 st.caption("Detected intervertebral levels, their Modic grade and where the model looked.")
@@ -79,6 +64,13 @@ def upload_input():
         st.error(cache["error"])
         return None, None
     infos = cache["infos"]
+    if len(infos) == 1:  # one series: view it, never grade it
+        if "single" not in cache["studies"]:
+            with st.spinner("Loading the series…"), guarded("loading an uploaded series") as g:
+                cache["studies"] = {"single": load_single(files, infos[0])}
+            if not g.ok:
+                return None, None
+        return cache["studies"]["single"], None
     with guarded("pairing uploaded series") as g:
         pairing = auto_pair(infos)
     if not g.ok:
@@ -119,30 +111,42 @@ if study is None:
 fp = rt.fingerprint_of(study)
 sid = short_study_id(study, fp)
 normalization, threshold = rt.current_settings()
+view_only = is_view_only(study)
 nz, ny, nx = study.t1.shape
-st.markdown(
-    f"**Study** `{sid}` (hashed ID) · **T1:** {study.t1.meta.series_description or study.sources.get('t1', '—')} · "
-    f"**T2:** {study.t2.meta.series_description or study.sources.get('t2', '—')} · "
-    f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm"
-)
+series = (f"**Series:** {study.t1.meta.series_description or study.sources.get('t1', '—')}" if view_only else
+          f"**T1:** {study.t1.meta.series_description or study.sources.get('t1', '—')} · "
+          f"**T2:** {study.t2.meta.series_description or study.sources.get('t2', '—')}")
+st.markdown(f"**Study** `{sid}` (hashed ID) · {series} · "
+            f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm")
 # The downloads sit right under the study they belong to. This slot is (re)drawn empty as soon as a
 # new study is identified, before any analysis, so no button of the previous study stays clickable
 # while the new one is analysed; it is filled at the end from the same report the page renders.
 downloads_slot = st.empty()
 
 report = None
-ready, why = rt.models_ready(normalization)
-if not ready:
-    st.info(why)
+levels: list = []
+if view_only:
+    st.info(VIEW_ONLY_REASON.format(label=study.sources.get("t1", "one series")), icon="👁️")
+    if rt.detector_ready():
+        with st.spinner("Finding the levels…"), guarded("detecting levels"):
+            levels = rt.detect_only(study, threshold, fingerprint=fp)
+    else:
+        st.info("No detector weights are installed, so the levels are not marked.")
 else:
-    with st.spinner(f"Analysing with {method_label(normalization)}…"), guarded("analysing a study") as g:
-        report = rt.analyse(study, normalization, threshold, fingerprint=fp)
-levels = list(report.levels) if report is not None else []
+    ready, why = rt.models_ready(normalization)
+    if not ready:
+        st.info(why)
+    else:
+        with st.spinner(f"Analysing with {method_label(normalization)}…"), guarded("analysing a study") as g:
+            report = rt.analyse(study, normalization, threshold, fingerprint=fp)
+    levels = list(report.levels) if report is not None else []
+placed = False
 if report is not None:
     with guarded("placing T2 on T1"):
-        study = rt.placed_study(study, fingerprint=fp)  # T2 where the alignment check put it
+        shown = rt.placed_study(study, fingerprint=fp)  # T2 where the alignment check put it
+        placed, study = shown.t2 is not study.t2, shown
     for sentence in report.warnings:
-        (st.warning if report.reliable else st.error)(sentence, icon=":material/warning:")
+        (st.warning if report.reliable else st.error)(sentence, icon="⚠️")
     al = report.alignment
     if al is not None:
         with st.expander(("T1/T2 alignment: " + ("checked" if al.ok else "FAILED")) + f" · {al.sentence()}",
@@ -154,128 +158,33 @@ if report is not None:
                 st.session_state[f"cv_show_checker_{fp}"] = not al.ok
             st.toggle("Show the T1/T2 checkerboard below the controls", key=f"cv_show_checker_{fp}")
 
-# --------------------------------------------------------------------------- viewer controls
+# --------------------------------------------------------------------------- viewer (a fragment: its controls rerun only it)
 
-ctl = st.columns([3, 1, 1, 2])
-with ctl[0]:
-    if nz > 1:
-        pos = slice_positions_mm(study.t1)
-        z = st.slider("Slice (T1 and T2 together)", 1, nz, value=default_slice(nz, levels) + 1, key=f"cv_z_{fp}",
-                      format="%d", help="Both series share the T1 grid, so one slice number is one position in mm.") - 1
-        st.caption(f"Slice {z + 1} of {nz} · {pos[z]:+.1f} mm from the middle slice")
-    else:
-        z = 0
-        st.caption("Single-slice study (one mid-sagittal slice).")
-show_boxes = ctl[1].toggle("Boxes", value=True, key="cv_boxes")
-show_cam = ctl[2].toggle("Grad-CAM", value=True, key="cv_cam", disabled=report is None)
-opacity = ctl[3].slider("Grad-CAM opacity", 0.0, 1.0, 0.45, 0.05, key="cv_opacity", disabled=report is None or not show_cam)
+view = view_state(fp)
+viewer(study, levels, fp=fp, report=report, view_only=view_only, placed=placed,
+              normalization=normalization, threshold=threshold)
 
-d1, d2 = window_defaults(study.t1.array), window_defaults(study.t2.array)
-with st.expander("Window / level"):
-    w = {}
-    for name, vol, dflt in (("T1", study.t1, d1), ("T2", study.t2, d2)):
-        lo, hi, step = window_slider_range(vol.array)
-        a, b = st.slider(f"{name} displayed intensity range", lo, hi, (max(lo, round(dflt.low, 6)), min(hi, round(dflt.high, 6))),
-                         step=step, key=f"cv_win_{name}_{fp}")
-        w[name] = Window(a, b)
-        st.caption(f"{name}: level {w[name].level:.4g}, width {w[name].width:.4g} (default from the 0.5th–99.5th "
-                   "percentiles of the body)")
-win1, win2 = w["T1"], w["T2"]
-
-# --------------------------------------------------------------------------- images
-
-focus_key = f"cv_focus_{fp}"
-level_names = [lv.level for lv in levels]
-if st.session_state.get(focus_key, NONE) not in [NONE, *level_names]:
-    st.session_state[focus_key] = NONE
-focused = st.session_state.get(focus_key, NONE)
-
-if report is not None and report.alignment is not None and st.session_state.get(f"cv_show_checker_{fp}"):
-    from modic_core.export.alignment_view import checkerboard
-
-    st.image(checkerboard(study.t1.array[z], study.t2.array[z], tile_px=max(16, nx // 12)), clamp=True,
-             caption=f"Checkerboard of T1 and T2, slice {z + 1}", width=min(640, 2 * nx))
-heat = slice_heatmap(levels, z, (ny, nx)) if show_cam else None
-g1 = to_display(study.t1.array[z], win1)
-g2 = to_display(study.t2.array[z], win2)
-spacing_yx = (study.t1.spacing[1], study.t1.spacing[2])
-col1, col2 = st.columns(2)
-with col1:
-    st.plotly_chart(slice_figure(compose_rgb(g1, heat, opacity), levels, z=z, title="T1", spacing_yx=spacing_yx,
-                                 show_boxes=show_boxes, highlight=None if focused == NONE else focused),
-                    key="cv_fig_t1", config={"displaylogo": False})
-with col2:
-    st.plotly_chart(slice_figure(compose_rgb(g2, heat, opacity), levels, z=z, title="T2 (on the T1 grid)", spacing_yx=spacing_yx,
-                                 show_boxes=show_boxes, highlight=None if focused == NONE else focused),
-                    key="cv_fig_t2", config={"displaylogo": False})
-st.caption("Box colour = predicted class: " + " · ".join(
-    f"<span style='background:{class_color(c)};color:black;padding:0 4px'>{c}</span> {CLASS_DESCRIPTIONS[c]}"
-    for c in ("MC0", "MC1", "MC2")) + ". Dotted: the level's slab does not include this slice.", unsafe_allow_html=True)
-
-# --------------------------------------------------------------------------- table and focus
+# --------------------------------------------------------------------------- downloads (built when clicked)
 
 if report is not None:
-    st.subheader("Per-level results")
-    if not levels:
-        st.warning(f"No intervertebral level reached the confidence threshold {threshold:.2f}. Lower it in the sidebar.")
-    else:
-        table = report.table()
-
-        def _select_row() -> None:
-            sel = st.session_state.get(f"cv_table_{fp}")
-            rows = list(getattr(getattr(sel, "selection", None), "rows", []) or []) if sel is not None else []
-            st.session_state[focus_key] = level_names[rows[0]] if rows and rows[0] < len(level_names) else NONE
-
-        st.dataframe(
-            table, hide_index=True, key=f"cv_table_{fp}", on_select=_select_row, selection_mode="single-row",
-            column_config={
-                "level": st.column_config.TextColumn("Level"),
-                "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
-                **{c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
-                   for c in ("P(MC0)", "P(MC1)", "P(MC2)")},
-                "prediction": st.column_config.TextColumn("Prediction"),
-            },
-        )
-        st.selectbox("Focus on a level (or click a table row)", [NONE, *level_names], key=focus_key)
-        focused = st.session_state.get(focus_key, NONE)
-        if focused != NONE:
-            lv = levels[level_names.index(focused)]
-            zf = z if box_on_slice(lv, z) else int(round((lv.z_range[0] + lv.z_range[1]) / 2))
-            b = crop_bounds(lv.box, (ny, nx))
-            inner = (lv.box[0] - b[2], lv.box[1] - b[0], lv.box[2] - b[2], lv.box[3] - b[0])
-            hf = slice_heatmap([lv], zf, (ny, nx))
-            c1, c2, c3 = st.columns(3)
-            color = class_color(lv.prediction)
-            g1f, g2f = to_display(study.t1.array[zf], win1), to_display(study.t2.array[zf], win2)
-            c1.plotly_chart(crop_figure(compose_rgb(crop(g1f, b)), title=f"T1 · {lv.level}", box_in_crop=inner, color=color,
-                                        spacing_yx=spacing_yx), key="cv_crop_t1")
-            c2.plotly_chart(crop_figure(compose_rgb(crop(g2f, b)), title=f"T2 · {lv.level}", box_in_crop=inner, color=color,
-                                        spacing_yx=spacing_yx), key="cv_crop_t2")
-            c3.plotly_chart(crop_figure(compose_rgb(crop(g1f, b), None if hf is None else crop(hf, b), max(opacity, 0.5)),
-                                        title=f"Grad-CAM ({lv.prediction})", box_in_crop=inner, color=color,
-                                        spacing_yx=spacing_yx), key="cv_crop_cam")
-            probs = ", ".join(f"P({k}) = {v:.2f}" for k, v in lv.probabilities.items())
-            st.markdown(f"**{lv.level}: {lv.prediction}** ({CLASS_DESCRIPTIONS.get(lv.prediction, '')}) · {probs} · "
-                        f"detector confidence {lv.score:.2f} · slab slices {lv.z_range[0] + 1}–{lv.z_range[1] + 1}"
-                        + ("" if hf is not None else " · no Grad-CAM on this slice"))
-
-    # ----------------------------------------------------------------------- downloads
     with downloads_slot.container():
         d1c, d2c, d3c, _ = st.columns([1, 1, 1, 1])
         d1c.download_button("Per-level table (CSV)", report_csv(report, study_label=sid), file_name=f"modic_{sid}.csv",
-                            mime="text/csv", key=f"cv_dl_csv_{fp}", on_click="ignore", icon=":material/table:")
-        pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=z, window_t1=win1,
-                                                 window_t2=win2, heatmap_opacity=max(opacity, 0.4), device=report.device),
-                        "building the PDF report", fallback=b"")
+                            mime="text/csv", key=f"cv_dl_csv_{fp}", on_click="ignore")
+
+        # built when clicked, from the slice, windows and opacity on screen then (the viewer keeps `view` current)
+        pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=view["z"], window_t1=view["win_t1"],
+                                                 window_t2=view["win_t2"], heatmap_opacity=max(view["opacity"], 0.4),
+                                                 device=report.device), "building the PDF report", fallback=b"")
         d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
-                            key=f"cv_dl_pdf_{fp}", on_click="ignore", icon=":material/picture_as_pdf:")
+                            key=f"cv_dl_pdf_{fp}", on_click="ignore", help="Built when you click: the slice and windows on screen.")
         if sr_source is not None and not report.reliable:
             d3c.caption("DICOM SR: not offered, the T1/T2 alignment check failed.")
         elif sr_source is not None:
             sr = safe_call(lambda: dicom_sr_bytes(report, study, read_series_headers(*sr_source)), "building the DICOM SR",
                            fallback=b"")
             d3c.download_button("Findings (DICOM SR)", sr, file_name=f"modic_{sid}_sr.dcm", mime="application/dicom",
-                                key=f"cv_dl_sr_{fp}", on_click="ignore", icon=":material/folder_zip:",
+                                key=f"cv_dl_sr_{fp}", on_click="ignore",
                                 help="Comprehensive 3D SR (TID 1500) referencing the T1 images, for PACS research use.")
         else:
             d3c.caption("DICOM SR: available when the T1 series is DICOM.")

@@ -32,6 +32,16 @@ __all__ = [
     "png_data_uri",
     "slice_figure",
     "crop_figure",
+    "HEAT_SCALE",
+    "grey_png",
+    "heat_png",
+    "orientation_letters",
+    "slice_lr_label",
+    "window_presets",
+    "level_color",
+    "level_tag",
+    "viewer_figure",
+    "focus_figure",
 ]
 
 
@@ -293,4 +303,206 @@ def crop_figure(rgb: np.ndarray, *, title: str | None = None, box_in_crop: Seque
         fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line=dict(color=color, width=2))
     aspect = float(spacing_yx[0]) / float(spacing_yx[1]) if spacing_yx[1] else 1.0
     _image_layout(fig, height=height, width_px=w, height_px=h, aspect=aspect, title=title)
+    return fig
+
+
+# --------------------------------------------------------------------------- the case viewer's figures
+
+HEAT_SCALE = ("Grad-CAM, 0-1 of each level's own maximum: one colour scale for all levels, but a level's map is "
+              "scaled to its strongest evidence, so colours compare places within a level, not levels with each other.")
+NEUTRAL_BOX = "#4FC3F7"  # boxes of detections without a grade (view-only mode)
+
+
+def grey_png(image: np.ndarray, window: Window) -> str:
+    """PNG data URI (8-bit grey) of a 2D image through ``window`` (encoded once per slice and window by the app)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(to_display(image, window), mode="L").save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def heat_png(heatmap: np.ndarray, cmap: str = "inferno") -> str:
+    """RGBA PNG data URI of a heat map (H, W) in [0, 1]: colour from ``cmap``, alpha = value.
+
+    Drawn over the grey image with trace opacity ``o``, a pixel's blend weight is ``o * value``,
+    as in :func:`compose_rgb`, so changing the opacity never re-encodes the image.
+    """
+    from PIL import Image
+
+    h = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
+    rgba = np.empty(h.shape + (4,), np.uint8)
+    rgba[..., :3] = np.clip(apply_colormap(h, cmap) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    rgba[..., 3] = np.clip(h * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+_LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # (negative, positive) end of LPS x, y, z
+
+
+def _letter(vector: np.ndarray) -> str:
+    v = np.asarray(vector, dtype=np.float64)
+    axis = int(np.argmax(np.abs(v)))
+    return _LPS_LETTERS[axis][1 if v[axis] > 0 else 0]
+
+
+def orientation_letters(direction: np.ndarray) -> dict[str, str]:
+    """Patient-direction letters at the four edges of a slice: {"left", "right", "top", "bottom"}.
+
+    ``direction``: the volume's 3x3 matrix whose columns are the LPS unit vectors of increasing
+    column (x), row (y) and slice (z). Columns run left to right on screen and rows top to
+    bottom, so the right edge gets the letter of +column and the bottom edge that of +row.
+    """
+    d = np.asarray(direction, dtype=np.float64).reshape(3, 3)
+    col, row = d[:, 0], d[:, 1]
+    return {"left": _letter(-col), "right": _letter(col), "top": _letter(-row), "bottom": _letter(row)}
+
+
+def slice_lr_label(volume, z: int) -> str:
+    """Where slice ``z`` lies: '12.0 mm L' / '3.5 mm R' (LPS x of the slice centre) for a sagittal
+    series; for other orientations the signed distance along the slice normal from the middle slice."""
+    _, ny, nx = volume.shape
+    centre = volume.index_to_physical(np.array([[z, (ny - 1) / 2.0, (nx - 1) / 2.0]]))[0]
+    if volume.orientation() == "sagittal":
+        x = float(centre[0])
+        return "0.0 mm L/R (x = 0)" if abs(x) < 0.05 else f"{abs(x):.1f} mm {'L' if x > 0 else 'R'}"
+    return f"{float(slice_positions_mm(volume)[int(z)]):+.1f} mm along the slice normal"
+
+
+def window_presets(array: np.ndarray, *, series: str) -> dict[str, Window]:
+    """Named windows of one series: "default" (0.5-99.5th percentile of the body), a spine preset
+    for this series ("T1 spine": 5-99th, marrow and discs; "T2 spine": 1-99.9th, keeps bright
+    fluid unclipped) and "full" (minimum to maximum). MRI intensities have no absolute unit, so
+    presets are percentiles of this series' body."""
+    flat = _sample(array)
+    lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 1.0)
+    full = Window(lo, hi if hi > lo else lo + 1.0)
+    pct = {"T1": (5.0, 99.0), "T2": (1.0, 99.9)}.get(series.upper(), (2.0, 99.0))
+    return {"default": window_defaults(array), f"{series.upper()} spine": window_defaults(array, low_pct=pct[0], high_pct=pct[1]),
+            "full": full}
+
+
+def level_color(lv) -> str:
+    """Box colour: the predicted class's colour, or a neutral blue for an ungraded detection."""
+    pred = getattr(lv, "prediction", None)
+    return class_color(pred) if pred and str(pred).startswith("MC") else NEUTRAL_BOX
+
+
+def level_tag(lv) -> str:
+    """Short label of a level for the figure: 'L4-L5 MC2 0.87', or 'L4-L5' when not graded."""
+    probs = getattr(lv, "probabilities", None) or {}
+    pred = getattr(lv, "prediction", None)
+    if pred in probs and np.isfinite(float(probs[pred])):
+        return f"{lv.level} {pred} {float(probs[pred]):.2f}"
+    return str(lv.level)
+
+
+def viewer_figure(
+    *,
+    t1: str,
+    t2: str | None,
+    shape_yx: tuple[int, int],
+    levels: Sequence = (),
+    z: int = 0,
+    heat: str | None = None,
+    opacity: float = 0.45,
+    spacing_yx: tuple[float, float] = (1.0, 1.0),
+    show_boxes: bool = True,
+    highlight: str | None = None,
+    letters: dict[str, str] | None = None,
+    titles: tuple[str, str] = ("T1", "T2 (on the T1 grid)"),
+    revision: str = "",
+    height: int = 560,
+):
+    """One plotly figure: T1 and T2 side by side (or T1 alone when ``t2`` is None) on linked axes,
+    so zoom, pan and scroll act on both.
+
+    ``t1``, ``t2``, ``heat``: data URIs (:func:`grey_png`, :func:`heat_png`) of one slice of the
+    T1 grid, (rows, columns) = ``shape_yx``. The heat map is one image per panel drawn with trace
+    opacity ``opacity``; its colour bar is :data:`HEAT_SCALE`. Boxes solid when slice ``z`` is in the
+    level's slab, dotted otherwise; level tags sit outside the images (left of T1, right of T2).
+    ``revision`` keeps the user's zoom across reruns of the same study (plotly ``uirevision``).
+    """
+    import plotly.graph_objects as go
+
+    # Built as plain dicts and validated once: plotly's add_shape/add_annotation per item cost ~0.1 s here.
+    h, w = int(shape_yx[0]), int(shape_yx[1])
+    panels = [(t1, titles[0])] + ([(t2, titles[1])] if t2 is not None else [])
+    n = len(panels)
+    gap = 0.04 if n == 2 else 0.0
+    width = (1.0 - gap * (n - 1)) / n
+    domains = [[c * (width + gap), c * (width + gap) + width] for c in range(n)]
+    aspect = float(spacing_yx[0]) / float(spacing_yx[1]) if spacing_yx[1] else 1.0
+    xa = ["x" if c == 0 else f"x{c + 1}" for c in range(n)]
+    ya = ["y" if c == 0 else f"y{c + 1}" for c in range(n)]
+    data: list[dict] = []
+    shapes: list[dict] = []
+    notes: list[dict] = []
+    layout: dict = {}
+    for c, (uri, title) in enumerate(panels):
+        data.append(dict(type="image", source=uri, x0=0, y0=0, dx=1, dy=1, hoverinfo="skip", xaxis=xa[c], yaxis=ya[c]))
+        if heat is not None and opacity > 0:
+            data.append(dict(type="image", source=heat, x0=0, y0=0, dx=1, dy=1, hoverinfo="skip", opacity=float(opacity),
+                             xaxis=xa[c], yaxis=ya[c], name="Grad-CAM"))
+        if show_boxes:
+            for lv in levels:
+                x0, y0, x1, y1 = (float(v) - 0.5 for v in lv.box)
+                shapes.append(dict(type="rect", xref=xa[c], yref=ya[c], x0=x0, y0=y0, x1=x1, y1=y1,
+                                   line=dict(color=level_color(lv), width=4 if lv.level == highlight else 2,
+                                             dash="solid" if box_on_slice(lv, z) else "dot")))
+        xkey, ykey = ("xaxis" if c == 0 else f"xaxis{c + 1}"), ("yaxis" if c == 0 else f"yaxis{c + 1}")
+        layout[xkey] = dict(visible=False, range=[-0.5, w - 0.5], constrain="domain", domain=domains[c], anchor=ya[c],
+                            **({"matches": "x"} if c else {}))
+        layout[ykey] = dict(visible=False, range=[h - 0.5, -0.5], constrain="domain", anchor=xa[c],
+                            **({"matches": "y", "scaleanchor": xa[c], "scaleratio": aspect} if c else
+                               {"scaleanchor": "x", "scaleratio": aspect}))
+        notes.append(dict(xref=f"{xa[c]} domain", yref="paper", x=0.5, y=1.0, yanchor="bottom", text=title, showarrow=False,
+                          font=dict(size=14)))
+        if letters:
+            for text, x, y, xan, yan in ((letters["left"], 0, 0.5, "left", "middle"), (letters["right"], 1, 0.5, "right", "middle"),
+                                         (letters["top"], 0.5, 1, "center", "top"), (letters["bottom"], 0.5, 0, "center", "bottom")):
+                notes.append(dict(xref=f"{xa[c]} domain", yref=f"{ya[c]} domain", x=x, y=y, xanchor=xan, yanchor=yan,
+                                  text=f"<b>{text}</b>", showarrow=False, font=dict(color="#FFD54F", size=15)))
+    if show_boxes:  # level tags left of the T1 image, outside the anatomy
+        for lv in levels:
+            yc = (float(lv.box[1]) + float(lv.box[3])) / 2.0 - 0.5
+            notes.append(dict(xref="x domain", yref="y", x=0, y=yc, xanchor="right", xshift=-4, text=level_tag(lv),
+                              showarrow=False, font=dict(color="black", size=11), bgcolor=level_color(lv),
+                              opacity=1.0 if box_on_slice(lv, z) else 0.55, borderpad=2))
+    if heat is not None and opacity > 0:
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
+                         xaxis=xa[-1], yaxis=ya[-1],
+                         marker=dict(colorscale="Inferno", cmin=0.0, cmax=1.0, color=[0.0], showscale=True,
+                                     colorbar=dict(title=dict(text="Grad-CAM (per level)", side="right"),
+                                                   tickvals=[0, 0.5, 1], thickness=12, len=0.8, x=1.01))))
+    layout.update(height=height, margin=dict(l=110, r=60 if heat is not None else 10, t=30, b=4), plot_bgcolor="black",
+                  paper_bgcolor="rgba(0,0,0,0)", dragmode="pan", showlegend=False, uirevision=revision or True,
+                  shapes=shapes, annotations=notes)
+    return go.Figure(data=data, layout=layout)
+
+
+def focus_figure(*, t1: np.ndarray, t2: np.ndarray | None, heat: np.ndarray | None, box_in_crop: Sequence[float],
+                 color: str, titles: Sequence[str], spacing_yx: tuple[float, float] = (1.0, 1.0), height: int = 380,
+                 heat_opacity: float = 0.6):
+    """Crops of one level side by side on linked axes: T1, T2 and the Grad-CAM over T1 (grey uint8 crops)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    panels = [compose_rgb(t1)] + ([compose_rgb(t2)] if t2 is not None else []) + [compose_rgb(t1, heat, heat_opacity)]
+    n = len(panels)
+    fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.02, subplot_titles=list(titles)[:n])
+    h, w = panels[0].shape[:2]
+    x0, y0, x1, y1 = (float(v) - 0.5 for v in box_in_crop)
+    aspect = float(spacing_yx[0]) / float(spacing_yx[1]) if spacing_yx[1] else 1.0
+    for c, rgb in enumerate(panels, start=1):
+        fig.add_trace(go.Image(source=png_data_uri(rgb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"), row=1, col=c)
+        fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line=dict(color=color, width=2), row=1, col=c)
+        fig.update_xaxes(visible=False, range=[-0.5, w - 0.5], constrain="domain", row=1, col=c,
+                         **({"matches": "x"} if c > 1 else {}))
+        fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], constrain="domain", row=1, col=c,
+                         **({"matches": "y"} if c > 1 else {"scaleanchor": "x", "scaleratio": aspect}))
+    fig.update_layout(height=height, margin=dict(l=4, r=4, t=30, b=4), plot_bgcolor="black",
+                      paper_bgcolor="rgba(0,0,0,0)", dragmode="pan", showlegend=False)
     return fig

@@ -17,6 +17,8 @@ import streamlit as st
 
 from modic_core import settings
 from modic_core.analysis.cache import study_fingerprint
+from modic_core.errors import InputError
+from modic_core.export.render import Window, grey_png, heat_png, slice_heatmap
 from modic_core.ui.backend import get_backend
 from modic_core.ui.session import AnalysisStore, models_status
 
@@ -26,7 +28,11 @@ __all__ = [
     "analyse",
     "cached_demo_study",
     "current_settings",
+    "detect_only",
+    "detector_ready",
     "fingerprint_of",
+    "heat_uri",
+    "slice_uri",
     "get_store",
     "models_ready",
 ]
@@ -66,6 +72,11 @@ def models_ready(normalization: str) -> tuple[bool, str]:
     return True, ""
 
 
+def detector_ready() -> bool:
+    """Whether detector weights are installed (enough to mark the levels of a view-only study)."""
+    return bool(models_status(get_backend())["detector"])
+
+
 def get_store() -> AnalysisStore:
     """This browser session's analysis store (created on first use, and anew if the backend changed)."""
     make = get_backend().make_analysis
@@ -77,7 +88,14 @@ def get_store() -> AnalysisStore:
 
 
 def analyse(study, normalization: str, threshold: float, *, fingerprint: str | None = None, gradcam: bool = True):
-    """The study's report for these settings, from this session's cached analysis."""
+    """The study's report for these settings, from this session's cached analysis.
+
+    Refuses a view-only study (one series shown as both T1 and T2): grading needs a real pair."""
+    from modic_core.ui.viewonly import is_view_only
+
+    if is_view_only(study):
+        raise InputError("This upload holds one series only: it can be viewed, but Modic grading needs a sagittal "
+                         "T1 and a sagittal T2 of the same examination.")
     backend = get_backend()
     with st.spinner("Loading the models…"):  # shown only if it takes over half a second (the first time)
         backend.prepare(normalization)
@@ -85,6 +103,30 @@ def analyse(study, normalization: str, threshold: float, *, fingerprint: str | N
     report = store.get(fingerprint or fingerprint_of(study), study).report(normalization, threshold, gradcam=gradcam)
     store.trim()  # the analysis may have grown by this method's results
     return report
+
+
+def detect_only(study, threshold: float, *, fingerprint: str | None = None) -> list:
+    """The detector's named regions of the study's T1 at ``threshold`` (no classifier runs): the
+    levels of a view-only study. Each has ``box``, ``score``, ``z_range`` and ``level``."""
+    analysis = get_store().get(fingerprint or fingerprint_of(study), study)
+    return list(analysis.detections().filter(threshold))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def slice_uri(key: tuple, z: int, low: float, high: float, _image) -> str:
+    """PNG data URI of one slice through the window (low, high), encoded once per (key, z, window).
+
+    ``key`` names the series' pixels (study fingerprint and which series); ``_image`` is its (y, x)
+    array at slice ``z`` (not hashed: the key stands for it)."""
+    return grey_png(_image, Window(low, high))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def heat_uri(key: tuple, z: int, _levels, _shape_yx) -> str | None:
+    """RGBA data URI of the levels' Grad-CAM on slice ``z`` (None when no level has a map there).
+    ``key`` names the study, method and levels shown (the maps depend on nothing else)."""
+    heat = slice_heatmap(_levels, z, tuple(_shape_yx))
+    return None if heat is None else heat_png(heat)
 
 
 def placed_study(study, *, fingerprint: str | None = None):

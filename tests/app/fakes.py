@@ -77,6 +77,13 @@ class FakeStudyAnalysis:
         g = g.astype(np.float32)
         return LocalHeatmap(self.study.t1.shape, tuple(HeatPatch(z, y0, x0, g) for z in range(zr[0], zr[1] + 1)))
 
+    def detections(self):
+        """The detector's regions (StudyDetections' interface: ``filter(threshold)``), without any classifier."""
+        from modic_core.detection.infer import Detection, StudyDetections
+
+        cands = [Detection(tuple(float(v) for v in box), float(s), zr) for box, s, zr in self._candidates()]
+        return StudyDetections(candidates=cands, slices_run=[], shape=self.study.t1.shape)
+
     def report(self, normalization: str = "zscore", threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:
         cands = self._candidates()
         probs = self._classify(normalization)

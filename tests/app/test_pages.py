@@ -40,6 +40,13 @@ def level_table(at: AppTest):
     return at.dataframe[0].value
 
 
+def figure(at: AppTest, i: int = 0) -> dict:
+    """The i-th plotly figure on the page, as its JSON spec."""
+    import json
+
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
 def markdown_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
 
@@ -60,12 +67,16 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction"]
     assert len(table) == 5  # the double's scores above 0.5
     assert np.allclose(table[["P(MC0)", "P(MC1)", "P(MC2)"]].sum(axis=1), 1.0, atol=0.01)
-    assert len(at.get("plotly_chart")) == 2  # T1 and T2 side by side
+    fig = figure(at)  # one figure: T1 and T2 side by side on linked axes (zoom and pan act on both)
+    assert [t["type"] for t in fig["data"] if t["type"] == "image"] == ["image"] * 4  # 2 panels x (grey + Grad-CAM)
+    assert fig["layout"]["xaxis2"]["matches"] == "x" and fig["layout"]["yaxis2"]["matches"] == "y"
+    letters = {a["text"] for a in fig["layout"]["annotations"]}
+    assert {"<b>A</b>", "<b>P</b>", "<b>S</b>", "<b>I</b>"} <= letters  # orientation letters
     md = markdown_text(at)
-    assert NOTICE in md  # the notice is visible
+    assert md.count(NOTICE) == 1  # the notice is visible, once
     assert "hashed ID" in md and "t1.mha" in md
     # sidebar: method default, threshold default and minimum, device
-    assert at.selectbox(key="normalization").value == default_method()
+    assert at.radio(key="normalization").value == default_method()
     thr = at.slider(key="threshold")
     assert thr.value == 0.5 and thr.min == pytest.approx(0.05)
     assert "Device:" in md
@@ -88,24 +99,24 @@ def test_threshold_redraws_without_network_and_method_switch_reruns_only_classif
     assert (sa.detect_runs, dict(sa.classify_runs)) == (1, {d: 1})  # no network for thresholds
 
     at.slider(key="threshold").set_value(0.5).run()
-    at.selectbox(key="normalization").set_value("percentile").run()
+    at.radio(key="normalization").set_value("percentile").run()
     assert_clean(at)
     after = level_table(at)
     assert list(after["level"]) == list(before["level"])
     assert not np.allclose(after["P(MC0)"], before["P(MC0)"])  # another classifier's output
     assert sa.detect_runs == 1 and dict(sa.classify_runs) == {d: 1, "percentile": 1}
-    at.selectbox(key="normalization").set_value(d).run()
+    at.radio(key="normalization").set_value(d).run()
     assert dict(sa.classify_runs) == {d: 1, "percentile": 1}  # cached per method
     assert len(fake_backend.instances) == 1  # one StudyAnalysis for the study
 
 
 def test_untrained_method_says_so_and_still_shows_images(fake_backend):
     at = new_app()
-    at.selectbox(key="normalization").set_value("n4_zscore").run()
+    at.radio(key="normalization").set_value("n4_zscore").run()
     assert_clean(at)
     assert any("No classifier has been trained yet" in i.value for i in at.info)
     assert len(at.dataframe) == 0
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_focus_level_shows_crops(fake_backend):
@@ -114,7 +125,9 @@ def test_focus_level_shows_crops(fake_backend):
     assert focus.value == "—"
     focus.set_value("L3-L4").run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 5  # T1, T2 + crops of T1, T2 and Grad-CAM
+    assert len(at.get("plotly_chart")) == 2  # T1/T2 + one figure of the crops of T1, T2 and Grad-CAM
+    crops = figure(at, 1)
+    assert len([t for t in crops["data"] if t["type"] == "image"]) == 3
     assert "**L3-L4:" in markdown_text(at)
     # a threshold that drops the focused level resets the focus instead of failing
     at.slider(key="threshold").set_value(0.95).run()
@@ -197,18 +210,55 @@ def test_upload_nifti_pair(fake_backend, tmp_path):
     [
         ([("image.dcm", bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "application/dicom")],
          "not a medical image"),
-        (None, "Only one series was found"),  # the T1 series alone
         ([("notes.zip", b"PK\x03\x04 this is not a zip", "application/zip")], "zip"),
     ],
-    ids=["random-bytes-dcm", "single-series", "broken-zip"],
+    ids=["random-bytes-dcm", "broken-zip"],
 )
 def test_bad_uploads_show_input_errors(fake_backend, files, expected):
-    at = upload(new_app(), files if files is not None else phantom_files(("t1",)))
+    at = upload(new_app(), files)
     assert not at.exception
     errs = errors(at)
     assert len(errs) == 1 and expected in errs[0], errs
     assert "Traceback" not in errs[0]
     assert len(at.dataframe) == 0
+
+
+def test_single_series_is_shown_view_only_never_graded(fake_backend):
+    at = upload(new_app(), phantom_files(("t1",)))  # the T1 series alone
+    assert_clean(at)
+    assert any("View only" in i.value and "no Modic grade" in i.value for i in at.info)
+    fig = figure(at)
+    assert len([t for t in fig["data"] if t["type"] == "image"]) == 1  # one series, no Grad-CAM
+    tags = [a["text"] for a in fig["layout"]["annotations"] if a.get("bgcolor")]
+    assert tags and all(not any(c in t for c in ("MC0", "MC1", "MC2")) for t in tags)  # level names, no grade
+    assert [lv.level for lv in fake_backend.instances[-1].detections().filter(0.5)] == tags
+    sa = fake_backend.instances[-1]
+    assert dict(sa.classify_runs) == {}  # no classifier ran
+    assert at.get("download_button") == [] and len(at.dataframe) == 1  # a list of levels, no grades
+    assert "prediction" not in at.dataframe[0].value.columns
+    at.slider(key="threshold").set_value(0.9).run()  # the threshold still filters the levels
+    assert len(at.dataframe[0].value) == 3
+
+
+def test_view_only_study_refuses_grading():
+    from modic_core.datasets.demo import load_demo
+    from modic_core.ui.viewonly import is_view_only, single_series_study
+
+    study = single_series_study(load_demo("phantom-dicom").t1, label="T1 series, 15 slices")
+    assert is_view_only(study) and study.t2 is study.t1
+    at = AppTest.from_string("""
+import streamlit as st
+from modic_core.ui import runtime as rt
+from modic_core.errors import InputError
+try:
+    rt.analyse(st.session_state["study"], "zscore", 0.5)
+    st.write("graded")
+except InputError as exc:
+    st.write("refused: " + str(exc))
+""")
+    at.session_state["study"] = study
+    at.run()
+    assert markdown_text(at).startswith("refused: This upload holds one series only")
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -285,9 +335,9 @@ def test_two_sessions_get_their_own_results(fake_backend):
     sa = {id(x.study) for x in fake_backend.instances}
     assert len(sa) == 2
     # a method switch in one session does not touch the other
-    b.selectbox(key="normalization").set_value("minmax").run()
+    b.radio(key="normalization").set_value("minmax").run()
     a.run()
-    assert a.selectbox(key="normalization").value == default_method()
+    assert a.radio(key="normalization").value == default_method()
     assert level_table(a).equals(ta)
 
 
@@ -307,12 +357,28 @@ def _record_downloads(monkeypatch) -> dict[str, bytes]:
     return got
 
 
+def _record_deferred(monkeypatch) -> dict[str, object]:
+    """File name -> the callable of every download built on click (deferred) from now on."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    got: dict[str, object] = {}
+    orig = MediaFileManager.add_deferred
+
+    def record(self, data, mimetype, coordinates, file_name=None, **kw):
+        got[file_name] = data
+        return orig(self, data, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return got
+
+
 def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monkeypatch):
     import io
 
     import pandas as pd
 
     got = _record_downloads(monkeypatch)
+    deferred = _record_deferred(monkeypatch)
     at = new_app()
     first_fp = by_prefix(at.slider, "cv_win_T1_").key.removeprefix("cv_win_T1_")
     upload(at, phantom_files())  # a new study in the same session
@@ -336,6 +402,13 @@ def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monke
     at.slider(key="threshold").set_value(0.9).run()
     csv = pd.read_csv(io.BytesIO(got[f"modic_{sid}.csv"]))
     assert len(csv) == len(level_table(at)) == 3 and (csv["threshold"] == 0.9).all()
+    # PDF and SR are built only when clicked (nothing is built on a rerun), for the study on screen
+    assert f"modic_{sid}.pdf" not in got and f"modic_{sid}_sr.dcm" not in got
+    by_prefix(at.slider, "cv_z_").set_value(4).run()  # the PDF shows the slice on screen when clicked
+    pdf = deferred[f"modic_{sid}.pdf"]()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    sr = deferred[f"modic_{sid}_sr.dcm"]()
+    assert sr[128:132] == b"DICM"
 
 
 # (Simultaneous sessions are tested in a real browser, test_browser.py: AppTest swaps a process-wide
@@ -368,7 +441,7 @@ def test_cohort_page_shows_shipped_comparison(fake_backend, weights_with_compari
     at.radio(key="shipped_gmetric").set_value("mc0_vs_mc2").run()
     assert_clean(at)
     # the sidebar default is the comparison's best method
-    assert at.selectbox(key="normalization").value == "zscore"
+    assert at.radio(key="normalization").value == "zscore"
 
 
 def test_cohort_page_runs_a_labelled_cohort_folder(fake_backend, tmp_path, monkeypatch):

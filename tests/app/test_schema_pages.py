@@ -16,7 +16,7 @@ def test_unknown_comparison_version_is_a_message_on_both_pages(fake_backend, wei
     _bump_version(weights_with_comparison / "normalization_comparison.json")
     at = new_app()
     assert not at.exception
-    assert at.selectbox(key="normalization").value == "zscore"  # the sidebar falls back to the default
+    assert at.radio(key="normalization").value == "zscore"  # the sidebar falls back to the default
     at.switch_page("pages/cohort_comparison.py").run()
     assert not at.exception
     msg = errors(at)

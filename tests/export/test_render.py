@@ -122,3 +122,77 @@ def test_slice_figure_boxes_labels_and_colours():
     assert fig.data[0].source.startswith("data:image/png;base64,")
     assert len(slice_figure(rgb, levels, show_boxes=False).layout.shapes) == 0
     assert len(crop_figure(rgb, box_in_crop=(1, 1, 5, 5)).layout.shapes) == 1
+
+
+# --------------------------------------------------------------------------- the case viewer's figures
+
+
+def test_orientation_letters_follow_the_direction_matrix():
+    from modic_core.export.render import orientation_letters
+
+    # usual sagittal DICOM: columns run anterior -> posterior, rows superior -> inferior
+    sag = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    assert orientation_letters(sag) == {"left": "A", "right": "P", "top": "S", "bottom": "I"}
+    flipped = sag.copy()
+    flipped[:, 0] *= -1  # columns posterior -> anterior
+    assert orientation_letters(flipped)["left"] == "P" and orientation_letters(flipped)["right"] == "A"
+
+
+def test_slice_lr_label_uses_patient_x():
+    from modic_core.export.render import slice_lr_label
+    from modic_core.volume import Volume
+
+    sag = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    vol = Volume(np.zeros((5, 4, 4), np.float32), (3.0, 1.0, 1.0), (6.0, 0.0, 0.0), sag)
+    # slice normal is -x (towards the patient's right): slice 0 at x = +6 mm (left), slice 4 at -6 mm (right)
+    assert slice_lr_label(vol, 0) == "6.0 mm L"
+    assert slice_lr_label(vol, 4) == "6.0 mm R"
+
+
+def test_window_presets_never_zero_width_and_differ():
+    from modic_core.export.render import window_presets
+
+    rng = np.random.default_rng(1)
+    img = np.zeros((2, 64, 64), np.float32)
+    img[:, 8:56, 8:56] = rng.gamma(2.0, 200.0, (2, 48, 48))
+    p = window_presets(img, series="T1")
+    assert set(p) == {"default", "T1 spine", "full"}
+    assert p["full"].low == pytest.approx(img.min()) and p["full"].high == pytest.approx(img.max())
+    assert p["T1 spine"].low > p["default"].low and p["T1 spine"].high < p["default"].high
+    assert all(w.width > 0 for w in window_presets(np.full((1, 8, 8), 3.0), series="T2").values())
+
+
+def test_heat_png_alpha_is_the_map():
+    import base64
+    import io as _io
+
+    from PIL import Image
+
+    from modic_core.export.render import heat_png
+
+    heat = np.zeros((4, 6), np.float32)
+    heat[1, 2] = 1.0
+    heat[2, 3] = 0.5
+    uri = heat_png(heat)
+    img = np.asarray(Image.open(_io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    assert img.shape == (4, 6, 4)
+    assert img[0, 0, 3] == 0 and img[1, 2, 3] == 255 and abs(int(img[2, 3, 3]) - 128) <= 1
+
+
+def test_viewer_figure_links_both_panels_and_keeps_tags_off_the_image():
+    from modic_core.export.render import grey_png, viewer_figure
+
+    g = grey_png(np.arange(64 * 64, dtype=np.float32).reshape(64, 64), Window(0, 4096))
+    lv = level()
+    fig = viewer_figure(t1=g, t2=g, heat=g, shape_yx=(64, 64), levels=[lv], z=3, opacity=0.3,
+                        letters={"left": "A", "right": "P", "top": "S", "bottom": "I"}).to_dict()
+    lay = fig["layout"]
+    assert lay["xaxis2"]["matches"] == "x" and lay["yaxis2"]["matches"] == "y"
+    heat = [t for t in fig["data"] if t.get("name") == "Grad-CAM"]
+    assert len(heat) == 2 and all(t["opacity"] == 0.3 for t in heat)  # opacity is a number, not a new image
+    tags = [a for a in lay["annotations"] if a.get("bgcolor")]
+    assert [a["text"] for a in tags] == ["L4-L5 MC2 0.70"]
+    assert tags[0]["xref"] == "x domain" and tags[0]["x"] == 0 and tags[0]["xanchor"] == "right"  # left of the image
+    assert any(t.get("marker", {}).get("showscale") for t in fig["data"])  # the colour bar
+    one = viewer_figure(t1=g, t2=None, shape_yx=(64, 64), levels=[lv]).to_dict()
+    assert "xaxis2" not in one["layout"] and len(one["data"]) == 1

@@ -1,0 +1,253 @@
+"""The case viewer's latency in a real browser (part of ``make bench``).
+
+    python -m modic_core.bench.browser [--repeats 5] [--case phantom-dicom] [--json benchmarks/browser.json]
+                                       [--app-root .]
+
+Starts ``streamlit run app.py`` on 127.0.0.1 with the installed (real) models, as
+``tests/app/test_browser.py`` does, opens it in Debian's Chromium (``/usr/bin/chromium``, driven by
+Playwright; Playwright never downloads a browser), chooses a demo case and times each interaction
+of the viewer: slice one step, detector threshold, window/level, Grad-CAM opacity, the Grad-CAM
+and Boxes toggles, and a normalization switch (to a method already computed, and to one that
+needs the classifier).
+
+Settled = the last change to the page's DOM after the input, once Streamlit reports no run in
+progress, no element is marked stale, and nothing has changed for 400 ms; the time is from just
+before the input (``performance.now()`` in the page) to that last change. Writes a
+:class:`modic_core.schema.BrowserBenchmark`. Targets (2 CPU cores): 300 ms for picture-only
+controls and the threshold, 1000 ms for a normalization switch that needs the classifier.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+from modic_core.schema import BrowserBenchmark, InteractionTiming
+
+__all__ = ["TARGETS_MS", "main", "run"]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+TARGETS_MS = {"slice": 300.0, "threshold": 300.0, "window_level": 300.0, "opacity": 300.0, "gradcam_toggle": 300.0,
+              "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0}
+SETTLED = ("last DOM change after the input, once no Streamlit run is in progress, no element is stale and the page "
+           "has not changed for 400 ms; timed from just before the input (performance.now() in the page)")
+
+_OBSERVE = """() => {
+  if (window.__modicObs) return;
+  window.__lastMut = 0;
+  window.__modicObs = new MutationObserver(() => { window.__lastMut = performance.now(); });
+  window.__modicObs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+_STATE = """() => [performance.now(), window.__lastMut,
+  document.querySelector("[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon'], "
+                         + "[data-testid='stStatusWidgetRunningIcon']") !== null,
+  document.querySelector("[data-stale='true']") !== null]"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(app_root: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(app_root))
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=app_root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit("streamlit did not become healthy in 120 s")
+
+
+def _settle(page, *, quiet_ms: float = 400.0, timeout_s: float = 60.0) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        now, last, running, stale = page.evaluate(_STATE)
+        if not running and not stale and now - last >= quiet_ms:
+            return
+        page.wait_for_timeout(50)
+    raise TimeoutError("the page did not settle")
+
+
+def _timed(page, action, *, quiet_ms: float = 400.0) -> float:
+    """Milliseconds from just before ``action()`` to the last DOM change once the page has settled."""
+    _settle(page)
+    t0 = page.evaluate("() => { window.__lastMut = 0; return performance.now(); }")
+    action()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        now, last, running, stale = page.evaluate(_STATE)
+        if last > t0 and not running and not stale and now - last >= quiet_ms:
+            return float(last - t0)
+        page.wait_for_timeout(30)
+    raise TimeoutError("the page did not settle after the input")
+
+
+def _slider(page, label: str, *, sidebar: bool = False):
+    scope = page.locator("[data-testid='stSidebar']") if sidebar else page.locator("[data-testid='stMain'], section.main").first
+    box = scope.locator("[data-testid='stSlider']").filter(has_text=label).first
+    return box.locator("[role='slider'], input[type='range']").first
+
+
+def _press(page, target, key: str):
+    def go() -> None:
+        target.focus()
+        page.keyboard.press(key)
+    return go
+
+
+def _pick_method(page, label_text: str):
+    sidebar = page.locator("[data-testid='stSidebar']")
+
+    def go() -> None:
+        radio = sidebar.locator("[data-testid='stRadio'] label").filter(has_text=label_text)
+        if radio.count():
+            radio.first.click()
+            return
+        sidebar.locator("[data-testid='stSelectbox']").first.click()  # older layout: a selectbox
+        page.get_by_role("option").filter(has_text=label_text).first.click()
+    return go
+
+
+def _stats(samples: list[float], target: float, note: str | None = None) -> InteractionTiming:
+    med = statistics.median(samples)
+    return InteractionTiming(median_ms=round(med, 1), min_ms=round(min(samples), 1), max_ms=round(max(samples), 1),
+                             n=len(samples), target_ms=target, within_target=bool(med <= target),
+                             samples_ms=[round(s, 1) for s in samples], note=note)
+
+
+def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None = None,
+        screenshots: Path | None = None) -> BrowserBenchmark:
+    """Start the app, drive Chromium, return the timings."""
+    from playwright.sync_api import sync_playwright
+
+    from modic_core.normalization.methods import NORMALIZATIONS
+    from modic_core.ui.comparison import shipped_best_method
+    from modic_core.ui.session import models_status
+
+    if not CHROMIUM.exists():
+        raise SystemExit("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    status = models_status(None)
+    trained = [m for m, ok in status["classifiers"].items() if ok]
+    if not status["detector"] or len(trained) < 2:
+        raise SystemExit("the browser benchmark needs the detector and two trained classifiers (weights/)")
+    root = Path(app_root or Path(__file__).resolve().parents[2])
+    load_before = os.getloadavg()[0]
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"modic_bench_browser_{os.getpid()}.log"
+    proc, url = _start(root, log)
+    results: dict[str, InteractionTiming] = {}
+    notes: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 1400})
+                page.goto(url, wait_until="domcontentloaded")
+                page.get_by_text("Per-level results").wait_for(timeout=300_000)
+                demo = page.locator("[data-testid='stSelectbox']").filter(has_text="Demo case").first
+                demo.click()
+                page.get_by_role("option").filter(has_text=case).first.click()
+                page.get_by_text(re.compile(r"Slice \d+ of")).first.wait_for(timeout=300_000)
+                page.get_by_text("Per-level results").wait_for(timeout=300_000)
+                page.wait_for_timeout(1500)
+                page.evaluate(_OBSERVE)
+                _settle(page)
+                # warm up: one pass of each control so first-use costs (imports, caches) are not counted
+                sidebar_thr = _slider(page, "Detector confidence threshold", sidebar=True)
+                z = _slider(page, "Slice")
+                opacity = _slider(page, "Grad-CAM opacity")
+                page.get_by_text("Window / level").first.click()
+                page.wait_for_timeout(500)
+                win = _slider(page, "T1 displayed intensity range")
+                controls = {
+                    "slice": (z, "ArrowRight", "ArrowLeft"),
+                    "threshold": (sidebar_thr, "ArrowRight", "ArrowLeft"),
+                    "window_level": (win, "ArrowRight", "ArrowLeft"),
+                    "opacity": (opacity, "ArrowRight", "ArrowLeft"),
+                }
+                for target, fwd, back in controls.values():
+                    _timed(page, _press(page, target, fwd))
+                    _timed(page, _press(page, target, back))
+                for name, (target, fwd, back) in controls.items():
+                    samples = [_timed(page, _press(page, target, fwd if i % 2 == 0 else back)) for i in range(repeats)]
+                    results[name] = _stats(samples, TARGETS_MS[name])
+                main = page.locator("[data-testid='stMain'], section.main").first
+                for name, label in (("gradcam_toggle", "Grad-CAM"), ("boxes_toggle", "Boxes")):
+                    toggle = main.locator("[data-testid='stCheckbox'], [data-testid='stToggle']").filter(has_text=label).first
+                    target = toggle.locator("label").first
+                    samples = [_timed(page, target.click) for _ in range(repeats + (repeats % 2))]  # even: ends as it began
+                    results[name] = _stats(samples, TARGETS_MS[name])
+                if screenshots:
+                    screenshots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(screenshots / "bench_viewer.png"))
+                # normalization: each first visit of a method runs its classifier; later visits are cached
+                default = shipped_best_method()
+                current = NORMALIZATIONS[default].label
+                others = [NORMALIZATIONS[m].label for m in trained if m != default]
+                new = [_timed(page, _pick_method(page, lab)) for lab in others[:repeats]]
+                results["normalization_new"] = _stats(new, TARGETS_MS["normalization_new"],
+                                                      note="first switch to each of " + ", ".join(others[:repeats]))
+                pair = [others[0], others[1] if len(others) > 1 else current]
+                cached = [_timed(page, _pick_method(page, pair[i % 2])) for i in range(repeats)]
+                results["normalization_cached"] = _stats(cached, TARGETS_MS["normalization_cached"],
+                                                         note="between " + " and ".join(pair))
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True).stdout.strip()
+    notes.append("The app runs as `make run` starts it (no thread limits); other processes on the machine share its cores.")
+    return BrowserBenchmark(when=datetime.now(timezone.utc).isoformat(timespec="seconds"), commit=commit or None,
+                            cpu_count=os.cpu_count() or 0, load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],
+                            browser=version or "chromium", case=case, settled=SETTLED, interactions=results, notes=notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--case", default="phantom-dicom", help="demo case to open (needs several slices for the slice slider)")
+    ap.add_argument("--app-root", type=Path, default=None, help="checkout whose app.py to serve (default: this one)")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/browser.json"))
+    ap.add_argument("--screenshots", type=Path, default=None)
+    args = ap.parse_args(argv)
+    doc = run(repeats=args.repeats, case=args.case, app_root=args.app_root, screenshots=args.screenshots)
+    for name, t in doc.interactions.items():
+        flag = "ok" if t.within_target else "OVER"
+        print(f"{name:22s} median {t.median_ms:7.1f} ms  (min {t.min_ms:.0f}, max {t.max_ms:.0f}, n={t.n})  "
+              f"target {t.target_ms:.0f} ms  {flag}")
+    print(f"load average {doc.load_average[0]} -> {doc.load_average[1]} on {doc.cpu_count} cores")
+    if args.json:
+        doc.save(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

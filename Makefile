@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) -m modic_core.bench.benchmark
 	$(PY) -m modic_core.bench.memory --json benchmarks/memory.json
 	$(PY) -m modic_core.bench.browser --json benchmarks/browser.json
+	$(PY) -m modic_core.bench.batch_scaling --json benchmarks/batch_scaling.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache

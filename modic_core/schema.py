@@ -42,6 +42,9 @@ __all__ = [
     "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "InteractionTiming", "BrowserBenchmark",
     "CohortMetrics",
     "LevelRecord", "StudyReportRecord",
+
+    "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "CohortMetrics",
+    "LevelRecord", "StudyReportRecord", "BatchProgress", "BatchScaling",
 ]
 
 R = TypeVar("R", bound="Record")
@@ -747,3 +750,44 @@ class NamingAudit(Document):
     cross_validation: dict[str, Any]
     held_out: dict[str, Any]
     held_out_studies: list[str] = field(default_factory=list)
+
+# --------------------------------------------------------------------------- cohort batch at scale
+
+
+@dataclass
+class BatchProgress(Document):
+    """``<out>.progress.json`` of a batch run (:mod:`modic_core.batch.sink`): studies done, failed and
+    left, and each failure reason (a redacted message or an exception type) with its count."""
+
+    KIND: ClassVar[str] = "batch_progress"
+    VERSION: ClassVar[int] = 1
+
+    engine: str
+    state: str  # running | finished | stalled | failed
+    updated: str
+    studies_total: int
+    done_before: int
+    done_ok: int
+    failed: int
+    left: int
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    plan: str | None = None  # Ray: the actors and read tasks asked for
+    worker_peak_mb: dict[str, float] | None = None  # Ray: peak resident memory of each analysis actor process
+    read_peak_mb: float | None = None  # Ray: the largest peak of a read-task worker process
+
+
+@dataclass
+class BatchScaling(Document):
+    """``benchmarks/batch_scaling.json`` (:mod:`modic_core.bench.batch_scaling`): studies per minute of
+    the local and Ray engines on generated cohorts, peak memory per worker, per-study cost split."""
+
+    KIND: ClassVar[str] = "batch_scaling"
+    VERSION: ClassVar[int] = 1
+
+    when: str
+    commit: str | None
+    machine: Machine
+    cohorts: dict[str, dict[str, Any]]  # name -> {studies, shape, engines: {engine: figures}}
+    cost_split_s: dict[str, dict[str, float]]  # cohort -> {read, detect, classify, write, total}: median s per study
+    projection: dict[str, Any]
+    gpu: str | None = None  # "not measured" when no GPU was available

@@ -2,8 +2,15 @@
 
 Usage::
 
-    python -m modic_core.batch COHORT_OR_FOLDER --out results.csv [--normalization zscore]
+    python -m modic_core.batch COHORT_OR_FOLDER --out results.csv|results.parquet [--normalization zscore]
         [--threshold 0.5] [--report metrics.json] [--n-boot 1000] [--no-resume | --retry-failed]
+        [--engine local|ray] [--address auto|ray://host:port] [--num-gpus-per-worker F] [--concurrency N]
+
+``--engine local`` (default) analyses the studies in this process; ``--engine ray`` runs the same
+analysis as a Ray Data pipeline (:mod:`modic_core.batch.ray_engine`), on a local Ray or the cluster
+at ``--address``; both write the same rows. ``--out NAME.parquet`` writes a folder of Parquet parts
+instead of a CSV (:mod:`modic_core.batch.sink`); ``<out>.progress.json`` counts the studies done,
+failed and left.
 
 ``COHORT_OR_FOLDER`` is a cohort folder (``studies.csv`` + ``levels.csv``, see
 :mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder.
@@ -33,7 +40,6 @@ so the batch size does not change the results.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import re
 import sys
@@ -45,17 +51,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from modic_core import settings
+from modic_core.batch.sink import PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, read_done, read_results, status_path
 from modic_core.cli_args import positive_int, threshold as threshold_arg
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
-from modic_core.io.csv_safe import escape_row
 
 __all__ = ["PRED_COLUMNS", "STATUS_COLUMNS", "CohortRun", "labels_frame", "main", "open_cohort", "run_cohort",
            "score_predictions", "status_path"]
 
-PRED_COLUMNS = ["study_id", "level", "prediction", "p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "z0", "z1",
-                "normalization", "threshold"]
-STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message"]
 
 ProgressFn = Callable[[int, int, str], Any]
 GPU_BATCH = 8  # studies per network pass when torch sees a GPU
@@ -92,11 +95,6 @@ class CohortRun:
         if not self.has_labels:
             return None
         return score_predictions(self.predictions() if predictions is None else predictions, self.studies, n_boot=n_boot, seed=seed)
-
-
-def status_path(out: str | Path) -> Path:
-    out = Path(out)
-    return out.with_name(out.stem + ".status.csv")
 
 
 def _find_cohort_root(folder: Path) -> Path:
@@ -320,24 +318,8 @@ def _read_status(status_file: Path):
 
 
 def _read_done(out: Path, status_file: Path, *, retry_failed: bool = False) -> set[str]:
-    """Study IDs not to analyse again: every one in the status file (only the ``ok`` ones with
-    ``retry_failed``), and every one with rows in the results CSV."""
-    from modic_core.datasets.tables import read_text_csv
-
-    done: set[str] = set()
-    if status_file.is_file():
-        st = _read_status(status_file)
-        if st is not None:
-            last = st.drop_duplicates("study_id", keep="last")
-            done |= set(last.loc[last["status"] == "ok", "study_id"] if retry_failed else last["study_id"])
-    if out.is_file():
-        try:
-            rows = read_text_csv(out, "The results file")
-        except InputError:
-            rows = None
-        if rows is not None and "study_id" in rows.columns:
-            done |= set(rows["study_id"])
-    return done
+    """Study IDs not to analyse again (:func:`modic_core.batch.sink.read_done`)."""
+    return read_done(out, retry_failed=retry_failed)
 
 
 def _drop_failed(status_file: Path) -> int:
@@ -354,20 +336,42 @@ def _drop_failed(status_file: Path) -> int:
 
 
 def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    new = not path.is_file() or path.stat().st_size == 0
-    with open(path, "a", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        for r in rows:
-            w.writerow(escape_row(r))
-        f.flush()
+    from modic_core.batch.sink import append_csv
+
+    append_csv(path, columns, rows)
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number, 0 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
+
+
+def _clear_output(out: Path, sfile: Path) -> None:
+    """--no-resume: remove what an earlier run wrote (the CSV, or the part files of a Parquet folder)."""
+    if is_parquet(out) and out.is_dir():
+        for part in [*out.glob("part-*.parquet"), *out.glob(".part-*.tmp")]:
+            part.unlink()
+    else:
+        out.unlink(missing_ok=True)
+    sfile.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m modic_core.batch", description=__doc__.split("\n\n")[0])
     ap.add_argument("cohort", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
-    ap.add_argument("--out", required=True, help="per-level results CSV (appended to; resumes)")
+    ap.add_argument("--out", required=True, help="per-level results: a CSV file, or NAME.parquet (a folder of Parquet parts); appended to, resumes")
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(), help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--report", help="metrics JSON (default: <out>.metrics.json when labels exist)")
@@ -375,8 +379,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     again = ap.add_mutually_exclusive_group()
     again.add_argument("--no-resume", action="store_true", help="start afresh (overwrites --out and its status file)")
     again.add_argument("--retry-failed", action="store_true", help="analyse again the studies whose status is not ok")
-    ap.add_argument("--batch-size", type=positive_int, default=None, help=f"studies per network pass (default {GPU_BATCH} on a GPU, 1 on the CPU)")
+    ap.add_argument("--batch-size", type=positive_int, default=None, help=f"studies per network pass (default {GPU_BATCH} on a GPU, 1 on the CPU; Ray: per actor call)")
+    ap.add_argument("--engine", choices=("local", "ray"), default="local", help="local: this process; ray: a Ray Data pipeline (modic_core.batch.ray_engine)")
+    ap.add_argument("--address", default=None, help="Ray cluster to use: auto (started with `ray start`) or ray://host:port; default: a local Ray on this machine")
+    ap.add_argument("--num-gpus-per-worker", type=_non_negative_float, default=None, help="GPU per analysis actor (default 1 when the cluster has GPUs, else 0)")
+    ap.add_argument("--concurrency", type=positive_int, default=None, help="analysis actors (default: one per GPU share, or about 3 per 4 CPUs)")
+    ap.add_argument("--stall-timeout", type=_positive_float, default=600.0, help="Ray: seconds without progress before the run fails with a message (default 600)")
     args = ap.parse_args(argv)
+    if args.engine == "local" and (args.address or args.num_gpus_per_worker is not None or args.concurrency):
+        ap.error("--address, --num-gpus-per-worker and --concurrency need --engine ray")
 
     from tqdm import tqdm
 
@@ -388,13 +399,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     sfile = status_path(out)
     try:
-        if out.is_dir() or sfile.is_dir():
-            raise InputError(f"--out must be a CSV file name, but '{out.name}' is a folder; give e.g. {out.name}/results.csv.")
+        if sfile.is_dir() or (out.is_dir() and not is_parquet(out)):
+            raise InputError(f"--out must be a CSV file name, but '{out.name}' is a folder; give e.g. {out.name}/results.csv "
+                             "(or a name ending in .parquet for a Parquet folder).")
+        if is_parquet(out) and out.is_file():
+            raise InputError(f"'{out.name}' is a file; a Parquet output is a folder of parts: remove it or choose another --out.")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             if args.no_resume:
-                out.unlink(missing_ok=True)
-                sfile.unlink(missing_ok=True)
+                _clear_output(out, sfile)
             if args.retry_failed:
                 _drop_failed(sfile)
         except OSError:
@@ -412,14 +425,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.n = i
         bar.set_postfix_str(f"study {sid}" if sid else "done")
 
-    def on_study(status: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        _append(out, PRED_COLUMNS, rows)
-        _append(sfile, STATUS_COLUMNS, [status])
-
     try:
-        run = run_cohort(args.cohort, normalization=args.normalization, threshold=args.threshold, progress=progress,
-                         batch_size=args.batch_size,
-                         skip_ids=done, on_study=on_study)
+        with open_cohort(args.cohort) as studies:
+            sink = ResultSink(out, total=len(studies), already=sum(s.study_id in done for s in studies), engine=args.engine)
+            if args.engine == "ray":
+                from modic_core.batch.ray_engine import run_ray
+
+                rrun = run_ray(studies, sink=sink, normalization=args.normalization, threshold=args.threshold,
+                               skip_ids=done, address=args.address, concurrency=args.concurrency,
+                               gpus_per_worker=args.num_gpus_per_worker, batch_size=args.batch_size,
+                               stall_timeout_s=args.stall_timeout, progress=progress)
+                n_ok, n_tried, skipped, failures = rrun.counts.get("ok", 0), sum(rrun.counts.values()), rrun.skipped, rrun.failures
+                print(f"ray: {rrun.plan.describe()}; {rrun.total} studies in {rrun.seconds:.1f} s", file=sys.stderr)
+            else:
+                run = run_cohort(studies, normalization=args.normalization, threshold=args.threshold, progress=progress,
+                                 batch_size=args.batch_size, skip_ids=done, on_study=lambda st, rows: sink.add(st, rows))
+                sink.close()
+                sink.write_progress(state="finished")
+                n_ok = sum(s["status"] == "ok" for s in run.status)
+                n_tried, skipped = len(run.status), run.skipped
+                failures = [s for s in run.status if s["status"] != "ok"]
+            bar.close()
+            print(f"analysed {n_tried} studies ({n_ok} ok, {n_tried - n_ok} failed), skipped {len(skipped)} already done; "
+                  f"results in {out}, status in {sfile}")
+            for s in failures:
+                print(f"  {s['study_id']}: {s['status']}: {s['message']}", file=sys.stderr)
+            if any(lv.modic >= 0 for st in studies for lv in st.levels):
+                _write_metrics(args, out, sfile, studies)
     except InputError as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -428,34 +460,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.close()
         print(f"error: the results could not be written to '{out.name}'; check the folder and the free space.", file=sys.stderr)
         return 2
-    bar.close()
-    if not out.is_file():
-        _append(out, PRED_COLUMNS, [])
-    n_ok = sum(s["status"] == "ok" for s in run.status)
-    n_bad = len(run.status) - n_ok
-    print(f"analysed {len(run.status)} studies ({n_ok} ok, {n_bad} failed), skipped {len(run.skipped)} already done; "
-          f"results in {out}, status in {sfile}")
-    for s in run.status:
-        if s["status"] != "ok":
-            print(f"  {s['study_id']}: {s['status']}: {s['message']}", file=sys.stderr)
-    if run.has_labels:
-        from modic_core.datasets.tables import read_text_csv
-        from modic_core.evaluation.evaluate import format_report
-
-        all_rows = read_text_csv(out, "The results file")
-        tried = _read_done(out, sfile)  # every study analysed by this run or an earlier one
-        studies = [s for s in run.studies if s.study_id in tried]
-        report = score_predictions(all_rows, studies, n_boot=args.n_boot)
-        if report is not None:
-            rpath = Path(args.report) if args.report else out.with_name(out.stem + ".metrics.json")
-            report["inputs"] = {"predictions": out.name, "cohort": Path(args.cohort).name,
-                                "normalization": args.normalization, "threshold": args.threshold}
-            from modic_core.schema import CohortMetrics
-
-            CohortMetrics.body_from_dict(report, source=rpath.name).save(rpath)
-            print(format_report(report))
-            print(f"\nmetrics written to {rpath}")
     return 0
+
+
+def _write_metrics(args, out: Path, sfile: Path, studies: Sequence[CohortStudy]) -> None:
+    """Score the results as written on disk (every run so far), not what this run held in memory."""
+    from modic_core.evaluation.evaluate import format_report
+
+    all_rows = read_results(out)
+    tried = _read_done(out, sfile)  # every study analysed by this run or an earlier one
+    report = score_predictions(all_rows, [s for s in studies if s.study_id in tried], n_boot=args.n_boot)
+    if report is None:
+        return
+    rpath = Path(args.report) if args.report else out.with_name(out.stem + ".metrics.json")
+    report["inputs"] = {"predictions": out.name, "cohort": Path(args.cohort).name,
+                        "normalization": args.normalization, "threshold": args.threshold}
+    from modic_core.schema import CohortMetrics
+
+    CohortMetrics.body_from_dict(report, source=rpath.name).save(rpath)
+    print(format_report(report))
+    print(f"\nmetrics written to {rpath}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ __all__ = ["NONE", "view_state", "viewer", "window_info"]
 NONE = "—"
 
 
+
+def table_height(n_rows: int) -> int:
+    """Pixel height that shows every row of a Streamlit dataframe (no scrolling, no silent cut)."""
+    return 38 + 35 * max(1, int(n_rows))
+
 def view_state(fp: str) -> dict[str, Any]:
     """The per-study dict of what is on screen: z, win_t1, win_t2, opacity (filled by the viewer)."""
     return st.session_state.setdefault(f"cv_view_{fp}", {"z": 0, "win_t1": None, "win_t2": None, "opacity": 0.45})
@@ -180,7 +185,8 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
         _table_and_focus(study, report, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold)
     elif view_only and levels:
         st.dataframe([{"level": lv.level, "confidence": round(float(lv.score), 3),
-                       "slices": f"{lv.z_range[0] + 1}-{lv.z_range[1] + 1}"} for lv in levels], hide_index=True)
+                       "slices": f"{lv.z_range[0] + 1}-{lv.z_range[1] + 1}"} for lv in levels], hide_index=True,
+                     height=table_height(len(levels)))
     return view
 
 
@@ -200,6 +206,7 @@ def _table_and_focus(study, report, levels, *, fp: str, z: int, win1: Window, wi
 
     st.dataframe(
         report.table(), hide_index=True, key=f"cv_table_{fp}", on_select=_select_row, selection_mode="single-row",
+        height=table_height(len(report.levels)),
         column_config={
             "level": st.column_config.TextColumn("Level"),
             "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),

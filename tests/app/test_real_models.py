@@ -57,7 +57,7 @@ def test_real_models_demo_threshold_method_and_upload():
     other = [m for m in METHODS if m != d]
     if other:
         at.slider(key="threshold").set_value(0.5).run()
-        at.selectbox(key="normalization").set_value(other[0]).run()
+        at.radio(key="normalization").set_value(other[0]).run()
         assert not at.exception and not at.error
         assert sa.detections() is det
         assert {k[0] for k in sa._cls} >= {d, other[0]}

@@ -1,0 +1,162 @@
+"""The two stages of the Ray pipeline, as plain Python (importable and testable without Ray).
+
+- :func:`read_studies`: a batch of ``study_id, t1, t2`` rows -> the same rows with the paired
+  study pickled (``payload``), or ``status`` ``error``/``failed`` and a redacted message when it
+  cannot be read (a bad study becomes a row, never a crash). Runs as Ray tasks (CPU).
+- :class:`StudyAnalyzer`: loads the detector and the classifier once (in ``__init__``, i.e. once
+  per actor, on the GPU when the actor has one), then detects and classifies the studies of each
+  batch together (:func:`modic_core.analysis.analyze.analyze_many`) and returns one row per study:
+  the status columns of :data:`modic_core.batch.sink.STATUS_COLUMNS`, the per-level rows as JSON
+  (``levels_json``), and the per-study seconds of each stage (``read_s``, ``detect_s``,
+  ``classify_s``) and the worker's peak memory (``peak_mb``).
+
+Batches are pandas DataFrames (Ray Data ``batch_format="pandas"``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from modic_core.errors import InputError
+
+__all__ = ["ANALYZED_COLUMNS", "READ_COLUMNS", "StudyAnalyzer", "peak_mb", "read_studies", "row_to_outputs"]
+
+READ_COLUMNS = ["study_id", "t1", "t2", "status", "message", "payload", "read_s", "read_peak_mb"]
+ANALYZED_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message", "levels_json",
+                    "read_s", "detect_s", "classify_s", "peak_mb", "read_peak_mb", "worker"]
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process (MiB; Linux ``ru_maxrss`` is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cohort_study(study_id: str, t1: str, t2: str):
+    from modic_core.datasets.cohort import CohortStudy
+
+    return CohortStudy(str(study_id), Path(t1), Path(t2))
+
+
+def read_studies(batch):
+    """Read and pair each study of the batch (T2 resampled onto T1); failures become rows."""
+    import pandas as pd
+
+    from modic_core.batch.local import _redact
+
+    out = []
+    for r in batch.to_dict("records"):
+        cs = _cohort_study(r["study_id"], r["t1"], r["t2"])
+        t0 = time.perf_counter()
+        payload, status, message = b"", "read", ""
+        try:
+            payload = pickle.dumps(cs.load(), protocol=pickle.HIGHEST_PROTOCOL)
+        except InputError as exc:
+            status, message = "error", _redact(str(exc), cs)
+        except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
+            status, message = "failed", type(exc).__name__
+        out.append({"study_id": cs.study_id, "t1": r["t1"], "t2": r["t2"], "status": status, "message": message,
+                    "payload": payload, "read_s": time.perf_counter() - t0, "read_peak_mb": peak_mb()})
+    return pd.DataFrame(out, columns=READ_COLUMNS)
+
+
+class StudyAnalyzer:
+    """Ray Data actor: models loaded once, then batches of read studies -> one result row per study.
+
+    ``torch_threads``: threads of this actor's torch (its CPU share). ``fault``: test hook
+    ``{"marker": path, "after_studies": k}``: the first actor to finish ``k`` studies kills its own
+    process (SIGKILL) in the middle of a batch, once per marker file, to show that Ray retries the
+    batch on a new actor and no row is lost or duplicated; ``{"sleep_s": s}``: every call first
+    sleeps (a stuck worker, for the stall timeout).
+    """
+
+    def __init__(self, *, normalization: str, threshold: float, torch_threads: int = 1, batched: bool = True,
+                 fault: dict[str, Any] | None = None) -> None:
+        import torch
+
+        from modic_core.classification import load_classifier
+        from modic_core.detection import load_detector
+
+        torch.set_num_threads(max(1, int(torch_threads)))
+        self.normalization, self.threshold, self.batched = normalization, float(threshold), batched
+        self.detector = load_detector()
+        load_classifier(normalization)  # cached per process: loaded once per actor
+        self.fault = fault
+        self.n_done = 0
+
+    def _maybe_die(self) -> None:
+        f = self.fault
+        if f and "marker" in f and self.n_done >= int(f["after_studies"]):
+            marker = Path(f["marker"])
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def __call__(self, batch):
+        import pandas as pd
+
+        from modic_core.analysis.analyze import StudyAnalysis, analyze_many
+        from modic_core.batch.local import _alignment_cell, _level_rows, _redact
+
+        if self.fault and self.fault.get("sleep_s"):
+            time.sleep(float(self.fault["sleep_s"]))
+        records = batch.to_dict("records")
+        analyses: dict[int, Any] = {}
+        for i, r in enumerate(records):
+            if r["status"] == "read":
+                analyses[i] = StudyAnalysis(pickle.loads(r["payload"]), detector=self.detector)
+        shared = 0.0
+        if self.batched and len(analyses) > 1:
+            t0 = time.perf_counter()
+            try:
+                analyze_many(list(analyses.values()), self.normalization, gradcam=False)
+            except Exception:  # noqa: BLE001 - per-study below, as the local engine does
+                pass
+            shared = (time.perf_counter() - t0) / len(analyses)
+        out = []
+        for i, r in enumerate(records):
+            cs = _cohort_study(r["study_id"], r["t1"], r["t2"])
+            row = {"study_id": cs.study_id, "n_levels": 0, "alignment": "", "levels_json": "[]", "read_s": float(r["read_s"]),
+                   "detect_s": 0.0, "classify_s": 0.0, "read_peak_mb": float(r["read_peak_mb"]), "worker": str(os.getpid())}
+            t0 = time.perf_counter()
+            if r["status"] != "read":
+                row.update(status=r["status"], message=r["message"])
+            else:
+                try:
+                    sa = analyses[i]
+                    report = sa.report(self.normalization, self.threshold, gradcam=False)
+                    levels = _level_rows(cs.study_id, report, self.normalization, self.threshold)
+                    t = report.timings
+                    row.update(status="ok", n_levels=len(levels), alignment=_alignment_cell(report),
+                               message=" ".join(report.warnings), levels_json=json.dumps(levels),
+                               detect_s=float(t.get("detection_s", 0.0) + t.get("alignment_s", 0.0)),
+                               classify_s=float(sum(t.get(k, 0.0) for k in ("normalization_s", "crops_s", "classifier_s", "report_s"))))
+                except InputError as exc:
+                    row.update(status="error", message=_redact(str(exc), cs))
+                except Exception as exc:  # noqa: BLE001
+                    row.update(status="failed", message=type(exc).__name__)
+                self.n_done += 1
+                self._maybe_die()
+            row["seconds"] = round(float(r["read_s"]) + shared + time.perf_counter() - t0, 3)
+            row["peak_mb"] = peak_mb()
+            out.append(row)
+        return pd.DataFrame(out, columns=ANALYZED_COLUMNS)
+
+
+def row_to_outputs(row: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An analysed row -> (status row, per-level rows) as the sinks take them."""
+    from modic_core.batch.sink import STATUS_COLUMNS
+
+    status = {k: row[k] for k in STATUS_COLUMNS}
+    status["n_levels"] = int(status["n_levels"])
+    status["seconds"] = float(status["seconds"])
+    return status, json.loads(row["levels_json"])

@@ -193,9 +193,9 @@ def _err(est: Estimate | None) -> tuple[float | None, float, float]:
     return v, (v - float(lo)) if lo is not None else 0.0, (float(hi) - v) if hi is not None else 0.0
 
 
-#: Value labels of grouped bars: written upward inside each bar's top, so neighbouring bars' labels
+#: Value labels of grouped bars: written upward inside each bar from its base (clear of the error bars), so neighbouring labels
 #: never run into each other ("0.610.61"); a label that does not fit its bar is hidden (the table has it).
-_BAR_TEXT = dict(textposition="inside", insidetextanchor="end", textangle=-90, textfont=dict(size=11, color="white"),
+_BAR_TEXT = dict(textposition="inside", insidetextanchor="start", textangle=-90, textfont=dict(size=11, color="white"),
                  cliponaxis=False)
 _UNIFORM_TEXT = dict(minsize=9, mode="hide")
 

@@ -138,11 +138,16 @@ def mc1_note(n_real_mc1: int | None) -> str:
 
 
 def truth_summary(table) -> str:
-    """One sentence of what the table shows: agreements, and MC1 predictions at levels whose truth is not MC1."""
+    """One sentence of what the table shows: agreements, normal levels called a Modic change, and MC1
+    predictions at levels whose truth is not MC1."""
     scored = table[table["agrees"].isin(["yes", "no"])]
     n_ok = int((scored["agrees"] == "yes").sum())
     false_mc1 = table[(table["prediction"] == "MC1") & (table["truth"] != "MC1")]["level"].tolist()
     text = f"On this phantom the model agrees with the truth at {n_ok} of {len(scored)} gradable levels"
+    normal = scored[scored["truth"] == "MC0"]
+    if len(normal):
+        n_fp = int(normal["prediction"].isin(["MC1", "MC2"]).sum())
+        text += f"; it calls {n_fp} of {len(normal)} normal (MC0) levels a Modic change"
     if false_mc1:
         text += f"; it predicts MC1 at {len(false_mc1)} level(s) whose truth is not MC1 ({', '.join(false_mc1)})"
     return text + "."

@@ -56,5 +56,6 @@ def test_truth_table_and_sentence():
     assert row.loc["L1-L2", "agrees"] == "no" and row.loc[ph.levels[0].level, "agrees"] == "—"
     sentence = truth_summary(table)
     assert sentence.startswith(f"On this phantom the model agrees with the truth at {len(ph.levels) - 2} of {len(ph.levels) - 1}")
+    assert f"it calls 1 of {len(ph.levels) - 2} normal (MC0) levels a Modic change" in sentence
     assert "predicts MC1 at 1 level(s) whose truth is not MC1 (L1-L2)" in sentence
     assert "only 4 real MC1 discs" in mc1_note(4) and "rarely" not in mc1_note(4)

@@ -20,6 +20,7 @@ from modic_core.ui.comparison import (
     group_chart,
     load_comparison,
     metric_chart,
+    paired_chart,
     sensitivity_chart,
     summary_table,
 )
@@ -35,9 +36,13 @@ st.caption("How the intensity-normalization methods compare (Cina et al. 2024, B
 def show_results(methods: list[MethodResult], *, best: str | None, key: str) -> None:
     """Table, score charts, sensitivities, confusion matrices and the per-scanner breakdown."""
     st.dataframe(summary_table(methods, best=best).drop(columns=["key"]), hide_index=True, key=f"{key}_table")
+    paired = paired_chart(methods)
+    if paired is not None:
+        st.plotly_chart(paired, key=f"{key}_paired")
     st.plotly_chart(metric_chart(methods, best=best), key=f"{key}_metrics")
     st.plotly_chart(sensitivity_chart(methods), key=f"{key}_sens")
-    st.markdown("**Confusion matrices** (rows = true class, columns = predicted; share of each true class)")
+    st.markdown("**Confusion matrices** (rows = true class, columns = predicted; share of each true class). "
+                "Grey rows: too few cases of that class for a meaningful share.")
     with_report = [m for m in methods if m.report]
     for start in range(0, len(with_report), 3):
         cols = st.columns(3)

@@ -7,7 +7,18 @@ from modic_core.ui import runtime as rt
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
-from modic_core.ui.teaching import ENDPLATES, EXPECTED_SIGNAL, TEACHING_LEVELS, match_level, signal_chart, signal_summary, teaching_phantom
+from modic_core.ui.teaching import (
+    ENDPLATES,
+    EXPECTED_SIGNAL,
+    TEACHING_LEVELS,
+    match_level,
+    mc1_note,
+    signal_chart,
+    signal_summary,
+    teaching_phantom,
+    truth_summary,
+    truth_table,
+)
 from modic_core.export.render import (
     compose_rgb,
     crop,
@@ -36,9 +47,18 @@ endplate = c3.radio("Endplate", list(ENDPLATES), index=2, horizontal=True, key="
 seed = c4.number_input("Anatomy", min_value=1, max_value=50, value=11, step=1, key="tp_seed",
                        help="Another seed gives another synthetic spine and scanner.")
 st.info(EXPECTED_SIGNAL[int(grade)])
-if grade == 1:
-    st.caption("Note: the training data held only a handful of MC1 discs, so the model rarely predicts MC1; "
-               "this is a known limit (see the Model card), not a property of Modic type 1 changes.")
+
+
+@st.cache_data(show_spinner=False)
+def real_mc1_count() -> int | None:
+    from modic_core.ui.comparison import load_comparison
+
+    try:
+        comp = load_comparison()
+    except Exception:  # noqa: BLE001 - an unreadable file: the note says "a handful"
+        return None
+    return None if comp is None else (comp.class_counts or {}).get("MC1")
+
 
 ph = None
 with guarded("generating a teaching phantom"):
@@ -87,8 +107,18 @@ with st.spinner("Analysing the phantom…"), guarded("analysing a teaching phant
     report = rt.analyse(study, normalization, threshold, fingerprint=rt.fingerprint_of(study))
 if report is None:
     st.stop()
+
+
+def show_truth_table() -> None:
+    st.markdown("**Truth beside prediction at every level of this phantom**")
+    table = truth_table(ph.levels, report.levels)
+    st.dataframe(table, hide_index=True, key="tp_truth")
+    st.caption(truth_summary(table) + " " + mc1_note(real_mc1_count()))
+
+
 lv = match_level(report.levels, truth.box)
 if lv is None:
+    show_truth_table()
     st.warning(f"The detector found no region overlapping {level} at the threshold {threshold:.2f}. "
                "Try a lower threshold in the sidebar.")
     st.stop()
@@ -99,6 +129,7 @@ st.markdown(f"Truth: **MC{grade}** at {level} · model ({method_label(normalizat
             f"<span style='background:{class_color(lv.prediction)};color:black;padding:0 4px'>**{lv.prediction}**</span> "
             f"({verdict}) · {probs} · detected as {lv.level}, confidence {lv.score:.2f}", unsafe_allow_html=True)
 st.caption(CLASS_DESCRIPTIONS.get(lv.prediction, ""))
+show_truth_table()
 zf = z if lv.z_range[0] <= z <= lv.z_range[1] else (lv.z_range[0] + lv.z_range[1]) // 2
 bounds = crop_bounds(lv.box, (ny, nx))
 inner = (lv.box[0] - bounds[2], lv.box[1] - bounds[0], lv.box[2] - bounds[2], lv.box[3] - bounds[0])

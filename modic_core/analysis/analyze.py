@@ -1,6 +1,7 @@
 """End-to-end analysis of a paired study: detect regions, grade Modic changes, explain with Grad-CAM.
 
     python -m modic_core.analysis T1 T2 --normalization zscore [--threshold 0.5] [--json out.json]
+                                  [--csv out.csv] [--pdf out.pdf] [--sr out.dcm]  (files: modic_core.export.cli)
 
 Caching (what the app relies on): detection runs once per study; each normalization method's
 classification (probabilities and Grad-CAM of every candidate region with score >=
@@ -29,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -43,7 +45,7 @@ from modic_core.errors import InputError
 from modic_core.pairing.alignment import Alignment, fov_coverage
 from modic_core.volume import Study, Volume
 
-__all__ = ["MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis",
+__all__ = ["CliExporter", "MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis",
            "models_available", "study_fingerprint"]  # study_fingerprint lives in modic_core.analysis.cache
 
 MIN_THRESHOLD = settings.MIN_THRESHOLD  # candidates below this confidence are never classified (the slider's minimum)
@@ -402,7 +404,20 @@ def analyze(study: Study, normalization: str | None = None, threshold: float | N
     return get_analysis(study).report(normalization, threshold, gradcam=gradcam)
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class CliExporter:
+    """What :func:`main` needs to also write files (``modic_core.export.cli`` provides it; analysis
+    cannot import the export layer): extra arguments, a check of them against the loaded study
+    before the analysis (raises InputError), and the writer (returns one line per file; raises InputError)."""
+
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    check: Callable[[argparse.Namespace, Study], None]
+    write: Callable[[argparse.Namespace, "StudyAnalysis", StudyReport], list[str]]
+
+
+def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) -> int:
+    """The command line. Exit status: 0 done, 2 bad input (one sentence on stderr), 3 the study was
+    analysed but a requested file could not be made (e.g. no DICOM SR for an unreliable study)."""
     ap = argparse.ArgumentParser(description="Analyse one paired sagittal T1/T2 study.")
     ap.add_argument("t1", help="T1 series: DICOM folder or zip, .mha, .nii(.gz)")
     ap.add_argument("t2", help="T2 series, same kinds")
@@ -411,12 +426,26 @@ def main(argv: list[str] | None = None) -> int:
                     help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--json", help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--no-gradcam", action="store_true")
+    if exporter is not None:
+        exporter.add_arguments(ap)
     args = ap.parse_args(argv)
+    from modic_core.normalization.methods import NORMALIZATIONS
     from modic_core.pairing.study import load_study
 
     try:
+        if args.normalization not in NORMALIZATIONS:
+            raise InputError(f"Unknown normalization {args.normalization!r}; choose one of {', '.join(NORMALIZATIONS)}.")
+        if args.json and not Path(args.json).resolve().parent.is_dir():
+            raise InputError(f"--json: the folder of {args.json} does not exist.")
         study = load_study(args.t1, args.t2)
-        rep = analyze(study, args.normalization, args.threshold, gradcam=not args.no_gradcam)
+        if exporter is not None:
+            exporter.check(args, study)
+        missing = [k for k, ok in models_available().items() if not ok and k in ("detector", args.normalization)]
+        if missing:
+            raise InputError(f"The model weights for {', '.join(missing)} are not installed in {settings.weights_dir()}; "
+                             "install them or set MODIC_WEIGHTS_DIR.")
+        sa = get_analysis(study)
+        rep = sa.report(args.normalization, args.threshold, gradcam=not args.no_gradcam)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -430,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
     print("timings: " + ", ".join(f"{k}={v:.3f}" for k, v in rep.timings.items()))
     if args.json:
         Path(args.json).write_text(json.dumps(rep.to_dict(), indent=2))
+    if exporter is not None:
+        try:
+            for line in exporter.write(args, sa, rep):
+                print(line)
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
     return 0
 
 

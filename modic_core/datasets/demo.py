@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 import pandas as pd
 
 from modic_core.datasets.cohort import LevelLabel, load_cohort
 
-__all__ = ["DemoCase", "demo_dir", "list_demo_cases", "get_demo_case", "load_demo", "demo_levels",
-           "write_demo_phantom", "PHANTOM_PARAMS"]
+__all__ = ["DemoCase", "demo_dir", "list_demo_cases", "get_demo_case", "load_demo", "demo_levels", "demo_truth",
+           "match_truth", "write_demo_phantom", "PHANTOM_PARAMS"]
 
 # Exact parameters of the shipped phantom (regenerate with write_demo_phantom).
 PHANTOM_PARAMS = dict(
@@ -103,6 +104,57 @@ def demo_levels(name: str) -> list[LevelLabel]:
         if st.study_id == case.study_id:
             return st.levels
     return []
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def match_truth(levels: Sequence[Any], truths: Sequence[Any], *, min_iou: float = 0.3) -> dict[str, Any]:
+    """{detected level name: its truth} for detected ``levels`` (``.level``, ``.box``) and labelled
+    discs ``truths`` (``.level``, ``.box`` or None).
+
+    Each truth goes to the detected box it overlaps most (IoU >= ``min_iou``, one-to-one, best
+    pairs first); a truth without a box goes to the detected level of the same name. Detected
+    levels without a matching truth are left out.
+    """
+    pairs = []
+    for i, lv in enumerate(levels):
+        for j, t in enumerate(truths):
+            box = getattr(t, "box", None)
+            if box is not None:
+                score = _iou([float(v) for v in lv.box], [float(v) for v in box])
+            else:
+                score = 1.0 if t.level == lv.level else 0.0
+            if score >= min_iou:
+                pairs.append((score, i, j))
+    out: dict[str, Any] = {}
+    used_i, used_j = set(), set()
+    for _, i, j in sorted(pairs, key=lambda p: -p[0]):
+        if i not in used_i and j not in used_j:
+            used_i.add(i)
+            used_j.add(j)
+            out[levels[i].level] = truths[j]
+    return out
+
+
+def demo_truth(name: str, levels: Sequence[Any] | None = None) -> dict[str, str]:
+    """The true grade ("MC0".."MC3") per level of a demo case: radiologist grades (SPIDER,
+    ``demo/cohort/levels.csv``) or the phantom's own lesions.
+
+    Without ``levels``: keyed by the labelled level names. With the detected levels of a report:
+    keyed by the detected level names, matched by box overlap (:func:`match_truth`), so a level the
+    detector named differently still gets its truth; unmatched detections are left out.
+    """
+    labels = demo_levels(name)
+    if levels is None:
+        return {lb.level: f"MC{int(lb.modic)}" for lb in labels}
+    return {k: f"MC{int(t.modic)}" for k, t in match_truth(list(levels), labels).items()}
 
 
 def write_demo_phantom(folder: str | Path | None = None) -> Path:

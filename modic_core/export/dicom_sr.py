@@ -1,20 +1,26 @@
 """DICOM Structured Report (Comprehensive 3D SR, TID 1500 Measurement Report) of a study's findings.
 
-One measurement group per detected level (highdicom ``PlanarROIMeasurementsAndQualitativeEvaluations``):
+One volumetric measurement group per detected level (highdicom
+``VolumetricROIMeasurementsAndQualitativeEvaluations``, TID 1411):
 
-- the region: the level's box as a closed polyline on the T1 image of the slab's centre slice;
+- the region: the level's box as a closed polyline on the T1 image of every slice of its slab
+  (``LevelResult.z_range``), so a viewer shows the whole slab, not one slice;
 - tracking identifier: the level name (e.g. "L4-L5") and a new UID;
-- finding site: the SNOMED CT intervertebral disc structure of the level (e.g. "Intervertebral disc
-  structure of fourth lumbar vertebra" for L4-L5), when the level is T8-T9 .. L5-S1;
-- qualitative evaluation: the predicted class, coded in the private scheme ``99MODICCORE``
-  (there is no standard code for Modic types): MC0 / MC1 / MC2;
-- measurements: P(MC0), P(MC1), P(MC2) and the detector confidence (unit UCUM "1");
-- algorithm: modic_core, with the normalization and the threshold as parameters.
+- finding site: the SNOMED CT intervertebral disc structure of the level, for T8-T9 .. L5-S1;
+- qualitative evaluation: the predicted class in the private scheme ``99MODICCORE``
+  (:mod:`modic_core.export.codes`): MC0 / MC1 / MC2, or "Not graded" for a level the T2 series
+  does not cover (then no probability is written);
+- measurements: P(MC0), P(MC1), P(MC2) (the model's uncertainty), each referencing the T1 and
+  the T2 images of the slab it was computed from, and the detector confidence (unit UCUM "1");
+- algorithm: modic_core, with the normalization, the threshold and the T1/T2 alignment check's
+  sentence as parameters.
 
-The report references the source T1 DICOM images (evidence), so it is only possible when the
-T1 series was given as DICOM. It carries the patient and study attributes of those images (as
-any SR for a PACS must); the dashboard never displays them. Investigational: the SR's series
-description and completion flags say it is an unverified research result.
+The private scheme is declared in the CodingSchemeIdentificationSequence. The evidence lists
+every referenced T1 and T2 image. The SR is only made when the T1 series was given as DICOM and
+the alignment check passed (``report.reliable``): otherwise :class:`~modic_core.errors.InputError`.
+It carries the patient and study attributes of the T1 images (as any SR for a PACS must); the
+dashboard never displays them. Investigational: the series description and the completion and
+verification flags say it is an unverified research result.
 """
 from __future__ import annotations
 
@@ -24,44 +30,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from modic_core.errors import InputError
+from modic_core.export.codes import PRIVATE_SCHEME, class_code, coding_scheme_item, level_finding_site, private_code
 from modic_core.export.style import NOTICE
 
-__all__ = ["PRIVATE_SCHEME", "dicom_sr_bytes", "level_finding_site", "read_series_headers", "series_description"]
-
-PRIVATE_SCHEME = "99MODICCORE"
-_DISC_CODES = {
-    "L5-S1": "IntervertebralDiscStructureOfFifthLumbarVertebra",
-    "L4-L5": "IntervertebralDiscStructureOfFourthLumbarVertebra",
-    "L3-L4": "IntervertebralDiscStructureOfThirdLumbarVertebra",
-    "L2-L3": "IntervertebralDiscStructureOfSecondLumbarVertebra",
-    "L1-L2": "IntervertebralDiscStructureOfFirstLumbarVertebra",
-    "T12-L1": "IntervertebralDiscStructureOfTwelfthThoracicVertebra",
-    "T11-T12": "IntervertebralDiscStructureOfEleventhThoracicVertebra",
-    "T10-T11": "IntervertebralDiscStructureOfTenthThoracicVertebra",
-    "T9-T10": "IntervertebralDiscStructureOfNinthThoracicVertebra",
-    "T8-T9": "IntervertebralDiscStructureOfEighthThoracicVertebra",
-}
-_CLASS_MEANING = {"MC0": "No Modic change", "MC1": "Modic type 1 change", "MC2": "Modic type 2 change"}
+__all__ = ["PRIVATE_SCHEME", "dicom_sr_bytes", "level_finding_site", "read_series_headers", "series_description",
+           "slab_images"]
 
 
 def series_description() -> str:
     """The SR's SeriesDescription: the investigational notice, within the 64 characters of a DICOM LO."""
-    text = "Modic SR - " + NOTICE.replace("—", "-")
+    text = "Modic SR - " + NOTICE.replace("\u2014", "-")
     return text if len(text) <= 64 else text[:61].rstrip() + "..."
-
-
-def level_finding_site(level: str):
-    """SNOMED CT code of the level's intervertebral disc (None for unknown names)."""
-    from pydicom.sr.codedict import codes
-
-    name = _DISC_CODES.get(level)
-    if not name:
-        return None
-    code = getattr(codes.SCT, name)
-    meaning = code.meaning.replace(" (body structure)", "")[:64]  # DICOM caps code meanings at 64 characters
-    import highdicom as hd
-
-    return hd.sr.CodedConcept(code.value, code.scheme_designator, meaning)
 
 
 def read_series_headers(source: Any, series_key: str | None = None) -> list:
@@ -102,62 +82,103 @@ def read_series_headers(source: Any, series_key: str | None = None) -> list:
     return read(paths)
 
 
-def _slice_dataset(headers: Sequence, volume, z: int):
-    """The header whose ImagePositionPatient is closest to the volume's slice ``z`` origin."""
+def _plane_offsets(headers: Sequence, normal: np.ndarray, shift_mm: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """Position (mm) of each header's image plane along ``normal`` (LPS), after adding ``shift_mm``."""
+    pos = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers]) + np.asarray(shift_mm, float)
+    return pos @ np.asarray(normal, float)
+
+
+def slab_images(headers: Sequence, volume, z_range: Sequence[int], *, shift_mm: Sequence[float] = (0.0, 0.0, 0.0)) -> list:
+    """The images of ``headers`` that lie in the slab ``z_range`` (first, last slice of ``volume``, inclusive).
+
+    An image is in the slab when its plane lies within half a slice spacing of the slab's
+    first..last slice plane (measured along ``volume``'s slice normal, after ``shift_mm``, the
+    shift the alignment check applied to that series); when none does, the image nearest to
+    each slab slice. Sorted along the normal, no duplicates.
+    """
+    if not headers:
+        return []
+    normal = np.asarray(volume.slice_normal, float)
+    z0, z1 = sorted(int(v) for v in z_range)
+    zs = np.arange(z0, z1 + 1)
+    idx = np.zeros((len(zs), 3))
+    idx[:, 0] = zs
+    slab = volume.index_to_physical(idx) @ normal
+    planes = _plane_offsets(headers, normal, shift_mm)
+    tol = 0.5 * float(volume.spacing[0]) + 1e-3
+    inside = np.where((planes >= slab.min() - tol) & (planes <= slab.max() + tol))[0]
+    if not len(inside):
+        inside = np.unique([int(np.argmin(np.abs(planes - d))) for d in slab])
+    inside = sorted(set(int(i) for i in inside), key=lambda i: planes[i])
+    return [headers[i] for i in inside]
+
+
+def _t1_image(headers: Sequence, volume, z: int):
+    """The T1 header whose ImagePositionPatient is closest to the volume's slice ``z`` origin."""
     target = volume.index_to_physical(np.array([[z, 0, 0]], dtype=float))[0]
     pos = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in headers])
     return headers[int(np.argmin(np.linalg.norm(pos - target, axis=1)))]
 
 
-def dicom_sr_bytes(report, study, headers: Sequence, *, software_version: str = "research") -> bytes:
+def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (), software_version: str = "research") -> bytes:
     """The Comprehensive 3D SR (TID 1500) of ``report`` as DICOM Part 10 bytes.
 
-    ``headers``: the T1 series' DICOM headers (:func:`read_series_headers`); raises ValueError
-    when there are none (non-DICOM input).
+    ``headers``: the T1 series' DICOM headers (:func:`read_series_headers`); ``t2_headers``: the T2
+    series' (optional; the probabilities then reference the T2 images of each slab too).
+
+    Raises:
+        InputError: the alignment check failed (``report.reliable`` is False), or no T1 DICOM headers.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 
+    if not report.reliable:
+        raise InputError("No DICOM SR is made for this study: the T1/T2 alignment check failed, so the grades, "
+                         "which depend on T2, cannot be trusted. Check that the two series belong together.")
     if not headers:
-        raise ValueError("a DICOM SR needs the T1 series as DICOM")
-    private = lambda value, meaning: hd.sr.CodedConcept(value, PRIVATE_SCHEME, meaning)  # noqa: E731
+        raise InputError("A DICOM SR needs the T1 series as DICOM images (it references them); this T1 is not DICOM.")
+    headers = list(headers)
+    t2_headers = list(t2_headers or [])
     unit = hd.sr.CodedConcept("1", "UCUM", "no units")
-    algorithm = hd.sr.AlgorithmIdentification(
-        name="modic_core Modic change classifier", version=str(software_version),
-        parameters=[f"normalization={report.normalization}", f"threshold={float(report.threshold):.2f}"],
-    )
-    groups = []
-    used = []
+    alignment = getattr(report, "alignment", None)
+    params = [f"normalization={report.normalization}", f"threshold={float(report.threshold):.2f}"]
+    if alignment is not None:
+        params.append("T1/T2 alignment: " + alignment.sentence())
+    algorithm = hd.sr.AlgorithmIdentification(name="modic_core Modic change classifier", version=str(software_version),
+                                              parameters=params)
+    shift = tuple(getattr(alignment, "translation_mm", (0.0, 0.0, 0.0)) or (0.0, 0.0, 0.0))
+    groups, evidence = [], {}
     for lv in report.levels:
-        zc = int(round((lv.z_range[0] + lv.z_range[1]) / 2))
-        ds = _slice_dataset(headers, study.t1, zc)
-        used.append(ds)
+        z0, z1 = sorted(int(v) for v in lv.z_range)
+        t1_imgs = list({ds.SOPInstanceUID: ds for ds in (_t1_image(headers, study.t1, z) for z in range(z0, z1 + 1))}.values())
+        t2_imgs = slab_images(t2_headers, study.t1, (z0, z1), shift_mm=shift)
+        evidence.update({ds.SOPInstanceUID: ds for ds in t1_imgs + t2_imgs})
         x0, y0, x1, y1 = (float(v) for v in lv.box)
         polyline = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=np.float32)
-        region = hd.sr.ImageRegion(
-            graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=polyline,
-            source_image=hd.sr.SourceImageForRegion.from_source_image(ds),
-        )
+        regions = [hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=polyline,
+                                     source_image=hd.sr.SourceImageForRegion.from_source_image(ds)) for ds in t1_imgs]
+        sources = [hd.sr.SourceImageForMeasurement.from_source_image(ds) for ds in t1_imgs + t2_imgs]
+        measurements = []
+        if lv.graded:
+            measurements += [
+                hd.sr.Measurement(name=private_code(f"P-{c}", f"Probability of {c}"), value=float(lv.probabilities[c]),
+                                  unit=unit, algorithm_id=algorithm, referenced_images=sources)
+                for c in ("MC0", "MC1", "MC2")
+            ]
+        measurements.append(hd.sr.Measurement(
+            name=private_code("DETCONF", "Detector confidence"), value=float(lv.score), unit=unit, algorithm_id=algorithm,
+            referenced_images=sources[: len(t1_imgs)]))
         site = level_finding_site(lv.level)
-        measurements = [
-            hd.sr.Measurement(name=private(f"P-{c}", f"Probability of {c}"), value=float(lv.probabilities[c]), unit=unit,
-                              algorithm_id=algorithm)
-            for c in ("MC0", "MC1", "MC2")
-        ]
-        measurements.append(hd.sr.Measurement(name=private("DETCONF", "Detector confidence"), value=float(lv.score), unit=unit,
-                                              algorithm_id=algorithm))
-        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=lv.level),
-            referenced_region=region,
-            finding_type=private("MODIC", "Modic change assessment"),
+            referenced_regions=regions,
+            finding_type=private_code("MODIC", "Modic change assessment"),
             algorithm_id=algorithm,
             finding_sites=[hd.sr.FindingSite(anatomic_location=site)] if site is not None else None,
             measurements=measurements,
             qualitative_evaluations=[hd.sr.QualitativeEvaluation(
-                name=private("MODIC-CLASS", "Modic classification"),
-                value=private(lv.prediction, _CLASS_MEANING.get(lv.prediction, lv.prediction)),
-            )],
+                name=private_code("MODIC-CLASS", "Modic classification"), value=class_code(lv.prediction))],
         ))
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
@@ -171,13 +192,13 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, software_version: str = 
         imaging_measurements=groups or None,
         title=codes.DCM.ImagingMeasurementReport,
     )
-    evidence = list({ds.SOPInstanceUID: ds for ds in (used or [headers[0]])}.values())
     sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence, content=content, series_instance_uid=generate_uid(), series_number=990,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer="modic_core (research software)",
-        is_complete=True, is_final=False, is_verified=False,
+        evidence=list(evidence.values()) or [headers[0]], content=content, series_instance_uid=generate_uid(),
+        series_number=990, sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer="modic_core (research software)", is_complete=True, is_final=False, is_verified=False,
+        coding_schemes=[coding_scheme_item()], series_description=series_description(),
+        software_versions=str(software_version)[:64],
     )
-    sr.SeriesDescription = series_description()
     buf = io.BytesIO()
     sr.save_as(buf, enforce_file_format=True)
     return buf.getvalue()

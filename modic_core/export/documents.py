@@ -4,6 +4,12 @@ Neither contains patient identifiers: the study is named by its short hashed ID 
 series by neutral labels (:mod:`modic_core.export.labels`: never a file name). Text cells of the
 CSV that a spreadsheet would run as a formula are escaped (:mod:`modic_core.io.csv_safe`). The PDF is drawn with matplotlib's object API (no pyplot
 state, safe in Streamlit's threads).
+
+The PDF page (A4 portrait, body text >= 8 pt): header with the study, series, settings and the
+T1/T2 alignment check; the report's warnings (red when the grades are unreliable, as on screen);
+T1 and T2 of the shown slice with the levels' boxes, labels drawn inside the panels; the
+per-level table (level, prediction or "not graded", probabilities, confidence, slab, note); and
+per level its T1, T2 and Grad-CAM crops on the slab's centre slice.
 """
 from __future__ import annotations
 
@@ -18,7 +24,16 @@ from modic_core.analysis.report import DISPLAY_COLUMNS
 from modic_core.io.csv_safe import escape_frame
 from modic_core.export.labels import volume_label
 from modic_core.export.style import CLASS_NAMES, NOTICE, NOTICE_LONG, class_color
-from modic_core.export.render import Window, compose_rgb, default_slice, slice_heatmap, to_display, window_defaults
+from modic_core.export.render import (
+    Window,
+    compose_rgb,
+    crop,
+    crop_bounds,
+    default_slice,
+    slice_heatmap,
+    to_display,
+    window_defaults,
+)
 
 __all__ = ["levels_table", "report_csv", "build_pdf_report", "report_figure", "method_label"]
 
@@ -56,24 +71,113 @@ def report_csv(report, *, study_label: str = "") -> bytes:
     return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
 
-def _draw_boxes(ax, levels: Sequence, z: int) -> None:
+
+_RED, _AMBER, _GREY = "#B00020", "#8A5A00", "#555555"
+_BODY = 8.5  # pt, body text of the page (the issue asked for >= 8 pt)
+_PAGE_W, _PAGE_H, _MARGIN = 8.27, 11.69, 0.45  # inches
+
+
+class _Page:
+    """A top-down cursor on a matplotlib Figure, in inches."""
+
+    def __init__(self, fig) -> None:
+        self.fig, self.y = fig, _MARGIN
+
+    def text(self, text: str, *, size: float = _BODY, width_chars: int | None = None, color: str = "black",
+             weight: str = "normal", gap: float = 0.06, x: float = _MARGIN, max_lines: int | None = None) -> None:
+        if width_chars is None:  # DejaVu Sans: about 0.53 em per character on average, 0.6 em in bold
+            em = size / 72 * (0.6 if weight == "bold" else 0.53)
+            width_chars = int((_PAGE_W - x - _MARGIN) / em)
+        lines = [w for para in str(text).split("\n") for w in (textwrap.wrap(para, width_chars) or [""])]
+        if max_lines is not None and len(lines) > max_lines:
+            lines = lines[: max_lines - 1] + [lines[max_lines - 1][: width_chars - 1] + "…"]
+        self.fig.text(x / _PAGE_W, 1 - self.y / _PAGE_H, "\n".join(lines), fontsize=size, color=color, weight=weight,
+                      va="top", ha="left", linespacing=1.3)
+        self.y += len(lines) * size * 1.3 / 72 + gap
+
+    def axes(self, x: float, w: float, h: float, *, y: float | None = None):
+        top = self.y if y is None else y
+        return self.fig.add_axes([x / _PAGE_W, 1 - (top + h) / _PAGE_H, w / _PAGE_W, h / _PAGE_H])
+
+    @property
+    def left(self) -> float:
+        return _PAGE_H - _MARGIN - self.y
+
+
+def _label(lv) -> str:
+    if not getattr(lv, "graded", True):
+        return f"{lv.level} not graded"
+    p = lv.probabilities.get(lv.prediction, float("nan"))
+    return f"{lv.level} {lv.prediction} {p:.2f}"
+
+
+def _overview(ax, img: np.ndarray, levels: Sequence, z: int, aspect: float, title: str) -> None:
+    """A slice with the levels' boxes; the panel is widened on the right so every label lies inside it."""
     from matplotlib.patches import Rectangle
 
+    h, w = img.shape[:2]
+    ax.imshow(img, aspect=aspect, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    ax.set_facecolor("black")
+    room = 0.42 * w if levels else 0.0
+    ax.set_xlim(-0.5, w - 0.5 + room)
+    ax.set_ylim(h - 0.5, -0.5)
     for lv in levels:
         x0, y0, x1, y1 = (float(v) - 0.5 for v in lv.box)
         on = lv.z_range[0] <= z <= lv.z_range[1]
         color = class_color(lv.prediction)
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=1.2,
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=1.3,
                                linestyle="-" if on else ":"))
-        p = lv.probabilities.get(lv.prediction, float("nan"))
-        ax.text(x1 + 2, (y0 + y1) / 2, f"{lv.level} {lv.prediction} {p:.2f}", color="black", fontsize=5.5,
-                va="center", ha="left", bbox=dict(facecolor=color, edgecolor="none", pad=0.8, alpha=0.9 if on else 0.5))
+        ax.text(min(x1 + 0.02 * w, w - 0.5 + room * 0.02), (y0 + y1) / 2, _label(lv), color="black", fontsize=8, va="center",
+                ha="left", clip_on=True, bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=1.0 if on else 0.6))
+    ax.set_title(title, fontsize=9, loc="left", pad=3)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _level_crops(page: _Page, study, levels: Sequence, w1: Window, w2: Window, opacity: float, top: float, height: float) -> None:
+    """Per level a column: T1, T2 and T1 + Grad-CAM crops on the slab's centre slice, the box outlined."""
+    from matplotlib.patches import Rectangle
+
+    n = len(levels)
+    label_w = 0.32
+    usable = _PAGE_W - 2 * _MARGIN - label_w
+    col = min(usable / max(n, 1), 1.45)
+    title_h = 0.34
+    tile = min(col - 0.06, (height - title_h) / 3 - 0.05)
+    sy, sx = study.t1.spacing[1], study.t1.spacing[2]
+    aspect = sy / sx if sx else 1.0
+    ny, nx = study.t1.shape[1:]
+    x_start = _MARGIN + label_w + max(0.0, (usable - n * col) / 2)
+    for r, name in enumerate(("T1", "T2", "Grad-CAM")):
+        page.fig.text((x_start - label_w) / _PAGE_W, 1 - (top + title_h + r * (tile + 0.05) + tile / 2) / _PAGE_H, name, fontsize=8,
+                      rotation=90, va="center", ha="left")
+    for i, lv in enumerate(levels):
+        zc = int(np.clip(round((lv.z_range[0] + lv.z_range[1]) / 2), 0, study.t1.shape[0] - 1))
+        b = crop_bounds(lv.box, (ny, nx))
+        g1 = to_display(study.t1.array[zc], w1)
+        g2 = to_display(study.t2.array[zc], w2)
+        heat = slice_heatmap([lv], zc, (ny, nx))
+        imgs = [compose_rgb(crop(g1, b)), compose_rgb(crop(g2, b)),
+                compose_rgb(crop(g1, b), None if heat is None else crop(heat, b), max(opacity, 0.5))]
+        x = x_start + i * col
+        color = class_color(lv.prediction)
+        page.fig.text((x + 0.02) / _PAGE_W, 1 - top / _PAGE_H, _label(lv).replace(" ", "\n", 1),
+                      fontsize=8, va="top", ha="left", weight="bold",
+                      bbox=dict(facecolor=color, edgecolor="none", pad=1.2))
+        for r, img in enumerate(imgs):
+            ax = page.axes(x, tile, tile, y=top + title_h + r * (tile + 0.05))
+            ax.imshow(img, aspect=aspect, interpolation="nearest")
+            x0, y0, x1, y1 = (float(v) for v in lv.box)
+            ax.add_patch(Rectangle((x0 - b[2] - 0.5, y0 - b[0] - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=color, linewidth=1.0))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 2 and heat is None:
+                ax.text(0.5, 0.5, "no Grad-CAM" if lv.graded else "not graded", transform=ax.transAxes, ha="center",
+                        va="center", fontsize=7.5, color="white", bbox=dict(facecolor="black", alpha=0.6, edgecolor="none"))
 
 
 def build_pdf_report(study, report, **kwargs) -> bytes:
-    """One A4 page: T1 and T2 with boxes, T1 with the Grad-CAM overlay, the per-level table,
-    the model and normalization used, and the investigational-use notice. Returns PDF bytes.
-    Keywords as :func:`report_figure`."""
+    """The report page (see the module docstring) as PDF bytes. Keywords as :func:`report_figure`."""
     fig = report_figure(study, report, **kwargs)
     buf = io.BytesIO()
     fig.savefig(buf, format="pdf", metadata={"Title": "Modic change analysis (research)", "Author": "", "Creator": "modic_core",
@@ -93,7 +197,7 @@ def report_figure(
     device: str | None = None,
     created: _dt.datetime | None = None,
 ):
-    """The report page as a matplotlib Figure (A4 portrait); see :func:`build_pdf_report`."""
+    """The report page as a matplotlib Figure (A4 portrait); see the module docstring."""
     from matplotlib.figure import Figure
 
     levels = list(report.levels)
@@ -101,64 +205,88 @@ def report_figure(
     z = default_slice(nz, levels) if slice_index is None else int(np.clip(slice_index, 0, nz - 1))
     w1 = window_t1 or window_defaults(study.t1.array)
     w2 = window_t2 or window_defaults(study.t2.array)
-    t1 = to_display(study.t1.array[z], w1)
-    t2 = to_display(study.t2.array[z], w2)
-    heat = slice_heatmap(levels, z, t1.shape)
     sy, sx = study.t1.spacing[1], study.t1.spacing[2]
     aspect = sy / sx if sx else 1.0
 
-    fig = Figure(figsize=(8.27, 11.69))
+    fig = Figure(figsize=(_PAGE_W, _PAGE_H))
+    page = _Page(fig)
     created = created or _dt.datetime.now()
-    fig.text(0.05, 0.965, "Modic change analysis — research report", fontsize=15, weight="bold", va="top")
-    fig.text(0.05, 0.937, "\n".join(textwrap.wrap(NOTICE_LONG, 125)), fontsize=7.5, color="#B00020", va="top")
+    page.text("Modic change analysis — research report", size=14, weight="bold", gap=0.04)
+    page.text(NOTICE_LONG, size=_BODY, color=_RED, gap=0.08)
+    alignment = getattr(report, "alignment", None)
     info = [
-        f"Study (hashed ID): {study_label or '—'}",
+        f"Study (hashed ID): {study_label or '—'}    Created: {created:%Y-%m-%d %H:%M}",
         f"Series: T1 = {volume_label(study.t1, 'T1')};  T2 = {volume_label(study.t2, 'T2')}",
-        f"Grid: {nz} slice(s) of {study.t1.shape[2]}x{study.t1.shape[1]} pixels, "
-        f"{study.t1.spacing[2]:.3g} x {study.t1.spacing[1]:.3g} mm, slice {study.t1.spacing[0]:.3g} mm; shown: slice {z + 1} of {nz}",
+        f"Grid: {nz} slice(s) of {study.t1.shape[2]}x{study.t1.shape[1]} pixels, {study.t1.spacing[2]:.3g} x "
+        f"{study.t1.spacing[1]:.3g} mm, slice {study.t1.spacing[0]:.3g} mm",
         f"Normalization: {method_label(report.normalization)};  detector confidence threshold: {float(report.threshold):.2f};  "
         f"device: {device or report.device}",
         "Models: " + ("; ".join(f"{k}: {v}" for k, v in (report.weights or {}).items()) or "—"),
-        f"Created: {created:%Y-%m-%d %H:%M}",
     ]
-    fig.text(0.05, 0.905, "\n".join(info), fontsize=7.5, va="top", linespacing=1.5)
+    if alignment is not None:
+        info.append(f"T1/T2 alignment: {alignment.sentence()}")
+    page.text("\n".join(info), gap=0.08)
+    reliable = bool(getattr(report, "reliable", True))
+    for sentence in list(getattr(report, "warnings", []) or []):
+        page.text(("ALERT: " if not reliable else "Warning: ") + str(sentence), color=_RED if not reliable else _AMBER,
+                  weight="bold" if not reliable else "normal", max_lines=3, gap=0.03)
 
-    titles = ["T1 with detected levels", "T2 (on the T1 grid)", "T1 + Grad-CAM of the predicted class"]
-    images = [np.repeat(t1[..., None], 3, -1), np.repeat(t2[..., None], 3, -1), compose_rgb(t1, heat, heatmap_opacity)]
-    for k, (title, img) in enumerate(zip(titles, images)):
-        ax = fig.add_axes([0.04 + k * 0.31, 0.45, 0.29, 0.36])
-        ax.imshow(img, aspect=aspect, interpolation="nearest")
-        if k < 2:
-            _draw_boxes(ax, levels, z)
-        ax.set_title(title, fontsize=8)
-        ax.set_axis_off()
-    if heat is None:
-        fig.text(0.04 + 2 * 0.31 + 0.145, 0.445, "no heat map on this slice", fontsize=6.5, ha="center", va="top", color="#555555")
+    # -- overview: T1 and T2 of the shown slice, labels inside the panels
+    page.y += 0.08
+    t1 = to_display(study.t1.array[z], w1)
+    t2 = to_display(study.t2.array[z], w2)
+    pw = (_PAGE_W - 2 * _MARGIN - 0.15) / 2
+    h, w = t1.shape
+    room = 1.42 if levels else 1.0
+    ph = min(pw * (h * aspect) / (w * room), 3.5) + 0.22
+    titles = [f"T1 with detected levels (slice {z + 1} of {nz})", "T2 on the T1 grid (same slice)"]
+    for k, (title, img) in enumerate(zip(titles, (t1, t2))):
+        ax = page.axes(_MARGIN + k * (pw + 0.15), pw, ph - 0.22, y=page.y + 0.22)
+        _overview(ax, np.repeat(img[..., None], 3, -1), levels, z, aspect, title)
+    page.y += ph + 0.06
+    page.text("Solid box: the level's slab contains this slice; dotted: it lies on other slices. Label: level, "
+              "predicted class and its probability.", size=8, color=_GREY, gap=0.08)
 
-    ax = fig.add_axes([0.05, 0.13, 0.9, 0.29])
-    ax.set_axis_off()
+    # -- per-level table
     if levels:
-        header = ["Level", "Confidence", "P(MC0)", "P(MC1)", "P(MC2)", "Prediction"]
-        cells = [[r["level"], f"{r['score']:.2f}", *[f"{r[f'p_{c.lower()}']:.2f}" for c in CLASS_NAMES], r["prediction"]]
-                 for r in (lv.row(digits=2) for lv in levels)]
-        table = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="center")
+        header = ["Level", "Prediction", "P(MC0)", "P(MC1)", "P(MC2)", "Confidence", "Slices", "Note"]
+        cells = []
+        for lv, r in ((lv, lv.row(digits=2)) for lv in levels):
+            probs = [f"{r[f'p_{c.lower()}']:.2f}" if lv.graded else "—" for c in CLASS_NAMES]
+            note = textwrap.shorten(str(r["note"] or ""), 50, placeholder="…")
+            cells.append([r["level"], r["prediction"], *probs, f"{r['score']:.2f}", f"{r['z0'] + 1}–{r['z1'] + 1}", note])
+        row_h = 0.2
+        ax = page.axes(_MARGIN, _PAGE_W - 2 * _MARGIN, row_h * (len(cells) + 1))
+        ax.set_axis_off()
+        table = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="center", bbox=[0, 0, 1, 1],
+                         colWidths=[0.08, 0.11, 0.08, 0.08, 0.08, 0.1, 0.07, 0.40])
         table.auto_set_font_size(False)
-        table.set_fontsize(8)
-        table.scale(1.0, 1.25)
-        for r, lv in enumerate(levels, start=1):
-            table[r, 5].set_facecolor(class_color(lv.prediction))
+        table.set_fontsize(_BODY)
+        for (r, c), cell in table.get_celld().items():
+            cell.set_linewidth(0.4)
+            if r == 0:
+                cell.set_text_props(weight="bold")
+                cell.set_facecolor("#EEEEEE")
+            elif c == 1:
+                cell.set_facecolor(class_color(levels[r - 1].prediction))
+            if c == 7:
+                cell.get_text().set_fontsize(8)
+        page.y += row_h * (len(cells) + 1) + 0.06
+        page.text("Classes: MC0 = no Modic change; MC1 = Modic type 1; MC2 = Modic type 2 (MC3 is not classified). "
+                  "Probabilities are the model's softmax outputs, not calibrated risks.", size=8, color=_GREY, gap=0.05)
     else:
-        ax.text(0.5, 0.9, f"No intervertebral level above the confidence threshold ({float(report.threshold):.2f}).",
-                ha="center", va="top", fontsize=9)
-    legend = "Classes: MC0 = no Modic change; MC1 = Modic type 1; MC2 = Modic type 2. MC3 is not classified."
-    fig.text(0.05, 0.105, legend, fontsize=7, va="top")
-    warnings = list(getattr(report, "warnings", []) or [])
-    if warnings:
-        text = "Warnings: " + " ".join(str(w) for w in warnings[:4])
-        fig.text(0.05, 0.125, "\n".join(textwrap.wrap(text, 125)[:4]), fontsize=7, va="top",
-                 color="#B00020" if not getattr(report, "reliable", True) else "#8a5a00")
-    if report.notes:
-        notes = "Notes: " + " ".join(str(n) for n in report.notes[:3])
-        fig.text(0.05, 0.088, "\n".join(textwrap.wrap(notes, 140)[:3]), fontsize=6.5, va="top")
-    fig.text(0.5, 0.03, NOTICE, fontsize=10, color="#B00020", ha="center", weight="bold")
+        page.text(f"No intervertebral level above the confidence threshold ({float(report.threshold):.2f}).", gap=0.08)
+    for n in list(report.notes or [])[:3]:
+        page.text("Note: " + str(n), size=8, gap=0.03)
+
+    # -- per-level crops
+    footer = 0.35
+    if levels:
+        space = _PAGE_H - _MARGIN - footer - page.y - 0.1
+        if space > 1.5:
+            page.y += 0.06
+            page.text("Per level: T1, T2 and Grad-CAM (the predicted class's evidence, a rough guide, not a segmentation) "
+                      "on the slab's centre slice", size=_BODY, weight="bold", gap=0.04)
+            _level_crops(page, study, levels, w1, w2, heatmap_opacity, page.y, min(space - 0.2, 4.4))
+    fig.text(0.5, (footer - 0.1) / _PAGE_H, NOTICE, fontsize=10, color=_RED, ha="center", weight="bold")
     return fig

@@ -32,6 +32,7 @@ __all__ = [
     "group_chart",
     "load_comparison",
     "metric_chart",
+    "paired_chart",
     "sensitivity_chart",
     "shipped_best_method",
     "summary_table",
@@ -151,6 +152,14 @@ def fmt_paired(p: PairedDiff | None) -> str:
     return text
 
 
+_PAIRED_LABELS = {"mc0_vs_mc2_balanced_accuracy": "MC0-vs-MC2", "balanced_accuracy": "balanced accuracy"}
+
+
+def _paired_metric(m: MethodResult) -> str:
+    """The paired difference shown for a method: MC0-vs-MC2 when computed, else balanced accuracy, else the first."""
+    return next((k for k in _PAIRED_LABELS if k in m.paired), next(iter(m.paired)))
+
+
 def summary_table(methods: list[MethodResult], *, best: str | None = None):
     """One row per method: every score as its display text (CIs, "too few cases" flags), paired difference."""
     import pandas as pd
@@ -160,14 +169,15 @@ def summary_table(methods: list[MethodResult], *, best: str | None = None):
         r = m.report
         row: dict[str, Any] = {"method": m.label + (" ★" if best and m.name == best else ""), "key": m.name}
         row["discs"] = r.n_discs if r else None
+        if any(x.paired for x in methods):  # third column, so it is on screen without scrolling
+            row["Δ vs z-score"] = "reference" if not m.paired else ""
+        if m.paired:
+            metric = _paired_metric(m)
+            row["Δ vs z-score"] = f"{fmt_paired(m.paired[metric])} [{_PAIRED_LABELS.get(metric, metric)}]"
         for key, label in SCALAR_METRICS:
             row[label] = fmt_estimate(_estimate(r, key))
         for c in CLASS_NAMES:
             row[f"Sensitivity {c}"] = fmt_estimate(_sensitivity(r, c))
-        if m.paired:
-            metric = next((k for k in ("mc0_vs_mc2_balanced_accuracy", "balanced_accuracy") if k in m.paired), next(iter(m.paired)))
-            label = {"mc0_vs_mc2_balanced_accuracy": "MC0-vs-MC2", "balanced_accuracy": "balanced accuracy"}.get(metric, metric)
-            row["Δ vs z-score"] = f"{fmt_paired(m.paired[metric])} [{label}]"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -182,6 +192,12 @@ def _err(est: Estimate | None) -> tuple[float | None, float, float]:
     lo, hi = est.ci_low, est.ci_high
     return v, (v - float(lo)) if lo is not None else 0.0, (float(hi) - v) if hi is not None else 0.0
 
+
+#: Value labels of grouped bars: written upward inside each bar from its base (clear of the error bars), so neighbouring labels
+#: never run into each other ("0.610.61"); a label that does not fit its bar is hidden (the table has it).
+_BAR_TEXT = dict(textposition="inside", insidetextanchor="start", textangle=-90, textfont=dict(size=11, color="white"),
+                 cliponaxis=False)
+_UNIFORM_TEXT = dict(minsize=9, mode="hide")
 
 _PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#9D755D", "#BAB0AC"]
 
@@ -201,12 +217,12 @@ def metric_chart(methods: list[MethodResult], *, best: str | None = None, title:
             hi.append(b)
             text.append("" if v is None else f"{v:.2f}")
         fig.add_bar(
-            name=m.label + (" (best)" if m.name == best else ""), x=labels, y=vals, text=text, textposition="outside",
+            name=m.label + (" (best)" if m.name == best else ""), x=labels, y=vals, text=text, **_BAR_TEXT,
             error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo, thickness=1.2, width=3),
             marker=dict(color=_PALETTE[i % len(_PALETTE)], line=dict(width=2 if m.name == best else 0, color="black")),
         )
     fig.update_layout(barmode="group", title=title, yaxis=dict(title="value", range=[min(0, _min_y(fig)), 1.08]),
-                      legend=dict(orientation="h", y=-0.2), height=430, margin=dict(t=50, b=10))
+                      legend=dict(orientation="h", y=-0.2), height=430, margin=dict(t=50, b=10), uniformtext=_UNIFORM_TEXT)
     return fig
 
 
@@ -237,32 +253,68 @@ def sensitivity_chart(methods: list[MethodResult], *, title: str = "Per-class se
             lo.append(a)
             hi.append(b)
             text.append("" if v is None else f"{v:.2f}")
-        fig.add_bar(name=m.label, x=list(CLASS_NAMES), y=vals, text=text, textposition="outside",
+        fig.add_bar(name=m.label, x=list(CLASS_NAMES), y=vals, text=text, **_BAR_TEXT,
                     error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo, thickness=1.2, width=3),
                     marker_color=_PALETTE[i % len(_PALETTE)])
     for c, text in flagged.items():
         fig.add_annotation(x=c, y=0.5, text=text, showarrow=False, font=dict(size=13, color="#B00020"),
                            bgcolor="rgba(255,255,255,0.85)", bordercolor="#B00020")
     fig.update_layout(barmode="group", title=title, yaxis=dict(title="sensitivity", range=[0, 1.1]),
-                      legend=dict(orientation="h", y=-0.2), height=400, margin=dict(t=50, b=10))
+                      legend=dict(orientation="h", y=-0.2), height=400, margin=dict(t=50, b=10), uniformtext=_UNIFORM_TEXT)
     return fig
 
 
 def confusion_matrix_figure(report: ClassificationReport | None, *, title: str = "", height: int = 300):
-    """3x3 confusion matrix heat map (rows true, columns predicted) with counts and row shares."""
+    """3x3 confusion matrix heat map (rows true, columns predicted) with counts and row shares.
+
+    A true class whose sensitivity is flagged ``too_few`` (e.g. MC1 with n = 4) is drawn grey,
+    not on the blue scale, and its row is labelled "too few cases (n=...)": its shares are not
+    comparable with the other rows'.
+    """
     import numpy as np
     import plotly.graph_objects as go
 
     cm = np.asarray(report.confusion_matrix if report is not None else np.zeros((3, 3)), dtype=float)
     rows = cm.sum(1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    text = [[f"{int(cm[i, j])}<br>({share[i, j]:.0%})" for j in range(cm.shape[1])] for i in range(cm.shape[0])]
     labels = list(CLASS_NAMES)[: cm.shape[0]]
-    fig = go.Figure(go.Heatmap(z=share, x=[f"pred {c}" for c in labels], y=[f"true {c}" for c in labels], text=text,
-                               texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1, showscale=False,
+    few = [bool(getattr(_sensitivity(report, c), "too_few", False)) for c in labels]
+    z = np.where(np.array(few)[:, None], np.nan, share)
+    text = [[f"{int(cm[i, j])}" if few[i] else f"{int(cm[i, j])}<br>({share[i, j]:.0%})" for j in range(cm.shape[1])]
+            for i in range(cm.shape[0])]
+    ylab = [f"true {c}" + (f"<br><i>too few (n={int(rows[i, 0])})</i>" if few[i] else "") for i, c in enumerate(labels)]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"pred {c}" for c in labels], y=ylab, text=text, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
                                hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      plot_bgcolor="#D9D9D9")  # NaN cells (too-few rows) show this grey
+    return fig
+
+
+def paired_chart(methods: list[MethodResult], *, title: str = "Paired difference vs z-score (95% CI, patient bootstrap)"):
+    """Forest plot: per method its paired difference against the reference with the 95% CI; 0 = no difference.
+
+    None when no method has a paired difference.
+    """
+    import plotly.graph_objects as go
+
+    rows = [(m, _paired_metric(m)) for m in methods if m.paired]
+    rows = [(m, k, m.paired[k]) for m, k in rows if m.paired[k].diff is not None]
+    if not rows:
+        return None
+    fig = go.Figure()
+    ys = [f"{m.label} [{_PAIRED_LABELS.get(k, k)}]" for m, k, _ in rows]
+    diffs = [float(p.diff) for _, _, p in rows]
+    plus = [float(p.ci_high) - float(p.diff) if p.ci_high is not None else 0.0 for _, _, p in rows]
+    minus = [float(p.diff) - float(p.ci_low) if p.ci_low is not None else 0.0 for _, _, p in rows]
+    fig.add_scatter(x=diffs, y=ys, mode="markers+text", text=[f"{d:+.3f}" for d in diffs], textposition="top center",
+                    marker=dict(size=10, color="#4C78A8"), error_x=dict(type="data", symmetric=False, array=plus,
+                                                                       arrayminus=minus, thickness=1.5, width=6),
+                    hovertemplate="%{y}: %{x:+.3f}<extra></extra>", showlegend=False)
+    fig.add_vline(x=0, line=dict(color="#555555", dash="dash"))
+    fig.update_layout(title=title, xaxis=dict(title="method minus z-score (positive = better)", zeroline=False),
+                      height=120 + 45 * len(rows), margin=dict(t=50, b=10, l=10, r=10))
     return fig
 
 

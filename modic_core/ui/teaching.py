@@ -16,6 +16,9 @@ __all__ = [
     "signal_summary",
     "signal_chart",
     "match_level",
+    "mc1_note",
+    "truth_table",
+    "truth_summary",
 ]
 
 TEACHING_LEVELS = ["T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
@@ -97,3 +100,54 @@ def match_level(levels: Sequence, box: Sequence[float], *, min_iou: float = 0.3)
         if iou >= best_iou:
             best, best_iou = lv, iou
     return best
+
+
+def truth_table(truths: Sequence, levels: Sequence):
+    """Truth beside prediction, one row per labelled disc (top to bottom): level, truth, detected
+    level, prediction, its probability, and whether they agree ("—" when not detected or not graded).
+
+    ``truths``: labelled discs with ``.level``, ``.modic``, ``.box`` (a phantom's ``levels`` or a
+    demo case's :func:`~modic_core.datasets.demo.demo_levels`); ``levels``: a report's levels.
+    """
+    import pandas as pd
+
+    from modic_core.datasets.demo import match_truth
+
+    matched = match_truth(list(levels), list(truths))
+    by_name = {lv.level: lv for lv in levels}
+    by_truth = {t.level: by_name[name] for name, t in matched.items()}
+    rows = []
+    for t in truths:
+        truth = f"MC{int(t.modic)}"
+        lv = by_truth.get(t.level)
+        graded = lv is not None and getattr(lv, "graded", True)
+        p = float(lv.probabilities.get(lv.prediction, float("nan"))) if graded else float("nan")
+        agree = "—" if not graded else ("no MC3 class" if truth == "MC3" else ("yes" if lv.prediction == truth else "no"))
+        rows.append({"level": t.level, "truth": truth, "detected as": lv.level if lv is not None else "not detected",
+                     "prediction": lv.prediction if lv is not None else "—", "P(prediction)": round(p, 2), "agrees": agree})
+    return pd.DataFrame(rows, columns=["level", "truth", "detected as", "prediction", "P(prediction)", "agrees"])
+
+
+def mc1_note(n_real_mc1: int | None) -> str:
+    """What the MC1 numbers show (README "MC1 cannot be measured here"), with the shipped count of real MC1 discs."""
+    n = "only a handful of" if n_real_mc1 is None else f"only {int(n_real_mc1)}"
+    return (f"MC1 cannot be measured on real discs: the training cohort held {n} real MC1 discs, so every report shows "
+            "\"too few cases\" for MC1. Training also painted synthetic MC1 bands (T1-dark, T2-bright) into normal crops, "
+            "so on these synthetic phantoms the model predicts MC1 readily, at times also at normal or MC2 levels (see "
+            "the table). A correct MC1 here shows that mechanism, not accuracy on real MC1.")
+
+
+def truth_summary(table) -> str:
+    """One sentence of what the table shows: agreements, normal levels called a Modic change, and MC1
+    predictions at levels whose truth is not MC1."""
+    scored = table[table["agrees"].isin(["yes", "no"])]
+    n_ok = int((scored["agrees"] == "yes").sum())
+    false_mc1 = table[(table["prediction"] == "MC1") & (table["truth"] != "MC1")]["level"].tolist()
+    text = f"On this phantom the model agrees with the truth at {n_ok} of {len(scored)} gradable levels"
+    normal = scored[scored["truth"] == "MC0"]
+    if len(normal):
+        n_fp = int(normal["prediction"].isin(["MC1", "MC2"]).sum())
+        text += f"; it calls {n_fp} of {len(normal)} normal (MC0) levels a Modic change"
+    if false_mc1:
+        text += f"; it predicts MC1 at {len(false_mc1)} level(s) whose truth is not MC1 ({', '.join(false_mc1)})"
+    return text + "."

@@ -436,8 +436,8 @@ def test_cohort_page_shows_shipped_comparison(fake_backend, weights_with_compari
     assert (table["Sensitivity MC1"] == "too few cases (n=4)").all()
     assert table["Balanced accuracy"].str.contains("95% CI").all()
     charts = at.get("plotly_chart")
-    assert len(charts) == 2 + 3 + 1  # scores, sensitivities, 3 confusion matrices, by scanner
-    assert "too few cases (n=4)" in charts[1].proto.spec
+    assert len(charts) == 1 + 2 + 3 + 1  # paired differences, scores, sensitivities, 3 confusion matrices, by scanner
+    assert "too few cases (n=4)" in charts[2].proto.spec
     at.radio(key="shipped_gmetric").set_value("mc0_vs_mc2").run()
     assert_clean(at)
     # the sidebar default is the comparison's best method

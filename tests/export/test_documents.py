@@ -79,37 +79,6 @@ def test_pdf_of_single_slice_study():
     assert data.startswith(b"%PDF")
 
 
-def test_dicom_sr_of_the_phantom(study):
-    import highdicom as hd
-    import pydicom
-
-    from modic_core.export.dicom_sr import PRIVATE_SCHEME, dicom_sr_bytes, read_series_headers
-
-    headers = read_series_headers(Path(__file__).resolve().parents[2] / "demo" / "phantom_dicom" / "t1")
-    assert len(headers) == 15
-    report = make_report(study)
-    ds = pydicom.dcmread(io.BytesIO(dicom_sr_bytes(report, study, headers)))
-    assert ds.Modality == "SR" and ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
-    assert "not for diagnosis" in ds.SeriesDescription and ds.VerificationFlag == "UNVERIFIED"
-    assert len(ds.SeriesDescription) <= 64  # a LO value holds at most 64 characters (was 66)
-    sr = hd.sr.Comprehensive3DSR.from_dataset(ds)
-    groups = sr.content.get_planar_roi_measurement_groups()
-    assert [str(g.tracking_identifier) for g in groups] == [lv.level for lv in report.levels]
-    g = groups[0]
-    values = {m.name.meaning: m.value for m in g.get_measurements()}
-    assert values["Probability of MC0"] == pytest.approx(0.6) and values["Detector confidence"] == pytest.approx(0.9)
-    qe = g.get_qualitative_evaluations()[0]
-    assert (qe.value.value, qe.value.scheme_designator) == ("MC0", PRIVATE_SCHEME)
-    assert g.finding_sites[0].value.meaning == "Intervertebral disc structure of third lumbar vertebra"  # L3-L4
-    # the region lies on the T1 image of the slab centre (slice 7 of the 15)
-    ref_uid = g.roi.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
-    pos = study.t1.index_to_physical(np.array([[7, 0, 0]]))[0]
-    z7 = min(headers, key=lambda h: np.linalg.norm(np.array([float(v) for v in h.ImagePositionPatient]) - pos))
-    assert ref_uid == z7.SOPInstanceUID and int(z7.InstanceNumber) == 8
-    with pytest.raises(ValueError):
-        dicom_sr_bytes(report, study, [])
-
-
 def test_csv_escapes_formula_like_text(study):
     rep = make_report(study, 2)
     rep.levels[0] = dataclasses.replace(rep.levels[0], level="=HYPERLINK(\"http://x\")")
@@ -147,3 +116,67 @@ def test_pdf_and_csv_never_show_file_names(phi_named_study):
     streams = [zlib.decompress(m) for m in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S) if m[:1] == b"x"]
     for blob in [pdf, *streams, report_csv(rep, study_label="1a2b3c4d")]:
         assert b"DOE_JOHN" not in blob and b"MRN4471" not in blob
+
+
+def _unreliable_report(study):
+    from modic_core.pairing.alignment import Alignment
+
+    rep = make_report(study, 3)
+    rep.alignment = Alignment(method="header", residual_mm=9.0, discs_matched=1, discs_t1=3, ok=False)
+    rep.levels[2] = dataclasses.replace(rep.levels[2], graded=False, prediction="not graded", gradcam=None,
+                                        probabilities={c: float("nan") for c in ("MC0", "MC1", "MC2")},
+                                        note="T2 does not cover this level (40 % of its region lies in the T2 field of view).")
+    rep.warnings = ["T1/T2 NOT aligned. The grades below depend on T2 and are unreliable.",
+                    "Some levels are not graded: the T2 series does not cover them."]
+    return rep
+
+
+def test_report_page_readable_labels_inside_and_crops_per_level(study):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rep = _unreliable_report(study)
+    fig = build_report_figure(study, rep, study_label="1a2b3c4d")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    texts = list(fig.texts) + [t for ax in fig.axes for t in ax.texts]
+    cells = [c.get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]
+    sizes = [t.get_fontsize() for t in texts + cells if t.get_text().strip()]
+    assert min(sizes) >= 7.5 and np.median(sizes) >= 8  # was 5.5 pt labels
+    # every box label lies inside its panel (was clipped at the panel edge)
+    overview = [ax for ax in fig.axes if ax.get_title(loc="left").startswith(("T1 with", "T2 on"))]
+    assert len(overview) == 2
+    for ax in overview:
+        box = ax.get_window_extent(renderer)
+        labels = [t for t in ax.texts if t.get_text().startswith("L")]
+        assert len(labels) == 3
+        for t in labels:
+            ext = t.get_window_extent(renderer)
+            assert box.x0 <= ext.x0 and ext.x1 <= box.x1 + 1 and box.y0 <= ext.y0 and ext.y1 <= box.y1 + 1
+    # per level: T1, T2 and Grad-CAM crops
+    crops = [ax for ax in fig.axes if ax.images and ax not in overview]
+    assert len(crops) == 3 * len(rep.levels)
+    joined = "\n".join(t.get_text() for t in texts)
+    assert "ALERT: T1/T2 NOT aligned" in joined and "ALERT: Some levels are not graded" in joined
+    assert "T1/T2 alignment: T1/T2 NOT aligned" in joined and "L5-L6 not graded" in joined
+    cell_text = [c.get_text() for c in cells]
+    assert "not graded" in cell_text and "—" in cell_text and any(c.startswith("T2 does not cover") for c in cell_text)
+
+
+def test_rendered_pdf_has_little_white_space(study, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (apt: poppler-utils) is not installed")
+    from PIL import Image
+
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(build_pdf_report(study, _unreliable_report(study), study_label="1a2b3c4d"))
+    subprocess.run(["pdftoppm", "-r", "40", "-png", "-singlefile", str(pdf), str(tmp_path / "page")], check=True, timeout=60)
+    page = np.asarray(Image.open(tmp_path / "page.png").convert("L"))
+    blank = (page > 245).all(axis=1)
+    longest, run = 0, 0
+    for b in blank:
+        run = run + 1 if b else 0
+        longest = max(longest, run)
+    assert longest < 0.08 * len(blank)  # no white band taller than 8 % of the page
+    assert blank.mean() < 0.45

@@ -163,3 +163,28 @@ def test_model_card_rows_for_the_shipped_cards():
     assert any(k.startswith("false positives: above") for k in rows)
     clf = ClassifierCard.load(ROOT / "weights" / "classifier_zscore.json")
     assert dict(metrics_rows(clf))["MC0-vs-MC2 balanced accuracy"] == clf.cross_validation.mc0_vs_mc2.display
+
+
+def test_too_few_rows_grey_paired_column_visible_and_bar_labels_apart(raw):
+    import math
+
+    comp = NormalizationComparison.from_dict(comparison_doc(raw))
+    methods = comparison_methods(comp)
+    # MC1 (n=4) is flagged too few: its confusion-matrix row is grey (NaN on the colour scale) and labelled
+    fig = confusion_matrix_figure(methods[0].report)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert all(math.isnan(v) for v in z[1]) and not np.isnan(z[0]).any() and not np.isnan(z[2]).any()
+    assert "too few (n=4)" in fig.data[0].y[1] and fig.layout.plot_bgcolor == "#D9D9D9"
+    # the paired difference is the third column (visible without scrolling) and has its own chart
+    table = summary_table(methods, best="zscore").drop(columns=["key"])
+    assert list(table.columns[:3]) == ["method", "discs", "Δ vs z-score"]
+    assert table.loc[table["method"].str.startswith("Z-score"), "Δ vs z-score"].item() == "reference"
+    from modic_core.ui.comparison import paired_chart
+
+    forest = paired_chart(methods)
+    assert len(forest.data[0].x) == 1 and forest.data[0].y[0].endswith("[balanced accuracy]")
+    assert paired_chart([m for m in methods if m.name == "zscore"]) is None
+    # bar values are written upward inside their bars, hidden when they do not fit: no "0.610.61"
+    for chart in (metric_chart(methods), sensitivity_chart(methods)):
+        assert all(tr.textangle == -90 and tr.textposition == "inside" for tr in chart.data)
+        assert chart.layout.uniformtext.mode == "hide"

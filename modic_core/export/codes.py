@@ -1,0 +1,79 @@
+"""Coded concepts of the DICOM SR: the private coding scheme ``99MODICCORE`` and the SNOMED CT disc sites.
+
+There is no standard code for a Modic type, so the classes, the probabilities and the detector
+confidence use a private scheme. DICOM PS3.3 C.12.1.1.2 asks an instance that uses a private
+scheme to declare it in its CodingSchemeIdentificationSequence: :func:`coding_scheme_item`.
+A private scheme's designator starts with "99"; code meanings are at most 64 characters.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "CLASS_MEANINGS",
+    "PRIVATE_SCHEME",
+    "PRIVATE_SCHEME_NAME",
+    "coding_scheme_item",
+    "level_finding_site",
+    "private_code",
+]
+
+PRIVATE_SCHEME = "99MODICCORE"
+PRIVATE_SCHEME_NAME = "modic_core private codes for Modic change grading (research)"
+PRIVATE_SCHEME_VERSION = "1"
+
+#: Qualitative values of the "Modic classification" evaluation (prediction -> code meaning).
+CLASS_MEANINGS = {
+    "MC0": "No Modic change",
+    "MC1": "Modic type 1 change",
+    "MC2": "Modic type 2 change",
+    "not graded": "Not graded",
+}
+_CLASS_VALUES = {"MC0": "MC0", "MC1": "MC1", "MC2": "MC2", "not graded": "NOTGRADED"}
+
+_DISC_CODES = {
+    "L5-S1": "IntervertebralDiscStructureOfFifthLumbarVertebra",
+    "L4-L5": "IntervertebralDiscStructureOfFourthLumbarVertebra",
+    "L3-L4": "IntervertebralDiscStructureOfThirdLumbarVertebra",
+    "L2-L3": "IntervertebralDiscStructureOfSecondLumbarVertebra",
+    "L1-L2": "IntervertebralDiscStructureOfFirstLumbarVertebra",
+    "T12-L1": "IntervertebralDiscStructureOfTwelfthThoracicVertebra",
+    "T11-T12": "IntervertebralDiscStructureOfEleventhThoracicVertebra",
+    "T10-T11": "IntervertebralDiscStructureOfTenthThoracicVertebra",
+    "T9-T10": "IntervertebralDiscStructureOfNinthThoracicVertebra",
+    "T8-T9": "IntervertebralDiscStructureOfEighthThoracicVertebra",
+}
+
+
+def private_code(value: str, meaning: str):
+    """A highdicom CodedConcept in :data:`PRIVATE_SCHEME` (meaning cut to DICOM's 64 characters)."""
+    import highdicom as hd
+
+    return hd.sr.CodedConcept(str(value), PRIVATE_SCHEME, str(meaning)[:64])
+
+
+def class_code(prediction: str):
+    """The private code of a prediction ("MC0", "MC1", "MC2" or "not graded")."""
+    value = _CLASS_VALUES.get(prediction, str(prediction).upper().replace(" ", "")[:16])
+    return private_code(value, CLASS_MEANINGS.get(prediction, str(prediction)))
+
+
+def coding_scheme_item():
+    """The CodingSchemeIdentificationSequence item that declares :data:`PRIVATE_SCHEME`."""
+    from highdicom.coding_schemes import CodingSchemeIdentificationItem
+
+    return CodingSchemeIdentificationItem(
+        designator=PRIVATE_SCHEME, name=PRIVATE_SCHEME_NAME, version=PRIVATE_SCHEME_VERSION,
+        responsible_organization="modic_core project",
+    )
+
+
+def level_finding_site(level: str):
+    """SNOMED CT code of the level's intervertebral disc (None for names other than T8-T9 .. L5-S1)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    name = _DISC_CODES.get(level)
+    if not name:
+        return None
+    code = getattr(codes.SCT, name)
+    meaning = code.meaning.replace(" (body structure)", "")[:64]
+    return hd.sr.CodedConcept(code.value, code.scheme_designator, meaning)

@@ -1,0 +1,59 @@
+"""``python -m modic_core.analysis T1 T2 --csv --pdf --sr``: the dashboard's files from the command line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+
+from modic_core.analysis.analyze import models_available
+from modic_core.export.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+PHANTOM = ROOT / "demo" / "phantom_dicom"
+SPIDER = ROOT / "tests" / "fixtures" / "spider_pair"
+needs_models = pytest.mark.skipif(not (models_available().get("detector") and models_available().get("zscore")),
+                                  reason="model weights are not installed")
+
+
+@needs_models
+def test_cli_writes_csv_pdf_and_sr(tmp_path):
+    out = {k: tmp_path / f"r.{k}" for k in ("csv", "pdf", "dcm")}
+    proc = subprocess.run([sys.executable, "-m", "modic_core.analysis", str(PHANTOM / "t1"), str(PHANTOM / "t2"),
+                           "--normalization", "zscore", "--csv", str(out["csv"]), "--pdf", str(out["pdf"]),
+                           "--sr", str(out["dcm"])], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(out["csv"])
+    assert len(df) >= 5 and df["study"].astype(str).str.fullmatch(r"[0-9a-f]{8}").all()
+    assert out["pdf"].read_bytes().startswith(b"%PDF")
+    ds = pydicom.dcmread(out["dcm"])
+    assert ds.Modality == "SR" and len(ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence) == 2
+    assert "wrote" in proc.stdout and str(out["dcm"]) in proc.stdout
+
+
+def test_cli_bad_input_exits_with_a_sentence(tmp_path, capsys):
+    assert main([str(tmp_path / "missing"), str(tmp_path / "missing2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.strip().endswith(".")
+    # an SR needs a DICOM T1: refused before any analysis runs
+    assert main([str(SPIDER / "t1.mha"), str(SPIDER / "t2.mha"), "--sr", str(tmp_path / "x.dcm")]) == 2
+    assert "--sr needs the T1 series as DICOM" in capsys.readouterr().err and not (tmp_path / "x.dcm").exists()
+    assert main([str(SPIDER / "t1.mha"), str(SPIDER / "t2.mha"), "--pdf", str(tmp_path / "no" / "r.pdf")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([str(SPIDER / "t1.mha"), str(SPIDER / "t2.mha"), "--normalization", "bogus"]) == 2
+    assert "Unknown normalization" in capsys.readouterr().err
+
+
+def test_study_label_matches_the_dashboard():
+    from modic_core.datasets.demo import load_demo
+    from modic_core.analysis.cache import study_fingerprint
+    from modic_core.export.cli import study_label
+    from modic_core.ui.session import short_study_id
+
+    for name in ("phantom-dicom", "spider-104"):
+        s = load_demo(name)
+        fp = study_fingerprint(s)
+        assert study_label(s, fp) == short_study_id(s, fp)

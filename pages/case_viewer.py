@@ -5,7 +5,7 @@ import hashlib
 
 import streamlit as st
 
-from modic_core.datasets.demo import list_demo_cases
+from modic_core.datasets.demo import demo_truth, list_demo_cases
 from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
 from modic_core.export.documents import build_pdf_report, method_label, report_csv
@@ -35,7 +35,7 @@ def demo_input():
                         format_func=lambda n: f"{n} — {'real SPIDER study' if by_name[n].kind == 'spider2d' else 'synthetic phantom'}")
     case = by_name[name]
     st.caption(case.description)
-    sr_source = (case.t1, None) if case.kind.endswith("dicom") else None
+    sr_source = (case.t1, None, case.t2, None) if case.kind.endswith("dicom") else None
     with guarded("loading a demo case"):
         return rt.cached_demo_study(name), sr_source
     return None, None
@@ -91,7 +91,8 @@ def upload_input():
     elif (i1, i2) == (pairing.t1, pairing.t2):
         st.warning(pairing.reason)
     pair = (infos[i1].key, infos[i2].key)
-    sr_source = (files, infos[i1].key) if infos[i1].kind == "dicom" else None
+    sr_source = ((files, infos[i1].key) + ((files, infos[i2].key) if infos[i2].kind == "dicom" else (None, None))
+                 if infos[i1].kind == "dicom" else None)
     if pair in cache["studies"]:
         return cache["studies"][pair], sr_source
     with st.spinner("Loading the two series…"), guarded("loading an uploaded pair"):
@@ -164,6 +165,16 @@ view = view_state(fp)
 viewer(study, levels, fp=fp, report=report, view_only=view_only, placed=placed,
               normalization=normalization, threshold=threshold)
 
+if report is not None and source == "Demo case" and report.levels:
+    with guarded("reading the demo case's true grades"):
+        truth = demo_truth(st.session_state.get("cv_demo", ""), report.levels)
+        if truth:
+            with st.expander("True grade beside the prediction (this demo case is labelled)", expanded=False):
+                st.dataframe([{"level": lv.level, "prediction": lv.prediction, "true grade": truth.get(lv.level, "—")}
+                              for lv in report.levels], hide_index=True)
+                st.caption("SPIDER demos: radiologists' grades of the whole 3D scan (this is one mid-sagittal slice); "
+                           "phantoms: the lesions they were built with. Detected levels are matched to labels by box.")
+
 # --------------------------------------------------------------------------- downloads (built when clicked)
 
 if report is not None:
@@ -181,11 +192,16 @@ if report is not None:
         if sr_source is not None and not report.reliable:
             d3c.caption("DICOM SR: not offered, the T1/T2 alignment check failed.")
         elif sr_source is not None:
-            sr = safe_call(lambda: dicom_sr_bytes(report, study, read_series_headers(*sr_source)), "building the DICOM SR",
-                           fallback=b"")
+            def _sr() -> bytes:
+                t1_headers = read_series_headers(*sr_source[:2])
+                t2_headers = read_series_headers(*sr_source[2:]) if sr_source[2] is not None else ()
+                return dicom_sr_bytes(report, study, t1_headers, t2_headers=t2_headers)
+
+            sr = safe_call(_sr, "building the DICOM SR", fallback=b"")
             d3c.download_button("Findings (DICOM SR)", sr, file_name=f"modic_{sid}_sr.dcm", mime="application/dicom",
                                 key=f"cv_dl_sr_{fp}", on_click="ignore",
-                                help="Comprehensive 3D SR (TID 1500) referencing the T1 images, for PACS research use.")
+                                help="Comprehensive 3D SR (TID 1500) referencing the T1 and T2 images of each level's "
+                                     "slab, for PACS research use.")
         else:
             d3c.caption("DICOM SR: available when the T1 series is DICOM.")
     timings = " · ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f} s" for k, v in (report.timings or {}).items())

@@ -42,6 +42,8 @@ def test_real_models_demo_threshold_method_and_upload():
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
     assert len(table) > 0 and set(table["prediction"]) <= {"MC0", "MC1", "MC2"}
+    truth = [df.value for df in at.dataframe if "true grade" in df.value.columns]
+    assert truth and set(truth[0]["true grade"]) <= {"MC0", "MC1", "MC2", "MC3", "—"}  # the demo's radiologist grades
     sa = next(iter(_store(at)._items.values()))
     det = sa.detections()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modic_core.schema import Benchmark, DetectorCard, Estimate, NamingAudit, NormalizationComparison, PairingAudit, SyntheticMC1
+from modic_core.schema import BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, NamingAudit, NormalizationComparison, PairingAudit, SyntheticMC1
 from modic_core.settings import project_root
 
-__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "main"]
+__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "batch_scaling_tables", "browser_table", "main"]
 
 ROOT = project_root()
 
@@ -111,12 +111,44 @@ def naming_table(doc: NamingAudit) -> str:
     return "\n".join(lines)
 
 
+def batch_scaling_tables(doc: BatchScaling) -> str:
+    """Throughput of the two batch engines and the per-study cost split, as Markdown tables."""
+    lines = [f"Batch engines ({doc.machine.cpu_count} CPU cores, commit {doc.commit}):", "",
+             "| cohort (generated phantoms) | engine | wall time | studies/min | peak memory per worker |", "|---|---|---|---|---|"]
+    for name, c in doc.cohorts.items():
+        shape = " x ".join(str(v) for v in c.get("shape", []))
+        for eng, f in c.get("engines", {}).items():
+            mem = (f"actors {' / '.join(str(m) for m in f['actor_peak_mb'])} MB, read tasks {f.get('read_worker_peak_mb', '?')} MB"
+                   if "actor_peak_mb" in f else f"{f.get('driver_peak_mb', '?')} MB (the one process)")
+            spm = f"{f['studies_per_minute']}" + (f" ({f['studies_per_minute_after_startup']} after Ray start-up)"
+                                                  if "studies_per_minute_after_startup" in f else "")
+            lines.append(f"| {c['studies']} {name.replace('_', '-')} ({shape}) | {eng} | {f['wall_s']} s | {spm} | {mem} |")
+    lines += ["", "| cohort | read + pair | detect (+ alignment check) | classify (+ report) | write | total s/study | studies per CPU core-hour |",
+              "|---|---|---|---|---|---|---|"]
+    for name, c in doc.cost_split_s.items():
+        per_hour = doc.projection.get(name, {}).get("studies_per_cpu_core_hour", "?")
+        lines.append(f"| {name.replace('_', '-')} | {c['read']} | {c['detect']} | {c['classify']} | {c['write']} | {c['total']} | {per_hour} |")
+    return "\n".join(lines)
+
+
+def browser_table(doc: BrowserBenchmark) -> str:
+    """Case-viewer latency in Chromium (input to settled page), as a Markdown table."""
+    lines = [f"Browser latency (Chromium, {doc.cpu_count} CPU cores, load average {doc.load_average[0]:.1f} at the start, commit {doc.commit}):",
+             "", "| interaction | median | min-max | target |", "|---|---|---|---|"]
+    for name, t in doc.interactions.items():
+        lines.append(f"| {name.replace('_', ' ')} | {t.median_ms:.0f} ms | {t.min_ms:.0f}-{t.max_ms:.0f} ms | "
+                     f"{t.target_ms:.0f} ms ({'met' if t.within_target else 'missed'}) |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     sources = ((DetectorCard, ROOT / "weights" / "detector.json", detector_table),
                (NormalizationComparison, ROOT / "weights" / "normalization_comparison.json", comparison_table_md),
                (Benchmark, ROOT / "benchmarks" / "latest.json", bench_table),
                (PairingAudit, ROOT / "weights" / "pairing_audit.json", pairing_table),
-               (NamingAudit, ROOT / "weights" / "naming_audit.json", naming_table))
+               (NamingAudit, ROOT / "weights" / "naming_audit.json", naming_table),
+               (BatchScaling, ROOT / "benchmarks" / "batch_scaling.json", batch_scaling_tables),
+               (BrowserBenchmark, ROOT / "benchmarks" / "browser.json", browser_table))
     for cls, path, fn in sources:
         print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()

@@ -31,3 +31,19 @@ def test_readme_benchmark_rows_come_from_the_shipped_benchmark():
     readme = [line for line in (ROOT / "README.md").read_text().splitlines() if line.endswith((" ms |", " GB | |"))]
     assert len(readme) >= 8
     assert not [line for line in readme if line not in rows]
+
+
+@pytest.mark.parametrize("cls,path,fn", [
+    ("BatchScaling", "benchmarks/batch_scaling.json", "batch_scaling_tables"),
+    ("BrowserBenchmark", "benchmarks/browser.json", "browser_table"),
+])
+def test_readme_quotes_the_measured_benchmarks(cls, path, fn):
+    import modic_core.evaluation.summary as summary
+    import modic_core.schema as schema
+
+    doc = getattr(schema, cls).load(ROOT / path)
+    readme = (ROOT / "README.md").read_text()
+    table = [line for line in getattr(summary, fn)(doc).splitlines() if line.startswith("|")]
+    assert len(table) >= 4
+    missing = [line for line in table if line not in readme]
+    assert not missing, f"README is stale; rerun python -m modic_core.evaluation.summary: {missing[:2]}"

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from modic_core import settings
+from modic_core.batch.sink import read_status
 from modic_core.batch.sink import PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, read_done, read_results, status_path
 from modic_core.cli_args import positive_int, threshold as threshold_arg
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
@@ -307,16 +308,6 @@ def score_predictions(predictions, studies: Sequence[CohortStudy], *, n_boot: in
 # --------------------------------------------------------------------------- command line
 
 
-def _read_status(status_file: Path):
-    from modic_core.datasets.tables import read_text_csv
-
-    try:
-        df = read_text_csv(status_file, "The status file")
-    except InputError:
-        return None
-    return df if {"study_id", "status"} <= set(df.columns) else None
-
-
 def _read_done(out: Path, status_file: Path, *, retry_failed: bool = False) -> set[str]:
     """Study IDs not to analyse again (:func:`modic_core.batch.sink.read_done`)."""
     return read_done(out, retry_failed=retry_failed)
@@ -324,7 +315,7 @@ def _read_done(out: Path, status_file: Path, *, retry_failed: bool = False) -> s
 
 def _drop_failed(status_file: Path) -> int:
     """Remove the status rows of studies whose last status is not ``ok``; returns how many studies."""
-    st = _read_status(status_file) if status_file.is_file() else None
+    st = read_status(status_file) if status_file.is_file() else None
     if st is None:
         return 0
     last = st.drop_duplicates("study_id", keep="last").set_index("study_id")["status"]

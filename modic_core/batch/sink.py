@@ -94,7 +94,7 @@ def read_results(out: str | Path):
     return read_text_csv(out, "The results file")
 
 
-def _read_status(status_file: Path):
+def read_status(status_file: Path):
     from modic_core.datasets.tables import read_text_csv
 
     try:
@@ -111,7 +111,7 @@ def read_done(out: str | Path, *, retry_failed: bool = False) -> set[str]:
     sfile = status_path(out)
     done: set[str] = set()
     if sfile.is_file():
-        st = _read_status(sfile)
+        st = read_status(sfile)
         if st is not None:
             last = st.drop_duplicates("study_id", keep="last")
             done |= set(last.loc[last["status"] == "ok", "study_id"] if retry_failed else last["study_id"])

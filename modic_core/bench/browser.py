@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+from modic_core.bench.serve import start_streamlit, stop
 from modic_core.schema import BrowserBenchmark, InteractionTiming
 
 __all__ = ["TARGETS_MS", "main", "run"]
@@ -54,31 +53,11 @@ _STATE = """() => [performance.now(), window.__lastMut,
   document.querySelector("[data-stale='true']") !== null]"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(app_root: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(app_root))
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=app_root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("streamlit did not become healthy in 120 s")
+    try:
+        return start_streamlit(app_root, log_path, env=dict(os.environ, PYTHONPATH=str(app_root)))
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _settle(page, *, quiet_ms: float = 400.0, timeout_s: float = 60.0) -> None:
@@ -216,11 +195,7 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
             finally:
                 browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
     version = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True).stdout.strip()
     notes.append("The app runs as `make run` starts it (no thread limits); other processes on the machine share its cores.")

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from modic_core.bench.serve import start_streamlit, stop
 
 from modic_core.normalization.methods import NORMALIZATIONS
 from tests.app.helpers import default_method
@@ -33,12 +31,6 @@ PHANTOM = ROOT / "demo" / "phantom_dicom"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
                                                               "(apt-get install chromium; .ci/run does it)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _models_ready() -> bool:
@@ -53,35 +45,15 @@ def _models_ready() -> bool:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
     real = _models_ready() and os.environ.get("MODIC_BROWSER_FAKE") != "1"
     log_path = tmp_path_factory.mktemp("browser") / "streamlit.log"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), MKL_NUM_THREADS="1")
-    options = ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     launch = ["-m", "streamlit", "run", "app.py"] if real else [str(ROOT / "tests" / "app" / "serve_fake.py")]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, *launch, *options], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_streamlit(ROOT, log_path, env=env, command=launch, timeout_s=90)
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not become healthy in 90 s")
         yield {"url": url, "real": real, "log": log_path}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

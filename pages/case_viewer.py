@@ -5,6 +5,7 @@ import hashlib
 
 import streamlit as st
 
+from modic_core.export.labels import volume_label
 from modic_core.datasets.demo import demo_truth, list_demo_cases
 from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
@@ -114,9 +115,8 @@ sid = short_study_id(study, fp)
 normalization, threshold = rt.current_settings()
 view_only = is_view_only(study)
 nz, ny, nx = study.t1.shape
-series = (f"**Series:** {study.t1.meta.series_description or study.sources.get('t1', '—')}" if view_only else
-          f"**T1:** {study.t1.meta.series_description or study.sources.get('t1', '—')} · "
-          f"**T2:** {study.t2.meta.series_description or study.sources.get('t2', '—')}")
+series = (f"**Series:** {volume_label(study.t1, study.t1.meta.sequence)}" if view_only else
+          f"**T1:** {volume_label(study.t1, 'T1')} · **T2:** {volume_label(study.t2, 'T2')}")  # never a file name
 st.markdown(f"**Study** `{sid}` (hashed ID) · {series} · "
             f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm")
 # The downloads sit right under the study they belong to. This slot is (re)drawn empty as soon as a

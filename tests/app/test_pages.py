@@ -74,7 +74,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     assert {"<b>A</b>", "<b>P</b>", "<b>S</b>", "<b>I</b>"} <= letters  # orientation letters
     md = markdown_text(at)
     assert md.count(NOTICE) == 1  # the notice is visible, once
-    assert "hashed ID" in md and "t1.mha" in md
+    assert "hashed ID" in md and "T1 series, 1 slice" in md and "t1.mha" not in md  # neutral series labels, no file names
     # sidebar: method default, threshold default and minimum, device
     assert at.radio(key="normalization").value == default_method()
     thr = at.slider(key="threshold")

@@ -224,7 +224,7 @@ def test_two_browser_sessions_at_once_get_their_own_results(server, artifacts):
             _settle(a, 1200)
             _settle(b, 1200)
             text_a, text_b = a.inner_text("body"), b.inner_text("body")
-            assert "t1.mha" in text_a and "T1 TSE SAG" not in text_a
+            assert "T1 series, 1 slice" in text_a and "t1.mha" not in text_a and "T1 TSE SAG" not in text_a
             assert "T1 TSE SAG (synthetic)" in text_b
             id_a = re.search(r"Study\s+(\w{8})\s+\(hashed ID\)", text_a).group(1)
             id_b = re.search(r"Study\s+(\w{8})\s+\(hashed ID\)", text_b).group(1)

@@ -118,6 +118,7 @@ class StudyAnalysis:
         self._cache = cache
         self._det: _Detected | None = None
         self._aligned: _Aligned | None = None
+        self._coverage: np.ndarray | None = None
         self._cls: dict[tuple[str, bool], _Classified] = {}
         self._lock = threading.RLock()
         self.timings: dict[str, float] = {}
@@ -205,11 +206,13 @@ class StudyAnalysis:
 
     def coverage(self) -> np.ndarray:
         """Fraction of each candidate region (centre slice) inside the T2 field of view, 0-1."""
-        a = self.alignment()
-        cands = self.candidates()
-        if a.t2_placed is None or not cands:
-            return np.ones(len(cands))
-        return fov_coverage(self.study.t1, a.t2_placed, [c.box for c in cands], [c.z_center for c in cands])
+        with self._lock:
+            if self._coverage is None:  # once per study: a threshold change must not redo it
+                a = self.alignment()
+                cands = self.candidates()
+                self._coverage = (np.ones(len(cands)) if a.t2_placed is None or not cands else
+                                  fov_coverage(self.study.t1, a.t2_placed, [c.box for c in cands], [c.z_center for c in cands]))
+            return self._coverage
 
     def forget(self, normalization: str) -> None:
         """Drop the cached classification of one method (benchmarks time a fresh switch with it)."""

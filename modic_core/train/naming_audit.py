@@ -1,6 +1,6 @@
 """Audit of level naming: the old count-up rule versus :func:`modic_core.detection.levels.name_regions`.
 
-    python -m modic_core.train.naming_audit --cohort ../shared/data/spider2d --out weights/naming_audit.json
+    python -m modic_core.train.naming_audit --cohort PATH/TO/spider2d --out weights/naming_audit.json
 
 Two sets of detector outputs are scored against the SPIDER level labels of the boxed discs:
 

@@ -1,6 +1,6 @@
 """Audit of the T1/T2 alignment check on a cohort (the numbers in the README's "Pairing" section).
 
-    python -m modic_core.train.pairing_audit --cohort ../shared/data/spider2d --out weights/pairing_audit.json
+    python -m modic_core.train.pairing_audit --cohort PATH/TO/spider2d --out weights/pairing_audit.json
 
 For every study: the check on the pair as stored (false alarms on pairs the cohort marks aligned;
 flags or repairs on those it marks not aligned), then the same T2 with its origin moved by a

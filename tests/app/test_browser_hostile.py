@@ -1,7 +1,7 @@
 """Real-browser test of hostile uploads: the dashboard refuses them clearly and stays healthy.
 
 ``streamlit run app.py`` headless on 127.0.0.1 (as ``tests/app/test_browser.py`` starts it), driven by
-Debian's Chromium through Playwright (never ``playwright install``). Two uploads:
+Debian's Chromium through Playwright (the system browser at /usr/bin/chromium, nothing downloaded). Two uploads:
 
 1. a decode bomb: one JPEG 2000 DICOM slice of a few KB declaring 8192 x 8192 pixels, uploaded with
    the phantom T2 series so the app pairs and loads it (before the limits it decoded to ~0.8 GB of

@@ -28,7 +28,9 @@ class DetectorConfig:
     fpn_channels: int = 96
     anchor_sizes: tuple[int, ...] = (16, 32, 64, 128)
     aspect_ratios: tuple[float, ...] = (0.35, 0.55, 0.8)
-    num_classes: int = 2  # background + intervertebral region
+    #: background + intervertebral region (+ the L5-S1 region, the sacral anchor of the level count,
+    #: as its own class when 3; weights trained before the anchor class have 2)
+    num_classes: int = 3
 
     def to_dict(self) -> dict:
         return asdict(self)

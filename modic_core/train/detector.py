@@ -30,7 +30,7 @@ from modic_core.detection.preprocess import to_detector_grid
 from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig
 from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
-__all__ = ["DetectorSample", "load_detector_samples", "train_detector", "main"]
+__all__ = ["DetectorSample", "region_class", "load_detector_samples", "train_detector", "main"]
 
 
 @dataclass
@@ -43,6 +43,16 @@ class DetectorSample:
     boxes: torch.Tensor
     levels: list[str]
     scale: np.ndarray  # grid pixel = T1 pixel * scale (sy, sx)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """Class of each box: 2 for the L5-S1 region (the sacral anchor), 1 for every other disc."""
+        return torch.tensor([region_class(lv) for lv in self.levels], dtype=torch.int64)
+
+
+def region_class(level: str) -> int:
+    """Detector class of a region by its level name: 2 = L5-S1 (anchor of the level count), 1 = other."""
+    return 2 if str(level).strip().upper() == "L5-S1" else 1
 
 
 def load_detector_samples(studies: list[CohortStudy], *, sequences=("T1", "T2")) -> list[DetectorSample]:
@@ -74,7 +84,7 @@ def _random_affine(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Genera
 
     One ``grid_sample`` (torchvision's v2.RandomAffine took ~0.1 s per slice here). Boxes are the
     bounding boxes of their transformed corners, clipped to the image; boxes left under 4 px go.
-    Returns (image (rows, cols), boxes (N, 4)).
+    Returns (image (rows, cols), boxes (N, 4), boolean mask of the input boxes kept).
     """
     _, H, W = img.shape
     ang = np.deg2rad(rng.uniform(-5, 5))
@@ -103,12 +113,16 @@ def _random_affine(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Genera
     nb[:, [0, 2]] = nb[:, [0, 2]].clip(0, W - 1)
     nb[:, [1, 3]] = nb[:, [1, 3]].clip(0, H - 1)
     keep = ((nb[:, 2] - nb[:, 0]) >= 4) & ((nb[:, 3] - nb[:, 1]) >= 4)
-    return out, torch.from_numpy(nb[keep])
+    return out, torch.from_numpy(nb[keep]), keep
 
 
-def _augment(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
-    """Geometric (affine: rotation ±5°, scale 0.85-1.15, shift ±5 %, flip) and MRI intensity augmentation."""
-    x, bx = _random_affine(img, boxes, rng)
+def _augment(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator, *, labels: torch.Tensor | None = None):
+    """Geometric (affine: rotation ±5°, scale 0.85-1.15, shift ±5 %, flip) and MRI intensity
+    augmentation. Returns (image (1, rows, cols), boxes (N, 4), class labels (N,) of the boxes kept)."""
+    if labels is None:
+        labels = torch.ones(len(boxes), dtype=torch.int64)
+    x, bx, kept = _random_affine(img, boxes, rng)
+    lb = labels[torch.from_numpy(kept)]
     # MRI intensity augmentation written in torch rather than torchio: torchio's RandomBiasField
     # costs ~0.2 s per 400x400 slice here, which would double the CPU training time.
     if rng.random() < 0.5:  # smooth multiplicative bias field from a 4x4 log-field
@@ -123,7 +137,7 @@ def _augment(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
     a = float(rng.uniform(0.8, 1.2))
     b = float(rng.uniform(-0.1, 0.1))
     x = torch.clamp(x * a + b, 0.0, 1.0)
-    return x[None].float(), bx.float()
+    return x[None].float(), bx.float(), lb
 
 
 def train_detector(
@@ -171,9 +185,9 @@ def train_detector(
             imgs, targets = [], []
             for j in order[i : i + batch_size]:
                 s = samples[j]
-                im, bx = _augment(s.image, s.boxes, rng)
+                im, bx, lb = _augment(s.image, s.boxes, rng, labels=s.labels)
                 imgs.append(im)
-                targets.append({"boxes": bx, "labels": torch.ones(len(bx), dtype=torch.int64)})
+                targets.append({"boxes": bx, "labels": lb})
             loss_dict = model(imgs, targets)
             loss = sum(loss_dict.values())
             opt.zero_grad()
@@ -201,6 +215,7 @@ def predict_samples(model: torch.nn.Module, samples: list[DetectorSample]) -> li
     for s in samples:
         res = model([s.image])[0]
         boxes = res["boxes"].numpy().astype(float)
+        labels = res["labels"].numpy().astype(int)
         boxes[:, [0, 2]] /= s.scale[1]
         boxes[:, [1, 3]] /= s.scale[0]
         gt = s.boxes.numpy().astype(float).copy()
@@ -209,6 +224,7 @@ def predict_samples(model: torch.nn.Module, samples: list[DetectorSample]) -> li
         out.append({
             "study_id": s.study_id, "sequence": s.sequence,
             "boxes": boxes.round(2).tolist(), "scores": res["scores"].numpy().round(4).tolist(),
+            "labels": labels.tolist(),
             "gt_boxes": gt.round(2).tolist(), "gt_levels": s.levels,
         })
     return out

@@ -9,8 +9,9 @@ slab -- the slices the classifier sees -- is the range of slices where members w
 Single-slice studies reduce to the plain detector output.
 
 The confidence threshold is applied afterwards (:meth:`StudyDetections.filter`): changing it
-never reruns the network. After thresholding, regions that cannot be separate discs are removed
-and level names are assigned by counting up from the lowest kept region (see :mod:`.levels`).
+never reruns the network. Level names are fixed once per study for every threshold, counted
+up from the region the detector scores as L5-S1 (see :mod:`.levels`). A region's anchor score
+(its L5-S1-class score) is fused across slices like its score.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from torchvision.ops import box_iou
 
 from modic_core import settings
 from modic_core.volume import Volume
-from modic_core.detection.levels import LevelNaming, name_regions
+from modic_core.detection.levels import LevelNaming, merge_classes, name_regions
 from modic_core.detection.model import DetectorConfig, build_detector
 from modic_core.detection.preprocess import to_detector_grid
 
@@ -42,6 +43,7 @@ class Detection:
     score: float
     z_range: tuple[int, int]
     level: str = ""
+    anchor: float = 0.0  # L5-S1-class score (0 for single-class weights)
 
     @property
     def z_center(self) -> int:
@@ -56,13 +58,15 @@ class StudyDetections:
     slices_run: list[int]
     shape: tuple[int, int, int]
     seconds: float = 0.0
+    anchored: bool = False  # the detector has an L5-S1 class: names count from its best region
 
     def naming(self) -> LevelNaming:
         """Level names of all candidates, fixed once for every threshold (:func:`~.levels.name_regions`)."""
         cached = getattr(self, "_naming", None)
         if cached is None:
             boxes = np.array([d.box for d in self.candidates], dtype=float).reshape(-1, 4)
-            cached = name_regions(boxes, np.array([d.score for d in self.candidates], dtype=float))
+            anchor = np.array([d.anchor for d in self.candidates], dtype=float) if self.anchored else None
+            cached = name_regions(boxes, np.array([d.score for d in self.candidates], dtype=float), anchor=anchor)
             self._naming = cached
         return cached
 
@@ -82,8 +86,8 @@ class StudyDetections:
 
     def filter(self, threshold: float) -> list[Detection]:
         """Regions with score >= threshold, ordered top to bottom, with level names."""
-        return [Detection(self.candidates[i].box, self.candidates[i].score, self.candidates[i].z_range, name)
-                for i, name in self.kept(threshold)]
+        c = self.candidates
+        return [Detection(c[i].box, c[i].score, c[i].z_range, name, c[i].anchor) for i, name in self.kept(threshold)]
 
 
 def central_slices(n_slices: int, slice_spacing_mm: float, *, slab_mm: float = 12.0, max_slices: int = 7) -> list[int]:
@@ -94,12 +98,18 @@ def central_slices(n_slices: int, slice_spacing_mm: float, *, slab_mm: float = 1
     return list(range(max(0, mid - half), min(n_slices, mid + half + 1)))
 
 
-def fuse_slices(per_slice: dict[int, tuple[np.ndarray, np.ndarray]], *, iou: float = 0.5, min_score: float = 0.01) -> list[Detection]:
-    """Greedy score-weighted fusion of boxes across slices (see module docstring)."""
-    items = [(s, z, b) for z, (boxes, scores) in per_slice.items() for b, s in zip(boxes, scores) if s >= min_score]
+def fuse_slices(per_slice: dict[int, tuple[np.ndarray, ...]], *, iou: float = 0.5, min_score: float = 0.01) -> list[Detection]:
+    """Greedy score-weighted fusion of boxes across slices (see module docstring).
+
+    ``per_slice``: slice index -> (boxes (N, 4), scores (N,)[, anchor scores (N,)])."""
+    items = []
+    for z, t in per_slice.items():
+        boxes, scores = t[0], t[1]
+        anchors = t[2] if len(t) > 2 else np.zeros(len(scores))
+        items += [(s, z, b, a) for b, s, a in zip(boxes, scores, anchors) if s >= min_score]
     items.sort(key=lambda t: -t[0])
     clusters: list[dict] = []
-    for s, z, b in items:
+    for s, z, b, a in items:
         overlaps = (
             box_iou(torch.as_tensor(np.asarray(b, float))[None], torch.as_tensor(np.array([c["box"] for c in clusters])))[0].tolist()
             if clusters else []
@@ -109,13 +119,15 @@ def fuse_slices(per_slice: dict[int, tuple[np.ndarray, np.ndarray]], *, iou: flo
                 c["w"].append(s)
                 c["boxes"].append(b)
                 c["z"].append(z)
+                c["a"].append(a)
                 c["box"] = np.average(np.array(c["boxes"]), axis=0, weights=np.array(c["w"]))
                 break
         else:
-            clusters.append({"box": np.asarray(b, float), "boxes": [b], "w": [s], "z": [z]})
+            clusters.append({"box": np.asarray(b, float), "boxes": [b], "w": [s], "z": [z], "a": [a]})
     n = max(1, len(per_slice))
     out = [
-        Detection(tuple(float(v) for v in c["box"]), float(sum(c["w"]) / n), (int(min(c["z"])), int(max(c["z"]))))
+        Detection(tuple(float(v) for v in c["box"]), float(sum(c["w"]) / n), (int(min(c["z"])), int(max(c["z"]))),
+                  anchor=float(sum(c["a"]) / n))
         for c in clusters
     ]
     return sorted(out, key=lambda d: -d.score)
@@ -132,12 +144,18 @@ class Detector:
         self.sha256 = sha256
         self._lock = threading.Lock()
 
-    def detect_slices(self, volume: Volume, slices: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Raw boxes (T1 pixels) and scores per slice index, all slices in one batch."""
+    @property
+    def anchored(self) -> bool:
+        """Whether the weights have the L5-S1 (anchor) class."""
+        return self.config.num_classes >= 3
+
+    def detect_slices(self, volume: Volume, slices: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Boxes (T1 pixels), region scores and anchor scores per slice index, all slices in one
+        batch; one region per location (:func:`~.levels.merge_classes`)."""
         return self.detect_many([(volume, slices)])[0]
 
     @torch.inference_mode()
-    def detect_many(self, items: list[tuple[Volume, list[int]]]) -> list[dict[int, tuple[np.ndarray, np.ndarray]]]:
+    def detect_many(self, items: list[tuple[Volume, list[int]]]) -> list[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """Like :meth:`detect_slices` for several volumes, one network pass per image size.
 
         torchvision's detector pads the images of a batch to a common size, and padding changes
@@ -160,12 +178,13 @@ class Detector:
             for idx in groups.values():
                 for i, r in zip(idx, self.model([imgs[i] for i in idx])):
                     results[i] = r
-        out: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in items]
+        out: list[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = [{} for _ in items]
         for (k, z), r, sc in zip(keys, results, scales):
             b = r["boxes"].float().cpu().numpy().astype(float)
             b[:, [0, 2]] /= sc[1]
             b[:, [1, 3]] /= sc[0]
-            out[k][z] = (b, r["scores"].float().cpu().numpy().astype(float))
+            labels = r["labels"].cpu().numpy() if self.anchored else None
+            out[k][z] = merge_classes(b, r["scores"].float().cpu().numpy().astype(float), labels)
         return out
 
     def detect(self, volume: Volume, *, slab_mm: float = 12.0) -> StudyDetections:
@@ -175,7 +194,7 @@ class Detector:
         t0 = time.perf_counter()
         slices = central_slices(volume.shape[0], volume.spacing[0], slab_mm=slab_mm)
         per = self.detect_slices(volume, slices)
-        return StudyDetections(fuse_slices(per), slices, volume.shape, time.perf_counter() - t0)
+        return StudyDetections(fuse_slices(per), slices, volume.shape, time.perf_counter() - t0, anchored=self.anchored)
 
     def detect_batch(self, volumes: list[Volume], *, slab_mm: float = 12.0) -> list[StudyDetections]:
         """:meth:`detect` for several volumes with one network pass; ``seconds`` is the per-volume share."""
@@ -185,7 +204,7 @@ class Detector:
         slices = [central_slices(v.shape[0], v.spacing[0], slab_mm=slab_mm) for v in volumes]
         per = self.detect_many(list(zip(volumes, slices)))
         dt = (time.perf_counter() - t0) / max(1, len(volumes))
-        return [StudyDetections(fuse_slices(p), sl, v.shape, dt) for v, sl, p in zip(volumes, slices, per)]
+        return [StudyDetections(fuse_slices(p), sl, v.shape, dt, anchored=self.anchored) for v, sl, p in zip(volumes, slices, per)]
 
 
 def pick_device() -> str:

@@ -1,9 +1,12 @@
 """Naming detected intervertebral regions by an anatomical rule.
 
-Rule: sort the regions by their centre from superior to inferior (row index, top to bottom);
-the lowest region is L5-S1 (the disc above the sacrum, which is always in a lumbar field of
-view) and the names count upward: L4-L5, L3-L4, L2-L3, L1-L2, T12-L1, T11-T12, ...
-Like SPIDER's own numbering, this assumes five lumbar vertebrae.
+Rule: the detector has a class of its own for the L5-S1 region (the disc on the sacrum): the
+region it scores highest for that class is the anchor, L5-S1, and the names count upward from it
+(L4-L5, L3-L4, L2-L3, L1-L2, T12-L1, T11-T12, ...), leaving a gap for a missed disc. Without an
+anchor (weights trained before the anchor class, or no region scores as L5-S1) the lowest
+confident region is taken as L5-S1 and the naming is flagged uncertain.
+Like SPIDER's own numbering, this assumes five lumbar vertebrae: a transitional vertebra cannot
+be told from a lumbar field of view alone.
 
 Before naming, :func:`anatomical_filter` removes regions that cannot be separate discs of the
 column: (1) a region whose centre row lies inside a higher-scoring region's rows (a duplicate
@@ -20,7 +23,10 @@ import numpy as np
 
 from modic_core.anatomy import level_name
 
-__all__ = ["LevelNaming", "anatomical_filter", "assign_level_names", "column_mask", "name_regions", "order_top_to_bottom"]
+__all__ = [
+    "ANCHOR_THRESHOLD", "LevelNaming", "anatomical_filter", "assign_level_names", "column_mask", "merge_classes",
+    "name_regions", "order_top_to_bottom",
+]
 
 #: A lowest region further below its neighbour than this many median inter-disc distances is
 #: not a lumbar disc (a sacral disc remnant or a false positive) and is dropped.
@@ -44,8 +50,9 @@ def assign_level_names(boxes: np.ndarray | Sequence[Sequence[float]]) -> list[st
     return names
 
 
-def anatomical_filter(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Boolean mask of the regions kept by the two rules in the module docstring."""
+def anatomical_filter(boxes: np.ndarray, scores: np.ndarray, *, drop_low_outliers: bool = True) -> np.ndarray:
+    """Boolean mask of the regions kept by the two rules in the module docstring (the second,
+    a far-below lowest region, only with ``drop_low_outliers``)."""
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     scores = np.asarray(scores, dtype=float).reshape(-1)
     keep = np.ones(len(boxes), dtype=bool)
@@ -56,7 +63,7 @@ def anatomical_filter(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
         inside = (cy > boxes[i, 1]) & (cy < boxes[i, 3]) & (scores <= scores[i]) & keep
         inside[i] = False
         keep &= ~inside
-    while keep.sum() >= 4:
+    while drop_low_outliers and keep.sum() >= 4:
         idx = np.where(keep)[0]
         ys = np.sort(cy[idx])
         gaps = np.diff(ys)
@@ -68,6 +75,50 @@ def anatomical_filter(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- naming that does not move
+
+
+#: A region whose L5-S1-class score reaches this is the sacral anchor of the count (the highest one).
+ANCHOR_THRESHOLD = 0.3
+#: Detector class labels: 1 = intervertebral region, 2 = the L5-S1 region (anchor).
+DISC_CLASS, ANCHOR_CLASS = 1, 2
+
+
+def merge_classes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray | None, *, iou: float = 0.5):
+    """One region per location from a multi-class detector output.
+
+    Faster R-CNN returns a box per class for the same region. Boxes are clustered greedily
+    (highest score first, IoU >= ``iou`` with the cluster's first box); a cluster keeps its first
+    box, its region score is min(1, best disc-class score + best anchor-class score) (the
+    probability of being any intervertebral region) and its anchor score is the best anchor-class
+    score. Without labels (single-class weights) boxes and scores pass through, anchor scores 0.
+    Returns (boxes (M, 4), scores (M,), anchor scores (M,)), by descending score.
+    """
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    if labels is None or len(boxes) == 0:
+        return boxes, scores, np.zeros(len(boxes))
+    labels = np.asarray(labels).reshape(-1)
+    if not (labels == ANCHOR_CLASS).any():
+        return boxes, scores, np.zeros(len(boxes))
+    from torchvision.ops import box_iou
+    import torch
+
+    order = np.argsort(-scores, kind="stable")
+    ious = box_iou(torch.as_tensor(boxes), torch.as_tensor(boxes)).numpy()
+    heads: list[int] = []
+    best: list[dict[int, float]] = []
+    for i in order:
+        for h, b in zip(heads, best):
+            if ious[i, h] >= iou:
+                b[int(labels[i])] = max(b.get(int(labels[i]), 0.0), float(scores[i]))
+                break
+        else:
+            heads.append(int(i))
+            best.append({int(labels[i]): float(scores[i])})
+    region = np.array([min(1.0, b.get(DISC_CLASS, 0.0) + b.get(ANCHOR_CLASS, 0.0)) for b in best])
+    anchor = np.array([b.get(ANCHOR_CLASS, 0.0) for b in best])
+    o = np.argsort(-region, kind="stable")
+    return boxes[heads][o].reshape(-1, 4), region[o], anchor[o]
 
 
 #: Regions at or above this detector confidence form the reference column that fixes the names.
@@ -123,15 +174,21 @@ def column_mask(boxes: np.ndarray, scores: np.ndarray, *, reference: float = REF
     return resid <= MAX_OFF_COLUMN * width
 
 
-def name_regions(boxes: np.ndarray, scores: np.ndarray, *, reference: float = REFERENCE_THRESHOLD) -> LevelNaming:
+def name_regions(
+    boxes: np.ndarray, scores: np.ndarray, *, anchor: np.ndarray | None = None, reference: float = REFERENCE_THRESHOLD,
+) -> LevelNaming:
     """Fix every candidate's level name once, independent of the display threshold.
 
     1. Off-column regions (:func:`column_mask`) and duplicates/sacral remnants
        (:func:`anatomical_filter`) get no name.
-    2. The regions with confidence >= ``reference`` are the reference column; the lowest is
-       L5-S1 (no sacrum detector yet: see the model card) and names count upward, leaving a gap
-       where neighbours are more than ``GAP_RATIO`` local spacings apart (a missed disc).
-    3. Every other region takes the slot its position implies between (or beyond) reference discs;
+    2. The anchor: the on-column region with the highest L5-S1-class score (``anchor``, one per
+       region; None for single-class weights) when it reaches ``ANCHOR_THRESHOLD``; it is L5-S1
+       and regions below it get no name. Without an anchor the lowest confident region is L5-S1
+       and the naming is uncertain.
+    3. The anchor plus the regions with confidence >= ``reference`` above it are the reference
+       column; names count upward from L5-S1, leaving a gap where neighbours are more than
+       ``GAP_RATIO`` local spacings apart (a missed disc).
+    4. Every other region takes the slot its position implies between (or beyond) reference discs;
        a region within half a spacing of a reference disc is its duplicate (no name).
     """
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
@@ -142,18 +199,38 @@ def name_regions(boxes: np.ndarray, scores: np.ndarray, *, reference: float = RE
     if n == 0:
         return LevelNaming((), True, ("no region found",))
     ok = column_mask(boxes, scores, reference=reference)
-    conf = np.where(ok & (scores >= reference))[0]
-    ref_mask = np.zeros(n, dtype=bool)
-    if len(conf):
-        ref_mask[conf[anatomical_filter(boxes[conf], scores[conf])]] = True
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
-    ref = [i for i in np.where(ref_mask)[0]]
+    a = None
+    if anchor is not None:
+        anchor = np.asarray(anchor, dtype=float).reshape(-1)
+        cand = np.where(ok & (anchor >= ANCHOR_THRESHOLD))[0]
+        if len(cand):
+            a = int(cand[np.argmax(anchor[cand])])
+        else:
+            reasons.append("the L5-S1 disc (sacral anchor) was not found: names counted up from the lowest disc")
+    conf = np.where(ok & (scores >= reference))[0]
+    if a is not None:
+        half = (boxes[a, 3] - boxes[a, 1]) / 2
+        below = [i for i in conf if cy[i] > cy[a] + half]
+        if len(below) >= 2:
+            reasons.append(f"{len(below)} confident discs lie below the detected L5-S1 disc")
+        conf = np.array([i for i in conf if i != a and cy[i] < cy[a] - half] + [a], dtype=int)
+        pri = scores[conf].copy()
+        pri[-1] = np.inf  # the anchor wins its duplicates
+        keep = anatomical_filter(boxes[conf], pri, drop_low_outliers=False)
+    else:
+        keep = anatomical_filter(boxes[conf], scores[conf]) if len(conf) else np.zeros(0, dtype=bool)
+    ref_mask = np.zeros(n, dtype=bool)
+    ref_mask[conf[keep]] = True
+    ref = [int(i) for i in np.where(ref_mask)[0]]
     ref.sort(key=lambda i: -cy[i])  # bottom first
     if len(ref) < 2:
         order = sorted(np.where(ok)[0], key=lambda i: -cy[i])
+        if a is not None:
+            order = [i for i in order if cy[i] <= cy[a]]
         for k, i in enumerate(order):
             slots[i] = k
-        return LevelNaming(tuple(slots), True, ("fewer than two confident discs",))
+        return LevelNaming(tuple(slots), True, tuple(reasons) + ("fewer than two confident discs",))
     ys = np.array([cy[i] for i in ref])  # decreasing (bottom first)
     steps = -np.diff(ys)
     k = [0]

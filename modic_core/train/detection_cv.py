@@ -6,19 +6,35 @@ from typing import Any, Sequence
 import numpy as np
 
 from modic_core.detection.infer import Detection, StudyDetections
+from modic_core.detection.levels import merge_classes
 
-__all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "summarize_detector_cv"]
+__all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "named_regions", "prediction_regions", "summarize_detector_cv"]
 
 DEFAULT_THRESHOLD = 0.5
+
+
+def prediction_regions(pred: dict) -> StudyDetections:
+    """The candidate regions of one saved raw prediction, as the app builds them: one region per
+    location (:func:`~modic_core.detection.levels.merge_classes`; ``labels`` present for weights
+    with the L5-S1 anchor class; or ``anchor`` scores for regions already merged)."""
+    labels = pred.get("labels")
+    if "anchor" in pred:  # already one region per location, with anchor scores
+        boxes, scores, anchor = (np.asarray(pred["boxes"], float).reshape(-1, 4), np.asarray(pred["scores"], float),
+                                 np.asarray(pred["anchor"], float))
+        labels = []
+    else:
+        boxes, scores, anchor = merge_classes(pred["boxes"], pred["scores"], labels)
+    cands = [Detection(tuple(b), float(s), (0, 0), anchor=float(a)) for b, s, a in zip(boxes, scores, anchor)]
+    return StudyDetections(cands, [0], (1, 1, 1), anchored=labels is not None)
 
 
 def named_regions(pred: dict, threshold: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Boxes, scores and level names of one saved prediction as the app shows them at ``threshold``
     (:meth:`modic_core.detection.infer.StudyDetections.kept`: on the column, no duplicates, names
     fixed for all thresholds)."""
-    boxes = np.asarray(pred["boxes"], float).reshape(-1, 4)
-    scores = np.asarray(pred["scores"], float)
-    dets = StudyDetections([Detection(tuple(b), float(s), (0, 0)) for b, s in zip(boxes, scores)], [0], (1, 1, 1))
+    dets = prediction_regions(pred)
+    boxes = np.array([d.box for d in dets.candidates], float).reshape(-1, 4)
+    scores = np.array([d.score for d in dets.candidates], float)
     kept = dets.kept(threshold)
     idx = [i for i, _ in kept]
     return boxes[idx].reshape(-1, 4), scores[idx], [n for _, n in kept]

@@ -25,25 +25,31 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from modic_core.detection.infer import Detection, StudyDetections
+from modic_core.detection.infer import StudyDetections
 from modic_core.detection.levels import anatomical_filter, assign_level_names
 from modic_core.evaluation.metrics import match_boxes
 from modic_core.schema import NamingAudit
+from modic_core.train.detection_cv import prediction_regions
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def _named(rule: str, boxes: np.ndarray, scores: np.ndarray, t: float) -> tuple[list[int], list[str]]:
-    """Indices (into the raw candidates) kept at threshold ``t`` and their names, by ``rule``."""
+def _named(rule: str, dets: StudyDetections, t: float) -> tuple[list[int], list[str]]:
+    """Indices (into the candidates) kept at threshold ``t`` and their names, by ``rule``."""
     if rule == "count_up":
+        boxes, scores = _arrays(dets)
         idx = np.where(scores >= t)[0]
         if len(idx) == 0:
             return [], []
         idx = idx[anatomical_filter(boxes[idx], scores[idx])]
         return idx.tolist(), assign_level_names(boxes[idx])
-    dets = StudyDetections([Detection(tuple(b), float(s), (0, 0)) for b, s in zip(boxes, scores)], [0], (1, 1, 1))
     kept = dets.kept(t)  # what the app shows: on the column, no duplicates, names fixed for all thresholds
     return [i for i, _ in kept], [n for _, n in kept]
+
+
+def _arrays(dets: StudyDetections) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([d.box for d in dets.candidates], float).reshape(-1, 4),
+            np.array([d.score for d in dets.candidates], float))
 
 
 def score(preds: Sequence[dict], rule: str) -> dict[str, Any]:
@@ -53,9 +59,8 @@ def score(preds: Sequence[dict], rule: str) -> dict[str, Any]:
         per_t: dict[str, Any] = {}
         stable = [0, 0]
         for p in items:
-            b = np.asarray(p["boxes"], float).reshape(-1, 4)
-            s = np.asarray(p["scores"], float)
-            named = {t: dict(zip(*_named(rule, b, s, t))) for t in THRESHOLDS}
+            dets = prediction_regions(p)
+            named = {t: dict(zip(*_named(rule, dets, t))) for t in THRESHOLDS}
             for t1, t2 in combinations(THRESHOLDS, 2):
                 common = set(named[t1]) & set(named[t2])
                 stable[0] += sum(named[t1][i] == named[t2][i] for i in common)
@@ -63,9 +68,9 @@ def score(preds: Sequence[dict], rule: str) -> dict[str, Any]:
         for t in (0.3, 0.5, 0.7, 0.9):
             right = total = fp_in = 0
             for p in items:
-                b = np.asarray(p["boxes"], float).reshape(-1, 4)
-                s = np.asarray(p["scores"], float)
-                idx, names = _named(rule, b, s, t)
+                dets = prediction_regions(p)
+                b, _ = _arrays(dets)
+                idx, names = _named(rule, dets, t)
                 kb = b[idx]
                 gt = np.asarray(p["gt_boxes"], float).reshape(-1, 4)
                 good = set()
@@ -101,6 +106,7 @@ def held_out_predictions(cohort: Path, trained_ids: set[str]) -> list[dict]:
             cands = raw.candidates
             out.append({"study_id": cs.study_id, "sequence": seq,
                         "boxes": [list(c.box) for c in cands], "scores": [c.score for c in cands],
+                        **({"anchor": [c.anchor for c in cands]} if raw.anchored else {}),
                         "gt_boxes": [list(lv.box) for lv in cs.levels if lv.box is not None],
                         "gt_levels": [lv.level for lv in cs.levels if lv.box is not None]})
     return out

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from modic_core.detection.infer import Detection, StudyDetections, central_slices, fuse_slices
 from modic_core.detection.levels import assign_level_names, order_top_to_bottom
@@ -125,3 +126,65 @@ def test_names_do_not_depend_on_the_threshold():
             assert all(names[a][i] == names[b][i] for i in common)
     assert names[0.3][1] == "T12-L1" and names[0.3][6] == "L5-S1"
     assert 1 not in names[0.5] and 4 not in names[0.7]
+
+
+# --------------------------------------------------------------------------- L5-S1 anchor
+
+
+def test_merge_classes_gives_one_region_per_location_with_its_anchor_score():
+    from modic_core.detection.levels import merge_classes
+
+    col = _column(3)
+    # the lowest disc appears twice: as a disc (0.3) and as the L5-S1 class (0.6)
+    boxes = np.concatenate([col, col[2:3] + 1.0])
+    scores = np.array([0.9, 0.8, 0.3, 0.6])
+    labels = np.array([1, 1, 1, 2])
+    b, s, a = merge_classes(boxes, scores, labels)
+    assert len(b) == 3
+    low = int(np.argmax(b[:, 1]))
+    assert s[low] == pytest.approx(0.9) and a[low] == 0.6  # region score = disc + anchor class (capped at 1)
+    assert sorted(a.tolist()) == [0.0, 0.0, 0.6]
+    # single-class outputs pass through
+    b1, s1, a1 = merge_classes(col, np.array([0.9, 0.8, 0.7]), None)
+    assert np.array_equal(b1, col) and not a1.any()
+
+
+def test_names_count_from_the_anchor_not_from_the_lowest_box():
+    from modic_core.detection.levels import name_regions
+
+    col = _column(8)  # the lowest box is a sacral disc remnant (S1-S2), the one above is L5-S1
+    scores = np.full(8, 0.95)
+    anchor = np.zeros(8)
+    anchor[6] = 0.9
+    nm = name_regions(col, scores, anchor=anchor)
+    assert nm.name(6) == "L5-S1" and nm.name(5) == "L4-L5" and nm.name(0) == "T11-T12"
+    assert nm.name(7) is None  # below L5-S1: no name
+    # without the anchor the same boxes are counted from the lowest one: every name shifts
+    plain = name_regions(col, scores)
+    assert plain.name(7) == "L5-S1" and plain.name(6) == "L4-L5"
+
+
+def test_a_missing_anchor_flags_the_naming_uncertain():
+    from modic_core.detection.levels import name_regions
+
+    col = _column(7)
+    nm = name_regions(col, np.full(7, 0.95), anchor=np.zeros(7))
+    assert nm.uncertain and any("L5-S1" in r for r in nm.reasons)
+    assert nm.name(6) == "L5-S1"  # still the best guess, but flagged
+    sure = name_regions(col, np.full(7, 0.95), anchor=np.eye(7)[6] * 0.8)
+    assert not sure.uncertain and sure.name(6) == "L5-S1"
+
+
+def test_anchor_names_do_not_move_when_a_disc_above_is_missed_or_weak():
+    from modic_core.detection.infer import Detection, StudyDetections
+
+    col = np.delete(_column(8), 2, axis=0)  # one thoracolumbar disc missed
+    scores = [0.99, 0.97, 0.4, 0.98, 0.97, 0.45, 0.96]  # two weak discs, the lowest is L5-S1
+    anchor = [0, 0, 0, 0, 0, 0, 0.7]
+    dets = StudyDetections([Detection(tuple(b), s, (0, 0), anchor=a) for b, s, a in zip(col, scores, anchor)],
+                           [0], (1, 400, 400), anchored=True)
+    names = {t: dict(dets.kept(t)) for t in (0.3, 0.5, 0.7, 0.9)}
+    assert names[0.3][6] == "L5-S1" and names[0.3][5] == "L4-L5" and names[0.3][1] == "T11-T12"
+    for a in names:
+        for b in names:
+            assert all(names[a][i] == names[b][i] for i in set(names[a]) & set(names[b]))

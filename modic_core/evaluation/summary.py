@@ -95,18 +95,20 @@ def pairing_table(doc: PairingAudit) -> str:
 
 
 def naming_table(doc: NamingAudit) -> str:
-    """The two level-naming rules side by side (names right at threshold 0.5, false positives inside
+    """The level-naming rules side by side (names right at threshold 0.5, false positives inside
     the graded column per image, names unchanged across thresholds 0.3-0.9), as a Markdown table."""
-    rule_label = {"count_up": "count up from the lowest box (before)", "name_regions": "column + reference naming (now)"}
+    rule_label = {"count_up": "count up from the lowest box", "name_regions": "disc column, lowest confident disc = L5-S1",
+                  "anchor": "disc column, counted from the detected L5-S1 (app)"}
     lines = ["| detector outputs | rule | image | names right (0.5) | FP in column / image (0.5) | names same across thresholds |",
              "|---|---|---|---|---|---|"]
-    for part, label in (("cross_validation", "CV held-out folds (50 studies)"),
-                        ("held_out", f"unseen boxed studies ({len(doc.held_out_studies)})")):
-        for rule in ("count_up", "name_regions"):
+    for part, label in (("cross_validation", "CV held-out folds"), ("held_out", "unseen boxed studies")):
+        for rule in rule_label:
             for seq in ("T1", "T2"):
-                r = getattr(doc, part)[rule][seq]
+                r = getattr(doc, part).get(rule, {}).get(seq)
+                if r is None:
+                    continue
                 t = r["by_threshold"]["0.5"]
-                lines.append(f"| {label} | {rule_label[rule]} | {seq} | {t['names_right']:.3f} (n={t['discs_matched']}) | "
+                lines.append(f"| {label} ({r['images']} studies) | {rule_label[rule]} | {seq} | {t['names_right']:.3f} (n={t['discs_matched']}) | "
                              f"{t['fp_in_column_per_image']:.2f} | {r['names_same_across_thresholds']:.3f} |")
     return "\n".join(lines)
 

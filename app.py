@@ -17,7 +17,7 @@ st.set_page_config(page_title="Modic change explorer", layout="wide")
 
 from modic_core import settings  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
-from modic_core.ui.comparison import shipped_best_method  # noqa: E402
+from modic_core.ui.comparison import shipped_best_method, shipped_starred_method  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
 from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY  # noqa: E402
 from modic_core.ui.backend import get_backend  # noqa: E402
@@ -40,7 +40,8 @@ PAGES = [
 
 
 def _default_method() -> str:
-    """The comparison's best method (a small JSON read per rerun), else the settings' default."""
+    """The comparison's default method by the rule fixed in advance (a small JSON read per rerun), else
+    the settings' default."""
     return shipped_best_method()
 
 
@@ -50,6 +51,7 @@ def sidebar() -> None:
     status = models_status(backend)
     methods = list(NORMALIZATIONS)
     default = _default_method()
+    starred = shipped_starred_method()
     if NORMALIZATION_KEY not in st.session_state or st.session_state[NORMALIZATION_KEY] not in methods:
         st.session_state[NORMALIZATION_KEY] = default
     if THRESHOLD_KEY not in st.session_state:
@@ -57,7 +59,7 @@ def sidebar() -> None:
     with st.sidebar:
         def label(m: str) -> str:
             text = NORMALIZATIONS[m].label
-            if m == default:
+            if m == starred:
                 text += " ★"
             if status["detector"] and not status["classifiers"].get(m):
                 text += " (not trained)"
@@ -66,7 +68,8 @@ def sidebar() -> None:
         # a radio, not a selectbox: the sidebar is narrow and a selectbox cuts long method names off
         st.radio("Intensity normalization", methods, key=NORMALIZATION_KEY, format_func=label,
                      help="How T1 and T2 intensities are standardised before classification (Cina et al. 2024). "
-                          "★ = best method in the shipped comparison. Switching reruns only the classifier.")
+                          "★ = a method that beat z-score in the shipped comparison with a 95% CI excluding zero (none: the methods "
+                          "do not differ and z-score is the default). Switching reruns only the classifier.")
         st.caption(f"`{NORMALIZATIONS[st.session_state[NORMALIZATION_KEY]].formula}`")
         st.slider("Detector confidence threshold", min_value=float(min_thr), max_value=1.0, step=0.05,
                   key=THRESHOLD_KEY, format="%.2f",

@@ -435,6 +435,54 @@ class DetectorData(Record):
 
 
 @dataclass
+class ReliabilityBin(Record):
+    """One bin of a reliability diagram: top-label confidence in [lower, upper), its discs' mean
+    confidence and accuracy (None for an empty bin)."""
+
+    lower: float
+    upper: float
+    n: int
+    confidence: float | None = None
+    accuracy: float | None = None
+
+
+@dataclass
+class UncertaintySummary(Record):
+    """The "uncertain" flag on out-of-fold predictions: share of levels flagged, and how the rest score."""
+
+    threshold: float | None
+    rate: Estimate | None = None  # share of levels flagged uncertain
+    accuracy_rest: Estimate | None = None  # top-label accuracy of the levels not flagged
+    mc0_vs_mc2_rest: Estimate | None = None  # MC0-vs-MC2 balanced accuracy of the levels not flagged
+    n_levels: int = 0
+    n_flagged: int = 0
+
+
+@dataclass
+class CalibrationRecord(Record):
+    """Temperature scaling and the uncertainty threshold of one classifier, fitted on out-of-fold CV
+    predictions (:mod:`modic_core.evaluation.calibration`). ``ece_*``: expected calibration error,
+    ``n_bins`` equal-width bins of the top-label confidence. ``ece_after`` and ``reliability_after``
+    are nested (each fold calibrated with a temperature fitted on the other folds only), so they are
+    not fitted on themselves; ``temperature`` and ``uncertain_below`` are the values fitted on all
+    folds and shipped."""
+
+    temperature: float
+    uncertain_below: float | None
+    threshold_rule: str
+    fitted_on: str
+    n_bins: int = 15
+    ece_before: float | None = None
+    ece_after: float | None = None
+    reliability_before: list[ReliabilityBin] = field(default_factory=list)
+    reliability_after: list[ReliabilityBin] = field(default_factory=list)
+    fold_temperatures: list[float] = field(default_factory=list)
+    uncertainty: UncertaintySummary | None = None  # nested: threshold chosen on the other folds
+    ensemble_agreement: str | None = None  # how member agreement enters the flag (None: single model)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ClassifierCard(Document):
     """``weights/classifier_<method>.json``: how the weights beside it were made and how they scored."""
 
@@ -449,6 +497,9 @@ class ClassifierCard(Document):
     sha256: str
     size_bytes: int
     cross_validation: ClassificationReport | None
+    calibration: CalibrationRecord | None = None  # temperature and uncertainty threshold used at inference
+    by_manufacturer: dict[str, ClassificationReport] | None = None  # CV report per scanner maker
+    by_field_strength: dict[str, ClassificationReport] | None = None  # CV report per field strength
 
 
 @dataclass
@@ -496,6 +547,7 @@ class MethodComparison(Record):
     paired: dict[str, PairedDiff] | None = None  # by metric; None for the reference itself
     by_manufacturer: dict[str, ClassificationReport] | None = None
     by_field_strength: dict[str, ClassificationReport] | None = None
+    calibration: CalibrationRecord | None = None
 
     def groups(self) -> dict[str, dict[str, ClassificationReport]]:
         """{group column: {group value: report}} (columns as in a cohort's studies.csv)."""
@@ -529,6 +581,9 @@ class NormalizationComparison(Document):
     folds: list[list[str]] | None = None
     excluded_discs: list[dict[str, Any]] | None = None
     minutes_per_method: dict[str, float] | None = None
+    default_method: str | None = None  # by the rule fixed in advance (default_rule); None in files before it
+    default_rule: str | None = None
+    methods_differ: bool | None = None  # False: no method beats the reference by the rule (no "best method" star)
 
 
 # --------------------------------------------------------------------------- benchmark
@@ -670,6 +725,7 @@ class LevelRecord(Record):
     z_range: list[int]
     graded: bool = True  # False: not graded (e.g. T2 does not cover the level); see ``note``
     note: str = ""
+    uncertain: bool = False  # calibrated top probability below the classifier's threshold (or ensemble disagreement)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

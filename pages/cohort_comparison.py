@@ -13,15 +13,20 @@ from modic_core.io.csv_safe import escape_frame
 from modic_core.ui import runtime as rt
 from modic_core.schema import CohortMetrics
 from modic_core.ui.comparison import (
+    DEFAULT_RULE,
     MethodResult,
     best_method,
+    calibration_table,
     comparison_methods,
+    default_statement,
+    group_table,
     confusion_matrix_figure,
     group_chart,
     load_comparison,
     metric_chart,
     paired_chart,
     sensitivity_chart,
+    starred_method,
     summary_table,
 )
 from modic_core.export.documents import method_label
@@ -58,6 +63,14 @@ def show_results(methods: list[MethodResult], *, best: str | None, key: str) -> 
         metric = c2.radio("Score", ["balanced_accuracy", "mc0_vs_mc2"], horizontal=True, key=f"{key}_gmetric",
                           format_func=lambda m: {"balanced_accuracy": "balanced accuracy", "mc0_vs_mc2": "MC0-vs-MC2"}[m])
         st.plotly_chart(group_chart(methods, col, metric=metric), key=f"{key}_groups")
+        st.dataframe(group_table(methods, column=col), hide_index=True, key=f"{key}_group_table")
+        st.caption("95% CIs from a patient-level bootstrap within each group. \"too few cases\": fewer than 10 discs in "
+                   "the group, or fewer than 10 MC0 or MC2 discs for the MC0-vs-MC2 score; such scores are not measurements.")
+    cal = calibration_table(methods)
+    if len(cal):
+        st.markdown("**Calibration and uncertain levels** (out-of-fold; ECE after scaling and uncertainty figures nested "
+                    "over the folds; model card: reliability diagrams)")
+        st.dataframe(cal, hide_index=True, key=f"{key}_calibration")
     notes = sorted({n for m in methods if m.report for n in m.report.notes or []})
     for n in notes:
         st.caption(f"Note: {n}")
@@ -73,11 +86,16 @@ with guarded("showing the shipped comparison"):
         st.info("The normalization comparison has not been computed yet (weights/normalization_comparison.json is not "
                 "installed), so there is nothing to show here. No numbers are shown until it exists.")
     else:
-        best = best_method(comp, default="")
+        best = starred_method(comp)  # only a method that beat z-score by the rule gets the star
+        default = best_method(comp, default="")
         facts = [f"{comp.n_discs} discs"]
         if best:
             facts.append(f"best method: **{method_label(best)}** ★")
+        elif default:
+            facts.append(f"default method: **{method_label(default)}**")
         st.markdown(" · ".join(facts))
+        st.info(default_statement(comp))
+        st.caption(f"Rule: {DEFAULT_RULE}")
         for note in comp.notes:
             st.caption(f"Note: {note}")
         show_results(methods, best=best or None, key="shipped")

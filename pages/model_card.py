@@ -8,7 +8,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from modic_core.ui.comparison import best_method, comparison_methods, load_comparison, summary_table
+from modic_core.ui.comparison import (
+    DEFAULT_RULE,
+    calibration_table,
+    comparison_methods,
+    default_statement,
+    group_table,
+    load_comparison,
+    reliability_chart,
+    starred_method,
+    summary_table,
+)
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
 from modic_core.ui.modelinfo import metrics_rows, model_records, provenance_rows
@@ -75,10 +85,28 @@ with guarded("reading the normalization comparison"):
     if comp is None or not methods:
         st.info("The comparison (weights/normalization_comparison.json) has not been computed yet.")
     else:
-        best = best_method(comp, default="")
+        best = starred_method(comp)
         if best:
-            st.markdown(f"Best method in the shipped comparison: **{method_label(best)}**.")
-        st.dataframe(summary_table(methods, best=best or None).drop(columns=["key"]), hide_index=True, key="mc_comparison")
+            st.markdown(f"Best method in the shipped comparison: **{method_label(best)}** ★.")
+        st.markdown(default_statement(comp))
+        st.caption(f"Rule: {DEFAULT_RULE}")
+        st.dataframe(summary_table(methods, best=best).drop(columns=["key"]), hide_index=True, key="mc_comparison")
+        st.markdown("**By scanner** (maker and field strength; 95% CIs; \"too few cases\" where a group is too small)")
+        st.dataframe(group_table(methods), hide_index=True, key="mc_groups")
+        cal = calibration_table(methods)
+        if len(cal):
+            st.markdown("**Calibration** (temperature scaling on out-of-fold predictions; ECE with 15 equal-width bins of "
+                        "the top-label probability; after scaling and the uncertain-level figures are nested over the folds)")
+            st.dataframe(cal, hide_index=True, key="mc_calibration")
+            with_cal = [m for m in methods if m.calibration is not None]
+            pick = st.selectbox("Reliability diagram of", [m.name for m in with_cal], key="mc_rel_method",
+                                format_func=lambda n: method_label(n))
+            chosen = next(m for m in with_cal if m.name == pick)
+            st.plotly_chart(reliability_chart(chosen.calibration), key="mc_reliability")
+            st.caption("Uncertain-level rule: " + chosen.calibration.threshold_rule)
+        else:
+            st.caption("No calibration in the shipped comparison yet (it is written by the next "
+                       "`python -m modic_core.train.compare` run).")
         st.caption("Details and charts: Cohort comparison page.")
 
 st.header("T1/T2 pairing check")

@@ -38,6 +38,7 @@ from modic_core import settings
 from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
+from modic_core.classification.calibration import is_uncertain
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
 from modic_core.cli_args import threshold as threshold_arg
@@ -75,6 +76,7 @@ class _Classified:
     heatmaps: list[LocalHeatmap | None]  # per candidate, crop-local on the T1 grid (None without Grad-CAM)
     seconds: dict[str, float]
     weights: str
+    uncertain_below: float | None = None  # the classifier's calibrated "uncertain" threshold
 
     @property
     def nbytes(self) -> int:
@@ -146,7 +148,7 @@ class StudyAnalysis:
         return ("detect", self.fingerprint, det.sha256 or det.source)
 
     def _cls_key(self, normalization: str, gradcam: bool, clf) -> tuple:
-        return ("classify",) + self._det_key()[1:] + (normalization, bool(gradcam), clf.sha256 or clf.source,
+        return ("classify",) + self._det_key()[1:] + (normalization, bool(gradcam), getattr(clf, "key", None) or clf.sha256 or clf.source,
                                                        MIN_THRESHOLD, MAX_SLAB_HALF)
 
     # -- stage 1
@@ -271,7 +273,8 @@ class StudyAnalysis:
                 patches = [HeatPatch(*p) for j in sel
                            for p in paste_back_patches(cams[j], cands[i].box, zs[j], spacing_yx, clf.spec, shape)]
                 heat[i] = LocalHeatmap(shape, tuple(patches))
-        res = _Classified(P, heat, seconds, f"{clf.source} (sha256 {clf.sha256[:12]})")
+        res = _Classified(P, heat, seconds, f"{clf.source} (sha256 {clf.sha256[:12]})",
+                          uncertain_below=getattr(clf, "uncertain_below", None))
         self._cls[(normalization, gradcam)] = res
         if self._cache is not None:
             self._cache.put(self._cls_key(normalization, gradcam, clf), res)
@@ -336,6 +339,7 @@ class StudyAnalysis:
                 prediction=CLASS_NAMES[int(np.argmax(p))] if graded else NOT_GRADED,
                 z_range=c.z_range, gradcam=res.heatmaps[i] if (gradcam and graded) else None, graded=graded,
                 note="" if graded else f"T2 does not cover this level ({100 * cover[i]:.0f} % of its region lies in the T2 field of view).",
+                uncertain=graded and is_uncertain(float(np.max(p)), res.uncertain_below),
             ))
         timings = dict(self.timings)
         timings.update(res.seconds)
@@ -348,6 +352,10 @@ class StudyAnalysis:
         if not al.ok:
             warnings.append(al.sentence() + " The grades below depend on T2 and are unreliable; check that the two "
                             "series belong together and line up.")
+        n_unc = sum(lv.uncertain for lv in levels)
+        if n_unc:
+            notes.append(f"{n_unc} level{'s are' if n_unc > 1 else ' is'} marked uncertain: the calibrated probability of "
+                         f"the predicted grade is below {res.uncertain_below:.2f} (model card, calibration).")
         if any(not lv.graded for lv in levels):
             warnings.append("Some levels are not graded: the T2 series does not cover them.")
         naming = detections.naming()

@@ -9,9 +9,12 @@ import numpy as np
 #: Display names of :meth:`LevelResult.row` columns in tables and CSV files.
 DISPLAY_COLUMNS = {"score": "confidence", "p_mc0": "P(MC0)", "p_mc1": "P(MC1)", "p_mc2": "P(MC2)"}
 #: Columns of :meth:`StudyReport.table` (the app's per-level table).
-TABLE_COLUMNS = ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction"]
+TABLE_COLUMNS = ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction", "uncertain"]
+#: What "uncertain" means, for captions, PDF and SR text.
+UNCERTAIN_TEXT = ("uncertain: the calibrated probability of the predicted grade is below the classifier's threshold "
+                  "(model card); read this level yourself")
 
-__all__ = ["CLASS_NAMES", "DISPLAY_COLUMNS", "TABLE_COLUMNS", "HeatPatch", "LevelResult", "LocalHeatmap", "StudyReport"]
+__all__ = ["CLASS_NAMES", "DISPLAY_COLUMNS", "TABLE_COLUMNS", "UNCERTAIN_TEXT", "HeatPatch", "LevelResult", "LocalHeatmap", "StudyReport"]
 
 CLASS_NAMES = ("MC0", "MC1", "MC2")
 
@@ -97,7 +100,8 @@ class LevelResult:
     ``box`` = (x0, y0, x1, y1) in T1 pixels (x = column, y = row); ``z_range`` = first and last
     slice of its slab; ``score`` = detector confidence; ``probabilities`` over MC0/MC1/MC2;
     ``heatmap`` = Grad-CAM of the predicted class, float32 in [0, 1], shaped like the T1 grid
-    (z, y, x), zero outside the region's crop.
+    (z, y, x), zero outside the region's crop. ``uncertain``: the calibrated top probability is below
+    the classifier's threshold (or, with an ensemble, its members disagree); never set on an ungraded level.
     """
 
     level: str
@@ -109,6 +113,7 @@ class LevelResult:
     gradcam: LocalHeatmap | None = None
     graded: bool = True  # False: no grade (``note`` says why, e.g. T2 does not cover this level)
     note: str = ""
+    uncertain: bool = False
 
     def __post_init__(self) -> None:
         if self.gradcam is not None and not isinstance(self.gradcam, LocalHeatmap):
@@ -121,11 +126,11 @@ class LevelResult:
 
     def row(self, *, digits: int = 4) -> dict[str, Any]:
         """The level as one flat table row, the one layout every table, CSV and PDF of a report uses:
-        ``level, prediction, p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1``, ``graded, note``."""
+        ``level, prediction, uncertain, p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1``, ``graded, note``."""
         p = {c: self.probabilities.get(c, float("nan")) for c in CLASS_NAMES}
         x0, y0, x1, y1 = (round(float(v), 2) for v in self.box)
         return {
-            "level": self.level, "prediction": self.prediction,
+            "level": self.level, "prediction": self.prediction, "uncertain": bool(self.uncertain),
             **{f"p_{c.lower()}": round(float(p[c]), digits) for c in CLASS_NAMES},
             "score": round(float(self.score), digits),
             "x0": x0, "y0": y0, "x1": x1, "y1": y1, "z0": int(self.z_range[0]), "z1": int(self.z_range[1]),
@@ -142,6 +147,7 @@ class LevelResult:
             "z_range": list(self.z_range),
             "graded": bool(self.graded),
             "note": self.note,
+            "uncertain": bool(self.uncertain),
         }
 
 

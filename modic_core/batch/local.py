@@ -17,7 +17,7 @@ failed and left.
 
 Output (``--out``): one row per detected level -- ``study_id, level, prediction (MC0/MC1/MC2),
 p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1`` (slab), ``normalization,
-threshold`` -- the predictions format of :mod:`modic_core.evaluation.evaluate`. Rows are appended after
+threshold, uncertain`` (calibrated probability below the classifier's threshold) -- the predictions format of :mod:`modic_core.evaluation.evaluate`. Rows are appended after
 each study, so an interrupted run loses at most one study. A status file next to it
 (``results.status.csv``: ``study_id, status, n_levels, seconds, message``) records every study
 tried, including failures and studies with no level above the threshold.
@@ -136,7 +136,7 @@ def _level_rows(study_id: str, report, normalization: str, threshold: float) -> 
     rows = []
     for lv in report.levels:
         r = lv.row(digits=5)
-        rows.append({"study_id": study_id, **{k: r[k] for k in PRED_COLUMNS[1:-2]},
+        rows.append({"study_id": study_id, **{k: r[k] for k in PRED_COLUMNS if k in r},
                      "normalization": normalization, "threshold": float(threshold)})
     return rows
 

@@ -32,7 +32,7 @@ from modic_core.io.csv_safe import escape_row
 __all__ = ["ResultSink", "is_parquet", "progress_path", "read_done", "read_results", "status_path"]
 
 PRED_COLUMNS = ["study_id", "level", "prediction", "p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "z0", "z1",
-                "normalization", "threshold"]
+                "normalization", "threshold", "uncertain"]
 STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message"]
 _FLOAT = ("p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "threshold")
 _INT = ("z0", "z1")
@@ -55,6 +55,11 @@ def progress_path(out: str | Path) -> Path:
 def append_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
     """Append ``rows`` to a CSV (header first when the file is new), escaped, flushed."""
     new = not path.is_file() or path.stat().st_size == 0
+    if not new:  # a file begun by an older version keeps its own header (resuming never shifts columns)
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), None)
+        if header:
+            columns = header
     with open(path, "a", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         if new:
@@ -74,6 +79,7 @@ def _parquet_frame(rows: list[dict[str, Any]]):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     for c in ("study_id", "level", "prediction", "normalization"):
         df[c] = df[c].astype("string")
+    df["uncertain"] = df["uncertain"].map(lambda v: None if v is None or v == "" else str(v).lower() in ("true", "1")).astype("boolean")
     return df
 
 

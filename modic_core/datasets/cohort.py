@@ -1,6 +1,7 @@
 """Labelled cohorts: folders with ``studies.csv`` and ``levels.csv`` (the spider2d format).
 
-``studies.csv``: study_id, t1, t2 (paths relative to the folder), manufacturer, field_strength_t, ...
+``studies.csv``: study_id, t1, t2 (paths relative to the folder), manufacturer, field_strength_t,
+optionally t2_aligned (True/False: whether the T2 lines up with the T1), ...
 ``levels.csv``: study_id, level (e.g. "L4-L5"), ivd_label (1 = L5-S1 counting upward), modic (0-3),
 and optionally a box x0, y0, x1, y1 in T1 pixel coordinates (x = column, y = row; for 3D studies
 also z0, z1 in slice indices).
@@ -44,6 +45,7 @@ class CohortStudy:
     manufacturer: str = ""
     field_strength_t: float | None = None
     levels: list[LevelLabel] = field(default_factory=list)
+    t2_aligned: bool | None = None  # studies.csv ``t2_aligned`` (False: T2 does not line up with T1); None when absent
 
     @property
     def has_boxes(self) -> bool:
@@ -157,6 +159,7 @@ def load_cohort(folder: str | Path) -> Iterator[CohortStudy]:
         labels.sort(key=lambda l: -l.ivd_label)  # top to bottom
         fs = row.get("field_strength_t")
         yield CohortStudy(
+            t2_aligned=_flag(row.get("t2_aligned")),
             study_id=sid,
             t1_path=t1_path,
             t2_path=t2_path,
@@ -164,6 +167,16 @@ def load_cohort(folder: str | Path) -> Iterator[CohortStudy]:
             field_strength_t=None if fs is None or pd.isna(fs) else float(fs),
             levels=labels,
         )
+
+
+def _flag(value) -> bool | None:
+    """A yes/no cell of studies.csv ("True"/"False", "1"/"0", "yes"/"no"); None when empty or absent."""
+    text = str(value if value is not None else "").strip().lower()
+    if text in ("true", "1", "yes", "y"):
+        return True
+    if text in ("false", "0", "no", "n"):
+        return False
+    return None
 
 
 def iter_cohort(folder: str | Path) -> Iterator[CohortStudy]:

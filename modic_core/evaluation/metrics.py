@@ -379,6 +379,10 @@ def classification_report(
         }
     mc02 = mc0_vs_mc2_balanced_accuracy(yt, yp, pr)
     mc02.update({k: v for k, v in _estimate(mc02["value"], mc02_boot, level=level).items() if k != "value"})
+    mc02["n"] = int(mc02["n_mc0"] + mc02["n_mc2"])
+    mc02["too_few"] = bool(min(mc02["n_mc0"], mc02["n_mc2"]) < min_cases)
+    if mc02["too_few"]:  # e.g. a scanner group with a handful of MC2 discs
+        mc02["display"] = f"too few cases (MC0 n={mc02['n_mc0']}, MC2 n={mc02['n_mc2']})"
     notes = [
         f"{name} has {per_class[name]['n_true']} true discs (< {min_cases}): too few cases to estimate its sensitivity."
         for name in CLASS_NAMES

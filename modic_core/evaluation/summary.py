@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
 from modic_core.schema import BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, NamingAudit, NormalizationComparison, PairingAudit, SyntheticMC1
 from modic_core.settings import project_root
 
@@ -51,7 +52,27 @@ def comparison_table_md(doc: NormalizationComparison) -> str:
                      f"{_d(m.sensitivity('MC2'))} | {_d(m.balanced_accuracy)} | {_d(m.macro_f1)} | "
                      f"{_d(m.weighted_f1)} | {_d(m.cohen_kappa)} | {diff} | {_syn(m.synthetic_mc1)} |")
     lines.append("")
-    lines.append(f"Best method by {doc.best_by}: **{doc.best_method}**.")
+    choice = choose_default(doc)
+    lines.append(f"Default method: **{choice.method}**. {choice.reason} Rule: {DEFAULT_RULE}")
+    groups = [(name, label, g, rep) for name, e in doc.methods.items()
+              for label, reps in (("maker", e.by_manufacturer), ("field strength", e.by_field_strength))
+              for g, rep in (reps or {}).items()]
+    if groups:
+        lines += ["", "By scanner (MC0-vs-MC2 balanced accuracy, patient-bootstrap 95 % CI within the group; "
+                  "\"too few cases\" below 10 MC0 or MC2 discs):", "",
+                  "| method | grouped by | group | discs | MC0 vs MC2 balanced acc. | balanced acc. (3 classes) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {label} | {g} | {rep.n_discs} | {_d(rep.mc0_vs_mc2)} | {_d(rep.balanced_accuracy)} |"
+                  for name, label, g, rep in groups]
+    cals = [(name, e.calibration) for name, e in doc.methods.items() if e.calibration is not None]
+    if cals:
+        lines += ["", "Calibration (temperature scaling on out-of-fold predictions; ECE: 15 equal-width bins, top label; "
+                  "after scaling and the uncertain-level figures nested over the folds):", "",
+                  "| method | temperature | ECE before | ECE after | uncertain below | uncertain levels | accuracy of the rest | MC0 vs MC2 of the rest |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, c in cals:
+            u = c.uncertainty
+            lines.append(f"| {name} | {c.temperature:.2f} | {c.ece_before:.3f} | {c.ece_after:.3f} | {c.uncertain_below:.2f} | "
+                         f"{_d(u.rate) if u else '—'} | {_d(u.accuracy_rest) if u else '—'} | {_d(u.mc0_vs_mc2_rest) if u else '—'} |")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "CLASS_MEANINGS",
     "PRIVATE_SCHEME",
     "PRIVATE_SCHEME_NAME",
+    "certainty_code",
     "coding_scheme_item",
     "level_finding_site",
     "private_code",
@@ -54,6 +55,15 @@ def class_code(prediction: str):
     """The private code of a prediction ("MC0", "MC1", "MC2" or "not graded")."""
     value = _CLASS_VALUES.get(prediction, str(prediction).upper().replace(" ", "")[:16])
     return private_code(value, CLASS_MEANINGS.get(prediction, str(prediction)))
+
+
+#: Qualitative values of the "Grading certainty" evaluation (the level's "uncertain" flag).
+CERTAINTY_MEANINGS = {True: "Uncertain (below calibrated threshold)", False: "Not flagged uncertain"}
+
+
+def certainty_code(uncertain: bool):
+    """The private code of a graded level's "uncertain" flag."""
+    return private_code("UNCERTAIN" if uncertain else "NOTUNCERTAIN", CERTAINTY_MEANINGS[bool(uncertain)])
 
 
 def coding_scheme_item():

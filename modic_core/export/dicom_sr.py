@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from modic_core.errors import InputError
-from modic_core.export.codes import PRIVATE_SCHEME, class_code, coding_scheme_item, level_finding_site, private_code
+from modic_core.export.codes import PRIVATE_SCHEME, certainty_code, class_code, coding_scheme_item, level_finding_site, private_code
 from modic_core.export.style import NOTICE
 
 __all__ = ["PRIVATE_SCHEME", "dicom_sr_bytes", "level_finding_site", "read_series_headers", "series_description",
@@ -178,7 +178,10 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (
             finding_sites=[hd.sr.FindingSite(anatomic_location=site)] if site is not None else None,
             measurements=measurements,
             qualitative_evaluations=[hd.sr.QualitativeEvaluation(
-                name=private_code("MODIC-CLASS", "Modic classification"), value=class_code(lv.prediction))],
+                name=private_code("MODIC-CLASS", "Modic classification"), value=class_code(lv.prediction))]
+            + ([hd.sr.QualitativeEvaluation(name=private_code("MODIC-CERTAINTY", "Grading certainty"),
+                                             value=certainty_code(bool(getattr(lv, "uncertain", False))))]
+               if lv.graded else []),
         ))
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,

@@ -66,7 +66,7 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "t1_t2_aligned": "" if getattr(report, "alignment", None) is None else bool(report.alignment.ok),
             "naming_uncertain": bool(getattr(report, "naming_uncertain", False)),
         })
-    cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction",
+    cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction", "uncertain",
             "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned", "naming_uncertain"]
     return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
@@ -254,12 +254,12 @@ def report_figure(
         for lv, r in ((lv, lv.row(digits=2)) for lv in levels):
             probs = [f"{r[f'p_{c.lower()}']:.2f}" if lv.graded else "—" for c in CLASS_NAMES]
             note = textwrap.shorten(str(r["note"] or ""), 50, placeholder="…")
-            cells.append([r["level"], r["prediction"], *probs, f"{r['score']:.2f}", f"{r['z0'] + 1}–{r['z1'] + 1}", note])
+            cells.append([r["level"], r["prediction"] + (" (uncertain)" if r.get("uncertain") else ""), *probs, f"{r['score']:.2f}", f"{r['z0'] + 1}–{r['z1'] + 1}", note])
         row_h = 0.2
         ax = page.axes(_MARGIN, _PAGE_W - 2 * _MARGIN, row_h * (len(cells) + 1))
         ax.set_axis_off()
         table = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="center", bbox=[0, 0, 1, 1],
-                         colWidths=[0.08, 0.11, 0.08, 0.08, 0.08, 0.1, 0.07, 0.40])
+                         colWidths=[0.08, 0.17, 0.08, 0.08, 0.08, 0.1, 0.07, 0.34])
         table.auto_set_font_size(False)
         table.set_fontsize(_BODY)
         for (r, c), cell in table.get_celld().items():
@@ -273,7 +273,8 @@ def report_figure(
                 cell.get_text().set_fontsize(8)
         page.y += row_h * (len(cells) + 1) + 0.06
         page.text("Classes: MC0 = no Modic change; MC1 = Modic type 1; MC2 = Modic type 2 (MC3 is not classified). "
-                  "Probabilities are the model's softmax outputs, not calibrated risks.", size=8, color=_GREY, gap=0.05)
+                  "Probabilities are the model's softmax outputs, temperature-scaled on cross-validation (model card); they are not "
+                  "risks. \"uncertain\": the probability of the predicted class is below the model's threshold; read that level yourself.", size=8, color=_GREY, gap=0.05)
     else:
         page.text(f"No intervertebral level above the confidence threshold ({float(report.threshold):.2f}).", gap=0.08)
     for n in list(report.notes or [])[:3]:

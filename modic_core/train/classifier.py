@@ -2,7 +2,8 @@
 
     python -m modic_core.train.classifier --normalization zscore --cohort PATH/TO/spider2d
 
-Data: every graded disc of the cohort with Modic 0, 1 or 2 (MC3 discs are excluded and listed).
+Data: every graded disc of the cohort with Modic 0, 1 or 2 (MC3 discs are excluded and listed, and so
+are all discs of the studies whose T2 does not line up with the T1: ``t2_aligned`` = False in studies.csv).
 Regions come from the ground-truth boxes where the cohort has them and from the shipped
 detector elsewhere (detected regions are matched to graded levels by level name; the source of
 each crop is recorded). Patient-level, class-balanced 5-fold cross-validation with fixed folds
@@ -33,7 +34,8 @@ from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
-__all__ = ["DiscRecord", "StudyData", "prepare_cohort", "run_method", "training_config", "main"]
+__all__ = ["DiscRecord", "StudyData", "T2_NOT_ALIGNED", "cv_calibration", "cv_logits", "prepare_cohort", "run_method",
+           "scanner_breakdowns", "scanner_group", "training_config", "main"]
 
 
 @dataclass
@@ -58,6 +60,10 @@ class DiscRecord:
     box_source: str  # "ground truth" or "detector"
 
 
+#: Why every disc of a study whose T2 does not line up with its T1 is left out of training and CV.
+T2_NOT_ALIGNED = "T2 does not line up with T1 (studies.csv t2_aligned = False): study left out"
+
+
 def _detector_boxes(cs: CohortStudy, study, cache: dict) -> dict[str, tuple]:
     key = cs.study_id
     if key not in cache:
@@ -78,6 +84,10 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
     if limit:
         items = items[:limit]
     for cs in tqdm(items, desc="loading cohort", file=sys.stderr, leave=False):
+        if cs.t2_aligned is False:  # the T2 does not line up: its crops would pair wrong tissue
+            excluded.extend({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": T2_NOT_ALIGNED}
+                            for lv in cs.levels)
+            continue
         study = cs.load()
         zc = study.t1.shape[0] // 2
         sd = StudyData(cs.study_id, study.t1, study.t2, cs.manufacturer, cs.field_strength_t)
@@ -224,9 +234,37 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str):
 
 
 @torch.inference_mode()
-def predict(model, items, spec: CropSpec) -> np.ndarray:
+def predict_logits(model, items, spec: CropSpec) -> np.ndarray:
+    """Raw logits (N, 3) of the network (before any temperature)."""
     x, _ = _tensors(items, spec, None)
-    return torch.softmax(model(x), 1).numpy()
+    return model(x).numpy()
+
+
+def predict(model, items, spec: CropSpec) -> np.ndarray:
+    return torch.softmax(torch.from_numpy(predict_logits(model, items, spec)), 1).numpy()
+
+
+PROBA_COLUMNS = ["p_mc0", "p_mc1", "p_mc2"]
+LOGIT_COLUMNS = ["logit_mc0", "logit_mc1", "logit_mc2"]
+
+
+def cv_logits(cv: pd.DataFrame) -> np.ndarray:
+    """Logits (N, 3) of CV predictions: the saved logit columns, else log-probabilities (folds written
+    before logits were saved; a softmax gives the same result from either)."""
+    if all(c in cv.columns for c in LOGIT_COLUMNS) and cv[LOGIT_COLUMNS].notna().all().all():
+        return cv[LOGIT_COLUMNS].to_numpy(dtype=np.float64)
+    return np.log(np.clip(cv[PROBA_COLUMNS].to_numpy(dtype=np.float64), 1e-12, 1.0))
+
+
+def cv_calibration(cv: pd.DataFrame, *, n_boot: int = 500):
+    """Temperature, uncertainty threshold, ECE and reliability of one method's CV predictions
+    (a :class:`modic_core.schema.CalibrationRecord`; nested over the ``fold`` column)."""
+    from modic_core.evaluation.calibration import calibration_record
+
+    return calibration_record(cv_logits(cv), cv["modic"].to_numpy(dtype=int), cv["fold"].to_numpy(dtype=int),
+                              patient_ids=cv["study_id"].astype(str).tolist(), n_boot=n_boot,
+                              fitted_on=f"{len(cv)} out-of-fold predictions of {cv['study_id'].nunique()} studies, "
+                                        f"{cv['fold'].nunique()} folds")
 
 
 def run_method(
@@ -256,7 +294,8 @@ def run_method(
         tr_items = build_crops(train_s, method, lm, spec, cache)
         te_items = build_crops(test_s, method, lm, spec, cache)
         model = train_model(tr_items, cfg=cfg, seed=seed + k, desc=f"{method} fold {k}")
-        p = predict(model, te_items, spec)
+        logits = predict_logits(model, te_items, spec)
+        p = torch.softmax(torch.from_numpy(logits), 1).numpy()
         ps = synthetic_mc1_eval(model, te_items, spec, seed=seed + k)
         pd.DataFrame(ps, columns=["p_mc0", "p_mc1", "p_mc2"]).to_csv(out_dir / f"fold{k}_synthetic_mc1.csv", index=False)
         rows = [
@@ -266,6 +305,8 @@ def run_method(
         ]
         df = pd.DataFrame(rows)
         df["p_mc0"], df["p_mc1"], df["p_mc2"] = p[:, 0], p[:, 1], p[:, 2]
+        for j, c in enumerate(LOGIT_COLUMNS):  # raw logits: the temperature is fitted on these
+            df[c] = logits[:, j]
         df["prediction"] = p.argmax(1)
         df.to_csv(fpath, index=False)
         frames.append(df)
@@ -299,6 +340,40 @@ def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> ClassificationReport:
     return ClassificationReport.from_dict(rep)
 
 
+def scanner_group(manufacturer: object) -> str:
+    """The scanner maker as one word ("Philips", "Siemens", "GE", ...): the DICOM header's spellings
+    ("Philips Healthcare", "Philips Medical Systems", "SIEMENS") merged; "unknown" when empty."""
+    text = "" if manufacturer is None or (isinstance(manufacturer, float) and np.isnan(manufacturer)) else str(manufacturer).strip()
+    if not text:
+        return "unknown"
+    low = text.lower()
+    for key, name in (("philips", "Philips"), ("siemens", "Siemens"), ("ge ", "GE"), ("general electric", "GE"),
+                      ("toshiba", "Canon"), ("canon", "Canon"), ("hitachi", "Hitachi")):
+        if low.startswith(key) or low == key.strip():
+            return name
+    return text
+
+
+def field_strength_group(value: object) -> str:
+    return "unknown" if value is None or pd.isna(value) else f"{float(value):g} T"
+
+
+def scanner_breakdowns(cv: pd.DataFrame, *, n_boot: int = 200) -> dict:
+    """CV reports per scanner maker and per field strength (patient-bootstrap CIs; classes and the
+    MC0-vs-MC2 score flagged "too few cases" where a group has fewer than 10 discs of a class):
+    ``{"by_manufacturer": {...}, "by_field_strength": {...}}`` of ClassificationReports."""
+    from modic_core.evaluation.metrics import classification_by_group
+
+    yt, yp = cv["modic"].to_numpy(), cv["prediction"].to_numpy()
+    pr, pid = cv[PROBA_COLUMNS].to_numpy(), cv["study_id"].astype(str).tolist()
+    out = {}
+    for key, groups in (("by_manufacturer", [scanner_group(v) for v in cv["manufacturer"]]),
+                        ("by_field_strength", [field_strength_group(v) for v in cv["field_strength_t"]])):
+        reps = classification_by_group(yt, yp, groups, proba=pr, patient_ids=pid, n_boot=n_boot)
+        out[key] = {str(g): ClassificationReport.from_dict(v) for g, v in reps.items()}
+    return out
+
+
 def default_folds(studies: list[StudyData], *, n_folds: int = 5, seed: int = 0) -> list[list[str]]:
     """Patient-level folds balanced for patients with any MC1/MC2 disc (the same for every method)."""
     ids = [s.study_id for s in studies]
@@ -306,12 +381,16 @@ def default_folds(studies: list[StudyData], *, n_folds: int = 5, seed: int = 0) 
     return patient_folds(ids, n_folds=n_folds, seed=seed, strata=strata)
 
 
-def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | None, path: Path) -> None:
+def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | None, path: Path, calibration=None) -> None:
+    """The weights file; ``calibration`` (a CalibrationRecord) stores its temperature and uncertainty
+    threshold in the payload, where :func:`modic_core.classification.infer.load_classifier` reads them."""
     sd = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     atomic_torch_save({
         "state_dict": sd, "config": model.config.to_dict(), "crop": spec.to_dict(), "normalization": method,
         "landmarks": None if landmarks is None else {k: np.asarray(v).tolist() for k, v in landmarks.items()},
         "classes": ["MC0", "MC1", "MC2"], "format": "modic-classifier-v1",
+        **({} if calibration is None else {"calibration": {"temperature": float(calibration.temperature),
+                                                           "uncertain_below": calibration.uncertain_below}}),
     }, path)
 
 
@@ -333,7 +412,8 @@ def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainin
     items = build_crops(studies, method, lm, spec, cache)
     model = train_model(items, cfg=cfg, seed=cfg.seed, desc=f"{method} final")
     path = weights_dir / f"classifier_{method}.pt"
-    export_classifier(model, method=method, spec=spec, landmarks=lm, path=path)
+    calibration = cv_calibration(cv) if cv is not None else None
+    export_classifier(model, method=method, spec=spec, landmarks=lm, path=path, calibration=calibration)
     if lm is not None:  # the Nyul landmarks also as a small file beside the weights
         landmarks_record(lm, fitted_on=f"{len(studies)} studies of {cohort}").save(weights_dir / "nyul_landmarks.json")
     n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()
@@ -345,6 +425,8 @@ def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainin
         config=replace(cfg, model=model.config.to_dict()),
         weights=path.name, sha256=sha256_file(path), size_bytes=path.stat().st_size,
         cross_validation=cv_metrics(cv) if cv is not None else None,
+        calibration=calibration,
+        **(scanner_breakdowns(cv) if cv is not None else {}),
     )
     card.save(weights_dir / f"classifier_{method}.json")
     return path

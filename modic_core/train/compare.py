@@ -7,8 +7,10 @@ For every method in :data:`modic_core.NORMALIZATIONS` (or ``--methods a,b``): pa
 ``--skip-final``). Writes ``weights/normalization_comparison.json`` and ``.csv``: per method the
 pooled CV report (per-class sensitivity with "too few cases" flags, balanced accuracy, macro- and
 weighted-F1, kappa, MC0-vs-MC2 balanced accuracy, patient-bootstrap 95 % CIs), paired bootstrap
-differences to ``zscore`` and breakdowns by manufacturer and field strength (a
-:class:`modic_core.schema.NormalizationComparison`). Resumable: finished folds are read back from
+differences to ``zscore``, breakdowns by scanner maker and field strength, temperature-scaling
+calibration with ECE and reliability bins and the "uncertain" level figures (a
+:class:`modic_core.schema.NormalizationComparison`); the default method by the rule of
+:mod:`modic_core.evaluation.method_choice`. Studies with ``t2_aligned`` = False are left out. Resumable: finished folds are read back from
 ``runs/classifier/<method>/``. Hyperparameters: :class:`modic_core.schema.ClassifierTrainingConfig`.
 """
 from __future__ import annotations
@@ -21,21 +23,23 @@ from pathlib import Path
 import pandas as pd
 
 from modic_core.schema import ClassificationReport, ClassifierTrainingConfig, MethodComparison, NormalizationComparison, PairedDiff
+from modic_core.evaluation.method_choice import DEFAULT_RULE, REFERENCE, choose_default
 from modic_core.train.classifier import (
     _NormCache,
     add_config_args,
     config_from_args,
+    cv_calibration,
     cv_metrics,
     default_folds,
     prepare_cohort,
     run_method,
+    scanner_breakdowns,
     train_final,
 )
 from modic_core.train.common import save_json, set_threads
 
 __all__ = ["compare_methods", "summarize", "main"]
 
-REFERENCE = "zscore"
 PAIRED_METRICS = ("balanced_accuracy", "mc0_vs_mc2_balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa")
 
 
@@ -46,7 +50,7 @@ def _y(cv: pd.DataFrame):
 def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | None = None) -> NormalizationComparison:
     """The comparison document from each method's CV predictions; ``meta``: its provenance fields
     (command, cohort, config, folds, excluded_discs, minutes_per_method)."""
-    from modic_core.evaluation.metrics import classification_by_group, paired_bootstrap
+    from modic_core.evaluation.metrics import paired_bootstrap
 
     key = ["study_id", "level"]
     methods = {}
@@ -65,21 +69,22 @@ def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | 
                                                              proba_b=prr, n_boot=n_boot))
                     for m in PAIRED_METRICS
                 }
-        by_man = classification_by_group(yt, yp, cv["manufacturer"].fillna("unknown").tolist(), proba=pr,
-                                          patient_ids=cv["study_id"].tolist(), n_boot=200)
-        fs = cv["field_strength_t"].map(lambda v: "unknown" if pd.isna(v) else f"{float(v):g} T").tolist()
-        by_fs = classification_by_group(yt, yp, fs, proba=pr, patient_ids=cv["study_id"].tolist(), n_boot=200)
+        groups = scanner_breakdowns(cv)
         methods[name] = MethodComparison(
-            metrics=rep, paired=paired,
-            by_manufacturer={str(g): ClassificationReport.from_dict(v) for g, v in by_man.items()},
-            by_field_strength={str(g): ClassificationReport.from_dict(v) for g, v in by_fs.items()},
+            metrics=rep, paired=paired, by_manufacturer=groups["by_manufacturer"],
+            by_field_strength=groups["by_field_strength"], calibration=cv_calibration(cv, n_boot=min(n_boot, 500)),
         )
-    best = max(methods, key=lambda m: methods[m].metrics.mc0_vs_mc2.value or -1)
+    doc = NormalizationComparison(methods=methods, best_method=REFERENCE, best_by=DEFAULT_RULE, reference=REFERENCE,
+                                  n_discs=0, n_patients=0, class_counts={}, box_source_counts={}, notes=[])
+    choice = choose_default(doc, reference=REFERENCE)
     any_cv = next(iter(cvs.values()))
     return NormalizationComparison(
         methods=methods,
-        best_method=best,
-        best_by="mc0_vs_mc2 balanced accuracy (pooled cross-validated predictions)",
+        best_method=choice.method,
+        best_by=DEFAULT_RULE,
+        default_method=choice.method,
+        default_rule=DEFAULT_RULE,
+        methods_differ=choice.differs,
         reference=REFERENCE,
         n_discs=int(len(any_cv)),
         n_patients=int(any_cv["study_id"].nunique()),
@@ -87,29 +92,75 @@ def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | 
         box_source_counts={str(k): int(v) for k, v in any_cv["box_source"].value_counts().items()},
         notes=[
             "MC1 has only a handful of real discs: its sensitivity is flagged 'too few cases' and is not a measurement.",
-            "MC3 discs are excluded from training and scoring (listed in excluded_discs).",
+            "MC3 discs are excluded from training and scoring (listed in excluded_discs), and so are all discs of the "
+            "studies whose T2 does not line up with the T1 (t2_aligned = False in studies.csv).",
+            choice.reason,
+            "Calibration: one temperature per method fitted on the out-of-fold predictions; the ECE after scaling and the "
+            "uncertainty figures are nested (each fold scaled and thresholded with values fitted on the other folds). "
+            "The shipped final model (trained on all discs) uses the temperature fitted on all folds.",
             "Single mid-sagittal 8-bit slices (SPIDER export); no external validation.",
         ],
         **(meta or {}),
     )
 
 
+def _score_row(m: ClassificationReport) -> dict:
+    row = {"discs": m.n_discs, "patients": m.n_patients}
+    for k in ("balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa", "mc0_vs_mc2"):
+        est = getattr(m, k)
+        row[k] = None if est is None else est.value
+        row[k + "_ci"] = None if est is None or est.ci_low is None else f"{est.ci_low:.3f}-{est.ci_high:.3f}"
+        row[k + "_too_few"] = bool(est is not None and est.too_few)
+    for c in ("MC0", "MC1", "MC2"):
+        s = m.sensitivity(c)
+        row[f"sensitivity_{c}"] = None if s is None else (s.display if s.too_few else s.value)
+    return row
+
+
 def comparison_table(doc: NormalizationComparison) -> pd.DataFrame:
+    """One row per method and group: ``group`` = "all", then "manufacturer: <maker>" and
+    "field strength: <T>" (every score with its 95 % CI and "too few cases" flag), plus for "all" the
+    paired difference to z-score, the calibration (temperature, ECE before/after) and the uncertain-level figures."""
     rows = []
     for name, e in doc.methods.items():
-        m = e.metrics
-        row = {"method": name}
-        for k in ("balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa", "mc0_vs_mc2"):
-            est = getattr(m, k)
-            row[k] = est.value
-            row[k + "_ci"] = f"{est.ci_low}-{est.ci_high}"
-        for c in ("MC0", "MC1", "MC2"):
-            s = m.sensitivity(c)
-            row[f"sensitivity_{c}"] = s.display if s.too_few else s.value
+        row = {"method": name, "group": "all", **_score_row(e.metrics)}
         p = (e.paired or {}).get("mc0_vs_mc2_balanced_accuracy")
         row["diff_mc0_vs_mc2_vs_zscore"] = None if p is None else p.diff
+        row["diff_mc0_vs_mc2_vs_zscore_ci"] = None if p is None or p.ci_low is None else f"{p.ci_low:+.3f} to {p.ci_high:+.3f}"
+        row["default"] = name == (doc.default_method or doc.best_method)
+        cal = e.calibration
+        if cal is not None:
+            row.update({"temperature": cal.temperature, "ece_before": cal.ece_before, "ece_after": cal.ece_after,
+                        "uncertain_below": cal.uncertain_below})
+            u = cal.uncertainty
+            if u is not None:
+                row.update({"uncertain_rate": u.rate.value if u.rate else None,
+                            "accuracy_not_uncertain": u.accuracy_rest.value if u.accuracy_rest else None,
+                            "mc0_vs_mc2_not_uncertain": u.mc0_vs_mc2_rest.value if u.mc0_vs_mc2_rest else None})
         rows.append(row)
+        for label, groups in (("manufacturer", e.by_manufacturer), ("field strength", e.by_field_strength)):
+            for g, rep in (groups or {}).items():
+                rows.append({"method": name, "group": f"{label}: {g}", **_score_row(rep)})
     return pd.DataFrame(rows)
+
+
+def attach_calibration(weights_dir: Path, method: str, cv: pd.DataFrame, *, calibration=None) -> bool:
+    """Write the calibration and scanner breakdowns of ``cv`` into the existing card of ``method``
+    (weights not retrained); the loader reads the card's calibration when its sha256 names the weights.
+    False when there is no card or it belongs to other weights."""
+    from modic_core.schema import ClassifierCard, sha256_file
+
+    card_path, pt = weights_dir / f"classifier_{method}.json", weights_dir / f"classifier_{method}.pt"
+    if not card_path.is_file() or not pt.is_file():
+        return False
+    card = ClassifierCard.load(card_path)
+    if card.sha256 != sha256_file(pt):
+        return False
+    card.calibration = calibration or cv_calibration(cv)
+    groups = scanner_breakdowns(cv)
+    card.by_manufacturer, card.by_field_strength = groups["by_manufacturer"], groups["by_field_strength"]
+    card.save(card_path)
+    return True
 
 
 def compare_methods(args) -> NormalizationComparison:
@@ -132,6 +183,8 @@ def compare_methods(args) -> NormalizationComparison:
                         argv=["--normalization", m, "--cohort", str(args.cohort), "--epochs", str(cfg.epochs),
                               "--seed", str(cfg.seed), "--synthetic-mc1", str(cfg.synthetic_mc1)],
                         excluded=excluded, cohort=str(args.cohort))
+        elif not args.skip_final:
+            attach_calibration(Path(args.weights), m, cvs[m])
         minutes[m] = round((time.time() - t0) / 60, 1)
         print(f"{m}: done in {minutes[m]} min", flush=True)
     doc = summarize(cvs, n_boot=args.n_boot, meta={
@@ -155,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads()
     doc = compare_methods(args)
     print(comparison_table(doc).to_string(index=False))
-    print("best:", doc.best_method)
+    print("default:", doc.default_method, "(differs from z-score by the rule)" if doc.methods_differ else "(methods do not differ)")
     return 0
 
 

@@ -17,15 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from modic_core import settings
+from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
 from modic_core.export.style import CLASS_NAMES, class_color
-from modic_core.schema import ClassificationReport, Estimate, NormalizationComparison, PairedDiff, SchemaError
+from modic_core.schema import CalibrationRecord, ClassificationReport, Estimate, NormalizationComparison, PairedDiff, SchemaError
 
 __all__ = [
     "COMPARISON_FILE",
+    "DEFAULT_RULE",
     "MethodResult",
     "SCALAR_METRICS",
     "best_method",
+    "calibration_table",
     "comparison_methods",
+    "default_statement",
+    "group_table",
     "confusion_matrix_figure",
     "fmt_estimate",
     "fmt_paired",
@@ -33,8 +38,11 @@ __all__ = [
     "load_comparison",
     "metric_chart",
     "paired_chart",
+    "reliability_chart",
     "sensitivity_chart",
     "shipped_best_method",
+    "shipped_starred_method",
+    "starred_method",
     "summary_table",
     "weights_dir",
 ]
@@ -77,6 +85,7 @@ class MethodResult:
     report: ClassificationReport | None
     paired: dict[str, PairedDiff] = field(default_factory=dict)
     groups: dict[str, dict[str, ClassificationReport]] = field(default_factory=dict)
+    calibration: CalibrationRecord | None = None
 
 
 def _method_label(name: str) -> str:
@@ -95,26 +104,53 @@ def comparison_methods(comparison: NormalizationComparison | None) -> list[Metho
     entries = comparison.methods
     order = [m for m in NORMALIZATIONS if m in entries] + [m for m in entries if m not in NORMALIZATIONS]
     return [MethodResult(name=name, label=_method_label(name), report=entries[name].metrics,
-                         paired=dict(entries[name].paired or {}), groups=entries[name].groups())
+                         paired=dict(entries[name].paired or {}), groups=entries[name].groups(),
+                         calibration=entries[name].calibration)
             for name in order]
 
 
 def best_method(comparison: NormalizationComparison | None, default: str | None = None) -> str:
-    """``best_method`` of the comparison when it names a registered method, else ``default``."""
+    """The default method of the comparison by the rule fixed in advance
+    (:func:`modic_core.evaluation.method_choice.choose_default`: z-score unless another method is better
+    with a paired 95 % CI excluding zero), when it is a registered method; else ``default``. A stored
+    ``best_method`` chosen by point estimate (older files) is not followed."""
     from modic_core.normalization.methods import NORMALIZATIONS
 
-    if comparison is not None and comparison.best_method in NORMALIZATIONS:
-        return comparison.best_method
+    if comparison is not None:
+        method = choose_default(comparison).method
+        if method in NORMALIZATIONS:
+            return method
     return default or settings.default_normalization()
 
 
+def starred_method(comparison: NormalizationComparison | None) -> str | None:
+    """The method that gets the "best method" star: only one that beat z-score by the rule; else None."""
+    if comparison is None:
+        return None
+    choice = choose_default(comparison)
+    return choice.method if choice.differs else None
+
+
+def default_statement(comparison: NormalizationComparison) -> str:
+    """One sentence for the page: which method is the default and why (the rule's outcome)."""
+    return choose_default(comparison).reason
+
+
 def shipped_best_method(default: str | None = None) -> str:
-    """The shipped comparison's best method; ``default`` when it is absent or unreadable (the
-    sidebar must not fail; the comparison pages show the SchemaError)."""
+    """The shipped comparison's default method by the rule; ``default`` when it is absent or unreadable
+    (the sidebar must not fail; the comparison pages show the SchemaError)."""
     try:
         return best_method(load_comparison(), default=default)
     except SchemaError:
         return default or settings.default_normalization()
+
+
+def shipped_starred_method() -> str | None:
+    """The shipped comparison's starred method (None: no star; also when the file is absent or unreadable)."""
+    try:
+        return starred_method(load_comparison())
+    except SchemaError:
+        return None
 
 
 # --------------------------------------------------------------------------- values and text
@@ -321,7 +357,8 @@ def paired_chart(methods: list[MethodResult], *, title: str = "Paired difference
 def group_chart(methods: list[MethodResult], column: str, *, metric: str = "balanced_accuracy", title: str | None = None):
     """Per-scanner breakdown: x = group value (with n), one bar per method, the chosen score with CIs.
 
-    A group whose score is undefined, or has fewer than 10 discs, is labelled instead of drawn.
+    A group with fewer than 10 discs, or whose score is flagged "too few cases" (e.g. MC0-vs-MC2 with
+    fewer than 10 MC2 discs), is labelled instead of drawn.
     """
     import plotly.graph_objects as go
 
@@ -339,7 +376,8 @@ def group_chart(methods: list[MethodResult], column: str, *, metric: str = "bala
             rep = reps.get(g)
             n = int(rep.n_discs) if rep else 0
             xs.append(f"{g} (n={n})" if rep else g)
-            if rep is None or n < 10:
+            est = _estimate(rep, metric) if rep is not None else None
+            if rep is None or n < 10 or (est is not None and est.too_few):
                 if rep is not None:
                     small[xs[-1]] = n
                 vals.append(None)
@@ -363,3 +401,82 @@ def group_chart(methods: list[MethodResult], column: str, *, metric: str = "bala
 
 def class_color_map() -> dict[str, str]:
     return {c: class_color(c) for c in CLASS_NAMES}
+
+
+# --------------------------------------------------------------------------- per-scanner and calibration tables
+
+_GROUP_LABELS = {"manufacturer": "manufacturer", "field_strength_t": "field strength"}
+
+
+def group_table(methods: list[MethodResult], *, column: str | None = None):
+    """One row per method and scanner group (maker, field strength): discs, MC0-vs-MC2 and balanced
+    accuracy with 95 % CIs, per-class sensitivity; scores of groups with too few cases say so."""
+    import pandas as pd
+
+    rows = []
+    for m in methods:
+        for col, reps in m.groups.items():
+            if column is not None and col != column:
+                continue
+            for g, rep in reps.items():
+                mc02 = _estimate(rep, "mc0_vs_mc2")
+                rows.append({
+                    "method": m.label, "grouped by": _GROUP_LABELS.get(col, col), "group": g, "discs": rep.n_discs,
+                    "patients": rep.n_patients,
+                    "MC0-vs-MC2 balanced accuracy": fmt_estimate(mc02),
+                    "Balanced accuracy": fmt_estimate(_estimate(rep, "balanced_accuracy")),
+                    **{f"Sensitivity {c}": fmt_estimate(_sensitivity(rep, c)) for c in CLASS_NAMES},
+                    "too few cases": bool((mc02 is not None and mc02.too_few) or rep.n_discs < 10),
+                })
+    return pd.DataFrame(rows)
+
+
+def _value(est: Estimate | None) -> str:
+    return fmt_estimate(est) if est is not None else "—"
+
+
+def calibration_table(methods: list[MethodResult]):
+    """One row per method with a calibration record: temperature, ECE before/after (nested), the
+    uncertainty threshold, share of uncertain levels and the accuracy of the rest (95 % CIs)."""
+    import pandas as pd
+
+    rows = []
+    for m in methods:
+        c = m.calibration
+        if c is None:
+            continue
+        u = c.uncertainty
+        rows.append({
+            "method": m.label, "temperature": round(c.temperature, 3),
+            "ECE before": None if c.ece_before is None else round(c.ece_before, 3),
+            "ECE after (nested)": None if c.ece_after is None else round(c.ece_after, 3),
+            "uncertain below": c.uncertain_below,
+            "uncertain levels": _value(u.rate) if u else "—",
+            "accuracy of the rest": _value(u.accuracy_rest) if u else "—",
+            "MC0-vs-MC2 of the rest": _value(u.mc0_vs_mc2_rest) if u else "—",
+        })
+    return pd.DataFrame(rows)
+
+
+def reliability_chart(calibration: CalibrationRecord, *, title: str = "Reliability diagram (top label)"):
+    """Accuracy against mean confidence per bin, before and after temperature scaling (nested), with
+    the diagonal of perfect calibration; marker size grows with the bin's disc count. Empty bins are left out."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#999999", dash="dash"), name="perfectly calibrated",
+                    hoverinfo="skip")
+    for bins, name, color, ece in ((calibration.reliability_before, "before scaling", "#E45756", calibration.ece_before),
+                                   (calibration.reliability_after, "after scaling (nested)", "#4C78A8", calibration.ece_after)):
+        pts = [b for b in bins if b.n and b.confidence is not None and b.accuracy is not None]
+        if not pts:
+            continue
+        label = name + ("" if ece is None else f", ECE {ece:.3f}")
+        fig.add_scatter(x=[b.confidence for b in pts], y=[b.accuracy for b in pts], mode="lines+markers", name=label,
+                        marker=dict(color=color, size=[6 + min(14, b.n ** 0.5) for b in pts]),
+                        line=dict(color=color), text=[f"n={b.n}" for b in pts],
+                        hovertemplate="confidence %{x:.2f}, accuracy %{y:.2f}, %{text}<extra></extra>")
+    fig.update_layout(title=title, xaxis=dict(title="mean top-label probability in the bin", range=[0, 1.02]),
+                      yaxis=dict(title="share correct", range=[0, 1.02]), height=380, margin=dict(t=50, b=10),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig

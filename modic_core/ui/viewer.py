@@ -33,6 +33,7 @@ from modic_core.export.render import (
     window_presets,
     window_slider_range,
 )
+from modic_core.analysis.report import UNCERTAIN_TEXT
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 
@@ -213,6 +214,7 @@ def _table_and_focus(study, report, levels, *, fp: str, z: int, win1: Window, wi
             **{c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
                for c in ("P(MC0)", "P(MC1)", "P(MC2)")},
             "prediction": st.column_config.TextColumn("Prediction"),
+            "uncertain": st.column_config.CheckboxColumn("Uncertain", help=UNCERTAIN_TEXT.capitalize() + "."),
         },
     )
     st.selectbox("Focus on a level (or click a table row)", [NONE, *names], key=focus_key)

@@ -64,7 +64,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     assert_clean(at)
     assert at.selectbox(key="cv_demo").value.startswith("spider-")
     table = level_table(at)
-    assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction"]
+    assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction", "uncertain"]
     assert len(table) == 5  # the double's scores above 0.5
     assert np.allclose(table[["P(MC0)", "P(MC1)", "P(MC2)"]].sum(axis=1), 1.0, atol=0.01)
     fig = figure(at)  # one figure: T1 and T2 side by side on linked axes (zoom and pan act on both)
@@ -432,7 +432,9 @@ def test_cohort_page_shows_shipped_comparison(fake_backend, weights_with_compari
     at.switch_page("pages/cohort_comparison.py").run()
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table["method"]) == ["None (raw intensities)", "Percentile (1st-99th) to [0, 1]", "Z-score (standardization) ★"]
+    # no method beats z-score with a CI excluding zero: no star, the page says so
+    assert list(table["method"]) == ["None (raw intensities)", "Percentile (1st-99th) to [0, 1]", "Z-score (standardization)"]
+    assert any("do not differ" in m.value for m in at.info)
     assert (table["Sensitivity MC1"] == "too few cases (n=4)").all()
     assert table["Balanced accuracy"].str.contains("95% CI").all()
     charts = at.get("plotly_chart")
@@ -440,8 +442,9 @@ def test_cohort_page_shows_shipped_comparison(fake_backend, weights_with_compari
     assert "too few cases (n=4)" in charts[2].proto.spec
     at.radio(key="shipped_gmetric").set_value("mc0_vs_mc2").run()
     assert_clean(at)
-    # the sidebar default is the comparison's best method
+    # the sidebar default is the rule's default (z-score here)
     assert at.radio(key="normalization").value == "zscore"
+    assert at.dataframe[1].value["group"].tolist()  # the per-scanner table under the chart
 
 
 def test_cohort_page_runs_a_labelled_cohort_folder(fake_backend, tmp_path, monkeypatch):

@@ -38,6 +38,7 @@ def sr_report(study, *, ok: bool = True):
     rep.levels[2] = dataclasses.replace(rep.levels[2], graded=False, prediction="not graded",
                                         probabilities={c: float("nan") for c in ("MC0", "MC1", "MC2")},
                                         note="T2 does not cover this level.")
+    rep.levels[1] = dataclasses.replace(rep.levels[1], uncertain=True)
     return rep
 
 
@@ -66,6 +67,9 @@ def test_dsrdump_reads_the_tree(sr_file):
     assert out.returncode == 0, out.stderr
     assert '(MC0,99MODICCORE,"No Modic change")' in out.stdout
     assert '(NOTGRADED,99MODICCORE,"Not graded")' in out.stdout
+    # the "uncertain" flag of each graded level (none for the ungraded one)
+    assert out.stdout.count('(UNCERTAIN,99MODICCORE,"Uncertain (below calibrated threshold)")') == 1
+    assert out.stdout.count('(NOTUNCERTAIN,99MODICCORE,"Not flagged uncertain")') == 1
     assert "Modic SR - Investigational use only" in out.stdout
 
 

@@ -45,6 +45,18 @@ def test_csv_has_table_box_slab_and_settings(study):
     assert len(empty) == 0 and "level" in empty.columns
 
 
+def test_uncertain_flag_in_csv_table_and_pdf_table(study):
+    rep = make_report(study)
+    rep.levels[1] = dataclasses.replace(rep.levels[1], uncertain=True)
+    df = pd.read_csv(io.BytesIO(report_csv(rep)))
+    assert df.columns[7] == "uncertain" and df["uncertain"].tolist() == [False, True, False]
+    assert rep.table()["uncertain"].tolist() == [False, True, False]
+    assert rep.to_dict()["levels"][1]["uncertain"] is True
+    fig = build_report_figure(study, rep, study_label="x")
+    cells = [c.get_text().get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]
+    assert "MC0 (uncertain)" in cells and cells.count("MC0") == 2
+
+
 def test_pdf_is_one_page_with_notice_and_no_patient_name(study):
     import re
 

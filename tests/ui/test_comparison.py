@@ -19,7 +19,11 @@ from modic_core.schema import (
 )
 from modic_core.ui.comparison import (
     best_method,
+    calibration_table,
     comparison_methods,
+    group_table,
+    reliability_chart,
+    starred_method,
     confusion_matrix_figure,
     fmt_estimate,
     fmt_paired,
@@ -77,9 +81,44 @@ def test_comparison_methods_in_registry_order(comp):
 
 def test_best_method_falls_back(raw):
     assert best_method(None) == "zscore"
-    magic = NormalizationComparison.from_dict(comparison_doc(raw, best_method="magic"))
+    # a stored best_method picked by point estimate is not followed: the rule keeps z-score
+    picked = NormalizationComparison.from_dict(comparison_doc(raw, best_method="none"))
+    assert best_method(picked) == "zscore" and starred_method(picked) is None
+    # the rule's winner is not a registered method: the default given
+    doc = comparison_doc(raw)
+    doc["methods"]["magic"] = {**doc["methods"]["none"], "paired": {"mc0_vs_mc2_balanced_accuracy": {
+        "metric": "mc0_vs_mc2_balanced_accuracy", "value_a": 0.9, "value_b": 0.7, "diff": 0.2, "ci_low": 0.1, "ci_high": 0.3}}}
+    magic = NormalizationComparison.from_dict(doc)
     assert best_method(magic, default="none") == "none"
+    assert starred_method(magic) == "magic"
     assert comparison_methods(None) == []
+
+
+def test_per_scanner_and_calibration_tables(raw):
+    from modic_core.evaluation.calibration import calibration_record, softmax
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, (120, 3))
+    y = np.array([rng.choice(3, p=p) for p in softmax(z / 2)])
+    cal = calibration_record(z, y, np.arange(120) % 5, n_boot=20).to_dict()
+    doc = comparison_doc(raw)
+    doc["methods"]["zscore"]["calibration"] = cal
+    methods = comparison_methods(NormalizationComparison.from_dict(doc))
+    groups = group_table(methods)
+    assert set(groups["group"]) == {"1.5", "3"} and set(groups["grouped by"]) == {"field strength"}
+    assert groups["MC0-vs-MC2 balanced accuracy"].str.contains("95% CI|too few cases").all()
+    assert not groups["too few cases"].any()  # both groups have >= 10 MC0 and MC2 discs
+    # a group with 5 MC2 discs: its MC0-vs-MC2 score is flagged, not shown as a number
+    y = np.array([0] * 30 + [2] * 5)
+    small = {"small": ClassificationReport.from_dict(classification_report(y, y, patient_ids=list(range(35)), n_boot=20))}
+    methods[0].groups = {"manufacturer": small}
+    row = group_table(methods[:1]).iloc[0]
+    assert row["too few cases"] and row["MC0-vs-MC2 balanced accuracy"] == "too few cases (MC0 n=30, MC2 n=5)"
+    table = calibration_table(methods)
+    assert list(table["method"]) == [m.label for m in methods if m.name == "zscore"]
+    assert table["ECE after (nested)"].item() < table["ECE before"].item()
+    fig = reliability_chart(methods[1].calibration)
+    assert len(fig.data) == 3 and "ECE" in fig.data[1].name
 
 
 def test_too_few_cases_shown_instead_of_numbers(comp):

@@ -145,10 +145,12 @@ st.markdown(
     "DICOM series (16-bit, many slices) are handled by classifying the central slices, which the model never saw in training.\n"
     "- **No external validation yet**: all figures are cross-validated on one public dataset (few scanners and sites).\n"
     "- **Level names** are fixed once per study for every threshold: boxes off the disc column and duplicates are "
-    "dropped, the lowest confidently detected disc is taken as L5-S1 and names count upward, leaving a gap for a missed "
-    "disc (README, 'Level names'). There is no sacrum detector yet: a missed L5-S1 still shifts every name, and "
-    "transitional vertebrae (lumbarised S1, sacralised L5) cannot be told from a lumbar field of view. The report says "
-    "'level naming uncertain' when few discs, a gap or irregular spacing were found.\n"
+    "dropped; the detector has a class of its own for the L5-S1 region (the disc on the sacrum), and names count "
+    "upward from the region it scores highest as L5-S1, leaving a gap for a missed disc (README, 'Level names'). "
+    "When no region scores as L5-S1, the lowest confident disc is taken as L5-S1 and the naming is flagged uncertain. "
+    "**Transitional vertebrae** (lumbarised S1, sacralised L5) cannot be told from a lumbar field of view: the count "
+    "assumes five lumbar vertebrae, like SPIDER's own numbering. The report says 'level naming uncertain' when L5-S1 "
+    "was not found, few discs, a gap or irregular spacing were found; the viewer lets the user shift or rename levels.\n"
     "- **Grad-CAM** is a coarse explanation of the classifier, not a lesion segmentation."
 )
 

@@ -236,7 +236,10 @@ def report_figure(
     if getattr(report, "naming_note", ""):
         page.text(report.naming_note, weight="bold", max_lines=2, gap=0.05)
     reliable = bool(getattr(report, "reliable", True))
-    for sentence in list(getattr(report, "warnings", []) or []):
+    warnings = list(getattr(report, "warnings", []) or [])
+    if getattr(report, "naming_uncertain", False) and not any("naming uncertain" in str(w).lower() for w in warnings):
+        warnings.append("Level naming uncertain: check the level names against the images.")
+    for sentence in warnings:
         page.text(("ALERT: " if not reliable else "Warning: ") + str(sentence), color=_RED if not reliable else _AMBER,
                   weight="bold" if not reliable else "normal", max_lines=3, gap=0.03)
 

@@ -726,6 +726,7 @@ class LevelRecord(Record):
     graded: bool = True  # False: not graded (e.g. T2 does not cover the level); see ``note``
     note: str = ""
     uncertain: bool = False  # calibrated top probability below the classifier's threshold (or ensemble disagreement)
+    detected_level: str = ""  # the detector's name when the user corrected ``level``
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -748,7 +749,9 @@ class AlignmentRecord(Record):
 class StudyReportRecord(Document):
     """One analysed study (:meth:`modic_core.analysis.report.StudyReport.to_dict`).
 
-    Version 2 added ``warnings`` (plain sentences), ``alignment``, ``reliable`` and per-level ``graded``/``note``.
+    Version 2 added ``warnings`` (plain sentences), ``alignment``, ``reliable`` and per-level ``graded``/``note``;
+    later fields with defaults (older reports load): ``naming_uncertain``, ``names_corrected_by_user``,
+    ``naming_correction`` and per-level ``detected_level``.
     """
 
     KIND: ClassVar[str] = "study_report"
@@ -765,6 +768,8 @@ class StudyReportRecord(Document):
     alignment: AlignmentRecord | None = None
     reliable: bool = True
     naming_uncertain: bool = False
+    names_corrected_by_user: bool = False  # level names corrected in the viewer; ``naming_correction`` says how
+    naming_correction: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

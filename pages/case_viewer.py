@@ -11,6 +11,7 @@ from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
 from modic_core.export.documents import build_pdf_report, method_label, report_csv
 from modic_core.ui.guard import guarded, safe_call
+from modic_core.ui.naming import naming_panel
 from modic_core.ui.session import short_study_id
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
@@ -140,7 +141,6 @@ else:
     else:
         with st.spinner(f"Analysing with {method_label(normalization)}…"), guarded("analysing a study") as g:
             report = rt.analyse(study, normalization, threshold, fingerprint=fp)
-    levels = list(report.levels) if report is not None else []
 placed = False
 if report is not None:
     with guarded("placing T2 on T1"):
@@ -158,6 +158,8 @@ if report is not None:
             if f"cv_show_checker_{fp}" not in st.session_state:
                 st.session_state[f"cv_show_checker_{fp}"] = not al.ok
             st.toggle("Show the T1/T2 checkerboard below the controls", key=f"cv_show_checker_{fp}")
+    report = naming_panel(report, fp=fp)  # the user's level-name correction of this study, used from here on
+    levels = list(report.levels)
 
 # --------------------------------------------------------------------------- viewer (a fragment: its controls rerun only it)
 

@@ -1,6 +1,6 @@
 """End-to-end analysis of a paired study: detect regions, grade Modic changes, explain with Grad-CAM.
 
-    python -m modic_core.analysis T1 T2 --normalization zscore [--threshold 0.5] [--json out.json]
+    python -m modic_core.analysis T1 T2 --normalization zscore [--threshold 0.5] [--json out.json] [--shift-names K]
                                   [--csv out.csv] [--pdf out.pdf] [--sr out.dcm]  (files: modic_core.export.cli)
 
 Caching (what the app relies on): detection runs once per study; each normalization method's
@@ -437,6 +437,9 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
                     help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--json", help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--no-gradcam", action="store_true")
+    ap.add_argument("--shift-names", type=int, default=0, metavar="K",
+                    help="correct the level names: shift all of them K levels up (cranially, L5-S1 -> L4-L5 for K=1) "
+                         "or down (K<0); every output records the correction")
     if exporter is not None:
         exporter.add_arguments(ap)
     args = ap.parse_args(argv)
@@ -457,11 +460,17 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
                              "install them or set MODIC_WEIGHTS_DIR.")
         sa = get_analysis(study)
         rep = sa.report(args.normalization, args.threshold, gradcam=not args.no_gradcam)
+        if args.shift_names:
+            from modic_core.analysis.naming_correction import NameCorrection, Shift, apply_correction
+
+            rep = apply_correction(rep, NameCorrection((Shift(args.shift_names),)))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for sentence in rep.warnings:
         print(("WARNING: " if rep.reliable else "ALERT: ") + sentence, file=sys.stderr)
+    if rep.naming_note:
+        print(rep.naming_note)
     if rep.alignment is not None:
         print(rep.alignment.sentence())
     table = rep.table()

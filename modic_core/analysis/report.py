@@ -114,6 +114,7 @@ class LevelResult:
     graded: bool = True  # False: no grade (``note`` says why, e.g. T2 does not cover this level)
     note: str = ""
     uncertain: bool = False
+    detected_level: str = ""  # the detector's name when the user corrected ``level``; "" otherwise
 
     def __post_init__(self) -> None:
         if self.gradcam is not None and not isinstance(self.gradcam, LocalHeatmap):
@@ -148,6 +149,7 @@ class LevelResult:
             "graded": bool(self.graded),
             "note": self.note,
             "uncertain": bool(self.uncertain),
+            "detected_level": self.detected_level,
         }
 
 
@@ -166,6 +168,13 @@ class StudyReport:
     warnings: list[str] = field(default_factory=list)  # plain sentences shown above the results
     alignment: Any = None  # modic_core.pairing.alignment.Alignment of the T1/T2 check, if run
     naming_uncertain: bool = False  # the level names could not be fixed with confidence (see warnings)
+    names_corrected_by_user: bool = False  # level names changed in the viewer (analysis.naming_correction)
+    naming_correction: str = ""  # what was changed, e.g. "all names shifted up by one level"
+
+    @property
+    def naming_note(self) -> str:
+        """"Level names corrected by the user: <what>." or "" (shown on screen and in every export)."""
+        return f"Level names corrected by the user: {self.naming_correction}." if self.names_corrected_by_user else ""
 
     @property
     def reliable(self) -> bool:
@@ -188,6 +197,8 @@ class StudyReport:
             **({} if self.alignment is None else {"alignment": self.alignment.to_dict()}),
             "reliable": self.reliable,
             "naming_uncertain": bool(self.naming_uncertain),
+            "names_corrected_by_user": bool(self.names_corrected_by_user),
+            "naming_correction": self.naming_correction,
         }
 
     def table(self):

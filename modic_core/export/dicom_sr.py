@@ -13,7 +13,12 @@ One volumetric measurement group per detected level (highdicom
 - measurements: P(MC0), P(MC1), P(MC2) (the model's uncertainty), each referencing the T1 and
   the T2 images of the slab it was computed from, and the detector confidence (unit UCUM "1");
 - algorithm: modic_core, with the normalization, the threshold and the T1/T2 alignment check's
-  sentence as parameters.
+  sentence as parameters;
+- TID 1500's "Qualitative Evaluations" container (UMLS C0034375) at the root: "Level naming" =
+  "Level naming uncertain" or "Level naming not flagged" (``report.naming_uncertain``) with the
+  report's naming warning as text, and, when the user corrected the names, "Level names" =
+  "Level names corrected by user" plus a text item with what was changed (e.g. "all names shifted
+  up by one level"); the tracking identifiers and finding sites then carry the corrected names.
 
 The private scheme is declared in the CodingSchemeIdentificationSequence. The evidence lists
 every referenced T1 and T2 image. The SR is only made when the T1 series was given as DICOM and
@@ -120,6 +125,36 @@ def _t1_image(headers: Sequence, volume, z: int):
     return headers[int(np.argmin(np.linalg.norm(pos - target, axis=1)))]
 
 
+#: TID 1500 row "Qualitative Evaluations" (a container of CODE and TEXT items about the whole report).
+QUALITATIVE_EVALUATIONS = ("C0034375", "UMLS", "Qualitative Evaluations")
+
+
+def _naming_evaluations(report):
+    """The root's "Qualitative Evaluations" container: naming uncertainty and the user's correction."""
+    import highdicom as hd
+
+    contains = hd.sr.RelationshipTypeValues.CONTAINS
+    uncertain = bool(getattr(report, "naming_uncertain", False))
+    items = [hd.sr.CodeContentItem(
+        name=private_code("LEVELNAMING", "Level naming"),
+        value=private_code("UNCERTAIN", "Level naming uncertain") if uncertain
+        else private_code("NOTFLAGGED", "Level naming not flagged"), relationship_type=contains)]
+    why = [w for w in (getattr(report, "warnings", None) or []) if "naming uncertain" in str(w).lower()]
+    if uncertain and why:
+        items.append(hd.sr.TextContentItem(name=private_code("NAMINGNOTE", "Level naming note"), value=str(why[0]),
+                                           relationship_type=contains))
+    if getattr(report, "names_corrected_by_user", False):
+        items += [
+            hd.sr.CodeContentItem(name=private_code("LEVELNAMES", "Level names"),
+                                  value=private_code("USERCORR", "Level names corrected by user"), relationship_type=contains),
+            hd.sr.TextContentItem(name=private_code("NAMECORR", "Level name correction by user"),
+                                  value=str(report.naming_correction or "corrected"), relationship_type=contains),
+        ]
+    container = hd.sr.ContainerContentItem(name=hd.sr.CodedConcept(*QUALITATIVE_EVALUATIONS), relationship_type=contains)
+    container.ContentSequence = hd.sr.ContentSequence(items)
+    return container
+
+
 def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (), software_version: str = "research") -> bytes:
     """The Comprehensive 3D SR (TID 1500) of ``report`` as DICOM Part 10 bytes.
 
@@ -195,6 +230,7 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (
         imaging_measurements=groups or None,
         title=codes.DCM.ImagingMeasurementReport,
     )
+    content[0].ContentSequence.append(_naming_evaluations(report))
     sr = hd.sr.Comprehensive3DSR(
         evidence=list(evidence.values()) or [headers[0]], content=content, series_instance_uid=generate_uid(),
         series_number=990, sop_instance_uid=generate_uid(), instance_number=1,

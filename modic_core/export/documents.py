@@ -51,7 +51,10 @@ def levels_table(report) -> "Any":
 
 
 def report_csv(report, *, study_label: str = "") -> bytes:
-    """CSV (UTF-8) of the per-level results with box, slab and the settings used."""
+    """CSV (UTF-8) of the per-level results with box, slab and the settings used.
+
+    ``level`` is the name shown (corrected by the user, if they did); ``detected_level`` the
+    detector's name; ``names_corrected_by_user`` / ``naming_correction`` record the correction."""
     import pandas as pd
 
     rows = []
@@ -65,9 +68,13 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "weights": weights,
             "t1_t2_aligned": "" if getattr(report, "alignment", None) is None else bool(report.alignment.ok),
             "naming_uncertain": bool(getattr(report, "naming_uncertain", False)),
+            "names_corrected_by_user": bool(getattr(report, "names_corrected_by_user", False)),
+            "naming_correction": getattr(report, "naming_correction", ""),
+            "detected_level": lv.detected_level or lv.level,
         })
     cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction", "uncertain",
-            "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned", "naming_uncertain"]
+            "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned", "naming_uncertain",
+            "names_corrected_by_user", "naming_correction", "detected_level"]
     return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
 
@@ -226,8 +233,13 @@ def report_figure(
     if alignment is not None:
         info.append(f"T1/T2 alignment: {alignment.sentence()}")
     page.text("\n".join(info), gap=0.08)
+    if getattr(report, "naming_note", ""):
+        page.text(report.naming_note, weight="bold", max_lines=2, gap=0.05)
     reliable = bool(getattr(report, "reliable", True))
-    for sentence in list(getattr(report, "warnings", []) or []):
+    warnings = list(getattr(report, "warnings", []) or [])
+    if getattr(report, "naming_uncertain", False) and not any("naming uncertain" in str(w).lower() for w in warnings):
+        warnings.append("Level naming uncertain: check the level names against the images.")
+    for sentence in warnings:
         page.text(("ALERT: " if not reliable else "Warning: ") + str(sentence), color=_RED if not reliable else _AMBER,
                   weight="bold" if not reliable else "normal", max_lines=3, gap=0.03)
 

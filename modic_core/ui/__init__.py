@@ -12,7 +12,8 @@ live here and in the rest of :mod:`modic_core`:
 - :mod:`.comparison` -- the shipped comparison (a typed :mod:`modic_core.schema` record), tables and plotly charts;
 - :mod:`.export` -- CSV export of a study's table, the one-page PDF report;
 - :mod:`.modelinfo` -- the shipped model cards (typed records) as rows for the model card;
-- :mod:`.teaching` -- the synthetic phantoms of the teaching page.
+- :mod:`.teaching` -- the synthetic phantoms of the teaching page;
+- :mod:`.naming` -- the case viewer's "Correct level names" panel (the correction is :mod:`modic_core.analysis.naming_correction`).
 
 Nothing here imports streamlit at module level, except :mod:`.guard` lazily.
 """

@@ -57,3 +57,25 @@ def test_study_label_matches_the_dashboard():
         s = load_demo(name)
         fp = study_fingerprint(s)
         assert study_label(s, fp) == short_study_id(s, fp)
+
+
+@needs_models
+def test_cli_shift_names_corrects_every_output(tmp_path, capsys):
+    import json
+
+    args = [str(SPIDER / "t1.mha"), str(SPIDER / "t2.mha"), "--normalization", "zscore", "--no-gradcam"]
+    assert main(args + ["--csv", str(tmp_path / "a.csv")]) == 0
+    before = pd.read_csv(tmp_path / "a.csv")
+    capsys.readouterr()
+    assert main(args + ["--shift-names", "1", "--csv", str(tmp_path / "b.csv"), "--json", str(tmp_path / "b.json")]) == 0
+    assert "Level names corrected by the user: all names shifted up by one level." in capsys.readouterr().out
+    after = pd.read_csv(tmp_path / "b.csv")
+    assert list(after["detected_level"]) == list(before["level"]) and list(after["level"]) != list(before["level"])
+    assert after["names_corrected_by_user"].all() and not before["names_corrected_by_user"].any()
+    assert list(after["P(MC0)"]) == list(before["P(MC0)"])  # grades stay with their regions
+    rec = json.loads((tmp_path / "b.json").read_text())
+    assert rec["names_corrected_by_user"] and rec["naming_correction"] == "all names shifted up by one level"
+    # below L5-S1 there is no level in the anatomy table: refused with a sentence
+    assert before["level"].iloc[-1] == "L5-S1"
+    assert main(args + ["--shift-names", "-1"]) == 2
+    assert "cannot be shifted down by one level" in capsys.readouterr().err

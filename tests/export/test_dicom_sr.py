@@ -129,3 +129,41 @@ def test_slab_images_follows_the_shift(study, headers):
     shift = 4.0 * np.asarray(study.t1.slice_normal)
     assert inst(slab_images(h2, study.t1, (6, 8), shift_mm=shift)) == [6, 7, 8]
     assert slab_images([], study.t1, (6, 8)) == []
+
+
+def test_sr_records_naming_uncertain_and_the_users_correction(study, headers, tmp_path):
+    from tests.export.test_documents import corrected_report
+
+    import highdicom as hd
+
+    h1, h2 = headers
+    rep = corrected_report(study)
+    rep.alignment = Alignment(method="header", residual_mm=1.2, discs_matched=3, discs_t1=3, ok=True)
+    path = tmp_path / "corrected.dcm"
+    path.write_bytes(dicom_sr_bytes(rep, study, h1, t2_headers=h2))
+    sr = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(path))
+    groups = sr.content.get_volumetric_roi_measurement_groups()
+    assert [str(g.tracking_identifier) for g in groups] == ["L2-L3", "L4-L5", "L5-S1"]
+    assert groups[0].finding_sites[0].value.meaning == "Intervertebral disc structure of second lumbar vertebra"
+    root = pydicom.dcmread(path).ContentSequence
+    qual = next(i for i in root if i.ConceptNameCodeSequence[0].CodeValue == "C0034375")
+    items = {i.ConceptNameCodeSequence[0].CodeMeaning: (i.TextValue if i.ValueType == "TEXT" else i.ConceptCodeSequence[0].CodeMeaning)
+             for i in qual.ContentSequence}
+    assert items["Level naming"] == "Level naming uncertain"
+    assert items["Level naming note"].startswith("Level naming uncertain (a gap")
+    assert items["Level names"] == "Level names corrected by user"
+    assert items["Level name correction by user"] == "L3-L4 renamed to L2-L3"
+    if shutil.which("dciodvfy") is not None:
+        out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        assert [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")] == []
+    if shutil.which("dsrdump") is not None:
+        out = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert '(USERCORR,99MODICCORE,"Level names corrected by user")' in out.stdout
+        assert '(UNCERTAIN,99MODICCORE,"Level naming uncertain")' in out.stdout
+
+
+def test_sr_of_a_plain_report_says_naming_not_flagged(sr_file):
+    root = pydicom.dcmread(sr_file).ContentSequence
+    qual = next(i for i in root if i.ConceptNameCodeSequence[0].CodeValue == "C0034375")
+    assert [i.ConceptCodeSequence[0].CodeMeaning for i in qual.ContentSequence] == ["Level naming not flagged"]

@@ -192,3 +192,35 @@ def test_rendered_pdf_has_little_white_space(study, tmp_path):
         longest = max(longest, run)
     assert longest < 0.08 * len(blank)  # no white band taller than 8 % of the page
     assert blank.mean() < 0.45
+
+
+def corrected_report(study):
+    """make_report's levels (L3-L4, L4-L5, L5-L6) renamed by the user, with the naming flagged uncertain."""
+    from modic_core.analysis.naming_correction import NameCorrection, Rename, apply_correction
+
+    rep = make_report(study)
+    rep.levels[2] = dataclasses.replace(rep.levels[2], level="L5-S1")
+    rep.naming_uncertain = True
+    rep.warnings = ["Level naming uncertain (a gap between two discs): check the names against the images."]
+    return apply_correction(rep, NameCorrection((Rename("L3-L4", "L2-L3"),)))
+
+
+def test_csv_and_pdf_carry_corrected_names_and_the_correction(study):
+    rep = corrected_report(study)
+    df = pd.read_csv(io.BytesIO(report_csv(rep, study_label="1a2b3c4d")))
+    assert list(df["level"]) == ["L2-L3", "L4-L5", "L5-S1"]
+    assert list(df["detected_level"]) == ["L3-L4", "L4-L5", "L5-S1"]
+    assert df["names_corrected_by_user"].all() and df["naming_uncertain"].all()
+    assert set(df["naming_correction"]) == {"L3-L4 renamed to L2-L3"}
+    plain = pd.read_csv(io.BytesIO(report_csv(make_report(study))))
+    assert not plain["names_corrected_by_user"].any() and list(plain["detected_level"]) == list(plain["level"])
+
+    fig = build_report_figure(study, rep, study_label="1a2b3c4d")
+    texts = "\n".join([t.get_text() for t in fig.texts] + [t.get_text() for ax in fig.axes for t in ax.texts])
+    assert "Level names corrected by the user: L3-L4 renamed to L2-L3." in texts.replace("\n", " ")
+    assert "Level naming uncertain" in texts
+    cells = [c.get_text().get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]
+    assert "L2-L3" in cells and "L3-L4" not in cells
+    assert "L2-L3 MC0 0.60" in texts  # the boxes' labels use the corrected name
+    plain_texts = "\n".join(t.get_text() for t in build_report_figure(study, make_report(study)).texts)
+    assert "corrected by the user" not in plain_texts

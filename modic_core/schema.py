@@ -389,7 +389,9 @@ class ClassifierTrainingConfig(Record):
     jitter_mm: float = 3.0  # crop centre jitter, uniform ± per epoch
     flip_p: float = 0.5  # anterior-posterior flip probability
     synthetic_mc1: float = 0.1  # share of MC0 crops turned into synthetic MC1 per epoch
-    intensity_aug: float = 0.0  # share of studies per epoch given a random scanner/export intensity change before normalization
+    # share of studies per epoch given a random scanner/export intensity change before normalization;
+    # None (not written, as in the cards trained before it existed) = 0 = off
+    intensity_aug: float | None = None
     n_folds: int = 5
     crop: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)

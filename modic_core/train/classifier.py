@@ -209,10 +209,11 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * (len(y_all) // bs + 1))
     rng = np.random.default_rng(seed)
     model.train()
-    if cfg.intensity_aug > 0 and method is None:
+    intensity_aug = cfg.intensity_aug or 0.0
+    if intensity_aug > 0 and method is None:
         raise ValueError("intensity_aug needs the normalization method")
     for ep in range(cfg.epochs):
-        ep_items = items if cfg.intensity_aug <= 0 else _intensity_augmented(items, method=method, landmarks=landmarks, share=cfg.intensity_aug, rng=rng)
+        ep_items = items if intensity_aug <= 0 else _intensity_augmented(items, method=method, landmarks=landmarks, share=intensity_aug, rng=rng)
         x, y, hh, hw = _tensors(ep_items, spec, rng, geometry=True, jitter_mm=cfg.jitter_mm)  # fresh centre jitter each epoch
         if synthetic_mc1 > 0:
             sel = np.where((y == 0).numpy() & (rng.random(len(y)) < synthetic_mc1))[0]
@@ -405,15 +406,15 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--depth", type=int, default=crop_spec(d).depth, help="slices per crop (1 for single-slice data)")
     ap.add_argument("--synthetic-mc1", type=float, default=d.synthetic_mc1,
                     help=f"share of MC0 crops turned into synthetic MC1 per epoch (0 disables; {d.synthetic_mc1:g} shipped, see README)")
-    ap.add_argument("--intensity-aug", type=float, default=d.intensity_aug,
+    ap.add_argument("--intensity-aug", type=float, default=d.intensity_aug or 0.0,
                     help="share of studies per epoch whose raw T1/T2 get a random window/8-bit export, gain, bias field, "
-                         f"noise and gamma before the normalization (0 disables; default {d.intensity_aug:g})")
+                         "noise and gamma before the normalization (0, the default, disables it)")
 
 
 def config_from_args(args: argparse.Namespace) -> ClassifierTrainingConfig:
     base = ClassifierTrainingConfig()
     return training_config(epochs=args.epochs, seed=args.seed, synthetic_mc1=args.synthetic_mc1,
-                           intensity_aug=args.intensity_aug,
+                           intensity_aug=args.intensity_aug or None,
                            crop={**crop_spec(base).to_dict(), "depth": args.depth})
 
 

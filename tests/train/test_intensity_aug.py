@@ -39,7 +39,9 @@ def test_shipped_cards_load_with_the_augmentation_off():
     from pathlib import Path
 
     card = ClassifierCard.load(Path(__file__).parents[2] / "weights" / "classifier_zscore.json")
-    assert card.config.intensity_aug == 0.0 and ClassifierTrainingConfig().intensity_aug == 0.0
+    assert card.config.intensity_aug is None and ClassifierTrainingConfig().intensity_aug is None
+    assert "intensity_aug" not in card.to_dict()["config"]  # the shipped cards round-trip unchanged
+    assert ClassifierTrainingConfig(intensity_aug=0.5).to_dict()["intensity_aug"] == 0.5
 
 
 @pytest.mark.parametrize("method", ["zscore", "nyul"])
@@ -75,3 +77,14 @@ def test_off_by_default_training_is_unchanged(cohort):
     b = train_model(items, cfg=cfg, seed=1, desc="b")
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(pa, pb)
+
+
+def test_cli_flag_sets_the_share():
+    import argparse
+
+    from modic_core.train.classifier import add_config_args, config_from_args
+
+    ap = argparse.ArgumentParser()
+    add_config_args(ap)
+    assert config_from_args(ap.parse_args(["--cohort", "x", "--intensity-aug", "0.5"])).intensity_aug == 0.5
+    assert config_from_args(ap.parse_args(["--cohort", "x"])).intensity_aug is None

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from modic_core.classification.crops import extract_crops
+from modic_core.errors import InputError
 from modic_core.normalization import intensity_shift as shift
 from modic_core.normalization.methods import NORMALIZATIONS, foreground_mask, normalize
 from modic_core.schema import Estimate, RobustnessCheck, RobustnessRow
@@ -323,24 +324,36 @@ def main(argv: list[str] | None = None) -> int:
     wd = args.weights
     classifiers = {m: load_classifier(m, weights_dir=wd) for m in args.methods.split(",") if m}
     detector = load_detector(None if wd is None else Path(wd) / "detector.pt")
-    sources, rows, dicom = {}, [], None
-    spider, sources["spider2d"] = _spider_cases(Path(args.cohort), args.studies, args.seed, detector)
-    log(f"loaded {len(spider)} spider2d studies")
-    rows += _graded_rows(spider, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
-    phantoms, sources["phantom"] = _phantom_cases(args.phantoms, args.seed, (args.phantom_slices, 320, 320))
-    rows += _graded_rows(phantoms, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
-    if args.dicom:
-        case, sources["dicom_t1"] = _dicom_case(Path(args.dicom), detector)
-        dicom = _dicom_t1_shift(case, classifiers, seed=args.seed)
-        log("dicom T1 done")
-    doc = RobustnessCheck(
-        command="python -m modic_core.train.robustness " + " ".join(argv), target=TARGET, seed=args.seed,
-        sources=sources, transforms={k: v[0] for k, v in TRANSFORMS.items()}, rows=rows,
-        breaks=_breaks(rows, TARGET), notes=_notes(rows, TARGET, sources), seconds=round(time.time() - t0, 1),
-        weights={m: f"{c.source} (sha256 {c.sha256[:12]})" for m, c in classifiers.items()},
-        dicom_t1=dicom,
-    )
-    doc.save(args.json)
+    sources: dict = {}
+    rows: list[RobustnessRow] = []
+    dicom = None
+
+    def save(stages_left: list[str]) -> None:  # after each source, so that a late failure keeps what was measured
+        notes = _notes(rows, TARGET, sources)
+        if stages_left:
+            notes.insert(0, f"partial run: {', '.join(stages_left)} not measured yet")
+        RobustnessCheck(
+            command="python -m modic_core.train.robustness " + " ".join(argv), target=TARGET, seed=args.seed,
+            sources=sources, transforms={k: v[0] for k, v in TRANSFORMS.items()}, rows=rows,
+            breaks=_breaks(rows, TARGET), notes=notes, seconds=round(time.time() - t0, 1),
+            weights={m: f"{c.source} (sha256 {c.sha256[:12]})" for m, c in classifiers.items()}, dicom_t1=dicom,
+        ).save(args.json)
+
+    try:
+        if args.dicom:
+            case, sources["dicom_t1"] = _dicom_case(Path(args.dicom), detector)
+            dicom = _dicom_t1_shift(case, classifiers, seed=args.seed)
+            log("dicom T1 done")
+        phantoms, sources["phantom"] = _phantom_cases(args.phantoms, args.seed, (args.phantom_slices, 320, 320))
+        rows += _graded_rows(phantoms, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
+        save(["spider2d"])
+        spider, sources["spider2d"] = _spider_cases(Path(args.cohort), args.studies, args.seed, detector)
+        log(f"loaded {len(spider)} spider2d studies")
+        rows += _graded_rows(spider, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
+    except InputError as exc:
+        print(f"robustness check stopped: {exc}", file=sys.stderr)
+        return 2
+    save([])
     print(_table(rows))
     log(f"wrote {args.json}")
     return 0

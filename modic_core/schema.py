@@ -39,6 +39,7 @@ __all__ = [
     "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData",
     "MethodComparison", "NormalizationComparison", "ClassifierCard", "DetectorCard", "NyulLandmarks",
+    "RobustnessRow", "RobustnessCheck",
     "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "InteractionTiming", "BrowserBenchmark",
     "CohortMetrics",
     "LevelRecord", "StudyReportRecord",
@@ -388,6 +389,9 @@ class ClassifierTrainingConfig(Record):
     jitter_mm: float = 3.0  # crop centre jitter, uniform ± per epoch
     flip_p: float = 0.5  # anterior-posterior flip probability
     synthetic_mc1: float = 0.1  # share of MC0 crops turned into synthetic MC1 per epoch
+    # share of studies per epoch given a random scanner/export intensity change before normalization;
+    # None (not written, as in the cards trained before it existed) = 0 = off
+    intensity_aug: float | None = None
     n_folds: int = 5
     crop: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
@@ -584,6 +588,54 @@ class NormalizationComparison(Document):
     default_method: str | None = None  # by the rule fixed in advance (default_rule); None in files before it
     default_rule: str | None = None
     methods_differ: bool | None = None  # False: no method beats the reference by the rule (no "best method" star)
+
+
+# --------------------------------------------------------------------------- intensity robustness
+
+
+@dataclass
+class RobustnessRow(Record):
+    """Grade agreement of one method under one intensity change, on one source of studies.
+
+    ``agreement``: share of levels whose predicted grade (argmax of MC0/MC1/MC2) is the reference's,
+    with a patient-bootstrap CI; ``mean_abs_change_p``: mean over levels of max |p - p_ref| over the
+    three classes; ``saturation``: median achieved share of body voxels at 255 (window exports only).
+    """
+
+    source: str
+    method: str
+    transform: str
+    n_studies: int
+    n_levels: int
+    agreement: Estimate
+    mean_abs_change_p: float
+    saturation: float | None = None
+
+
+@dataclass
+class RobustnessCheck(Document):
+    """``weights/robustness.json`` (``python -m modic_core.train.robustness``): do the shipped classifiers give
+    the same grades to a study as given and to its 8-bit windowed export, a rescaled copy, a bias field, noise?
+
+    ``sources``: what each source is, what its reference ("native") means and how it was sampled;
+    ``transforms``: name -> description; ``breaks``: rows below ``target``; ``dicom_t1``: how much the
+    normalized T1 crops of the real DICOM series move under each change (no grades: it has no T2).
+    """
+
+    KIND: ClassVar[str] = "robustness_check"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    target: float
+    seed: int
+    sources: dict[str, Any]
+    transforms: dict[str, str]
+    rows: list[RobustnessRow]
+    breaks: list[dict[str, Any]]
+    notes: list[str]
+    seconds: float
+    weights: dict[str, str] = field(default_factory=dict)  # method -> classifier sha256
+    dicom_t1: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- benchmark

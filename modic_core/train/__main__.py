@@ -1,4 +1,4 @@
-"""``modic-train {detector,classifier,compare,audit} ...`` (same as ``python -m modic_core.train.<name>``)."""
+"""``modic-train {detector,classifier,compare,audit,robustness} ...`` (same as ``python -m modic_core.train.<name>``)."""
 from __future__ import annotations
 
 import importlib
@@ -9,6 +9,7 @@ COMMANDS = {
     "classifier": "modic_core.train.classifier",
     "compare": "modic_core.train.compare",
     "audit": "modic_core.train.audit",
+    "robustness": "modic_core.train.robustness",
 }
 
 

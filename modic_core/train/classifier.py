@@ -190,10 +190,22 @@ def training_config(base: ClassifierTrainingConfig | None = None, **changes) -> 
     return replace(cfg, crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
 
 
-def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str):
+def _intensity_augmented(items, *, method: str, landmarks: dict | None, share: float, rng: np.random.Generator):
+    """``items`` with a ``share`` of studies re-normalized from a randomly changed raw T1/T2
+    (:func:`modic_core.normalization.intensity_shift.shifted_normalized`: window/saturation and
+    8-bit export, gain, bias field, noise, gamma, drawn independently for T1 and T2)."""
+    from modic_core.normalization.intensity_shift import shifted_normalized
+
+    return [(sd, shifted_normalized(sd.t1, method, rng, landmarks=landmarks), shifted_normalized(sd.t2, method, rng, landmarks=landmarks))
+            if rng.random() < share else (sd, t1, t2) for sd, t1, t2 in items]
+
+
+def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, method: str | None = None, landmarks: dict | None = None):
     """Train one classifier with the hyperparameters of ``cfg`` and the seed ``seed`` (per fold).
     ``cfg.synthetic_mc1``: share of MC0 crops turned into synthetic MC1 each epoch
-    (:func:`modic_core.classification.augment.paint_mc1`); 0 disables it."""
+    (:func:`modic_core.classification.augment.paint_mc1`); 0 disables it.
+    ``cfg.intensity_aug``: share of studies per epoch whose raw T1/T2 get a random intensity change
+    before the normalization ``method`` (with Nyul ``landmarks``); 0 disables it."""
     seed_everything(seed)
     spec, synthetic_mc1, bs = crop_spec(cfg), cfg.synthetic_mc1, cfg.batch_size
     model = build_classifier(config=classifier_arch(cfg))
@@ -207,8 +219,12 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * (len(y_all) // bs + 1))
     rng = np.random.default_rng(seed)
     model.train()
+    intensity_aug = cfg.intensity_aug or 0.0
+    if intensity_aug > 0 and method is None:
+        raise ValueError("intensity_aug needs the normalization method")
     for ep in range(cfg.epochs):
-        x, y, hh, hw = _tensors(items, spec, rng, geometry=True, jitter_mm=cfg.jitter_mm)  # fresh centre jitter each epoch
+        ep_items = items if intensity_aug <= 0 else _intensity_augmented(items, method=method, landmarks=landmarks, share=intensity_aug, rng=rng)
+        x, y, hh, hw = _tensors(ep_items, spec, rng, geometry=True, jitter_mm=cfg.jitter_mm)  # fresh centre jitter each epoch
         if synthetic_mc1 > 0:
             sel = np.where((y == 0).numpy() & (rng.random(len(y)) < synthetic_mc1))[0]
             if len(sel):
@@ -293,7 +309,7 @@ def run_method(
         lm = fit_landmarks(train_s) if method == "nyul" else None
         tr_items = build_crops(train_s, method, lm, spec, cache)
         te_items = build_crops(test_s, method, lm, spec, cache)
-        model = train_model(tr_items, cfg=cfg, seed=seed + k, desc=f"{method} fold {k}")
+        model = train_model(tr_items, cfg=cfg, seed=seed + k, desc=f"{method} fold {k}", method=method, landmarks=lm)
         logits = predict_logits(model, te_items, spec)
         p = torch.softmax(torch.from_numpy(logits), 1).numpy()
         ps = synthetic_mc1_eval(model, te_items, spec, seed=seed + k)
@@ -410,7 +426,7 @@ def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainin
     spec = crop_spec(cfg)
     lm = fit_landmarks(studies) if method == "nyul" else None
     items = build_crops(studies, method, lm, spec, cache)
-    model = train_model(items, cfg=cfg, seed=cfg.seed, desc=f"{method} final")
+    model = train_model(items, cfg=cfg, seed=cfg.seed, desc=f"{method} final", method=method, landmarks=lm)
     path = weights_dir / f"classifier_{method}.pt"
     calibration = cv_calibration(cv) if cv is not None else None
     export_classifier(model, method=method, spec=spec, landmarks=lm, path=path, calibration=calibration)
@@ -472,11 +488,15 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--depth", type=int, default=crop_spec(d).depth, help="slices per crop (1 for single-slice data)")
     ap.add_argument("--synthetic-mc1", type=float, default=d.synthetic_mc1,
                     help=f"share of MC0 crops turned into synthetic MC1 per epoch (0 disables; {d.synthetic_mc1:g} shipped, see README)")
+    ap.add_argument("--intensity-aug", type=float, default=d.intensity_aug or 0.0,
+                    help="share of studies per epoch whose raw T1/T2 get a random window/8-bit export, gain, bias field, "
+                         "noise and gamma before the normalization (0, the default, disables it)")
 
 
 def config_from_args(args: argparse.Namespace) -> ClassifierTrainingConfig:
     base = ClassifierTrainingConfig()
     return training_config(epochs=args.epochs, seed=args.seed, synthetic_mc1=args.synthetic_mc1,
+                           intensity_aug=args.intensity_aug or None,
                            crop={**crop_spec(base).to_dict(), "depth": args.depth})
 
 

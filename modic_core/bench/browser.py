@@ -44,13 +44,35 @@ SETTLED = ("last DOM change after the input, once no Streamlit run is in progres
 _OBSERVE = """() => {
   if (window.__modicObs) return;
   window.__lastMut = 0;
-  window.__modicObs = new MutationObserver(() => { window.__lastMut = performance.now(); });
+  window.__modicObs = new MutationObserver(() => { window.__lastMut = performance.timeOrigin + performance.now(); });
   window.__modicObs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
-_STATE = """() => [performance.now(), window.__lastMut,
+_STATE = """() => [performance.timeOrigin + performance.now(), window.__lastMut,
   document.querySelector("[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon'], "
                          + "[data-testid='stStatusWidgetRunningIcon']") !== null,
   document.querySelector("[data-stale='true']") !== null]"""
+FIGURE = "iframe[title*='modic_case_figure']"  # the case viewer's picture (modic_core/ui/figure.py)
+
+
+def _observe(page) -> None:
+    """Watch DOM changes in the page and in its frames (the viewer's picture is a component iframe)."""
+    for frame in page.frames:
+        try:
+            frame.evaluate(_OBSERVE)
+        except Exception:  # a frame that is going away
+            pass
+
+
+def _state(page) -> tuple[float, float, bool, bool]:
+    """(now, last DOM change in any frame, a run in progress, an element stale); times in ms since the epoch."""
+    _observe(page)
+    now, last, running, stale = page.evaluate(_STATE)
+    for frame in page.frames[1:]:
+        try:
+            last = max(last, frame.evaluate("() => window.__lastMut || 0"))
+        except Exception:
+            pass
+    return now, last, running, stale
 
 
 def _start(app_root: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -63,7 +85,7 @@ def _start(app_root: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
 def _settle(page, *, quiet_ms: float = 400.0, timeout_s: float = 60.0) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        now, last, running, stale = page.evaluate(_STATE)
+        now, last, running, stale = _state(page)
         if not running and not stale and now - last >= quiet_ms:
             return
         page.wait_for_timeout(50)
@@ -73,11 +95,13 @@ def _settle(page, *, quiet_ms: float = 400.0, timeout_s: float = 60.0) -> None:
 def _timed(page, action, *, quiet_ms: float = 400.0) -> float:
     """Milliseconds from just before ``action()`` to the last DOM change once the page has settled."""
     _settle(page)
-    t0 = page.evaluate("() => { window.__lastMut = 0; return performance.now(); }")
+    for frame in page.frames:
+        frame.evaluate("() => { window.__lastMut = 0; }")
+    t0 = page.evaluate("() => performance.timeOrigin + performance.now()")
     action()
     deadline = time.time() + 60
     while time.time() < deadline:
-        now, last, running, stale = page.evaluate(_STATE)
+        now, last, running, stale = _state(page)
         if last > t0 and not running and not stale and now - last >= quiet_ms:
             return float(last - t0)
         page.wait_for_timeout(30)
@@ -85,6 +109,8 @@ def _timed(page, action, *, quiet_ms: float = 400.0) -> float:
 
 
 def _slider(page, label: str, *, sidebar: bool = False):
+    if label in ("Slice", "Grad-CAM opacity"):  # inside the picture component
+        return page.frame_locator(FIGURE).get_by_label(re.compile(label)).first
     scope = page.locator("[data-testid='stSidebar']") if sidebar else page.locator("[data-testid='stMain'], section.main").first
     box = scope.locator("[data-testid='stSlider']").filter(has_text=label).first
     return box.locator("[role='slider'], input[type='range']").first
@@ -148,10 +174,11 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                 demo = page.locator("[data-testid='stSelectbox']").filter(has_text="Demo case").first
                 demo.click()
                 page.get_by_role("option").filter(has_text=case).first.click()
-                page.get_by_text(re.compile(r"Slice \d+ of")).first.wait_for(timeout=300_000)
+                page.frame_locator(FIGURE).get_by_text(re.compile(r"Slice \d+ of")).first.wait_for(timeout=300_000)
                 page.get_by_text("Per-level results").wait_for(timeout=300_000)
                 page.wait_for_timeout(1500)
-                page.evaluate(_OBSERVE)
+                page.locator(FIGURE).first.wait_for(timeout=120_000)
+                _observe(page)
                 _settle(page)
                 # warm up: one pass of each control so first-use costs (imports, caches) are not counted
                 sidebar_thr = _slider(page, "Detector confidence threshold", sidebar=True)
@@ -172,10 +199,9 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                 for name, (target, fwd, back) in controls.items():
                     samples = [_timed(page, _press(page, target, fwd if i % 2 == 0 else back)) for i in range(repeats)]
                     results[name] = _stats(samples, TARGETS_MS[name])
-                main = page.locator("[data-testid='stMain'], section.main").first
+                figure = page.frame_locator(FIGURE)
                 for name, label in (("gradcam_toggle", "Grad-CAM"), ("boxes_toggle", "Boxes")):
-                    toggle = main.locator("[data-testid='stCheckbox'], [data-testid='stToggle']").filter(has_text=label).first
-                    target = toggle.locator("label").first
+                    target = figure.get_by_role("checkbox", name=label, exact=True)
                     samples = [_timed(page, target.click) for _ in range(repeats + (repeats % 2))]  # even: ends as it began
                     results[name] = _stats(samples, TARGETS_MS[name])
                 if screenshots:

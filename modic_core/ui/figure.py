@@ -2,8 +2,10 @@
 
 The slice, the Boxes and Grad-CAM switches and the Grad-CAM opacity act inside the browser on the
 images the server sent once per study, window and threshold, so moving them needs no server round
-trip; the component reports the view back (``{"z", "opacity", "boxes", "cam"}``) once the input has
-rested for ``sync_ms`` (the PDF, the focus crops and the checkerboard read it). The page's folder
+trip; the component reports the view back (``{"z", "opacity", "boxes", "cam", "have"}``) once the
+input has rested for ``sync_ms`` (the PDF, the focus crops and the checkerboard read it). ``have``
+names the slice sets (series and window) the browser holds, so a rerun for another reason (threshold,
+method, focus) sends ``None`` instead of the same slices again; a browser that lacks a set asks at once. The page's folder
 ``figure_static/`` (index.html, viewer.js) is copied at startup into a temporary folder beside the
 installed plotly package's ``plotly.min.js``, so plotly.js is served by Streamlit from 127.0.0.1 and
 never kept in git.
@@ -44,4 +46,6 @@ def _component():
 def case_figure(spec: dict[str, Any], *, key: str) -> dict[str, Any]:
     """Mount the picture; returns the view the browser last reported (``spec["state"]`` until then)."""
     value = _component()(spec=spec, key=key, default=None)
-    return dict(value) if isinstance(value, dict) else dict(spec["state"])
+    got = dict(value) if isinstance(value, dict) else dict(spec["state"])
+    got.pop("have", None)
+    return got

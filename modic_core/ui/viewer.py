@@ -130,15 +130,22 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
         st.session_state[focus_key] = NONE
     focused = st.session_state.get(focus_key, NONE)
 
-    # the picture: every slice encoded once per window (cached), slice/boxes/Grad-CAM/opacity act in the browser
+    # the picture: every slice encoded once per window (cached here), sent once per window (the browser keeps the
+    # slices it reported in "have"); slice/boxes/Grad-CAM/opacity act in the browser
+    fig_key = f"cv_fig_{fp}"
+    have = set((st.session_state.get(fig_key) or {}).get("have") or [])
+    keys = {"T1": f"T1:{win1.low:.6g}:{win1.high:.6g}", "T2": f"T2:{placed}:{win2.low:.6g}:{win2.high:.6g}"}
     level_key = (fp, normalization, tuple((lv.level, tuple(round(float(v), 2) for v in lv.box)) for lv in levels))
-    t1 = [rt.slice_uri(series[0][2], k, win1.low, win1.high, study.t1.array[k]) for k in range(nz)]
-    t2 = None if view_only else [rt.slice_uri(series[1][2], k, win2.low, win2.high, study.t2.array[k]) for k in range(nz)]
+    t1 = None if keys["T1"] in have else [rt.slice_uri(series[0][2], k, win1.low, win1.high, study.t1.array[k])
+                                         for k in range(nz)]
+    t2 = None if view_only or keys["T2"] in have else [
+        rt.slice_uri(series[1][2], k, win2.low, win2.high, study.t2.array[k]) for k in range(nz)]
     heat = [rt.heat_uri(level_key, k, levels, (ny, nx)) for k in range(nz)] if graded else None
     any_heat = next((h for h in heat or [] if h is not None), None)
     start = {"z": default_slice(nz, levels), "opacity": 0.45, "boxes": True, "cam": True}
     shown = st.session_state.get(f"cv_state_{fp}", start)
-    fig = viewer_figure(t1=t1[shown["z"]], t2=None if t2 is None else t2[shown["z"]], shape_yx=(ny, nx), levels=levels,
+    blank = "data:image/png;base64,"  # the browser puts its own copy of the slice in
+    fig = viewer_figure(t1=blank, t2=None if view_only else blank, shape_yx=(ny, nx), levels=levels,
                         z=shown["z"], heat=any_heat, opacity=max(float(shown["opacity"]), 0.05),
                         spacing_yx=(study.t1.spacing[1], study.t1.spacing[2]), show_boxes=True,
                         highlight=None if focused == NONE else focused, letters=orientation_letters(study.t1.direction),
@@ -146,12 +153,13 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
     positions = slice_positions_mm(study.t1)
     captions = ([f"Slice {k + 1} of {nz} · {slice_lr_label(study.t1, k)} · {positions[k]:+.1f} mm from the middle slice"
                  for k in range(nz)] if nz > 1 else [f"Single-slice study (one mid-sagittal slice) · {slice_lr_label(study.t1, 0)}"])
-    spec = {"figure": fig.to_plotly_json(), "t1": t1, "t2": t2, "heat": heat, "nz": nz, "graded": graded,
+    spec = {"figure": fig.to_plotly_json(), "t1": t1, "t2": t2, "t1_key": keys["T1"],
+            "t2_key": None if view_only else keys["T2"], "heat": heat, "nz": nz, "graded": graded,
             "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]), "color": level_color(lv),
                         "what": _level_what(lv, graded=graded)} for lv in levels],
             "tags": bool(levels), "captions": captions, "state": shown, "revision": fp, "sync_ms": 700,
             "config": {"displaylogo": False, "scrollZoom": True, "responsive": True}}
-    got = case_figure(spec, key=f"cv_fig_{fp}")
+    got = case_figure(spec, key=fig_key)
     z = min(max(int(got.get("z", shown["z"])), 0), nz - 1)
     state = {"z": z, "opacity": float(got.get("opacity", shown["opacity"])), "boxes": bool(got.get("boxes", True)),
              "cam": bool(got.get("cam", True))}

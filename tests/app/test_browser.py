@@ -148,7 +148,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             page.screenshot(path=str(artifacts / "02_uploaded_dicom_pair.png"))
 
             # 2b. the picture's slice and Boxes act in the browser (a component with its own plotly.js, served locally)
-            picture = page.frame_locator("iframe[title*='modic_case_figure']")
+            picture = page.frame_locator("iframe[title*='modic_case_figure']").last
             caption = picture.locator("#caption")
             caption.get_by_text(re.compile(r"Slice \d+ of 15")).wait_for(timeout=60_000)
             first = caption.inner_text()

@@ -1,10 +1,12 @@
 """The case viewer's image area, as one Streamlit fragment: its controls rerun only it.
 
-Slice, boxes, Grad-CAM, opacity, window/level, the checkerboard, the level table and the focus
-crops change only the picture, so moving them reruns this fragment and not the page (no
-analysis lookup, no downloads, no sidebar). Images are encoded once per slice and window
-(:func:`modic_core.ui.runtime.slice_uri`) and the Grad-CAM once per slice and set of levels
-(:func:`~modic_core.ui.runtime.heat_uri`); the opacity is a number in the figure, not a new image.
+The picture is a local component (:func:`modic_core.ui.figure.case_figure`): one plotly.js figure
+that stays alive in the browser with every slice of the current windows (encoded once per slice and
+window, :func:`modic_core.ui.runtime.slice_uri`, and sent once: the browser reports which sets it
+holds) and the Grad-CAM per slice (:func:`~modic_core.ui.runtime.heat_uri`). Its slice, Boxes,
+Grad-CAM and opacity controls act in the browser without a server round trip; the view comes back
+(``cv_state_<fp>``) once the input rests. Window/level, the checkerboard, the level table and the
+focus crops are Streamlit widgets that rerun this fragment and not the page.
 
 What is on screen (slice, windows, opacity) is kept in a per-study dict (:func:`view_state`) that
 the page's PDF download reads when it is clicked.

@@ -1,10 +1,12 @@
 """The case viewer's image area, as one Streamlit fragment: its controls rerun only it.
 
-Slice, boxes, Grad-CAM, opacity, window/level, the checkerboard, the level table and the focus
-crops change only the picture, so moving them reruns this fragment and not the page (no
-analysis lookup, no downloads, no sidebar). Images are encoded once per slice and window
-(:func:`modic_core.ui.runtime.slice_uri`) and the Grad-CAM once per slice and set of levels
-(:func:`~modic_core.ui.runtime.heat_uri`); the opacity is a number in the figure, not a new image.
+The picture is a local component (:func:`modic_core.ui.figure.case_figure`): one plotly.js figure
+that stays alive in the browser with every slice of the current windows (encoded once per slice and
+window, :func:`modic_core.ui.runtime.slice_uri`, and sent once: the browser reports which sets it
+holds) and the Grad-CAM per slice (:func:`~modic_core.ui.runtime.heat_uri`). Its slice, Boxes,
+Grad-CAM and opacity controls act in the browser without a server round trip; the view comes back
+(``cv_state_<fp>``) once the input rests. Window/level, the checkerboard, the level table and the
+focus crops are Streamlit widgets that rerun this fragment and not the page.
 
 What is on screen (slice, windows, opacity) is kept in a per-study dict (:func:`view_state`) that
 the page's PDF download reads when it is clicked.
@@ -36,6 +38,7 @@ from modic_core.export.render import (
 from modic_core.analysis.report import UNCERTAIN_TEXT
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
+from modic_core.ui.figure import case_figure
 
 __all__ = ["NONE", "view_state", "viewer", "window_info"]
 
@@ -106,22 +109,11 @@ def _window_controls(study, fp: str, *, series: list[tuple[str, Any, tuple]]) ->
     return out
 
 
-def _side_list(levels, z: int, *, graded: bool) -> None:
-    if not levels:
-        st.caption("No level at this threshold.")
-        return
-    lines = []
-    for lv in levels:
-        on = box_on_slice(lv, z)
-        chip = f"<span style='background:{level_color(lv)};color:black;padding:0 5px;border-radius:3px'>{lv.level}</span>"
-        if graded:
-            p = float(lv.probabilities.get(lv.prediction, float("nan")))
-            what = f"{lv.prediction} {p:.2f}"
-        else:
-            what = f"found, confidence {lv.score:.2f}"
-        where = "on this slice" if on else f"slices {lv.z_range[0] + 1}–{lv.z_range[1] + 1}"
-        lines.append(f"{chip} {what}<br><span style='font-size:0.8em;opacity:0.75'>{where}</span>")
-    st.markdown("**Levels** (top to bottom)<br>" + "<br>".join(lines), unsafe_allow_html=True)
+def _level_what(lv, *, graded: bool) -> str:
+    """'MC2 0.87' for a graded level, 'found, confidence 0.91' for a detection only."""
+    if graded:
+        return f"{lv.prediction} {float(lv.probabilities.get(lv.prediction, float('nan'))):.2f}"
+    return f"found, confidence {lv.score:.2f}"
 
 
 @st.fragment
@@ -131,24 +123,9 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
     view = view_state(fp)
     nz, ny, nx = study.t1.shape
     graded = report is not None
-    ctl = st.columns([3, 1, 1, 2])
-    with ctl[0]:
-        if nz > 1:
-            z = st.slider("Slice (T1 and T2 together)", 1, nz, value=default_slice(nz, levels) + 1, key=f"cv_z_{fp}",
-                          format="%d", help="Both series share the T1 grid, so one slice number is one position in mm.") - 1
-            st.caption(f"Slice {z + 1} of {nz} · {slice_lr_label(study.t1, z)} · "
-                       f"{slice_positions_mm(study.t1)[z]:+.1f} mm from the middle slice")
-        else:
-            z = 0
-            st.caption(f"Single-slice study (one mid-sagittal slice) · {slice_lr_label(study.t1, 0)}")
-    show_boxes = ctl[1].toggle("Boxes", value=True, key="cv_boxes")
-    show_cam = ctl[2].toggle("Grad-CAM", value=True, key="cv_cam", disabled=not graded)
-    opacity = ctl[3].slider("Grad-CAM opacity", 0.0, 1.0, 0.45, 0.05, key="cv_opacity", disabled=not graded or not show_cam)
-
     series = [("T1", study.t1, (fp, "t1"))] + ([] if view_only else [("T2", study.t2, (fp, "t2", placed))])
     w = _window_controls(study, fp, series=series)
     win1, win2 = w["T1"], w.get("T2", w["T1"])
-    view.update(z=z, win_t1=win1, win_t2=win2, opacity=float(opacity))
 
     focus_key = f"cv_focus_{fp}"
     names = [lv.level for lv in levels]
@@ -156,32 +133,54 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
         st.session_state[focus_key] = NONE
     focused = st.session_state.get(focus_key, NONE)
 
+    # the picture: every slice encoded once per window (cached here), sent once per window (the browser keeps the
+    # slices it reported in "have"); slice/boxes/Grad-CAM/opacity act in the browser
+    fig_key = f"cv_fig_{fp}"
+    have = set((st.session_state.get(fig_key) or {}).get("have") or [])
+    keys = {"T1": f"T1:{win1.low:.6g}:{win1.high:.6g}", "T2": f"T2:{placed}:{win2.low:.6g}:{win2.high:.6g}"}
+    level_key = (fp, normalization, tuple((lv.level, tuple(round(float(v), 2) for v in lv.box)) for lv in levels))
+    t1 = None if keys["T1"] in have else [rt.slice_uri(series[0][2], k, win1.low, win1.high, study.t1.array[k])
+                                         for k in range(nz)]
+    t2 = None if view_only or keys["T2"] in have else [
+        rt.slice_uri(series[1][2], k, win2.low, win2.high, study.t2.array[k]) for k in range(nz)]
+    heat = [rt.heat_uri(level_key, k, levels, (ny, nx)) for k in range(nz)] if graded else None
+    any_heat = next((h for h in heat or [] if h is not None), None)
+    start = {"z": default_slice(nz, levels), "opacity": 0.45, "boxes": True, "cam": True}
+    shown = st.session_state.get(f"cv_state_{fp}", start)
+    blank = "data:image/png;base64,"  # the browser puts its own copy of the slice in
+    fig = viewer_figure(t1=blank, t2=None if view_only else blank, shape_yx=(ny, nx), levels=levels,
+                        z=shown["z"], heat=any_heat, opacity=max(float(shown["opacity"]), 0.05),
+                        spacing_yx=(study.t1.spacing[1], study.t1.spacing[2]), show_boxes=True,
+                        highlight=None if focused == NONE else focused, letters=orientation_letters(study.t1.direction),
+                        titles=("T1" if not view_only else "Series", "T2 (on the T1 grid)"), revision=fp)
+    positions = slice_positions_mm(study.t1)
+    captions = ([f"Slice {k + 1} of {nz} · {slice_lr_label(study.t1, k)} · {positions[k]:+.1f} mm from the middle slice"
+                 for k in range(nz)] if nz > 1 else [f"Single-slice study (one mid-sagittal slice) · {slice_lr_label(study.t1, 0)}"])
+    spec = {"figure": fig.to_plotly_json(), "t1": t1, "t2": t2, "t1_key": keys["T1"],
+            "t2_key": None if view_only else keys["T2"], "heat": heat, "nz": nz, "graded": graded,
+            "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]), "color": level_color(lv),
+                        "what": _level_what(lv, graded=graded)} for lv in levels],
+            "tags": bool(levels), "captions": captions, "state": shown, "revision": fp, "sync_ms": 700,
+            "config": {"displaylogo": False, "scrollZoom": True, "responsive": True}}
+    got = case_figure(spec, key=fig_key)
+    z = min(max(int(got.get("z", shown["z"])), 0), nz - 1)
+    state = {"z": z, "opacity": float(got.get("opacity", shown["opacity"])), "boxes": bool(got.get("boxes", True)),
+             "cam": bool(got.get("cam", True))}
+    st.session_state[f"cv_state_{fp}"] = state
+    view.update(z=z, win_t1=win1, win_t2=win2, opacity=state["opacity"])
+
     if report is not None and report.alignment is not None and st.session_state.get(f"cv_show_checker_{fp}"):
         from modic_core.export.alignment_view import checkerboard
 
         st.image(checkerboard(study.t1.array[z], study.t2.array[z], tile_px=max(16, nx // 12)), clamp=True,
                  caption=f"Checkerboard of T1 and T2, slice {z + 1}", width=min(640, 2 * nx))
-
-    level_key = (fp, normalization, tuple((lv.level, tuple(round(float(v), 2) for v in lv.box)) for lv in levels))
-    heat = rt.heat_uri(level_key, z, levels, (ny, nx)) if graded and show_cam else None
-    t1 = rt.slice_uri(series[0][2], z, win1.low, win1.high, study.t1.array[z])
-    t2 = None if view_only else rt.slice_uri(series[1][2], z, win2.low, win2.high, study.t2.array[z])
-    fig_col, list_col = st.columns([5, 1])
-    with fig_col:
-        fig = viewer_figure(t1=t1, t2=t2, shape_yx=(ny, nx), levels=levels, z=z, heat=heat, opacity=float(opacity),
-                            spacing_yx=(study.t1.spacing[1], study.t1.spacing[2]), show_boxes=show_boxes,
-                            highlight=None if focused == NONE else focused, letters=orientation_letters(study.t1.direction),
-                            titles=("T1" if not view_only else "Series", "T2 (on the T1 grid)"), revision=fp)
-        st.plotly_chart(fig, key="cv_fig", config={"displaylogo": False, "scrollZoom": True})
-    with list_col:
-        _side_list(levels, z, graded=graded)
     legend = ("Box colour = predicted class: " + " · ".join(
         f"<span style='background:{class_color(c)};color:black;padding:0 4px'>{c}</span> {CLASS_DESCRIPTIONS[c]}"
         for c in ("MC0", "MC1", "MC2")) + ". Dotted: the level's slab does not include this slice. ") if graded else \
         "Boxes: detected levels (not graded). Dotted: the level's slab does not include this slice. "
     st.caption(legend + "Drag to pan, scroll to zoom (both images together); double-click to reset the zoom. "
                "Yellow letters: patient directions (A/P anterior/posterior, S/I superior/inferior)."
-               + (f" Colour bar: {HEAT_SCALE}" if heat is not None else ""), unsafe_allow_html=True)
+               + (f" Colour bar: {HEAT_SCALE}" if any_heat is not None else ""), unsafe_allow_html=True)
     if graded:
         _table_and_focus(study, report, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold)
     elif view_only and levels:

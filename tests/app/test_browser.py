@@ -147,6 +147,21 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             assert "Traceback" not in body
             page.screenshot(path=str(artifacts / "02_uploaded_dicom_pair.png"))
 
+            # 2b. the picture's slice and Boxes act in the browser (a component with its own plotly.js, served locally)
+            picture = page.frame_locator("iframe[title*='modic_case_figure']").last
+            caption = picture.locator("#caption")
+            caption.get_by_text(re.compile(r"Slice \d+ of 15")).wait_for(timeout=60_000)
+            first = caption.inner_text()
+            picture.get_by_label("Slice (T1 and T2 together)").focus()
+            page.keyboard.press("ArrowRight")
+            assert picture.locator("#caption").inner_text() != first
+            n_boxes = picture.locator("#plot .shapelayer path").count()
+            picture.get_by_role("checkbox", name="Boxes", exact=True).click()
+            page.wait_for_timeout(300)
+            assert n_boxes > 0 and picture.locator("#plot .shapelayer path").count() < n_boxes
+            picture.get_by_role("checkbox", name="Boxes", exact=True).click()
+            _settle(page, 1200)  # the view reaches the server once the input rests
+
             # 3. raise the detector threshold with the keyboard (0.05 per step): the table shrinks
             slider = page.locator("[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']").first
             before = float(slider.input_value())
@@ -174,8 +189,8 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
                 focus_text = re.compile(r"(L\d|T\d+)-[LS]\d: MC\d")
                 page.get_by_text(focus_text).first.wait_for(timeout=60_000)
                 _settle(page, 1000)
-                assert len(page.locator("[data-testid='stPlotlyChart']").all()) == 2  # T1/T2 + the level's crops
-                page.locator("[data-testid='stPlotlyChart']").nth(1).scroll_into_view_if_needed()
+                assert len(page.locator("[data-testid='stPlotlyChart']").all()) == 1  # the level's crops (T1/T2: the picture)
+                page.locator("[data-testid='stPlotlyChart']").nth(0).scroll_into_view_if_needed()
                 page.screenshot(path=str(artifacts / "04_level_focused.png"))
 
             # 5. the other pages render without errors

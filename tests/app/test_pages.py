@@ -41,10 +41,25 @@ def level_table(at: AppTest):
 
 
 def figure(at: AppTest, i: int = 0) -> dict:
-    """The i-th plotly figure on the page, as its JSON spec."""
+    """The i-th plotly figure on the page (st.plotly_chart), as its JSON spec."""
     import json
 
     return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def viewer_spec(at: AppTest) -> dict:
+    """What the case viewer's picture component (modic_core/ui/figure.py) received: figure, slices, levels, state."""
+    import json
+
+    comps = at.get("component_instance")
+    assert len(comps) == 1, f"{len(comps)} picture components"
+    return json.loads(comps[0].proto.json_args)["spec"]
+
+
+def set_view(at: AppTest, fp: str, **view) -> AppTest:
+    """Do what the browser does when the picture's controls move: report the view back (then rerun)."""
+    at.session_state[f"cv_state_{fp}"] = {"z": 0, "opacity": 0.45, "boxes": True, "cam": True, **view}
+    return at.run()
 
 
 def markdown_text(at: AppTest) -> str:
@@ -67,7 +82,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction", "uncertain"]
     assert len(table) == 5  # the double's scores above 0.5
     assert np.allclose(table[["P(MC0)", "P(MC1)", "P(MC2)"]].sum(axis=1), 1.0, atol=0.01)
-    fig = figure(at)  # one figure: T1 and T2 side by side on linked axes (zoom and pan act on both)
+    fig = viewer_spec(at)["figure"]  # one figure: T1 and T2 side by side on linked axes (zoom and pan act on both)
     assert [t["type"] for t in fig["data"] if t["type"] == "image"] == ["image"] * 4  # 2 panels x (grey + Grad-CAM)
     assert fig["layout"]["xaxis2"]["matches"] == "x" and fig["layout"]["yaxis2"]["matches"] == "y"
     letters = {a["text"] for a in fig["layout"]["annotations"]}
@@ -116,7 +131,7 @@ def test_untrained_method_says_so_and_still_shows_images(fake_backend):
     assert_clean(at)
     assert any("No classifier has been trained yet" in i.value for i in at.info)
     assert len(at.dataframe) == 0
-    assert len(at.get("plotly_chart")) == 1
+    assert viewer_spec(at)["heat"] is None and len(at.get("plotly_chart")) == 0  # images, no Grad-CAM
 
 
 def test_focus_level_shows_crops(fake_backend):
@@ -125,8 +140,9 @@ def test_focus_level_shows_crops(fake_backend):
     assert focus.value == "—"
     focus.set_value("L3-L4").run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 2  # T1/T2 + one figure of the crops of T1, T2 and Grad-CAM
-    crops = figure(at, 1)
+    assert len(at.get("plotly_chart")) == 1  # the crops of T1, T2 and Grad-CAM (T1/T2 are the picture component)
+    assert viewer_spec(at)["figure"]["layout"]["shapes"][2]["line"]["width"] == 4  # the focused level's box is bold
+    crops = figure(at, 0)
     assert len([t for t in crops["data"] if t["type"] == "image"]) == 3
     assert "**L3-L4:" in markdown_text(at)
     # a threshold that drops the focused level resets the focus instead of failing
@@ -139,19 +155,23 @@ def test_viewer_controls_on_3d_demo(fake_backend):
     at = new_app()
     at.selectbox(key="cv_demo").set_value("phantom-dicom").run()
     assert_clean(at)
-    z = by_prefix(at.slider, "cv_z_")
-    assert (z.min, z.max, z.value) == (1, 15, 8)
-    z.set_value(3).run()
+    spec = viewer_spec(at)
+    assert (spec["nz"], spec["state"]["z"], len(spec["t1"]), len(spec["t2"]), len(spec["heat"])) == (15, 7, 15, 15, 15)
+    assert spec["captions"][2].startswith("Slice 3 of 15 · ")
+    assert {lv["level"] for lv in spec["levels"]} == {a["text"].split()[0] for a in spec["figure"]["layout"]["annotations"]
+                                                        if a.get("bgcolor")}  # tags outside the images, one per level
+    fp = by_prefix(at.slider, "cv_win_T1_").key.removeprefix("cv_win_T1_")
+    set_view(at, fp, z=2, opacity=0.8, cam=False)  # the browser moved the slice, the opacity and Grad-CAM
     assert_clean(at)
-    assert any("Slice 3 of 15" in c.value for c in at.caption)
-    at.slider(key="cv_opacity").set_value(0.8).run()
-    at.toggle(key="cv_cam").set_value(False).run()
-    assert at.slider(key="cv_opacity").disabled
+    assert viewer_spec(at)["state"] == {"z": 2, "opacity": 0.8, "boxes": True, "cam": False}
+    before = viewer_spec(at)["t1"]
     win = by_prefix(at.slider, "cv_win_T1_")
     lo, hi = win.value
     win.set_value((lo, (lo + hi) / 2)).run()
     assert_clean(at)
     assert len(level_table(at)) == 5
+    after = viewer_spec(at)
+    assert after["t1"] != before and after["state"]["z"] == 2  # new window, every slice re-sent; the slice stays
 
 
 def test_switching_demo_cases(fake_backend):
@@ -227,7 +247,7 @@ def test_single_series_is_shown_view_only_never_graded(fake_backend):
     at = upload(new_app(), phantom_files(("t1",)))  # the T1 series alone
     assert_clean(at)
     assert any("View only" in i.value and "no Modic grade" in i.value for i in at.info)
-    fig = figure(at)
+    fig = viewer_spec(at)["figure"]
     assert len([t for t in fig["data"] if t["type"] == "image"]) == 1  # one series, no Grad-CAM
     tags = [a["text"] for a in fig["layout"]["annotations"] if a.get("bgcolor")]
     assert tags and all(not any(c in t for c in ("MC0", "MC1", "MC2")) for t in tags)  # level names, no grade
@@ -404,7 +424,7 @@ def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monke
     assert len(csv) == len(level_table(at)) == 3 and (csv["threshold"] == 0.9).all()
     # PDF and SR are built only when clicked (nothing is built on a rerun), for the study on screen
     assert f"modic_{sid}.pdf" not in got and f"modic_{sid}_sr.dcm" not in got
-    by_prefix(at.slider, "cv_z_").set_value(4).run()  # the PDF shows the slice on screen when clicked
+    set_view(at, fp, z=3)  # the PDF shows the slice on screen when clicked
     pdf = deferred[f"modic_{sid}.pdf"]()
     assert pdf.startswith(b"%PDF") and len(pdf) > 1000
     sr = deferred[f"modic_{sid}_sr.dcm"]()

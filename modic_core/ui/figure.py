@@ -1,0 +1,51 @@
+"""The case viewer's picture as a small local Streamlit component (one plotly.js figure kept alive).
+
+The slice, the Boxes and Grad-CAM switches and the Grad-CAM opacity act inside the browser on the
+images the server sent once per study, window and threshold, so moving them needs no server round
+trip; the component reports the view back (``{"z", "opacity", "boxes", "cam", "have"}``) once the
+input has rested for ``sync_ms`` (the PDF, the focus crops and the checkerboard read it). ``have``
+names the slice sets (series and window) the browser holds, so a rerun for another reason (threshold,
+method, focus) sends ``None`` instead of the same slices again; a browser that lacks a set asks at once. The page's folder
+``figure_static/`` (index.html, viewer.js) is copied at startup into a temporary folder beside the
+installed plotly package's ``plotly.min.js``, so plotly.js is served by Streamlit from 127.0.0.1 and
+never kept in git.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import streamlit.components.v1 as components
+
+__all__ = ["case_figure", "component_dir"]
+
+STATIC = Path(__file__).with_name("figure_static")
+
+
+@lru_cache(maxsize=1)
+def component_dir() -> Path:
+    """A folder with index.html, viewer.js and plotly.min.js (copied once per process)."""
+    import plotly
+
+    out = Path(tempfile.mkdtemp(prefix="modic_figure_"))
+    for f in STATIC.iterdir():
+        if f.is_file():
+            shutil.copy2(f, out / f.name)
+    shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
+    return out
+
+
+@lru_cache(maxsize=1)
+def _component():
+    return components.declare_component("modic_case_figure", path=str(component_dir()))
+
+
+def case_figure(spec: dict[str, Any], *, key: str) -> dict[str, Any]:
+    """Mount the picture; returns the view the browser last reported (``spec["state"]`` until then)."""
+    value = _component()(spec=spec, key=key, default=None)
+    got = dict(value) if isinstance(value, dict) else dict(spec["state"])
+    got.pop("have", None)
+    return got

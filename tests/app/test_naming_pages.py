@@ -9,7 +9,7 @@ import io
 import pandas as pd
 import pytest
 
-from tests.app.test_pages import _record_deferred, _record_downloads, assert_clean, by_prefix, figure, level_table, new_app
+from tests.app.test_pages import _record_deferred, _record_downloads, assert_clean, by_prefix, level_table, new_app, viewer_spec
 
 pytestmark = pytest.mark.usefixtures("fake_backend")
 
@@ -22,7 +22,7 @@ def names(at) -> list[str]:
 
 def labels(at) -> set[str]:
     """Level names in the figure's box labels ("L1-L2 MC0 0.44" -> "L1-L2")."""
-    return {a["text"].split()[0] for a in figure(at)["layout"]["annotations"] if " MC" in a.get("text", "")}
+    return {a["text"].split()[0] for a in viewer_spec(at)["figure"]["layout"]["annotations"] if " MC" in a.get("text", "")}
 
 
 def notes(at) -> list[str]:

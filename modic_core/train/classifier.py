@@ -65,11 +65,14 @@ T2_NOT_ALIGNED = "T2 does not line up with T1 (studies.csv t2_aligned = False): 
 
 
 def _detector_boxes(cs: CohortStudy, study, cache: dict) -> dict[str, tuple]:
-    key = cs.study_id
-    if key not in cache:
-        from modic_core.detection import load_detector
+    """Level name -> (box, centre slice) found by the shipped detector at 0.5; cached per detector
+    weights (sha256) and study, so that a retrained detector never reuses another's boxes."""
+    from modic_core.detection import load_detector
 
-        det = load_detector().detect(study.t1)
+    detector = load_detector()
+    key = f"{detector.sha256[:16]}/{cs.study_id}"
+    if key not in cache:
+        det = detector.detect(study.t1)
         cache[key] = {d.level: (list(d.box), d.z_center) for d in det.filter(0.5)}
     return cache[key]
 

@@ -79,6 +79,8 @@ def anatomical_filter(boxes: np.ndarray, scores: np.ndarray, *, drop_low_outlier
 
 #: A region whose L5-S1-class score reaches this is the sacral anchor of the count (the highest one).
 ANCHOR_THRESHOLD = 0.3
+#: An anchor candidate with more confident discs than this below it is not L5-S1 (the next one is tried).
+MAX_BELOW_ANCHOR = 1
 #: Detector class labels: 1 = intervertebral region, 2 = the L5-S1 region (anchor).
 DISC_CLASS, ANCHOR_CLASS = 1, 2
 
@@ -182,8 +184,9 @@ def name_regions(
     1. Off-column regions (:func:`column_mask`) and duplicates/sacral remnants
        (:func:`anatomical_filter`) get no name.
     2. The anchor: the on-column region with the highest L5-S1-class score (``anchor``, one per
-       region; None for single-class weights) when it reaches ``ANCHOR_THRESHOLD``; it is L5-S1
-       and regions below it get no name. Without an anchor the lowest confident region is L5-S1
+       region; None for single-class weights) that reaches ``ANCHOR_THRESHOLD`` and has at most
+       ``MAX_BELOW_ANCHOR`` confident discs below it (a sacral remnant); it is L5-S1 and regions
+       below it get no name. Without an anchor the lowest confident region is L5-S1
        and the naming is uncertain.
     3. The anchor plus the regions with confidence >= ``reference`` above it are the reference
        column; names count upward from L5-S1, leaving a gap where neighbours are more than
@@ -201,19 +204,19 @@ def name_regions(
     ok = column_mask(boxes, scores, reference=reference)
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
     a = None
+    conf = np.where(ok & (scores >= reference))[0]
     if anchor is not None:
         anchor = np.asarray(anchor, dtype=float).reshape(-1)
-        cand = np.where(ok & (anchor >= ANCHOR_THRESHOLD))[0]
-        if len(cand):
-            a = int(cand[np.argmax(anchor[cand])])
-        else:
+        cand = sorted(np.where(ok & (anchor >= ANCHOR_THRESHOLD))[0], key=lambda i: -anchor[i])
+        for i in cand:  # at most one confident disc (a sacral remnant) may lie below L5-S1
+            half = (boxes[i, 3] - boxes[i, 1]) / 2
+            if sum(cy[j] > cy[i] + half for j in conf) <= MAX_BELOW_ANCHOR:
+                a = int(i)
+                break
+        if a is None:
             reasons.append("the L5-S1 disc (sacral anchor) was not found: names counted up from the lowest disc")
-    conf = np.where(ok & (scores >= reference))[0]
     if a is not None:
         half = (boxes[a, 3] - boxes[a, 1]) / 2
-        below = [i for i in conf if cy[i] > cy[a] + half]
-        if len(below) >= 2:
-            reasons.append(f"{len(below)} confident discs lie below the detected L5-S1 disc")
         conf = np.array([i for i in conf if i != a and cy[i] < cy[a] - half] + [a], dtype=int)
         pri = scores[conf].copy()
         pri[-1] = np.inf  # the anchor wins its duplicates

@@ -188,3 +188,14 @@ def test_anchor_names_do_not_move_when_a_disc_above_is_missed_or_weak():
     for a in names:
         for b in names:
             assert all(names[a][i] == names[b][i] for i in set(names[a]) & set(names[b]))
+
+
+def test_an_anchor_with_several_confident_discs_below_is_not_taken():
+    from modic_core.detection.levels import name_regions
+
+    col = _column(7)
+    anchor = np.zeros(7)
+    anchor[3] = 0.6  # a mid-column disc scored as L5-S1: three confident discs lie below it
+    nm = name_regions(col, np.full(7, 0.95), anchor=anchor)
+    assert nm.name(6) == "L5-S1" and nm.name(3) == "L2-L3"  # counted from the lowest disc instead
+    assert nm.uncertain and any("not found" in r for r in nm.reasons)

@@ -181,7 +181,8 @@ def compare_methods(args) -> NormalizationComparison:
         if (not args.skip_final and not exists) or args.retrain_final:
             train_final(m, studies, cfg=cfg, weights_dir=Path(args.weights), cache=cache, cv=cvs[m],
                         argv=["--normalization", m, "--cohort", str(args.cohort), "--epochs", str(cfg.epochs),
-                              "--seed", str(cfg.seed), "--synthetic-mc1", str(cfg.synthetic_mc1)],
+                              "--seed", str(cfg.seed), "--synthetic-mc1", str(cfg.synthetic_mc1),
+                              *(["--intensity-aug", str(cfg.intensity_aug)] if cfg.intensity_aug else [])],
                         excluded=excluded, cohort=str(args.cohort))
         elif not args.skip_final:
             attach_calibration(Path(args.weights), m, cvs[m])

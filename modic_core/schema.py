@@ -39,7 +39,7 @@ __all__ = [
     "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData",
     "MethodComparison", "NormalizationComparison", "ClassifierCard", "DetectorCard", "NyulLandmarks",
-    "RobustnessRow", "RobustnessCheck",
+    "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit",
     "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "InteractionTiming", "BrowserBenchmark",
     "CohortMetrics",
     "LevelRecord", "StudyReportRecord",
@@ -636,6 +636,75 @@ class RobustnessCheck(Document):
     seconds: float
     weights: dict[str, str] = field(default_factory=dict)  # method -> classifier sha256
     dicom_t1: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- Grad-CAM evidence audit
+
+
+@dataclass
+class CamShareRow(Record):
+    """Where one explanation variant puts its mass on one group of real discs (one method's classifier).
+
+    ``marrow`` / ``disc`` / ``outside``: mean share of each disc's map mass in the marrow bands, the disc
+    band and the rest of the crop (:mod:`modic_core.classification.bands`); ``marrow_over_disc``: share of
+    discs whose marrow mass exceeds their disc mass; ``marrow_denser``: share of discs whose mean map value
+    per pixel is higher in the marrow bands than in the disc band (fair to the bands' different areas).
+    Patient-bootstrap 95 % CIs; maps with no mass (``n_empty``) are left out.
+    """
+
+    method: str
+    variant: str
+    group: str  # the discs' true grade, "MC2" or "MC0"
+    target: str  # the class explained: "predicted" (what the app shows)
+    n_discs: int
+    n_patients: int
+    n_empty: int
+    marrow: Estimate
+    disc: Estimate
+    outside: Estimate
+    marrow_over_disc: Estimate
+    marrow_denser: Estimate
+    predicted_mc2: float | None = None  # share of these discs the classifier calls MC2
+
+
+@dataclass
+class CamScale(Record):
+    """Fixed heat-map scale of one classifier: variant -> raw map value shown as 1 (the ``quantile`` of the
+    per-disc peak of the raw maps over the audited discs); only valid for the weights with this sha256."""
+
+    sha256: str
+    quantile: float
+    n_discs: int
+    values: dict[str, float]
+
+
+@dataclass
+class GradcamAudit(Document):
+    """``weights/gradcam_audit.json`` (``python -m modic_core.train.gradcam_audit``): do the explanations point at
+    the marrow beside the endplates (where Modic changes are) or at the disc, on real boxed discs?
+
+    ``rows``: one :class:`CamShareRow` per method, variant and group; ``chosen``: the variant the app ships,
+    by ``rule`` (fixed in advance) on the ``rule_method`` rows; ``scales``: method -> :class:`CamScale`.
+    """
+
+    KIND: ClassVar[str] = "gradcam_audit"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    cohort: dict[str, Any]
+    bands: dict[str, Any]
+    variants: dict[str, str]
+    rows: list[CamShareRow]
+    rule: str
+    rule_method: str
+    chosen: str
+    reason: str
+    scales: dict[str, CamScale]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, method: str, variant: str, group: str) -> CamShareRow | None:
+        return next((r for r in self.rows if (r.method, r.variant, r.group) == (method, variant, group)), None)
 
 
 # --------------------------------------------------------------------------- benchmark

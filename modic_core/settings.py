@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_GRADCAM_VARIANT",
     "DEFAULT_NORMALIZATION",
     "DEFAULT_THRESHOLD",
     "MIN_THRESHOLD",
@@ -22,6 +23,7 @@ __all__ = [
     "default_normalization",
     "default_threshold",
     "demo_dir",
+    "gradcam_variant",
     "device",
     "limits",
     "project_root",
@@ -33,6 +35,10 @@ __all__ = [
 #: The paper's finding (Cina et al. 2024) and the product's default unless a comparison run,
 #: by the rule fixed in advance, shows another method better (see ``weights/normalization_comparison.json``).
 DEFAULT_NORMALIZATION = "zscore"
+#: The explanation the app shows (a name in ``modic_core.classification.gradcam.VARIANTS``): the variant whose
+#: maps put more mass in the marrow bands than in the disc on the most real MC2 discs, by the rule in
+#: ``weights/gradcam_audit.json`` (``python -m modic_core.train.gradcam_audit``).
+DEFAULT_GRADCAM_VARIANT = "gradcam_block3"
 #: Detector confidence threshold shown at start.
 DEFAULT_THRESHOLD = 0.5
 #: Candidates below this detector confidence are never classified (the slider's minimum).
@@ -89,6 +95,12 @@ def demo_dir() -> Path:
 def default_normalization() -> str:
     """Normalization method used when none is asked for (``MODIC_NORMALIZATION`` overrides)."""
     return _env("MODIC_NORMALIZATION") or DEFAULT_NORMALIZATION
+
+
+def gradcam_variant() -> str:
+    """Explanation shown on heat maps (``MODIC_GRADCAM_VARIANT`` overrides; the names are in
+    ``modic_core.classification.gradcam.VARIANTS``, which checks them)."""
+    return _env("MODIC_GRADCAM_VARIANT") or DEFAULT_GRADCAM_VARIANT
 
 
 def default_threshold() -> float:

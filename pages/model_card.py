@@ -21,7 +21,7 @@ from modic_core.ui.comparison import (
 )
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
-from modic_core.ui.modelinfo import metrics_rows, model_records, provenance_rows
+from modic_core.ui.modelinfo import gradcam_chart, load_gradcam_audit, metrics_rows, model_records, provenance_rows
 from modic_core.export.style import NOTICE_LONG
 
 st.title("Model card")
@@ -108,6 +108,24 @@ with guarded("reading the normalization comparison"):
             st.caption("No calibration in the shipped comparison yet (it is written by the next "
                        "`python -m modic_core.train.compare` run).")
         st.caption("Details and charts: Cohort comparison page.")
+
+st.header("Explanations: do the heat maps point at the marrow?")
+with guarded("reading the Grad-CAM audit"):
+    from modic_core.evaluation.summary import gradcam_table
+
+    cam_audit = load_gradcam_audit()
+    if cam_audit is None:
+        st.info("The Grad-CAM audit (weights/gradcam_audit.json) has not been run on this installation: heat maps are "
+                "scaled per level.")
+    else:
+        st.markdown("Modic changes lie in the vertebral marrow beside the endplates. On real boxed discs, each explanation "
+                    "variant's map is split into the disc band (middle of the disc region), the two marrow bands above and "
+                    "below it and the rest of the crop. ★ = the variant the app shows.")
+        st.plotly_chart(gradcam_chart(cam_audit), key="mc_gradcam")
+        st.markdown(gradcam_table(cam_audit))
+        st.caption("Measured by `python -m modic_core.train.gradcam_audit`. Heat-map colour scale: each method's maps are "
+                   "divided by one fixed value measured there for its weights, so a colour means the same in every level "
+                   "and study.")
 
 st.header("T1/T2 pairing check")
 st.markdown(

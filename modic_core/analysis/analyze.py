@@ -77,6 +77,8 @@ class _Classified:
     seconds: dict[str, float]
     weights: str
     uncertain_below: float | None = None  # the classifier's calibrated "uncertain" threshold
+    heat_scale: str = ""  # what the heat maps' colour bar means (Classifier.heat_scale)
+    heat_fixed: bool = False  # maps divided by a fixed reference (same colour = same raw value across levels)
 
     @property
     def nbytes(self) -> int:
@@ -274,7 +276,9 @@ class StudyAnalysis:
                            for p in paste_back_patches(cams[j], cands[i].box, zs[j], spacing_yx, clf.spec, shape)]
                 heat[i] = LocalHeatmap(shape, tuple(patches))
         res = _Classified(P, heat, seconds, f"{clf.source} (sha256 {clf.sha256[:12]})",
-                          uncertain_below=getattr(clf, "uncertain_below", None))
+                          uncertain_below=getattr(clf, "uncertain_below", None),
+                          heat_scale=getattr(clf, "heat_scale", "") if gradcam else "",
+                          heat_fixed=bool(gradcam and getattr(clf, "cam_scale", None)))
         self._cls[(normalization, gradcam)] = res
         if self._cache is not None:
             self._cache.put(self._cls_key(normalization, gradcam, clf), res)
@@ -365,7 +369,8 @@ class StudyAnalysis:
         return StudyReport(levels=levels, normalization=normalization, threshold=float(threshold),
                            weights={"detector": self._det.source if self._det else "", "classifier": res.weights},
                            timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes,
-                           warnings=warnings, alignment=al, naming_uncertain=bool(naming.uncertain and levels))
+                           warnings=warnings, alignment=al, naming_uncertain=bool(naming.uncertain and levels),
+                           heat_scale=getattr(res, "heat_scale", ""), heat_fixed=getattr(res, "heat_fixed", False))
 
 
 def get_analysis(study: Study, *, fingerprint: str | None = None) -> StudyAnalysis:

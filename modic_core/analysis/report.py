@@ -170,6 +170,8 @@ class StudyReport:
     naming_uncertain: bool = False  # the level names could not be fixed with confidence (see warnings)
     names_corrected_by_user: bool = False  # level names changed in the viewer (analysis.naming_correction)
     naming_correction: str = ""  # what was changed, e.g. "all names shifted up by one level"
+    heat_scale: str = ""  # what the Grad-CAM colour bar means (variant, fixed or per-level scale); "" without maps
+    heat_fixed: bool = False  # True: maps share one fixed scale (the colour bar means the same in every level and study)
 
     @property
     def naming_note(self) -> str:

@@ -11,10 +11,13 @@ import torch
 from modic_core import settings
 from modic_core.classification.calibration import Calibration, apply_temperature
 from modic_core.classification.crops import CropSpec
-from modic_core.classification.gradcam import grad_cam
+from modic_core.classification.gradcam import get_variant, grad_cam
 from modic_core.classification.model import ClassifierConfig, build_classifier
 
-__all__ = ["Classifier", "load_classifier", "classifier_path", "read_calibration"]
+__all__ = ["Classifier", "load_classifier", "classifier_path", "read_calibration", "read_cam_scales"]
+
+#: Fixed heat-map scales (raw value shown as 1, per variant) measured by ``python -m modic_core.train.gradcam_audit``.
+CAM_AUDIT_FILE = "gradcam_audit.json"
 
 
 
@@ -26,8 +29,10 @@ class Classifier:
     """A trained classifier for one normalization method (and its Nyul landmarks, if any)."""
 
     def __init__(self, model, *, spec: CropSpec, normalization: str, landmarks: dict | None, device: str, source: str, sha256: str,
-                 calibration: Calibration | None = None):
+                 calibration: Calibration | None = None, cam_scales: dict[str, float] | None = None, cam_quantile: float = 0.9):
         self.model = model
+        self.cam_scales = dict(cam_scales or {})  # variant -> raw map value shown as 1 (these weights only)
+        self.cam_quantile = float(cam_quantile)  # that value is this quantile of per-disc peaks in the audit
         self.calibration = calibration or Calibration()
         self.spec = spec
         self.normalization = normalization
@@ -43,9 +48,30 @@ class Classifier:
         return self.calibration.uncertain_below
 
     @property
+    def cam_variant(self) -> str:
+        """The explanation shown (:func:`modic_core.settings.gradcam_variant`, read at each call)."""
+        return get_variant().name
+
+    @property
+    def cam_scale(self) -> float | None:
+        """Raw map value shown as 1 for :attr:`cam_variant` (None: no audit of these weights; maps per own maximum)."""
+        v = self.cam_scales.get(self.cam_variant)
+        return float(v) if v and v > 0 else None
+
+    @property
+    def heat_scale(self) -> str:
+        """What the heat maps' colour bar means, in one sentence."""
+        name = self.cam_variant
+        if self.cam_scale is None:
+            return (f"{name}, 0-1 of each level's own maximum (no fixed scale is recorded for these weights: run "
+                    "python -m modic_core.train.gradcam_audit); colours compare places within a level, not levels with each other.")
+        return (f"{name}, fixed scale: 1 = the {100 * self.cam_quantile:.0f}th percentile of the map peaks of this model over "
+                "the audited cohort discs (higher values show as 1); the same raw value has the same colour in every level and study.")
+
+    @property
     def key(self) -> str:
-        """Identifies weights and calibration (a cache key part)."""
-        return f"{self.sha256 or self.source}|T={self.calibration.temperature:.6g}"
+        """Identifies weights, calibration and the heat maps' variant and scale (a cache key part)."""
+        return f"{self.sha256 or self.source}|T={self.calibration.temperature:.6g}|cam={self.cam_variant}:{self.cam_scale}"
 
     def predict(self, crops: torch.Tensor, *, gradcam: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities (N, 3) (temperature-scaled, :mod:`~modic_core.classification.calibration`)
@@ -63,7 +89,7 @@ class Classifier:
         x = crops.to(self.device)
         with self._lock:
             if gradcam:
-                cam, probs = grad_cam(self.model, x)
+                cam, probs = grad_cam(self.model, x, variant=self.cam_variant, scale=self.cam_scale)
                 return probs.cpu().numpy(), cam.cpu().numpy()
             with torch.inference_mode():
                 probs = torch.softmax(self.model(x), 1)
@@ -97,7 +123,25 @@ def load_classifier(normalization: str, *, weights_dir: str | None = None, devic
             raise RuntimeError(f"{side.name} does not match the landmarks stored in {path.name}")
     sha = sha256_file(path)
     return Classifier(model, spec=CropSpec(**payload["crop"]), normalization=normalization, landmarks=landmarks,
-                      device=device, source=path.name, sha256=sha, calibration=read_calibration(payload, path, sha))
+                      device=device, source=path.name, sha256=sha, calibration=read_calibration(payload, path, sha),
+                      **read_cam_scales(path.parent / CAM_AUDIT_FILE, normalization, sha))
+
+
+def read_cam_scales(path: Path, normalization: str, sha256: str) -> dict:
+    """``{"cam_scales": variant -> fixed heat-map scale, "cam_quantile": q}`` of these weights from the Grad-CAM
+    audit beside them; {} when the file is absent or unreadable or was measured on other weights (then maps
+    are scaled per level)."""
+    if not path.is_file():
+        return {}
+    from modic_core.schema import GradcamAudit, SchemaError
+
+    try:
+        scale = GradcamAudit.load(path).scales.get(normalization)
+    except (SchemaError, OSError, ValueError):
+        return {}
+    if scale is None or scale.sha256 != sha256:
+        return {}
+    return {"cam_scales": {k: float(v) for k, v in scale.values.items() if v and v > 0}, "cam_quantile": float(scale.quantile)}
 
 
 def read_calibration(payload: dict, path: Path, sha256: str) -> Calibration:

@@ -86,6 +86,11 @@ class ModicNet3D(nn.Module):
     def cam_layer(self) -> nn.Module:
         return self.features[-1]
 
+    @property
+    def cam_blocks(self) -> list[nn.Module]:
+        """The conv blocks, first to last (CAM variants pick one; ``cam_blocks[-1]`` is ``cam_layer``)."""
+        return [m for m in self.features if isinstance(m, _Block)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)
         return self.head(f.mean(dim=(2, 3, 4)))

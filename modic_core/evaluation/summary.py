@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
-from modic_core.schema import BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, NamingAudit, NormalizationComparison, PairingAudit, SyntheticMC1
+from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, GradcamAudit, NamingAudit,
+                               NormalizationComparison, PairingAudit, SyntheticMC1)
 from modic_core.settings import project_root
 
-__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "batch_scaling_tables", "browser_table", "main"]
+__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "batch_scaling_tables", "browser_table", "gradcam_table", "main"]
 
 ROOT = project_root()
 
@@ -164,6 +165,29 @@ def browser_table(doc: BrowserBenchmark) -> str:
     return "\n".join(lines)
 
 
+def gradcam_table(doc: GradcamAudit, method: str | None = None) -> str:
+    """Where each explanation variant puts its mass on real MC2 and MC0 discs (the rule method's classifier), and the choice."""
+    method = method or doc.rule_method
+    b = doc.bands
+    area = b.get("mean_area_share", {})
+    lines = [f"Grad-CAM evidence audit ({method} classifier, explaining the predicted class; {doc.cohort.get('n_discs')} boxed discs "
+             f"of {doc.cohort.get('n_studies')} aligned studies; disc band = middle {b.get('disc_fraction')} of the box height, "
+             f"marrow bands = the box rows above and below it + {b.get('margin_mm')} mm; an even map would give marrow "
+             f"{area.get('marrow', float('nan')):.3f}, disc {area.get('disc', float('nan')):.3f}, outside "
+             f"{area.get('outside', float('nan')):.3f}; patient-bootstrap 95 % CIs):", "",
+             "| variant | discs | marrow share | disc share | outside share | marrow mass > disc mass | denser in marrow than disc (per pixel) |",
+             "|---|---|---|---|---|---|---|"]
+    for v in doc.variants:
+        for group in ("MC2", "MC0"):
+            r = doc.row(method, v, group)
+            if r is not None:
+                star = " (shipped)" if v == doc.chosen else ""
+                lines.append(f"| {v}{star} | {group} (n={r.n_discs}) | {_d(r.marrow)} | {_d(r.disc)} | {_d(r.outside)} | "
+                             f"{_d(r.marrow_over_disc)} | {_d(r.marrow_denser)} |")
+    lines += ["", f"Shipped variant: **{doc.chosen}**. {doc.reason}. Rule: {doc.rule}"]
+    return "\n".join(lines)
+
+
 def main() -> int:
     sources = ((DetectorCard, ROOT / "weights" / "detector.json", detector_table),
                (NormalizationComparison, ROOT / "weights" / "normalization_comparison.json", comparison_table_md),
@@ -171,7 +195,8 @@ def main() -> int:
                (PairingAudit, ROOT / "weights" / "pairing_audit.json", pairing_table),
                (NamingAudit, ROOT / "weights" / "naming_audit.json", naming_table),
                (BatchScaling, ROOT / "benchmarks" / "batch_scaling.json", batch_scaling_tables),
-               (BrowserBenchmark, ROOT / "benchmarks" / "browser.json", browser_table))
+               (BrowserBenchmark, ROOT / "benchmarks" / "browser.json", browser_table),
+               (GradcamAudit, ROOT / "weights" / "gradcam_audit.json", gradcam_table))
     for cls, path, fn in sources:
         print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()

@@ -415,13 +415,15 @@ def viewer_figure(
     titles: tuple[str, str] = ("T1", "T2 (on the T1 grid)"),
     revision: str = "",
     height: int = 560,
+    heat_title: str = "Grad-CAM (per level)",
 ):
     """One plotly figure: T1 and T2 side by side (or T1 alone when ``t2`` is None) on linked axes,
     so zoom, pan and scroll act on both.
 
     ``t1``, ``t2``, ``heat``: data URIs (:func:`grey_png`, :func:`heat_png`) of one slice of the
     T1 grid, (rows, columns) = ``shape_yx``. The heat map is one image per panel drawn with trace
-    opacity ``opacity``; its colour bar is :data:`HEAT_SCALE`. Boxes solid when slice ``z`` is in the
+    opacity ``opacity``; its colour bar is titled ``heat_title`` (what 0-1 means: the report's ``heat_scale``,
+    else :data:`HEAT_SCALE`). Boxes solid when slice ``z`` is in the
     level's slab, dotted otherwise; level tags sit outside the images (left of T1, right of T2).
     ``revision`` keeps the user's zoom across reruns of the same study (plotly ``uirevision``).
     """
@@ -475,7 +477,7 @@ def viewer_figure(
         data.append(dict(type="scatter", x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
                          xaxis=xa[-1], yaxis=ya[-1],
                          marker=dict(colorscale="Inferno", cmin=0.0, cmax=1.0, color=[0.0], showscale=True,
-                                     colorbar=dict(title=dict(text="Grad-CAM (per level)", side="right"),
+                                     colorbar=dict(title=dict(text=heat_title, side="right"),
                                                    tickvals=[0, 0.5, 1], thickness=12, len=0.8, x=1.01))))
     layout.update(height=height, margin=dict(l=110, r=60 if heat is not None else 10, t=30, b=4), plot_bgcolor="black",
                   paper_bgcolor="rgba(0,0,0,0)", dragmode="pan", showlegend=False, uirevision=revision or True,

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modic_core.schema import ClassificationReport, ClassifierCard, DetectionCV, DetectorCard, Record, SchemaError
+from modic_core.schema import ClassificationReport, ClassifierCard, DetectionCV, DetectorCard, GradcamAudit, Record, SchemaError
 from modic_core.ui.comparison import weights_dir
 
-__all__ = ["ModelEntry", "model_records", "provenance_rows", "metrics_rows", "classification_rows", "detection_rows"]
+__all__ = ["ModelEntry", "model_records", "provenance_rows", "metrics_rows", "classification_rows", "detection_rows",
+           "load_gradcam_audit", "gradcam_chart"]
 
 
 @dataclass
@@ -107,3 +108,44 @@ def metrics_rows(card: DetectorCard | ClassifierCard) -> list[tuple[str, str]]:
     if cv is None:
         return []
     return detection_rows(cv) if isinstance(card, DetectorCard) else classification_rows(cv)
+
+
+def load_gradcam_audit(folder: str | Path | None = None) -> GradcamAudit | None:
+    """``weights/gradcam_audit.json`` (None when absent; SchemaError when of another kind or version)."""
+    path = (Path(folder) if folder else weights_dir()) / "gradcam_audit.json"
+    return GradcamAudit.load(path) if path.is_file() else None
+
+
+def gradcam_chart(doc: GradcamAudit, method: str | None = None):
+    """Plotly figure: per variant, the mean share of the map mass in the marrow bands, the disc band and outside
+    on real MC2 discs (left), and the share of MC2 and MC0 discs whose map is denser in the marrow than in the disc
+    (right); patient-bootstrap 95 % CIs as error bars. Every number is read from ``doc``."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    method = method or doc.rule_method
+    variants = [v for v in doc.variants if doc.row(method, v, "MC2") is not None]
+    labels = [v + (" ★" if v == doc.chosen else "") for v in variants]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.1,
+                        subplot_titles=("Share of the map's mass (real MC2 discs)", "Discs denser in marrow than in disc"))
+
+    def err(ests):
+        return dict(type="data", symmetric=False, array=[(e.ci_high or e.value) - e.value for e in ests],
+                    arrayminus=[e.value - (e.ci_low or e.value) for e in ests])
+
+    for key, name, colour in (("marrow", "marrow bands", "#E65100"), ("disc", "disc band", "#1565C0"), ("outside", "outside the bands", "#9E9E9E")):
+        ests = [getattr(doc.row(method, v, "MC2"), key) for v in variants]
+        fig.add_trace(go.Bar(x=labels, y=[e.value for e in ests], name=name, marker_color=colour, error_y=err(ests)), row=1, col=1)
+    for group, colour in (("MC2", "#B71C1C"), ("MC0", "#66BB6A")):
+        rows = [doc.row(method, v, group) for v in variants]
+        ests = [r.marrow_denser for r in rows]
+        fig.add_trace(go.Bar(x=labels, y=[e.value for e in ests], name=f"{group} discs (n={rows[0].n_discs})", marker_color=colour,
+                             error_y=err(ests)), row=1, col=2)
+    area = doc.bands.get("mean_area_share", {})
+    if "marrow" in area:
+        fig.add_hline(y=float(area["marrow"]), line=dict(color="#E65100", dash="dot", width=1), row=1, col=1,
+                      annotation_text="even map: marrow", annotation_position="top left")
+    fig.update_yaxes(range=[0, 1], title_text="share", row=1, col=1)
+    fig.update_yaxes(range=[0, 1], title_text="share of discs", row=1, col=2)
+    fig.update_layout(barmode="group", height=420, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig

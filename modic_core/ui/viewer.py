@@ -152,7 +152,8 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
                         z=shown["z"], heat=any_heat, opacity=max(float(shown["opacity"]), 0.05),
                         spacing_yx=(study.t1.spacing[1], study.t1.spacing[2]), show_boxes=True,
                         highlight=None if focused == NONE else focused, letters=orientation_letters(study.t1.direction),
-                        titles=("T1" if not view_only else "Series", "T2 (on the T1 grid)"), revision=fp)
+                        titles=("T1" if not view_only else "Series", "T2 (on the T1 grid)"), revision=fp,
+                        heat_title="Grad-CAM (fixed scale)" if getattr(report, "heat_fixed", False) else "Grad-CAM (per level)")
     positions = slice_positions_mm(study.t1)
     captions = ([f"Slice {k + 1} of {nz} · {slice_lr_label(study.t1, k)} · {positions[k]:+.1f} mm from the middle slice"
                  for k in range(nz)] if nz > 1 else [f"Single-slice study (one mid-sagittal slice) · {slice_lr_label(study.t1, 0)}"])
@@ -180,7 +181,8 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
         "Boxes: detected levels (not graded). Dotted: the level's slab does not include this slice. "
     st.caption(legend + "Drag to pan, scroll to zoom (both images together); double-click to reset the zoom. "
                "Yellow letters: patient directions (A/P anterior/posterior, S/I superior/inferior)."
-               + (f" Colour bar: {HEAT_SCALE}" if any_heat is not None else ""), unsafe_allow_html=True)
+               + (f" Colour bar: {getattr(report, 'heat_scale', '') or HEAT_SCALE}" if any_heat is not None else ""),
+               unsafe_allow_html=True)
     if graded:
         _table_and_focus(study, report, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold)
     elif view_only and levels:

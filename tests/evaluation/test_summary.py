@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table, naming_table, pairing_table
-from modic_core.schema import Benchmark, DetectorCard, NamingAudit, NormalizationComparison, PairingAudit
+from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table, gradcam_table, naming_table, pairing_table
+from modic_core.schema import Benchmark, DetectorCard, GradcamAudit, NamingAudit, NormalizationComparison, PairingAudit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (NormalizationComparison, "weights/normalization_comparison.json", comparison_table_md),
     (PairingAudit, "weights/pairing_audit.json", pairing_table),
     (NamingAudit, "weights/naming_audit.json", naming_table),
+    (GradcamAudit, "weights/gradcam_audit.json", gradcam_table),
 ])
 def test_readme_quotes_the_shipped_results(cls, path, fn):
     doc = cls.load(ROOT / path)
@@ -47,3 +48,14 @@ def test_readme_quotes_the_measured_benchmarks(cls, path, fn):
     assert len(table) >= 4
     missing = [line for line in table if line not in readme]
     assert not missing, f"README is stale; rerun python -m modic_core.evaluation.summary: {missing[:2]}"
+
+
+def test_shipped_gradcam_variant_is_the_audits_choice_by_its_rule():
+    from modic_core import settings
+    from modic_core.train.gradcam_audit import RULE, choose_variant
+
+    doc = GradcamAudit.load(ROOT / "weights" / "gradcam_audit.json")
+    assert doc.rule == RULE and doc.rule_method == settings.DEFAULT_NORMALIZATION
+    assert choose_variant(doc.rows, doc.rule_method)[0] == doc.chosen == settings.DEFAULT_GRADCAM_VARIANT
+    readme = (ROOT / "README.md").read_text()
+    assert f"Shipped variant: **{doc.chosen}**" in readme

@@ -39,7 +39,7 @@ def test_aligned_pairs_pass_on_their_header(detector, sid):
     study = _study(MINI, sid)
     out, al = check_alignment(study, detector)
     assert al.ok and al.method == "header", al
-    assert al.residual_mm < 3.0 and al.discs_matched >= 4
+    assert al.residual_mm < 3.0 and al.discs_matched >= min(4, al.discs_t1)  # the rule: >= 4 discs, or all found
     assert out.t2 is study.t2  # nothing moved
 
 

@@ -39,7 +39,7 @@ __all__ = [
     "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData",
     "MethodComparison", "NormalizationComparison", "ClassifierCard", "DetectorCard", "NyulLandmarks",
-    "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit",
+    "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit", "GradingExperiments",
     "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "InteractionTiming", "BrowserBenchmark",
     "CohortMetrics",
     "LevelRecord", "StudyReportRecord",
@@ -676,6 +676,30 @@ class CamScale(Record):
     quantile: float
     n_discs: int
     values: dict[str, float]
+
+
+@dataclass
+class GradingExperiments(Document):
+    """``weights/grading_experiments.json`` (``python -m modic_core.train.experiments``): flip test-time
+    augmentation and a seed ensemble against the single model, on the comparison's patient-level CV.
+
+    ``results``: variant -> {mc0_vs_mc2_balanced_accuracy, ci_low, ci_high, mc0_mc2_called_mc1,
+    ece_uncalibrated[, diff_to_single, diff_ci_low, diff_ci_high]}; ``adopted``: variants that pass ``rule``.
+    """
+
+    KIND: ClassVar[str] = "grading_experiments"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    method: str
+    seeds: int
+    n_discs: int
+    n_patients: int
+    results: dict[str, Any]
+    adopted: list[str]
+    rule: str
+    not_tried: list[str] = field(default_factory=list)
+    minutes: float = 0.0
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
-from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, GradcamAudit, NamingAudit,
-                               NormalizationComparison, PairingAudit, SyntheticMC1)
+from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, GradcamAudit, GradingExperiments,
+                               NamingAudit, NormalizationComparison, PairingAudit, RobustnessCheck, SyntheticMC1)
 from modic_core.settings import project_root
 
 __all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "batch_scaling_tables", "browser_table", "gradcam_table", "main"]
@@ -188,6 +188,39 @@ def gradcam_table(doc: GradcamAudit, method: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def robustness_table(doc: RobustnessCheck) -> str:
+    """Grade agreement per method (rows) and intensity change (columns) for each source, as Markdown
+    tables; cells below the target are marked."""
+    out = []
+    for source in dict.fromkeys(r.source for r in doc.rows):
+        rows = [r for r in doc.rows if r.source == source]
+        transforms = list(dict.fromkeys(r.transform for r in rows))
+        n = max(r.n_levels for r in rows)
+        out += [f"Source: {source} ({max(r.n_studies for r in rows)} studies, {n} levels); target {doc.target:.2f}:", "",
+                "| method | " + " | ".join(transforms) + " |", "|---|" + "---|" * len(transforms)]
+        for m in dict.fromkeys(r.method for r in rows):
+            cells = []
+            for t in transforms:
+                r = next((r for r in rows if r.method == m and r.transform == t), None)
+                v = None if r is None else r.agreement.value
+                cells.append("" if v is None else f"{v:.2f}" + (" (below)" if v < doc.target else ""))
+            out.append(f"| {m} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out).rstrip()
+def experiments_table(doc: GradingExperiments) -> str:
+    """Flip TTA and seed ensemble against the single model (same patient-level CV), as a Markdown table."""
+    def ci(lo, hi):
+        return "" if lo is None else f" ({lo:.3f}-{hi:.3f})"
+
+    lines = ["| variant | MC0 vs MC2 balanced acc. (95% CI) | difference to single (95% CI) | MC0/MC2 called MC1 | ECE before temperature |",
+             "|---|---|---|---|---|"]
+    for name, r in doc.results.items():
+        diff = "reference" if "diff_to_single" not in r else f"{r['diff_to_single']:+.3f} ({r['diff_ci_low']:+.3f} to {r['diff_ci_high']:+.3f})"
+        lines.append(f"| {name} | {r['mc0_vs_mc2_balanced_accuracy']:.3f}{ci(r['ci_low'], r['ci_high'])} | {diff} | "
+                     f"{100 * r['mc0_mc2_called_mc1']:.1f} % | {r['ece_uncalibrated']:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     sources = ((DetectorCard, ROOT / "weights" / "detector.json", detector_table),
                (NormalizationComparison, ROOT / "weights" / "normalization_comparison.json", comparison_table_md),
@@ -196,7 +229,9 @@ def main() -> int:
                (NamingAudit, ROOT / "weights" / "naming_audit.json", naming_table),
                (BatchScaling, ROOT / "benchmarks" / "batch_scaling.json", batch_scaling_tables),
                (BrowserBenchmark, ROOT / "benchmarks" / "browser.json", browser_table),
-               (GradcamAudit, ROOT / "weights" / "gradcam_audit.json", gradcam_table))
+               (GradcamAudit, ROOT / "weights" / "gradcam_audit.json", gradcam_table),
+               (RobustnessCheck, ROOT / "weights" / "robustness.json", robustness_table),
+               (GradingExperiments, ROOT / "weights" / "grading_experiments.json", experiments_table))
     for cls, path, fn in sources:
         print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()
@@ -205,3 +240,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -67,7 +67,9 @@ def test_same_examination_is_placed_by_its_header(phantom, tmp_path):
     study = load_study(a, b)
     assert study.warnings == []
     rep = StudyAnalysis(study).report("zscore", 0.5)
-    assert rep.alignment.ok and rep.alignment.method == "header" and rep.warnings == []
+    assert rep.alignment.ok and rep.alignment.method == "header"
+    # phantoms have no sacrum the detector recognises: the only warning allowed is the naming one
+    assert all(w.startswith("Level naming uncertain") for w in rep.warnings)
 
 
 def test_a_t2_that_covers_only_part_of_the_column_leaves_the_rest_ungraded(phantom, tmp_path):

@@ -35,12 +35,14 @@ def cohort() -> list[StudyData]:
     return _tiny_cohort()
 
 
-def test_shipped_cards_load_with_the_augmentation_off():
+def test_shipped_cards_record_the_augmentation_their_command_used():
     from pathlib import Path
 
     card = ClassifierCard.load(Path(__file__).parents[2] / "weights" / "classifier_zscore.json")
-    assert card.config.intensity_aug is None and ClassifierTrainingConfig().intensity_aug is None
-    assert "intensity_aug" not in card.to_dict()["config"]  # the shipped cards round-trip unchanged
+    flag = card.command.split("--intensity-aug ")[1].split()[0] if "--intensity-aug" in card.command else None
+    assert card.config.intensity_aug == (None if flag is None else float(flag))
+    assert ClassifierTrainingConfig().intensity_aug is None  # off by default: older cards round-trip unchanged
+    assert "intensity_aug" not in ClassifierTrainingConfig().to_dict()
     assert ClassifierTrainingConfig(intensity_aug=0.5).to_dict()["intensity_aug"] == 0.5
 
 

@@ -38,7 +38,7 @@ DEFAULT_NORMALIZATION = "zscore"
 #: The explanation the app shows (a name in ``modic_core.classification.gradcam.VARIANTS``): the variant whose
 #: maps put more mass in the marrow bands than in the disc on the most real MC2 discs, by the rule in
 #: ``weights/gradcam_audit.json`` (``python -m modic_core.train.gradcam_audit``).
-DEFAULT_GRADCAM_VARIANT = "gradcam_block3"
+DEFAULT_GRADCAM_VARIANT = "gradcam_block2"
 #: Detector confidence threshold shown at start.
 DEFAULT_THRESHOLD = 0.5
 #: Candidates below this detector confidence are never classified (the slider's minimum).

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from modic_core.evaluation.summary import bench_table, comparison_table_md, detector_table, gradcam_table, naming_table, pairing_table
-from modic_core.schema import Benchmark, DetectorCard, GradcamAudit, NamingAudit, NormalizationComparison, PairingAudit
+from modic_core.evaluation.summary import (bench_table, comparison_table_md, detector_table, experiments_table, gradcam_table, naming_table,
+                                          pairing_table, robustness_table)
+from modic_core.schema import (Benchmark, DetectorCard, GradcamAudit, GradingExperiments, NamingAudit, NormalizationComparison, PairingAudit,
+                               RobustnessCheck)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
     (PairingAudit, "weights/pairing_audit.json", pairing_table),
     (NamingAudit, "weights/naming_audit.json", naming_table),
     (GradcamAudit, "weights/gradcam_audit.json", gradcam_table),
+    (RobustnessCheck, "weights/robustness.json", robustness_table),
+    (GradingExperiments, "weights/grading_experiments.json", experiments_table),
 ])
 def test_readme_quotes_the_shipped_results(cls, path, fn):
     doc = cls.load(ROOT / path)

@@ -181,8 +181,9 @@ def test_model_records_pending_unknown_and_present(tmp_path):
     det, clf = recs["detector"], recs["classifier (zscore)"]
     assert det.present and metrics_rows(det.card) == []
     prov = dict(provenance_rows(det.card))
-    assert prov["data"].startswith("cohort=../shared/data/spider2d, n_studies=50") and prov["cross_validation_status"] == "pending"
-    assert "epochs=24" in prov["training config"] and "lr=0.002" in prov["training config"]
+    assert prov["data"].startswith(f"cohort=../shared/data/spider2d, n_studies={card.data.n_studies}")
+    assert prov["cross_validation_status"] == "pending"
+    assert f"epochs={card.config.epochs}" in prov["training config"] and "lr=0.002" in prov["training config"]
     assert not clf.present and "classifier_zscore.json" in clf.error and "version 2" in clf.error
 
 

@@ -259,8 +259,8 @@ def _checked_members(
         parts = [p for p in re.split(r"[\\/]", raw) if p not in ("", ".")]
         if any(p == ".." for p in parts):
             raise _zip_slip()
-        if info.is_dir() or not parts or skip_name(raw):
-            continue
+        if info.is_dir() or raw.endswith("\\") or not parts or skip_name(raw):
+            continue  # a trailing backslash is a folder in zips written on Windows
         if stat.S_ISLNK(info.external_attr >> 16):
             continue  # symbolic links are never followed or created
         if info.flag_bits & 0x1 or info.flag_bits & 0x40:

@@ -185,3 +185,18 @@ def test_nifti_header_fuzz(dims, pixdim, cut):
         _check(v)
         assert all(0 < s < 1000 for s in v.spacing)
         assert v.array.size <= kept - 352  # every voxel came from the file: nothing zero-filled
+
+
+def test_a_member_ending_in_a_backslash_is_a_folder_not_a_file(tmp_path):
+    import zipfile
+
+    from modic_core.io import upload as up
+
+    z = tmp_path / "n.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("0\\", b"0")  # found by the fuzzer above: a Windows-style folder entry
+        zf.writestr("a/1.dcm", b"1")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    files = up.extract_zip(z, dest)
+    assert [p.read_bytes() for p in files] == [b"1"]

@@ -42,7 +42,7 @@ st.markdown(
     "- **Source:** SPIDER lumbar spine MRI dataset — J.W. van der Graaf et al., \"Lumbar spine segmentation in MR "
     "images: a dataset and a public benchmark\", *Scientific Data* 11:264 (2024), doi:10.1038/s41597-024-03090-w; "
     "data on Zenodo (doi:10.5281/zenodo.10159290). Licence: **CC BY 4.0**.\n"
-    "- **Subset used:** 128 studies with paired sagittal T1 and T2 series and per-disc Modic grades; from each series "
+    "- **Subset used:** 153 studies with paired sagittal T1 and T2 series and per-disc Modic grades (the classifiers use the 145 whose T2 lines up with T1); from each series "
     "a **single mid-sagittal slice**, exported as **8-bit** images (min-max stretched). Disc boxes come from a "
     "third-party annotation of the same slices and exist for a subset of the studies (the detector's record below "
     "lists how many it was trained on).\n"

@@ -17,15 +17,13 @@ def prediction_regions(pred: dict) -> StudyDetections:
     """The candidate regions of one saved raw prediction, as the app builds them: one region per
     location (:func:`~modic_core.detection.levels.merge_classes`; ``labels`` present for weights
     with the L5-S1 anchor class; or ``anchor`` scores for regions already merged)."""
-    labels = pred.get("labels")
     if "anchor" in pred:  # already one region per location, with anchor scores
         boxes, scores, anchor = (np.asarray(pred["boxes"], float).reshape(-1, 4), np.asarray(pred["scores"], float),
                                  np.asarray(pred["anchor"], float))
-        labels = []
     else:
-        boxes, scores, anchor = merge_classes(pred["boxes"], pred["scores"], labels)
+        boxes, scores, anchor = merge_classes(pred["boxes"], pred["scores"], pred.get("labels"))
     cands = [Detection(tuple(b), float(s), (0, 0), anchor=float(a)) for b, s, a in zip(boxes, scores, anchor)]
-    return StudyDetections(cands, [0], (1, 1, 1), anchored=labels is not None)
+    return StudyDetections(cands, [0], (1, 1, 1), anchored="anchor" in pred or "labels" in pred)
 
 
 def named_regions(pred: dict, threshold: float) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -1,6 +1,6 @@
 """Do the explanations point at the evidence? Heat-map mass in the marrow bands vs the disc, on real discs.
 
-    python -m modic_core.train.gradcam_audit --cohort ../shared/data/spider2d --json weights/gradcam_audit.json \\
+    python -m modic_core.train.gradcam_audit --cohort PATH/TO/spider2d --json weights/gradcam_audit.json \\
         [--methods zscore,...] [--weights DIR]
 
 Discs: every MC2 and MC0 disc with a ground-truth box in the T2-aligned studies of the cohort

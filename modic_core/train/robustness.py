@@ -1,6 +1,6 @@
 """Do the shipped classifiers keep their grades when a study's intensities change the way scanners and exports change them?
 
-    python -m modic_core.train.robustness --cohort ../shared/data/spider2d [--dicom ../shared/data/dicom] \\
+    python -m modic_core.train.robustness --cohort PATH/TO/spider2d [--dicom PATH/TO/dicom_series] \\
         --json weights/robustness.json
 
 For each shipped method (``weights/classifier_<method>.pt``) and each source of studies, the regions

@@ -85,3 +85,26 @@ def make_detector_card():
         config=DetectorTrainingConfig(n_folds=2), weights="detector.pt", sha256="ab" * 32, size_bytes=1,
         cross_validation=DetectionCV(default_threshold=0.5, by_sequence={"T1": {"0.5": rep}}),
         cross_validation_status="2-fold patient-level, complete", folds=[["1"], ["2"]])
+
+
+def choose_upload(page, *, tries: int = 3) -> None:
+    """Browser tests: pick the "Upload" input source and wait until the file uploader is attached.
+
+    On a loaded 2-core CI runner a click that lands while a script run is still finishing can be
+    lost (CI once timed out waiting for the uploader); the click is retried after the page is idle.
+    A repeated click is harmless: the radio keeps its value.
+    """
+    uploader = page.locator("[data-testid='stFileUploader'] input[type='file']")
+    radio = page.locator("[data-testid='stRadio']").get_by_text("Upload", exact=True).first
+    for attempt in range(tries):
+        try:
+            page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=60_000)
+        except Exception:  # noqa: BLE001 - the status widget may never have appeared
+            pass
+        radio.click()
+        try:
+            uploader.wait_for(state="attached", timeout=30_000)
+            return
+        except Exception:  # noqa: BLE001 - retried; the last failure is raised
+            if attempt == tries - 1:
+                raise

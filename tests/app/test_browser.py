@@ -23,7 +23,7 @@ import pytest
 from modic_core.bench.serve import start_streamlit, stop
 
 from modic_core.normalization.methods import NORMALIZATIONS
-from tests.app.helpers import default_method
+from tests.app.helpers import choose_upload, default_method
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -131,7 +131,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             page.screenshot(path=str(artifacts / "01_demo_case.png"))
 
             # 2. upload the phantom DICOM pair
-            page.get_by_text("Upload", exact=True).first.click()
+            choose_upload(page)
             page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files([str(f) for f in t1 + t2])
             page.get_by_text("T1 TSE SAG (synthetic)", exact=False).first.wait_for(timeout=120_000)
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
@@ -228,7 +228,7 @@ def test_two_browser_sessions_at_once_get_their_own_results(server, artifacts):
             for page in (a, b):
                 page.get_by_text("Per-level results").wait_for(timeout=120_000)
             # B starts its upload; A moves its threshold while B's study is being read and analysed
-            b.get_by_text("Upload", exact=True).first.click()
+            choose_upload(b)
             b.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(files)
             slider = a.locator("[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']").first
             slider.focus()

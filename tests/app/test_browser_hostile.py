@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
+from tests.app.helpers import choose_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -129,7 +130,7 @@ def _launch(p):
 
 
 def _upload(page, files: list[Path]) -> None:
-    page.get_by_text("Upload", exact=True).first.click()
+    choose_upload(page)
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files([str(f) for f in files])
 
 

@@ -23,6 +23,7 @@ its ``extra`` so that a file reads back and writes out unchanged. The training h
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -73,6 +74,12 @@ def sha256_file(path: str | Path) -> str:
 
 class _FieldError(Exception):
     """A problem at one place inside a document (turned into a SchemaError by Document.from_dict)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a record class, resolved once per class (it was most of a load's time)."""
+    return typing.get_type_hints(cls)
 
 
 def _is_union(tp: Any) -> bool:
@@ -169,7 +176,7 @@ class Record:
     def _from(cls: type[R], d: Any, where: str = "") -> R:
         if not isinstance(d, Mapping):
             raise _FieldError(f"'{where or cls.__name__}' should be an object, found {type(d).__name__}")
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         kwargs: dict[str, Any] = {}
         known = set()
         has_extra = False

@@ -192,6 +192,18 @@ def result_cache_bytes() -> int:
     return int(_env_float("MODIC_RESULT_CACHE_MB", 160) * MIB)
 
 
+def viewer_series_bytes() -> int:
+    """Most bytes of 16-bit codes sent to the browser per series for the picture
+    (``MODIC_VIEWER_SERIES_MB``, default 24 MiB); a larger series is shown with an in-plane stride."""
+    return int(_env_float("MODIC_VIEWER_SERIES_MB", 24) * MIB)
+
+
+def display_cache_bytes() -> int:
+    """Budget of the process-wide cache of encoded pictures (series codes, Grad-CAM patches) shared
+    by all sessions: ``MODIC_DISPLAY_CACHE_MB``, default 128 MiB."""
+    return int(_env_float("MODIC_DISPLAY_CACHE_MB", 128) * MIB)
+
+
 def session_cache_bytes() -> int:
     """Budget of one dashboard session's store of analysed studies (their T1/T2 arrays and results),
     in bytes: ``MODIC_SESSION_CACHE_MB``, default 64 MiB. The study on screen is always kept."""

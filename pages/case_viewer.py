@@ -163,19 +163,18 @@ if report is not None:
 
 # --------------------------------------------------------------------------- viewer (a fragment: its controls rerun only it)
 
-view = view_state(fp)
-viewer(study, levels, fp=fp, report=report, view_only=view_only, placed=placed,
-              normalization=normalization, threshold=threshold)
-
+truth = None
 if report is not None and source == "Demo case" and report.levels:
     with guarded("reading the demo case's true grades"):
-        truth = demo_truth(st.session_state.get("cv_demo", ""), report.levels)
-        if truth:
-            with st.expander("True grade beside the prediction (this demo case is labelled)", expanded=False):
-                st.dataframe([{"level": lv.level, "prediction": lv.prediction, "true grade": truth.get(lv.level, "—")}
-                              for lv in report.levels], hide_index=True)
-                st.caption("SPIDER demos: radiologists' grades of the whole 3D scan (this is one mid-sagittal slice); "
-                           "phantoms: the lesions they were built with. Detected levels are matched to labels by box.")
+        truth = demo_truth(st.session_state.get("cv_demo", ""), report.levels) or None
+
+view = view_state(fp)
+viewer(study, levels, fp=fp, report=report, view_only=view_only, placed=placed,
+       normalization=normalization, threshold=threshold, truth=truth)
+if truth:
+    st.caption("True grade (table column): this demo case is labelled. SPIDER demos: radiologists' grades of the whole "
+               "3D scan (this is one mid-sagittal slice); phantoms: the lesions they were built with. Detected levels "
+               "are matched to labels by box.")
 
 # --------------------------------------------------------------------------- downloads (built when clicked)
 

@@ -113,7 +113,7 @@ def _timed(page, action, *, quiet_ms: float = 400.0) -> float:
 
 
 def _slider(page, label: str, *, sidebar: bool = False):
-    if label in ("Slice", "Grad-CAM opacity"):  # inside the picture component
+    if label in ("Slice", "Grad-CAM opacity") or label.endswith(("window level", "window width")):  # in the picture component
         return page.frame_locator(FIGURE).last.get_by_label(re.compile(label)).first
     scope = page.locator("[data-testid='stSidebar']") if sidebar else page.locator("[data-testid='stMain'], section.main").first
     box = scope.locator("[data-testid='stSlider']").filter(has_text=label).first
@@ -188,9 +188,7 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                 sidebar_thr = _slider(page, "Detector confidence threshold", sidebar=True)
                 z = _slider(page, "Slice")
                 opacity = _slider(page, "Grad-CAM opacity")
-                page.get_by_text("Window / level").first.click()
-                page.wait_for_timeout(500)
-                win = _slider(page, "T1 displayed intensity range")
+                win = _slider(page, "T1 window level")
                 controls = {
                     "slice": (z, "ArrowRight", "ArrowLeft"),
                     "threshold": (sidebar_thr, "ArrowRight", "ArrowLeft"),

@@ -10,6 +10,7 @@ Folder layout (see ``demo/README.md`` for credits)::
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -56,9 +57,27 @@ def _describe_levels(levels: pd.DataFrame) -> str:
     return ", ".join(mc) if mc else "no Modic changes"
 
 
+def _stamp(*paths: Path) -> tuple:
+    """(path, modification time, size) of each path that exists: a cache key that changes with the files."""
+    out = []
+    for p in paths:
+        try:
+            st = p.stat()
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(p), None, None))
+    return tuple(out)
+
+
 def list_demo_cases() -> list[DemoCase]:
-    """All demo cases, real SPIDER studies first."""
+    """All demo cases, real SPIDER studies first (read once per version of the demo tables)."""
     root = demo_dir()
+    return list(_list_demo_cases(root, _stamp(root / "cohort" / "studies.csv", root / "cohort" / "levels.csv",
+                                              root / "phantom_dicom" / "levels.csv", root / "phantom_dicom" / "t1")))
+
+
+@functools.lru_cache(maxsize=8)
+def _list_demo_cases(root: Path, stamp: tuple) -> tuple[DemoCase, ...]:
     cases: list[DemoCase] = []
     cohort = root / "cohort"
     if (cohort / "studies.csv").is_file():
@@ -78,7 +97,7 @@ def list_demo_cases() -> list[DemoCase]:
         desc = (f"Synthetic 3D phantom as DICOM ({z} sagittal slices of {x}x{y}): "
                 f"{_describe_levels(lv)}. Not a patient.")
         cases.append(DemoCase(PHANTOM_NAME, desc, ph / "t1", ph / "t2", "synthetic-dicom", "phantom", ph))
-    return cases
+    return tuple(cases)
 
 
 def get_demo_case(name: str) -> DemoCase:
@@ -100,10 +119,14 @@ def load_demo(name: str):
 def demo_levels(name: str) -> list[LevelLabel]:
     """Ground-truth levels (top to bottom) of a demo case."""
     case = get_demo_case(name)
-    for st in load_cohort(case.cohort):
-        if st.study_id == case.study_id:
-            return st.levels
-    return []
+    levels = _cohort_levels(case.cohort, _stamp(case.cohort / "studies.csv", case.cohort / "levels.csv")).get(case.study_id)
+    return list(levels or [])
+
+
+@functools.lru_cache(maxsize=8)
+def _cohort_levels(cohort: Path, stamp: tuple) -> dict[str, tuple[LevelLabel, ...]]:
+    """{study id: its labelled levels} of a demo cohort folder (read once per version of its tables)."""
+    return {st.study_id: tuple(st.levels) for st in load_cohort(cohort)}
 
 
 def _iou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -12,6 +12,7 @@ The same charts serve a user's own cohort (a :class:`modic_core.schema.CohortMet
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,20 @@ def load_comparison(folder: str | Path | None = None) -> NormalizationComparison
         SchemaError: the file is not a comparison of a version this program reads.
     """
     path = Path(folder or weights_dir()) / COMPARISON_FILE
-    return NormalizationComparison.load(path) if path.is_file() else None
+    try:
+        st_ = path.stat()
+    except OSError:
+        return None
+    if not path.is_file():
+        return None
+    return _load_comparison_cached(str(path.resolve()), st_.st_mtime_ns, st_.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_comparison_cached(path: str, mtime_ns: int, size: int) -> NormalizationComparison:
+    """One parse per file version (keyed on path, modification time and size): the sidebar reads the
+    comparison on every rerun. The returned document is shared: callers must not modify it."""
+    return NormalizationComparison.load(path)
 
 
 @dataclass

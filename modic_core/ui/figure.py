@@ -1,14 +1,15 @@
 """The case viewer's picture as a small local Streamlit component (one plotly.js figure kept alive).
 
-The slice, the Boxes and Grad-CAM switches and the Grad-CAM opacity act inside the browser on the
-images the server sent once per study, window and threshold, so moving them needs no server round
-trip; the component reports the view back (``{"z", "opacity", "boxes", "cam", "have"}``) once the
-input has rested for ``sync_ms`` (the PDF, the focus crops and the checkerboard read it). ``have``
-names the slice sets (series and window) the browser holds, so a rerun for another reason (threshold,
-method, focus) sends ``None`` instead of the same slices again; a browser that lacks a set asks at once. The page's folder
-``figure_static/`` (index.html, viewer.js) is copied at startup into a temporary folder beside the
-installed plotly package's ``plotly.min.js``, so plotly.js is served by Streamlit from 127.0.0.1 and
-never kept in git.
+The slice, window/level (presets, level and width sliders, dragging), the Boxes and Grad-CAM
+switches and the Grad-CAM opacity act inside the browser on the series the server sent once per
+study (16-bit codes, :func:`modic_core.export.display.series_payload`) and on per-level Grad-CAM
+patches, so moving them needs no server round trip; the component reports the view back
+(``{"z", "win", "opacity", "boxes", "cam", "have"}``) once the input has rested for ``sync_ms``
+(the PDF, the focus crops and the checkerboard read it). ``have`` names the series the browser
+holds, so a rerun for another reason (threshold, method, focus) sends ``None`` instead of the same
+voxels again; a browser that lacks a series asks at once. The page's folder ``figure_static/``
+(index.html, viewer.js) is copied at startup into a temporary folder beside the installed plotly
+package's ``plotly.min.js``, so plotly.js is served by Streamlit from 127.0.0.1 and never kept in git.
 """
 from __future__ import annotations
 

@@ -16,9 +16,12 @@ from typing import Any
 import streamlit as st
 
 from modic_core import settings
-from modic_core.analysis.cache import study_fingerprint
+import hashlib
+import threading
+
+from modic_core.analysis.cache import ByteLRU, study_fingerprint
 from modic_core.errors import InputError
-from modic_core.export.render import Window, grey_png, heat_png, slice_heatmap
+from modic_core.export.display import heat_patches, series_payload
 from modic_core.ui.backend import get_backend
 from modic_core.ui.session import AnalysisStore, models_status
 
@@ -31,8 +34,8 @@ __all__ = [
     "detect_only",
     "detector_ready",
     "fingerprint_of",
-    "heat_uri",
-    "slice_uri",
+    "level_heat",
+    "series_codes",
     "get_store",
     "models_ready",
 ]
@@ -112,21 +115,56 @@ def detect_only(study, threshold: float, *, fingerprint: str | None = None) -> l
     return list(analysis.detections().filter(threshold))
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def slice_uri(key: tuple, z: int, low: float, high: float, _image) -> str:
-    """PNG data URI of one slice through the window (low, high), encoded once per (key, z, window).
-
-    ``key`` names the series' pixels (study fingerprint and which series); ``_image`` is its (y, x)
-    array at slice ``z`` (not hashed: the key stands for it)."""
-    return grey_png(_image, Window(low, high))
+_DISPLAY: ByteLRU | None = None
+_DISPLAY_LOCK = threading.Lock()
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def heat_uri(key: tuple, z: int, _levels, _shape_yx) -> str | None:
-    """RGBA data URI of the levels' Grad-CAM on slice ``z`` (None when no level has a map there).
-    ``key`` names the study, method and levels shown (the maps depend on nothing else)."""
-    heat = slice_heatmap(_levels, z, tuple(_shape_yx))
-    return None if heat is None else heat_png(heat)
+def _display_cache() -> ByteLRU:
+    """The process-wide, byte-bounded cache of encoded pictures (``settings.display_cache_bytes()``)."""
+    global _DISPLAY
+    with _DISPLAY_LOCK:
+        if _DISPLAY is None:
+            _DISPLAY = ByteLRU(settings.display_cache_bytes())
+        return _DISPLAY
+
+
+def series_codes(key: tuple, _array) -> dict:
+    """:func:`~modic_core.export.display.series_payload` of one (z, y, x) series, encoded once.
+
+    ``key`` names the series' voxels (study fingerprint, which series, how T2 was placed); the
+    size budget is part of the cache key."""
+    budget = settings.viewer_series_bytes()
+    cache = _display_cache()
+    full = ("series", *key, budget)
+    got = cache.get(full)
+    if got is None:
+        got = series_payload(_array, max_bytes=budget)
+        cache.put(full, got, nbytes=len(got["data"]) + 256)
+    return got
+
+
+def _heat_digest(lv) -> str:
+    """A digest of a level's Grad-CAM patches (positions and values): the key of its encoded patches."""
+    h = hashlib.blake2b(digest_size=16)
+    for p in getattr(getattr(lv, "gradcam", None), "patches", ()) or ():
+        h.update(f"{p.z}:{p.row0}:{p.col0}:{p.values.shape}:{p.values.dtype}".encode())
+        h.update(p.values.tobytes())
+    return h.hexdigest()
+
+
+def level_heat(levels) -> list:
+    """Per level, its Grad-CAM patches as PNGs (:func:`~modic_core.export.display.heat_patches`),
+    encoded once per map (keyed on a digest of the map itself), so a threshold change re-encodes nothing."""
+    cache = _display_cache()
+    out = []
+    for lv in levels:
+        key = ("heat", _heat_digest(lv))
+        got = cache.get(key)
+        if got is None:
+            got = heat_patches([lv])[0]
+            cache.put(key, got, nbytes=sum(len(p["uri"]) for p in got) + 64)
+        out.append(got)
+    return out
 
 
 def placed_study(study, *, fingerprint: str | None = None):

@@ -1,12 +1,13 @@
 """The case viewer's image area, as one Streamlit fragment: its controls rerun only it.
 
 The picture is a local component (:func:`modic_core.ui.figure.case_figure`): one plotly.js figure
-that stays alive in the browser with every slice of the current windows (encoded once per slice and
-window, :func:`modic_core.ui.runtime.slice_uri`, and sent once: the browser reports which sets it
-holds) and the Grad-CAM per slice (:func:`~modic_core.ui.runtime.heat_uri`). Its slice, Boxes,
-Grad-CAM and opacity controls act in the browser without a server round trip; the view comes back
-(``cv_state_<fp>``) once the input rests. Window/level, the checkerboard, the level table and the
-focus crops are Streamlit widgets that rerun this fragment and not the page.
+that stays alive in the browser. Each series' voxels are sent to it once per study as 16-bit codes
+(:func:`modic_core.ui.runtime.series_codes`; the browser reports which series it holds), and each
+level's Grad-CAM as small patches (:func:`~modic_core.ui.runtime.level_heat`, encoded once per
+map). Slice, window/level (presets, sliders, dragging), Boxes, Grad-CAM and opacity act in the
+browser without a server round trip; the view comes back (``cv_state_<fp>``) once the input
+rests. The checkerboard, the level table and the focus crops are Streamlit widgets that rerun this
+fragment and not the page.
 
 What is on screen (slice, windows, opacity) is kept in a per-study dict (:func:`view_state`) that
 the page's PDF download reads when it is clicked.
@@ -35,7 +36,7 @@ from modic_core.export.render import (
     window_presets,
     window_slider_range,
 )
-from modic_core.analysis.report import UNCERTAIN_TEXT
+from modic_core.analysis.report import TABLE_COLUMNS, UNCERTAIN_TEXT
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
@@ -44,11 +45,6 @@ __all__ = ["NONE", "view_state", "viewer", "window_info"]
 
 NONE = "—"
 
-
-
-def table_height(n_rows: int) -> int:
-    """Pixel height that shows every row of a Streamlit dataframe (no scrolling, no silent cut)."""
-    return 38 + 35 * max(1, int(n_rows))
 
 def view_state(fp: str) -> dict[str, Any]:
     """The per-study dict of what is on screen: z, win_t1, win_t2, opacity (filled by the viewer)."""
@@ -61,95 +57,55 @@ def window_info(key: tuple, series: str, _array) -> tuple[tuple[float, float, fl
     return window_slider_range(_array), window_presets(_array, series=series)
 
 
-def _snap(value: float, lo: float, hi: float, step: float) -> float:
-    return float(min(hi, max(lo, round(round(value / step) * step, 10))))
+def _windows_spec(info: dict[str, tuple]) -> dict[str, dict]:
+    """Per series: the data range and step of its window controls and its named windows (original units)."""
+    return {name: {"min": rng[0], "max": rng[1], "step": rng[2],
+                   "presets": {k: [float(w.low), float(w.high)] for k, w in presets.items()}}
+            for name, (rng, presets) in info.items()}
 
 
-def _set_window(key: str, window: Window, rng: tuple[float, float, float]) -> None:
-    lo, hi, step = rng
-    a, b = _snap(window.low, lo, hi, step), _snap(window.high, lo, hi, step)
-    if b <= a:  # never a zero width
-        a, b = (a, a + step) if a + step <= hi else (b - step, b)
-    st.session_state[key] = (a, b)
-
-
-def _window_controls(study, fp: str, *, series: list[tuple[str, Any, tuple]]) -> dict[str, Window]:
-    info = {name: window_info(key, name, vol.array) for name, vol, key in series}
-    keys = {name: f"cv_win_{name}_{fp}" for name, _, _ in series}
-    for name in keys:
-        if keys[name] not in st.session_state:
-            _set_window(keys[name], info[name][1]["default"], info[name][0])
-
-    def preset(which: str, names: list[str]) -> None:
-        for n in names:
-            if n in info:
-                presets = info[n][1]
-                _set_window(keys[n], presets.get(which) or presets["default"], info[n][0])
-
-    with st.expander("Window / level", expanded=False):
-        b = st.columns(4)
-        if "T1" in info:
-            b[0].button("T1 spine", key=f"cv_wl_t1_{fp}", on_click=preset, args=("T1 spine", ["T1"]),
-                        help="T1: 5th-99th percentile of the body (marrow and discs).")
-        if "T2" in info:
-            b[1].button("T2 spine", key=f"cv_wl_t2_{fp}", on_click=preset, args=("T2 spine", ["T2"]),
-                        help="T2: 1st-99.9th percentile of the body (bright fluid kept unclipped).")
-        b[2].button("Full range", key=f"cv_wl_full_{fp}", on_click=preset, args=("full", list(info)),
-                    help="Minimum to maximum of each series.")
-        b[3].button("Reset", key=f"cv_wl_reset_{fp}", on_click=preset, args=("default", list(info)),
-                    help="Default: 0.5th-99.5th percentile of the body.")
-        out = {}
-        for name in keys:
-            lo, hi, step = info[name][0]
-            a, bb = st.slider(f"{name} displayed intensity range", lo, hi, step=step, key=keys[name])
-            if bb <= a:  # the slider allows equal ends: keep one step of width
-                a, bb = (a, a + step) if a + step <= hi else (bb - step, bb)
-            out[name] = Window(a, bb)
-            st.caption(f"{name}: level {out[name].level:.4g}, width {out[name].width:.4g}")
-    return out
-
-
-def _level_what(lv, *, graded: bool) -> str:
-    """'MC2 0.87' for a graded level, 'found, confidence 0.91' for a detection only."""
-    if graded:
-        return f"{lv.prediction} {float(lv.probabilities.get(lv.prediction, float('nan'))):.2f}"
-    return f"found, confidence {lv.score:.2f}"
+def _window_of(value, fallback: Window) -> Window:
+    """A window reported by the browser ([low, high], low < high), else ``fallback``."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return fallback
+    return Window(lo, hi) if hi > lo and abs(lo) < 1e12 and abs(hi) < 1e12 else fallback
 
 
 @st.fragment
 def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: bool, normalization: str,
-           threshold: float) -> dict[str, Any]:
+           threshold: float, truth: dict[str, str] | None = None) -> dict[str, Any]:
     """Controls, the linked T1/T2 figure, the level list, the checkerboard, the table and the focus crops."""
     view = view_state(fp)
     nz, ny, nx = study.t1.shape
     graded = report is not None
     series = [("T1", study.t1, (fp, "t1"))] + ([] if view_only else [("T2", study.t2, (fp, "t2", placed))])
-    w = _window_controls(study, fp, series=series)
-    win1, win2 = w["T1"], w.get("T2", w["T1"])
+    info = {name: window_info(key, name, vol.array) for name, vol, key in series}
+
+    # the picture: each series' voxels go to the browser once per study (16-bit codes, sent again only when the
+    # browser reports it lacks them in "have"); slice, window/level, boxes, Grad-CAM and opacity act in the browser
+    fig_key = f"cv_fig_{fp}"
+    last = st.session_state.get(fig_key) or {}  # what the browser last reported
+    have = set(last.get("have") or [])
 
     focus_key = f"cv_focus_{fp}"
     names = [lv.level for lv in levels]
+    clicks = int(last.get("focus_n", 0) or 0)
+    if clicks != st.session_state.get(f"cv_focus_n_{fp}", 0):  # a row of the picture's table was clicked
+        st.session_state[f"cv_focus_n_{fp}"] = clicks
+        st.session_state[focus_key] = last.get("focus") if last.get("focus") in names else NONE
     if st.session_state.get(focus_key, NONE) not in [NONE, *names]:
         st.session_state[focus_key] = NONE
     focused = st.session_state.get(focus_key, NONE)
-
-    # the picture: every slice encoded once per window (cached here), sent once per window (the browser keeps the
-    # slices it reported in "have"); slice/boxes/Grad-CAM/opacity act in the browser
-    fig_key = f"cv_fig_{fp}"
-    have = set((st.session_state.get(fig_key) or {}).get("have") or [])
-    keys = {"T1": f"T1:{win1.low:.6g}:{win1.high:.6g}", "T2": f"T2:{placed}:{win2.low:.6g}:{win2.high:.6g}"}
-    level_key = (fp, normalization, tuple((lv.level, tuple(round(float(v), 2) for v in lv.box)) for lv in levels))
-    t1 = None if keys["T1"] in have else [rt.slice_uri(series[0][2], k, win1.low, win1.high, study.t1.array[k])
-                                         for k in range(nz)]
-    t2 = None if view_only or keys["T2"] in have else [
-        rt.slice_uri(series[1][2], k, win2.low, win2.high, study.t2.array[k]) for k in range(nz)]
-    heat = [rt.heat_uri(level_key, k, levels, (ny, nx)) for k in range(nz)] if graded else None
-    any_heat = next((h for h in heat or [] if h is not None), None)
-    start = {"z": default_slice(nz, levels), "opacity": 0.45, "boxes": True, "cam": True}
+    keys = {"T1": f"{fp}:T1", "T2": f"{fp}:T2:{placed}"}
+    codes = {name: None if keys[name] in have else rt.series_codes(key, vol.array) for name, vol, key in series}
+    start = {"z": default_slice(nz, levels), "opacity": 0.45, "boxes": True, "cam": True,
+             "win": {name: [float(info[name][1]["default"].low), float(info[name][1]["default"].high)] for name in info}}
     shown = st.session_state.get(f"cv_state_{fp}", start)
-    blank = "data:image/png;base64,"  # the browser puts its own copy of the slice in
+    blank = "data:image/png;base64,"  # the browser draws each slice itself
     fig = viewer_figure(t1=blank, t2=None if view_only else blank, shape_yx=(ny, nx), levels=levels,
-                        z=shown["z"], heat=any_heat, opacity=max(float(shown["opacity"]), 0.05),
+                        z=shown["z"], heat=blank if graded else None, opacity=max(float(shown["opacity"]), 0.05),
                         spacing_yx=(study.t1.spacing[1], study.t1.spacing[2]), show_boxes=True,
                         highlight=None if focused == NONE else focused, letters=orientation_letters(study.t1.direction),
                         titles=("T1" if not view_only else "Series", "T2 (on the T1 grid)"), revision=fp,
@@ -157,17 +113,24 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
     positions = slice_positions_mm(study.t1)
     captions = ([f"Slice {k + 1} of {nz} · {slice_lr_label(study.t1, k)} · {positions[k]:+.1f} mm from the middle slice"
                  for k in range(nz)] if nz > 1 else [f"Single-slice study (one mid-sagittal slice) · {slice_lr_label(study.t1, 0)}"])
-    spec = {"figure": fig.to_plotly_json(), "t1": t1, "t2": t2, "t1_key": keys["T1"],
-            "t2_key": None if view_only else keys["T2"], "heat": heat, "nz": nz, "graded": graded,
-            "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]), "color": level_color(lv),
-                        "what": _level_what(lv, graded=graded)} for lv in levels],
+    spec = {"figure": fig.to_plotly_json(), "series": {name: {"key": keys[name], "codes": codes[name]} for name in info},
+            "windows": _windows_spec(info), "heat": rt.level_heat(levels) if graded else None, "nz": nz, "graded": graded,
+            "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1])} for lv in levels],
+            "table": _table_rows(levels, graded=graded, truth=truth), "focus": None if focused == NONE else focused,
+            "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".",
             "tags": bool(levels), "captions": captions, "state": shown, "revision": fp, "sync_ms": 700,
             "config": {"displaylogo": False, "scrollZoom": True, "responsive": True}}
+    if graded:
+        st.subheader("Per-level results")
     got = case_figure(spec, key=fig_key)
     z = min(max(int(got.get("z", shown["z"])), 0), nz - 1)
+    reported = got.get("win") if isinstance(got.get("win"), dict) else {}
+    wins = {name: _window_of(reported.get(name), Window(*start["win"][name])) for name in info}
     state = {"z": z, "opacity": float(got.get("opacity", shown["opacity"])), "boxes": bool(got.get("boxes", True)),
-             "cam": bool(got.get("cam", True))}
+             "cam": bool(got.get("cam", True)), "win": {name: [w.low, w.high] for name, w in wins.items()},
+             "focus_n": clicks}
     st.session_state[f"cv_state_{fp}"] = state
+    win1, win2 = wins["T1"], wins.get("T2", wins["T1"])
     view.update(z=z, win_t1=win1, win_t2=win2, opacity=state["opacity"])
 
     if report is not None and report.alignment is not None and st.session_state.get(f"cv_show_checker_{fp}"):
@@ -181,43 +144,46 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
         "Boxes: detected levels (not graded). Dotted: the level's slab does not include this slice. "
     st.caption(legend + "Drag to pan, scroll to zoom (both images together); double-click to reset the zoom. "
                "Yellow letters: patient directions (A/P anterior/posterior, S/I superior/inferior)."
-               + (f" Colour bar: {getattr(report, 'heat_scale', '') or HEAT_SCALE}" if any_heat is not None else ""),
+               + (f" Colour bar: {getattr(report, 'heat_scale', '') or HEAT_SCALE}" if graded and levels else ""),
                unsafe_allow_html=True)
     if graded:
-        _table_and_focus(study, report, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold)
-    elif view_only and levels:
-        st.dataframe([{"level": lv.level, "confidence": round(float(lv.score), 3),
-                       "slices": f"{lv.z_range[0] + 1}-{lv.z_range[1] + 1}"} for lv in levels], hide_index=True,
-                     height=table_height(len(levels)))
+        _focus(study, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold)
     return view
 
 
-def _table_and_focus(study, report, levels, *, fp: str, z: int, win1: Window, win2: Window, threshold: float) -> None:
+def _number(v) -> float | None:
+    """A JSON-safe number (None for NaN: an ungraded level has no probabilities)."""
+    f = float(v)
+    return None if f != f else f
+
+
+def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) -> dict[str, Any]:
+    """The per-level table the picture shows under the images (every level, top to bottom): the
+    columns of :meth:`~modic_core.analysis.report.StudyReport.table` for a graded study (plus
+    "true grade" for a labelled demo case, ``truth``: {level: grade}); level, confidence and slab
+    for a view-only one."""
+    rows = []
+    for lv in levels:
+        r = {"level": lv.level, "confidence": _number(lv.score), "slices": [int(lv.z_range[0]), int(lv.z_range[1])],
+             "color": level_color(lv)}
+        if graded:
+            r.update({c: _number(lv.probabilities.get(c[2:-1], float("nan"))) for c in ("P(MC0)", "P(MC1)", "P(MC2)")})
+            r.update(prediction=lv.prediction, uncertain=bool(getattr(lv, "uncertain", False)))
+            if truth:
+                r["true grade"] = truth.get(lv.level, "—")
+        rows.append(r)
+    columns = (list(TABLE_COLUMNS) + (["true grade"] if truth else [])) if graded else ["level", "confidence"]
+    return {"columns": columns, "rows": rows}
+
+
+def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, threshold: float) -> None:
+    """The focus picker and the focused level's crops (T1, T2, Grad-CAM) under the picture."""
     ny, nx = study.t1.shape[1:]
     focus_key = f"cv_focus_{fp}"
     names = [lv.level for lv in levels]
-    st.subheader("Per-level results")
     if not levels:
         st.warning(f"No intervertebral level reached the confidence threshold {threshold:.2f}. Lower it in the sidebar.")
         return
-
-    def _select_row() -> None:
-        sel = st.session_state.get(f"cv_table_{fp}")
-        rows = list(getattr(getattr(sel, "selection", None), "rows", []) or []) if sel is not None else []
-        st.session_state[focus_key] = names[rows[0]] if rows and rows[0] < len(names) else NONE
-
-    st.dataframe(
-        report.table(), hide_index=True, key=f"cv_table_{fp}", on_select=_select_row, selection_mode="single-row",
-        height=table_height(len(report.levels)),
-        column_config={
-            "level": st.column_config.TextColumn("Level"),
-            "confidence": st.column_config.NumberColumn("Confidence", format="%.2f"),
-            **{c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f")
-               for c in ("P(MC0)", "P(MC1)", "P(MC2)")},
-            "prediction": st.column_config.TextColumn("Prediction"),
-            "uncertain": st.column_config.CheckboxColumn("Uncertain", help=UNCERTAIN_TEXT.capitalize() + "."),
-        },
-    )
     st.selectbox("Focus on a level (or click a table row)", [NONE, *names], key=focus_key)
     focused = st.session_state.get(focus_key, NONE)
     if focused == NONE:

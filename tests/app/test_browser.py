@@ -72,8 +72,8 @@ def _leaves_host(url: str) -> bool:
 
 
 def _rows(page) -> int:
-    """Data rows of the per-level table (glide grid exposes an accessible grid)."""
-    return page.locator("[data-testid='stDataFrame'] [role='row']").count() - 1
+    """Data rows of the per-level table (an HTML table under the picture, in its component frame)."""
+    return page.frame_locator("iframe[title*='modic_case_figure']").last.locator("#level_table tbody tr").count()
 
 
 def _wait_rows(page, predicate, timeout_s: float = 60) -> int:
@@ -160,6 +160,13 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             page.wait_for_timeout(300)
             assert n_boxes > 0 and picture.locator("#plot .shapelayer path").count() < n_boxes
             picture.get_by_role("checkbox", name="Boxes", exact=True).click()
+            # 2c. window/level acts in the browser: a preset changes the T1 readout, Reset brings the default back
+            readout = picture.locator("#wl_T1")
+            default_wl = readout.inner_text()
+            picture.get_by_role("button", name="Full range", exact=True).click()
+            assert readout.inner_text() != default_wl
+            picture.get_by_role("button", name="Reset window", exact=True).click()
+            assert readout.inner_text() == default_wl
             _settle(page, 1200)  # the view reaches the server once the input rests
 
             # 3. raise the detector threshold with the keyboard (0.05 per step): the table shrinks
@@ -179,16 +186,14 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             assert page.locator("[data-testid='stSidebar']").get_by_text("Intensity normalization").is_visible()
             page.screenshot(path=str(artifacts / "03_threshold_raised.png"))
 
-            # 4. focus a level from the selectbox: crops of T1, T2 and Grad-CAM appear
             # 4. click the second table row: that level is focused (crops of T1, T2 and Grad-CAM)
             if n_high > 1:
-                grid = page.locator("[data-testid='stDataFrame']").first
-                box = grid.bounding_box()
-                row_h = box["height"] / (n_high + 1)
-                page.mouse.click(box["x"] + 14, box["y"] + row_h * 2.5)  # the row-selection cell of data row 2
+                picture = page.frame_locator("iframe[title*='modic_case_figure']").last
+                picture.locator("#level_table tbody tr").nth(1).click()
                 focus_text = re.compile(r"(L\d|T\d+)-[LS]\d: MC\d")
                 page.get_by_text(focus_text).first.wait_for(timeout=60_000)
                 _settle(page, 1000)
+                assert picture.locator("#level_table tbody tr.focus").count() == 1  # the clicked row is marked
                 assert len(page.locator("[data-testid='stPlotlyChart']").all()) == 1  # the level's crops (T1/T2: the picture)
                 page.locator("[data-testid='stPlotlyChart']").nth(0).scroll_into_view_if_needed()
                 page.screenshot(path=str(artifacts / "04_level_focused.png"))

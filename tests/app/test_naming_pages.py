@@ -9,7 +9,16 @@ import io
 import pandas as pd
 import pytest
 
-from tests.app.test_pages import _record_deferred, _record_downloads, assert_clean, by_prefix, level_table, new_app, viewer_spec
+from tests.app.test_pages import (
+    _record_deferred,
+    _record_downloads,
+    assert_clean,
+    by_prefix,
+    level_table,
+    new_app,
+    study_fp,
+    viewer_spec,
+)
 
 pytestmark = pytest.mark.usefixtures("fake_backend")
 
@@ -85,11 +94,11 @@ def test_rename_one_level_and_correction_stays_with_its_study(fake_backend):
     assert any("head to foot" in e.value for e in at.error) and names(at) == renamed
 
     # another study starts with its detected names; coming back finds this study's correction
-    first, fp = at.selectbox(key="cv_demo").value, by_prefix(at.slider, "cv_win_T1_").key
+    first, fp = at.selectbox(key="cv_demo").value, study_fp(at)
     at.selectbox(key="cv_demo").set_value(next(c for c in at.selectbox(key="cv_demo").options
                                                 if not c.startswith(first))).run()
     assert_clean(at)
-    assert at.selectbox(key="cv_demo").value != first and by_prefix(at.slider, "cv_win_T1_").key != fp
+    assert at.selectbox(key="cv_demo").value != first and study_fp(at) != fp
     assert notes(at) == [] and "T12-L1" not in names(at)
     at.selectbox(key="cv_demo").set_value(first).run()
     assert names(at) == renamed

@@ -37,7 +37,11 @@ def by_prefix(widgets, prefix: str):
 
 
 def level_table(at: AppTest):
-    return at.dataframe[0].value
+    """The case viewer's per-level table (rendered by the picture component under the images) as a DataFrame."""
+    import pandas as pd
+
+    t = viewer_spec(at)["table"]
+    return pd.DataFrame([{c: r.get(c) for c in t["columns"]} for r in t["rows"]], columns=t["columns"])
 
 
 def figure(at: AppTest, i: int = 0) -> dict:
@@ -56,9 +60,16 @@ def viewer_spec(at: AppTest) -> dict:
     return json.loads(comps[0].proto.json_args)["spec"]
 
 
+def study_fp(at: AppTest) -> str:
+    """The fingerprint of the study on screen (the picture component's revision)."""
+    return viewer_spec(at)["revision"]
+
+
 def set_view(at: AppTest, fp: str, **view) -> AppTest:
     """Do what the browser does when the picture's controls move: report the view back (then rerun)."""
-    at.session_state[f"cv_state_{fp}"] = {"z": 0, "opacity": 0.45, "boxes": True, "cam": True, **view}
+    value = {"z": 0, "opacity": 0.45, "boxes": True, "cam": True, **view}
+    at.session_state[f"cv_state_{fp}"] = {k: v for k, v in value.items() if k != "have"}
+    at.session_state[f"cv_fig_{fp}"] = value  # the component's value, as the browser would send it
     return at.run()
 
 
@@ -156,22 +167,23 @@ def test_viewer_controls_on_3d_demo(fake_backend):
     at.selectbox(key="cv_demo").set_value("phantom-dicom").run()
     assert_clean(at)
     spec = viewer_spec(at)
-    assert (spec["nz"], spec["state"]["z"], len(spec["t1"]), len(spec["t2"]), len(spec["heat"])) == (15, 7, 15, 15, 15)
+    assert (spec["nz"], spec["state"]["z"], len(spec["heat"])) == (15, 7, 5)  # Grad-CAM patches per level
+    t1 = spec["series"]["T1"]["codes"]
+    assert t1["shape"] == [15, 192, 192] and t1["stride"] == 1  # the voxels go to the browser once, as 16-bit codes
+    assert all(p["uri"].startswith("data:image/png;base64,") for lv in spec["heat"] for p in lv)
     assert spec["captions"][2].startswith("Slice 3 of 15 · ")
     assert {lv["level"] for lv in spec["levels"]} == {a["text"].split()[0] for a in spec["figure"]["layout"]["annotations"]
                                                         if a.get("bgcolor")}  # tags outside the images, one per level
-    fp = by_prefix(at.slider, "cv_win_T1_").key.removeprefix("cv_win_T1_")
-    set_view(at, fp, z=2, opacity=0.8, cam=False)  # the browser moved the slice, the opacity and Grad-CAM
+    fp = study_fp(at)
+    win = spec["state"]["win"]["T1"]
+    set_view(at, fp, z=2, opacity=0.8, cam=False, win={"T1": [win[0], (win[0] + win[1]) / 2], "T2": spec["state"]["win"]["T2"]},
+             have=[spec["series"]["T1"]["key"], spec["series"]["T2"]["key"]])  # what the browser reports
     assert_clean(at)
-    assert viewer_spec(at)["state"] == {"z": 2, "opacity": 0.8, "boxes": True, "cam": False}
-    before = viewer_spec(at)["t1"]
-    win = by_prefix(at.slider, "cv_win_T1_")
-    lo, hi = win.value
-    win.set_value((lo, (lo + hi) / 2)).run()
-    assert_clean(at)
-    assert len(level_table(at)) == 5
     after = viewer_spec(at)
-    assert after["t1"] != before and after["state"]["z"] == 2  # new window, every slice re-sent; the slice stays
+    assert {k: after["state"][k] for k in ("z", "opacity", "boxes", "cam")} == {"z": 2, "opacity": 0.8, "boxes": True, "cam": False}
+    assert after["state"]["win"]["T1"] == [win[0], (win[0] + win[1]) / 2]  # the browser's window reaches the server
+    assert after["series"]["T1"]["codes"] is None  # the browser holds the series: not sent again
+    assert len(level_table(at)) == 5
 
 
 def test_switching_demo_cases(fake_backend):
@@ -254,10 +266,10 @@ def test_single_series_is_shown_view_only_never_graded(fake_backend):
     assert [lv.level for lv in fake_backend.instances[-1].detections().filter(0.5)] == tags
     sa = fake_backend.instances[-1]
     assert dict(sa.classify_runs) == {}  # no classifier ran
-    assert at.get("download_button") == [] and len(at.dataframe) == 1  # a list of levels, no grades
-    assert "prediction" not in at.dataframe[0].value.columns
+    assert at.get("download_button") == [] and len(level_table(at)) > 0  # a list of levels, no grades
+    assert "prediction" not in level_table(at).columns
     at.slider(key="threshold").set_value(0.9).run()  # the threshold still filters the levels
-    assert len(at.dataframe[0].value) == 3
+    assert len(level_table(at)) == 3
 
 
 def test_view_only_study_refuses_grading():
@@ -400,10 +412,10 @@ def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monke
     got = _record_downloads(monkeypatch)
     deferred = _record_deferred(monkeypatch)
     at = new_app()
-    first_fp = by_prefix(at.slider, "cv_win_T1_").key.removeprefix("cv_win_T1_")
+    first_fp = study_fp(at)
     upload(at, phantom_files())  # a new study in the same session
     assert_clean(at)
-    fp = by_prefix(at.slider, "cv_win_T1_").key.removeprefix("cv_win_T1_")
+    fp = study_fp(at)
     assert fp != first_fp
     header = next(i for i, el in enumerate(at.main.children.values()) if "(hashed ID)" in str(getattr(el, "value", "")))
     sid = at.main.children[header].value.split("`")[1]

@@ -1,36 +1,82 @@
 // Streamlit components v1 protocol by hand (no npm bundle): ready -> render(args) -> setComponentValue.
+// The server sends each series once per study as 16-bit codes (zlib, base64; value = offset + code * scale,
+// modic_core/export/display.py) and each level's Grad-CAM as small patches. Slice, window/level, boxes,
+// Grad-CAM and opacity are drawn here; the view goes back to the server once the input rests.
 "use strict";
 const send = (type, data) => window.parent.postMessage(Object.assign({isStreamlitMessage: true, type: type}, data), "*");
 const $ = (id) => document.getElementById(id);
-const KEEP = 4;  // slice sets (series x window) kept per study
-let spec = null, state = null, revision = null, syncTimer = null;
-let cache = new Map();  // key -> [data URI per slice]
+const KEEP = 4;          // series kept per browser tab (two studies)
+const KEEP_SLICES = 96;  // rendered slices kept (series x window x slice)
+let spec = null, state = null, revision = null, syncTimer = null, frame = null;
+const held = new Map();      // series key -> {codes: Uint16Array, nz, ny, nx, stride, offset, scale}
+const pending = new Map();   // series key -> Promise while decoding
+const rendered = new Map();  // "key|z|lo|hi" -> data URI
+const canvas = document.createElement("canvas");
 
 function onSlice(lv, z) { return lv.z0 <= z && z <= lv.z1; }
+function panels() { return Object.keys(spec.series); }  // "T1" (and "T2"), in panel order
 
-function slices(which) {
-  const key = spec[which + "_key"];
-  return key === null ? null : (cache.get(key) || null);
+async function decode(payload) {
+  const bin = Uint8Array.from(atob(payload.data), (c) => c.charCodeAt(0));
+  const stream = new Blob([bin]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const buf = await new Response(stream).arrayBuffer();
+  const [nz, ny, nx] = payload.shape;
+  return {codes: new Uint16Array(buf), nz: nz, ny: ny, nx: nx, stride: payload.stride, offset: payload.offset,
+          scale: payload.scale};
+}
+
+function keep(key, payload) {
+  // Hold a series (decoding it if it came with this render); true when it is new here (the server should hear of it).
+  if (held.has(key)) { const s = held.get(key); held.delete(key); held.set(key, s); return false; }
+  if (!payload || pending.has(key)) return false;
+  pending.set(key, decode(payload).then((s) => {
+    pending.delete(key); held.set(key, s);
+    while (held.size > KEEP) held.delete(held.keys().next().value);
+    schedule(); report();
+  }));
+  return true;
+}
+
+function sliceUri(name, z) {
+  // The slice through the series' current window, as a PNG data URI (cached per series, slice and window).
+  const key = spec.series[name].key, s = held.get(key), win = state.win[name];
+  if (!s || !win) return null;
+  const id = `${key}|${z}|${win[0]}|${win[1]}`;
+  if (rendered.has(id)) return rendered.get(id);
+  const lo = (win[0] - s.offset) / s.scale, hi = (win[1] - s.offset) / s.scale, k = 255 / Math.max(hi - lo, 1e-6);
+  const lut = new Uint8ClampedArray(65536);
+  for (let c = 0; c < 65536; c++) lut[c] = (c - lo) * k;
+  canvas.width = s.nx; canvas.height = s.ny;
+  const ctx = canvas.getContext("2d"), img = ctx.createImageData(s.nx, s.ny), px = img.data;
+  const n = s.nx * s.ny, base = z * n;
+  for (let i = 0; i < n; i++) { const v = lut[s.codes[base + i]], j = 4 * i; px[j] = v; px[j + 1] = v; px[j + 2] = v; px[j + 3] = 255; }
+  ctx.putImageData(img, 0, 0);
+  const uri = canvas.toDataURL("image/png");
+  rendered.set(id, uri);
+  while (rendered.size > KEEP_SLICES) rendered.delete(rendered.keys().next().value);
+  return uri;
 }
 
 function figure() {
   // A copy of the server's figure with this slice's images and the picture controls applied.
-  const z = state.z, fig = spec.figure, n = spec.levels.length;
-  const heat = spec.heat ? spec.heat[z] : null, showHeat = state.cam && heat !== null && state.opacity > 0;
-  const grey = [slices("t1"), slices("t2")];
+  const z = state.z, fig = spec.figure, n = spec.levels.length, names = panels();
+  const showHeat = spec.graded && state.cam && state.opacity > 0;
   let panel = 0;
-  const data = fig.data.map((t) => {
+  const data = [];
+  for (const t of fig.data) {
+    if (t.type === "image" && t.name === "Grad-CAM") continue;  // drawn as per-level patches (layout images)
     const c = Object.assign({}, t);
-    if (t.type === "image" && t.name === "Grad-CAM") {
-      c.source = heat || t.source; c.opacity = state.opacity; c.visible = showHeat;
-    } else if (t.type === "image") {
-      const g = grey[panel]; panel += 1;
-      if (g) c.source = g[z];
+    if (t.type === "image") {
+      const name = names[panel]; panel += 1;
+      const s = held.get(spec.series[name].key);
+      const uri = sliceUri(name, z);
+      if (uri) c.source = uri; else c.visible = false;  // not decoded yet: an empty image would break plotly
+      if (s && s.stride > 1) { c.dx = s.stride; c.dy = s.stride; c.x0 = (s.stride - 1) / 2; c.y0 = (s.stride - 1) / 2; }
     } else if (t.type === "scatter") {
-      c.visible = showHeat;
+      c.visible = showHeat && n > 0;
     }
-    return c;
-  });
+    data.push(c);
+  }
   const layout = Object.assign({}, fig.layout);
   layout.shapes = (fig.layout.shapes || []).map((s, i) => {
     const lv = spec.levels[i % n];
@@ -39,29 +85,91 @@ function figure() {
   const notes = fig.layout.annotations || [], first = notes.length - (spec.tags ? n : 0);
   layout.annotations = notes.map((a, i) => i < first ? a :
     Object.assign({}, a, {visible: state.boxes, opacity: onSlice(spec.levels[i - first], z) ? 1.0 : 0.55}));
+  const images = [];
+  if (showHeat && spec.heat) {
+    names.forEach((_, c) => {
+      const xref = c === 0 ? "x" : `x${c + 1}`, yref = c === 0 ? "y" : `y${c + 1}`;
+      for (const patches of spec.heat) for (const p of patches) {
+        if (p.z !== z) continue;
+        images.push({source: p.uri, xref: xref, yref: yref, x: p.x, y: p.y, sizex: p.w, sizey: p.h, xanchor: "left",
+                     yanchor: "top", sizing: "stretch", opacity: state.opacity, layer: "above"});
+      }
+    });
+  }
+  layout.images = images;
   if (!showHeat) { layout.margin = Object.assign({}, layout.margin, {r: 10}); }
+  if (state.drag) layout.dragmode = false;
   return [data, layout];
 }
 
-function levelList() {
-  if (!spec.levels.length) return "<i>No level at this threshold.</i>";
-  return "<b>Levels</b> (top to bottom)<br>" + spec.levels.map((lv) =>
-    `<span class="chip" style="background:${lv.color}">${lv.level}</span> ${lv.what}<br>` +
-    `<span class="where">${onSlice(lv, state.z) ? "on this slice" : `slices ${lv.z0 + 1}–${lv.z1 + 1}`}</span>`).join("<br>");
+function esc(t) { return String(t).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c])); }
+
+function cell(col, r) {
+  const v = r[col];
+  if (col === "level") return `<span class="chip" style="background:${esc(r.color)}">${esc(v)}</span>`;
+  if (col.startsWith("P(")) {
+    if (v === null || v === undefined) return "—";
+    return `<span class="bar"><span style="width:${(100 * v).toFixed(0)}%"></span></span> ${v.toFixed(2)}`;
+  }
+  if (col === "confidence") return v === null ? "—" : v.toFixed(2);
+  if (col === "uncertain") return v ? "<b>uncertain</b>" : "";
+  return esc(v === null || v === undefined ? "—" : v);
+}
+
+const HEAD = {level: "Level", confidence: "Detector confidence", prediction: "Prediction", uncertain: "Uncertain",
+              "true grade": "True grade"};
+
+function levelTable() {
+  // Every level, top to bottom; a click focuses one (the server shows its crops).
+  const t = spec.table;
+  if (!t.rows.length) return "<i>No level at this threshold.</i>";
+  const cols = t.columns;
+  const head = cols.map((c) => `<th${c === "uncertain" ? ` title="${esc(spec.uncertain_help)}"` : ""}>${esc(HEAD[c] || c)}</th>`).join("") +
+    "<th>Slices</th>";
+  const body = t.rows.map((r) => {
+    const here = r.slices[0] <= state.z && state.z <= r.slices[1];
+    const where = here ? "on this slice" : `${r.slices[0] + 1}–${r.slices[1] + 1}`;
+    return `<tr role="row" data-level="${esc(r.level)}" class="${r.level === spec.focus ? "focus" : ""}">` +
+      cols.map((c) => `<td>${cell(c, r)}</td>`).join("") + `<td class="where">${where}</td></tr>`;
+  }).join("");
+  return `<table id="level_table"><thead><tr role="row">${head}</tr></thead><tbody>${body}</tbody></table>` +
+    (spec.graded ? '<div class="cap">Click a row to see the level\'s T1, T2 and Grad-CAM crops below. Detector confidence: ' +
+     "how sure the detector is that the box is an intervertebral level (the threshold applies to it); the " +
+     "probabilities are the classifier's, calibrated.</div>" : "");
+}
+
+function fmt(v, step) { const d = Math.max(0, -Math.floor(Math.log10(step))); return v.toFixed(Math.min(d, 4)); }
+
+function windowControls() {
+  // One row per series: level and width sliders (the series' own units) and the current values.
+  for (const name of panels()) {
+    const w = spec.windows[name], win = state.win[name];
+    const level = $(`level_${name}`), width = $(`width_${name}`);
+    const span = w.max - w.min;
+    level.min = String(w.min); level.max = String(w.max); level.step = String(w.step);
+    width.min = String(w.step); width.max = String(span); width.step = String(w.step);
+    level.value = String((win[0] + win[1]) / 2); width.value = String(win[1] - win[0]);
+    $(`wl_${name}`).textContent = `L ${fmt((win[0] + win[1]) / 2, w.step)} · W ${fmt(win[1] - win[0], w.step)}`;
+  }
 }
 
 function draw() {
+  frame = null;
   const [data, layout] = figure();
   Plotly.react($("plot"), data, layout, spec.config);
-  $("levels").innerHTML = levelList();
+  $("levels").innerHTML = levelTable();
   $("caption").textContent = spec.captions[state.z];
   $("slice_num").textContent = spec.nz > 1 ? `${state.z + 1} / ${spec.nz}` : "";
   $("opacity_num").textContent = state.opacity.toFixed(2);
   $("opacity").disabled = !spec.graded || !state.cam;
+  $("loading").style.display = panels().every((nm) => held.has(spec.series[nm].key)) ? "none" : "";
+  windowControls();
 }
 
+function schedule() { if (frame === null) frame = requestAnimationFrame(draw); }
+
 function report() {
-  send("streamlit:setComponentValue", {value: Object.assign({have: Array.from(cache.keys())}, state), dataType: "json"});
+  send("streamlit:setComponentValue", {value: Object.assign({have: Array.from(held.keys())}, state), dataType: "json"});
 }
 
 function sync() {
@@ -70,44 +178,101 @@ function sync() {
   syncTimer = setTimeout(report, spec.sync_ms);
 }
 
-function controls() {
-  $("slice").oninput = (e) => { state.z = parseInt(e.target.value, 10) - 1; draw(); sync(); };
-  $("boxes").onchange = (e) => { state.boxes = e.target.checked; draw(); sync(); };
-  $("cam").onchange = (e) => { state.cam = e.target.checked; draw(); sync(); };
-  $("opacity").oninput = (e) => { state.opacity = parseFloat(e.target.value); draw(); sync(); };
+function setWindow(name, lo, hi) {
+  const w = spec.windows[name];
+  lo = Math.max(w.min - (w.max - w.min), lo); hi = Math.min(w.max + (w.max - w.min), hi);
+  if (!(hi - lo >= w.step)) hi = lo + w.step;  // never a zero width
+  state.win[name] = [lo, hi];
 }
 
-function keep(key, uris) {
-  // Remember a slice set (or mark a held one as in use); true when it is new here (the server should hear of it).
-  if (key === null) return false;
-  if (uris === null || uris === undefined) {
-    if (cache.has(key)) { const held = cache.get(key); cache.delete(key); cache.set(key, held); }
-    return false;
+function preset(which) {
+  for (const name of panels()) {
+    const p = spec.windows[name].presets;
+    const win = which === "spine" ? (p[`${name} spine`] || p.default) : (p[which] || p.default);
+    setWindow(name, win[0], win[1]);
   }
-  const fresh = !cache.has(key);
-  cache.delete(key); cache.set(key, uris);
-  while (cache.size > KEEP) cache.delete(cache.keys().next().value);
-  return fresh;
+  schedule(); sync();
+}
+
+function buildWindowRows() {
+  const box = $("wl_rows");
+  box.innerHTML = "";
+  for (const name of panels()) {
+    const row = document.createElement("div");
+    row.className = "ctl";
+    row.innerHTML = `<b>${name}</b>
+      <label>level <input type="range" id="level_${name}" aria-label="${name} window level"></label>
+      <label>width <input type="range" id="width_${name}" aria-label="${name} window width"></label>
+      <span class="cap" id="wl_${name}"></span>`;
+    box.appendChild(row);
+    const move = () => {
+      const l = parseFloat($(`level_${name}`).value), w = parseFloat($(`width_${name}`).value);
+      setWindow(name, l - w / 2, l + w / 2); schedule(); sync();
+    };
+    row.querySelector(`#level_${name}`).oninput = move;
+    row.querySelector(`#width_${name}`).oninput = move;
+  }
+}
+
+function dragWindow() {
+  // "Drag to window": horizontal drag changes the width, vertical the level, of the panel under the pointer.
+  let start = null;
+  $("plot").addEventListener("pointerdown", (e) => {
+    if (!state || !state.drag) return;
+    const rect = $("plot").getBoundingClientRect(), names = panels();
+    const name = names.length > 1 && e.clientX > rect.left + rect.width / 2 ? names[1] : names[0];
+    start = {x: e.clientX, y: e.clientY, name: name, win: state.win[name].slice()};
+    e.preventDefault();
+  });
+  window.addEventListener("pointermove", (e) => {
+    if (!start) return;
+    const w = spec.windows[start.name], k = (w.max - w.min) / 600;
+    const level = (start.win[0] + start.win[1]) / 2 - (e.clientY - start.y) * k;
+    const width = Math.max(w.step, start.win[1] - start.win[0] + (e.clientX - start.x) * k);
+    setWindow(start.name, level - width / 2, level + width / 2); schedule();
+  });
+  window.addEventListener("pointerup", () => { if (start) { start = null; sync(); } });
+}
+
+function controls() {
+  $("slice").oninput = (e) => { state.z = parseInt(e.target.value, 10) - 1; schedule(); sync(); };
+  $("boxes").onchange = (e) => { state.boxes = e.target.checked; schedule(); sync(); };
+  $("cam").onchange = (e) => { state.cam = e.target.checked; schedule(); sync(); };
+  $("opacity").oninput = (e) => { state.opacity = parseFloat(e.target.value); schedule(); sync(); };
+  $("drag").onchange = (e) => { state.drag = e.target.checked; schedule(); };
+  $("wl_spine").onclick = () => preset("spine");
+  $("wl_full").onclick = () => preset("full");
+  $("wl_reset").onclick = () => preset("default");
+  $("levels").addEventListener("click", (e) => {
+    const row = e.target.closest("tr[data-level]");
+    if (!row || !spec.graded) return;
+    state.focus = row.dataset.level === spec.focus ? null : row.dataset.level;
+    state.focus_n = (state.focus_n || 0) + 1;
+    clearTimeout(syncTimer); report();  // at once: the server draws the level's crops
+  });
+  dragWindow();
 }
 
 window.addEventListener("message", (event) => {
   const msg = event.data;
   if (!msg || msg.type !== "streamlit:render") return;
+  const fresh = spec === null || revision !== msg.args.spec.revision;
   spec = msg.args.spec;
-  if (state === null || revision !== spec.revision) {  // a new study: the server's state; otherwise ours stays
-    state = Object.assign({}, spec.state); revision = spec.revision;
+  if (state === null || fresh) {  // a new study: the server's state; otherwise ours stays
+    state = Object.assign({drag: false}, JSON.parse(JSON.stringify(spec.state))); revision = spec.revision;
+    buildWindowRows();
   }
-  const fresh = [keep(spec.t1_key, spec.t1), keep(spec.t2_key, spec.t2)].some(Boolean);
-  const missing = (spec.t1_key !== null && !cache.has(spec.t1_key)) || (spec.t2_key !== null && !cache.has(spec.t2_key));
+  const added = panels().map((nm) => keep(spec.series[nm].key, spec.series[nm].codes)).some(Boolean);
+  const missing = panels().some((nm) => !held.has(spec.series[nm].key) && !pending.has(spec.series[nm].key));
   state.z = Math.min(Math.max(state.z, 0), spec.nz - 1);
   $("slice_box").style.display = spec.nz > 1 ? "" : "none";
   $("slice").max = String(spec.nz); $("slice").value = String(state.z + 1);
   $("boxes").checked = state.boxes; $("cam").checked = state.cam; $("cam").disabled = !spec.graded;
-  $("opacity").value = String(state.opacity);
+  $("opacity").value = String(state.opacity); $("drag").checked = !!state.drag;
   draw();
   send("streamlit:setFrameHeight", {height: document.body.scrollHeight + 8});
-  if (missing) { clearTimeout(syncTimer); report(); }  // e.g. a reloaded frame: ask for the slices now
-  else if (fresh) sync();
+  if (missing) { clearTimeout(syncTimer); report(); }  // e.g. a reloaded frame: ask for the series now
+  else if (added) sync();
 });
 controls();
 send("streamlit:componentReady", {apiVersion: 1});

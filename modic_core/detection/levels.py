@@ -186,9 +186,10 @@ def column_mask(boxes: np.ndarray, scores: np.ndarray, *, reference: float = REF
     return resid <= MAX_OFF_COLUMN * width
 
 
-def width_mask(boxes: np.ndarray, scores: np.ndarray, *, min_ratio: float = MIN_WIDTH_RATIO) -> np.ndarray:
+def width_mask(boxes: np.ndarray, scores: np.ndarray, *, min_ratio: float | None = None) -> np.ndarray:
     """Boolean mask of regions at least ``min_ratio`` times as wide as the most confident region
-    (narrow boxes on the posterior elements are not discs); all kept when there are none."""
+    (narrow boxes on the posterior elements are not discs; default ``MIN_WIDTH_RATIO``)."""
+    min_ratio = MIN_WIDTH_RATIO if min_ratio is None else min_ratio
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     scores = np.asarray(scores, dtype=float).reshape(-1)
     if len(boxes) == 0:

@@ -6,7 +6,9 @@ box joins a cluster when its IoU with the cluster's running box is >= 0.5). A cl
 score-weighted mean of its members; its score is the sum of member scores divided by the number
 of slices run (a region seen on one slice of five scores lower than one seen on all five). Its
 slab -- the slices the classifier sees -- is the range of slices where members were found.
-Single-slice studies reduce to the plain detector output.
+Single-slice studies reduce to the plain detector output. Each slice's boxes are first shrunk by
+the inverse of the mean box inflation the detector learned from its rotation augmentation
+(:mod:`.boxes`).
 
 The confidence threshold is applied afterwards (:meth:`StudyDetections.filter`): changing it
 never reruns the network. Level names are fixed once per study for every threshold, counted
@@ -26,6 +28,7 @@ from torchvision.ops import box_iou
 
 from modic_core import settings
 from modic_core.volume import Volume
+from modic_core.detection.boxes import deinflate_boxes
 from modic_core.detection.levels import LevelNaming, merge_classes, name_regions
 from modic_core.detection.model import DetectorConfig, build_detector
 from modic_core.detection.preprocess import to_detector_grid
@@ -167,24 +170,38 @@ class Detector:
         for k, (volume, slices) in enumerate(items):
             for z in slices:
                 t, sc = to_detector_grid(volume.array[z], volume.spacing[1:])
-                imgs.append(t.to(self.device))
+                imgs.append(t)
                 scales.append(sc)
                 keys.append((k, z))
+        out: list[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = [{} for _ in items]
+        for (k, z), r in zip(keys, self.detect_grid(imgs, scales)):
+            out[k][z] = r
+        return out
+
+    @torch.inference_mode()
+    def detect_grid(self, images: list[torch.Tensor], scales: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Regions of slices already on the detector grid (:func:`~.preprocess.to_detector_grid`):
+        (boxes (N, 4) in original pixels, region scores, anchor scores) per image.
+
+        Per image: network boxes, de-inflated on the (isotropic) grid (:func:`~.boxes.deinflate_boxes`;
+        ``boxes.TRAIN_ROTATION_DEG`` = 0 turns it off), mapped back by ``scale`` (sy, sx), one region per location
+        (:func:`~.levels.merge_classes`). Same-size images share a pass (see :meth:`detect_many`)."""
         groups: dict[tuple[int, ...], list[int]] = {}
-        for i, t in enumerate(imgs):
+        for i, t in enumerate(images):
             groups.setdefault(tuple(t.shape), []).append(i)
-        results: list[dict] = [{} for _ in imgs]
+        results: list[dict] = [{} for _ in images]
         with self._lock:
             for idx in groups.values():
-                for i, r in zip(idx, self.model([imgs[i] for i in idx])):
+                for i, r in zip(idx, self.model([images[i].to(self.device) for i in idx])):
                     results[i] = r
-        out: list[dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = [{} for _ in items]
-        for (k, z), r, sc in zip(keys, results, scales):
+        out = []
+        for r, sc in zip(results, scales):
             b = r["boxes"].float().cpu().numpy().astype(float)
+            b = deinflate_boxes(b)
             b[:, [0, 2]] /= sc[1]
             b[:, [1, 3]] /= sc[0]
             labels = r["labels"].cpu().numpy() if self.anchored else None
-            out[k][z] = merge_classes(b, r["scores"].float().cpu().numpy().astype(float), labels)
+            out.append(merge_classes(b, r["scores"].float().cpu().numpy().astype(float), labels))
         return out
 
     def detect(self, volume: Volume, *, slab_mm: float = 12.0) -> StudyDetections:

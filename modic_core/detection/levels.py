@@ -9,8 +9,9 @@ Like SPIDER's own numbering, this assumes five lumbar vertebrae: a transitional 
 be told from a lumbar field of view alone.
 
 Before naming, :func:`anatomical_filter` removes regions that cannot be separate discs of the
-column: (1) a region whose centre row lies inside a higher-scoring region's rows (a duplicate
-of the same disc); (2) regions at the bottom separated from the one above by more than
+column: (1) a region whose centre lies less than ``MIN_STEP_RATIO`` median region heights above or
+below a higher-scoring region's centre (a duplicate of the same disc, or a vertebral body between
+two discs: neighbouring disc regions are at least ~1 region height apart); (2) regions at the bottom separated from the one above by more than
 ``MAX_GAP_RATIO`` times the median distance between neighbouring regions (e.g. an S1-S2 disc
 remnant below the lumbosacral junction).
 """
@@ -24,13 +25,20 @@ import numpy as np
 from modic_core.anatomy import level_name
 
 __all__ = [
-    "ANCHOR_THRESHOLD", "LevelNaming", "anatomical_filter", "assign_level_names", "column_mask", "merge_classes",
-    "name_regions", "order_top_to_bottom",
+    "ANCHOR_THRESHOLD", "LevelNaming", "MIN_STEP_RATIO", "MIN_WIDTH_RATIO", "anatomical_filter", "assign_level_names", "column_mask", "merge_classes",
+    "name_regions", "order_top_to_bottom", "width_mask",
 ]
 
 #: A lowest region further below its neighbour than this many median inter-disc distances is
 #: not a lumbar disc (a sacral disc remnant or a false positive) and is dropped.
 MAX_GAP_RATIO = 1.7
+#: Two regions whose centres are closer in rows than this many median region heights cannot both be
+#: discs (the less confident goes). Fixed on CV folds 0-2 (disc-to-disc steps >= 1.07, ground truth
+#: >= 0.93; duplicates and vertebral bodies 0.6-0.8) and checked on folds 3-4.
+MIN_STEP_RATIO = 0.85
+#: A region narrower than this share of the most confident region's width is not a disc (posterior
+#: elements; the narrowest ground-truth disc of a study is >= 0.71 of the study's median width).
+MIN_WIDTH_RATIO = 0.5
 
 
 def order_top_to_bottom(boxes: np.ndarray) -> np.ndarray:
@@ -57,12 +65,14 @@ def anatomical_filter(boxes: np.ndarray, scores: np.ndarray, *, drop_low_outlier
     scores = np.asarray(scores, dtype=float).reshape(-1)
     keep = np.ones(len(boxes), dtype=bool)
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    min_step = MIN_STEP_RATIO * float(np.median(boxes[:, 3] - boxes[:, 1])) if len(boxes) else 0.0
     for i in np.argsort(-scores, kind="stable"):
         if not keep[i]:
             continue
-        inside = (cy > boxes[i, 1]) & (cy < boxes[i, 3]) & (scores <= scores[i]) & keep
-        inside[i] = False
-        keep &= ~inside
+        inside = (cy > boxes[i, 1]) & (cy < boxes[i, 3])  # centre inside its rows (the rule before the step)
+        near = (inside | (np.abs(cy - cy[i]) < min_step)) & (scores <= scores[i]) & keep
+        near[i] = False
+        keep &= ~near
     while drop_low_outliers and keep.sum() >= 4:
         idx = np.where(keep)[0]
         ys = np.sort(cy[idx])
@@ -176,12 +186,25 @@ def column_mask(boxes: np.ndarray, scores: np.ndarray, *, reference: float = REF
     return resid <= MAX_OFF_COLUMN * width
 
 
+def width_mask(boxes: np.ndarray, scores: np.ndarray, *, min_ratio: float | None = None) -> np.ndarray:
+    """Boolean mask of regions at least ``min_ratio`` times as wide as the most confident region
+    (narrow boxes on the posterior elements are not discs; default ``MIN_WIDTH_RATIO``)."""
+    min_ratio = MIN_WIDTH_RATIO if min_ratio is None else min_ratio
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    if len(boxes) == 0:
+        return np.ones(0, dtype=bool)
+    w = boxes[:, 2] - boxes[:, 0]
+    return w >= min_ratio * w[int(np.argmax(scores))]
+
+
 def name_regions(
     boxes: np.ndarray, scores: np.ndarray, *, anchor: np.ndarray | None = None, reference: float = REFERENCE_THRESHOLD,
 ) -> LevelNaming:
     """Fix every candidate's level name once, independent of the display threshold.
 
-    1. Off-column regions (:func:`column_mask`) and duplicates/sacral remnants
+    1. Off-column and narrow regions (:func:`column_mask`, :func:`width_mask`) and
+       duplicates/vertebral bodies/sacral remnants
        (:func:`anatomical_filter`) get no name.
     2. The anchor: the on-column region with the highest L5-S1-class score (``anchor``, one per
        region; None for single-class weights) that reaches ``ANCHOR_THRESHOLD`` and has at most
@@ -201,7 +224,7 @@ def name_regions(
     reasons: list[str] = []
     if n == 0:
         return LevelNaming((), True, ("no region found",))
-    ok = column_mask(boxes, scores, reference=reference)
+    ok = column_mask(boxes, scores, reference=reference) & width_mask(boxes, scores)
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
     a = None
     conf = np.where(ok & (scores >= reference))[0]

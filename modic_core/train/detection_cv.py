@@ -1,6 +1,21 @@
-"""Scoring saved detector predictions (cross-validation folds) with :func:`modic_core.evaluation.metrics.detection_report`."""
+"""Scoring detector predictions of the cross-validation folds with :func:`modic_core.evaluation.metrics.detection_report`.
+
+Re-run the held-out inference of every fold checkpoint with today's inference path (box
+de-inflation, class merging: :meth:`modic_core.detection.infer.Detector.detect_grid`) and re-score
+it with today's region filter and naming, without retraining::
+
+    python -m modic_core.train.detection_cv --runs runs/detector --cohort PATH/TO/spider2d --weights weights
+
+writes ``weights/detector_cv_predictions.json`` and the ``cross_validation`` of
+``weights/detector.json`` (folds from that card); then rerun
+``python -m modic_core.train.naming_audit --cohort PATH/TO/spider2d``.
+"""
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -8,7 +23,7 @@ import numpy as np
 from modic_core.detection.infer import Detection, StudyDetections
 from modic_core.detection.levels import merge_classes
 
-__all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "named_regions", "prediction_regions", "summarize_detector_cv"]
+__all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "main", "out_of_fold_predictions", "named_regions", "prediction_regions", "summarize_detector_cv"]
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -94,3 +109,69 @@ def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] 
             out["by_sequence"][seq][f"{t:g}"] = rep
     out["false_positive_locations_at_default_threshold"] = false_positive_locations(preds)
     return out
+
+
+def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequence[str]]) -> list[dict]:
+    """Each fold's checkpoint (``runs/fold{k}/ckpt.pt``) run on its held-out training images (mid
+    slice of T1 and T2, :func:`modic_core.train.detector.load_detector_samples`) through the app's
+    per-slice path; one dict per image with merged regions (``boxes`` in T1 pixels, ``scores``,
+    ``anchor``) and the ground truth (``gt_boxes``, ``gt_levels``)."""
+    import torch
+
+    from modic_core.datasets.cohort import iter_cohort
+    from modic_core.detection.infer import Detector
+    from modic_core.detection.model import DetectorConfig, build_detector
+    from modic_core.train.detector import load_detector_samples
+
+    wanted = {str(i) for f in folds for i in f}
+    studies = [s for s in iter_cohort(cohort) if s.has_boxes and s.study_id in wanted]
+    missing = wanted - {s.study_id for s in studies}
+    if missing:
+        raise ValueError(f"{len(missing)} study ids of the folds are not boxed studies of {cohort}")
+    samples = load_detector_samples(studies)
+    out = []
+    for k, fold in enumerate(folds):
+        ckpt = Path(runs) / f"fold{k}" / "ckpt.pt"
+        if not ckpt.exists():
+            raise FileNotFoundError(f"no checkpoint for fold {k}: {ckpt}")
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        cfg = DetectorConfig.from_dict(state["config"])
+        model = build_detector(config=cfg)
+        model.load_state_dict(state["model"])
+        det = Detector(model.eval(), config=cfg, device="cpu", source=ckpt.name)
+        test = [s for s in samples if s.study_id in set(map(str, fold))]
+        for s, (b, sc, a) in zip(test, det.detect_grid([s.image for s in test], [s.scale for s in test])):
+            gt = s.boxes.numpy().astype(float).copy()
+            gt[:, [0, 2]] /= s.scale[1]
+            gt[:, [1, 3]] /= s.scale[0]
+            out.append({"study_id": s.study_id, "sequence": s.sequence, "fold": k,
+                        "boxes": np.round(b, 2).tolist(), "scores": np.round(sc, 4).tolist(), "anchor": np.round(a, 4).tolist(),
+                        "gt_boxes": gt.round(2).tolist(), "gt_levels": list(s.levels)})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dataclasses import replace
+
+    from modic_core.schema import DetectionCV, DetectorCard
+    from modic_core.train.common import save_json, set_threads
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", required=True, type=Path, help="folder with fold{k}/ckpt.pt (k = 0 .. n_folds-1)")
+    ap.add_argument("--cohort", required=True, type=Path)
+    ap.add_argument("--weights", type=Path, default=Path("weights"), help="folder with detector.json (updated)")
+    args = ap.parse_args(argv)
+    set_threads()
+    card = DetectorCard.load(args.weights / "detector.json")
+    preds = out_of_fold_predictions(runs=args.runs, cohort=args.cohort, folds=card.folds)
+    save_json(preds, args.weights / "detector_cv_predictions.json")
+    command = "python -m modic_core.train.detection_cv " + " ".join(argv if argv is not None else sys.argv[1:])
+    card = replace(card, cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)), rescored_by=command)
+    card.save(args.weights / "detector.json")
+    print(json.dumps(card.cross_validation.to_dict()["false_positive_locations_at_default_threshold"]), flush=True)
+    print(f"re-ran {len(preds)} held-out images of {len(card.folds)} folds into {args.weights / 'detector.json'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

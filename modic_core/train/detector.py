@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from modic_core.datasets.cohort import CohortStudy
+from modic_core.detection.boxes import TRAIN_ROTATION_DEG
 from modic_core.detection.model import build_detector
 from modic_core.detection.preprocess import to_detector_grid
 from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig
@@ -87,7 +88,7 @@ def _random_affine(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Genera
     Returns (image (rows, cols), boxes (N, 4), boolean mask of the input boxes kept).
     """
     _, H, W = img.shape
-    ang = np.deg2rad(rng.uniform(-5, 5))
+    ang = np.deg2rad(rng.uniform(-TRAIN_ROTATION_DEG, TRAIN_ROTATION_DEG))  # inference undoes its box inflation
     sc = rng.uniform(0.85, 1.15)
     tx, ty = rng.uniform(-0.05, 0.05) * W, rng.uniform(-0.05, 0.05) * H
     flip = rng.random() < 0.5

@@ -199,3 +199,29 @@ def test_an_anchor_with_several_confident_discs_below_is_not_taken():
     nm = name_regions(col, np.full(7, 0.95), anchor=anchor)
     assert nm.name(6) == "L5-S1" and nm.name(3) == "L2-L3"  # counted from the lowest disc instead
     assert nm.uncertain and any("not found" in r for r in nm.reasons)
+
+
+def test_a_vertebral_body_between_two_discs_is_dropped_by_the_step_rule():
+    from modic_core.detection.levels import anatomical_filter, name_regions
+
+    col = _column(spacing=30.0)  # boxes 24 rows tall, 30 rows apart: regions nearly touch, as in SPIDER
+    body = [list((col[3] + col[4]) / 2)]  # a box on the vertebral body between two discs
+    boxes = np.concatenate([col, body])
+    scores = np.array([0.99] * 7 + [0.9])
+    keep = anatomical_filter(boxes, scores, drop_low_outliers=False)
+    assert keep[:7].all() and not keep[7]
+    nm = name_regions(boxes, scores)
+    assert nm.name(7) is None
+    assert [nm.name(i) for i in range(7)] == ["T11-T12", "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+
+
+def test_narrow_posterior_boxes_get_no_name_even_without_a_column_fit():
+    from modic_core.detection.levels import name_regions, width_mask
+
+    discs = _column(n=3, spacing=38.0)  # too few confident discs to fit the column
+    posterior = np.array([[320.0, 95.0, 345.0, 115.0]])  # 25 wide against 70
+    boxes = np.concatenate([discs, posterior])
+    scores = np.array([0.99, 0.8, 0.7, 0.6])
+    assert width_mask(boxes, scores).tolist() == [True, True, True, False]
+    assert name_regions(boxes, scores).name(3) is None
+    assert width_mask(np.zeros((0, 4)), np.zeros(0)).shape == (0,)

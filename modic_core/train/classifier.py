@@ -31,7 +31,7 @@ from tqdm import tqdm
 from modic_core.classification.augment import paint_mc1
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
-from modic_core.datasets.cohort import CohortStudy, iter_cohort
+from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
 from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
@@ -103,7 +103,7 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
                 continue
             if lv.box is not None:
                 z = zc if lv.z_range is None else int(round(sum(lv.z_range) / 2))
-                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, lv.box, z, "ground truth", dict(lv.extra)))
+                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, lv.box, z, "ground truth", aux_classes(lv.extra)))
                 continue
             if not use_detector:
                 excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "no box (detector not used)"})
@@ -112,7 +112,7 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
                 det = _detector_boxes(cs, study, cache)
             if lv.level in det:
                 box, z = det[lv.level]
-                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, tuple(box), int(z), "detector", dict(lv.extra)))
+                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, tuple(box), int(z), "detector", aux_classes(lv.extra)))
             else:
                 excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "level not found by the detector"})
         studies.append(sd)

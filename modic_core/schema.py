@@ -399,6 +399,9 @@ class ClassifierTrainingConfig(Record):
     # share of studies per epoch given a random scanner/export intensity change before normalization;
     # None (not written, as in the cards trained before it existed) = 0 = off
     intensity_aug: float | None = None
+    # weight of the auxiliary-grading loss (multi-task heads, modic_core.train.classifier.aux_loss);
+    # None (not written; every shipped card) = single-head model
+    aux_weight: float | None = None
     n_folds: int = 5
     crop: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
@@ -688,7 +691,8 @@ class CamScale(Record):
 @dataclass
 class GradingExperiments(Document):
     """``weights/grading_experiments.json`` (``python -m modic_core.train.experiments``): flip test-time
-    augmentation and a seed ensemble against the single model, on the comparison's patient-level CV.
+    augmentation, a seed ensemble and multi-task auxiliary heads against the single model, on the
+    comparison's patient-level CV.
 
     ``results``: variant -> {mc0_vs_mc2_balanced_accuracy, ci_low, ci_high, mc0_mc2_called_mc1,
     ece_uncalibrated[, diff_to_single, diff_ci_low, diff_ci_high]}; ``adopted``: variants that pass ``rule``.
@@ -707,6 +711,10 @@ class GradingExperiments(Document):
     rule: str
     not_tried: list[str] = field(default_factory=list)
     minutes: float = 0.0
+    # weight of the auxiliary-grading loss of the ``multitask`` variants (None: not run)
+    aux_weight: float | None = None
+    # later runs (``--merge``) whose variants were written in; each reproduced the stored ``single`` exactly
+    merged_commands: list[str] = field(default_factory=list)
 
 
 @dataclass

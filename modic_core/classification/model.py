@@ -3,6 +3,11 @@
 Input (N, 2, D, H, W) = (batch, T1/T2, slices, rows, columns). Every convolution and pooling
 keeps the depth stride at 1 (kernels kd x 3 x 3 with depth padding kd // 2, pooling 1x2x2), so D can be 1
 (single-slice data) or more (3D data) with the same weights, and Grad-CAM stays per slice.
+
+Optional auxiliary heads (``ClassifierConfig.aux_heads``, default none) put one linear layer per
+auxiliary grading (e.g. Pfirrmann grade, disc narrowing) on the same pooled trunk features; they are
+used only in training (multi-task) and by :meth:`ModicNet3D.forward_aux`. ``forward`` always returns
+the Modic logits alone, and a model without aux heads has exactly the state dict it had before.
 """
 from __future__ import annotations
 
@@ -27,13 +32,21 @@ class ClassifierConfig:
     # the upper endplate from the lower one; three would leave 7 x 8.
     pools: int = 2
     num_classes: int = 3
+    # (name, number of classes) of each auxiliary head on the pooled trunk features; () = none (shipped)
+    aux_heads: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.aux_heads:  # left out when empty: cards and payloads written before it read the same
+            d.pop("aux_heads")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ClassifierConfig":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        if "aux_heads" in kw:
+            kw["aux_heads"] = tuple((str(n), int(c)) for n, c in kw["aux_heads"])
+        return cls(**kw)
 
 
 class _Conv(nn.Conv3d):
@@ -80,6 +93,8 @@ class ModicNet3D(nn.Module):
             cin = c
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(cin, config.num_classes))
+        # created after the main head, so the trunk and head start from the same weights as without them
+        self.aux = nn.ModuleDict({name: nn.Linear(cin, n) for name, n in config.aux_heads}) if config.aux_heads else None
         self.config = config
 
     @property
@@ -92,8 +107,18 @@ class ModicNet3D(nn.Module):
         return [m for m in self.features if isinstance(m, _Block)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Modic logits (N, num_classes) of crops (N, 2, D, H, W)."""
         f = self.features(x)
         return self.head(f.mean(dim=(2, 3, 4)))
+
+    def forward_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Modic logits (N, num_classes) and each auxiliary head's logits (N, classes of that head);
+        the aux heads read the pooled trunk features directly (no dropout)."""
+        pooled = self.features(x).mean(dim=(2, 3, 4))
+        logits = self.head(pooled)
+        if self.aux is None:
+            return logits, {}
+        return logits, {name: layer(pooled) for name, layer in self.aux.items()}
 
 
 def build_classifier(*, config: ClassifierConfig | None = None) -> ModicNet3D:

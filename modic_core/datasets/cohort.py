@@ -4,7 +4,11 @@
 optionally t2_aligned (True/False: whether the T2 lines up with the T1), ...
 ``levels.csv``: study_id, level (e.g. "L4-L5"), ivd_label (1 = L5-S1 counting upward), modic (0-3),
 and optionally a box x0, y0, x1, y1 in T1 pixel coordinates (x = column, y = row; for 3D studies
-also z0, z1 in slice indices).
+also z0, z1 in slice indices), and optionally the auxiliary per-disc gradings of :data:`AUX_GRADINGS`
+(SPIDER's up_endplate, low_endplate, pfirrmann, disc_narrowing, disc_bulging, disc_herniation,
+spondylolisthesis), kept in ``LevelLabel.extra`` as their values (as the SPIDER release reader keeps them;
+:func:`aux_classes` turns them into class indices for multi-task training); a cell that is empty or not
+one of the column's values counts as not graded, never as an error.
 """
 from __future__ import annotations
 
@@ -20,9 +24,31 @@ from modic_core.anatomy import LEVEL_NAMES, level_name  # noqa: F401  (re-export
 from modic_core.datasets.tables import numeric_column, read_text_csv
 from modic_core.errors import InputError
 
-__all__ = ["LevelLabel", "CohortStudy", "load_cohort", "iter_cohort", "read_cohort_tables", "LEVEL_NAMES", "level_name"]
+__all__ = ["AUX_GRADINGS", "aux_classes", "LevelLabel", "CohortStudy", "load_cohort", "iter_cohort", "read_cohort_tables", "LEVEL_NAMES", "level_name"]
 
 BOX_COLUMNS = ("x0", "y0", "x1", "y1")
+
+#: Auxiliary per-disc gradings of the SPIDER tables: column -> the values it may hold, in class order
+#: (class index = position; Pfirrmann grades 1-5 are classes 0-4). Empty cells mean "not graded".
+AUX_GRADINGS: dict[str, tuple[int, ...]] = {
+    "up_endplate": (0, 1), "low_endplate": (0, 1), "pfirrmann": (1, 2, 3, 4, 5), "disc_narrowing": (0, 1),
+    "disc_bulging": (0, 1), "disc_herniation": (0, 1), "spondylolisthesis": (0, 1),
+}
+
+
+def aux_classes(extra: dict) -> dict[str, int]:
+    """Class index (position in :data:`AUX_GRADINGS`) of each auxiliary grading of a level's ``extra``;
+    missing, empty or out-of-range values are left out (not graded)."""
+    out = {}
+    for col, values in AUX_GRADINGS.items():
+        v = extra.get(col)
+        try:
+            v = None if v is None or pd.isna(v) else int(v)
+        except (TypeError, ValueError):
+            v = None
+        if v is not None and v in values:
+            out[col] = values.index(v)
+    return out
 
 
 @dataclass
@@ -34,7 +60,7 @@ class LevelLabel:
     modic: int
     box: tuple[float, float, float, float] | None = None
     z_range: tuple[int, int] | None = None  # slice range [z0, z1] of the region, 3D cohorts only
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # further per-disc gradings (e.g. AUX_GRADINGS) -> value
 
 
 @dataclass
@@ -96,6 +122,10 @@ def read_cohort_tables(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         for col in ("ivd_label", *BOX_COLUMNS, "z0", "z1"):
             if col in levels.columns:
                 levels[col] = numeric_column(levels, col, "levels.csv")
+        for col, values in AUX_GRADINGS.items():  # optional and training-only: anything else is "not graded"
+            if col in levels.columns:
+                v = pd.to_numeric(levels[col].where(levels[col] != ""), errors="coerce")
+                levels[col] = v.where(v.isin(list(values)))
     else:
         levels = pd.DataFrame(columns=["study_id", "level", "ivd_label", "modic"])
     return studies, levels
@@ -155,7 +185,8 @@ def load_cohort(folder: str | Path) -> Iterator[CohortStudy]:
                 ivd = int(lv["ivd_label"]) if not pd.isna(lv.get("ivd_label", np.nan)) else 0
                 name = str(lv.get("level", "") or "") or level_name(ivd)
                 modic = int(lv["modic"]) if not pd.isna(lv["modic"]) else -1
-                labels.append(LevelLabel(name, ivd, modic, box, zr))
+                aux = {c: int(lv[c]) for c in AUX_GRADINGS if c in lv and not pd.isna(lv[c])}
+                labels.append(LevelLabel(name, ivd, modic, box, zr, aux))
         labels.sort(key=lambda l: -l.ivd_label)  # top to bottom
         fs = row.get("field_strength_t")
         yield CohortStudy(

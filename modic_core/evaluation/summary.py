@@ -208,7 +208,8 @@ def robustness_table(doc: RobustnessCheck) -> str:
         out.append("")
     return "\n".join(out).rstrip()
 def experiments_table(doc: GradingExperiments) -> str:
-    """Flip TTA and seed ensemble against the single model (same patient-level CV), as a Markdown table."""
+    """Flip TTA, seed ensemble and multi-task heads against the single model (same patient-level CV), as a Markdown
+    table, then the adopted variants (by the document's rule) and the multi-task loss weight when it was run."""
     def ci(lo, hi):
         return "" if lo is None else f" ({lo:.3f}-{hi:.3f})"
 
@@ -218,6 +219,9 @@ def experiments_table(doc: GradingExperiments) -> str:
         diff = "reference" if "diff_to_single" not in r else f"{r['diff_to_single']:+.3f} ({r['diff_ci_low']:+.3f} to {r['diff_ci_high']:+.3f})"
         lines.append(f"| {name} | {r['mc0_vs_mc2_balanced_accuracy']:.3f}{ci(r['ci_low'], r['ci_high'])} | {diff} | "
                      f"{100 * r['mc0_mc2_called_mc1']:.1f} % | {r['ece_uncalibrated']:.3f} |")
+    lines += ["", f"Adopted (paired CI excludes zero): {', '.join(doc.adopted) or 'none'}."]
+    if doc.aux_weight is not None:
+        lines[-1] += f" Multi-task auxiliary loss weight: {doc.aux_weight:g} (fixed before the run)."
     return "\n".join(lines)
 
 

@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from modic_core.classification.augment import paint_mc1
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
-from modic_core.datasets.cohort import CohortStudy, iter_cohort
+from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
 from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
@@ -58,6 +59,7 @@ class DiscRecord:
     box: tuple[float, float, float, float]
     z_center: int
     box_source: str  # "ground truth" or "detector"
+    aux: dict = field(default_factory=dict)  # auxiliary grading -> class index (cohort AUX_GRADINGS); graded ones only
 
 
 #: Why every disc of a study whose T2 does not line up with its T1 is left out of training and CV.
@@ -101,7 +103,7 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
                 continue
             if lv.box is not None:
                 z = zc if lv.z_range is None else int(round(sum(lv.z_range) / 2))
-                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, lv.box, z, "ground truth"))
+                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, lv.box, z, "ground truth", aux_classes(lv.extra)))
                 continue
             if not use_detector:
                 excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "no box (detector not used)"})
@@ -110,7 +112,7 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
                 det = _detector_boxes(cs, study, cache)
             if lv.level in det:
                 box, z = det[lv.level]
-                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, tuple(box), int(z), "detector"))
+                sd.discs.append(DiscRecord(cs.study_id, lv.level, lv.modic, tuple(box), int(z), "detector", aux_classes(lv.extra)))
             else:
                 excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "level not found by the detector"})
         studies.append(sd)
@@ -175,6 +177,30 @@ def _tensors(items, spec: CropSpec, rng: np.random.Generator | None, *, geometry
     return (x, y, np.array(hh), np.array(hw)) if geometry else (x, y)
 
 
+#: Auxiliary heads whose label a painted synthetic MC1 lesion may contradict (the lesion sits at the
+#: endplates); masked out for painted crops. The disc gradings stay (the disc is not painted).
+ENDPLATE_HEADS = ("up_endplate", "low_endplate")
+
+
+def aux_labels(items, heads: tuple[tuple[str, int], ...]) -> torch.Tensor:
+    """Class index (N, n_heads) of each disc of ``items`` (in :func:`_tensors` order) for each aux head; -1 = not graded."""
+    rows = [[d.aux.get(name, -1) for name, _ in heads] for sd, _, _ in items for d in sd.discs]
+    return torch.tensor(rows, dtype=torch.long).reshape(len(rows), len(heads))
+
+
+def aux_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, heads: tuple[tuple[str, int], ...]) -> torch.Tensor:
+    """Mean over heads of each head's cross-entropy on its graded discs (label -1 ignored; a head with
+    no graded disc in the batch adds 0 and is not counted)."""
+    losses = []
+    for j, (name, _) in enumerate(heads):
+        lab = labels[:, j]
+        if (lab >= 0).any():
+            losses.append(F.cross_entropy(outputs[name], lab, ignore_index=-1))
+    if not losses:
+        return torch.zeros(())
+    return torch.stack(losses).mean()
+
+
 def synthetic_mc1_eval(model, items, spec: CropSpec, *, seed: int) -> np.ndarray:
     """Probabilities on every MC0 crop of ``items`` with a synthetic MC1 lesion painted in."""
     x, y, hh, hw = _tensors(items, spec, None, geometry=True)
@@ -208,10 +234,15 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
     ``cfg.synthetic_mc1``: share of MC0 crops turned into synthetic MC1 each epoch
     (:func:`modic_core.classification.augment.paint_mc1`); 0 disables it.
     ``cfg.intensity_aug``: share of studies per epoch whose raw T1/T2 get a random intensity change
-    before the normalization ``method`` (with Nyul ``landmarks``); 0 disables it."""
+    before the normalization ``method`` (with Nyul ``landmarks``); 0 disables it.
+    ``cfg.aux_weight``: with aux heads in the architecture (:func:`~modic_core.train.common.classifier_arch`),
+    the loss is the Modic cross-entropy + ``aux_weight`` x :func:`aux_loss` (ungraded discs masked out;
+    the endplate heads also for painted synthetic MC1 crops); None/0 trains the single-head model exactly as before."""
     seed_everything(seed)
     spec, synthetic_mc1, bs = crop_spec(cfg), cfg.synthetic_mc1, cfg.batch_size
     model = build_classifier(config=classifier_arch(cfg))
+    heads = model.config.aux_heads if cfg.aux_weight else ()
+    aux_all = aux_labels(items, heads) if heads else None
     _, y_all = _tensors(items, spec, None)
     counts = np.bincount(y_all.numpy(), minlength=3).astype(float)
     counts[1] += synthetic_mc1 * counts[0]  # expected synthetic MC1 per epoch
@@ -228,11 +259,16 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
     for ep in range(cfg.epochs):
         ep_items = items if intensity_aug <= 0 else _intensity_augmented(items, method=method, landmarks=landmarks, share=intensity_aug, rng=rng)
         x, y, hh, hw = _tensors(ep_items, spec, rng, geometry=True, jitter_mm=cfg.jitter_mm)  # fresh centre jitter each epoch
+        ya = aux_all.clone() if heads else None
         if synthetic_mc1 > 0:
             sel = np.where((y == 0).numpy() & (rng.random(len(y)) < synthetic_mc1))[0]
             if len(sel):
                 x[sel] = paint_mc1(x[sel], hh[sel], hw[sel], rng, pixel_mm=spec.pixel_mm)
                 y[sel] = 1
+                if heads:
+                    for j, (name, _) in enumerate(heads):
+                        if name in ENDPLATE_HEADS:
+                            ya[torch.from_numpy(sel), j] = -1
         flip = torch.from_numpy(rng.random(len(x)) < cfg.flip_p)
         x[flip] = x[flip].flip(-1)  # anterior-posterior flip
         perm = torch.from_numpy(rng.permutation(len(x)))
@@ -241,7 +277,11 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
             idx = perm[i : i + bs]
             if len(idx) < 2:
                 continue
-            loss = loss_fn(model(x[idx]), y[idx])
+            if heads:
+                logits, aux_out = model.forward_aux(x[idx])
+                loss = loss_fn(logits, y[idx]) + cfg.aux_weight * aux_loss(aux_out, ya[idx], heads)
+            else:
+                loss = loss_fn(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()

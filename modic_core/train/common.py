@@ -89,12 +89,17 @@ def crop_spec(cfg):
 
 
 def classifier_arch(cfg):
-    """The architecture of a classifier training config: ``cfg.model`` if set, else the default for the crop depth."""
-    from modic_core.classification.model import ClassifierConfig
+    """The architecture of a classifier training config: ``cfg.model`` if set, else the default for the crop depth;
+    with ``cfg.aux_weight`` set, plus one auxiliary head per cohort grading (``AUX_GRADINGS``) unless it has them."""
+    from dataclasses import replace
 
-    if cfg.model:
-        return ClassifierConfig.from_dict(cfg.model)
-    return ClassifierConfig(depth_kernel=1 if crop_spec(cfg).depth == 1 else 3)
+    from modic_core.classification.model import ClassifierConfig
+    from modic_core.datasets.cohort import AUX_GRADINGS
+
+    arch = ClassifierConfig.from_dict(cfg.model) if cfg.model else ClassifierConfig(depth_kernel=1 if crop_spec(cfg).depth == 1 else 3)
+    if getattr(cfg, "aux_weight", None) and not arch.aux_heads:  # multi-task: one head per auxiliary grading
+        arch = replace(arch, aux_heads=tuple((name, len(values)) for name, values in AUX_GRADINGS.items()))
+    return arch
 
 
 def detector_arch(cfg):

@@ -12,7 +12,20 @@ CV model of the comparison) and scores the held-out discs four ways:
 * ``flip_tta``: the first model, logits averaged over the crop and its anterior-posterior flip
   (the flip the training augmentation uses);
 * ``seed_ensemble``: mean probabilities of the ``--seeds`` models;
-* ``seed_ensemble_flip_tta``: both.
+* ``seed_ensemble_flip_tta``: both;
+* ``multitask``: a model with one extra linear head per auxiliary grading of the cohort (upper and
+  lower endplate changes, Pfirrmann grade, disc narrowing, bulging, herniation, spondylolisthesis;
+  :data:`modic_core.datasets.cohort.AUX_GRADINGS`) on the shared trunk, trained with the first model's
+  seed on the same discs; loss = Modic cross-entropy + ``AUX_WEIGHT`` (0.3, fixed before any result)
+  x the mean of the heads' cross-entropies, ungraded discs masked out
+  (:func:`modic_core.train.classifier.aux_loss`); scored by its Modic head only;
+* ``multitask_flip_tta``: the same with the flip.
+
+``--variants`` runs a subset (the models each needs: ``seed_ensemble*`` the ``--seeds`` models,
+``multitask*`` the multi-task one, every variant the first model, which ``single`` is). With
+``--merge`` the variants run are written into the existing JSON beside the stored ones, only if this
+run's ``single`` reproduces the stored ``single`` exactly (same folds, seeds and data); the command is
+recorded in ``merged_commands``.
 
 Reported per variant: MC0-vs-MC2 balanced accuracy with patient-bootstrap CI, its paired
 difference to ``single`` (patients resampled), the share of real MC0/MC2 discs called MC1, and the
@@ -25,6 +38,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +59,15 @@ from modic_core.train.classifier import (
 )
 from modic_core.train.common import set_threads
 
-__all__ = ["VARIANTS", "score_variants", "main"]
+__all__ = ["AUX_WEIGHT", "VARIANTS", "merge_results", "score_variants", "main"]
 
-VARIANTS = ("single", "flip_tta", "seed_ensemble", "seed_ensemble_flip_tta")
+VARIANTS = ("single", "flip_tta", "seed_ensemble", "seed_ensemble_flip_tta", "multitask", "multitask_flip_tta")
+
+#: Weight of the auxiliary-grading loss of the ``multitask`` variant, fixed before it was first run.
+AUX_WEIGHT = 0.3
+
+MULTITASK_NOT_RUN = ("multi-task heads for the auxiliary gradings (endplate, Pfirrmann, narrowing, bulging, herniation): "
+                     "not run in this session")
 
 
 @torch.inference_mode()
@@ -81,22 +101,53 @@ def score_variants(y: np.ndarray, patients: list[str], probs: dict[str, np.ndarr
     return out
 
 
+def _variants(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in names if v not in VARIANTS]
+    if bad or not names:
+        raise SystemExit(f"--variants: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(VARIANTS)}")
+    return ["single"] + [v for v in VARIANTS if v in names and v != "single"]  # always with the reference
+
+
+def merge_results(old: GradingExperiments, new: GradingExperiments, *, tol: float = 1e-12) -> GradingExperiments:
+    """``old`` with ``new``'s variants written in (``new``'s ``single`` must equal ``old``'s: same CV reproduced)."""
+    a, b = old.results.get("single", {}), new.results["single"]
+    if not a or any(abs(a[k] - b[k]) > tol for k in ("mc0_vs_mc2_balanced_accuracy", "ci_low", "ci_high", "ece_uncalibrated")):
+        raise SystemExit(f"--merge: this run's single model ({b['mc0_vs_mc2_balanced_accuracy']:.6f}) does not reproduce the stored "
+                         f"one ({a.get('mc0_vs_mc2_balanced_accuracy')}); write a separate --json instead")
+    if (old.method, old.n_discs, old.n_patients) != (new.method, new.n_discs, new.n_patients):
+        raise SystemExit("--merge: a different method or cohort than the stored results")
+    results = {**old.results, **{k: v for k, v in new.results.items() if k != "single"}}
+    adopted = [v for v in results if v != "single" and results[v].get("diff_ci_low") is not None and results[v]["diff_ci_low"] > 0]
+    not_tried = [t for t in old.not_tried if not (t == MULTITASK_NOT_RUN and "multitask" in new.results)]
+    return replace(old, results=results, adopted=adopted, not_tried=not_tried, merged_commands=[*old.merged_commands, new.command],
+                   aux_weight=new.aux_weight if new.aux_weight is not None else old.aux_weight,
+                   minutes=round(old.minutes + new.minutes, 1))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(ap)
     ap.add_argument("--method", default="zscore")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {', '.join(VARIANTS)}")
+    ap.add_argument("--merge", action="store_true", help="write the variants run into the existing --json (see above)")
     ap.add_argument("--json", type=Path, default=Path("weights/grading_experiments.json"))
     args = ap.parse_args(argv)
+    variants = _variants(args.variants)
+    ensemble = any(v.startswith("seed_ensemble") for v in variants)
+    multitask = any(v.startswith("multitask") for v in variants)
+    old = GradingExperiments.load(args.json) if args.merge else None
     set_threads()
     t0 = time.time()
     cfg = config_from_args(args)
+    cfg_mt = replace(cfg, aux_weight=AUX_WEIGHT)  # classifier_arch adds the aux heads
     spec = crop_spec(cfg)
     studies, _ = prepare_cohort(args.cohort, cache_path=Path(args.runs) / "detector_boxes.json")
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
     cache = _NormCache()
-    ys, pats, acc = [], [], {v: [] for v in VARIANTS}
+    ys, pats, acc = [], [], {v: [] for v in variants}
     for k, test_ids in enumerate(folds):
         test = set(test_ids)
         train_s = [s for s in studies if s.study_id not in test]
@@ -108,17 +159,22 @@ def main(argv: list[str] | None = None) -> int:
         ys.append(y.numpy())
         pats += [d.study_id for sd, _, _ in te for d in sd.discs]
         plain, flipped = [], []
-        for j in range(args.seeds):
+        for j in range(args.seeds if ensemble else 1):
             model = train_model(tr, cfg=cfg, seed=cfg.seed + 100 * j + k, desc=f"{args.method} fold {k} seed {j}",
                                 method=args.method, landmarks=lm)
             plain.append(_probs(model, x, flip=False))
             flipped.append(_probs(model, x, flip=True))
-        acc["single"].append(plain[0])
-        acc["flip_tta"].append(flipped[0])
-        acc["seed_ensemble"].append(np.mean(plain, axis=0))
-        acc["seed_ensemble_flip_tta"].append(np.mean(flipped, axis=0))
+        got = {"single": plain[0], "flip_tta": flipped[0]}
+        if ensemble:
+            got.update(seed_ensemble=np.mean(plain, axis=0), seed_ensemble_flip_tta=np.mean(flipped, axis=0))
+        if multitask:
+            model = train_model(tr, cfg=cfg_mt, seed=cfg.seed + k, desc=f"{args.method} fold {k} multitask",
+                                method=args.method, landmarks=lm)
+            got.update(multitask=_probs(model, x, flip=False), multitask_flip_tta=_probs(model, x, flip=True))
+        for v in variants:
+            acc[v].append(got[v])
     y = np.concatenate(ys)
-    probs = {v: np.concatenate(acc[v]) for v in VARIANTS}
+    probs = {v: np.concatenate(acc[v]) for v in variants}
     results = score_variants(y, pats, probs, n_boot=args.n_boot)
     adopted = [v for v, r in results.items() if v != "single" and r.get("diff_ci_low") is not None and r["diff_ci_low"] > 0]
     doc = GradingExperiments(
@@ -126,14 +182,17 @@ def main(argv: list[str] | None = None) -> int:
         method=args.method, seeds=args.seeds, n_discs=int(len(y)), n_patients=len(set(pats)), results=results,
         adopted=adopted, rule="adopt a variant only if its paired patient-bootstrap 95 % CI of the MC0-vs-MC2 "
                              "balanced-accuracy difference to the single model excludes zero",
-        not_tried=["multi-task heads for the auxiliary gradings (endplate, Pfirrmann, narrowing, bulging, herniation): "
-                   "not run in this session"],
+        not_tried=[] if multitask else [MULTITASK_NOT_RUN],
+        aux_weight=AUX_WEIGHT if multitask else None,
         minutes=round((time.time() - t0) / 60, 1),
     )
-    doc.save(args.json)
     for v, r in results.items():
         print(v, {k: (round(x, 4) if isinstance(x, float) else x) for k, x in r.items()}, flush=True)
-    print("adopted:", adopted or "none")
+    if old is not None:
+        doc.save(Path(args.runs) / "grading_experiments_unmerged.json")  # kept if the merge is refused
+        doc = merge_results(old, doc)
+    doc.save(args.json)
+    print("adopted:", doc.adopted or "none")
     return 0
 
 

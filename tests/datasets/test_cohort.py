@@ -99,3 +99,25 @@ def test_bad_tables_are_input_errors(cohort, table, content, match):
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(InputError, match=match):
         list(load_cohort(cohort))
+
+
+def test_auxiliary_gradings_are_read_and_odd_cells_count_as_ungraded(cohort):
+    import pandas as pd
+
+    from modic_core.datasets.cohort import AUX_GRADINGS, aux_classes
+
+    lv = pd.read_csv(cohort / "levels.csv", dtype=str, keep_default_na=False)
+    lv["pfirrmann"] = ["5", "1", "", "7", "x"] + ["3"] * (len(lv) - 5)
+    lv["disc_herniation"] = ["1"] + [""] * (len(lv) - 1)
+    lv.to_csv(cohort / "levels.csv", index=False)
+    studies = list(load_cohort(cohort))
+    sid = lv["study_id"].iloc[0]
+    by_level = {l.level: l.extra for st in studies if st.study_id == sid for l in st.levels}
+    got = [by_level[name] for name in lv[lv["study_id"] == sid]["level"]]
+    assert (got[0]["pfirrmann"], got[0]["disc_herniation"], got[1]["pfirrmann"]) == (5, 1, 1)  # values, as in a SPIDER release
+    assert (aux_classes(got[0])["pfirrmann"], aux_classes(got[1])["pfirrmann"]) == (4, 0)  # grades 1-5 are classes 0-4
+    assert aux_classes({"pfirrmann": None, "disc_bulging": 2, "up_endplate": "x", "spondylolisthesis": 1}) == {"spondylolisthesis": 1}
+    assert all("disc_herniation" not in g for g in got[1:])
+    assert got[0]["up_endplate"] == int(lv["up_endplate"].iloc[0])  # the demo cohort's own endplate column
+    assert all("pfirrmann" not in g for g in got[2:5])  # empty, out of range, not a number: not graded
+    assert set(AUX_GRADINGS) >= {"pfirrmann", "disc_herniation", "up_endplate", "low_endplate"}

@@ -181,7 +181,8 @@ if truth:
 if report is not None:
     with downloads_slot.container():
         d1c, d2c, d3c, _ = st.columns([1, 1, 1, 1])
-        d1c.download_button("Per-level table (CSV)", report_csv(report, study_label=sid), file_name=f"modic_{sid}.csv",
+        d1c.download_button("Per-level table (CSV)", safe_call(lambda: report_csv(report, study_label=sid), "building the CSV",
+                                                               fallback=b""), file_name=f"modic_{sid}.csv",
                             mime="text/csv", key=f"cv_dl_csv_{fp}", on_click="ignore")
 
         # built when clicked, from the slice, windows and opacity on screen then (the viewer keeps `view` current)

@@ -39,7 +39,7 @@ __all__ = ["TARGETS_MS", "main", "run"]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-TARGETS_MS = {"slice": 300.0, "threshold": 300.0, "window_level": 300.0, "opacity": 300.0, "gradcam_toggle": 300.0,
+TARGETS_MS = {"slice": 300.0, "threshold": 300.0, "threshold_table": 300.0, "window_level": 300.0, "opacity": 300.0, "gradcam_toggle": 300.0,
               "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0}
 SETTLED = ("last DOM change (page or its frames, e.g. the picture component) after the input, once no Streamlit run is in "
            "progress, no element is stale and nothing has changed for 400 ms; timed from just before the input "
@@ -201,6 +201,19 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                 for name, (target, fwd, back) in controls.items():
                     samples = [_timed(page, _press(page, target, fwd if i % 2 == 0 else back)) for i in range(repeats)]
                     results[name] = _stats(samples, TARGETS_MS[name])
+                # a threshold step that changes the table: 0.95 <-> 1.0 drops / brings back the levels scored below 1
+                sidebar_thr.focus()
+                page.keyboard.press("End")
+                _settle(page)
+                _timed(page, _press(page, sidebar_thr, "ArrowLeft"))
+                samples = [_timed(page, _press(page, sidebar_thr, "ArrowRight" if i % 2 == 0 else "ArrowLeft"))
+                           for i in range(repeats + (repeats % 2))]
+                results["threshold_table"] = _stats(samples, TARGETS_MS["threshold_table"],
+                                                    note="0.95 <-> 1.00: levels scored below 1 leave and come back")
+                sidebar_thr.focus()
+                for _ in range(9):  # back to 0.50 for the rest
+                    page.keyboard.press("ArrowLeft")
+                _settle(page)
                 figure = page.frame_locator(FIGURE).last
                 for name, label in (("gradcam_toggle", "Grad-CAM"), ("boxes_toggle", "Boxes")):
                     target = figure.get_by_role("checkbox", name=label, exact=True)

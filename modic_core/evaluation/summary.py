@@ -160,7 +160,7 @@ def browser_table(doc: BrowserBenchmark) -> str:
     lines = [f"Browser latency (Chromium, {doc.cpu_count} CPU cores, load average {doc.load_average[0]:.1f} at the start, commit {doc.commit}):",
              "", "| interaction | median | min-max | target |", "|---|---|---|---|"]
     for name, t in doc.interactions.items():
-        lines.append(f"| {name.replace('_', ' ')} | {t.median_ms:.0f} ms | {t.min_ms:.0f}-{t.max_ms:.0f} ms | "
+        lines.append(f"| {name.replace('_', ' ')}{f' ({t.note})' if t.note else ''} | {t.median_ms:.0f} ms | {t.min_ms:.0f}-{t.max_ms:.0f} ms | "
                      f"{t.target_ms:.0f} ms ({'met' if t.within_target else 'missed'}) |")
     return "\n".join(lines)
 

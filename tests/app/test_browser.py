@@ -167,6 +167,18 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             assert readout.inner_text() != default_wl
             picture.get_by_role("button", name="Reset window", exact=True).click()
             assert readout.inner_text() == default_wl
+            # 2d. "Drag to window": dragging on the T1 image changes the T1 window (as on a workstation), not the zoom
+            picture.get_by_role("checkbox", name="Drag to window").check()
+            plot = picture.locator("#plot").bounding_box()
+            x, y = plot["x"] + plot["width"] * 0.3, plot["y"] + plot["height"] * 0.6
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 80, y - 50, steps=6)
+            page.mouse.up()
+            page.wait_for_timeout(300)
+            assert readout.inner_text() != default_wl
+            picture.get_by_role("button", name="Reset window", exact=True).click()
+            picture.get_by_role("checkbox", name="Drag to window").uncheck()
             _settle(page, 1200)  # the view reaches the server once the input rests
 
             # 3. raise the detector threshold with the keyboard (0.05 per step): the table shrinks
@@ -215,6 +227,33 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
     log = server["log"].read_text()
     assert "Traceback" not in log
     assert "PHANTOM" not in log
+
+
+def test_single_series_is_viewed_with_levels_and_no_grades(server, artifacts):
+    """A T1 series alone: the images and the detected levels, a sentence saying why there is no grade."""
+    from playwright.sync_api import sync_playwright
+
+    t1 = sorted((PHANTOM / "t1").glob("*.dcm"))
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1500})
+            page.goto(server["url"], wait_until="domcontentloaded")
+            page.get_by_text("Per-level results").wait_for(timeout=120_000)
+            choose_upload(page)
+            page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files([str(f) for f in t1])
+            page.get_by_text("View only", exact=False).first.wait_for(timeout=120_000)
+            picture = page.frame_locator("iframe[title*='modic_case_figure']").last
+            picture.locator("#level_table tbody tr").first.wait_for(timeout=60_000)
+            _settle(page, 1000)
+            head = picture.locator("#level_table thead").inner_text()
+            assert "Level" in head and "Prediction" not in head and "P(MC" not in head
+            assert picture.locator("#level_table tbody tr").count() >= 3
+            assert page.get_by_text("Per-level results").count() == 0  # nothing graded
+            assert "no Modic grade" in page.inner_text("body")
+            page.screenshot(path=str(artifacts / "10_view_only.png"))
+        finally:
+            browser.close()
 
 
 def test_two_browser_sessions_at_once_get_their_own_results(server, artifacts):

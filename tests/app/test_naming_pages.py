@@ -57,16 +57,17 @@ def test_shift_up_down_refusal_and_reset(fake_backend, monkeypatch):
                          "these names and records the correction."]
     assert level_table(at)["P(MC0)"].tolist() == before["P(MC0)"].tolist()  # grades stay with their regions
     assert (sa.detect_runs, dict(sa.classify_runs)) == runs  # no network ran
-    sid = next(k for k in got if k.endswith(".csv")).removeprefix("modic_").removesuffix(".csv")
-    csv = pd.read_csv(io.BytesIO(got[f"modic_{sid}.csv"]))
+    sid = next(k for k in deferred if k.endswith(".csv")).removeprefix("modic_").removesuffix(".csv")
+    csv = pd.read_csv(io.BytesIO(deferred[f"modic_{sid}.csv"]()))
     assert list(csv["level"]) == shifted and list(csv["detected_level"]) == DETECTED
     assert csv["names_corrected_by_user"].all()
+    assert not [k for k in got if k.endswith(".csv")]  # built when clicked, never on a rerun
     assert deferred[f"modic_{sid}.pdf"]().startswith(b"%PDF")  # built from the corrected report (tests/export)
 
     by_prefix(at.button, "cv_names_reset_").click().run()
     assert_clean(at)
     assert names(at) == DETECTED and notes(at) == []
-    csv = pd.read_csv(io.BytesIO(got[f"modic_{sid}.csv"]))
+    csv = pd.read_csv(io.BytesIO(deferred[f"modic_{sid}.csv"]()))
     assert not csv["names_corrected_by_user"].any()
 
     by_prefix(at.button, "cv_names_down_").click().run()  # below L5-S1: refused, names unchanged

@@ -101,10 +101,30 @@ def choose_upload(page, *, tries: int = 3) -> None:
             page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=60_000)
         except Exception:  # noqa: BLE001 - the status widget may never have appeared
             pass
-        radio.click()
+        try:
+            radio.click(timeout=30_000)
+        except Exception:  # noqa: BLE001
+            _failure_shot(page, f"choose_upload_click_{attempt}")
+            if attempt == tries - 1:
+                raise
+            continue
         try:
             uploader.wait_for(state="attached", timeout=30_000)
             return
         except Exception:  # noqa: BLE001 - retried; the last failure is raised
+            _failure_shot(page, f"choose_upload_{attempt}")
             if attempt == tries - 1:
                 raise
+
+
+def _failure_shot(page, name: str) -> None:
+    """A screenshot and the page's text under artifacts/browser/ when a browser step fails (for CI logs)."""
+    import os
+
+    folder = Path(os.environ.get("MODIC_ARTIFACTS", ROOT / "artifacts")) / "browser"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"failed_{name}.png"))
+        print(f"--- page text at failure ({name}) ---\n" + page.inner_text("body")[:3000])
+    except Exception as exc:  # noqa: BLE001 - diagnostics only
+        print(f"no failure screenshot: {exc}")

@@ -107,7 +107,7 @@ def _launch(p):
 
 
 def test_browser_upload_threshold_and_pages(server, artifacts):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     t1 = sorted((PHANTOM / "t1").glob("*.dcm"))
     t2 = sorted((PHANTOM / "t2").glob("*.dcm"))
@@ -154,19 +154,20 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             first = caption.inner_text()
             picture.get_by_label("Slice (T1 and T2 together)").focus()
             page.keyboard.press("ArrowRight")
-            assert picture.locator("#caption").inner_text() != first
+            expect(caption).not_to_have_text(first, timeout=5_000)  # drawn on the next animation frame
             n_boxes = picture.locator("#plot .shapelayer path").count()
             picture.get_by_role("checkbox", name="Boxes", exact=True).click()
             page.wait_for_timeout(300)
             assert n_boxes > 0 and picture.locator("#plot .shapelayer path").count() < n_boxes
             picture.get_by_role("checkbox", name="Boxes", exact=True).click()
+            expect(picture.locator("#plot .shapelayer path")).to_have_count(n_boxes, timeout=5_000)
             # 2c. window/level acts in the browser: a preset changes the T1 readout, Reset brings the default back
             readout = picture.locator("#wl_T1")
             default_wl = readout.inner_text()
             picture.get_by_role("button", name="Full range", exact=True).click()
-            assert readout.inner_text() != default_wl
+            expect(readout).not_to_have_text(default_wl, timeout=5_000)  # drawn on the next animation frame
             picture.get_by_role("button", name="Reset window", exact=True).click()
-            assert readout.inner_text() == default_wl
+            expect(readout).to_have_text(default_wl, timeout=5_000)
             # 2d. "Drag to window": dragging on the T1 image changes the T1 window (as on a workstation), not the zoom
             picture.get_by_role("checkbox", name="Drag to window").check()
             plot = picture.locator("#plot").bounding_box()
@@ -175,8 +176,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             page.mouse.down()
             page.mouse.move(x + 80, y - 50, steps=6)
             page.mouse.up()
-            page.wait_for_timeout(300)
-            assert readout.inner_text() != default_wl
+            expect(readout).not_to_have_text(default_wl, timeout=5_000)
             picture.get_by_role("button", name="Reset window", exact=True).click()
             picture.get_by_role("checkbox", name="Drag to window").uncheck()
             _settle(page, 1200)  # the view reaches the server once the input rests
@@ -227,6 +227,32 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
     log = server["log"].read_text()
     assert "Traceback" not in log
     assert "PHANTOM" not in log
+
+
+def test_upload_chosen_right_after_the_page_loads_keeps_the_page(server, artifacts):
+    """Regression: the picture reports its view (a fragment rerun) just after loading; a full rerun that
+    removes the viewer (choosing Upload) at that moment made Streamlit write the stale fragment at
+    positions the page no longer had and the browser dropped the whole page ("Bad delta path index")."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            for delay_ms in (100, 400):
+                page = browser.new_page(viewport={"width": 1400, "height": 1200})
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(server["url"], wait_until="domcontentloaded")
+                page.get_by_text("Per-level results").wait_for(timeout=120_000)
+                page.wait_for_timeout(delay_ms)
+                page.locator("[data-testid='stRadio']").get_by_text("Upload", exact=True).first.click()
+                page.locator("[data-testid='stFileUploader']").wait_for(timeout=60_000)
+                page.wait_for_timeout(1500)
+                assert page.locator("[data-testid='stFileUploader']").count() == 1
+                page.close()
+        finally:
+            browser.close()
+    assert not errors, errors
 
 
 def test_single_series_is_viewed_with_levels_and_no_grades(server, artifacts):

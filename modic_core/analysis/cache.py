@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -127,16 +127,26 @@ class ByteLRU:
         return len(self._items)
 
 
-_RESULTS: ByteLRU | None = None
-_RESULTS_LOCK = threading.Lock()
+def shared_byte_lru(budget: Callable[[], int]) -> Callable[[], ByteLRU]:
+    """A getter of one process-wide :class:`ByteLRU`, created on first use with ``budget()`` bytes
+    (the budget is read once, when the cache is made)."""
+    held: list[ByteLRU] = []
+    lock = threading.Lock()
+
+    def get() -> ByteLRU:
+        with lock:
+            if not held:
+                held.append(ByteLRU(budget()))
+            return held[0]
+
+    return get
 
 
-def result_cache() -> ByteLRU:
-    """The process-wide cache of analysis results (budget: ``settings.result_cache_bytes()``, read once)."""
-    global _RESULTS
-    with _RESULTS_LOCK:
-        if _RESULTS is None:
-            from modic_core import settings
+def _result_budget() -> int:
+    from modic_core import settings
 
-            _RESULTS = ByteLRU(settings.result_cache_bytes())
-        return _RESULTS
+    return settings.result_cache_bytes()
+
+
+#: The process-wide cache of analysis results (budget: ``settings.result_cache_bytes()``, read once).
+result_cache = shared_byte_lru(_result_budget)

@@ -17,9 +17,8 @@ import streamlit as st
 
 from modic_core import settings
 import hashlib
-import threading
 
-from modic_core.analysis.cache import ByteLRU, study_fingerprint
+from modic_core.analysis.cache import shared_byte_lru, study_fingerprint
 from modic_core.errors import InputError
 from modic_core.export.display import heat_patches, series_payload
 from modic_core.ui.backend import get_backend
@@ -115,17 +114,8 @@ def detect_only(study, threshold: float, *, fingerprint: str | None = None) -> l
     return list(analysis.detections().filter(threshold))
 
 
-_DISPLAY: ByteLRU | None = None
-_DISPLAY_LOCK = threading.Lock()
-
-
-def _display_cache() -> ByteLRU:
-    """The process-wide, byte-bounded cache of encoded pictures (``settings.display_cache_bytes()``)."""
-    global _DISPLAY
-    with _DISPLAY_LOCK:
-        if _DISPLAY is None:
-            _DISPLAY = ByteLRU(settings.display_cache_bytes())
-        return _DISPLAY
+#: The process-wide, byte-bounded cache of encoded pictures (``settings.display_cache_bytes()``).
+_display_cache = shared_byte_lru(settings.display_cache_bytes)
 
 
 def series_codes(key: tuple, _array) -> dict:

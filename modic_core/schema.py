@@ -733,6 +733,8 @@ class CurvePoint(Record):
     mc0_vs_mc2: Estimate
     mc0_mc2_called_mc1: float
     diff_to_full: PairedDiff | None = None
+    # pooled balanced accuracy of each subset draw (``--draws``; draw 0 first, it is ``mc0_vs_mc2``); empty: one draw
+    ba_by_draw: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -762,6 +764,10 @@ class LearningCurve(Document):
     extrapolation: str = ""
     reference: str = ""
     minutes: float = 0.0
+    # subset draws per fold; with more than one, each draw's slope per doubling and 1.0-minus-0.5 (point estimates)
+    draws: int = 1
+    slope_by_draw: list[float] = field(default_factory=list)
+    full_vs_half_by_draw: list[float] = field(default_factory=list)
 
 
 @dataclass

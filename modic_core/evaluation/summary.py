@@ -232,20 +232,26 @@ def learning_curve_table(doc: LearningCurve) -> str:
     def mean(xs):
         return f"{sum(xs) / len(xs):.0f} ({min(xs)}-{max(xs)})"
 
+    many = doc.draws > 1
     lines = ["| share of training patients | training patients / fold | training discs / fold | MC0 vs MC2 balanced acc. (95% CI) | "
-             "difference to 1.0 (95% CI) | MC0/MC2 called MC1 |", "|---|---|---|---|---|---|"]
+             "difference to 1.0 (95% CI) | MC0/MC2 called MC1 |" + (f" balanced acc. of the {doc.draws} subset draws |" if many else ""),
+             "|---|---|---|---|---|---|" + ("---|" if many else "")]
     for p in doc.points:
         e, d = p.mc0_vs_mc2, p.diff_to_full
         diff = "reference" if d is None else f"{d.diff:+.3f} ({d.ci_low:+.3f} to {d.ci_high:+.3f})"
+        draws = (" " + ", ".join(f"{v:.3f}" for v in p.ba_by_draw) + " |") if many else ""
         lines.append(f"| {p.fraction:g} | {mean(p.n_train_patients)} | {mean(p.n_train_discs)} | {e.value:.3f} ({e.ci_low:.3f}-{e.ci_high:.3f}) | "
-                     f"{diff} | {100 * p.mc0_mc2_called_mc1:.1f} % |")
+                     f"{diff} | {100 * p.mc0_mc2_called_mc1:.1f} % |{draws}")
     lines.append("")
     h, s = doc.full_vs_half, doc.slope_per_doubling
+    first = " (first draw)" if many else ""
     if h is not None:
-        lines.append(f"Full minus half the training patients (the last doubling, paired): {h.diff:+.3f} ({h.ci_low:+.3f} to {h.ci_high:+.3f}).")
+        lines.append(f"Full minus half the training patients (the last doubling, paired){first}: {h.diff:+.3f} ({h.ci_low:+.3f} to {h.ci_high:+.3f})."
+                     + (f" Each draw: {', '.join(f'{v:+.3f}' for v in doc.full_vs_half_by_draw)}." if doc.full_vs_half_by_draw else ""))
     if s is not None:
-        lines.append(f"Slope per doubling of the training discs (least squares over the {len(doc.points)} points): {s.value:+.3f} "
-                     f"({s.ci_low:+.3f} to {s.ci_high:+.3f}).")
+        lines.append(f"Slope per doubling of the training discs (least squares over the {len(doc.points)} points){first}: {s.value:+.3f} "
+                     f"({s.ci_low:+.3f} to {s.ci_high:+.3f})."
+                     + (f" Each draw: {', '.join(f'{v:+.3f}' for v in doc.slope_by_draw)}." if doc.slope_by_draw else ""))
     lines += [doc.extrapolation, f"Check: {doc.reference}."]
     return "\n".join(lines)
 

@@ -37,7 +37,9 @@ Learning curve (``--learning-curve 0.25,0.5,0.75``, default ``--json weights/lea
 folds, each fold's first model (seed ``seed + k``, same config) is also trained on nested random subsets of the
 fold's training patients (:func:`modic_core.train.learning_curve.nested_subsets`: stratified by scanner maker and
 "any MC1/MC2 disc", drawn with ``default_rng([seed, fold])``); the held-out discs do not change. Fraction 1.0 is
-the ``single`` model and is checked against the stored ``weights/grading_experiments.json``. Writes a
+the ``single`` model and is checked against the stored ``weights/grading_experiments.json``. ``--draws N`` repeats
+the subset draw N times per fold (draw d > 0: ``default_rng([seed, fold, d])``, same model seed) to show how much
+the curve moves with the choice of patients. Writes a
 :class:`modic_core.schema.LearningCurve`: balanced accuracy with patient-bootstrap CI and training discs per
 fraction, the paired difference 1.0 minus 0.5, and the slope per doubling of the training set.
 """
@@ -67,7 +69,8 @@ from modic_core.train.classifier import (
     train_model,
 )
 from modic_core.train.common import set_threads
-from modic_core.train.learning_curve import SUBSET_RULE, extrapolation_text, nested_subsets, parse_fractions, score_curve
+from modic_core.train.learning_curve import (SUBSET_RULE, draw_spread, extrapolation_text, nested_subsets, parse_fractions,
+                                             score_curve)
 
 __all__ = ["AUX_WEIGHT", "VARIANTS", "merge_results", "score_variants", "run_learning_curve", "main"]
 
@@ -163,33 +166,41 @@ def run_learning_curve(args: argparse.Namespace, *, fractions: list[float], comm
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
     cache = _NormCache()
     ys, pats = [], []
-    acc: dict[float, list[np.ndarray]] = {f: [] for f in fractions}
-    n_pat: dict[float, list[int]] = {f: [] for f in fractions}
-    n_disc: dict[float, list[int]] = {f: [] for f in fractions}
+    draws = max(1, args.draws)
+    acc: dict[tuple[int, float], list[np.ndarray]] = {(d, f): [] for d in range(draws) for f in fractions}
+    n_pat: dict[tuple[int, float], list[int]] = {key: [] for key in acc}
+    n_disc: dict[tuple[int, float], list[int]] = {key: [] for key in acc}
     for k, test_ids in enumerate(folds):
         test = set(test_ids)
         train_s = [s for s in studies if s.study_id not in test]
         test_s = [s for s in studies if s.study_id in test]
-        subsets = nested_subsets([s.study_id for s in train_s], [_strata(s) for s in train_s], fractions=fractions,
-                                 seed=[cfg.seed, k])
         lm_te = fit_landmarks(train_s) if args.method == "nyul" else None
-        for f in fractions:
-            keep = set(subsets[f])
-            sub = [s for s in train_s if s.study_id in keep]
-            lm = (fit_landmarks(sub) if f < 1 else lm_te) if args.method == "nyul" else None
-            tr = build_crops(sub, args.method, lm, spec, cache)
-            te = build_crops(test_s, args.method, lm, spec, cache)
-            x, y = _tensors(te, spec, None)
-            if f == 1.0:
-                ys.append(y.numpy())
-                pats += [d.study_id for sd, _, _ in te for d in sd.discs]
-            model = train_model(tr, cfg=cfg, seed=cfg.seed + k, desc=f"{args.method} fold {k} fraction {f:g}",
-                                method=args.method, landmarks=lm)
-            acc[f].append(_probs(model, x, flip=False))
-            n_pat[f].append(len(sub))
-            n_disc[f].append(sum(len(s.discs) for s in sub))
+        for d in range(draws):  # draw 0: default_rng([seed, fold]); draw d > 0: default_rng([seed, fold, d])
+            subsets = nested_subsets([s.study_id for s in train_s], [_strata(s) for s in train_s], fractions=fractions,
+                                     seed=[cfg.seed, k] if d == 0 else [cfg.seed, k, d])
+            for f in fractions:
+                if d > 0 and f == 1.0:
+                    continue  # the full training set is the same in every draw
+                keep = set(subsets[f])
+                sub = [s for s in train_s if s.study_id in keep]
+                lm = (fit_landmarks(sub) if f < 1 else lm_te) if args.method == "nyul" else None
+                tr = build_crops(sub, args.method, lm, spec, cache)
+                te = build_crops(test_s, args.method, lm, spec, cache)
+                x, y = _tensors(te, spec, None)
+                if f == 1.0:
+                    ys.append(y.numpy())
+                    pats += [d_.study_id for sd, _, _ in te for d_ in sd.discs]
+                model = train_model(tr, cfg=cfg, seed=cfg.seed + k, desc=f"{args.method} fold {k} draw {d} fraction {f:g}",
+                                    method=args.method, landmarks=lm)
+                acc[d, f].append(_probs(model, x, flip=False))
+                n_pat[d, f].append(len(sub))
+                n_disc[d, f].append(sum(len(s.discs) for s in sub))
     y = np.concatenate(ys)
-    probs = {f: np.concatenate(acc[f]) for f in fractions}
+    by_draw = [{f: np.concatenate(acc[d, f] if acc[d, f] else acc[0, f]) for f in fractions} for d in range(draws)]
+    probs = by_draw[0]
+    spread = draw_spread(y, by_draw, [{f: float(np.mean(n_disc[d, f] or n_disc[0, f])) for f in fractions} for d in range(draws)])
+    n_pat = {f: n_pat[0, f] for f in fractions}
+    n_disc = {f: n_disc[0, f] for f in fractions}
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     np.savez(Path(args.runs) / "learning_curve_probs.npz", y=y, patients=np.array(pats),
              **{f"p{f:g}": p for f, p in probs.items()})  # re-scoring without retraining
@@ -204,7 +215,8 @@ def run_learning_curve(args: argparse.Namespace, *, fractions: list[float], comm
                               ci_low=r["diff_ci_low"], ci_high=r["diff_ci_high"])
         points.append(CurvePoint(fraction=f, n_train_patients=n_pat[f], n_train_discs=n_disc[f],
                                  mc0_vs_mc2=Estimate(value=r["mc0_vs_mc2_balanced_accuracy"], ci_low=r["ci_low"], ci_high=r["ci_high"]),
-                                 mc0_mc2_called_mc1=r["mc0_mc2_called_mc1"], diff_to_full=diff))
+                                 mc0_mc2_called_mc1=r["mc0_mc2_called_mc1"], diff_to_full=diff,
+                                 ba_by_draw=spread["ba"][f] if draws > 1 else []))
     half = sc["full_vs_half"]
     full = sc["rows"][1.0]
     doc = LearningCurve(
@@ -214,13 +226,16 @@ def run_learning_curve(args: argparse.Namespace, *, fractions: list[float], comm
         slope_per_doubling=None if sc["slope"] is None else Estimate.from_dict(sc["slope"]),
         fit_at_full=sc["fit_at_full"],
         extrapolation=extrapolation_text(sc["slope"], ba_full=full["mc0_vs_mc2_balanced_accuracy"], fit_at_full=sc["fit_at_full"]),
-        reference=_reference(json_path, full), minutes=round((time.time() - t0) / 60, 1),
+        reference=_reference(json_path, full), minutes=round((time.time() - t0) / 60, 1), draws=draws,
+        slope_by_draw=spread["slope"] if draws > 1 else [], full_vs_half_by_draw=spread["full_vs_half"] if draws > 1 else [],
     )
     for p in points:
         print(f"fraction {p.fraction:g}: train discs/fold {np.mean(p.n_train_discs):.0f}, BA {p.mc0_vs_mc2.value:.4f} "
               f"({p.mc0_vs_mc2.ci_low:.4f}-{p.mc0_vs_mc2.ci_high:.4f})", flush=True)
     print(doc.reference)
     print(doc.extrapolation)
+    if draws > 1:
+        print("slope by draw", [round(v, 4) for v in doc.slope_by_draw], "1.0 - 0.5 by draw", [round(v, 4) for v in doc.full_vs_half_by_draw])
     doc.save(json_path)
     return 0
 
@@ -236,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learning-curve", metavar="FRACTIONS", default=None,
                     help="instead of the variants: train the first model of each fold on these shares of its training "
                          "patients too (e.g. 0.25,0.5,0.75; 1.0 is added) and write a learning curve (see above)")
+    ap.add_argument("--draws", type=int, default=1,
+                    help="with --learning-curve: independent nested subset draws per fold (draw 0 is the reported curve; "
+                         "the others give the spread between draws)")
     ap.add_argument("--json", type=Path, default=None,
                     help="output (default weights/grading_experiments.json, with --learning-curve weights/learning_curve.json)")
     args = ap.parse_args(argv)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SUBSET_RULE", "nested_subsets", "parse_fractions", "score_curve", "extrapolation_text"]
+__all__ = ["SUBSET_RULE", "nested_subsets", "parse_fractions", "score_curve", "draw_spread", "extrapolation_text"]
 
 #: How :func:`nested_subsets` draws, written into the document.
 SUBSET_RULE = ("per fold, the training patients are put in one random order (numpy default_rng([seed, fold])) interleaved "
@@ -98,6 +98,18 @@ def score_curve(y: np.ndarray, patients: list[str], probs: dict[float, np.ndarra
         b, a = np.polyfit(log_n, [rows[f]["mc0_vs_mc2_balanced_accuracy"] for f in fr], 1)
         fit_full = float(a + b * log_n[-1])
     return {"rows": rows, "full_vs_half": half, "slope": slope, "fit_at_full": fit_full}
+
+
+def draw_spread(y: np.ndarray, by_draw: list[dict[float, np.ndarray]], train_discs: list[dict[float, float]]) -> dict:
+    """Point estimates of each subset draw (no bootstrap): ``{"ba": fraction -> [BA of draw 0, 1, ...], "slope":
+    [slope per doubling of each draw], "full_vs_half": [BA(1.0) - BA(0.5) of each draw] (empty without 0.5)}``."""
+    from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
+
+    fr = sorted(by_draw[0])
+    ba = {f: [mc0_vs_mc2_balanced_accuracy(y, proba=p[f])["value"] for p in by_draw] for f in fr}
+    slope = [_slope(np.log2([n[f] for f in fr]), [ba[f][d] for f in fr]) for d, n in enumerate(train_discs)] if len(fr) > 1 else []
+    half = [ba[1.0][d] - ba[0.5][d] for d in range(len(by_draw))] if 0.5 in ba and 1.0 in ba else []
+    return {"ba": ba, "slope": slope, "full_vs_half": half}
 
 
 def extrapolation_text(slope: dict | None, *, ba_full: float, fit_at_full: float | None, target: float = 0.80) -> str:

@@ -130,18 +130,21 @@ def test_run_learning_curve_trains_on_nested_training_patients_and_keeps_the_hel
     monkeypatch.setattr(ex, "set_threads", lambda: None)
     out = tmp_path / "learning_curve.json"
     assert ex.main(["--cohort", "x", "--runs", str(tmp_path), "--learning-curve", "0.5,0.25", "--n-boot", "20",
-                    "--json", str(out)]) == 0
+                    "--draws", "2", "--json", str(out)]) == 0
     doc = LearningCurve.load(out)
     assert [p.fraction for p in doc.points] == [0.25, 0.5, 1.0]
     assert doc.n_discs == 150 and doc.n_patients == 30 and "--learning-curve 0.5,0.25" in doc.command
-    assert len(trained) == 3 * 5
+    assert len(trained) == 5 * (3 + 2)  # per fold: draw 0 at 0.25, 0.5, 1.0; draw 1 at 0.25, 0.5 (1.0 is shared)
     for k in range(5):
-        (s1, a), (s2, b), (s3, c) = trained[3 * k: 3 * k + 3]
-        assert s1 == s2 == s3 == doc.seed + k  # the comparison's seed for fold k
+        (s1, a), (s2, b), (s3, c), (s4, a2), (s5, b2) = trained[5 * k: 5 * k + 5]
+        assert s1 == s2 == s3 == s4 == s5 == doc.seed + k  # the comparison's seed for fold k
         assert a < b < c and len(a) == round(0.25 * len(c)) and len(b) == round(0.5 * len(c))
-        assert scored[3 * k] == scored[3 * k + 1] == scored[3 * k + 2]  # held-out discs the same at every fraction
-        assert not set(scored[3 * k]) & c  # and never trained on
-    assert sorted(i for k in range(5) for i in scored[3 * k]) == sorted(d.study_id for s in studies for d in s.discs)
+        assert a2 < b2 < c and (a2, b2) != (a, b) and len(b2) == len(b)  # another draw, same sizes
+        assert all(ids == scored[5 * k] for ids in scored[5 * k: 5 * k + 5])  # held-out discs the same everywhere
+        assert not set(scored[5 * k]) & c  # and never trained on
+    assert sorted(i for k in range(5) for i in scored[5 * k]) == sorted(d.study_id for s in studies for d in s.discs)
+    assert doc.draws == 2 and len(doc.slope_by_draw) == 2 and len(doc.full_vs_half_by_draw) == 2
+    assert doc.points[0].ba_by_draw[0] == doc.points[0].mc0_vs_mc2.value and len(doc.points[-1].ba_by_draw) == 2
     assert doc.points[-1].diff_to_full is None and doc.points[0].diff_to_full is not None
     assert doc.full_vs_half is not None and doc.slope_per_doubling is not None
     assert sum(doc.points[-1].n_train_discs) == 4 * 150 and "not found" in doc.reference

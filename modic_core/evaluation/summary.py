@@ -244,16 +244,17 @@ def learning_curve_table(doc: LearningCurve) -> str:
                      f"{diff} | {100 * p.mc0_mc2_called_mc1:.1f} % |{draws}")
     lines.append("")
     h, s = doc.full_vs_half, doc.slope_per_doubling
-    first = " (first draw)" if many else ""
+    first = ", first draw" if many else ""
     if h is not None:
-        lines.append(f"Full minus half the training patients (the last doubling, paired){first}: {h.diff:+.3f} ({h.ci_low:+.3f} to {h.ci_high:+.3f})."
+        lines.append(f"Full minus half the training patients (the last doubling, paired{first}): {h.diff:+.3f} ({h.ci_low:+.3f} to {h.ci_high:+.3f})."
                      + (f" Each draw: {', '.join(f'{v:+.3f}' for v in doc.full_vs_half_by_draw)}." if doc.full_vs_half_by_draw else ""))
     if s is not None:
-        lines.append(f"Slope per doubling of the training discs (least squares over the {len(doc.points)} points){first}: {s.value:+.3f} "
+        lines.append(f"Slope per doubling of the training discs (least squares over the {len(doc.points)} points{first}): {s.value:+.3f} "
                      f"({s.ci_low:+.3f} to {s.ci_high:+.3f})."
                      + (f" Each draw: {', '.join(f'{v:+.3f}' for v in doc.slope_by_draw)}." if doc.slope_by_draw else ""))
     lines += [doc.extrapolation, f"Check: {doc.reference}."]
-    return "\n".join(lines)
+    head, prose = lines[:len(doc.points) + 3], lines[len(doc.points) + 3:]
+    return "\n".join(head + "\n\n".join(prose).splitlines())  # one paragraph per sentence
 
 
 def main() -> int:

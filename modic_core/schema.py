@@ -13,6 +13,7 @@ Documents (``<Record>.load(path)`` / ``.save(path)``, atomic):
 - :class:`Benchmark` -- ``benchmarks/latest.json`` (bench/benchmark.py)
 - :class:`CohortMetrics` -- the batch mode's ``*.metrics.json`` (batch/local.py)
 - :class:`StudyReportRecord` -- one study's report (``StudyReport.to_dict``, analysis/report.py)
+- :class:`LearningCurve` -- ``weights/learning_curve.json`` (train/experiments.py ``--learning-curve``)
 
 The parts they share (:class:`Estimate`, :class:`ClassificationReport`, :class:`DetectionReport`...)
 mirror what :mod:`modic_core.evaluation.metrics` produces; keys a part does not name are kept in
@@ -40,7 +41,7 @@ __all__ = [
     "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData",
     "MethodComparison", "NormalizationComparison", "ClassifierCard", "DetectorCard", "NyulLandmarks",
-    "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit", "GradingExperiments",
+    "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit", "GradingExperiments", "CurvePoint", "LearningCurve",
     "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "InteractionTiming", "BrowserBenchmark",
     "CohortMetrics",
     "LevelRecord", "StudyReportRecord",
@@ -715,6 +716,58 @@ class GradingExperiments(Document):
     aux_weight: float | None = None
     # later runs (``--merge``) whose variants were written in; each reproduced the stored ``single`` exactly
     merged_commands: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CurvePoint(Record):
+    """One training-set fraction of the learning curve: each fold's model trained on that share of the fold's
+    training patients (nested subsets), scored on the fold's unchanged held-out discs, pooled over folds.
+
+    ``n_train_patients`` / ``n_train_discs``: per fold; ``mc0_vs_mc2``: pooled MC0-vs-MC2 balanced accuracy with a
+    patient-bootstrap CI; ``diff_to_full``: this fraction minus the full training set, patients resampled (paired).
+    """
+
+    fraction: float
+    n_train_patients: list[int]
+    n_train_discs: list[int]
+    mc0_vs_mc2: Estimate
+    mc0_mc2_called_mc1: float
+    diff_to_full: PairedDiff | None = None
+    # pooled balanced accuracy of each subset draw (``--draws``; draw 0 first, it is ``mc0_vs_mc2``); empty: one draw
+    ba_by_draw: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LearningCurve(Document):
+    """``weights/learning_curve.json`` (``python -m modic_core.train.experiments --learning-curve ...``): how the
+    cross-validated MC0-vs-MC2 balanced accuracy of one method grows with the training set, on the comparison's folds.
+
+    ``points``: one :class:`CurvePoint` per fraction (1.0 = the comparison's CV model); ``full_vs_half``: 1.0 minus
+    0.5, paired; ``slope_per_doubling``: least-squares slope of the balanced accuracy on log2(mean training discs per
+    fold) with a patient-bootstrap CI; ``extrapolation``: the sentence the numbers allow; ``reference``: whether the
+    1.0 point reproduced the stored ``single`` of ``weights/grading_experiments.json``.
+    """
+
+    KIND: ClassVar[str] = "learning_curve"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    method: str
+    seed: int
+    n_discs: int
+    n_patients: int
+    subset_rule: str
+    points: list[CurvePoint]
+    full_vs_half: PairedDiff | None = None
+    slope_per_doubling: Estimate | None = None
+    fit_at_full: float | None = None
+    extrapolation: str = ""
+    reference: str = ""
+    minutes: float = 0.0
+    # subset draws per fold; with more than one, each draw's slope per doubling and 1.0-minus-0.5 (point estimates)
+    draws: int = 1
+    slope_by_draw: list[float] = field(default_factory=list)
+    full_vs_half_by_draw: list[float] = field(default_factory=list)
 
 
 @dataclass

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
-from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, GradcamAudit, GradingExperiments,
+from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, GradcamAudit, GradingExperiments, LearningCurve,
                                NamingAudit, NormalizationComparison, PairingAudit, RobustnessCheck, SyntheticMC1)
 from modic_core.settings import project_root
 
-__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "batch_scaling_tables", "browser_table", "gradcam_table", "main"]
+__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "batch_scaling_tables", "browser_table", "gradcam_table",
+           "learning_curve_table", "main"]
 
 ROOT = project_root()
 
@@ -225,6 +226,37 @@ def experiments_table(doc: GradingExperiments) -> str:
     return "\n".join(lines)
 
 
+def learning_curve_table(doc: LearningCurve) -> str:
+    """MC0-vs-MC2 balanced accuracy per share of the training patients (nested subsets, same held-out discs), as a
+    Markdown table, then the paired 1.0-minus-0.5 difference, the slope per doubling and the extrapolation sentence."""
+    def mean(xs):
+        return f"{sum(xs) / len(xs):.0f} ({min(xs)}-{max(xs)})"
+
+    many = doc.draws > 1
+    lines = ["| share of training patients | training patients / fold | training discs / fold | MC0 vs MC2 balanced acc. (95% CI) | "
+             "difference to 1.0 (95% CI) | MC0/MC2 called MC1 |" + (f" balanced acc. of the {doc.draws} subset draws |" if many else ""),
+             "|---|---|---|---|---|---|" + ("---|" if many else "")]
+    for p in doc.points:
+        e, d = p.mc0_vs_mc2, p.diff_to_full
+        diff = "reference" if d is None else f"{d.diff:+.3f} ({d.ci_low:+.3f} to {d.ci_high:+.3f})"
+        draws = (" " + ", ".join(f"{v:.3f}" for v in p.ba_by_draw) + " |") if many else ""
+        lines.append(f"| {p.fraction:g} | {mean(p.n_train_patients)} | {mean(p.n_train_discs)} | {e.value:.3f} ({e.ci_low:.3f}-{e.ci_high:.3f}) | "
+                     f"{diff} | {100 * p.mc0_mc2_called_mc1:.1f} % |{draws}")
+    lines.append("")
+    h, s = doc.full_vs_half, doc.slope_per_doubling
+    first = ", first draw" if many else ""
+    if h is not None:
+        lines.append(f"Full minus half the training patients (the last doubling, paired{first}): {h.diff:+.3f} ({h.ci_low:+.3f} to {h.ci_high:+.3f})."
+                     + (f" Each draw: {', '.join(f'{v:+.3f}' for v in doc.full_vs_half_by_draw)}." if doc.full_vs_half_by_draw else ""))
+    if s is not None:
+        lines.append(f"Slope per doubling of the training discs (least squares over the {len(doc.points)} points{first}): {s.value:+.3f} "
+                     f"({s.ci_low:+.3f} to {s.ci_high:+.3f})."
+                     + (f" Each draw: {', '.join(f'{v:+.3f}' for v in doc.slope_by_draw)}." if doc.slope_by_draw else ""))
+    lines += [doc.extrapolation, f"Check: {doc.reference}."]
+    head, prose = lines[:len(doc.points) + 3], lines[len(doc.points) + 3:]
+    return "\n".join(head + "\n\n".join(prose).splitlines())  # one paragraph per sentence
+
+
 def main() -> int:
     sources = ((DetectorCard, ROOT / "weights" / "detector.json", detector_table),
                (NormalizationComparison, ROOT / "weights" / "normalization_comparison.json", comparison_table_md),
@@ -235,7 +267,8 @@ def main() -> int:
                (BrowserBenchmark, ROOT / "benchmarks" / "browser.json", browser_table),
                (GradcamAudit, ROOT / "weights" / "gradcam_audit.json", gradcam_table),
                (RobustnessCheck, ROOT / "weights" / "robustness.json", robustness_table),
-               (GradingExperiments, ROOT / "weights" / "grading_experiments.json", experiments_table))
+               (GradingExperiments, ROOT / "weights" / "grading_experiments.json", experiments_table),
+               (LearningCurve, ROOT / "weights" / "learning_curve.json", learning_curve_table))
     for cls, path, fn in sources:
         print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()

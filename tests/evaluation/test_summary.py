@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from modic_core.evaluation.summary import (bench_table, comparison_table_md, detector_table, experiments_table, gradcam_table, naming_table,
-                                          pairing_table, robustness_table)
-from modic_core.schema import (Benchmark, DetectorCard, GradcamAudit, GradingExperiments, NamingAudit, NormalizationComparison, PairingAudit,
-                               RobustnessCheck)
+from modic_core.evaluation.summary import (bench_table, comparison_table_md, detector_table, experiments_table, gradcam_table,
+                                          learning_curve_table, naming_table, pairing_table, robustness_table)
+from modic_core.schema import (Benchmark, DetectorCard, GradcamAudit, GradingExperiments, LearningCurve, NamingAudit, NormalizationComparison,
+                               PairingAudit, RobustnessCheck)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (GradcamAudit, "weights/gradcam_audit.json", gradcam_table),
     (RobustnessCheck, "weights/robustness.json", robustness_table),
     (GradingExperiments, "weights/grading_experiments.json", experiments_table),
+    (LearningCurve, "weights/learning_curve.json", learning_curve_table),
 ])
 def test_readme_quotes_the_shipped_results(cls, path, fn):
     doc = cls.load(ROOT / path)
@@ -63,3 +64,11 @@ def test_shipped_gradcam_variant_is_the_audits_choice_by_its_rule():
     assert choose_variant(doc.rows, doc.rule_method)[0] == doc.chosen == settings.DEFAULT_GRADCAM_VARIANT
     readme = (ROOT / "README.md").read_text()
     assert f"Shipped variant: **{doc.chosen}**" in readme
+
+
+def test_readme_quotes_the_learning_curve_sentences_too():
+    """The slope, the extrapolation and the reproduction check are numbers as well: quoted verbatim."""
+    doc = LearningCurve.load(ROOT / "weights" / "learning_curve.json")
+    readme = (ROOT / "README.md").read_text()
+    missing = [line for line in learning_curve_table(doc).splitlines() if line and line not in readme]
+    assert not missing, f"README is stale; rerun python -m modic_core.evaluation.summary: {missing[:2]}"

@@ -133,6 +133,9 @@ if view_only:
     if rt.detector_ready():
         with st.spinner("Finding the levels…"), guarded("detecting levels"):
             levels = rt.detect_only(study, threshold, fingerprint=fp)
+            naming_note = rt.detect_only_warning(study, fingerprint=fp) if levels else None
+            if naming_note:
+                st.warning(naming_note, icon="⚠️")
     else:
         st.info("No detector weights are installed, so the levels are not marked.")
 else:

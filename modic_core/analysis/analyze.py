@@ -46,7 +46,7 @@ from modic_core.errors import InputError
 from modic_core.pairing.alignment import Alignment, fov_coverage
 from modic_core.volume import Study, Volume
 
-__all__ = ["CliExporter", "MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis",
+__all__ = ["CliExporter", "MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis", "naming_warning",
            "models_available", "study_fingerprint"]  # study_fingerprint lives in modic_core.analysis.cache
 
 MIN_THRESHOLD = settings.MIN_THRESHOLD  # candidates below this confidence are never classified (the slider's minimum)
@@ -364,13 +364,18 @@ class StudyAnalysis:
             warnings.append("Some levels are not graded: the T2 series does not cover them.")
         naming = detections.naming()
         if naming.uncertain and levels:
-            warnings.append("Level naming uncertain (" + "; ".join(naming.reasons) + "): check the names against the "
-                            "images; the lowest confidently detected disc is taken as L5-S1.")
+            warnings.append(naming_warning(naming))
         return StudyReport(levels=levels, normalization=normalization, threshold=float(threshold),
                            weights={"detector": self._det.source if self._det else "", "classifier": res.weights},
                            timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes,
                            warnings=warnings, alignment=al, naming_uncertain=bool(naming.uncertain and levels),
                            heat_scale=getattr(res, "heat_scale", ""), heat_fixed=getattr(res, "heat_fixed", False))
+
+
+def naming_warning(naming) -> str:
+    """The sentence every output shows when level naming is uncertain (``naming.reasons`` named)."""
+    return ("Level naming uncertain (" + "; ".join(naming.reasons) + "): check the names against the images; the lowest "
+            "confidently detected disc is taken as L5-S1.")
 
 
 def get_analysis(study: Study, *, fingerprint: str | None = None) -> StudyAnalysis:

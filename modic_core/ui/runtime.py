@@ -31,6 +31,7 @@ __all__ = [
     "cached_demo_study",
     "current_settings",
     "detect_only",
+    "detect_only_warning",
     "detector_ready",
     "fingerprint_of",
     "level_heat",
@@ -112,6 +113,14 @@ def detect_only(study, threshold: float, *, fingerprint: str | None = None) -> l
     levels of a view-only study. Each has ``box``, ``score``, ``z_range`` and ``level``."""
     analysis = get_store().get(fingerprint or fingerprint_of(study), study)
     return list(analysis.detections().filter(threshold))
+
+
+def detect_only_warning(study, *, fingerprint: str | None = None) -> str | None:
+    """The "level naming uncertain" sentence for a view-only study's levels, or None when the names are anchored."""
+    from modic_core.analysis.analyze import naming_warning
+
+    naming = get_store().get(fingerprint or fingerprint_of(study), study).detections().naming()
+    return naming_warning(naming) if naming.uncertain else None
 
 
 #: The process-wide, byte-bounded cache of encoded pictures (``settings.display_cache_bytes()``).

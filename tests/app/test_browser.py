@@ -277,6 +277,8 @@ def test_single_series_is_viewed_with_levels_and_no_grades(server, artifacts):
             assert picture.locator("#level_table tbody tr").count() >= 3
             assert page.get_by_text("Per-level results").count() == 0  # nothing graded
             assert "no Modic grade" in page.inner_text("body")
+            if server["real"]:  # the shipped detector finds no sacral anchor on the phantom: the names are flagged
+                assert "Level naming uncertain" in page.inner_text("body")
             page.screenshot(path=str(artifacts / "10_view_only.png"))
         finally:
             browser.close()

@@ -867,6 +867,7 @@ class Benchmark(Document):
     normalization_15x512x512: dict[str, Any]  # modic_core.bench.normalization.run_benchmark
     target_check: dict[str, list[Any]]  # name: [measured, within target]
     gpu: DeviceBenchmark | None = None
+    synthetic_phantom_15x256x256: dict[str, Any] | None = None  # make_phantom timing (median_s, min_s, max_s, n)
 
 
 @dataclass

@@ -6,7 +6,6 @@ the classifier, the phantom DICOM pair uploads and is analysed, and the teaching
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -48,13 +47,10 @@ def test_real_models_demo_threshold_method_and_upload():
     sa = next(iter(_store(at)._items.values()))
     det = sa.detections()
 
-    t0 = time.perf_counter()
     at.slider(key="threshold").set_value(0.95).run()
-    rerun_s = time.perf_counter() - t0
     assert not at.exception and not at.error
     assert sa.detections() is det  # the cached detection: no network ran
     assert len(level_table(at)) <= len(table)
-    assert rerun_s < 10  # a whole AppTest rerun incl. figures; the network would take longer on 2 CPUs
 
     d = default_method()
     other = [m for m in METHODS if m != d]

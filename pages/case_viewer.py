@@ -33,8 +33,11 @@ def demo_input():
         return None, None
     names = [c.name for c in cases]
     by_name = {c.name: c for c in cases}
+    if st.session_state.get("cv_demo") not in names and st.session_state.get("cv_demo_kept") in names:
+        st.session_state["cv_demo"] = st.session_state["cv_demo_kept"]  # back from another page: the case chosen before
     name = st.selectbox("Demo case", names, key="cv_demo",
                         format_func=lambda n: f"{n} — {'real SPIDER study' if by_name[n].kind == 'spider2d' else 'synthetic phantom'}")
+    st.session_state["cv_demo_kept"] = name  # widget state is dropped while another page is shown
     case = by_name[name]
     st.caption(case.description)
     sr_source = (case.t1, None, case.t2, None) if case.kind.endswith("dicom") else None
@@ -105,7 +108,10 @@ def upload_input():
 
 
 mark_viewer(None)  # until this run reaches the viewer, a queued rerun of an earlier viewer must draw nothing
+if "cv_source" not in st.session_state and st.session_state.get("cv_source_kept") in ("Demo case", "Upload"):
+    st.session_state["cv_source"] = st.session_state["cv_source_kept"]  # back from another page
 source = st.radio("Input", ["Demo case", "Upload"], horizontal=True, key="cv_source", label_visibility="collapsed")
+st.session_state["cv_source_kept"] = source
 study, sr_source = demo_input() if source == "Demo case" else upload_input()
 if study is None:
     st.stop()

@@ -179,6 +179,17 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             expect(readout).not_to_have_text(default_wl, timeout=5_000)
             picture.get_by_role("button", name="Reset window", exact=True).click()
             picture.get_by_role("checkbox", name="Drag to window").uncheck()
+            # 2e. a zoom survives the picture's controls and the view's trip to the server (plotly uirevision)
+            page.mouse.move(plot["x"] + plot["width"] * 0.3, plot["y"] + plot["height"] * 0.55)
+            page.mouse.wheel(0, -400)
+            page.wait_for_timeout(500)
+            zoomed = picture.locator("#plot").evaluate("el => el._fullLayout.xaxis.range.slice()")
+            for _ in range(2):
+                picture.get_by_role("checkbox", name="Boxes", exact=True).click()
+                page.wait_for_timeout(1500)  # the view reaches the server after 0.7 s; the fragment reruns
+            after_zoom = picture.locator("#plot").evaluate("el => el._fullLayout.xaxis.range.slice()")
+            assert zoomed[1] - zoomed[0] < 190 and after_zoom == pytest.approx(zoomed, abs=0.01), (zoomed, after_zoom)
+            picture.locator("#plot").dblclick(position={"x": plot["width"] * 0.3, "y": plot["height"] * 0.55})  # reset the zoom
             _settle(page, 1200)  # the view reaches the server once the input rests
 
             # 3. raise the detector threshold with the keyboard (0.05 per step): the table shrinks

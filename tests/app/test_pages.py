@@ -547,3 +547,14 @@ def test_model_card_without_and_with_records(fake_backend, tmp_path, monkeypatch
     at.run()
     assert_clean(at)
     assert any("No model has been trained yet" in i.value for i in at.info)
+
+
+def test_the_demo_case_and_input_survive_a_visit_to_another_page(fake_backend):
+    at = new_app()
+    at.selectbox(key="cv_demo").set_value("phantom-dicom").run()
+    at.switch_page("pages/teaching.py").run()
+    assert_clean(at)
+    at.switch_page("pages/case_viewer.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="cv_demo").value == "phantom-dicom" and at.radio(key="cv_source").value == "Demo case"
+    assert viewer_spec(at)["nz"] == 15  # the phantom is on screen again

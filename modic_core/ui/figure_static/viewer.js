@@ -59,7 +59,9 @@ function sliceUri(name, z) {
 
 function figure() {
   // A copy of the server's figure with this slice's images and the picture controls applied.
-  const z = state.z, fig = spec.figure, n = spec.levels.length, names = panels();
+  // A deep copy: plotly writes the user's zoom into the layout objects it is given; had those been the spec's own,
+  // the next spec's axis ranges would look like an app change and plotly would drop the zoom despite uirevision.
+  const z = state.z, fig = structuredClone(spec.figure), n = spec.levels.length, names = panels();
   const showHeat = spec.graded && state.cam && state.opacity > 0;
   let panel = 0;
   const data = [];
@@ -111,7 +113,7 @@ function cell(col, r) {
     if (v === null || v === undefined) return "—";
     return `<span class="bar"><span style="width:${(100 * v).toFixed(0)}%"></span></span> ${v.toFixed(2)}`;
   }
-  if (col === "confidence") return v === null ? "—" : v.toFixed(2);
+  if (col === "confidence") return v === null ? "—" : v.toFixed(3);  // 3 decimals: 0.998 is hidden at threshold 1.00
   if (col === "uncertain") return v ? "<b>uncertain</b>" : "";
   return esc(v === null || v === undefined ? "—" : v);
 }

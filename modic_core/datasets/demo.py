@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from modic_core.datasets.cohort import LevelLabel, load_cohort
+from modic_core.io.stamp import file_stamp
 
 __all__ = ["DemoCase", "demo_dir", "list_demo_cases", "get_demo_case", "load_demo", "demo_levels", "demo_truth",
            "match_truth", "write_demo_phantom", "PHANTOM_PARAMS"]
@@ -57,22 +58,10 @@ def _describe_levels(levels: pd.DataFrame) -> str:
     return ", ".join(mc) if mc else "no Modic changes"
 
 
-def _stamp(*paths: Path) -> tuple:
-    """(path, modification time, size) of each path that exists: a cache key that changes with the files."""
-    out = []
-    for p in paths:
-        try:
-            st = p.stat()
-            out.append((str(p), st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((str(p), None, None))
-    return tuple(out)
-
-
 def list_demo_cases() -> list[DemoCase]:
     """All demo cases, real SPIDER studies first (read once per version of the demo tables)."""
     root = demo_dir()
-    return list(_list_demo_cases(root, _stamp(root / "cohort" / "studies.csv", root / "cohort" / "levels.csv",
+    return list(_list_demo_cases(root, file_stamp(root / "cohort" / "studies.csv", root / "cohort" / "levels.csv",
                                               root / "phantom_dicom" / "levels.csv", root / "phantom_dicom" / "t1")))
 
 
@@ -119,7 +108,7 @@ def load_demo(name: str):
 def demo_levels(name: str) -> list[LevelLabel]:
     """Ground-truth levels (top to bottom) of a demo case."""
     case = get_demo_case(name)
-    levels = _cohort_levels(case.cohort, _stamp(case.cohort / "studies.csv", case.cohort / "levels.csv")).get(case.study_id)
+    levels = _cohort_levels(case.cohort, file_stamp(case.cohort / "studies.csv", case.cohort / "levels.csv")).get(case.study_id)
     return list(levels or [])
 
 

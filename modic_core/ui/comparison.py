@@ -20,6 +20,7 @@ from typing import Any
 from modic_core import settings
 from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
 from modic_core.export.style import CLASS_NAMES, class_color
+from modic_core.io.stamp import file_stamp
 from modic_core.schema import CalibrationRecord, ClassificationReport, Estimate, NormalizationComparison, PairedDiff, SchemaError
 
 __all__ = [
@@ -74,19 +75,13 @@ def load_comparison(folder: str | Path | None = None) -> NormalizationComparison
         SchemaError: the file is not a comparison of a version this program reads.
     """
     path = Path(folder or weights_dir()) / COMPARISON_FILE
-    try:
-        st_ = path.stat()
-    except OSError:
-        return None
-    if not path.is_file():
-        return None
-    return _load_comparison_cached(str(path.resolve()), st_.st_mtime_ns, st_.st_size)
+    return _load_comparison_cached(path, file_stamp(path)) if path.is_file() else None
 
 
 @functools.lru_cache(maxsize=4)
-def _load_comparison_cached(path: str, mtime_ns: int, size: int) -> NormalizationComparison:
-    """One parse per file version (keyed on path, modification time and size): the sidebar reads the
-    comparison on every rerun. The returned document is shared: callers must not modify it."""
+def _load_comparison_cached(path: Path, stamp: tuple) -> NormalizationComparison:
+    """One parse per file version (``stamp``: :func:`~modic_core.io.stamp.file_stamp`): the sidebar reads
+    the comparison on every rerun. The returned document is shared: callers must not modify it."""
     return NormalizationComparison.load(path)
 
 

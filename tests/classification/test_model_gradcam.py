@@ -58,22 +58,26 @@ def test_d1_model_learns_phantom_lesions(trained_2d):
     assert acc >= 0.8, acc
 
 
-def test_gradcam_mass_lies_beside_the_lesion_endplate(trained_2d):
-    model, spec = trained_2d
+def _mc2_endplate_crops(spec):
+    """(study, disc, label, crop) of every held-out 2D phantom disc with an MC2 lesion at one endplate."""
     items, truth = _phantom_items(list(range(200, 212)), depth=1)
-    shares = []
     for sd, t1, t2 in items:
         for d in sd.discs:
             lv = next(l for s2, l in truth if s2 is sd and l.level == d.level)
-            if lv.modic != 2 or lv.endplate not in ("upper", "lower"):
-                continue
-            x = extract_crops(t1, t2, np.array([d.box]), [d.z_center], sd.t1.spacing[1:], spec)
-            cam, probs = grad_cam(model, x, 2)
-            assert cam.shape == (1, 1, 48, 48) and float(cam.min()) >= 0 and float(cam.max()) <= 1
-            h = cam[0, 0].numpy()
-            upper = h[:24].sum() / max(h.sum(), 1e-9)
-            share = upper if lv.endplate == "upper" else 1 - upper
-            shares.append(share)
+            if lv.modic == 2 and lv.endplate in ("upper", "lower"):
+                yield sd, d, lv, extract_crops(t1, t2, np.array([d.box]), [d.z_center], sd.t1.spacing[1:], spec)
+
+
+def test_gradcam_mass_lies_beside_the_lesion_endplate(trained_2d):
+    model, spec = trained_2d
+    shares = []
+    for _, _, lv, x in _mc2_endplate_crops(spec):
+        cam, probs = grad_cam(model, x, 2)
+        assert cam.shape == (1, 1, 48, 48) and float(cam.min()) >= 0 and float(cam.max()) <= 1
+        h = cam[0, 0].numpy()
+        upper = h[:24].sum() / max(h.sum(), 1e-9)
+        share = upper if lv.endplate == "upper" else 1 - upper
+        shares.append(share)
     shares = np.array(shares)
     assert len(shares) >= 5
     # most of the MC2 heatmap's mass lies in the lesion endplate's half, case by case and on average
@@ -102,21 +106,15 @@ def _phantom_band_shares(trained_2d, variant):
     from modic_core.classification.gradcam import cam_maps
 
     model, spec = trained_2d
-    items, truth = _phantom_items(list(range(200, 212)), depth=1)
     out = []
-    for sd, t1, t2 in items:
-        for d in sd.discs:
-            lv = next(l for s2, l in truth if s2 is sd and l.level == d.level)
-            if lv.modic != 2 or lv.endplate not in ("upper", "lower"):
-                continue
-            x = extract_crops(t1, t2, np.array([d.box]), [d.z_center], sd.t1.spacing[1:], spec)
-            raw, _ = cam_maps(model, x, 2, variant=variant)
-            h = raw[0, 0].numpy()
-            b = band_masks(d.box, sd.t1.spacing[1:], spec)
-            les, other = (b.upper, b.lower) if lv.endplate == "upper" else (b.lower, b.upper)
-            total = max(float(h.sum()), 1e-12)
-            out.append((h[les].sum() / total, h[other].sum() / total, h[b.disc].sum() / total,
-                        float(h[les].mean() > h[b.disc].mean())))
+    for sd, d, lv, x in _mc2_endplate_crops(spec):
+        raw, _ = cam_maps(model, x, 2, variant=variant)
+        h = raw[0, 0].numpy()
+        b = band_masks(d.box, sd.t1.spacing[1:], spec)
+        les, other = (b.upper, b.lower) if lv.endplate == "upper" else (b.lower, b.upper)
+        total = max(float(h.sum()), 1e-12)
+        out.append((h[les].sum() / total, h[other].sum() / total, h[b.disc].sum() / total,
+                    float(h[les].mean() > h[b.disc].mean())))
     return np.array(out)
 
 

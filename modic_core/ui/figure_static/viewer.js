@@ -58,35 +58,32 @@ function sliceUri(name, z) {
 }
 
 function figure() {
-  // A copy of the server's figure with this slice's images and the picture controls applied.
-  // A deep copy: plotly writes the user's zoom into the layout objects it is given; had those been the spec's own,
-  // the next spec's axis ranges would look like an app change and plotly would drop the zoom despite uirevision.
+  // A deep copy of the server's figure with this slice's images and the picture controls applied. Plotly writes
+  // the user's zoom into the layout objects it is given; had those been the spec's own, the next spec's axis ranges
+  // would look like an app change and plotly would drop the zoom despite uirevision.
   const z = state.z, fig = structuredClone(spec.figure), n = spec.levels.length, names = panels();
   const showHeat = spec.graded && state.cam && state.opacity > 0;
   let panel = 0;
-  const data = [];
-  for (const t of fig.data) {
-    if (t.type === "image" && t.name === "Grad-CAM") continue;  // drawn as per-level patches (layout images)
-    const c = Object.assign({}, t);
-    if (t.type === "image") {
+  fig.data = fig.data.filter((t) => !(t.type === "image" && t.name === "Grad-CAM"));  // drawn per level (layout images)
+  for (const c of fig.data) {
+    if (c.type === "image") {  // the grey images
       const name = names[panel]; panel += 1;
       const s = held.get(spec.series[name].key);
       const uri = sliceUri(name, z);
       if (uri) c.source = uri; else c.visible = false;  // not decoded yet: an empty image would break plotly
       if (s && s.stride > 1) { c.dx = s.stride; c.dy = s.stride; c.x0 = (s.stride - 1) / 2; c.y0 = (s.stride - 1) / 2; }
-    } else if (t.type === "scatter") {
+    } else if (c.type === "scatter") {  // the Grad-CAM colour bar
       c.visible = showHeat && n > 0;
     }
-    data.push(c);
   }
-  const layout = Object.assign({}, fig.layout);
-  layout.shapes = (fig.layout.shapes || []).map((s, i) => {
-    const lv = spec.levels[i % n];
-    return Object.assign({}, s, {visible: state.boxes, line: Object.assign({}, s.line, {dash: onSlice(lv, z) ? "solid" : "dot"})});
+  const layout = fig.layout;
+  for (const [i, s] of (layout.shapes || []).entries()) {
+    s.visible = state.boxes; s.line.dash = onSlice(spec.levels[i % n], z) ? "solid" : "dot";
+  }
+  const notes = layout.annotations || [], first = notes.length - (spec.tags ? n : 0);
+  notes.forEach((a, i) => {
+    if (i >= first) { a.visible = state.boxes; a.opacity = onSlice(spec.levels[i - first], z) ? 1.0 : 0.55; }
   });
-  const notes = fig.layout.annotations || [], first = notes.length - (spec.tags ? n : 0);
-  layout.annotations = notes.map((a, i) => i < first ? a :
-    Object.assign({}, a, {visible: state.boxes, opacity: onSlice(spec.levels[i - first], z) ? 1.0 : 0.55}));
   const images = [];
   if (showHeat && spec.heat) {
     names.forEach((_, c) => {
@@ -99,9 +96,9 @@ function figure() {
     });
   }
   layout.images = images;
-  if (!showHeat) { layout.margin = Object.assign({}, layout.margin, {r: 10}); }
+  if (!showHeat) layout.margin.r = 10;
   if (state.drag) layout.dragmode = false;
-  return [data, layout];
+  return [fig.data, layout];
 }
 
 function esc(t) { return String(t).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c])); }

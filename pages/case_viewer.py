@@ -14,7 +14,7 @@ from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
 from modic_core.ui.session import short_study_id
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
-from modic_core.ui.viewer import mark_viewer, view_state, viewer
+from modic_core.ui.viewer import view_state, viewer
 from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
 
 st.title("Case viewer")
@@ -107,7 +107,6 @@ def upload_input():
     return None, None
 
 
-mark_viewer(None)  # until this run reaches the viewer, a queued rerun of an earlier viewer must draw nothing
 if "cv_source" not in st.session_state and st.session_state.get("cv_source_kept") in ("Demo case", "Upload"):
     st.session_state["cv_source"] = st.session_state["cv_source_kept"]  # back from another page
 source = st.radio("Input", ["Demo case", "Upload"], horizontal=True, key="cv_source", label_visibility="collapsed")
@@ -171,7 +170,7 @@ if report is not None:
     report = naming_panel(report, fp=fp)  # the user's level-name correction of this study, used from here on
     levels = list(report.levels)
 
-# --------------------------------------------------------------------------- viewer (a fragment: its controls rerun only it)
+# --------------------------------------------------------------------------- viewer
 
 truth = None
 if report is not None and source == "Demo case" and report.levels:
@@ -179,7 +178,6 @@ if report is not None and source == "Demo case" and report.levels:
         truth = demo_truth(st.session_state.get("cv_demo", ""), report.levels) or None
 
 view = view_state(fp)
-mark_viewer(fp)
 viewer(study, levels, fp=fp, report=report, view_only=view_only, placed=placed,
        normalization=normalization, threshold=threshold, truth=truth)
 if truth:

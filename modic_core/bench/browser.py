@@ -14,8 +14,8 @@ Settled = the last change to the DOM of the page or of its frames (the viewer's 
 component iframe, ``modic_core/ui/figure.py``) after the input, once Streamlit reports no run in
 progress, no element is marked stale, and nothing has changed for 400 ms; the time is from just
 before the input to that last change. The slice, opacity and the two toggles live in the picture and
-act in the browser; the view reaches the server 0.7 s after the input rests (a fragment rerun that
-falls after the 400 ms of quiet, so it is not in these times). Writes a
+act in the browser; the view reaches the server 0.7 s after the input rests (a rerun that falls
+after the 400 ms of quiet, so it is not in these times). Writes a
 :class:`modic_core.schema.BrowserBenchmark`. Targets (2 CPU cores): 300 ms for picture-only
 controls and the threshold, 1000 ms for a normalization switch that needs the classifier.
 """

@@ -1,4 +1,4 @@
-"""The case viewer's image area, as one Streamlit fragment: its controls rerun only it.
+"""The case viewer's image area: the picture, the level table, the checkerboard and the focus crops.
 
 The picture is a local component (:func:`modic_core.ui.figure.case_figure`): one plotly.js figure
 that stays alive in the browser. Each series' voxels are sent to it once per study as 16-bit codes
@@ -6,8 +6,10 @@ that stays alive in the browser. Each series' voxels are sent to it once per stu
 level's Grad-CAM as small patches (:func:`~modic_core.ui.runtime.level_heat`, encoded once per
 map). Slice, window/level (presets, sliders, dragging), Boxes, Grad-CAM and opacity act in the
 browser without a server round trip; the view comes back (``cv_state_<fp>``) once the input
-rests. The checkerboard, the level table and the focus crops are Streamlit widgets that rerun this
-fragment and not the page.
+rests. It is not a Streamlit fragment: the picture reports its view by itself (after loading,
+after an input rests), and a fragment rerun queued behind a full run that removed the viewer (the
+user chose Upload) was written at positions the new page no longer had, which blanked the page
+("Bad delta path index"); a full rerun from the cached analysis costs about 0.1 s and never races.
 
 What is on screen (slice, windows, opacity) is kept in a per-study dict (:func:`view_state`) that
 the page's PDF download reads when it is clicked.
@@ -41,7 +43,7 @@ from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
 
-__all__ = ["NONE", "mark_viewer", "view_state", "viewer", "window_info"]
+__all__ = ["NONE", "view_state", "viewer", "window_info"]
 
 NONE = "—"
 
@@ -73,27 +75,9 @@ def _window_of(value, fallback: Window) -> Window:
     return Window(lo, hi) if hi > lo and abs(lo) < 1e12 and abs(hi) < 1e12 else fallback
 
 
-_CURRENT = "cv_viewer_fp"
-
-
-def mark_viewer(fp: str | None) -> None:
-    """Record which study's viewer the page's last full run drew (None: no viewer on the page now).
-
-    A rerun of the viewer fragment (its picture reported the view) can be queued behind a full run
-    that removed or replaced the viewer (the user chose Upload, another case or method). Streamlit
-    would then write the old fragment's elements at positions the new page no longer has, and the
-    browser drops the whole page ("Bad delta path index"). :func:`viewer` draws nothing unless it is
-    the viewer the last full run drew.
-    """
-    st.session_state[_CURRENT] = fp
-
-
-@st.fragment
 def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: bool, normalization: str,
            threshold: float, truth: dict[str, str] | None = None) -> dict[str, Any]:
     """Controls, the linked T1/T2 figure, the level list, the checkerboard, the table and the focus crops."""
-    if st.session_state.get(_CURRENT, fp) != fp:  # a stale fragment rerun (see mark_viewer): draw nothing
-        return view_state(fp)
     view = view_state(fp)
     nz, ny, nx = study.t1.shape
     graded = report is not None

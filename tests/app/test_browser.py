@@ -186,7 +186,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             zoomed = picture.locator("#plot").evaluate("el => el._fullLayout.xaxis.range.slice()")
             for _ in range(2):
                 picture.get_by_role("checkbox", name="Boxes", exact=True).click()
-                page.wait_for_timeout(1500)  # the view reaches the server after 0.7 s; the fragment reruns
+                page.wait_for_timeout(1500)  # the view reaches the server after 0.7 s; the page reruns
             after_zoom = picture.locator("#plot").evaluate("el => el._fullLayout.xaxis.range.slice()")
             assert zoomed[1] - zoomed[0] < 190 and after_zoom == pytest.approx(zoomed, abs=0.01), (zoomed, after_zoom)
             picture.locator("#plot").dblclick(position={"x": plot["width"] * 0.3, "y": plot["height"] * 0.55})  # reset the zoom
@@ -241,9 +241,10 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
 
 
 def test_upload_chosen_right_after_the_page_loads_keeps_the_page(server, artifacts):
-    """Regression: the picture reports its view (a fragment rerun) just after loading; a full rerun that
-    removes the viewer (choosing Upload) at that moment made Streamlit write the stale fragment at
-    positions the page no longer had and the browser dropped the whole page ("Bad delta path index")."""
+    """Regression: the picture reports its view just after loading; while the viewer was a Streamlit
+    fragment, a full rerun that removed it (choosing Upload) at that moment made Streamlit write the
+    stale fragment at positions the page no longer had and the browser dropped the whole page
+    ("Bad delta path index")."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []

@@ -225,3 +225,38 @@ def test_narrow_posterior_boxes_get_no_name_even_without_a_column_fit():
     assert width_mask(boxes, scores).tolist() == [True, True, True, False]
     assert name_regions(boxes, scores).name(3) is None
     assert width_mask(np.zeros((0, 4)), np.zeros(0)).shape == (0,)
+
+
+def test_vertebral_bodies_between_adjacent_sure_discs_are_dropped():
+    """Thin discs far apart (18 px tall, 75 px steps; SPIDER study 58 has 20-30 px discs 75 px apart):
+    a vertebral body boxed between two sure discs is further than the duplicate step from both, so
+    only the spacing rule drops it."""
+    from modic_core.detection.levels import between_mask, name_regions
+
+    discs = _column(n=7, spacing=75.0)
+    discs[:, 1] += 3
+    discs[:, 3] -= 3  # 18 px tall
+    bodies = (discs[:-1] + discs[1:]) / 2  # one box half-way between each pair
+    bodies[:, 1] += 2
+    bodies[:, 3] -= 2
+    boxes = np.concatenate([discs, bodies[[1, 3, 5]]])
+    scores = np.array([0.99] * 7 + [0.66, 0.93, 0.8])
+    keep = between_mask(boxes, scores)
+    assert keep[:7].all() and not keep[7:].any()
+    nm = name_regions(boxes, scores)
+    assert [nm.name(i) for i in range(7)] == ["T11-T12", "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+    assert all(nm.name(i) is None for i in range(7, 10))
+    # without the rule the bodies would be counted as discs and shift every name above them
+    from modic_core.detection.levels import anatomical_filter
+
+    assert anatomical_filter(boxes, scores)[7:].all()
+
+
+def test_a_region_in_the_gap_of_a_missed_disc_is_kept():
+    from modic_core.detection.levels import between_mask
+
+    col = _column(n=7, spacing=60.0)
+    scores = np.array([0.99, 0.99, 0.99, 0.7, 0.99, 0.99, 0.99])  # disc 3 less sure: the gap around it is 2 steps
+    assert between_mask(col, scores).all()
+    # fewer than four sure discs: the spacing cannot be trusted, nothing is dropped
+    assert between_mask(col[:3], np.array([0.99, 0.99, 0.99])).all()

@@ -1026,6 +1026,27 @@ class NamingAudit(Document):
     held_out: dict[str, Any]
     held_out_studies: list[str] = field(default_factory=list)
 
+
+@dataclass
+class DetectorTransfer(Document):
+    """Leave-one-maker-out detector check (``python -m modic_core.train.detector_transfer``).
+
+    ``groups``: test maker -> ``{"test_studies", "train_studies", "left_out", "five_fold_cv"}``;
+    ``left_out`` scores the model trained without that maker, ``five_fold_cv`` the shipped
+    recipe's 5-fold CV on the same studies; each: sequence -> measures of
+    :func:`modic_core.train.detector_transfer.score_group`.
+    """
+
+    KIND: ClassVar[str] = "detector_transfer"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    config: DetectorTrainingConfig
+    five_fold_cv_train_studies: int
+    makers: list[str]
+    folds: list[list[str]]
+    groups: dict[str, Any]
+
 # --------------------------------------------------------------------------- cohort batch at scale
 
 

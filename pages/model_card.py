@@ -19,6 +19,7 @@ from modic_core.ui.comparison import (
     starred_method,
     summary_table,
 )
+from modic_core.detection.levels import ANCHOR_SURE
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
 from modic_core.ui.modelinfo import gradcam_chart, load_gradcam_audit, metrics_rows, model_records, provenance_rows
@@ -151,6 +152,24 @@ with guarded("reading the pairing audit"):
     else:
         st.info("The pairing audit has not been run on this installation.")
 
+st.header("Level names on a scanner maker the detector never saw")
+with guarded("reading the leave-one-maker-out check"):
+    from modic_core.evaluation.summary import transfer_table
+    from modic_core.schema import DetectorTransfer
+    from modic_core.settings import weights_dir
+
+    transfer_path = weights_dir() / "detector_transfer.json"
+    if transfer_path.is_file():
+        st.markdown("The detector's recipe trained on one maker's boxed studies (Philips or Siemens) and scored on the "
+                    "other's, next to the 5-fold cross-validation of the same studies. 'L5-S1 wrong, not flagged' counts "
+                    "the images where L5-S1 was not named right (or its box overlaps the reference by IoU < 0.5) while "
+                    "the report did not say 'level naming uncertain'.")
+        st.markdown(transfer_table(DetectorTransfer.load(transfer_path)))
+        st.caption("Measured by `python -m modic_core.train.detector_transfer`. The one-maker models saw fewer studies "
+                   "(23 or 37) than the shipped detector (60), so part of the drop is the smaller training set.")
+    else:
+        st.info("The leave-one-maker-out check has not been run on this installation.")
+
 st.header("Known limits")
 n_mc1 = comp.class_counts.get("MC1") if comp is not None else None
 mc1_text = f"{n_mc1} discs in the evaluated data" if n_mc1 is not None else "4 discs in the SPIDER labels used"
@@ -168,7 +187,8 @@ st.markdown(
     "When no region scores as L5-S1, the lowest confident disc is taken as L5-S1 and the naming is flagged uncertain. "
     "**Transitional vertebrae** (lumbarised S1, sacralised L5) cannot be told from a lumbar field of view: the count "
     "assumes five lumbar vertebrae, like SPIDER's own numbering. The report says 'level naming uncertain' when L5-S1 "
-    "was not found, few discs, a gap or irregular spacing were found; the viewer lets the user shift or rename levels.\n"
+    f"was not found or found with low confidence (below {ANCHOR_SURE:g}), or when few discs, a gap or irregular spacing "
+    "were found; the viewer lets the user shift or rename levels.\n"
     "- **Grad-CAM** is a coarse explanation of the classifier, not a lesion segmentation."
 )
 

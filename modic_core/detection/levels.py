@@ -27,7 +27,7 @@ import numpy as np
 from modic_core.anatomy import level_name
 
 __all__ = [
-    "ADJACENT_RATIO", "ANCHOR_THRESHOLD", "LevelNaming", "MIN_STEP_RATIO", "MIN_WIDTH_RATIO", "SURE_THRESHOLD", "anatomical_filter", "assign_level_names",
+    "ADJACENT_RATIO", "ANCHOR_SURE", "ANCHOR_THRESHOLD", "LevelNaming", "MIN_STEP_RATIO", "MIN_WIDTH_RATIO", "SURE_THRESHOLD", "anatomical_filter", "assign_level_names",
     "between_mask", "column_mask", "merge_classes",
     "name_regions", "order_top_to_bottom", "width_mask",
 ]
@@ -132,6 +132,11 @@ def between_mask(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 #: A region whose L5-S1-class score reaches this is the sacral anchor of the count (the highest one).
 ANCHOR_THRESHOLD = 0.3
+#: An anchor scored below this still fixes the names, but the naming is flagged uncertain. In the
+#: 5-fold CV 112 of the 114 anchors that named L5-S1 right scored >= 0.9; detectors meeting a
+#: scanner maker they were not trained on put wrong anchors (a sacral segment taken for L5-S1) at
+#: 0.49-0.86 (``python -m modic_core.train.detector_transfer``).
+ANCHOR_SURE = 0.9
 #: An anchor candidate with more confident discs than this below it is not L5-S1 (the next one is tried).
 MAX_BELOW_ANCHOR = 1
 #: Detector class labels: 1 = intervertebral region, 2 = the L5-S1 region (anchor).
@@ -252,8 +257,8 @@ def name_regions(
     2. The anchor: the on-column region with the highest L5-S1-class score (``anchor``, one per
        region; None for single-class weights) that reaches ``ANCHOR_THRESHOLD`` and has at most
        ``MAX_BELOW_ANCHOR`` confident discs below it (a sacral remnant); it is L5-S1 and regions
-       below it get no name. Without an anchor the lowest confident region is L5-S1
-       and the naming is uncertain.
+       below it get no name; an anchor scored below ``ANCHOR_SURE`` makes the naming uncertain.
+       Without an anchor the lowest confident region is L5-S1 and the naming is uncertain.
     3. The anchor plus the regions with confidence >= ``reference`` above it are the reference
        column; names count upward from L5-S1, leaving a gap where neighbours are more than
        ``GAP_RATIO`` local spacings apart (a missed disc).
@@ -281,6 +286,8 @@ def name_regions(
                 break
         if a is None:
             reasons.append("the L5-S1 disc (sacral anchor) was not found: names counted up from the lowest disc")
+        elif anchor[a] < ANCHOR_SURE:
+            reasons.append(f"the L5-S1 disc (sacral anchor) was found with low confidence ({anchor[a]:.2f}): check the lowest level")
     if a is not None:
         half = (boxes[a, 3] - boxes[a, 1]) / 2
         conf = np.array([i for i in conf if i != a and cy[i] < cy[a] - half] + [a], dtype=int)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
-from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, Estimate, GradcamAudit, GradingExperiments, LearningCurve,
+from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, DetectorTransfer, Estimate, GradcamAudit, GradingExperiments, LearningCurve,
                                NamingAudit, NormalizationComparison, PairingAudit, RobustnessCheck, SyntheticMC1)
 from modic_core.settings import project_root
 
-__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "batch_scaling_tables", "browser_table", "gradcam_table",
+__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "transfer_table", "batch_scaling_tables", "browser_table", "gradcam_table",
            "learning_curve_table", "main"]
 
 ROOT = project_root()
@@ -133,6 +133,24 @@ def naming_table(doc: NamingAudit) -> str:
                 t = r["by_threshold"]["0.5"]
                 lines.append(f"| {label} ({r['images']} studies) | {rule_label[rule]} | {seq} | {t['names_right']:.3f} (n={t['discs_matched']}) | "
                              f"{t['fp_in_column_per_image']:.2f} | {r['names_same_across_thresholds']:.3f} |")
+    return "\n".join(lines)
+
+
+def transfer_table(doc: DetectorTransfer) -> str:
+    """Leave-one-maker-out detector check next to the 5-fold CV on the same studies, as a Markdown
+    table (threshold 0.5; L5-S1 columns count images whose graded discs include L5-S1)."""
+    lines = ["| test maker (studies) | trained on | image | discs IoU >= 0.7 | names right | FP in column / image | "
+             "L5-S1 found | L5-S1 named right | lowest region = L5-S1 | naming flagged uncertain | L5-S1 wrong, not flagged |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for maker, g in doc.groups.items():
+        for part, label in (("left_out", f"other makers only ({g['train_studies']} studies)"),
+                            ("five_fold_cv", f"5-fold CV, both makers ({doc.five_fold_cv_train_studies} studies)")):
+            for seq in ("T1", "T2"):
+                r = g[part][seq]
+                n = r["images_with_l5s1"]
+                lines.append(f"| {maker} ({g['test_studies']}) | {label} | {seq} | {r['iou_ge_0.7']} | {r['names_right']} | "
+                             f"{r['fp_in_column_per_image']:.2f} | {r['l5s1_found']}/{n} | {r['l5s1_named_right']}/{n} | "
+                             f"{r['lowest_region_is_l5s1']}/{n} | {r['naming_flagged_uncertain']}/{n} | {r['l5s1_wrong_not_flagged']}/{n} |")
     return "\n".join(lines)
 
 
@@ -263,6 +281,7 @@ def main() -> int:
                (Benchmark, ROOT / "benchmarks" / "latest.json", bench_table),
                (PairingAudit, ROOT / "weights" / "pairing_audit.json", pairing_table),
                (NamingAudit, ROOT / "weights" / "naming_audit.json", naming_table),
+               (DetectorTransfer, ROOT / "weights" / "detector_transfer.json", transfer_table),
                (BatchScaling, ROOT / "benchmarks" / "batch_scaling.json", batch_scaling_tables),
                (BrowserBenchmark, ROOT / "benchmarks" / "browser.json", browser_table),
                (GradcamAudit, ROOT / "weights" / "gradcam_audit.json", gradcam_table),

@@ -171,8 +171,19 @@ def test_a_missing_anchor_flags_the_naming_uncertain():
     nm = name_regions(col, np.full(7, 0.95), anchor=np.zeros(7))
     assert nm.uncertain and any("L5-S1" in r for r in nm.reasons)
     assert nm.name(6) == "L5-S1"  # still the best guess, but flagged
-    sure = name_regions(col, np.full(7, 0.95), anchor=np.eye(7)[6] * 0.8)
+    sure = name_regions(col, np.full(7, 0.95), anchor=np.eye(7)[6] * 0.95)
     assert not sure.uncertain and sure.name(6) == "L5-S1"
+
+
+def test_a_weak_anchor_names_the_levels_but_flags_them():
+    """A detector meeting an unfamiliar scanner can score a sacral segment as L5-S1 at 0.5-0.86: the
+    names still count from the anchor, but the report says to check the lowest level."""
+    from modic_core.detection.levels import ANCHOR_SURE, name_regions
+
+    col = _column(7)
+    weak = name_regions(col, np.full(7, 0.95), anchor=np.eye(7)[6] * (ANCHOR_SURE - 0.1))
+    assert weak.name(6) == "L5-S1" and weak.name(0) == "T11-T12"
+    assert weak.uncertain and any("low confidence" in r for r in weak.reasons)
 
 
 def test_anchor_names_do_not_move_when_a_disc_above_is_missed_or_weak():

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from modic_core.evaluation.summary import (bench_table, comparison_table_md, detector_table, experiments_table, gradcam_table,
-                                          learning_curve_table, naming_table, pairing_table, robustness_table)
-from modic_core.schema import (Benchmark, DetectorCard, GradcamAudit, GradingExperiments, LearningCurve, NamingAudit, NormalizationComparison,
+                                          learning_curve_table, naming_table, pairing_table, robustness_table, transfer_table)
+from modic_core.schema import (Benchmark, DetectorCard, DetectorTransfer, GradcamAudit, GradingExperiments, LearningCurve, NamingAudit, NormalizationComparison,
                                PairingAudit, RobustnessCheck)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (NormalizationComparison, "weights/normalization_comparison.json", comparison_table_md),
     (PairingAudit, "weights/pairing_audit.json", pairing_table),
     (NamingAudit, "weights/naming_audit.json", naming_table),
+    (DetectorTransfer, "weights/detector_transfer.json", transfer_table),
     (GradcamAudit, "weights/gradcam_audit.json", gradcam_table),
     (RobustnessCheck, "weights/robustness.json", robustness_table),
     (GradingExperiments, "weights/grading_experiments.json", experiments_table),

@@ -1046,6 +1046,7 @@ class DetectorTransfer(Document):
     makers: list[str]
     folds: list[list[str]]
     groups: dict[str, Any]
+    rescored_by: str = ""
 
 # --------------------------------------------------------------------------- cohort batch at scale
 

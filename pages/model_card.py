@@ -154,7 +154,7 @@ with guarded("reading the pairing audit"):
 
 st.header("Level names on a scanner maker the detector never saw")
 with guarded("reading the leave-one-maker-out check"):
-    from modic_core.evaluation.summary import transfer_table
+    from modic_core.evaluation.summary import transfer_flag_table, transfer_table
     from modic_core.schema import DetectorTransfer
     from modic_core.settings import weights_dir
 
@@ -164,9 +164,15 @@ with guarded("reading the leave-one-maker-out check"):
                     "other's, next to the 5-fold cross-validation of the same studies. 'L5-S1 wrong, not flagged' counts "
                     "the images where L5-S1 was not named right (or its box overlaps the reference by IoU < 0.5) while "
                     "the report did not say 'level naming uncertain'.")
-        st.markdown(transfer_table(DetectorTransfer.load(transfer_path)))
-        st.caption("Measured by `python -m modic_core.train.detector_transfer`. The one-maker models saw fewer studies "
-                   "(23 or 37) than the shipped detector (60), so part of the drop is the smaller training set.")
+        transfer = DetectorTransfer.load(transfer_path)
+        st.markdown(transfer_table(transfer))
+        st.markdown("What the low-anchor flag changes (an L5-S1 anchor scored below the cut-off still names the levels "
+                    "but flags the naming uncertain; the cut-off was chosen after these runs, so its gain here is in-sample):")
+        st.markdown(transfer_flag_table(transfer))
+        sizes = " or ".join(str(g["train_studies"]) for g in transfer.groups.values())
+        st.caption(f"Measured by `python -m modic_core.train.detector_transfer`. The one-maker models saw fewer studies "
+                   f"({sizes}) than the 5-fold CV models ({transfer.five_fold_cv_train_studies}), so part of the drop is "
+                   "the smaller training set.")
     else:
         st.info("The leave-one-maker-out check has not been run on this installation.")
 
@@ -187,8 +193,8 @@ st.markdown(
     "When no region scores as L5-S1, the lowest confident disc is taken as L5-S1 and the naming is flagged uncertain. "
     "**Transitional vertebrae** (lumbarised S1, sacralised L5) cannot be told from a lumbar field of view: the count "
     "assumes five lumbar vertebrae, like SPIDER's own numbering. The report says 'level naming uncertain' when L5-S1 "
-    f"was not found or found with low confidence (below {ANCHOR_SURE:g}), or when few discs, a gap or irregular spacing "
-    "were found; the viewer lets the user shift or rename levels.\n"
+    f"was not found or found with low confidence (below {ANCHOR_SURE:g}), when a region between two discs was taken for a "
+    "vertebral body, or when few discs, a gap or irregular spacing were found; the viewer lets the user shift or rename levels.\n"
     "- **Grad-CAM** is a coarse explanation of the classifier, not a lesion segmentation."
 )
 

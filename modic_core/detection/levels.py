@@ -90,8 +90,10 @@ def anatomical_filter(boxes: np.ndarray, scores: np.ndarray, *, drop_low_outlier
 #: Regions at or above this confidence are sure discs: they fix the local disc spacing.
 SURE_THRESHOLD = 0.95
 #: Two neighbouring sure discs at most this many local spacings apart are adjacent levels: a region
-#: between them is a vertebral body, not a disc. Fixed on CV folds 0-2 (ground-truth disc steps are
-#: 0.70-1.24 of a study's median step) and checked on folds 3-4.
+#: between them is a vertebral body, not a disc. Fixed on CV folds 0-2 (ground-truth disc steps there
+#: are 0.70-1.17 of a study's median step) and checked on folds 3-4. Two sure discs two levels apart
+#: with every sure step around them also two levels long (discs between them all below
+#: ``SURE_THRESHOLD``) look the same: :func:`name_regions` therefore flags every drop as uncertain.
 ADJACENT_RATIO = 1.4
 #: Regions within this share of a step from either sure disc are left to :func:`anatomical_filter`
 #: (duplicates of that disc).
@@ -101,9 +103,11 @@ BETWEEN_MARGIN = 0.25
 def between_mask(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Boolean mask that drops regions lying between two adjacent sure discs.
 
-    Sure discs score at least ``SURE_THRESHOLD`` (pass ``np.inf`` for a region that must count as
-    sure, e.g. the anchor). Two neighbouring sure discs are adjacent when their centre step is at
-    most ``ADJACENT_RATIO`` times the median of the other sure steps nearby (two on each side);
+    ``boxes``: (N, 4) x0, y0, x1, y1 in pixels of one sagittal slice; steps are centre-row distances
+    in those pixels. Sure discs score at least ``SURE_THRESHOLD`` (pass ``np.inf`` for a region that
+    must count as sure, e.g. the anchor). Two neighbouring sure discs are adjacent when their centre
+    step is at most ``ADJACENT_RATIO`` times the median of the other sure steps nearby (two on each
+    side, or the two on the one side at either end of the column);
     a less confident region whose centre lies between them, further than ``BETWEEN_MARGIN`` of the
     step from both, is a vertebral body boxed like a disc and is dropped. Between sure discs
     further apart (a missed disc) nothing is dropped. With fewer than four sure discs every region
@@ -135,7 +139,7 @@ ANCHOR_THRESHOLD = 0.3
 #: An anchor scored below this still fixes the names, but the naming is flagged uncertain. In the
 #: 5-fold CV 112 of the 114 anchors that named L5-S1 right scored >= 0.9; detectors meeting a
 #: scanner maker they were not trained on put wrong anchors (a sacral segment taken for L5-S1) at
-#: 0.49-0.86 (``python -m modic_core.train.detector_transfer``).
+#: 0.48-0.86 (``python -m modic_core.train.detector_transfer``; the value was chosen after those runs).
 ANCHOR_SURE = 0.9
 #: An anchor candidate with more confident discs than this below it is not L5-S1 (the next one is tried).
 MAX_BELOW_ANCHOR = 1
@@ -197,12 +201,16 @@ class LevelNaming:
 
     ``slots[i]``: disc number - 1 of candidate ``i`` (0 = L5-S1), or None when the region is not
     on the disc column or lies below the lowest reference disc; ``uncertain`` with ``reasons``
-    when the count cannot be trusted (few discs, a gap, irregular spacing).
+    when the count cannot be trusted (few discs, a gap, irregular spacing, a weak anchor);
+    ``anchor``: index of the candidate the count starts from as L5-S1 when the detector's L5-S1
+    class found it (None: counted from the lowest confident disc), ``anchor_score`` its L5-S1 score.
     """
 
     slots: tuple[int | None, ...]
     uncertain: bool
     reasons: tuple[str, ...] = ()
+    anchor: int | None = None
+    anchor_score: float | None = None
 
     def name(self, i: int) -> str | None:
         s = self.slots[i]
@@ -248,16 +256,18 @@ def width_mask(boxes: np.ndarray, scores: np.ndarray, *, min_ratio: float | None
 
 def name_regions(
     boxes: np.ndarray, scores: np.ndarray, *, anchor: np.ndarray | None = None, reference: float = REFERENCE_THRESHOLD,
+    anchor_sure: float = ANCHOR_SURE,
 ) -> LevelNaming:
     """Fix every candidate's level name once, independent of the display threshold.
 
     1. Off-column and narrow regions (:func:`column_mask`, :func:`width_mask`) and
        duplicates/vertebral bodies/sacral remnants
-       (:func:`anatomical_filter`, :func:`between_mask` on the confident regions) get no name.
+       (:func:`anatomical_filter`, :func:`between_mask` on the confident regions) get no name; a
+       region dropped by :func:`between_mask` makes the naming uncertain.
     2. The anchor: the on-column region with the highest L5-S1-class score (``anchor``, one per
        region; None for single-class weights) that reaches ``ANCHOR_THRESHOLD`` and has at most
        ``MAX_BELOW_ANCHOR`` confident discs below it (a sacral remnant); it is L5-S1 and regions
-       below it get no name; an anchor scored below ``ANCHOR_SURE`` makes the naming uncertain.
+       below it get no name; an anchor scored below ``anchor_sure`` makes the naming uncertain.
        Without an anchor the lowest confident region is L5-S1 and the naming is uncertain.
     3. The anchor plus the regions with confidence >= ``reference`` above it are the reference
        column; names count upward from L5-S1, leaving a gap where neighbours are more than
@@ -286,8 +296,8 @@ def name_regions(
                 break
         if a is None:
             reasons.append("the L5-S1 disc (sacral anchor) was not found: names counted up from the lowest disc")
-        elif anchor[a] < ANCHOR_SURE:
-            reasons.append(f"the L5-S1 disc (sacral anchor) was found with low confidence ({anchor[a]:.2f}): check the lowest level")
+        elif anchor[a] < anchor_sure:
+            reasons.append(f"the L5-S1 disc was detected with low confidence, {anchor[a]:.2f}")
     if a is not None:
         half = (boxes[a, 3] - boxes[a, 1]) / 2
         conf = np.array([i for i in conf if i != a and cy[i] < cy[a] - half] + [a], dtype=int)
@@ -298,7 +308,11 @@ def name_regions(
         pri = scores[conf]
         keep = anatomical_filter(boxes[conf], pri) if len(conf) else np.zeros(0, dtype=bool)
     if keep.any():
-        keep[keep] = between_mask(boxes[conf][keep], pri[keep])
+        between = between_mask(boxes[conf][keep], pri[keep])
+        if not between.all():
+            reasons.append("a region between two detected discs was taken for a vertebral body and left unnamed")
+        keep[keep] = between
+    found = {"anchor": a, "anchor_score": None if a is None or anchor is None else float(anchor[a])}
     ref_mask = np.zeros(n, dtype=bool)
     ref_mask[conf[keep]] = True
     ref = [int(i) for i in np.where(ref_mask)[0]]
@@ -309,7 +323,7 @@ def name_regions(
             order = [i for i in order if cy[i] <= cy[a]]
         for k, i in enumerate(order):
             slots[i] = k
-        return LevelNaming(tuple(slots), True, tuple(reasons) + ("fewer than two confident discs",))
+        return LevelNaming(tuple(slots), True, tuple(reasons) + ("fewer than two confident discs",), **found)
     ys = np.array([cy[i] for i in ref])  # decreasing (bottom first)
     steps = -np.diff(ys)
     k = [0]
@@ -342,4 +356,4 @@ def name_regions(
         reasons.append("fewer than four confident discs")
     if len(steps) >= 3 and (steps.max() / max(steps.min(), 1e-6)) > 2.5 and not any("gap" in r for r in reasons):
         reasons.append("irregular spacing of the detected discs")
-    return LevelNaming(tuple(slots), bool(reasons), tuple(reasons))
+    return LevelNaming(tuple(slots), bool(reasons), tuple(reasons), **found)

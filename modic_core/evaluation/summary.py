@@ -9,7 +9,7 @@ from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, Detect
                                NamingAudit, NormalizationComparison, PairingAudit, RobustnessCheck, SyntheticMC1)
 from modic_core.settings import project_root
 
-__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "transfer_table", "batch_scaling_tables", "browser_table", "gradcam_table",
+__all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "transfer_table", "transfer_flag_table", "batch_scaling_tables", "browser_table", "gradcam_table",
            "learning_curve_table", "main"]
 
 ROOT = project_root()
@@ -154,6 +154,26 @@ def transfer_table(doc: DetectorTransfer) -> str:
     return "\n".join(lines)
 
 
+def transfer_flag_table(doc: DetectorTransfer) -> str:
+    """What the low-anchor flag (an L5-S1 anchor scored below ``ANCHOR_SURE``) changes in the
+    leave-one-maker-out check, as a Markdown table."""
+    from modic_core.detection.levels import ANCHOR_SURE
+
+    lines = [f"| test maker | trained on | image | L5-S1 wrong, not flagged: without the low-anchor flag | with it | "
+             f"L5-S1 right, flagged only by it | anchor scores where L5-S1 is wrong | right L5-S1 anchors >= {ANCHOR_SURE:g} |",
+             "|---|---|---|---|---|---|---|---|"]
+    for maker, g in doc.groups.items():
+        for part, label in (("left_out", "other makers only"), ("five_fold_cv", "5-fold CV")):
+            for seq in ("T1", "T2"):
+                r = g[part][seq]
+                n = r["images_with_l5s1"]
+                scores = ", ".join(f"{v:.2f}" for v in r["anchor_scores_of_wrong_l5s1"]) or "none"
+                lines.append(f"| {maker} | {label} | {seq} | {r['l5s1_wrong_not_flagged_without_low_anchor_flag']}/{n} | "
+                             f"{r['l5s1_wrong_not_flagged']}/{n} | {r['l5s1_right_flagged_only_by_low_anchor']}/{n} | {scores} | "
+                             f"{r['right_l5s1_anchor_at_least_sure']}/{r['right_l5s1_with_anchor']} |")
+    return "\n".join(lines)
+
+
 def batch_scaling_tables(doc: BatchScaling) -> str:
     """Throughput of the two batch engines and the per-study cost split, as Markdown tables."""
     lines = [f"Batch engines ({doc.machine.cpu_count} CPU cores, commit {doc.commit}):", "",
@@ -282,6 +302,7 @@ def main() -> int:
                (PairingAudit, ROOT / "weights" / "pairing_audit.json", pairing_table),
                (NamingAudit, ROOT / "weights" / "naming_audit.json", naming_table),
                (DetectorTransfer, ROOT / "weights" / "detector_transfer.json", transfer_table),
+               (DetectorTransfer, ROOT / "weights" / "detector_transfer.json", transfer_flag_table),
                (BatchScaling, ROOT / "benchmarks" / "batch_scaling.json", batch_scaling_tables),
                (BrowserBenchmark, ROOT / "benchmarks" / "browser.json", browser_table),
                (GradcamAudit, ROOT / "weights" / "gradcam_audit.json", gradcam_table),

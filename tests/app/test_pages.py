@@ -549,6 +549,21 @@ def test_model_card_without_and_with_records(fake_backend, tmp_path, monkeypatch
     assert any("No model has been trained yet" in i.value for i in at.info)
 
 
+def test_model_card_shows_the_leave_one_maker_out_check_from_its_json(fake_backend, weights_with_comparison):
+    import shutil
+
+    at = new_app()
+    at.switch_page("pages/model_card.py").run()
+    assert any("leave-one-maker-out check has not been run" in i.value for i in at.info)
+    shutil.copy(ROOT / "weights" / "detector_transfer.json", weights_with_comparison / "detector_transfer.json")
+    at.run()
+    assert_clean(at)
+    text = markdown_text(at)
+    assert "| Philips (37) | other makers only (23 studies) | T1 |" in text
+    assert "L5-S1 wrong, not flagged: without the low-anchor flag" in text
+    assert "(23 or 37) than the 5-fold CV models (48)" in "\n".join(c.value for c in at.caption)
+
+
 def test_the_demo_case_and_input_survive_a_visit_to_another_page(fake_backend):
     at = new_app()
     at.selectbox(key="cv_demo").set_value("phantom-dicom").run()

@@ -239,7 +239,8 @@ def test_narrow_posterior_boxes_get_no_name_even_without_a_column_fit():
 
 
 def test_vertebral_bodies_between_adjacent_sure_discs_are_dropped():
-    """Thin discs far apart (18 px tall, 75 px steps; SPIDER study 58 has 20-30 px discs 75 px apart):
+    """Thin discs far apart (18 px tall, 75 px steps; in SPIDER study 58 the predicted boxes are
+    18-48 px tall, 75 px apart):
     a vertebral body boxed between two sure discs is further than the duplicate step from both, so
     only the spacing rule drops it."""
     from modic_core.detection.levels import between_mask, name_regions
@@ -257,6 +258,7 @@ def test_vertebral_bodies_between_adjacent_sure_discs_are_dropped():
     nm = name_regions(boxes, scores)
     assert [nm.name(i) for i in range(7)] == ["T11-T12", "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
     assert all(nm.name(i) is None for i in range(7, 10))
+    assert nm.uncertain and any("vertebral body" in r for r in nm.reasons)  # every drop is reported
     # without the rule the bodies would be counted as discs and shift every name above them
     from modic_core.detection.levels import anatomical_filter
 
@@ -271,3 +273,24 @@ def test_a_region_in_the_gap_of_a_missed_disc_is_kept():
     assert between_mask(col, scores).all()
     # fewer than four sure discs: the spacing cannot be trusted, nothing is dropped
     assert between_mask(col[:3], np.array([0.99, 0.99, 0.99])).all()
+
+
+def test_weak_discs_between_sure_ones_two_levels_apart_are_never_dropped_silently():
+    """Every other disc below the sure score (0.9 vs 0.99): the sure steps are all two levels long,
+    which looks like adjacent discs with vertebral bodies between them. The rule cannot tell; the
+    naming must then be flagged (found by review: the names shifted with no flag)."""
+    from modic_core.analysis.analyze import naming_warning
+    from modic_core.detection.levels import name_regions
+
+    col = _column(n=7, spacing=70.0)
+    scores = np.array([0.99, 0.9, 0.99, 0.9, 0.99, 0.9, 0.99])
+    anchor = np.eye(7)[6] * 0.99
+    nm = name_regions(col, scores, anchor=anchor)
+    right = ["T11-T12", "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+    assert [nm.name(i) for i in range(7)] != right  # the rule drops the weak discs here ...
+    assert nm.uncertain and any("vertebral body" in r for r in nm.reasons)  # ... and says so
+    assert "names count up from the region detected as L5-S1" in naming_warning(nm)
+    # the same spine with every disc sure is named right and not flagged
+    sure = name_regions(col, np.full(7, 0.99), anchor=anchor)
+    assert [sure.name(i) for i in range(7)] == right and not sure.uncertain
+    assert sure.anchor == 6 and sure.anchor_score == pytest.approx(0.99)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from modic_core.evaluation.summary import (bench_table, comparison_table_md, detector_table, experiments_table, gradcam_table,
-                                          learning_curve_table, naming_table, pairing_table, robustness_table, transfer_table)
+                                          learning_curve_table, naming_table, pairing_table, robustness_table, transfer_flag_table, transfer_table)
 from modic_core.schema import (Benchmark, DetectorCard, DetectorTransfer, GradcamAudit, GradingExperiments, LearningCurve, NamingAudit, NormalizationComparison,
                                PairingAudit, RobustnessCheck)
 
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (PairingAudit, "weights/pairing_audit.json", pairing_table),
     (NamingAudit, "weights/naming_audit.json", naming_table),
     (DetectorTransfer, "weights/detector_transfer.json", transfer_table),
+    (DetectorTransfer, "weights/detector_transfer.json", transfer_flag_table),
     (GradcamAudit, "weights/gradcam_audit.json", gradcam_table),
     (RobustnessCheck, "weights/robustness.json", robustness_table),
     (GradingExperiments, "weights/grading_experiments.json", experiments_table),

@@ -24,7 +24,8 @@ def test_maker_names_group_a_vendors_dicom_manufacturer_strings():
 
 def test_lowest_disc_is_l5s1_when_the_anchor_is_found():
     r = lowest_disc_named(_pred(anchor_at=5))
-    assert r == {"found": True, "named_l5s1": True, "lowest_is_l5s1": True, "uncertain": False}
+    assert r == {"found": True, "named_l5s1": True, "lowest_is_l5s1": True, "uncertain": False,
+                 "uncertain_without_low_anchor_flag": False, "anchor_score": 0.9}
 
 
 def test_a_missed_l5s1_without_anchor_names_the_next_disc_l5s1_and_is_flagged():
@@ -39,4 +40,36 @@ def test_score_group_counts_per_sequence():
     assert out["T1"]["images"] == 2 and out["T2"]["images"] == 1
     assert (out["T1"]["l5s1_found"], out["T1"]["l5s1_named_right"], out["T1"]["images_with_l5s1"]) == (1, 1, 2)
     assert out["T1"]["naming_flagged_uncertain"] == 1 and out["T1"]["l5s1_wrong_not_flagged"] == 0
+    assert out["T1"]["right_l5s1_with_anchor"] == 1 and out["T1"]["right_l5s1_anchor_at_least_sure"] == 1
     assert out["T2"]["lowest_region_is_l5s1"] == 1 and out["T2"]["fp_in_column_per_image"] == 0
+
+
+def test_a_weak_anchor_on_the_right_disc_is_counted_as_flagged_only_by_the_low_anchor_flag():
+    p = _pred(anchor_at=5)
+    p["anchor"] = [0.6 if a else 0.0 for a in p["anchor"]]
+    r = lowest_disc_named(p)
+    assert r["named_l5s1"] and r["uncertain"] and not r["uncertain_without_low_anchor_flag"]
+    assert score_group([p], n_boot=10)["T1"]["l5s1_right_flagged_only_by_low_anchor"] == 1
+
+
+def test_shipped_transfer_predictions_reproduce_the_json_counts():
+    """The counts of ``weights/detector_transfer.json`` follow from the shipped held-out predictions
+    and today's naming rules (``--rescore`` would rewrite the same)."""
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from modic_core.schema import DetectorTransfer
+
+    weights = Path(__file__).resolve().parents[2] / "weights"
+    if not (weights / "detector_transfer_predictions.json").exists():
+        pytest.skip("no shipped leave-one-maker-out predictions")
+    doc = DetectorTransfer.load(weights / "detector_transfer.json")
+    preds = json.loads((weights / "detector_transfer_predictions.json").read_text())
+    for maker, fold in zip(doc.makers, doc.folds):
+        got = score_group([p for p in preds if p["study_id"] in set(fold)], n_boot=10)
+        for seq in ("T1", "T2"):
+            want = doc.groups[maker]["left_out"][seq]
+            counts = {k: v for k, v in want.items() if isinstance(v, (int, list))}
+            assert {k: got[seq][k] for k in counts} == counts, (maker, seq)

@@ -45,6 +45,7 @@ class ImageHeader:
     size: tuple[int, ...]  # voxels per axis, ITK order (x, y[, z])
     components: int
     direction: tuple[float, ...]  # row-major, dimension x dimension
+    spacing: tuple[float, ...] = ()  # mm per axis, ITK order
 
 
 def inspect_image(path: str | Path) -> ImageHeader:
@@ -238,7 +239,8 @@ def _declared_size(path: Path, io_name: str) -> ImageHeader:
             f"side and {lim.max_slices} slices; it was not decoded. Please export a standard sagittal series."
         )
     _check_voxels(path, math.prod(size) * components)
-    return ImageHeader(io_name, size, components, tuple(float(d) for d in reader.GetDirection()))
+    return ImageHeader(io_name, size, components, tuple(float(d) for d in reader.GetDirection()),
+                       tuple(float(v) for v in reader.GetSpacing()))
 
 
 def _check_voxels(path: Path, voxels: int) -> None:

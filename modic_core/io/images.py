@@ -22,10 +22,12 @@ def is_image_file(path: str | Path) -> bool:
 
 
 def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
-    """Read one image file into a :class:`Volume` (array z, y, x; spacing mm)."""
+    """Read one image file into a :class:`Volume` (array z, y, x; spacing mm), sagittal and 3D
+    acquisitions in the project's sagittal layout (:mod:`modic_core.io.layout`)."""
     import SimpleITK as sitk
 
     from modic_core.io.image_headers import inspect_image
+    from modic_core.io.layout import to_sagittal_layout
 
     path = Path(path)
     header = inspect_image(path)
@@ -40,6 +42,7 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
         ) from exc
     if image.GetDimension() not in (2, 3):
         raise InputError(f"The file '{path.name}' has {image.GetDimension()} dimensions; a 3D (or single-slice) series is needed.")
+    image = to_sagittal_layout(image)  # e.g. the SPIDER release's identity-direction volumes
     source = "nifti" if ".nii" in path.name.lower() else "mha"
     meta = VolumeMeta(series_description=path.name, sequence=sequence, source=source)
     return Volume.from_sitk(image, meta)

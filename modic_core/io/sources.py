@@ -284,22 +284,29 @@ def _dicom_entry(key: str, headers: list[DicomHeader]) -> _Entry:
 def _image_entry(path: Path, rel: str) -> _Entry:
     from modic_core.io.image_headers import inspect_image
 
+    from modic_core.io.layout import reoriented, sagittal_size
+
     header = inspect_image(path)
     size = header.size
     dim = len(size)
     normal = np.asarray(header.direction).reshape(dim, dim)[:, 2] if dim == 3 else np.array([0.0, 0.0, 1.0])
+    orientation = orientation_name(normal[:3]) if normal.size >= 3 else "unknown"
+    n_slices, rows, cols = (int(size[2]) if dim >= 3 else 1), (int(size[1]) if dim >= 2 else 1), int(size[0])
+    if dim == 3 and len(header.spacing) == 3 and reoriented(size, header.spacing, header.direction):
+        orientation = "sagittal"  # as read_image will lay it out (modic_core.io.layout)
+        n_slices, rows, cols = sagittal_size(size, header.direction)
     sequence = guess_sequence(path.name)
     info = SeriesInfo(
         index=0,
         key="file-" + salted_hash(rel),
         description=path.name,
-        n_slices=int(size[2]) if dim >= 3 else 1,
-        orientation=orientation_name(normal[:3]) if normal.size >= 3 else "unknown",
+        n_slices=n_slices,
+        orientation=orientation,
         sequence=sequence,
         repetition_time_ms=None,
         echo_time_ms=None,
-        rows=int(size[1]) if dim >= 2 else 1,
-        cols=int(size[0]),
+        rows=rows,
+        cols=cols,
         kind="nifti" if ".nii" in path.name.lower() else "mha",
     )
     return _Entry(info, lambda: read_image(path, sequence=sequence))

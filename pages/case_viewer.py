@@ -46,12 +46,27 @@ def demo_input():
     return None, None
 
 
+def _upload_changed() -> None:
+    """The user added or removed files (not a page change): a study kept from before no longer applies."""
+    if not st.session_state.get("cv_upload"):
+        st.session_state.pop("cv_upload_cache", None)
+
+
 def upload_input():
     files = st.file_uploader(
         "DICOM files, a zip of a study, or two NIfTI/MHA files (T1 and T2)", accept_multiple_files=True, key="cv_upload",
         help="Several series are paired automatically (sagittal T1 + sagittal T2); you can change the choice below.",
+        on_change=_upload_changed,
     )
     if not files:
+        kept = (st.session_state.get("cv_upload_cache") or {}).get("shown")
+        if kept is not None:  # Streamlit drops the uploader's files while another page is shown
+            c1, c2 = st.columns([4, 1])
+            c1.info("Showing the study you uploaded before leaving this page. Upload files to replace it.")
+            if c2.button("Clear the uploaded study", key="cv_upload_clear"):
+                st.session_state.pop("cv_upload_cache", None)
+                st.rerun()
+            return kept
         st.info("Upload a study to analyse it: all DICOM files of the sagittal T1 and T2 series (or a zip of the "
                 "study folder), or two NIfTI/MHA files.")
         return None, None
@@ -75,7 +90,8 @@ def upload_input():
                 cache["studies"] = {"single": load_single(files, infos[0])}
             if not g.ok:
                 return None, None
-        return cache["studies"]["single"], None
+        cache["shown"] = (cache["studies"]["single"], None)
+        return cache["shown"]
     with guarded("pairing uploaded series") as g:
         pairing = auto_pair(infos)
     if not g.ok:
@@ -98,13 +114,14 @@ def upload_input():
     pair = (infos[i1].key, infos[i2].key)
     sr_source = ((files, infos[i1].key) + ((files, infos[i2].key) if infos[i2].kind == "dicom" else (None, None))
                  if infos[i1].kind == "dicom" else None)
-    if pair in cache["studies"]:
-        return cache["studies"][pair], sr_source
-    with st.spinner("Loading the two series…"), guarded("loading an uploaded pair"):
-        study = load_pair(files, infos[i1], infos[i2])
-        cache["studies"] = {pair: study}  # keep only the current pair
-        return study, sr_source
-    return None, None
+    if pair not in cache["studies"]:
+        with st.spinner("Loading the two series…"), guarded("loading an uploaded pair") as g:
+            cache["studies"] = {pair: load_pair(files, infos[i1], infos[i2])}  # keep only the current pair
+        if not g.ok:
+            cache["shown"] = None
+            return None, None
+    cache["shown"] = (cache["studies"][pair], sr_source)  # also kept while another page is shown
+    return cache["shown"]
 
 
 if "cv_source" not in st.session_state and st.session_state.get("cv_source_kept") in ("Demo case", "Upload"):

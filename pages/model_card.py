@@ -161,9 +161,12 @@ with guarded("reading the leave-one-maker-out check"):
     transfer_path = weights_dir() / "detector_transfer.json"
     if transfer_path.is_file():
         st.markdown("The detector's recipe trained on one maker's boxed studies (Philips or Siemens) and scored on the "
-                    "other's, next to the 5-fold cross-validation of the same studies. 'L5-S1 wrong, not flagged' counts "
-                    "the images where L5-S1 was not named right (or its box overlaps the reference by IoU < 0.5) while "
-                    "the report did not say 'level naming uncertain'.")
+                    "other's, next to the 5-fold cross-validation of the same studies, at detector confidence 0.5. "
+                    "*IoU* is the overlap of a detected box with the reference box (intersection over union). A *false "
+                    "positive in the graded column* is a detected region between the top and bottom graded discs that "
+                    "matches no reference disc. The L5-S1 columns count the images whose graded discs include L5-S1; "
+                    "'L5-S1 wrong, not flagged' counts those where L5-S1 was not named right (or its box overlaps the "
+                    "reference by IoU < 0.5) while the report did not say 'level naming uncertain'.")
         transfer = DetectorTransfer.load(transfer_path)
         st.markdown(transfer_table(transfer))
         st.markdown("What the low-anchor flag changes (an L5-S1 anchor scored below the cut-off still names the levels "

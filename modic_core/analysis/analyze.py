@@ -375,7 +375,7 @@ class StudyAnalysis:
 def naming_warning(naming) -> str:
     """The sentence every output shows when level naming is uncertain (``naming.reasons`` named)."""
     start = ("names count up from the region detected as L5-S1" if getattr(naming, "anchor", None) is not None
-             else "the lowest confidently detected disc is taken as L5-S1")
+             else "names count up from the lowest confidently detected disc, assumed to be L5-S1")
     return "Level naming uncertain (" + "; ".join(naming.reasons) + f"): check the names against the images; {start}."
 
 

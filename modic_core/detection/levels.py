@@ -295,7 +295,7 @@ def name_regions(
                 a = int(i)
                 break
         if a is None:
-            reasons.append("the L5-S1 disc (sacral anchor) was not found: names counted up from the lowest disc")
+            reasons.append("the L5-S1 disc on the sacrum was not identified")
         elif anchor[a] < anchor_sure:
             reasons.append(f"the L5-S1 disc was detected with low confidence, {anchor[a]:.2f}")
     if a is not None:

@@ -136,21 +136,26 @@ def naming_table(doc: NamingAudit) -> str:
     return "\n".join(lines)
 
 
+def _other_makers(doc: DetectorTransfer) -> str:
+    return "the other maker" if len(doc.makers) == 2 else "the other makers"
+
+
 def transfer_table(doc: DetectorTransfer) -> str:
     """Leave-one-maker-out detector check next to the 5-fold CV on the same studies, as a Markdown
     table (threshold 0.5; L5-S1 columns count images whose graded discs include L5-S1)."""
-    lines = ["| test maker (studies) | trained on | image | discs IoU >= 0.7 | names right | FP in column / image | "
-             "L5-S1 found | L5-S1 named right | lowest region = L5-S1 | naming flagged uncertain | L5-S1 wrong, not flagged |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| test maker (studies) | trained on | image | discs boxed at IoU >= 0.7 | level names right | "
+             "false positives in the graded column / image | L5-S1 found | L5-S1 named right | naming flagged uncertain | "
+             "L5-S1 wrong, not flagged |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for maker, g in doc.groups.items():
-        for part, label in (("left_out", f"other makers only ({g['train_studies']} studies)"),
+        for part, label in (("left_out", f"{_other_makers(doc)} only ({g['train_studies']} studies)"),
                             ("five_fold_cv", f"5-fold CV, both makers ({doc.five_fold_cv_train_studies} studies)")):
             for seq in ("T1", "T2"):
                 r = g[part][seq]
                 n = r["images_with_l5s1"]
                 lines.append(f"| {maker} ({g['test_studies']}) | {label} | {seq} | {r['iou_ge_0.7']} | {r['names_right']} | "
                              f"{r['fp_in_column_per_image']:.2f} | {r['l5s1_found']}/{n} | {r['l5s1_named_right']}/{n} | "
-                             f"{r['lowest_region_is_l5s1']}/{n} | {r['naming_flagged_uncertain']}/{n} | {r['l5s1_wrong_not_flagged']}/{n} |")
+                             f"{r['naming_flagged_uncertain']}/{n} | {r['l5s1_wrong_not_flagged']}/{n} |")
     return "\n".join(lines)
 
 
@@ -160,10 +165,11 @@ def transfer_flag_table(doc: DetectorTransfer) -> str:
     from modic_core.detection.levels import ANCHOR_SURE
 
     lines = [f"| test maker | trained on | image | L5-S1 wrong, not flagged: without the low-anchor flag | with it | "
-             f"L5-S1 right, flagged only by it | anchor scores where L5-S1 is wrong | right L5-S1 anchors >= {ANCHOR_SURE:g} |",
+             f"L5-S1 right, flagged only by it | L5-S1 scores of the wrong anchors (none where no anchor was found) | "
+             f"right L5-S1 anchors scoring >= {ANCHOR_SURE:g} |",
              "|---|---|---|---|---|---|---|---|"]
     for maker, g in doc.groups.items():
-        for part, label in (("left_out", "other makers only"), ("five_fold_cv", "5-fold CV")):
+        for part, label in (("left_out", f"{_other_makers(doc)} only"), ("five_fold_cv", "5-fold CV")):
             for seq in ("T1", "T2"):
                 r = g[part][seq]
                 n = r["images_with_l5s1"]

@@ -221,6 +221,23 @@ def test_upload_dicom_pair_is_paired_automatically(fake_backend):
     assert errors(at) and "same series" in errors(at)[0]
 
 
+def test_an_uploaded_study_survives_a_visit_to_another_page_until_cleared(fake_backend):
+    at = upload(new_app(), phantom_files())
+    assert len(level_table(at)) == 5
+    at.switch_page("pages/teaching.py").run()
+    at.switch_page("pages/case_viewer.py").run()
+    assert_clean(at)
+    assert any("uploaded before" in i.value for i in at.info)
+    assert len(level_table(at)) == 5  # the same study, without uploading it again
+    assert "Findings (DICOM SR)" in [b.label for b in at.get("download_button")]
+    at.button(key="cv_upload_clear").click().run()
+    assert any("Upload a study to analyse it" in i.value for i in at.info) and len(at.dataframe) == 0
+    # files removed by the user on the page are gone for good (no study kept from before)
+    at = upload(new_app(), phantom_files())
+    at.file_uploader(key="cv_upload").set_value([]).run()
+    assert any("Upload a study to analyse it" in i.value for i in at.info) and len(at.dataframe) == 0
+
+
 def test_upload_zip_of_study(fake_backend):
     at = upload(new_app(), [("study.zip", phantom_zip(), "application/zip")])
     assert_clean(at)
@@ -559,7 +576,7 @@ def test_model_card_shows_the_leave_one_maker_out_check_from_its_json(fake_backe
     at.run()
     assert_clean(at)
     text = markdown_text(at)
-    assert "| Philips (37) | other makers only (23 studies) | T1 |" in text
+    assert "| Philips (37) | the other maker only (23 studies) | T1 |" in text
     assert "L5-S1 wrong, not flagged: without the low-anchor flag" in text
     assert "(23 or 37) than the 5-fold CV models (48)" in "\n".join(c.value for c in at.caption)
 

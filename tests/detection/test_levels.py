@@ -209,7 +209,7 @@ def test_an_anchor_with_several_confident_discs_below_is_not_taken():
     anchor[3] = 0.6  # a mid-column disc scored as L5-S1: three confident discs lie below it
     nm = name_regions(col, np.full(7, 0.95), anchor=anchor)
     assert nm.name(6) == "L5-S1" and nm.name(3) == "L2-L3"  # counted from the lowest disc instead
-    assert nm.uncertain and any("not found" in r for r in nm.reasons)
+    assert nm.uncertain and any("not identified" in r for r in nm.reasons)
 
 
 def test_a_vertebral_body_between_two_discs_is_dropped_by_the_step_rule():

@@ -957,6 +957,13 @@ class AlignmentRecord(Record):
     header_trusted: bool = True
     header_residual_mm: float | None = None
     header_discs_matched: int = 0
+    # later additions (older reports load without them): through-plane offset and content checks
+    through_plane_mm: float | None = None
+    through_plane_residual_mm: float | None = None
+    contrast_score: float | None = None
+    similarity: float | None = None
+    flip_gain: float | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -994,6 +1001,9 @@ class PairingAudit(Document):
     ``aligned_pairs`` / ``not_aligned_pairs``: the check on pairs as the cohort stored them, split by
     the cohort's own verdict; ``table_shift``: the same pairs with the T2 moved by a seeded random
     table shift (errors in mm); ``seconds``: median time of the check (header only / with a repair).
+    ``wrong_pairs`` (later addition): kind ("swapped", "upside_down", "near_identical") ->
+    ``{"n", "flagged", "missed"}``, wrong pairs made from every study; ``content_scores``: the
+    range of each content score on the pairs the cohort marks aligned.
     """
 
     KIND: ClassVar[str] = "pairing_audit"
@@ -1006,6 +1016,8 @@ class PairingAudit(Document):
     table_shift: dict[str, Any]
     seconds: dict[str, float]
     studies: list[dict[str, Any]] = field(default_factory=list)
+    wrong_pairs: dict[str, Any] = field(default_factory=dict)
+    content_scores: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -209,13 +209,19 @@ class StudyAnalysis:
         return dataclasses.replace(self.study, t2=self.study.t2.with_array(a.t2))
 
     def coverage(self) -> np.ndarray:
-        """Fraction of each candidate region (centre slice) inside the T2 field of view, 0-1."""
+        """Fraction of each candidate region inside the T2 field of view, 0-1: the least covered of
+        the slices it is graded on (:func:`slab_slices`)."""
         with self._lock:
             if self._coverage is None:  # once per study: a threshold change must not redo it
                 a = self.alignment()
                 cands = self.candidates()
-                self._coverage = (np.ones(len(cands)) if a.t2_placed is None or not cands else
-                                  fov_coverage(self.study.t1, a.t2_placed, [c.box for c in cands], [c.z_center for c in cands]))
+                if a.t2_placed is None or not cands:
+                    self._coverage = np.ones(len(cands))
+                else:
+                    owner = [i for i, c in enumerate(cands) for _ in slab_slices(c)]
+                    per = fov_coverage(self.study.t1, a.t2_placed, [c.box for c in cands for _ in slab_slices(c)],
+                                       [z for c in cands for z in slab_slices(c)])
+                    self._coverage = np.array([per[np.asarray(owner) == i].min() for i in range(len(cands))])
             return self._coverage
 
     def forget(self, normalization: str) -> None:
@@ -245,13 +251,7 @@ class StudyAnalysis:
         spec = clf.spec
         boxes, zs, owner = [], [], []
         for i, c in enumerate(cands):
-            if spec.depth == 1:
-                zc = c.z_center
-                lo, hi = max(c.z_range[0], zc - MAX_SLAB_HALF), min(c.z_range[1], zc + MAX_SLAB_HALF)
-                slab = range(lo, hi + 1)
-            else:
-                slab = [c.z_center]
-            for z in slab:
+            for z in (slab_slices(c) if spec.depth == 1 else [c.z_center]):
                 boxes.append(c.box)
                 zs.append(z)
                 owner.append(i)
@@ -342,7 +342,7 @@ class StudyAnalysis:
                 probabilities={n: (float(v) if graded else float("nan")) for n, v in zip(CLASS_NAMES, p)},
                 prediction=CLASS_NAMES[int(np.argmax(p))] if graded else NOT_GRADED,
                 z_range=c.z_range, gradcam=res.heatmaps[i] if (gradcam and graded) else None, graded=graded,
-                note="" if graded else f"T2 does not cover this level ({100 * cover[i]:.0f} % of its region lies in the T2 field of view).",
+                note="" if graded else _not_covered_note(cover[i], len(slab_slices(c))),
                 uncertain=graded and is_uncertain(float(np.max(p)), res.uncertain_below),
             ))
         timings = dict(self.timings)
@@ -356,6 +356,7 @@ class StudyAnalysis:
         if not al.ok:
             warnings.append(al.sentence() + " The grades below depend on T2 and are unreliable; check that the two "
                             "series belong together and line up.")
+            warnings.extend(getattr(al, "problems", ()))
         n_unc = sum(lv.uncertain for lv in levels)
         if n_unc:
             notes.append(f"{n_unc} level{'s are' if n_unc > 1 else ' is'} marked uncertain: the calibrated probability of "
@@ -370,6 +371,18 @@ class StudyAnalysis:
                            timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes,
                            warnings=warnings, alignment=al, naming_uncertain=bool(naming.uncertain and levels),
                            heat_scale=getattr(res, "heat_scale", ""), heat_fixed=getattr(res, "heat_fixed", False))
+
+
+def _not_covered_note(share: float, n_slices: int) -> str:
+    where = "" if n_slices < 2 else f" on the least covered of the {n_slices} slices it is graded on"
+    return f"T2 does not cover this level ({100 * share:.0f} % of its region lies in the T2 field of view{where})."
+
+
+def slab_slices(region) -> list[int]:
+    """The T1 slices a region is graded on by a D = 1 model: its centre slice ±:data:`MAX_SLAB_HALF`,
+    within the slab where the detector found it (a D > 1 model's crop is centred on the same slice)."""
+    zc = region.z_center
+    return list(range(max(region.z_range[0], zc - MAX_SLAB_HALF), min(region.z_range[1], zc + MAX_SLAB_HALF) + 1))
 
 
 def naming_warning(naming) -> str:

@@ -112,6 +112,10 @@ def pairing_table(doc: PairingAudit) -> str:
         ("pairs the cohort marks NOT aligned: re-aligned by disc correspondence", f"{len(n['repaired'])} ({ids(n['repaired'])})"),
         ("pairs the cohort marks NOT aligned: passed on their header", f"{len(n.get('passed_on_header', []))} ({ids(n.get('passed_on_header', []))})"),
         ("random table moves (20-110 mm head-foot) undone", f"{s['recovered']} of {s['n']}; error median {s['median_error_mm']:.2f} mm, 95th percentile {s['p95_error_mm']:.2f} mm"),
+        *[(f"wrong pairs made from every study: {label}, flagged", f"{w['flagged']} of {w['n']}" + (f"; missed: {ids(w['missed'])}" if w["missed"] else ""))
+          for key, label in (("swapped", "T1 and T2 swapped (unnamed files)"), ("upside_down", "T2 pixels upside down, header unchanged"),
+                             ("near_identical", "T2 = T1 with one pixel changed"))
+          for w in [(doc.wrong_pairs or {}).get(key)] if w],
         ("time of the check (median, 2 CPU cores)", f"{1000 * doc.seconds['check_median']:.0f} ms on the header; {1000 * doc.seconds['check_with_repair_median']:.0f} ms with a repair"),
     ]
     return "\n".join(["| alignment check | result |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]])

@@ -22,6 +22,7 @@ __all__ = [
     "fov_coverage",
     "match_centres",
     "measure",
+    "slab_centre",
     "translation_from_centres",
 ]
 
@@ -48,6 +49,18 @@ class Alignment:
         ok: the check passed; when False, grades need T2 and are unreliable.
         header_trusted: the headers share a frame of reference (or no frame is recorded).
         header_residual_mm / header_discs_matched: the same measures for the header geometry.
+        through_plane_mm: multi-slice pairs only: how far (mm, along the T1 slice normal) the
+            T2's spine midline lay from the T1's as first placed (T1 minus T2; the middle of the
+            slices on which the detector finds discs, :func:`slab_centre`); when it exceeded half
+            a slice spacing, T2 was moved by it (included in ``translation_mm``). None: not
+            measurable (a single-slice series, or no discs on one of them).
+        through_plane_residual_mm: the same offset re-measured after that move (= the offset when
+            nothing was moved); above half a T1 slice spacing the check fails.
+        contrast_score: the contrast-direction score of the placed pair (log units, > 0 for T1
+            and T2 the right way round; :func:`modic_core.pairing.content.contrast_score`).
+        similarity: correlation of T1 and placed T2 (~1: the "T2" is the T1 itself).
+        flip_gain: how much better a head-to-foot turned T2 fits (> 0: the T2 is upside down).
+        problems: plain sentences, one per failed content or through-plane check (``ok`` False).
     """
 
     method: str
@@ -59,12 +72,21 @@ class Alignment:
     header_trusted: bool = True
     header_residual_mm: float | None = None
     header_discs_matched: int = 0
+    through_plane_mm: float | None = None
+    through_plane_residual_mm: float | None = None
+    contrast_score: float | None = None
+    similarity: float | None = None
+    flip_gain: float | None = None
+    problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["translation_mm"] = [round(float(v), 2) for v in self.translation_mm]
-        for k in ("residual_mm", "header_residual_mm"):
+        for k in ("residual_mm", "header_residual_mm", "through_plane_mm", "through_plane_residual_mm"):
             d[k] = None if d[k] is None else round(float(d[k]), 2)
+        for k in ("contrast_score", "similarity", "flip_gain"):
+            d[k] = None if d[k] is None else round(float(d[k]), 4)
+        d["problems"] = list(self.problems)
         return d
 
     def sentence(self) -> str:
@@ -74,8 +96,16 @@ class Alignment:
         res = "n/a" if self.residual_mm is None else f"{self.residual_mm:.1f} mm"
         how = ("header geometry" if self.method == "header"
                else f"T2 moved by {np.linalg.norm(self.translation_mm):.0f} mm to match the T1 discs")
-        verdict = "aligned" if self.ok else "NOT aligned"
-        return f"T1/T2 {verdict} ({how}; {self.discs_matched} of {self.discs_t1} discs matched, median distance {res})."
+        if self.through_plane_mm is None:
+            tp = ""
+        elif abs(self.through_plane_mm - (self.through_plane_residual_mm or 0.0)) > 1e-6:
+            tp = (f"; through-plane offset {abs(self.through_plane_mm):.1f} mm moved, "
+                  f"{abs(self.through_plane_residual_mm or 0.0):.1f} mm left")
+        else:
+            tp = f"; through-plane offset {abs(self.through_plane_mm):.1f} mm"
+        verdict = "aligned" if self.ok else ("placed, but NOT usable as a pair" if self.problems else "NOT aligned")
+        return (f"T1/T2 {verdict} ({how}; {self.discs_matched} of {self.discs_t1} discs matched, "
+                f"median distance {res}{tp}).")
 
 
 def _as_points(a: Any) -> np.ndarray:
@@ -157,13 +187,28 @@ def translation_from_centres(c1: Any, c2: Any, *, tol_mm: float = OK_MATCH_MM,
     return t, len(match_centres(a, b + t, max_mm=tol_mm))
 
 
+def slab_centre(weights: Any, *, floor: float = 0.25) -> float | None:
+    """Where the spine's midline lies across the slices: the weighted mean slice index.
+
+    ``weights``: one value per slice (the detector's disc evidence on it: sum of score x box
+    width of the discs found). Slices below ``floor`` x the largest weight are left out (stray
+    lateral detections); None when no slice has any weight."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) == 0 or not np.isfinite(w).all() or w.max() <= 0:
+        return None
+    w = np.where(w >= floor * w.max(), w, 0.0)
+    return float((np.arange(len(w)) * w).sum() / w.sum())
+
+
 def fov_coverage(t1: Any, t2: Any, boxes: Any, zs: Any, *, samples: int = 8) -> np.ndarray:
     """Fraction (0-1) of each region that lies inside the T2 series' field of view.
 
     ``t1``, ``t2``: :class:`~modic_core.volume.Volume` (T2 on its own grid, as placed);
     ``boxes``: (N, 4) (x0, y0, x1, y1) in T1 pixels; ``zs``: the T1 slice of each. Each box is
     sampled on a ``samples`` x ``samples`` grid of points, mapped to T2 voxel indices through
-    both geometries; for single-slice T2 series the through-plane index is not checked.
+    both geometries. The through-plane index is checked unless both series are single-slice
+    (2D exports: their slice positions may differ a little and T2 is projected onto T1); a
+    single-slice T2 with a multi-slice T1 covers only the T1 slices within its own slice.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if len(boxes) == 0:
@@ -180,7 +225,7 @@ def fov_coverage(t1: Any, t2: Any, boxes: Any, zs: Any, *, samples: int = 8) -> 
         pts = t1.index_to_physical(np.stack([np.full_like(xs, float(z)), ys, xs], axis=1))
         ijk = ((pts - np.asarray(t2.origin)) @ inv.T) / sp2
         inside = np.all((ijk[:, :2] >= -0.5) & (ijk[:, :2] <= size2[:2] - 0.5), axis=1)
-        if t2.shape[0] > 1:
+        if t2.shape[0] > 1 or t1.shape[0] > 1:
             inside &= (ijk[:, 2] >= -0.5) & (ijk[:, 2] <= size2[2] - 0.5)
         out[k] = float(inside.mean())
     return out

@@ -5,11 +5,15 @@
 For every study: the check on the pair as stored (false alarms on pairs the cohort marks aligned;
 flags or repairs on those it marks not aligned), then the same T2 with its origin moved by a
 seeded random table shift (20-110 mm head-foot, +-15 mm front-back): does the check find the
-shift back, and to within how many mm?
+shift back, and to within how many mm? Then three wrong pairs made from each study, which the
+check must flag (``ok`` False): T1 and T2 swapped (both given neutrally, as unnamed MHA files
+are), the T2 pixels turned head to foot with the header unchanged, and a "T2" that is the T1
+with one pixel changed.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -17,15 +21,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from modic_core.analysis.alignment import check_alignment
+from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.detection.infer import load_detector
-from modic_core.pairing.study import load_study
+from modic_core.pairing.study import load_study, make_study
 from modic_core.schema import PairingAudit
 from modic_core.volume import Study, Volume
 
 
 def _shift(v: Volume, t: np.ndarray) -> Volume:
     return Volume(v.array, v.spacing, tuple(np.asarray(v.origin) + t), v.direction.copy(), v.meta)
+
+
+def _neutral(v: Volume, array: np.ndarray | None = None) -> Volume:
+    """``v`` as an unnamed file gives it: no sequence, description or series identity."""
+    meta = dataclasses.replace(v.meta, sequence="unknown", series_description=None, series_uid_hash=None,
+                               repetition_time_ms=None, echo_time_ms=None)
+    return Volume(v.array if array is None else array, v.spacing, v.origin, v.direction.copy(), meta)
+
+
+def _wrong_pairs(study: Study) -> dict[str, tuple[Volume, Volume]]:
+    """The three wrong pairs of one study: (T1 slot, T2 slot) volumes."""
+    t1, t2 = study.t1, study.t2_native
+    one_off = t1.array.copy()
+    z, y, x = (s // 2 for s in one_off.shape)
+    one_off[z, y, x] += 1.0
+    flipped = Volume(t2.array[:, ::-1].copy(), t2.spacing, t2.origin, t2.direction.copy(), t2.meta)
+    return {"swapped": (_neutral(t2), _neutral(t1)), "upside_down": (t1, flipped), "near_identical": (t1, _neutral(t1, one_off))}
+
+
+def _wrong(ids: list[str], flagged: list[bool]) -> dict:
+    return {"n": len(ids), "flagged": int(sum(flagged)), "missed": [i for i, f in zip(ids, flagged) if not f]}
 
 
 def run(cohort: Path, *, seed: int = 0, limit: int | None = None) -> dict:
@@ -38,8 +63,13 @@ def run(cohort: Path, *, seed: int = 0, limit: int | None = None) -> dict:
     for r in table.itertuples():
         study = load_study(cohort / r.t1, cohort / r.t2, study_id=str(r.study_id))
         t0 = time.perf_counter()
-        _, al = check_alignment(study, det)
+        t1_regions = det.detect(study.t1).filter(ALIGN_THRESHOLD)
+        _, al = check_alignment(study, det, t1_detections=t1_regions)
         dt = time.perf_counter() - t0
+        wrong = {}
+        for kind, (a, b) in _wrong_pairs(study).items():
+            _, al_w = check_alignment(make_study(a, b), det, t1_detections=None if kind == "swapped" else t1_regions)
+            wrong[kind] = {"ok": al_w.ok, "problems": list(al_w.problems)}
         # a table move: shift the native T2 and re-pair (header geometry now wrong by `shift`)
         shift = np.array([0.0, rng.uniform(-15, 15), rng.choice([-1, 1]) * rng.uniform(20, 110)])
         # LPS: y = posterior, z = superior; sagittal slices leave x (left-right) alone
@@ -56,7 +86,9 @@ def run(cohort: Path, *, seed: int = 0, limit: int | None = None) -> dict:
         rows.append({
             "study_id": str(r.study_id), "cohort_aligned": str(r.t2_aligned) == "True",
             "method": al.method, "ok": al.ok, "residual_mm": al.residual_mm, "discs_matched": al.discs_matched,
-            "discs_t1": al.discs_t1, "seconds": round(dt, 3),
+            "discs_t1": al.discs_t1, "seconds": round(dt, 3), "problems": list(al.problems),
+            "contrast_score": al.contrast_score, "similarity": al.similarity, "flip_gain": al.flip_gain,
+            **{f"{k}_flagged": not v["ok"] for k, v in wrong.items()}, "wrong_pair_problems": {k: v["problems"] for k, v in wrong.items()},
             "shift_mm": [round(float(v), 1) for v in shift], "shift_ok": al_s.ok, "shift_method": al_s.method,
             "shift_error_mm": round(float(np.linalg.norm(err)), 2), "shift_seconds": round(dt_s, 3),
         })
@@ -81,6 +113,9 @@ def run(cohort: Path, *, seed: int = 0, limit: int | None = None) -> dict:
                         "median_error_mm": float(shifted_ok.shift_error_mm.median()) if len(shifted_ok) else None,
                         "p95_error_mm": float(shifted_ok.shift_error_mm.quantile(0.95)) if len(shifted_ok) else None,
                         "not_recovered": df[~df.shift_ok].study_id.tolist()},
+        "wrong_pairs": {k: _wrong(df.study_id.tolist(), df[f"{k}_flagged"].tolist()) for k in ("swapped", "upside_down", "near_identical")},
+        "content_scores": {k: {"min": float(aligned[k].min()), "max": float(aligned[k].max())}
+                           for k in ("contrast_score", "similarity", "flip_gain") if aligned[k].notna().any()},
         "seconds": {"check_median": float(df.seconds.median()), "check_with_repair_median": float(df.shift_seconds.median())},
         "studies": rows,
     }

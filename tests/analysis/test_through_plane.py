@@ -1,0 +1,125 @@
+"""The through-plane check of multi-slice pairs (issue #22, item 1; modic_core.analysis.alignment).
+
+The real case: a Siemens T1 + T2 sagittal DICOM pair, 15 slices each 4.8 mm apart, no
+FrameOfReferenceUID, whose T2 lies ~2 slices (~10 mm) off through-plane while its header says
+it does not. Reproduced here with a generated phantom written as DICOM: one 19-slice phantom,
+T1 = its slices 2-16, T2 = another run of 15 of its slices, both written with the same header
+geometry (the T1's) and without a frame of reference.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modic_core.datasets.synthetic import make_phantom
+from modic_core.io.dicom_write import write_dicom_series
+from modic_core.pairing.alignment import Alignment, slab_centre
+from modic_core.pairing.study import load_study
+from modic_core.volume import Volume
+
+SPACING = (4.8, 1.3, 1.3)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from modic_core.detection.infer import load_detector
+
+    return load_detector()
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_phantom(seed=3, shape=(19, 192, 192), spacing=SPACING, modic={})
+
+
+def _series(vol: Volume, first: int, n: int, like: Volume) -> Volume:
+    """``n`` slices of ``vol`` from ``first``, placed where ``like``'s header says (the T1's)."""
+    return Volume(vol.array[first:first + n].copy(), like.spacing, like.origin, like.direction.copy(), vol.meta)
+
+
+def _write(vol: Volume, folder: Path, description: str) -> Path:
+    import pydicom
+
+    write_dicom_series(vol, folder, series_description=description, study_uid="1.2.826.0.1.3680043.8.498.1",
+                       patient_id="PHANTOM", uid_seed=description)
+    for f in sorted(folder.glob("*.dcm")):  # the real pair records no frame of reference
+        ds = pydicom.dcmread(f)
+        del ds.FrameOfReferenceUID
+        ds.save_as(f)
+    return folder
+
+
+def _pair(phantom, tmp_path: Path, t2_first: int, t2_slices: int = 15):
+    t1 = _series(phantom.t1, 2, 15, phantom.t1)
+    t2 = _series(phantom.t2, t2_first, t2_slices, t1)
+    return load_study(_write(t1, tmp_path / "t1", "T1 TSE SAG"), _write(t2, tmp_path / "t2", "T2 TSE SAG"))
+
+
+def test_slab_centre_is_the_weighted_middle_and_ignores_stray_slices():
+    assert slab_centre([0, 0, 1, 2, 1, 0, 0]) == pytest.approx(3.0)
+    assert slab_centre([0.1, 0, 4, 4, 4, 4, 0]) == pytest.approx(3.5)  # 0.1 < 0.25 x max: a stray lateral hit
+    assert slab_centre([0, 0, 0]) is None
+
+
+def test_a_pair_that_lines_up_passes_with_no_move(detector, phantom, tmp_path):
+    from modic_core.analysis.alignment import check_alignment
+
+    study = _pair(phantom, tmp_path, 2)
+    assert study.t1.meta.frame_of_reference_uid is None
+    out, al = check_alignment(study, detector)
+    assert al.ok and not al.problems, al
+    assert abs(al.through_plane_mm) <= SPACING[0] / 2 and al.through_plane_residual_mm == al.through_plane_mm
+    assert np.allclose(al.translation_mm, 0.0) and out.t2 is study.t2
+    assert "through-plane offset" in al.sentence()
+
+
+def test_a_10_mm_through_plane_offset_is_found_and_repaired(detector, phantom, tmp_path):
+    """T2 two slices (9.6 mm) lateral of the T1 with identical headers: the T1 shows the midline,
+    the same T2 slice the foramina. Before this check the pair passed on its header, unmoved."""
+    from modic_core.analysis.alignment import check_alignment
+
+    study = _pair(phantom, tmp_path, 4)
+    out, al = check_alignment(study, detector)
+    assert al.through_plane_mm == pytest.approx(9.6, abs=SPACING[0] / 2), al
+    assert abs(al.through_plane_residual_mm) <= SPACING[0] / 2, al
+    assert al.ok and not al.problems, al
+    # the move is along the slice normal (LPS x for sagittal slices) and T2 was re-resampled
+    t = np.asarray(al.translation_mm)
+    assert abs(abs(t[0]) - 9.6) <= SPACING[0] / 2 and np.linalg.norm(t[1:]) < 3.0, t
+    assert out.t2 is not study.t2
+    # the placed T2's midline is now the T1's: T1 slice 7 (phantom slice 9) shows T2 content of
+    # phantom slice 9 rather than of slice 11 (what the header placed there)
+    err = [float(np.abs(out.t2.array[7] - phantom.t2.array[k]).mean()) for k in (9, 11)]
+    assert err[0] < err[1], err
+    assert al.to_dict()["through_plane_mm"] == round(al.through_plane_mm, 2)
+
+
+def test_an_offset_that_cannot_be_repaired_is_not_ok(detector, phantom, tmp_path):
+    """A 5-slice T2 whose slices all lie lateral of the spine's midline: its disc evidence ends at
+    its own edge, so no move along the normal brings its midline within half a slice: flagged."""
+    from modic_core.analysis.alignment import check_alignment
+
+    study = _pair(phantom, tmp_path, 12, t2_slices=5)
+    _, al = check_alignment(study, detector)
+    assert not al.ok, al
+    assert abs(al.through_plane_residual_mm) > SPACING[0] / 2
+    assert any("half a slice spacing" in p for p in al.problems), al.problems
+
+
+def test_single_slice_pairs_keep_the_in_plane_rule():
+    al = Alignment("header", (0.0, 0.0, 0.0), 1.0, 5, 6, True)
+    assert al.through_plane_mm is None and al.to_dict()["through_plane_mm"] is None
+    assert "through-plane" not in al.sentence()
+
+
+def test_old_report_json_without_the_new_fields_loads():
+    from modic_core.schema import AlignmentRecord
+
+    old = {"method": "header", "translation_mm": [0.0, 0.0, 0.0], "residual_mm": 1.0, "discs_matched": 5, "discs_t1": 6, "ok": True}
+    rec = AlignmentRecord.from_dict(old)
+    assert rec.through_plane_mm is None and rec.problems == []
+    new = Alignment("header", (0.0, 0.0, 0.0), 1.0, 5, 6, False, through_plane_mm=9.6, through_plane_residual_mm=4.0,
+                    problems=("x",)).to_dict()
+    assert AlignmentRecord.from_dict(new).through_plane_residual_mm == 4.0

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from modic_core.detection.infer import Detection, Detector
-from modic_core.pairing.alignment import Alignment, measure, slab_centre, translation_from_centres
+from modic_core.pairing.alignment import Alignment, measure, peak_at_edge, slab_centre, translation_from_centres
 from modic_core.pairing.content import (MAX_FLIP_GAIN, MAX_SIMILARITY, MIN_CONTRAST_SCORE, contrast_score, flip_gain,
                                         posterior_sign, similarity)
 from modic_core.pairing.study import resample_to
@@ -109,11 +109,16 @@ def _through_plane(study: Study, placed: Study, al: Alignment, detector: Detecto
     if study.t1.shape[0] < 2 or native is None or native.shape[0] < 2:
         return placed, al, d2, None
     sz, normal = float(study.t1.spacing[0]), study.t1.slice_normal
-    m1 = slab_centre(slice_weights(study.t1, detector))
-    m2 = slab_centre(slice_weights(placed.t2, detector))
-    if m1 is None or m2 is None:
-        return placed, al, d2, None
+    w1, w2 = slice_weights(study.t1, detector), slice_weights(placed.t2, detector)
+    m1, m2 = slab_centre(w1), slab_centre(w2)
+    if m1 is None or m2 is None or peak_at_edge(w1):
+        return placed, al, d2, None  # not measurable (the in-plane check decides)
     offset = (m1 - m2) * sz
+    if peak_at_edge(w2, [bool(np.any(a)) for a in placed.t2.array]):
+        al = dataclasses.replace(al, through_plane_mm=float(offset), through_plane_residual_mm=None)
+        return placed, al, d2, (
+            "The spine's midline could not be found on the T2 slices (the discs look widest on its outermost slice): "
+            "the T2 series may not cover the midline of the T1, so T1 and T2 may show different planes.")
     residual = offset
     if abs(offset) > 0.5 * sz:
         t = np.asarray(al.translation_mm, float) + offset * normal
@@ -143,15 +148,12 @@ def content_problems(placed: Study, t1_detections: Sequence[Detection], t2_detec
     placed T2's central slice."""
     t1, t2 = placed.t1, placed.t2
     problems = []
-    sim = similarity(t1.array, t2.array)
-    native = placed.t2_native
-    same = native is not None and native.array.shape == t1.array.shape and np.array_equal(native.array, t1.array)
-    if same or (sim is not None and sim > MAX_SIMILARITY):
-        problems.append("The series given as T2 is (nearly) identical to the T1 series "
-                        f"(correlation {1.0 if sim is None else sim:.3f}): the same images seem to be given twice; "
-                        "please give the T2-weighted series as T2.")
-    score, _ = contrast_score(t1.array, t2.array, [d.box for d in t1_detections], [d.z_center for d in t1_detections],
-                              posterior=posterior_sign(t1.direction))
+    boxes, zs, post = [d.box for d in t1_detections], [d.z_center for d in t1_detections], posterior_sign(t1.direction)
+    sim = similarity(t1.array, t2.array, boxes or None, zs, posterior=post)
+    if sim is not None and sim > MAX_SIMILARITY:  # identical voxels are refused earlier (io.validation.check_pair)
+        problems.append(f"The series given as T2 is (nearly) identical to the T1 series (correlation {sim:.3f}): "
+                        "the same images seem to be given twice; please give the T2-weighted series as T2.")
+    score, _ = contrast_score(t1.array, t2.array, boxes, zs, posterior=post)
     if not problems and score is not None and score < MIN_CONTRAST_SCORE:
         problems.append("The image contrast of the two series is the wrong way round (relative to the vertebral marrow, "
                         "discs and spinal fluid are darker on the series given as T2 than on the T1): T1 and T2 seem "

@@ -22,6 +22,7 @@ __all__ = [
     "fov_coverage",
     "match_centres",
     "measure",
+    "peak_at_edge",
     "slab_centre",
     "translation_from_centres",
 ]
@@ -98,6 +99,8 @@ class Alignment:
                else f"T2 moved by {np.linalg.norm(self.translation_mm):.0f} mm to match the T1 discs")
         if self.through_plane_mm is None:
             tp = ""
+        elif self.through_plane_residual_mm is None:
+            tp = "; through-plane offset not measurable"
         elif abs(self.through_plane_mm - (self.through_plane_residual_mm or 0.0)) > 1e-6:
             tp = (f"; through-plane offset {abs(self.through_plane_mm):.1f} mm moved, "
                   f"{abs(self.through_plane_residual_mm or 0.0):.1f} mm left")
@@ -198,6 +201,20 @@ def slab_centre(weights: Any, *, floor: float = 0.25) -> float | None:
         return None
     w = np.where(w >= floor * w.max(), w, 0.0)
     return float((np.arange(len(w)) * w).sum() / w.sum())
+
+
+def peak_at_edge(weights: Any, covered: Any | None = None) -> bool:
+    """True when the disc evidence is largest on the first or last slice a series covers: its
+    slab ends before the spine's midline, so :func:`slab_centre` would stop at that edge.
+
+    ``weights``: per slice (as :func:`slab_centre`); ``covered``: per slice, whether the series has
+    image data there (a T2 resampled onto the T1 grid covers only some of its slices)."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    cov = np.ones(len(w), bool) if covered is None else np.asarray(covered, bool).reshape(-1)
+    idx = np.flatnonzero(cov)
+    if len(idx) < 3 or w.max() <= 0:
+        return False
+    return int(np.argmax(np.where(cov, w, -1.0))) in (int(idx[0]), int(idx[-1]))
 
 
 def fov_coverage(t1: Any, t2: Any, boxes: Any, zs: Any, *, samples: int = 8) -> np.ndarray:

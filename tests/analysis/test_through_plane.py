@@ -96,15 +96,37 @@ def test_a_10_mm_through_plane_offset_is_found_and_repaired(detector, phantom, t
     assert al.to_dict()["through_plane_mm"] == round(al.through_plane_mm, 2)
 
 
-def test_an_offset_that_cannot_be_repaired_is_not_ok(detector, phantom, tmp_path):
-    """A 5-slice T2 whose slices all lie lateral of the spine's midline: its disc evidence ends at
-    its own edge, so no move along the normal brings its midline within half a slice: flagged."""
+def test_a_t2_slab_that_stops_short_of_the_midline_is_not_ok(detector, phantom, tmp_path):
+    """A 5-slice T2 whose slices all lie lateral of the spine's midline (its discs widest on its
+    first slice): its midline cannot be found, so no move along the normal can be trusted. Without
+    the edge rule this pair was moved 33 mm and reported a 0.4 mm residual (its midline estimate
+    stops at its own edge)."""
     from modic_core.analysis.alignment import check_alignment
 
     study = _pair(phantom, tmp_path, 12, t2_slices=5)
-    _, al = check_alignment(study, detector)
-    assert not al.ok, al
-    assert abs(al.through_plane_residual_mm) > SPACING[0] / 2
+    out, al = check_alignment(study, detector)
+    assert not al.ok and al.through_plane_residual_mm is None, al
+    assert any("midline could not be found on the T2" in p for p in al.problems), al.problems
+    assert np.allclose(al.translation_mm, 0.0) and out.t2 is study.t2
+    assert "through-plane offset not measurable" in al.sentence()
+
+
+def test_an_offset_left_over_half_a_slice_after_the_move_is_not_ok(detector, phantom, tmp_path, monkeypatch):
+    """When the re-measured offset is still over half a slice spacing the pair fails (made so here:
+    after the move, the T2's disc evidence is read 2 slices lower than it is)."""
+    from modic_core.analysis import alignment as mod
+
+    study = _pair(phantom, tmp_path, 4)
+    real, seen = mod.slice_weights, []
+
+    def lagging(volume, detector):
+        w = real(volume, detector)
+        seen.append(volume)
+        return w if len(seen) <= 2 else w[2:] + [0.0, 0.0]  # T1, placed T2: as measured; moved T2: lagging
+
+    monkeypatch.setattr(mod, "slice_weights", lagging)
+    _, al = mod.check_alignment(study, detector)
+    assert not al.ok and abs(al.through_plane_residual_mm) > SPACING[0] / 2, al
     assert any("half a slice spacing" in p for p in al.problems), al.problems
 
 

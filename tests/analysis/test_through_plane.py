@@ -145,3 +145,35 @@ def test_old_report_json_without_the_new_fields_loads():
     new = Alignment("header", (0.0, 0.0, 0.0), 1.0, 5, 6, False, through_plane_mm=9.6, through_plane_residual_mm=4.0,
                     problems=("x",)).to_dict()
     assert AlignmentRecord.from_dict(new).through_plane_residual_mm == 4.0
+
+
+# -- a T2 that covers less than the slab a level is graded on (issue #21)
+
+
+def test_a_single_slice_t2_covers_only_its_own_slice_of_a_multi_slice_t1():
+    """Before: a single-slice T2 counted as covering every T1 slice (its through-plane index was
+    not checked), so levels were graded with T2 = 0 on two of their three slab slices."""
+    from modic_core.pairing.alignment import fov_coverage
+
+    t1 = Volume(np.ones((15, 64, 64), np.float32), (4.8, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    t2 = Volume(np.ones((1, 64, 64), np.float32), (4.0, 1.0, 1.0), (0.0, 0.0, 7 * 4.8), np.eye(3))
+    cov = fov_coverage(t1, t2, [(10.0, 10.0, 30.0, 30.0)] * 3, [6, 7, 8])
+    assert cov.tolist() == [0.0, 1.0, 0.0]
+    one = Volume(np.ones((1, 64, 64), np.float32), (4.8, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    assert fov_coverage(one, t2, [(10.0, 10.0, 30.0, 30.0)], [0]).tolist() == [1.0]  # 2D pairs: today's rule
+
+
+def test_levels_of_a_multi_slice_t1_not_covered_by_a_single_slice_t2_are_not_graded(detector, phantom):
+    from modic_core.analysis.analyze import NOT_GRADED, StudyAnalysis
+    from modic_core.pairing.study import make_study
+
+    t1 = _series(phantom.t1, 2, 15, phantom.t1)
+    mid = Volume(phantom.t2.array[9:10].copy(), phantom.t2.spacing, tuple(t1.index_to_physical([[7, 0, 0]])[0]),
+                 phantom.t2.direction.copy(), phantom.t2.meta)  # T2: the midline slice only
+    rep = StudyAnalysis(make_study(t1, mid), detector=detector).report("zscore", 0.5, gradcam=False)
+    assert rep.levels
+    for lv in rep.levels:  # every level is graded on slices 6-8; T2 has slice 7 only
+        assert not lv.graded and lv.prediction == NOT_GRADED and "T2 does not cover this level" in lv.note, lv
+        assert "least covered of the 3 slices" in lv.note
+    assert any("not graded" in w for w in rep.warnings)
+    assert rep.alignment.through_plane_mm is None  # a single-slice T2: not measurable, today's in-plane rule

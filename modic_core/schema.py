@@ -921,7 +921,9 @@ class CohortMetrics(Document):
     detection: DetectionReport | None
     notes: list[str]
     n_duplicate_predictions: int | None = None
-    n_not_graded: int | None = None
+    n_not_graded: int | None = None  # levels found but not graded (T2 does not cover them): not in the metrics
+    not_graded_levels: list[str] | None = None  # "study:level" of those (at most 200)
+    n_duplicate_labels: int | None = None  # identical repeated label rows counted once
     missing_predictions: list[str] | None = None
     n_unlabelled_predictions: int | None = None
     inputs: dict[str, Any] | None = None

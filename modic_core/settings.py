@@ -18,6 +18,9 @@ __all__ = [
     "DEFAULT_NORMALIZATION",
     "DEFAULT_THRESHOLD",
     "MIN_THRESHOLD",
+    "MAX_BATCH_SIZE",
+    "MAX_N_BOOT",
+    "MAX_STALL_TIMEOUT_S",
     "Limits",
     "allowed_server_folders",
     "default_normalization",
@@ -43,6 +46,12 @@ DEFAULT_GRADCAM_VARIANT = "gradcam_block2"
 DEFAULT_THRESHOLD = 0.5
 #: Candidates below this detector confidence are never classified (the slider's minimum).
 MIN_THRESHOLD = 0.05
+#: Command-line bounds (``modic_core.cli_args``): bootstrap resamples (``--n-boot``; 10^5 resamples of
+#: 10^4 discs already take minutes and GiBs), studies per network pass (``--batch-size``; they are held in
+#: memory together), seconds a Ray pipeline may make no progress (``--stall-timeout``, one day).
+MAX_N_BOOT = 100_000
+MAX_BATCH_SIZE = 256
+MAX_STALL_TIMEOUT_S = 86_400.0
 
 GIB = 1024**3
 MIB = 1024**2

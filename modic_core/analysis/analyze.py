@@ -41,7 +41,7 @@ from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, Loca
 from modic_core.classification.calibration import is_uncertain
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
-from modic_core.cli_args import threshold as threshold_arg
+from modic_core.cli_args import shift_levels, threshold as threshold_arg
 from modic_core.errors import InputError
 from modic_core.pairing.alignment import Alignment, fov_coverage
 from modic_core.volume import Study, Volume
@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
                     help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--json", help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--no-gradcam", action="store_true")
-    ap.add_argument("--shift-names", type=int, default=0, metavar="K",
+    ap.add_argument("--shift-names", type=shift_levels, default=0, metavar="K",
                     help="correct the level names: shift all of them K levels up (cranially, L5-S1 -> L4-L5 for K=1) "
                          "or down (K<0); every output records the correction")
     if exporter is not None:

@@ -22,6 +22,11 @@ each study, so an interrupted run loses at most one study. A status file next to
 (``results.status.csv``: ``study_id, status, n_levels, seconds, message``) records every study
 tried, including failures and studies with no level above the threshold.
 
+One batch at a time writes to an ``--out``: a second one is refused with the first one's pid
+(:func:`modic_core.batch.sink.lock_output`, a ``flock`` the kernel drops when the process ends).
+Levels that are not graded (T2 does not cover them) have empty probability cells and are counted,
+not scored, by the metrics.
+
 Resume: studies already in the status file (or, without one, in the results CSV) are
 skipped; ``--retry-failed`` analyses again those whose status is not ``ok`` (their old status
 rows are dropped); ``--no-resume`` starts both files afresh. When the cohort has labels (``modic``

@@ -305,7 +305,7 @@ def _image_entry(path: Path, rel: str) -> _Entry:
     sequence = guess_sequence(path.name)
     info = SeriesInfo(
         index=0,
-        key="file-" + salted_hash(rel),
+        key=image_series_key(rel),
         description=path.name,
         n_slices=n_slices,
         orientation=orientation,
@@ -317,6 +317,11 @@ def _image_entry(path: Path, rel: str) -> _Entry:
         kind="nifti" if ".nii" in path.name.lower() else "mha",
     )
     return _Entry(info, lambda: read_image(path, sequence=sequence))
+
+
+def image_series_key(rel: str) -> str:
+    """``SeriesInfo.key`` of an image file stored at ``rel`` (its path relative to the source)."""
+    return "file-" + salted_hash(rel)
 
 
 def _volume_info(v: Volume) -> SeriesInfo:

@@ -28,7 +28,7 @@ import re
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,7 @@ __all__ = [
     "materialize_uploads",
     "safe_filename",
     "skip_name",
+    "stored_paths",
     "temporary_folder",
 ]
 
@@ -179,6 +180,24 @@ def materialize_uploads(
         _write(path, item.data)
         paths.append(path)
     return paths
+
+
+def stored_paths(names: Sequence[str]) -> list[str | None]:
+    """Where :func:`materialize_uploads` stores each upload of these names, relative to ``dest``
+    (``"t1.mha"``, ``"dup_2/t1.mha"`` for the second file of that name); None for skipped names and zips."""
+    out: list[str | None] = []
+    used: set[str] = set()
+    for i, name in enumerate(names):
+        if skip_name(name):
+            out.append(None)
+            continue
+        rel = _unique([safe_filename(name, fallback=f"upload_{i}")], used)
+        if rel[-1].lower().endswith(".zip"):
+            _unique([f"zip_{i}"], used)  # the zip's folder, as materialize_uploads names it
+            out.append(None)
+        else:
+            out.append("/".join(rel))
+    return out
 
 
 def _write(path: Path, data: bytes) -> None:

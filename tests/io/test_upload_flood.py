@@ -126,3 +126,63 @@ def test_small_uploads_under_the_cap_are_listed(monkeypatch):
     monkeypatch.setenv("MODIC_MAX_SERIES", "5")
     infos = list_series([("few.zip", flood_zip(5, seed=1))])
     assert len(infos) == 5 and all(i.n_slices == 1 for i in infos)
+
+
+def test_auto_pair_refuses_thousands_of_series_without_the_quadratic_search():
+    from modic_core.io import SeriesInfo
+    from modic_core.ui.uploads import auto_pair
+
+    infos = [SeriesInfo(i, f"k{i}", "T1 SAG", 1, "sagittal", "T1", None, None, 4, 4, "dicom", i) for i in range(N_SERIES)]
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="more than 64 series"):
+        auto_pair(infos)
+    assert time.perf_counter() - start < 0.1
+
+
+@pytest.fixture
+def fake_backend():
+    from tests.app import fakes
+
+    fakes.uninstall()
+    fakes.install()
+    yield
+    fakes.uninstall()
+
+
+def test_the_page_refuses_the_flood_within_5_s_and_does_not_read_it_again_on_a_click(flood, fake_backend, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from modic_core.ui import uploads
+    from tests.app.helpers import APP
+
+    calls = []
+    real = uploads.list_series
+    monkeypatch.setattr(uploads, "list_series", lambda source: calls.append(1) or real(source))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.radio(key="cv_source").set_value("Upload").run()
+    start = time.perf_counter()
+    at.file_uploader(key="cv_upload").set_value([("flood.zip", flood, "application/zip")]).run()
+    first = time.perf_counter() - start
+    assert not at.exception and len(at.error) == 1 and "more than 64 series" in at.error[0].value
+    assert first < 5.0, f"first render took {first:.1f} s"
+    start = time.perf_counter()
+    at.slider(key="threshold").set_value(0.7).run()  # a widget click: a rerun of the page
+    again = time.perf_counter() - start
+    assert not at.exception and "more than 64 series" in at.error[0].value
+    assert calls == [1] and again < 5.0, (calls, again)  # the refusal is cached for this upload: not read again
+
+
+def test_series_uid_is_found_in_explicit_and_implicit_vr_heads():
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from modic_core.io.series_count import series_uid_in
+
+    explicit = _template(0)
+    assert series_uid_in(explicit[:4096]) == _SERIES_UID.encode()
+    ds = pydicom.dcmread(io.BytesIO(explicit))
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    buf = io.BytesIO()
+    ds.save_as(buf, implicit_vr=True, little_endian=True)
+    assert series_uid_in(buf.getvalue()) == _SERIES_UID.encode()
+    assert series_uid_in(np.random.default_rng(0).bytes(4096)) is None

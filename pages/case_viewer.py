@@ -13,7 +13,7 @@ from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
 from modic_core.export.documents import build_pdf_report, method_label, report_csv
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
-from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
+from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, md_literal, needs_choice, pair_differences
 from modic_core.ui.session import short_study_id
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
@@ -161,8 +161,8 @@ sid = short_study_id(study, fp)
 normalization, threshold = rt.current_settings()
 view_only = is_view_only(study)
 nz, ny, nx = study.t1.shape
-series = (f"**Series:** {volume_label(study.t1, study.t1.meta.sequence)}" if view_only else
-          f"**T1:** {volume_label(study.t1, 'T1')} · **T2:** {volume_label(study.t2, 'T2')}")  # never a file name
+series = (f"**Series:** {md_literal(volume_label(study.t1, study.t1.meta.sequence))}" if view_only else
+          f"**T1:** {md_literal(volume_label(study.t1, 'T1'))} · **T2:** {md_literal(volume_label(study.t2, 'T2'))}")  # never a file name; tag text verbatim
 st.markdown(f"**Study** `{sid}` (hashed ID) · {series} · "
             f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm")
 # The downloads sit right under the study they belong to. This slot is (re)drawn empty as soon as a
@@ -173,7 +173,7 @@ downloads_slot = st.empty()
 report = None
 levels: list = []
 if view_only:
-    st.info(VIEW_ONLY_REASON.format(label=study.sources.get("t1", "one series")), icon="👁️")
+    st.info(VIEW_ONLY_REASON.format(label=md_literal(study.sources.get("t1", "one series"))), icon="👁️")
     if rt.detector_ready():
         with st.spinner("Finding the levels…"), guarded("detecting levels"):
             levels = rt.detect_only(study, threshold, fingerprint=fp)

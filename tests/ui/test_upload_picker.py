@@ -21,7 +21,7 @@ from modic_core.io.series_preview import ShownIdentity, shown_identity
 from modic_core.io.upload import materialize_uploads, stored_paths
 from modic_core.pairing.identity import identity_differences
 from modic_core.schema import StudyReportRecord
-from modic_core.ui.picker import identity_sentence, needs_choice, picker_option_label, series_rows
+from modic_core.ui.picker import identity_sentence, md_literal, needs_choice, picker_option_label, series_rows
 from modic_core.volume import VolumeMeta
 from tests.app.helpers import APP, phantom_files
 
@@ -206,3 +206,19 @@ def test_same_study_dicom_pair_needs_no_click(fake_backend):
     at = upload(phantom_files())
     assert not at.exception and graded(at)
     assert not [b for b in at.button if (b.key or "").startswith(("cv_anyway_", "cv_choose_"))]
+
+
+def test_series_descriptions_from_tags_are_shown_verbatim_not_as_markdown(fake_backend):
+    files = []
+    for name, data, mime in phantom_files():
+        ds = pydicom.dcmread(io.BytesIO(data))
+        if name.startswith("t1_"):
+            ds.SeriesDescription = "**T1** :red[sag] [x](http://e.org)"
+        buf = io.BytesIO()
+        ds.save_as(buf)
+        files.append((name, buf.getvalue(), mime))
+    at = upload(files)
+    assert not at.exception and graded(at)
+    header = next(m.value for m in at.markdown if m.value.startswith("**Study**"))
+    assert "**T1:** `**T1** :red[sag] [x](http://e.org) (T1 series, 15 slices)`" in header  # a code span: shown as is
+    assert md_literal("a`b\nc") == "`a b c`" and md_literal("") == ""

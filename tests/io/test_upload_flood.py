@@ -187,3 +187,27 @@ def test_series_uid_is_found_in_explicit_and_implicit_vr_heads():
     ds.save_as(buf, implicit_vr=True, little_endian=True)
     assert series_uid_in(buf.getvalue()) == _SERIES_UID.encode()
     assert series_uid_in(np.random.default_rng(0).bytes(4096)) is None
+
+
+def test_a_failed_pair_load_is_not_tried_again_on_a_widget_click(fake_backend, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from modic_core.datasets.synthetic import make_phantom
+    from modic_core.ui import uploads
+    from tests.app.helpers import APP
+
+    files = []
+    for seed, series in ((1, "t1"), (2, "t2")):  # two patients: loading the pair is refused
+        out = make_phantom(seed=seed, shape=(3, 64, 64), spacing=(4.0, 4.0, 4.0)).write(tmp_path / str(seed), fmt="dicom")
+        files += [(f"{series}_{f.name}", f.read_bytes(), "application/dicom") for f in sorted(out[series].glob("*.dcm"))]
+    calls = []
+    real = uploads.load_pair
+    monkeypatch.setattr(uploads, "load_pair", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.radio(key="cv_source").set_value("Upload").run()
+    at.file_uploader(key="cv_upload").set_value(files).run()
+    assert not at.exception and "different patients" in at.error[0].value
+    at.slider(key="threshold").set_value(0.7).run()
+    assert not at.exception and "different patients" in at.error[0].value
+    assert calls == [1]  # the refusal is remembered for this upload and pair

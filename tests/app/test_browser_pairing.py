@@ -103,6 +103,9 @@ def test_two_studies_uploaded_together_are_graded_only_after_the_users_choice(se
             page.get_by_role("button", name="Grade this pair").click()
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
             _settle(page, 1000)
+            picture = page.frame_locator("iframe[title*='modic_case_figure']").last
+            picture.locator("#level_table tbody tr").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(2000)  # the picture draws its slices in the browser
             page.screenshot(path=str(artifacts / "21_picked_and_graded.png"), full_page=True)
 
             # 2. a DICOM pair of two studies: the values, "Grade anyway", and the choice on the results

@@ -164,6 +164,8 @@ class Limits:
             series, ``MODIC_PARSE_SECONDS``.
         min_spacing_mm / max_spacing_mm: physically plausible voxel spacing
             (``MODIC_MIN_SPACING_MM`` / ``MODIC_MAX_SPACING_MM``).
+        max_series: series (DICOM series and image files) in one upload or source, ``MODIC_MAX_SERIES``;
+            counted while the headers are read, so a flood of tiny series stops early.
     """
 
     max_upload_bytes: int
@@ -177,6 +179,7 @@ class Limits:
     ratio_check_min_bytes: int = MIB
     min_spacing_mm: float = 0.05
     max_spacing_mm: float = 50.0
+    max_series: int = 64
 
 
 def limits() -> Limits:
@@ -192,6 +195,7 @@ def limits() -> Limits:
         parse_seconds=_env_float("MODIC_PARSE_SECONDS", 60.0),
         min_spacing_mm=_env_float("MODIC_MIN_SPACING_MM", 0.05),
         max_spacing_mm=_env_float("MODIC_MAX_SPACING_MM", 50.0),
+        max_series=int(_env_float("MODIC_MAX_SERIES", 64)),
     )
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "read_header",
     "salted_hash",
     "scan_dicom",
+    "too_many_series",
     "unique_instances",
 ]
 
@@ -227,10 +228,11 @@ def orientation_name(normal: Sequence[float] | np.ndarray) -> str:
 # --------------------------------------------------------------------------- headers
 
 
-def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None) -> DicomScan:
+def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None, max_series: int | None = None) -> DicomScan:
     """Read the headers of ``paths`` (no pixels) and group the DICOM images by series.
 
-    Raises InputError when reading takes longer than ``seconds`` (default ``limits().parse_seconds``).
+    Raises InputError when reading takes longer than ``seconds`` (default ``limits().parse_seconds``),
+    and as soon as more than ``max_series`` series are seen (None: no limit), before reading the rest.
     """
     scan = DicomScan()
     paths = list(paths)
@@ -250,7 +252,17 @@ def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None) -> DicomS
             scan.non_image += 1
             continue
         scan.series.setdefault(header.series_key, []).append(header)
+        if max_series is not None and len(scan.series) > max_series:
+            raise too_many_series(max_series)
     return scan
+
+
+def too_many_series(limit: int) -> InputError:
+    """The sentence for an upload or folder holding more than ``limit`` series (``MODIC_MAX_SERIES``)."""
+    return InputError(
+        f"These files hold more than {limit} series, the most that is read at once. Please upload only the "
+        "sagittal T1 and T2 series of one examination (for example their two folders in one zip)."
+    )
 
 
 def read_header(path: Path) -> DicomHeader | str | None:

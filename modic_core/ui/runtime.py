@@ -29,6 +29,7 @@ from modic_core.analysis.cache import shared_byte_lru, study_fingerprint
 from modic_core.analysis.slots import notify_waiting
 from modic_core.errors import InputError
 from modic_core.export.display import heat_patches, series_payload
+from modic_core.io.tempdirs import sweep_once
 from modic_core.ui.backend import get_backend
 from modic_core.ui.session import AnalysisStore, models_status
 
@@ -46,6 +47,7 @@ __all__ = [
     "series_codes",
     "get_store",
     "models_ready",
+    "process_setup",
     "wait_message",
     "waiting_notice",
 ]
@@ -53,6 +55,13 @@ __all__ = [
 NORMALIZATION_KEY = "normalization"
 THRESHOLD_KEY = "threshold"
 _STORE_KEY = "_modic_analysis_store"
+
+
+@st.cache_resource(show_spinner=False)
+def process_setup() -> None:
+    """Once per server process, when the app starts: remove the temporary folders (uploads, viewer
+    files) that killed processes left behind (:func:`modic_core.io.tempdirs.sweep_once`)."""
+    sweep_once()
 
 
 @st.cache_resource(show_spinner="Loading the demo case…", max_entries=8)

@@ -210,3 +210,100 @@ def test_no_status_box_when_a_slot_is_free(monkeypatch):
     at = AppTest.from_function(_waiting_page, default_timeout=30).run()
     assert not at.exception and len(at.status) == 0
     assert [m.value for m in at.markdown] == ["analysed"]
+
+
+def test_concurrent_first_loads_of_the_viewer_make_one_figure_folder(tmp_path, monkeypatch):
+    import shutil
+    import tempfile
+
+    from modic_core.io import tempdirs
+    from modic_core.ui import figure
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempdirs, "_process_dirs", {})
+    real_copy = shutil.copy2
+
+    def slow_copy(src, dst):  # widen the window in which several first loads overlap
+        time.sleep(0.05)
+        return real_copy(src, dst)
+
+    monkeypatch.setattr(figure.shutil, "copy2", slow_copy)
+    got, start = [], threading.Barrier(5)
+
+    def first_load(i):
+        start.wait()
+        got.append(figure.component_dir())
+
+    _run_threads(5, first_load)
+    made = [p for p in tmp_path.iterdir() if p.name.startswith("modic_figure_")]
+    assert len(made) == 1, made
+    assert set(got) == {made[0]}
+    assert {"index.html", "viewer.js", "plotly.min.js"} <= {p.name for p in made[0].iterdir()}
+
+
+# --------------------------------------------------------------------------- memory of one analysis
+# A 64 Mi-voxel pair peaked at 2.95 GiB in the CLI; these steps each made full-size copies they did not
+# need. tracemalloc sees numpy's allocations (not torch's nor SimpleITK's), in units of one series.
+
+
+def _traced_peak(f) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        f()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _series(seed=0, shape=(32, 256, 256)):
+    import numpy as np
+
+    from modic_core.volume import Volume
+
+    rng = np.random.default_rng(seed)
+    arr = rng.random(shape, dtype=np.float32) * 100
+    arr[:, 32:224, 40:216] += 500  # a "body" covering about half of each slice
+    return Volume(arr, (4.0, 1.0, 1.0))
+
+
+def test_zscore_makes_one_full_size_copy():
+    import numpy as np
+
+    from modic_core.normalization.methods import normalize
+
+    vol = _series()
+    mask = vol.array > 300
+    assert 0.4 < mask.mean() < 0.6
+    peak = _traced_peak(lambda: normalize(vol, "zscore", mask=mask))
+    assert peak < 1.1 * vol.array.nbytes, peak / vol.array.nbytes  # was 1.5: values + their float64 deviations
+    out = normalize(vol, "zscore", mask=mask).array
+    v = vol.array[mask]
+    expected = ((vol.array - np.float32(v.mean(dtype=np.float64))) * np.float32(1 / v.std(dtype=np.float64)))
+    assert np.array_equal(out, expected.astype(np.float32))
+
+
+def test_resampling_t2_copies_it_once():
+    from modic_core.pairing.study import resample_to
+    from modic_core.volume import Volume
+
+    t1 = _series(1)
+    t2 = Volume(_series(2).array, (4.0, 1.0, 1.0), origin=(0.5, 0.3, 0.2))
+    peak = _traced_peak(lambda: resample_to(t2, t1))
+    assert peak < 2.2 * t1.array.nbytes, peak / t1.array.nbytes  # was 2.9: the result was copied again
+
+
+def test_crops_copy_only_the_slices_they_need():
+    import numpy as np
+    import torch
+
+    from modic_core.classification.crops import CropSpec, extract_crops
+
+    t1, t2 = _series(3).array, _series(4).array
+    boxes = np.array([[100, 100, 150, 120], [90, 150, 140, 170]], float)
+    peak = _traced_peak(lambda: extract_crops(t1, t2, boxes, [10, 20], (1.0, 1.0), CropSpec(depth=3)))
+    assert peak < 0.2 * t1.nbytes, peak / t1.nbytes  # was 4: both volumes stacked, then copied again
+    crops = extract_crops(t1, t2, boxes, [10, 20], (1.0, 1.0), CropSpec(depth=3))
+    assert crops.shape == (2, 2, 3, 48, 56) and crops.dtype == torch.float32

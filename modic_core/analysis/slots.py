@@ -108,12 +108,12 @@ class AnalysisSlots:
                 with self._lock:
                     self._queue.remove(ticket)
                     self._changed.notify_all()
-            if on_wait is not None:
-                on_wait(0)  # waited, and starts now
         with self._lock:
             self._running += 1
         self._mine.depth = 1
         try:
+            if not got and on_wait is not None:
+                on_wait(0)  # waited, and starts now (inside the try: a stop here still frees the slot)
             yield
         finally:
             self._mine.depth = 0

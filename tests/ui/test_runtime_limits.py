@@ -307,3 +307,33 @@ def test_crops_copy_only_the_slices_they_need():
     assert peak < 0.2 * t1.nbytes, peak / t1.nbytes  # was 4: both volumes stacked, then copied again
     crops = extract_crops(t1, t2, boxes, [10, 20], (1.0, 1.0), CropSpec(depth=3))
     assert crops.shape == (2, 2, 3, 48, 56) and crops.dtype == torch.float32
+
+
+def test_a_caller_stopped_just_as_it_gets_its_slot_frees_it():
+    slots = AnalysisSlots(1, poll_s=0.02)
+    release = threading.Event()
+
+    def holder():
+        with slots.hold():
+            release.wait(10)
+
+    h = threading.Thread(target=holder)
+    h.start()
+    while slots.stats().running == 0:
+        time.sleep(0.01)
+    threading.Timer(0.1, release.set).start()
+
+    class Stop(BaseException):  # Streamlit's StopException is a BaseException too
+        pass
+
+    def stop_when_starting(ahead):
+        if ahead == 0:
+            raise Stop  # the user moved on at the moment the slot came free
+
+    with pytest.raises(Stop):
+        with slots.hold(on_wait=stop_when_starting):
+            pass
+    h.join(10)
+    assert slots.stats() == type(slots.stats())(1, 0, 0)
+    with slots.hold(on_wait=lambda a: pytest.fail("the slot leaked")):
+        pass

@@ -337,3 +337,35 @@ def test_a_caller_stopped_just_as_it_gets_its_slot_frees_it():
     assert slots.stats() == type(slots.stats())(1, 0, 0)
     with slots.hold(on_wait=lambda a: pytest.fail("the slot leaked")):
         pass
+
+
+def test_the_dashboard_sweeps_stale_temp_folders_when_it_starts(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from modic_core.io import tempdirs
+    from tests.app import fakes
+    from tests.app.helpers import APP
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempdirs, "_swept", False)  # as in a fresh server process
+    monkeypatch.setattr(tempdirs, "_process_dirs", {})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / "modic_upload_killed"
+    left.mkdir()
+    (left / "big.dcm").write_bytes(b"x" * 1000)
+    (left / tempdirs.OWNER_FILE).write_text(f"pid={dead.pid} start=\n")
+    live = tmp_path / "modic_upload_live"
+    live.mkdir()
+    (live / tempdirs.OWNER_FILE).write_text(f"pid={os.getpid()} start={tempdirs._start_ticks(os.getpid()) or ''}\n")
+    fakes.uninstall()
+    fakes.install()
+    try:
+        at = AppTest.from_file(APP, default_timeout=90).run()
+    finally:
+        fakes.uninstall()
+    assert not at.exception
+    assert not left.exists() and live.is_dir()

@@ -29,9 +29,11 @@ __all__ = [
     "gradcam_variant",
     "device",
     "limits",
+    "max_concurrent_analyses",
     "project_root",
     "result_cache_bytes",
     "session_cache_bytes",
+    "stale_temp_seconds",
     "weights_dir",
 ]
 
@@ -221,3 +223,26 @@ def session_cache_bytes() -> int:
     """Budget of one dashboard session's store of analysed studies (their T1/T2 arrays and results),
     in bytes: ``MODIC_SESSION_CACHE_MB``, default 64 MiB. The study on screen is always kept."""
     return int(_env_float("MODIC_SESSION_CACHE_MB", 64) * MIB)
+
+
+def max_concurrent_analyses() -> int:
+    """Analyses that may compute at once in one process (dashboard sessions, CLI, library calls):
+    ``MODIC_MAX_CONCURRENT_ANALYSES``, a whole number >= 1, default 2. Further ones wait their turn
+    (:mod:`modic_core.analysis.slots`); one analysis of a maximum-size pair peaks at about 3 GB."""
+    raw = _env("MODIC_MAX_CONCURRENT_ANALYSES")
+    if raw is None:
+        return 2
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"The environment variable MODIC_MAX_CONCURRENT_ANALYSES={raw!r} is not a whole number.") from exc
+    if value < 1:
+        raise ValueError(f"The environment variable MODIC_MAX_CONCURRENT_ANALYSES={raw!r} must be at least 1.")
+    return value
+
+
+def stale_temp_seconds() -> float:
+    """Age (seconds) beyond which one of our temporary folders that records no owner process is
+    removed by the start-up sweep (:mod:`modic_core.io.tempdirs`): ``MODIC_STALE_TEMP_HOURS``, default 24 h.
+    Folders that record their owner are removed as soon as that process is gone, whatever their age."""
+    return _env_float("MODIC_STALE_TEMP_HOURS", 24.0) * 3600.0

@@ -100,7 +100,7 @@ class Volume:
             from modic_core.errors import InputError
 
             raise InputError("The image has colour (several values per pixel); a greyscale MRI series is needed.")
-        arr = sitk.GetArrayFromImage(image).astype(np.float32)
+        arr = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)  # a float32 image: no second copy
         sx, sy, sz = image.GetSpacing()
         return cls(
             arr,

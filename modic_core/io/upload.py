@@ -36,6 +36,7 @@ from typing import Any
 
 from modic_core.errors import InputError
 from modic_core.io.series_count import HEAD_BYTES, check_series_count
+from modic_core.io.tempdirs import UPLOAD_PREFIX, record_owner
 from modic_core.settings import limits
 
 __all__ = [
@@ -124,8 +125,10 @@ def skip_name(name: str) -> bool:
 
 @contextmanager
 def temporary_folder() -> Iterator[Path]:
-    """A fresh private temporary folder, removed on exit."""
-    with tempfile.TemporaryDirectory(prefix="modic_upload_") as tmp:
+    """A fresh private temporary folder, removed on exit. It records its owner process (a hidden
+    file, :mod:`modic_core.io.tempdirs`), so a start-up sweep removes it if the process is killed."""
+    with tempfile.TemporaryDirectory(prefix=UPLOAD_PREFIX) as tmp:
+        record_owner(Path(tmp))
         yield Path(tmp)
 
 

@@ -20,7 +20,6 @@ def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linea
     import SimpleITK as sitk
 
     interp = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}[interpolator]
-    ref = reference.to_sitk()
     mov = moving.to_sitk()
     if reference.shape[0] == 1 and moving.shape[0] == 1:
         # Single-slice series (2D exports): slice positions along the normal may differ a little.
@@ -29,8 +28,14 @@ def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linea
         normal = reference.slice_normal
         offset = float(np.dot(np.asarray(moving.origin) - np.asarray(reference.origin), normal))
         mov.SetOrigin(tuple(np.asarray(moving.origin) - offset * normal))
-    out = sitk.Resample(mov, ref, sitk.Transform(), interp, 0.0, sitk.sitkFloat32)
-    arr = sitk.GetArrayFromImage(out).astype(np.float32)
+    # The output grid from the reference's geometry alone (a reference image would copy its voxels).
+    nz, ny, nx = reference.shape
+    sz, sy, sx = reference.spacing
+    out = sitk.Resample(mov, (nx, ny, nz), sitk.Transform(), interp, tuple(reference.origin), (sx, sy, sz),
+                        tuple(reference.direction.flatten()), 0.0, sitk.sitkFloat32)
+    del mov
+    arr = sitk.GetArrayFromImage(out)  # float32 already: no second copy
+    del out
     return Volume(arr, reference.spacing, reference.origin, reference.direction.copy(), moving.meta)
 
 

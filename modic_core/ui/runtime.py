@@ -57,10 +57,10 @@ THRESHOLD_KEY = "threshold"
 _STORE_KEY = "_modic_analysis_store"
 
 
-@st.cache_resource(show_spinner=False)
 def process_setup() -> None:
     """Once per server process, when the app starts: remove the temporary folders (uploads, viewer
-    files) that killed processes left behind (:func:`modic_core.io.tempdirs.sweep_once`)."""
+    files) that killed processes left behind (:func:`modic_core.io.tempdirs.sweep_once`, which
+    itself runs once per process; no Streamlit cache, so a test can reset it)."""
     sweep_once()
 
 

@@ -36,15 +36,19 @@ _HEADER_ALLOWANCE = 16 * MIB  # bytes of elements besides the pixels a deflated 
 
 class DeadlineFile:
     """A read-only binary file whose ``read`` raises ``on_timeout()`` once ``deadline``
-    (``time.monotonic()``) has passed; everything else is the wrapped file's."""
+    (``time.monotonic()``) has passed (and sets ``expired``: pydicom re-raises some errors met
+    inside sequences as its own); everything else is the wrapped file's."""
 
     def __init__(self, fh: BinaryIO, deadline: float | None, on_timeout: Callable[[], Exception]) -> None:
         self._fh = fh
         self._deadline = deadline
         self._on_timeout = on_timeout
+        self.seek, self.tell = fh.seek, fh.tell  # called per element: no wrapper
+        self.expired = False
 
     def read(self, size: int = -1) -> bytes:
         if self._deadline is not None and time.monotonic() > self._deadline:
+            self.expired = True
             raise self._on_timeout()
         return self._fh.read(size)
 
@@ -69,7 +73,13 @@ def read_dataset(
             raw.seek(meta_end)
             check_deflated(raw, path=path, deadline=deadline, on_timeout=on_timeout)
         raw.seek(0)
-        return pydicom.dcmread(DeadlineFile(raw, deadline, on_timeout), stop_before_pixels=stop_before_pixels, force=True)
+        timed = DeadlineFile(raw, deadline, on_timeout)
+        try:
+            return pydicom.dcmread(timed, stop_before_pixels=stop_before_pixels, force=True)
+        except Exception:
+            if timed.expired:
+                raise on_timeout() from None
+            raise
 
 
 def file_meta_end(fh: BinaryIO) -> tuple[int, str]:

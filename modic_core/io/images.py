@@ -31,9 +31,11 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
 
     NIfTI files are placed by nibabel's rule (sform when its code is set, else qform;
     :mod:`modic_core.io.nifti_header`), not ITK's; a note in ``meta.notes`` says when the two
-    disagreed. A 2D file (MHA/NRRD ``NDims = 2``) has no slice orientation in the patient and is
-    refused, as DICOM images without ImageOrientationPatient are; a 2D NIfTI with a qform or sform
-    is read as one slice in the plane they give. Sheared voxel grids are refused.
+    disagreed. A 2D file (MHA/NRRD ``NDims = 2``, NIfTI ``dim[0] = 2``) is refused: an MHA/NRRD
+    one has no slice orientation in the patient (as DICOM images without ImageOrientationPatient,
+    also refused), and ITK cannot place a 2D NIfTI outside the axial plane; a single slice is read
+    from a 3D file of one slice, as the SPIDER-derived cohort stores them. Sheared voxel grids are
+    refused.
     """
     import SimpleITK as sitk
 
@@ -42,6 +44,11 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
 
     path = Path(path)
     header = inspect_image(path)
+    if len(header.size) == 2:
+        raise InputError(
+            f"The image '{path.name}' is two-dimensional, with no slice orientation in the patient, so it cannot be "
+            "known to be a sagittal slice. Please give a 3D file (a single sagittal slice is fine) or the DICOM series."
+        )
     reader = sitk.ImageFileReader()
     reader.SetImageIO(header.io_name)
     reader.SetFileName(str(path))
@@ -53,14 +60,7 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
         ) from exc
     if image.GetDimension() not in (2, 3):
         raise InputError(f"The file '{path.name}' has {image.GetDimension()} dimensions; a 3D (or single-slice) series is needed.")
-    geometry = header.geometry
-    if image.GetDimension() == 2:
-        if geometry is None:
-            raise InputError(
-                f"The image '{path.name}' is two-dimensional (no slice orientation in the patient), so it cannot be "
-                "known to be a sagittal slice. Please give a 3D file (a single sagittal slice is fine) or the DICOM series."
-            )
-        image = sitk.JoinSeries(image)
+    geometry = header.geometry if image.GetDimension() == 3 else None
     if geometry is not None:  # NIfTI: nibabel's placement, not ITK's choice between qform and sform
         image.SetSpacing(geometry.spacing)
         image.SetOrigin(geometry.origin)

@@ -133,11 +133,6 @@ def nifti_geometry(h: NiftiHeader, name: str) -> NiftiGeometry | None:
     qform = _qform(h) if h.qform_code > 0 else None
     if h.sform_code > 0:
         sform = np.asarray(h.srow, dtype=float).reshape(3, 4)
-        if h.ndim < 3 and np.linalg.norm(sform[:, 2]) < 1e-6:  # a 2D file may leave the slice axis empty
-            across = np.cross(sform[:, 0], sform[:, 1])
-            norm = float(np.linalg.norm(across))
-            if norm > 0:
-                sform[:, 2] = across / norm * _zoom(h.pixdim[3])
         geometry = _from_affine(sform, "sform", name)
         if qform is not None and float(np.max(np.abs(qform - sform))) > AFFINE_TOL_MM:
             moved = float(np.linalg.norm(qform[:, 3] - sform[:, 3]))

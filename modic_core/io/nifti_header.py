@@ -5,10 +5,11 @@ product follows nibabel (the reference NIfTI implementation in Python) and says 
 
 - **Data offset** (``vox_offset``): a single-file NIfTI keeps its voxels after the header, so the
   offset must be a whole number of at least 352 bytes (NIfTI-1; 544 for NIfTI-2). nibabel refuses
-  a lower one ("vox offset ... too low for single file nifti1", error level 40 of
-  ``Nifti1Header._chk_offset``); ITK's nifti_clib raises it to the header size and reads data
-  shifted by a few bytes. We refuse it (offsets that are not a multiple of 16 are only an SPM
-  compatibility warning in nibabel, and are read).
+  1..351 and negative offsets (``HeaderDataError`` "vox offset ... too low for single file
+  nifti1", error level 40 of ``Nifti1Header._chk_offset``); ITK's nifti_clib raises them to the
+  header size, 348, and reads the voxels 4 bytes early. An offset of 0 (nibabel: "unset") is read
+  wrong by both (nibabel from byte 0, ITK from byte 348). We refuse all of these; offsets that are
+  not a multiple of 16 are only an SPM compatibility warning in nibabel, and are read.
 - **qform or sform** (:func:`nifti_geometry`): nibabel's ``get_best_affine`` uses the sform when
   ``sform_code > 0``, else the qform when ``qform_code > 0``; FSL does the same. ITK 5.4 uses the
   sform only when it is orthonormal and the qform code is 0, or the sform code is 1 (scanner), or

@@ -145,10 +145,23 @@ def test_matching_qform_and_sform_give_no_note(tmp_path):
     np.testing.assert_allclose(vol.origin, (10.0, -20.0, 30.0), atol=1e-4)
 
 
+def test_unset_sform_is_ignored_and_the_qform_used(tmp_path):
+    """sform_code 0: its matrix means nothing (nibabel, ITK and FSL agree), even if filled in."""
+    data = nifti_bytes(sagittal_image(), tmp_path)
+    (tmp_path / "q.nii").write_bytes(with_sform(data, np.arange(12.0).reshape(3, 4), sform_code=0))
+    vol = load_series(tmp_path / "q.nii")
+    assert vol.meta.notes == ()
+    np.testing.assert_allclose(vol.origin, (10.0, -20.0, 30.0), atol=1e-4)
+
+
 # --------------------------------------------------------------------------- 5. sheared direction matrices
 
 
-def test_sheared_nifti_sform_is_refused(tmp_path):
+@pytest.mark.parametrize("permissive", [None, "YES"])
+def test_sheared_nifti_sform_is_refused(tmp_path, monkeypatch, permissive):
+    """ITK silently used the qform instead (or, with ITK_NIFTI_SFORM_PERMISSIVE, an orthogonalised sform)."""
+    if permissive:
+        monkeypatch.setenv("ITK_NIFTI_SFORM_PERMISSIVE", permissive)
     data = nifti_bytes(sagittal_image(), tmp_path)
     affine = np.array([[0, 0, 4.0, 0], [-0.8, 0.3, 0, 0], [0, -0.8, 0, 0]])  # y axis leans on x
     (tmp_path / "shear.nii").write_bytes(with_sform(data, affine, sform_code=2))

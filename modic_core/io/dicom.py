@@ -15,7 +15,10 @@ pixel) is checked against :func:`modic_core.settings.limits`, the transfer synta
 decoder, uncompressed pixel data must have exactly the declared length, and each compressed
 frame's own codestream header must declare the same rows and columns as the DICOM header (a
 181 KB JPEG file can otherwise decode to 20000 x 20000 pixels). Reading headers and decoding a
-series are each bounded by ``limits().parse_seconds``. Files without the DICOM preamble are only
+series are each bounded by ``limits().parse_seconds``, also inside one file: pydicom's parse is
+stopped at the deadline (:mod:`modic_core.io.dicom_open`, which also bounds deflated files), and
+compressed series are decoded in a child process killed at the deadline
+(:mod:`modic_core.io.deadline_worker`). Files without the DICOM preamble are only
 parsed when they start like a DICOM dataset (a file of zeros would take pydicom ~0.4 s per MB).
 
 Privacy: patient identifiers (PatientID, PatientName, PatientBirthDate) are read only to
@@ -28,6 +31,7 @@ touched at import.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import re
@@ -42,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from modic_core.errors import InputError
+from modic_core.io.deadline_worker import call_with_deadline
 from modic_core.io.dicom_open import read_dataset
 from modic_core.settings import limits
 from modic_core.volume import Volume, VolumeMeta
@@ -234,6 +239,8 @@ def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None) -> DicomS
 
     Raises InputError when reading takes longer than ``seconds`` (default ``limits().parse_seconds``).
     """
+    import pydicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
+
     scan = DicomScan()
     paths = list(paths)
     seconds = limits().parse_seconds if seconds is None else seconds
@@ -457,16 +464,28 @@ def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
             "original MR series."
         )
     _check_declared_size(headers)
+    import highdicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
+
     seconds = limits().parse_seconds
     deadline = time.monotonic() + seconds
+    if any(h.frames > 1 for h in headers) and len(headers) > 1:
+        raise InputError("The series mixes multi-frame and single-frame DICOM files; please export it again.")
+    read = _read_multiframe if first.frames > 1 else _read_single_frames
+    args = (first,) if first.frames > 1 else (headers,)
     with quiet_pydicom():
-        if any(h.frames > 1 for h in headers):
-            if len(headers) > 1:
-                raise InputError("The series mixes multi-frame and single-frame DICOM files; please export it again.")
-            volume = _read_multiframe(first, deadline=deadline, seconds=seconds)
-        else:
-            volume = _read_single_frames(headers, deadline=deadline, seconds=seconds)
-    return volume
+        if not any(_compressed(h) for h in headers):
+            return read(*args, deadline=deadline, seconds=seconds)
+        # A C codec's decode of one frame cannot be interrupted here: decode in a child killed at the deadline.
+        return call_with_deadline(
+            functools.partial(read, deadline=deadline, seconds=seconds), *args, deadline=deadline,
+            on_timeout=lambda: _too_slow(seconds, "while decoding the compressed images"),
+        )
+
+
+def _compressed(header: DicomHeader) -> bool:
+    from pydicom.uid import UID
+
+    return bool(header.transfer_syntax) and UID(header.transfer_syntax).is_encapsulated
 
 
 def unique_instances(headers: Sequence[DicomHeader]) -> list[DicomHeader]:

@@ -5,9 +5,9 @@ object's ``read``; :class:`DeadlineFile` raises from ``read`` once the deadline 
 file with hundreds of thousands of elements is stopped mid-parse, in this process, within one
 element of the limit. We chose this over parsing in a worker process with a timeout: a worker
 costs a process start per file (hundreds of files per series), and the parsed dataset would have
-to be pickled back; the decode of one frame by a C codec (JPEG, JPEG 2000) is the only step not
-interrupted, and it is bounded by the size checks made before it (``MODIC_MAX_ROWS_COLS``, each
-codestream's own header), so it cannot run long.
+to be pickled back. The decode of a frame by a C codec (JPEG, JPEG 2000) cannot be stopped from
+Python; compressed series are decoded in a child process instead
+(:mod:`modic_core.io.deadline_worker`).
 
 Size (Deflated Explicit VR Little Endian, 1.2.840.10008.1.2.1.99): pydicom inflates the whole
 dataset in memory before reading a single element (``zlib.decompress`` of the file), so a 1.6 MB

@@ -13,6 +13,7 @@ import warnings
 import zlib
 from pathlib import Path
 
+import highdicom  # noqa: F401 - imported here, so the timed loads below do not pay its first import
 import numpy as np
 import pydicom
 import pytest
@@ -349,4 +350,35 @@ def test_one_slow_file_is_stopped_near_the_time_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("MODIC_PARSE_SECONDS", "1")
     start = time.monotonic()
     assert_input_error(lambda: load_series(path), "longer than the 1 s allowed", "MODIC_PARSE_SECONDS")
+    assert time.monotonic() - start < 2.0
+
+
+def slow_j2k_series(folder: Path, size: int = 2048) -> Path:
+    """The fixture slice carrying one lossless JPEG 2000 frame of seeded 8-bit noise (4.5 MB for
+    2048 x 2048; OpenJPEG needs ~2 s to decode it, in one C call)."""
+    arr = np.random.default_rng(5).integers(0, 256, (size, size)).astype(np.uint8)
+    writer = sitk.ImageFileWriter()
+    writer.SetImageIO("GDCMImageIO")
+    writer.SetFileName(str(folder.parent / "codec.dcm"))
+    writer.SetCompressor("JPEG2000")
+    writer.UseCompressionOn()
+    writer.Execute(sitk.GetImageFromArray(arr))
+    codec = pydicom.dcmread(folder.parent / "codec.dcm")
+    ds = fixture_datasets()[0]
+    ds.file_meta.TransferSyntaxUID = codec.file_meta.TransferSyntaxUID
+    ds.PixelData = codec.PixelData
+    ds["PixelData"].VR = "OB"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.Rows = ds.Columns = size
+    folder.mkdir()
+    ds.save_as(folder / "IM0000.dcm", enforce_file_format=True)
+    return folder
+
+
+def test_one_slow_compressed_frame_is_stopped_near_the_time_limit(tmp_path, monkeypatch):
+    """The frame's decode is one C call: it runs in a child process killed at the deadline."""
+    folder = slow_j2k_series(tmp_path / "j2k")
+    monkeypatch.setenv("MODIC_PARSE_SECONDS", "1")
+    start = time.monotonic()
+    assert_input_error(lambda: load_series(folder), "longer than the 1 s allowed", "decoding the compressed images")
     assert time.monotonic() - start < 2.0

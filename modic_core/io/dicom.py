@@ -838,7 +838,8 @@ def _rescale_value(ds: Any, keyword: str, default: float) -> float:
 
 def _read_multiframe(header: DicomHeader, *, deadline: float | None = None, seconds: float = 0.0) -> Volume:
     """An enhanced (multi-frame) image through highdicom's volume support (which inverts
-    MONOCHROME1); the file's parse stops at ``deadline``, the frames' decode is checked after."""
+    MONOCHROME1); the parse stops at ``deadline`` (compressed frames decode in a child process
+    killed at it, see :func:`read_dicom_series`)."""
     import highdicom
 
     ds = _read_full_dataset(header, deadline=deadline, on_timeout=lambda: _too_slow(seconds, "while reading the multi-frame file"))

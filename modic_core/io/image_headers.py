@@ -18,7 +18,7 @@ then refuses, each with an :class:`~modic_core.InputError`:
   images of any format.
 
 The NIfTI geometry nibabel would use (sform when its code is set, else qform) comes back in
-``ImageHeader.geometry`` for the reader to apply.
+``ImageHeader.geometry`` for the reader to apply, and as the header's spacing and direction.
 
 Sizes are in ITK order (x, y, z) = (column, row, slice).
 """
@@ -85,7 +85,11 @@ def inspect_image(path: str | Path) -> ImageHeader:
         _check_data_file(path, _text_field(path, ("elementdatafile",), separator=b"=", stop_at_blank=False), local_ok=True)
     else:
         raise _unreadable(path)
-    return replace(_declared_size(path, io_name), geometry=geometry)
+    header = _declared_size(path, io_name)
+    if geometry is None or len(header.size) != 3:
+        return header
+    return replace(header, geometry=geometry, spacing=geometry.spacing,
+                   direction=tuple(float(v) for v in geometry.direction.flatten()))
 
 
 # --------------------------------------------------------------------------- detached data files

@@ -136,16 +136,23 @@ def nifti_geometry(h: NiftiHeader, name: str) -> NiftiGeometry | None:
         sform = np.asarray(h.srow, dtype=float).reshape(3, 4)
         geometry = _from_affine(sform, "sform", name)
         if qform is not None and float(np.max(np.abs(qform - sform))) > AFFINE_TOL_MM:
-            moved = float(np.linalg.norm(qform[:, 3] - sform[:, 3]))
             note = (
-                f"The NIfTI file '{name}' holds two different placements in the patient (sform and qform, "
-                f"origins {moved:.1f} mm apart); the sform was used, as nibabel and FSL do."
+                f"The NIfTI file '{name}' holds two different placements in the patient (its sform and qform place "
+                f"voxels up to {_largest_shift(qform, sform, h):.1f} mm apart); the sform was used, as nibabel and "
+                "FSL do."
             )
             geometry = NiftiGeometry(geometry.spacing, geometry.origin, geometry.direction, "sform", (note,))
         return geometry
     if qform is not None:
         return _from_affine(qform, "qform", name)
     return None
+
+
+def _largest_shift(a: np.ndarray, b: np.ndarray, h: NiftiHeader) -> float:
+    """Largest distance (mm) between where two 3 x 4 matrices put the corner voxels of the image."""
+    n = [max(int(d), 1) - 1 for d in h.dims[1:4]]
+    corners = np.array([[i, j, k, 1.0] for i in (0, n[0]) for j in (0, n[1]) for k in (0, n[2])])
+    return float(np.max(np.linalg.norm(corners @ (a - b).T, axis=1)))
 
 
 def _qform(h: NiftiHeader) -> np.ndarray:

@@ -22,7 +22,8 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 
-from modic_core.io import load_series
+from modic_core import make_study
+from modic_core.io import list_series, load_series
 from modic_core.io.dicom import read_header
 
 from .conftest import DICOM_DIR, DICOM_FILES, assert_input_error, fixture_datasets, write_series
@@ -128,12 +129,27 @@ def test_sform_is_used_when_set_and_a_disagreement_is_noted(tmp_path, sform_code
     with pytest.warns(UserWarning, match="sform was used"):
         vol = load_series(path)
     assert any("sform was used" in n for n in vol.meta.notes)
+    assert list_series(path)[0].orientation == vol.orientation()  # the picker says what the loader gives
     # voxel (0, 0, 0) and the voxel at the far corner sit where the sform puts them
     for ijk in [(0, 0, 0), (31, 31, 2)]:
         expected = sform_lps[:3, :3] @ np.asarray(ijk, float) + sform_lps[:3, 3]
         zyx = np.asarray(vol.array.shape) - 1
         found = [vol.index_to_physical(np.array([z, y, x]))[0] for z in (0, zyx[0]) for y in (0, zyx[1]) for x in (0, zyx[2])]
         assert min(np.linalg.norm(f - expected) for f in found) < 1e-3
+
+
+def test_the_placement_note_reaches_the_study_warnings(tmp_path):
+    img = sagittal_image((3, 48, 48))
+    data = nifti_bytes(img, tmp_path)
+    sform_ras = np.zeros((3, 4))
+    sform_ras[:, :3] = np.diag([-1, -1, 1]) @ np.asarray(SAGITTAL).reshape(3, 3) @ np.diag(img.GetSpacing())
+    sform_ras[:, 3] = np.diag([-1, -1, 1]) @ (np.asarray(img.GetOrigin()) + (0.0, 0.0, 6.0))  # 6 mm higher
+    (tmp_path / "t1.nii").write_bytes(with_sform(data, sform_ras, sform_code=2))
+    with pytest.warns(UserWarning):
+        t1 = load_series(tmp_path / "t1.nii")
+    t2 = t1.with_array(400 - t1.array, notes=(), sequence="T2", series_description="t2.nii")
+    study = make_study(t1, t2)
+    assert any("sform was used" in w and "6.0 mm" in w for w in study.warnings)
 
 
 def test_matching_qform_and_sform_give_no_note(tmp_path):
@@ -255,6 +271,7 @@ def test_two_dimensional_image_has_no_slice_orientation(tmp_path, suffix):
     arr = np.random.default_rng(4).integers(1, 200, (64, 64)).astype(np.int16)
     sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / f"flat.{suffix}"))
     assert_input_error(lambda: load_series(tmp_path / f"flat.{suffix}"), "two-dimensional", "slice orientation")
+    assert list_series(tmp_path / f"flat.{suffix}")[0].orientation == "unknown"  # was 'axial'
 
 
 # --------------------------------------------------------------------------- 6. deflate bomb
@@ -263,7 +280,8 @@ BOMB = textwrap.dedent(
     """
     import resource, sys, time
     from modic_core import InputError
-    from modic_core.io import load_series
+    from modic_core import make_study
+from modic_core.io import list_series, load_series
     start = time.monotonic()
     try:
         load_series(sys.argv[1])

@@ -485,7 +485,8 @@ def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
 def _compressed(header: DicomHeader) -> bool:
     from pydicom.uid import UID
 
-    return bool(header.transfer_syntax) and UID(header.transfer_syntax).is_encapsulated
+    uid = UID(header.transfer_syntax)
+    return bool(header.transfer_syntax) and uid.is_transfer_syntax and uid.is_encapsulated
 
 
 def unique_instances(headers: Sequence[DicomHeader]) -> list[DicomHeader]:
@@ -682,6 +683,8 @@ def _read_full_dataset(header: DicomHeader, *, deadline: float | None, on_timeou
 
     try:
         ds = read_dataset(header.path, deadline=deadline, on_timeout=on_timeout)
+        if "PixelData" in ds:
+            ds["PixelData"]  # converted now: a damaged value representation fails here, not in a decoder
     except InputError:
         raise
     except Exception as exc:

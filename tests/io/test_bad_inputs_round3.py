@@ -274,14 +274,32 @@ def test_two_dimensional_image_has_no_slice_orientation(tmp_path, suffix):
     assert list_series(tmp_path / f"flat.{suffix}")[0].orientation == "unknown"  # was 'axial'
 
 
+@pytest.mark.parametrize("vr", [b"KW", b"Ow"])
+def test_damaged_pixel_data_vr_is_a_damaged_file(tmp_path, vr):
+    """Found by fuzzing (tests/io/test_fuzz_reader.py): a bit flip in Pixel Data's VR raised
+    pydicom's NotImplementedError ('Unknown Value Representation') as a traceback."""
+    raw = bytearray(DICOM_FILES[0].read_bytes())
+    at = raw.rfind(b"\xe0\x7f\x10\x00")
+    raw[at + 4 : at + 6] = vr
+    (tmp_path / "IM0000.dcm").write_bytes(bytes(raw))
+    assert_input_error(lambda: load_series(tmp_path / "IM0000.dcm"), "damaged")
+
+
+def test_damaged_transfer_syntax_uid_is_named(tmp_path):
+    """A transfer syntax UID that is no transfer syntax must not break the choice of decoding path."""
+    raw = DICOM_FILES[0].read_bytes()
+    assert raw.count(b"1.2.840.10008.1.2.1\x00") == 1
+    (tmp_path / "IM0000.dcm").write_bytes(raw.replace(b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.1.2.9\x00"))
+    assert_input_error(lambda: load_series(tmp_path / "IM0000.dcm"), "unknown transfer syntax")
+
+
 # --------------------------------------------------------------------------- 6. deflate bomb
 
 BOMB = textwrap.dedent(
     """
     import resource, sys, time
     from modic_core import InputError
-    from modic_core import make_study
-from modic_core.io import list_series, load_series
+    from modic_core.io import load_series
     start = time.monotonic()
     try:
         load_series(sys.argv[1])

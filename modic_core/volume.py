@@ -32,6 +32,7 @@ class VolumeMeta:
     date_hash: str | None = None  # one-way hash of the study date
     demographics_hash: str | None = None  # one-way hash of patient age and sex
     source: str = ""  # "dicom", "mha", "nifti", "synthetic"
+    notes: tuple[str, ...] = ()  # sentences about how the file was read (e.g. which NIfTI placement was used)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

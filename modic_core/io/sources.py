@@ -297,7 +297,7 @@ def _image_entry(path: Path, rel: str) -> _Entry:
     size = header.size
     dim = len(size)
     normal = np.asarray(header.direction).reshape(dim, dim)[:, 2] if dim == 3 else np.array([0.0, 0.0, 1.0])
-    orientation = orientation_name(normal[:3]) if normal.size >= 3 else "unknown"
+    orientation = orientation_name(normal[:3]) if dim == 3 else "unknown"  # a 2D file has no slice orientation
     n_slices, rows, cols = (int(size[2]) if dim >= 3 else 1), (int(size[1]) if dim >= 2 else 1), int(size[0])
     if dim == 3 and len(header.spacing) == 3 and reoriented(size, header.spacing, header.direction):
         orientation = "sagittal"  # as read_image will lay it out (modic_core.io.layout)

@@ -45,6 +45,7 @@ def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None,
     from modic_core.pairing.identity import identity_warnings
 
     warnings = identity_warnings(t1.meta, t2.meta)  # different patients: InputError
+    warnings += [note for v in (t1, t2) for note in v.meta.notes]  # how the reader read the files
     trusted = not (t1.meta.frame_of_reference_uid and t2.meta.frame_of_reference_uid
                    and t1.meta.frame_of_reference_uid != t2.meta.frame_of_reference_uid)
     check_pair(t1, t2, geometry_trusted=trusted)

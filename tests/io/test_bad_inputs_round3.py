@@ -414,7 +414,9 @@ def slow_j2k_series(folder: Path, size: int = 2048) -> Path:
 def test_one_slow_compressed_frame_is_stopped_near_the_time_limit(tmp_path, monkeypatch):
     """The frame's decode is one C call: it runs in a child process killed at the deadline."""
     folder = slow_j2k_series(tmp_path / "j2k")
-    monkeypatch.setenv("MODIC_PARSE_SECONDS", "1")
+    # The frame's decode took 0.73-0.82 s (load 3) to 2.4 s (load 8) on the 2-core dev machine: a 0.25 s limit is
+    # always shorter than the decode, so the test does not depend on the machine's load.
+    monkeypatch.setenv("MODIC_PARSE_SECONDS", "0.25")
     start = time.monotonic()
-    assert_input_error(lambda: load_series(folder), "longer than the 1 s allowed", "decoding the compressed images")
-    assert time.monotonic() - start < 2.0
+    assert_input_error(lambda: load_series(folder), "longer than the 0.25 s allowed", "decoding the compressed images")
+    assert time.monotonic() - start < 1.0

@@ -109,7 +109,7 @@ def test_a_folder_of_many_series_stops_the_header_scan_early(tmp_path, monkeypat
         zf.extractall(tmp_path)
     read = []
     real = dicom.read_header
-    monkeypatch.setattr(dicom, "read_header", lambda p: read.append(p) or real(p))
+    monkeypatch.setattr(dicom, "read_header", lambda p, **kw: read.append(p) or real(p, **kw))
     with pytest.raises(InputError, match="more than 4 series"):
         list_series(tmp_path)  # a server folder: no zip directory to count from, the header scan stops
     assert len(read) == 5

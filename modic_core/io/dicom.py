@@ -43,6 +43,7 @@ import numpy as np
 
 from modic_core.errors import InputError
 from modic_core.settings import limits
+from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume, VolumeMeta
 
 __all__ = [
@@ -331,11 +332,11 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
         date_hash=_optional_hash(ds, ("StudyDate",)) or _optional_hash(ds, ("SeriesDate",)),
         demographics_hash=_optional_hash(ds, ("PatientAge", "PatientSex")),
-        modality=str(ds.get("Modality", "") or ""),
-        series_description=str(ds.get("SeriesDescription", "") or ""),
+        modality=plain_text(ds.get("Modality", ""), limit=16),  # CS: 16 characters
+        series_description=plain_text(ds.get("SeriesDescription", ""), limit=DICOM_LO_CHARS),
         series_number=_int(ds.get("SeriesNumber")),
         instance_number=_int(ds.get("InstanceNumber")),
-        manufacturer=str(ds.get("Manufacturer", "") or ""),
+        manufacturer=plain_text(ds.get("Manufacturer", ""), limit=DICOM_LO_CHARS),
         field_strength_t=_float(ds.get("MagneticFieldStrength")),
         repetition_time_ms=tr,
         echo_time_ms=te,

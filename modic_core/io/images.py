@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modic_core.errors import InputError
+from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume, VolumeMeta
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image", "write_image"]
@@ -44,7 +45,7 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
         raise InputError(f"The file '{path.name}' has {image.GetDimension()} dimensions; a 3D (or single-slice) series is needed.")
     image = to_sagittal_layout(image)  # e.g. the SPIDER release's identity-direction volumes
     source = "nifti" if ".nii" in path.name.lower() else "mha"
-    meta = VolumeMeta(series_description=path.name, sequence=sequence, source=source)
+    meta = VolumeMeta(series_description=plain_text(path.name, limit=DICOM_LO_CHARS), sequence=sequence, source=source)
     return Volume.from_sitk(image, meta)
 
 

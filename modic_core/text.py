@@ -1,0 +1,75 @@
+"""Text that came from a file (DICOM tags, file names) made safe to draw: plain, visible, short.
+
+A SeriesDescription, a Manufacturer or a file name is written by whoever made the file, so the
+product treats it as hostile text: it may hold markdown (``![p](http://host/pixel.png)``,
+``**ALERT**``, ``:red[...]``), TeX math (``$x_{$``), bidirectional overrides that spoof words
+(U+202E), zero-width characters, control characters or 60,000 characters.
+
+- :func:`plain_text` is applied where tag text enters the product (the readers): Unicode NFC;
+  whitespace (tabs, newlines, U+2028 ...) collapsed to single spaces; control and format
+  characters dropped (categories Cc, Cf -- bidi embeddings/overrides U+202A-U+202E and isolates
+  U+2066-U+2069, zero-width U+200B-U+200F, U+FEFF -- and lone surrogates, Cs); capped at
+  ``limit`` characters, the last one an ellipsis.
+- :func:`markdown_inert` is applied where such text is drawn by a markdown renderer (Streamlit's
+  ``st.markdown``, ``st.caption``, ``st.info``, ...): every ASCII punctuation character is
+  backslash-escaped (CommonMark renders an escaped punctuation character as itself), so links,
+  images, emphasis, ``:color[]`` directives, ``:shortcodes:``, ``$math$`` and HTML stay text.
+- :func:`strip_invisible` drops only the format characters (Cf), for cells whose text must
+  otherwise stay as given (CSV cells).
+
+Matplotlib draws user text with math parsing off (``Text.set_parse_math(False)``) and
+``usetex=False`` (:mod:`modic_core.export.documents`).
+"""
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from typing import Any
+
+__all__ = ["DICOM_LO_CHARS", "DICOM_ST_CHARS", "ELLIPSIS", "markdown_inert", "plain_text", "strip_invisible"]
+
+#: Longest value of a DICOM LO (Long String) element, e.g. SeriesDescription, Manufacturer (characters).
+DICOM_LO_CHARS = 64
+#: Longest value of a DICOM ST (Short Text) element (characters).
+DICOM_ST_CHARS = 1024
+ELLIPSIS = "\u2026"
+
+_DROPPED = frozenset(("Cc", "Cf", "Cs"))
+_MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+
+
+def plain_text(value: Any, *, limit: int) -> str:
+    """``value`` as one line of visible text of at most ``limit`` characters (see the module docstring).
+
+    ``None`` gives ``""``; anything else is ``str()``-ed first. A text longer than ``limit`` keeps
+    its first ``limit - 1`` characters (trailing spaces removed) and an ellipsis.
+
+    Raises:
+        ValueError: ``limit`` is below 1.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1 character, got {limit!r}")
+    if value is None:
+        return ""
+    text = unicodedata.normalize("NFC", str(value))
+    text = "".join(" " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _DROPPED)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + ELLIPSIS
+    return text
+
+
+def markdown_inert(value: Any) -> str:
+    """``value`` with every ASCII punctuation character backslash-escaped, so a markdown renderer
+    draws it literally (``**ALERT**`` shows its asterisks, ``![p](url)`` fetches nothing). Apply
+    it to the user-derived part of a markdown string only, after :func:`plain_text`."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", "" if value is None else str(value))
+
+
+def strip_invisible(value: str) -> str:
+    """``value`` without format characters (Unicode category Cf: bidi controls, zero-width
+    characters, U+FEFF); everything else, newlines included, is kept."""
+    if value.isascii():
+        return value
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cf")

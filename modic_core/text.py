@@ -39,24 +39,25 @@ _DROPPED = frozenset(("Cc", "Cf", "Cs"))
 _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 
 
-def plain_text(value: Any, *, limit: int) -> str:
+def plain_text(value: Any, *, limit: int, ellipsis: str = ELLIPSIS) -> str:
     """``value`` as one line of visible text of at most ``limit`` characters (see the module docstring).
 
     ``None`` gives ``""``; anything else is ``str()``-ed first. A text longer than ``limit`` keeps
-    its first ``limit - 1`` characters (trailing spaces removed) and an ellipsis.
+    its first ``limit - len(ellipsis)`` characters (trailing spaces removed) and ``ellipsis``
+    (``"..."`` where the target character set has no U+2026, e.g. DICOM's default).
 
     Raises:
-        ValueError: ``limit`` is below 1.
+        ValueError: ``limit`` is not longer than ``ellipsis``.
     """
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1 character, got {limit!r}")
+    if limit < max(1, len(ellipsis) + 1):
+        raise ValueError(f"limit must be at least {max(1, len(ellipsis) + 1)} characters, got {limit!r}")
     if value is None:
         return ""
     text = unicodedata.normalize("NFC", str(value))
     text = "".join(" " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _DROPPED)
     text = " ".join(text.split())
     if len(text) > limit:
-        text = text[: limit - 1].rstrip() + ELLIPSIS
+        text = text[: limit - len(ellipsis)].rstrip() + ellipsis
     return text
 
 

@@ -1,0 +1,77 @@
+"""modic_core.text: hostile tag text made plain, markdown made inert, format characters stripped."""
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from modic_core.text import DICOM_LO_CHARS, ELLIPSIS, markdown_inert, plain_text, strip_invisible
+
+BIDI_AND_ZERO_WIDTH = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
+                       "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\ufeff"]
+
+
+class TestPlainText:
+    @pytest.mark.parametrize("ch", BIDI_AND_ZERO_WIDTH)
+    def test_drops_bidi_and_zero_width_characters(self, ch):
+        assert plain_text(f"t1{ch}_tse{ch}", limit=64) == "t1_tse"
+
+    def test_rtl_override_cannot_spoof_a_word(self):
+        # shown as "T1 sag exe.gnp" by a bidi renderer; plain: the characters in stored order
+        assert plain_text("T1 sag \u202egnp.exe", limit=64) == "T1 sag gnp.exe"
+
+    def test_control_characters_dropped_and_whitespace_collapsed(self):
+        assert plain_text("  T1\x00\x07 \t sag\r\n\u2028 tse\x1b[31m  ", limit=64) == "T1 sag tse[31m"
+
+    def test_nfc(self):
+        decomposed = "e\u0301"  # e + combining acute
+        assert plain_text(decomposed, limit=8) == "\u00e9" and unicodedata.is_normalized("NFC", plain_text(decomposed, limit=8))
+
+    def test_capped_with_an_ellipsis(self):
+        out = plain_text("x" * 60_000, limit=DICOM_LO_CHARS)
+        assert len(out) == DICOM_LO_CHARS and out.endswith(ELLIPSIS) and out[:-1] == "x" * 63
+        assert plain_text("abc", limit=3) == "abc"
+        assert plain_text("ab  cd", limit=4) == "ab" + ELLIPSIS  # trailing space before the ellipsis removed
+        assert plain_text("x" * 10, limit=8, ellipsis="...") == "xxxxx..."
+
+    def test_markdown_and_math_kept_as_text(self):
+        text = "![p](http://h/p.png) **ALERT** $x_{$"
+        assert plain_text(text, limit=64) == text  # plain: drawing it inertly is the renderer's job
+
+    def test_none_and_non_text(self):
+        assert plain_text(None, limit=5) == "" and plain_text(12.5, limit=5) == "12.5"
+
+    def test_limit_checked(self):
+        with pytest.raises(ValueError, match="limit"):
+            plain_text("x", limit=0)
+
+
+class TestMarkdownInert:
+    @pytest.mark.parametrize("text", ["![p](http://127.0.0.1:9/pixel.png)", "**ALERT**", "[click](https://evil)",
+                                      ":red[warning]", "$5 and $6", "<b>html</b>", "# heading", "1. list",
+                                      "`code`", "a_b_c", ":material/home: :smile:", "> quote", "~~strike~~"])
+    def test_every_markdown_character_escaped(self, text):
+        out = markdown_inert(text)
+        # every ASCII punctuation character is preceded by a backslash: CommonMark shows it as itself
+        i = 0
+        while i < len(out):
+            if out[i] == "\\":
+                assert out[i + 1] in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+                i += 2
+                continue
+            assert out[i].isalnum() or out[i] == " ", (text, out, i)
+            i += 1
+
+    def test_unescaping_gives_the_text_back(self):
+        import re
+
+        text = "T1 **ALERT** ![p](http://h/p.png) \\ $5"
+        assert re.sub(r"\\(.)", r"\1", markdown_inert(text)) == text
+
+    def test_none(self):
+        assert markdown_inert(None) == ""
+
+
+def test_strip_invisible_keeps_newlines_and_drops_format_characters():
+    assert strip_invisible("a\u202eb\nc\u200b\ufeff") == "ab\nc"
+    assert strip_invisible("plain ascii\t") == "plain ascii\t"

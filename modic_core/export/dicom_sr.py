@@ -16,7 +16,8 @@ One volumetric measurement group per detected level (highdicom
   sentence as parameters;
 - TID 1500's "Qualitative Evaluations" container (UMLS C0034375) at the root: "Level naming" =
   "Level naming uncertain" or "Level naming not flagged" (``report.naming_uncertain``) with the
-  report's naming warning as text, and, when the user corrected the names, "Level names" =
+  report's naming warning as text ("Intervertebral discs found" = "No disc found" when no level was
+  found; the optional Imaging Measurements container is then left out), and, when the user corrected the names, "Level names" =
   "Level names corrected by user" plus a text item with what was changed (e.g. "all names shifted
   up by one level"); the tracking identifiers and finding sites then carry the corrected names;
   then one TEXT item "Warning" per sentence of ``report.warnings``, "T1/T2 alignment check" (its
@@ -221,6 +222,9 @@ def _naming_evaluations(report):
             hd.sr.TextContentItem(name=private_code("NAMECORR", "Level name correction by user"),
                                   value=_text(report.naming_correction or "corrected"), relationship_type=contains),
         ]
+    if not getattr(report, "levels", None):
+        items.append(hd.sr.CodeContentItem(name=private_code("DISCSFOUND", "Intervertebral discs found"),
+                                           value=private_code("NODISC", "No disc found"), relationship_type=contains))
     items += _warning_items(report)
     container = hd.sr.ContainerContentItem(name=hd.sr.CodedConcept(*QUALITATIVE_EVALUATIONS), relationship_type=contains)
     container.ContentSequence = hd.sr.ContentSequence(items)
@@ -327,9 +331,14 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (
     content = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
         procedure_reported=hd.sr.CodedConcept("113091000", "SCT", "Magnetic resonance imaging"),
-        imaging_measurements=groups or None,
+        imaging_measurements=groups or [hd.sr.MeasurementsAndQualitativeEvaluations(  # highdicom needs one to build
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="none"))],
         title=codes.DCM.ImagingMeasurementReport,
     )
+    if not groups:  # no disc found: TID 1500 without its optional Imaging Measurements container (said below)
+        root = content[0].ContentSequence
+        keep = [it for it in root if it.ConceptNameCodeSequence[0].CodeValue != codes.DCM.ImagingMeasurements.value]
+        content[0].ContentSequence = hd.sr.ContentSequence(keep)
     content[0].ContentSequence.append(_naming_evaluations(report))
     sr = hd.sr.Comprehensive3DSR(
         evidence=list(evidence.values()) or [headers[0]], content=content, series_instance_uid=generate_uid(),

@@ -13,7 +13,8 @@ product treats it as hostile text: it may hold markdown (``![p](http://host/pixe
 - :func:`markdown_inert` is applied where such text is drawn by a markdown renderer (Streamlit's
   ``st.markdown``, ``st.caption``, ``st.info``, ...): every ASCII punctuation character is
   backslash-escaped (CommonMark renders an escaped punctuation character as itself), so links,
-  images, emphasis, ``:color[]`` directives, ``:shortcodes:``, ``$math$`` and HTML stay text.
+  images, emphasis, ``:color[]`` directives, ``:shortcodes:``, ``$math$`` and HTML stay text; bare
+  URLs and e-mail addresses get an invisible word joiner so that they are not linked.
 - :func:`strip_invisible` drops only the format characters (Cf), for cells whose text must
   otherwise stay as given (CSV cells).
 
@@ -27,7 +28,7 @@ import string
 import unicodedata
 from typing import Any
 
-__all__ = ["DICOM_LO_CHARS", "DICOM_ST_CHARS", "ELLIPSIS", "markdown_inert", "plain_text", "strip_invisible"]
+__all__ = ["DICOM_LO_CHARS", "DICOM_ST_CHARS", "ELLIPSIS", "WORD_JOINER", "markdown_inert", "plain_text", "strip_invisible"]
 
 #: Longest value of a DICOM LO (Long String) element, e.g. SeriesDescription, Manufacturer (characters).
 DICOM_LO_CHARS = 64
@@ -37,6 +38,9 @@ ELLIPSIS = "\u2026"
 
 _DROPPED = frozenset(("Cc", "Cf", "Cs"))
 _MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+#: Invisible character that breaks GFM's literal autolinks (see :func:`markdown_inert`).
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?:(?<![a-z0-9])(?:https?|ftp|mailto|xmpp|www)(?=\\[:.]))|\\@")
 
 
 def plain_text(value: Any, *, limit: int, ellipsis: str = ELLIPSIS) -> str:
@@ -64,8 +68,14 @@ def plain_text(value: Any, *, limit: int, ellipsis: str = ELLIPSIS) -> str:
 def markdown_inert(value: Any) -> str:
     """``value`` with every ASCII punctuation character backslash-escaped, so a markdown renderer
     draws it literally (``**ALERT**`` shows its asterisks, ``![p](url)`` fetches nothing). Apply
-    it to the user-derived part of a markdown string only, after :func:`plain_text`."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", "" if value is None else str(value))
+    it to the user-derived part of a markdown string only, after :func:`plain_text`.
+
+    GitHub-flavoured markdown also links bare URLs and e-mail addresses found in the text *after*
+    escapes are resolved (``http://host/x``, ``www.host``, ``a@host.org``): a WORD JOINER (U+2060,
+    invisible, :data:`WORD_JOINER`) is put after the scheme or ``www`` and after ``@``, so they stay text.
+    """
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", "" if value is None else str(value))
+    return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, text)
 
 
 def strip_invisible(value: str) -> str:

@@ -11,8 +11,8 @@ product treats it as hostile text: it may hold markdown (``![p](http://host/pixe
   U+2066-U+2069, zero-width U+200B-U+200F, U+FEFF -- and lone surrogates, Cs); capped at
   ``limit`` characters, the last one an ellipsis.
 - :func:`markdown_inert` is applied where such text is drawn by a markdown renderer (Streamlit's
-  ``st.markdown``, ``st.caption``, ``st.info``, ...): every ASCII punctuation character is
-  backslash-escaped (CommonMark renders an escaped punctuation character as itself), so links,
+  ``st.markdown``, ``st.caption``, ``st.info``, ...): every markdown character where it could
+  act is backslash-escaped (CommonMark renders an escaped punctuation character as itself), so links,
   images, emphasis, ``:color[]`` directives, ``:shortcodes:``, ``$math$`` and HTML stay text; bare
   URLs and e-mail addresses get an invisible word joiner so that they are not linked.
 - :func:`strip_invisible` drops only the format characters (Cf), for cells whose text must
@@ -24,11 +24,10 @@ Matplotlib draws user text with math parsing off (``Text.set_parse_math(False)``
 from __future__ import annotations
 
 import re
-import string
 import unicodedata
 from typing import Any
 
-__all__ = ["DICOM_LO_CHARS", "DICOM_ST_CHARS", "ELLIPSIS", "WORD_JOINER", "markdown_inert", "plain_text", "strip_invisible"]
+__all__ = ["DICOM_LO_CHARS", "DICOM_ST_CHARS", "ELLIPSIS", "MARKDOWN_INLINE", "WORD_JOINER", "markdown_inert", "plain_text", "strip_invisible"]
 
 #: Longest value of a DICOM LO (Long String) element, e.g. SeriesDescription, Manufacturer (characters).
 DICOM_LO_CHARS = 64
@@ -37,10 +36,17 @@ DICOM_ST_CHARS = 1024
 ELLIPSIS = "\u2026"
 
 _DROPPED = frozenset(("Cc", "Cf", "Cs"))
-_MARKDOWN_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+#: Characters that open or close markdown anywhere in a line (CommonMark, GFM strikethrough, HTML,
+#: entities, KaTeX math); always escaped. ``_`` is escaped except inside a word (``study_id``), where
+#: it cannot emphasise, and ``:`` unless a space follows (Streamlit's ``:red[...]``, ``:+1:``, ``:material/x:``).
+MARKDOWN_INLINE = "\\`*[]<>$~&"
+_INLINE = re.compile("[" + re.escape(MARKDOWN_INLINE) + r"]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|:(?=\S)")
+#: Block markers at the start of a line: heading ``#``, list ``-`` ``+`` ``1.`` ``1)``, quote ``>``,
+#: setext/table ``=`` ``|`` (``*`` is escaped everywhere).
+_LINE_START = re.compile(r"^([ \t]*)(?:([#+\-=>|])|(\d+)([.)]))", re.M)
 #: Invisible character that breaks GFM's literal autolinks (see :func:`markdown_inert`).
 WORD_JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?i)(?:(?<![a-z0-9])(?:https?|ftp|mailto|xmpp|www)(?=\\[:.]))|\\@")
+_AUTOLINK = re.compile(r"(?i)(?<![a-z0-9])(?:https?|ftp|mailto|xmpp|www)(?=\\?[:.])|@(?=[a-z0-9])")
 
 
 def plain_text(value: Any, *, limit: int, ellipsis: str = ELLIPSIS) -> str:
@@ -66,15 +72,20 @@ def plain_text(value: Any, *, limit: int, ellipsis: str = ELLIPSIS) -> str:
 
 
 def markdown_inert(value: Any) -> str:
-    """``value`` with every ASCII punctuation character backslash-escaped, so a markdown renderer
-    draws it literally (``**ALERT**`` shows its asterisks, ``![p](url)`` fetches nothing). Apply
-    it to the user-derived part of a markdown string only, after :func:`plain_text`.
+    """``value`` drawn literally by a markdown renderer: ``**ALERT**`` shows its asterisks,
+    ``![p](url)`` fetches nothing, ``[a](url)`` links nowhere, ``:red[x]``, ``$x$``, ``<b>``, ``~~x~~``
+    and a leading ``#``, ``-`` or ``1.`` stay text. Apply it to the user-derived part of a markdown
+    string only, after :func:`plain_text`.
 
-    GitHub-flavoured markdown also links bare URLs and e-mail addresses found in the text *after*
-    escapes are resolved (``http://host/x``, ``www.host``, ``a@host.org``): a WORD JOINER (U+2060,
-    invisible, :data:`WORD_JOINER`) is put after the scheme or ``www`` and after ``@``, so they stay text.
+    Markdown characters are backslash-escaped (CommonMark draws an escaped punctuation character as
+    itself): :data:`MARKDOWN_INLINE` everywhere, ``_`` and ``:`` where they could act, block markers at
+    the start of a line. Harmless punctuation (``.`` ``,`` ``(`` ``/`` ...) is left as it is, so the
+    source stays readable. GitHub-flavoured markdown also links bare URLs and e-mail addresses found in
+    the text *after* escapes are resolved (``http://host/x``, ``www.host``, ``a@host.org``): a WORD
+    JOINER (U+2060, invisible, :data:`WORD_JOINER`) is put after the scheme or ``www`` and after ``@``.
     """
-    text = _MARKDOWN_SPECIAL.sub(r"\\\1", "" if value is None else str(value))
+    text = _INLINE.sub(lambda m: "\\" + m.group(0), "" if value is None else str(value))
+    text = _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), text)
     return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, text)
 
 

@@ -175,7 +175,7 @@ if report is not None:
         shown = rt.placed_study(study, fingerprint=fp)  # T2 where the alignment check put it
         placed, study = shown.t2 is not study.t2, shown
     for sentence in report.warnings:
-        (st.warning if report.reliable else st.error)(sentence, icon="⚠️")
+        (st.warning if report.reliable else st.error)(markdown_inert(sentence), icon="⚠️")  # may quote file values
     al = report.alignment
     if al is not None:
         with st.expander(("T1/T2 alignment: " + ("checked" if al.ok else "FAILED")) + f" · {al.sentence()}",

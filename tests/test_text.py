@@ -47,33 +47,42 @@ class TestPlainText:
 
 
 class TestMarkdownInert:
-    @pytest.mark.parametrize("text", ["![p](http://127.0.0.1:9/pixel.png)", "**ALERT**", "[click](https://evil)",
-                                      ":red[warning]", "$5 and $6", "<b>html</b>", "# heading", "1. list",
-                                      "`code`", "a_b_c", ":material/home: :smile:", "> quote", "~~strike~~"])
-    def test_every_markdown_character_escaped(self, text):
-        out = markdown_inert(text)
-        # every ASCII punctuation character is preceded by a backslash: CommonMark shows it as itself
-        i = 0
-        while i < len(out):
-            if out[i] == "\\":
-                assert out[i + 1] in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-                i += 2
-                continue
-            assert out[i].isalnum() or out[i] in (" ", WORD_JOINER), (text, out, i)
-            i += 1
+    @pytest.mark.parametrize("text, inert", [
+        ("![p](http://127.0.0.1:9/pixel.png)", "!\\[p\\](http" + WORD_JOINER + "\\://127.0.0.1\\:9/pixel.png)"),
+        ("**ALERT**", "\\*\\*ALERT\\*\\*"),
+        ("[click](https://evil)", "\\[click\\](https" + WORD_JOINER + "\\://evil)"),
+        (":red[warning] :+1: :material/home:", "\\:red\\[warning\\] \\:+1: \\:material/home:"),
+        ("$5 and $6", "\\$5 and \\$6"),
+        ("<b>html</b> &amp;", "\\<b\\>html\\</b\\> \\&amp;"),
+        ("`code` ~~strike~~", "\\`code\\` \\~\\~strike\\~\\~"),
+        ("_emph_ and a_b_c", "\\_emph\\_ and a_b_c"),
+        ("# heading", "\\# heading"),
+        ("- item", "\\- item"),
+        ("+ item", "\\+ item"),
+        ("1. list", "1\\. list"),
+        ("12) list", "12\\) list"),
+        ("> quote", "\\> quote"),
+        ("back\\slash", "back\\\\slash"),
+    ])
+    def test_markdown_characters_escaped(self, text, inert):
+        assert markdown_inert(text) == inert
+
+    def test_harmless_punctuation_stays(self):
+        text = "No cohort was found: the folder needs studies.csv (study_id, t1, ...); 'x' / y? 50 %"
+        assert markdown_inert(text) == text
 
     def test_unescaping_gives_the_text_back(self):
         import re
 
-        text = "T1 **ALERT** ![p](http://h/p.png) \\ $5"
+        text = "T1 **ALERT** ![p](http://h/p.png) \\ $5 :red[x] _a_ # 1."
         assert re.sub(r"\\(.)", r"\1", markdown_inert(text).replace(WORD_JOINER, "")) == text
 
     @pytest.mark.parametrize("text, broken", [
         ("see http://127.0.0.1:9/p.png", "http" + WORD_JOINER + "\\:"),
         ("HTTPS://evil.example", "HTTPS" + WORD_JOINER + "\\:"),
         ("_http://x", "http" + WORD_JOINER),
-        ("www.evil.example", "www" + WORD_JOINER + "\\."),
-        ("mail a@evil.example", "\\@" + WORD_JOINER),
+        ("www.evil.example", "www" + WORD_JOINER + "."),
+        ("mail a@evil.example", "@" + WORD_JOINER),
     ])
     def test_bare_urls_and_addresses_are_not_linked(self, text, broken):
         # GFM links them in the text after escapes are resolved; a word joiner breaks the pattern

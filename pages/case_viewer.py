@@ -216,7 +216,7 @@ if report is not None:
         # built when clicked, from the slice, windows and opacity on screen then (the viewer keeps `view` current)
         pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=view["z"], window_t1=view["win_t1"],
                                                  window_t2=view["win_t2"], heatmap_opacity=max(view["opacity"], 0.4),
-                                                 device=report.device), "building the PDF report", fallback=error_pdf())  # a failed build: a PDF saying so, never 0 bytes
+                                                 device=report.device), "building the PDF report", on_error=error_pdf)  # a failed build: a PDF saying so, never 0 bytes
         d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
                             key=f"cv_dl_pdf_{fp}", on_click="ignore", help="Built when you click: the slice and windows on screen.")
         if sr_source is not None and not report.reliable:

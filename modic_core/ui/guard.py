@@ -110,14 +110,16 @@ def guarded(what: str = "processing the request", *, show: Callable[[str], Any] 
         _show(GENERIC_ERROR, show)
 
 
-def safe_call(fn: Callable[[], Any], what: str, *, fallback: Any = None) -> Callable[[], Any]:
-    """Wrap a deferred callable (e.g. a download's data) so that it never raises."""
+def safe_call(fn: Callable[[], Any], what: str, *, fallback: Any = None,
+              on_error: Callable[[], Any] | None = None) -> Callable[[], Any]:
+    """Wrap a deferred callable (e.g. a download's data) so that it never raises: on failure it
+    returns ``on_error()`` when given (built only then, e.g. a PDF saying the report failed), else ``fallback``."""
 
     def run() -> Any:
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001
             log_unexpected(exc, what)
-            return fallback
+            return on_error() if on_error is not None else fallback
 
     return run

@@ -130,10 +130,11 @@ def test_a_failed_pdf_download_is_a_pdf_saying_so_never_zero_bytes():
     def broken() -> bytes:
         raise ValueError("mathtext")
 
-    data = safe_call(broken, "building the PDF report", fallback=error_pdf())()
+    data = safe_call(broken, "building the PDF report", on_error=error_pdf)()
     assert data.startswith(b"%PDF") and len(data) > 1_000
-    page = Path(__file__).resolve().parents[2] / "pages" / "case_viewer.py"
-    assert "fallback=error_pdf()" in page.read_text() and 'fallback=b"")  # a failed build' not in page.read_text()
+    page = (Path(__file__).resolve().parents[2] / "pages" / "case_viewer.py").read_text()
+    pdf_call = page[page.index("pdf = safe_call("):page.index("d2c.download_button")]
+    assert "on_error=error_pdf" in pdf_call and 'fallback=b""' not in pdf_call
 
 
 # --------------------------------------------------------------------------- CSV, SR, page messages

@@ -10,14 +10,15 @@ from modic_core.datasets.demo import demo_truth, list_demo_cases
 from modic_core.analysis.pairing_override import graded_anyway
 from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
-from modic_core.export.documents import build_pdf_report, method_label, report_csv
+from modic_core.export.documents import build_pdf_report, error_pdf, method_label, report_csv
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
-from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, md_literal, needs_choice, pair_differences
+from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.session import short_study_id
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
 from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
+from modic_core.text import markdown_inert
 
 st.title("Case viewer")
 st.caption("Detected intervertebral levels, their Modic grade and where the model looked.")
@@ -83,7 +84,7 @@ def upload_input():
             cache["error"] = g.message
             return None, None
     if cache["error"]:
-        st.error(cache["error"])
+        st.error(markdown_inert(cache["error"]))
         return None, None
     infos = cache["infos"]
     if len(infos) == 1:  # one series: view it, never grade it
@@ -161,8 +162,9 @@ sid = short_study_id(study, fp)
 normalization, threshold = rt.current_settings()
 view_only = is_view_only(study)
 nz, ny, nx = study.t1.shape
-series = (f"**Series:** {md_literal(volume_label(study.t1, study.t1.meta.sequence))}" if view_only else
-          f"**T1:** {md_literal(volume_label(study.t1, 'T1'))} · **T2:** {md_literal(volume_label(study.t2, 'T2'))}")  # never a file name; tag text verbatim
+# never a file name; the SeriesDescription is the file's text: drawn as text, never as markdown
+series = (f"**Series:** {markdown_inert(volume_label(study.t1, study.t1.meta.sequence))}" if view_only else
+          f"**T1:** {markdown_inert(volume_label(study.t1, 'T1'))} · **T2:** {markdown_inert(volume_label(study.t2, 'T2'))}")
 st.markdown(f"**Study** `{sid}` (hashed ID) · {series} · "
             f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm")
 # The downloads sit right under the study they belong to. This slot is (re)drawn empty as soon as a
@@ -173,7 +175,7 @@ downloads_slot = st.empty()
 report = None
 levels: list = []
 if view_only:
-    st.info(VIEW_ONLY_REASON.format(label=md_literal(study.sources.get("t1", "one series"))), icon="👁️")
+    st.info(VIEW_ONLY_REASON.format(label=markdown_inert(study.sources.get("t1", "one series"))), icon="👁️")
     if rt.detector_ready():
         with st.spinner("Finding the levels…"), guarded("detecting levels"):
             levels = rt.detect_only(study, threshold, fingerprint=fp)
@@ -196,7 +198,7 @@ if report is not None:
         shown = rt.placed_study(study, fingerprint=fp)  # T2 where the alignment check put it
         placed, study = shown.t2 is not study.t2, shown
     for sentence in report.warnings:
-        (st.warning if report.reliable else st.error)(sentence, icon="⚠️")
+        (st.warning if report.reliable else st.error)(markdown_inert(sentence), icon="⚠️")  # may quote file values
     al = report.alignment
     if al is not None:
         with st.expander(("T1/T2 alignment: " + ("checked" if al.ok else "FAILED")) + f" · {al.sentence()}",
@@ -237,7 +239,7 @@ if report is not None:
         # built when clicked, from the slice, windows and opacity on screen then (the viewer keeps `view` current)
         pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=view["z"], window_t1=view["win_t1"],
                                                  window_t2=view["win_t2"], heatmap_opacity=max(view["opacity"], 0.4),
-                                                 device=report.device), "building the PDF report", fallback=b"")
+                                                 device=report.device), "building the PDF report", on_error=error_pdf)  # a failed build: a PDF saying so, never 0 bytes
         d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
                             key=f"cv_dl_pdf_{fp}", on_click="ignore", help="Built when you click: the slice and windows on screen.")
         if sr_source is not None and not report.reliable:

@@ -50,6 +50,7 @@ from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
 from modic_core.cli_args import shift_levels, threshold as threshold_arg
 from modic_core.errors import InputError
+from modic_core.io.outputs import check_output, write_output
 from modic_core.pairing.alignment import Alignment, fov_coverage
 from modic_core.volume import Study, Volume
 
@@ -504,8 +505,8 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     try:
         if args.normalization not in NORMALIZATIONS:
             raise InputError(f"Unknown normalization {args.normalization!r}; choose one of {', '.join(NORMALIZATIONS)}.")
-        if args.json and not Path(args.json).resolve().parent.is_dir():
-            raise InputError(f"--json: the folder of {args.json} does not exist.")
+        if args.json:
+            check_output("--json", args.json)  # before any work: a folder, a device, an unwritable path
         study = load_study(args.t1, args.t2)
         if exporter is not None:
             exporter.check(args, study)
@@ -529,19 +530,27 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     if rep.alignment is not None:
         print(rep.alignment.sentence())
     table = rep.table()
-    print(table.to_string(index=False) if len(table) else "no region found at this threshold")
+    print(table.to_string(index=False) if len(table) else
+          f"No disc was found at this threshold ({rep.threshold:.2f}); the files asked for are written without levels.")
     print(f"normalization={rep.normalization} threshold={rep.threshold} device={rep.device}")
     print("timings: " + ", ".join(f"{k}={v:.3f}" for k, v in rep.timings.items()))
+    status = 0
     if args.json:
-        Path(args.json).write_text(json.dumps(rep.to_dict(), indent=2))
+        try:
+            write_output("--json", args.json, json.dumps(rep.to_dict(), indent=2))
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 3
     if exporter is not None:
         try:
             for line in exporter.write(args, sa, rep):
                 print(line)
         except InputError as exc:
+            for line in getattr(exc, "done", []):  # the files that were written before the failure
+                print(line)
             print(f"error: {exc}", file=sys.stderr)
             return 3
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -206,9 +206,10 @@ class StudyReport:
         }
 
     def table(self):
-        """Per-level table as a pandas DataFrame (level, confidence, P(MC0..2), prediction)."""
+        """Per-level table as a pandas DataFrame with :data:`TABLE_COLUMNS`; no rows when no level was found."""
         import pandas as pd
 
         rows = [lv.row(digits=3) for lv in self.levels]
-        df = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["level", "score", "p_mc0", "p_mc1", "p_mc2", "prediction"])
+        empty = LevelResult(level="", box=(0.0, 0.0, 0.0, 0.0), score=0.0, probabilities={}, prediction="")
+        df = pd.DataFrame(rows, columns=list(rows[0] if rows else empty.row()))
         return df.rename(columns=DISPLAY_COLUMNS)[TABLE_COLUMNS]

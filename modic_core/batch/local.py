@@ -60,6 +60,7 @@ from modic_core.batch.sink import read_status
 from modic_core.batch.sink import (PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, lock_output, read_done, read_results,
                                    status_path)
 from modic_core.cli_args import batch_size as batch_size_arg, n_boot as n_boot_arg, positive_int, stall_timeout, threshold as threshold_arg
+from modic_core.export.fields import report_fields
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
 
@@ -263,7 +264,8 @@ def run_cohort(
                     report = sa.report(normalization, threshold, gradcam=gradcam)
                     rows = _level_rows(cs.study_id, report, normalization, threshold)
                     status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows),
-                              "alignment": _alignment_cell(report), "message": " ".join(report.warnings)}
+                              "alignment": _alignment_cell(report), "message": " ".join(report.warnings),
+                              **report_fields(report)}  # warnings, t1_t2_aligned, alignment_<key>
                 except InputError as exc:
                     status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": _redact(str(exc), cs)}
                 except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort

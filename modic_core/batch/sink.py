@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from modic_core.errors import InputError
+from modic_core.export.fields import alignment_columns
 from modic_core.io.csv_safe import escape_row
 
 __all__ = ["ResultSink", "OutputBusy", "is_parquet", "lock_output", "lock_path", "progress_path", "read_done", "read_results",
@@ -46,7 +47,10 @@ __all__ = ["ResultSink", "OutputBusy", "is_parquet", "lock_output", "lock_path",
 
 PRED_COLUMNS = ["study_id", "level", "prediction", "p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "z0", "z1",
                 "normalization", "threshold", "uncertain"]
-STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message"]
+#: ``warnings`` (the report's sentences), ``t1_t2_aligned`` and one ``alignment_<key>`` per key of the
+#: alignment record, as in the per-study CSV (:mod:`modic_core.export.fields`); empty for a failed study.
+STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message", "warnings", "t1_t2_aligned",
+                  *alignment_columns()]
 _FLOAT = ("p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "threshold")
 _INT = ("z0", "z1")
 

@@ -49,6 +49,7 @@ from modic_core.errors import InputError
 from modic_core.io.deadline_worker import call_with_deadline
 from modic_core.io.dicom_open import read_dataset
 from modic_core.settings import limits
+from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume, VolumeMeta
 
 __all__ = [
@@ -354,11 +355,11 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
         date_hash=_optional_hash(ds, ("StudyDate",)) or _optional_hash(ds, ("SeriesDate",)),
         demographics_hash=_optional_hash(ds, ("PatientAge", "PatientSex")),
-        modality=str(ds.get("Modality", "") or ""),
-        series_description=str(ds.get("SeriesDescription", "") or ""),
+        modality=plain_text(ds.get("Modality", ""), limit=16),  # CS: 16 characters
+        series_description=plain_text(ds.get("SeriesDescription", ""), limit=DICOM_LO_CHARS),
         series_number=_int(ds.get("SeriesNumber")),
         instance_number=_int(ds.get("InstanceNumber")),
-        manufacturer=str(ds.get("Manufacturer", "") or ""),
+        manufacturer=plain_text(ds.get("Manufacturer", ""), limit=DICOM_LO_CHARS),
         field_strength_t=_float(ds.get("MagneticFieldStrength")),
         repetition_time_ms=tr,
         echo_time_ms=te,

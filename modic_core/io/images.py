@@ -13,6 +13,7 @@ import numpy as np
 
 from modic_core.errors import InputError
 from modic_core.io.validation import orthonormal, sheared_error
+from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume, VolumeMeta
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image", "write_image"]
@@ -72,7 +73,7 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
     notes = geometry.notes if geometry is not None else ()
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    meta = VolumeMeta(series_description=path.name, sequence=sequence, source=source, notes=notes)
+    meta = VolumeMeta(series_description=plain_text(path.name, limit=DICOM_LO_CHARS), sequence=sequence, source=source, notes=notes)
     return Volume.from_sitk(image, meta)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from modic_core.errors import InputError
 from modic_core.settings import limits
+from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume
 from modic_core.io.dicom import (
     DicomHeader,
@@ -306,7 +307,7 @@ def _image_entry(path: Path, rel: str) -> _Entry:
     info = SeriesInfo(
         index=0,
         key=image_series_key(rel),
-        description=path.name,
+        description=plain_text(path.name, limit=DICOM_LO_CHARS),
         n_slices=n_slices,
         orientation=orientation,
         sequence=sequence,

@@ -36,21 +36,13 @@ from modic_core.pairing.identity import OVERRIDE_CHECKS, identity_differences
 from modic_core.ui.guard import safe_call
 from modic_core.ui.uploads import Pairing, neutral_label
 
-__all__ = ["MAX_THUMBNAILS", "NO_IDENTITY_NOTE", "choose_pair", "grade_anyway_gate", "identity_sentence", "md_literal",
+__all__ = ["MAX_THUMBNAILS", "NO_IDENTITY_NOTE", "choose_pair", "grade_anyway_gate", "identity_sentence",
            "needs_choice", "pair_differences", "picker_option_label", "series_rows"]
 
 #: Thumbnails are drawn for uploads of at most this many series (each series is read once for it).
 MAX_THUMBNAILS = 12
 NO_IDENTITY_NOTE = ("These files carry no patient or study identity (MHA/NIfTI), so the app cannot check that the T1 "
                     "and the T2 come from one examination: check the two choices below.")
-
-
-def md_literal(text: str) -> str:
-    """``text`` (e.g. a label with a series description from the file's tags) as a markdown code span, so
-    ``st.markdown`` shows it verbatim: no emphasis, links, emoji short codes or colour directives.
-    Backticks and line breaks in ``text`` become spaces."""
-    clean = " ".join(str(text).replace("`", " ").split())
-    return f"`{clean}`" if clean else ""
 
 
 def needs_choice(infos: Sequence[SeriesInfo]) -> bool:

@@ -19,12 +19,13 @@ from modic_core import settings  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import shipped_best_method, shipped_starred_method  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
-from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY  # noqa: E402
+from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY, process_setup  # noqa: E402
 from modic_core.ui.backend import get_backend  # noqa: E402
 from modic_core.ui.session import device_label, models_status  # noqa: E402
 from modic_core.export.style import NOTICE, notice_html  # noqa: E402
 
 logging.getLogger("modic_core.app").setLevel(logging.INFO)
+process_setup()  # once per process: sweep temporary folders a killed server left behind
 
 ROOT = Path(__file__).resolve().parent
 # url paths differ from the file names on purpose: Streamlit also registers ``pages/*.py`` as legacy

@@ -921,7 +921,9 @@ class CohortMetrics(Document):
     detection: DetectionReport | None
     notes: list[str]
     n_duplicate_predictions: int | None = None
-    n_not_graded: int | None = None
+    n_not_graded: int | None = None  # levels found but not graded (T2 does not cover them): not in the metrics
+    not_graded_levels: list[str] | None = None  # "study:level" of those (at most 200)
+    n_duplicate_labels: int | None = None  # identical repeated label rows counted once
     missing_predictions: list[str] | None = None
     n_unlabelled_predictions: int | None = None
     inputs: dict[str, Any] | None = None
@@ -972,7 +974,8 @@ class StudyReportRecord(Document):
 
     Version 2 added ``warnings`` (plain sentences), ``alignment``, ``reliable`` and per-level ``graded``/``note``;
     later fields with defaults (older reports load): ``naming_uncertain``, ``names_corrected_by_user``,
-    ``naming_correction`` and per-level ``detected_level``.
+    ``naming_correction``, per-level ``detected_level`` and ``pairing_override`` (the identity checks,
+    e.g. ``"study, age/sex"``, on which T1 and T2 differed and the user chose to grade anyway; never their values).
     """
 
     KIND: ClassVar[str] = "study_report"
@@ -991,6 +994,7 @@ class StudyReportRecord(Document):
     naming_uncertain: bool = False
     names_corrected_by_user: bool = False  # level names corrected in the viewer; ``naming_correction`` says how
     naming_correction: str = ""
+    pairing_override: str = ""  # "" or the identity checks the user chose to grade despite ("study", "date", "age/sex")
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -18,6 +18,9 @@ __all__ = [
     "DEFAULT_NORMALIZATION",
     "DEFAULT_THRESHOLD",
     "MIN_THRESHOLD",
+    "MAX_BATCH_SIZE",
+    "MAX_N_BOOT",
+    "MAX_STALL_TIMEOUT_S",
     "Limits",
     "allowed_server_folders",
     "default_normalization",
@@ -26,9 +29,11 @@ __all__ = [
     "gradcam_variant",
     "device",
     "limits",
+    "max_concurrent_analyses",
     "project_root",
     "result_cache_bytes",
     "session_cache_bytes",
+    "stale_temp_seconds",
     "weights_dir",
 ]
 
@@ -43,6 +48,12 @@ DEFAULT_GRADCAM_VARIANT = "gradcam_block2"
 DEFAULT_THRESHOLD = 0.5
 #: Candidates below this detector confidence are never classified (the slider's minimum).
 MIN_THRESHOLD = 0.05
+#: Command-line bounds (``modic_core.cli_args``): bootstrap resamples (``--n-boot``; 10^5 resamples of
+#: 10^4 discs already take minutes and GiBs), studies per network pass (``--batch-size``; they are held in
+#: memory together), seconds a Ray pipeline may make no progress (``--stall-timeout``, one day).
+MAX_N_BOOT = 100_000
+MAX_BATCH_SIZE = 256
+MAX_STALL_TIMEOUT_S = 86_400.0
 
 GIB = 1024**3
 MIB = 1024**2
@@ -155,6 +166,8 @@ class Limits:
             series, ``MODIC_PARSE_SECONDS``.
         min_spacing_mm / max_spacing_mm: physically plausible voxel spacing
             (``MODIC_MIN_SPACING_MM`` / ``MODIC_MAX_SPACING_MM``).
+        max_series: series (DICOM series and image files) in one upload or source, ``MODIC_MAX_SERIES``;
+            counted while the headers are read, so a flood of tiny series stops early.
     """
 
     max_upload_bytes: int
@@ -168,6 +181,7 @@ class Limits:
     ratio_check_min_bytes: int = MIB
     min_spacing_mm: float = 0.05
     max_spacing_mm: float = 50.0
+    max_series: int = 64
 
 
 def limits() -> Limits:
@@ -183,6 +197,7 @@ def limits() -> Limits:
         parse_seconds=_env_float("MODIC_PARSE_SECONDS", 60.0),
         min_spacing_mm=_env_float("MODIC_MIN_SPACING_MM", 0.05),
         max_spacing_mm=_env_float("MODIC_MAX_SPACING_MM", 50.0),
+        max_series=int(_env_float("MODIC_MAX_SERIES", 64)),
     )
 
 
@@ -208,3 +223,26 @@ def session_cache_bytes() -> int:
     """Budget of one dashboard session's store of analysed studies (their T1/T2 arrays and results),
     in bytes: ``MODIC_SESSION_CACHE_MB``, default 64 MiB. The study on screen is always kept."""
     return int(_env_float("MODIC_SESSION_CACHE_MB", 64) * MIB)
+
+
+def max_concurrent_analyses() -> int:
+    """Analyses that may compute at once in one process (dashboard sessions, CLI, library calls):
+    ``MODIC_MAX_CONCURRENT_ANALYSES``, a whole number >= 1, default 2. Further ones wait their turn
+    (:mod:`modic_core.analysis.slots`); one analysis of a maximum-size pair peaks at about 3 GB."""
+    raw = _env("MODIC_MAX_CONCURRENT_ANALYSES")
+    if raw is None:
+        return 2
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"The environment variable MODIC_MAX_CONCURRENT_ANALYSES={raw!r} is not a whole number.") from exc
+    if value < 1:
+        raise ValueError(f"The environment variable MODIC_MAX_CONCURRENT_ANALYSES={raw!r} must be at least 1.")
+    return value
+
+
+def stale_temp_seconds() -> float:
+    """Age (seconds) beyond which one of our temporary folders that records no owner process is
+    removed by the start-up sweep (:mod:`modic_core.io.tempdirs`): ``MODIC_STALE_TEMP_HOURS``, default 24 h.
+    Folders that record their owner are removed as soon as that process is gone, whatever their age."""
+    return _env_float("MODIC_STALE_TEMP_HOURS", 24.0) * 3600.0

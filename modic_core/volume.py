@@ -32,6 +32,7 @@ class VolumeMeta:
     date_hash: str | None = None  # one-way hash of the study date
     demographics_hash: str | None = None  # one-way hash of patient age and sex
     source: str = ""  # "dicom", "mha", "nifti", "synthetic"
+    notes: tuple[str, ...] = ()  # sentences about how the file was read (e.g. which NIfTI placement was used)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -100,7 +101,7 @@ class Volume:
             from modic_core.errors import InputError
 
             raise InputError("The image has colour (several values per pixel); a greyscale MRI series is needed.")
-        arr = sitk.GetArrayFromImage(image).astype(np.float32)
+        arr = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)  # a float32 image: no second copy
         sx, sy, sz = image.GetSpacing()
         return cls(
             arr,

@@ -7,15 +7,18 @@ import streamlit as st
 
 from modic_core.export.labels import volume_label
 from modic_core.datasets.demo import demo_truth, list_demo_cases
+from modic_core.analysis.pairing_override import graded_anyway
 from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
-from modic_core.export.documents import build_pdf_report, method_label, report_csv
+from modic_core.export.documents import build_pdf_report, error_pdf, method_label, report_csv
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
+from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.session import short_study_id
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
 from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
+from modic_core.text import markdown_inert
 
 st.title("Case viewer")
 st.caption("Detected intervertebral levels, their Modic grade and where the model looked.")
@@ -73,7 +76,7 @@ def upload_input():
     key = upload_key(files)
     cache = st.session_state.get("cv_upload_cache")
     if not cache or cache.get("key") != key:
-        cache = {"key": key, "infos": None, "error": None, "studies": {}}
+        cache = {"key": key, "infos": None, "error": None, "studies": {}, "failed": {}}
         st.session_state["cv_upload_cache"] = cache
         with st.spinner("Reading the upload…"), guarded("listing uploaded series") as g:
             cache["infos"] = list_upload_series(files)
@@ -81,7 +84,7 @@ def upload_input():
             cache["error"] = g.message
             return None, None
     if cache["error"]:
-        st.error(cache["error"])
+        st.error(markdown_inert(cache["error"]))
         return None, None
     infos = cache["infos"]
     if len(infos) == 1:  # one series: view it, never grade it
@@ -92,34 +95,54 @@ def upload_input():
                 return None, None
         cache["shown"] = (cache["studies"]["single"], None)
         return cache["shown"]
-    with guarded("pairing uploaded series") as g:
-        pairing = auto_pair(infos)
-    if not g.ok:
-        return None, None
+    if "pairing" not in cache:  # once per upload: a widget click does not pair again
+        with guarded("pairing uploaded series") as g:
+            cache["pairing"] = auto_pair(infos)
+        if not g.ok:
+            cache["error"] = g.message
+            return None, None
+    pairing = cache["pairing"]
     tag = hashlib.sha1(repr(key).encode()).hexdigest()[:8]
-    options = list(range(len(infos)))
     groups = group_labels(infos)
     if any(groups):
         st.caption("The upload holds series of " + " and ".join(sorted(set(g for g in groups if g))) +
                    " (told apart by one-way hashes of their identifiers).")
-    c1, c2 = st.columns(2)
-    i1 = c1.selectbox("T1 series", options, index=pairing.t1, key=f"cv_t1_{tag}",
-                      format_func=lambda i: series_option_label(infos[i], groups[i]))
-    i2 = c2.selectbox("T2 series", options, index=pairing.t2, key=f"cv_t2_{tag}",
-                      format_func=lambda i: series_option_label(infos[i], groups[i]))
-    if pairing.confident and (i1, i2) == (pairing.t1, pairing.t2):
-        st.caption(pairing.reason)
-    elif (i1, i2) == (pairing.t1, pairing.t2):
-        st.warning(pairing.reason)
+    if needs_choice(infos):  # more than two series: the user picks and confirms, never paired silently
+        chosen = choose_pair(files, infos, pairing, groups, cache=cache, tag=tag)
+        if chosen is None:
+            return None, None
+        i1, i2 = chosen
+    else:
+        options = list(range(len(infos)))
+        c1, c2 = st.columns(2)
+        i1 = c1.selectbox("T1 series", options, index=pairing.t1, key=f"cv_t1_{tag}",
+                          format_func=lambda i: series_option_label(infos[i], groups[i]))
+        i2 = c2.selectbox("T2 series", options, index=pairing.t2, key=f"cv_t2_{tag}",
+                          format_func=lambda i: series_option_label(infos[i], groups[i]))
+        if any(i.kind != "dicom" for i in infos):
+            st.info(NO_IDENTITY_NOTE)
+        elif pairing.confident and (i1, i2) == (pairing.t1, pairing.t2):
+            st.caption(pairing.reason)
+        elif (i1, i2) == (pairing.t1, pairing.t2):
+            st.warning(pairing.reason)
     pair = (infos[i1].key, infos[i2].key)
     sr_source = ((files, infos[i1].key) + ((files, infos[i2].key) if infos[i2].kind == "dicom" else (None, None))
                  if infos[i1].kind == "dicom" else None)
+    if pair in cache["failed"]:  # a failed load is not tried again on every widget click
+        st.error(cache["failed"][pair])
+        cache["shown"] = None
+        return None, None
     if pair not in cache["studies"]:
         with st.spinner("Loading the two series…"), guarded("loading an uploaded pair") as g:
             cache["studies"] = {pair: load_pair(files, infos[i1], infos[i2])}  # keep only the current pair
         if not g.ok:
+            cache["failed"][pair] = g.message
             cache["shown"] = None
             return None, None
+    differed = pair_differences(cache["studies"][pair])
+    if differed and not grade_anyway_gate(files, infos[i1], infos[i2], differed, cache=cache, tag=tag):
+        cache["shown"] = None
+        return None, None
     cache["shown"] = (cache["studies"][pair], sr_source)  # also kept while another page is shown
     return cache["shown"]
 
@@ -139,8 +162,9 @@ sid = short_study_id(study, fp)
 normalization, threshold = rt.current_settings()
 view_only = is_view_only(study)
 nz, ny, nx = study.t1.shape
-series = (f"**Series:** {volume_label(study.t1, study.t1.meta.sequence)}" if view_only else
-          f"**T1:** {volume_label(study.t1, 'T1')} · **T2:** {volume_label(study.t2, 'T2')}")  # never a file name
+# never a file name; the SeriesDescription is the file's text: drawn as text, never as markdown
+series = (f"**Series:** {markdown_inert(volume_label(study.t1, study.t1.meta.sequence))}" if view_only else
+          f"**T1:** {markdown_inert(volume_label(study.t1, 'T1'))} · **T2:** {markdown_inert(volume_label(study.t2, 'T2'))}")
 st.markdown(f"**Study** `{sid}` (hashed ID) · {series} · "
             f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm")
 # The downloads sit right under the study they belong to. This slot is (re)drawn empty as soon as a
@@ -151,7 +175,7 @@ downloads_slot = st.empty()
 report = None
 levels: list = []
 if view_only:
-    st.info(VIEW_ONLY_REASON.format(label=study.sources.get("t1", "one series")), icon="👁️")
+    st.info(VIEW_ONLY_REASON.format(label=markdown_inert(study.sources.get("t1", "one series"))), icon="👁️")
     if rt.detector_ready():
         with st.spinner("Finding the levels…"), guarded("detecting levels"):
             levels = rt.detect_only(study, threshold, fingerprint=fp)
@@ -167,13 +191,14 @@ else:
     else:
         with st.spinner(f"Analysing with {method_label(normalization)}…"), guarded("analysing a study") as g:
             report = rt.analyse(study, normalization, threshold, fingerprint=fp)
+            report = graded_anyway(report, differed=pair_differences(study))  # the user's click, on the report
 placed = False
 if report is not None:
     with guarded("placing T2 on T1"):
         shown = rt.placed_study(study, fingerprint=fp)  # T2 where the alignment check put it
         placed, study = shown.t2 is not study.t2, shown
     for sentence in report.warnings:
-        (st.warning if report.reliable else st.error)(sentence, icon="⚠️")
+        (st.warning if report.reliable else st.error)(markdown_inert(sentence), icon="⚠️")  # may quote file values
     al = report.alignment
     if al is not None:
         with st.expander(("T1/T2 alignment: " + ("checked" if al.ok else "FAILED")) + f" · {al.sentence()}",
@@ -214,7 +239,7 @@ if report is not None:
         # built when clicked, from the slice, windows and opacity on screen then (the viewer keeps `view` current)
         pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=view["z"], window_t1=view["win_t1"],
                                                  window_t2=view["win_t2"], heatmap_opacity=max(view["opacity"], 0.4),
-                                                 device=report.device), "building the PDF report", fallback=b"")
+                                                 device=report.device), "building the PDF report", on_error=error_pdf)  # a failed build: a PDF saying so, never 0 bytes
         d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
                             key=f"cv_dl_pdf_{fp}", on_click="ignore", help="Built when you click: the slice and windows on screen.")
         if sr_source is not None and not report.reliable:

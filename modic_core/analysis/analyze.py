@@ -8,6 +8,11 @@ classification (probabilities and Grad-CAM of every candidate region with score 
 :data:`MIN_THRESHOLD`) runs once per study and method; a threshold change only filters and
 renames levels, so it never reruns a network. Models load once per process.
 
+Concurrency: a step that must compute (detection, the alignment check, a method's
+classification, or a report that needs any of them) first takes one of the process's analysis
+slots (:func:`modic_core.analysis.slots.analysis_slot`, ``MODIC_MAX_CONCURRENT_ANALYSES``), and
+waits while all are busy; a report from results already held never waits.
+
 Results live in two places: each :class:`StudyAnalysis` keeps the ones it computed or fetched
 (so a report of the study on screen never recomputes), and :func:`analyze` / :func:`get_analysis`
 share one process cache bounded in bytes (:func:`modic_core.analysis.cache.result_cache`), keyed
@@ -28,6 +33,7 @@ import json
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,11 +44,13 @@ from modic_core import settings
 from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
+from modic_core.analysis.slots import analysis_slot
 from modic_core.classification.calibration import is_uncertain
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
-from modic_core.cli_args import threshold as threshold_arg
+from modic_core.cli_args import shift_levels, threshold as threshold_arg
 from modic_core.errors import InputError
+from modic_core.io.outputs import check_output, write_output
 from modic_core.pairing.alignment import Alignment, fov_coverage
 from modic_core.volume import Study, Volume
 
@@ -154,8 +162,22 @@ class StudyAnalysis:
                                                        MIN_THRESHOLD, MAX_SLAB_HALF)
 
     # -- stage 1
+    def _det_missing(self) -> bool:
+        """Whether detection must run: adopts the process cache's result when it holds one."""
+        if self._det is None and self._cache is not None:
+            hit = self._cache.get(self._det_key())
+            if hit is not None:
+                with self._lock:
+                    if self._det is None:
+                        self._set_detections(hit)
+        return self._det is None
+
+    def _slot_if(self, missing: bool):
+        """An analysis slot when something must be computed, else nothing to wait for."""
+        return analysis_slot() if missing else nullcontext()
+
     def detections(self) -> StudyDetections:
-        with self._lock:
+        with self._slot_if(self._det_missing()), self._lock:
             if self._det is None:
                 key = self._det_key()
                 hit = self._cache.get(key) if self._cache is not None else None
@@ -174,7 +196,7 @@ class StudyAnalysis:
     # -- stage 1b: does T2 line up with T1? (modic_core.analysis.alignment)
     def alignment(self) -> _Aligned:
         """The T1/T2 alignment check, once per study (cached like detection)."""
-        with self._lock:
+        with self._slot_if(self._align_missing()), self._lock:
             if self._aligned is None:
                 key = ("align",) + self._det_key()[1:]
                 hit = self._cache.get(key) if self._cache is not None else None
@@ -193,6 +215,17 @@ class StudyAnalysis:
                 self._aligned = hit
                 self.timings["alignment_s"] = hit.seconds
             return self._aligned
+
+    def _align_missing(self) -> bool:
+        """Whether the alignment check must run: adopts the process cache's result when it holds one."""
+        if self._aligned is None and self._cache is not None:
+            hit = self._cache.get(("align",) + self._det_key()[1:])
+            if hit is not None:
+                with self._lock:
+                    if self._aligned is None:
+                        self._aligned = hit
+                        self.timings["alignment_s"] = hit.seconds
+        return self._aligned is None
 
     def t2_array(self) -> np.ndarray:
         """T2 on the T1 grid as the alignment check placed it."""
@@ -301,8 +334,13 @@ class StudyAnalysis:
                 return hit
         return None
 
-    def classification(self, normalization: str, *, gradcam: bool = True) -> _Classified:
+    def _cls_missing(self, normalization: str, gradcam: bool) -> bool:
+        """Whether this method's classification must run (:meth:`_cached` adopts a cached one)."""
         with self._lock:
+            return self._cached(normalization, gradcam) is None
+
+    def classification(self, normalization: str, *, gradcam: bool = True) -> _Classified:
+        with self._slot_if(self._cls_missing(normalization, gradcam)), self._lock:
             hit = self._cached(normalization, gradcam)
             if hit is not None:
                 return hit
@@ -324,14 +362,16 @@ class StudyAnalysis:
         if threshold < MIN_THRESHOLD:
             raise InputError(f"The confidence threshold must be at least {MIN_THRESHOLD}.")
         t_start = time.perf_counter()
-        cands = self.candidates()
-        res = self.classification(normalization, gradcam=gradcam)
+        missing = self._det_missing() or self._align_missing() or self._cls_missing(normalization, gradcam)
+        with self._slot_if(missing):  # one wait for the whole report, not one per step
+            cands = self.candidates()
+            res = self.classification(normalization, gradcam=gradcam)
+            aligned = self.alignment()
+            cover = self.coverage()
         detections = self.detections()
         index = {id(c): k for k, c in enumerate(detections.candidates)}
         cand_pos = {index[id(c)]: i for i, c in enumerate(cands)}  # detection index -> candidate index
         shown = [(cand_pos[k], name) for k, name in detections.kept(threshold) if k in cand_pos]
-        aligned = self.alignment()
-        cover = self.coverage()
         levels = []
         for i, name in shown:
             c = cands[i]
@@ -406,6 +446,11 @@ def analyze_many(analyses: list[StudyAnalysis], normalization: str | None = None
     had been analysed alone (the batch mode uses this on a GPU).
     """
     normalization = normalization or settings.default_normalization()
+    with analysis_slot():  # one slot for the whole batch (the batch mode runs one batch at a time per process)
+        _analyze_many(analyses, normalization, gradcam=gradcam)
+
+
+def _analyze_many(analyses: list[StudyAnalysis], normalization: str, *, gradcam: bool) -> None:
     from modic_core.detection import load_detector
 
     todo = [sa for sa in analyses if sa._det is None and (sa._cache is None or sa._det_key() not in sa._cache)]
@@ -461,7 +506,7 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
                     help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--json", help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--no-gradcam", action="store_true")
-    ap.add_argument("--shift-names", type=int, default=0, metavar="K",
+    ap.add_argument("--shift-names", type=shift_levels, default=0, metavar="K",
                     help="correct the level names: shift all of them K levels up (cranially, L5-S1 -> L4-L5 for K=1) "
                          "or down (K<0); every output records the correction")
     if exporter is not None:
@@ -473,8 +518,8 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     try:
         if args.normalization not in NORMALIZATIONS:
             raise InputError(f"Unknown normalization {args.normalization!r}; choose one of {', '.join(NORMALIZATIONS)}.")
-        if args.json and not Path(args.json).resolve().parent.is_dir():
-            raise InputError(f"--json: the folder of {args.json} does not exist.")
+        if args.json:
+            check_output("--json", args.json)  # before any work: a folder, a device, an unwritable path
         study = load_study(args.t1, args.t2)
         if exporter is not None:
             exporter.check(args, study)
@@ -498,19 +543,27 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     if rep.alignment is not None:
         print(rep.alignment.sentence())
     table = rep.table()
-    print(table.to_string(index=False) if len(table) else "no region found at this threshold")
+    print(table.to_string(index=False) if len(table) else
+          f"No disc was found at this threshold ({rep.threshold:.2f}); the files asked for are written without levels.")
     print(f"normalization={rep.normalization} threshold={rep.threshold} device={rep.device}")
     print("timings: " + ", ".join(f"{k}={v:.3f}" for k, v in rep.timings.items()))
+    status = 0
     if args.json:
-        Path(args.json).write_text(json.dumps(rep.to_dict(), indent=2))
+        try:
+            write_output("--json", args.json, json.dumps(rep.to_dict(), indent=2))
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 3
     if exporter is not None:
         try:
             for line in exporter.write(args, sa, rep):
                 print(line)
         except InputError as exc:
+            for line in getattr(exc, "done", []):  # the files that were written before the failure
+                print(line)
             print(f"error: {exc}", file=sys.stderr)
             return 3
-    return 0
+    return status
 
 
 if __name__ == "__main__":

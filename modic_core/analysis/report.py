@@ -172,6 +172,7 @@ class StudyReport:
     naming_correction: str = ""  # what was changed, e.g. "all names shifted up by one level"
     heat_scale: str = ""  # what the Grad-CAM colour bar means (variant, fixed or per-level scale); "" without maps
     heat_fixed: bool = False  # True: maps share one fixed scale (the colour bar means the same in every level and study)
+    pairing_override: str = ""  # identity checks the user chose to grade despite, e.g. "study, age/sex" (never the values)
 
     @property
     def naming_note(self) -> str:
@@ -201,12 +202,14 @@ class StudyReport:
             "naming_uncertain": bool(self.naming_uncertain),
             "names_corrected_by_user": bool(self.names_corrected_by_user),
             "naming_correction": self.naming_correction,
+            "pairing_override": self.pairing_override,
         }
 
     def table(self):
-        """Per-level table as a pandas DataFrame (level, confidence, P(MC0..2), prediction)."""
+        """Per-level table as a pandas DataFrame with :data:`TABLE_COLUMNS`; no rows when no level was found."""
         import pandas as pd
 
         rows = [lv.row(digits=3) for lv in self.levels]
-        df = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["level", "score", "p_mc0", "p_mc1", "p_mc2", "prediction"])
+        empty = LevelResult(level="", box=(0.0, 0.0, 0.0, 0.0), score=0.0, probabilities={}, prediction="")
+        df = pd.DataFrame(rows, columns=list(rows[0] if rows else empty.row()))
         return df.rename(columns=DISPLAY_COLUMNS)[TABLE_COLUMNS]

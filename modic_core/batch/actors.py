@@ -23,13 +23,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modic_core.batch.sink import STATUS_COLUMNS
 from modic_core.errors import InputError
+from modic_core.export.fields import report_fields
 
 __all__ = ["ANALYZED_COLUMNS", "READ_COLUMNS", "StudyAnalyzer", "peak_mb", "read_studies", "row_to_outputs"]
 
 READ_COLUMNS = ["study_id", "t1", "t2", "status", "message", "payload", "read_s", "read_peak_mb"]
 ANALYZED_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message", "levels_json",
-                    "read_s", "detect_s", "classify_s", "peak_mb", "read_peak_mb", "worker"]
+                    "read_s", "detect_s", "classify_s", "peak_mb", "read_peak_mb", "worker",
+                    *(c for c in STATUS_COLUMNS if c not in ("study_id", "status", "n_levels", "seconds", "alignment", "message"))]
 
 
 def peak_mb() -> float:
@@ -125,7 +128,8 @@ class StudyAnalyzer:
         out = []
         for i, r in enumerate(records):
             cs = _cohort_study(r["study_id"], r["t1"], r["t2"])
-            row = {"study_id": cs.study_id, "n_levels": 0, "alignment": "", "levels_json": "[]", "read_s": float(r["read_s"]),
+            row = {**dict.fromkeys(ANALYZED_COLUMNS, ""),
+                   "study_id": cs.study_id, "n_levels": 0, "alignment": "", "levels_json": "[]", "read_s": float(r["read_s"]),
                    "detect_s": 0.0, "classify_s": 0.0, "read_peak_mb": float(r["read_peak_mb"]), "worker": str(os.getpid())}
             t0 = time.perf_counter()
             if r["status"] != "read":
@@ -136,6 +140,7 @@ class StudyAnalyzer:
                     report = sa.report(self.normalization, self.threshold, gradcam=False)
                     levels = _level_rows(cs.study_id, report, self.normalization, self.threshold)
                     t = report.timings
+                    row.update({k: "" if v is None else str(v) for k, v in report_fields(report).items()})  # text: one Arrow type
                     row.update(status="ok", n_levels=len(levels), alignment=_alignment_cell(report),
                                message=" ".join(report.warnings), levels_json=json.dumps(levels),
                                detect_s=float(t.get("detection_s", 0.0) + t.get("alignment_s", 0.0)),
@@ -156,7 +161,7 @@ def row_to_outputs(row: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, 
     """An analysed row -> (status row, per-level rows) as the sinks take them."""
     from modic_core.batch.sink import STATUS_COLUMNS
 
-    status = {k: row[k] for k in STATUS_COLUMNS}
+    status = {k: row.get(k, "") for k in STATUS_COLUMNS}
     status["n_levels"] = int(status["n_levels"])
     status["seconds"] = float(status["seconds"])
     return status, json.loads(row["levels_json"])

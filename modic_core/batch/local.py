@@ -22,6 +22,11 @@ each study, so an interrupted run loses at most one study. A status file next to
 (``results.status.csv``: ``study_id, status, n_levels, seconds, message``) records every study
 tried, including failures and studies with no level above the threshold.
 
+One batch at a time writes to an ``--out``: a second one is refused with the first one's pid
+(:func:`modic_core.batch.sink.lock_output`, a ``flock`` the kernel drops when the process ends).
+Levels that are not graded (T2 does not cover them) have empty probability cells and are counted,
+not scored, by the metrics.
+
 Resume: studies already in the status file (or, without one, in the results CSV) are
 skipped; ``--retry-failed`` analyses again those whose status is not ``ok`` (their old status
 rows are dropped); ``--no-resume`` starts both files afresh. When the cohort has labels (``modic``
@@ -52,8 +57,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from modic_core import settings
 from modic_core.batch.sink import read_status
-from modic_core.batch.sink import PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, read_done, read_results, status_path
-from modic_core.cli_args import positive_int, threshold as threshold_arg
+from modic_core.batch.sink import (PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, lock_output, read_done, read_results,
+                                   status_path)
+from modic_core.cli_args import batch_size as batch_size_arg, n_boot as n_boot_arg, positive_int, stall_timeout, threshold as threshold_arg
+from modic_core.export.fields import report_fields
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
 
@@ -257,7 +264,8 @@ def run_cohort(
                     report = sa.report(normalization, threshold, gradcam=gradcam)
                     rows = _level_rows(cs.study_id, report, normalization, threshold)
                     status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows),
-                              "alignment": _alignment_cell(report), "message": " ".join(report.warnings)}
+                              "alignment": _alignment_cell(report), "message": " ".join(report.warnings),
+                              **report_fields(report)}  # warnings, t1_t2_aligned, alignment_<key>
                 except InputError as exc:
                     status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": _redact(str(exc), cs)}
                 except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
@@ -342,13 +350,6 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return value
-
-
 def _clear_output(out: Path, sfile: Path) -> None:
     """--no-resume: remove what an earlier run wrote (the CSV, or the part files of a Parquet folder)."""
     if is_parquet(out) and out.is_dir():
@@ -366,21 +367,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(), help="detector confidence threshold in [0.05, 1)")
     ap.add_argument("--report", help="metrics JSON (default: <out>.metrics.json when labels exist)")
-    ap.add_argument("--n-boot", type=positive_int, default=1000)
+    ap.add_argument("--n-boot", type=n_boot_arg, default=1000, help=f"bootstrap resamples for the metrics (default 1000, at most {settings.MAX_N_BOOT})")
     again = ap.add_mutually_exclusive_group()
     again.add_argument("--no-resume", action="store_true", help="start afresh (overwrites --out and its status file)")
     again.add_argument("--retry-failed", action="store_true", help="analyse again the studies whose status is not ok")
-    ap.add_argument("--batch-size", type=positive_int, default=None, help=f"studies per network pass (default {GPU_BATCH} on a GPU, 1 on the CPU; Ray: per actor call)")
+    ap.add_argument("--batch-size", type=batch_size_arg, default=None,
+                    help=f"studies per network pass (default {GPU_BATCH} on a GPU, 1 on the CPU, at most {settings.MAX_BATCH_SIZE}; Ray: per actor call)")
     ap.add_argument("--engine", choices=("local", "ray"), default="local", help="local: this process; ray: a Ray Data pipeline (modic_core.batch.ray_engine)")
     ap.add_argument("--address", default=None, help="Ray cluster to use: auto (started with `ray start`) or ray://host:port; default: a local Ray on this machine")
     ap.add_argument("--num-gpus-per-worker", type=_non_negative_float, default=None, help="GPU per analysis actor (default 1 when the cluster has GPUs, else 0)")
     ap.add_argument("--concurrency", type=positive_int, default=None, help="analysis actors (default: one per GPU share, or about 3 per 4 CPUs)")
-    ap.add_argument("--stall-timeout", type=_positive_float, default=600.0, help="Ray: seconds without progress before the run fails with a message (default 600)")
+    ap.add_argument("--stall-timeout", type=stall_timeout, default=600.0,
+                    help=f"Ray: seconds without progress before the run fails with a message (default 600, at most {settings.MAX_STALL_TIMEOUT_S:g})")
     args = ap.parse_args(argv)
     if args.engine == "local" and (args.address or args.num_gpus_per_worker is not None or args.concurrency):
         ap.error("--address, --num-gpus-per-worker and --concurrency need --engine ray")
-
-    from tqdm import tqdm
 
     from modic_core.normalization.methods import NORMALIZATIONS
 
@@ -389,23 +390,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     sfile = status_path(out)
-    try:
-        if sfile.is_dir() or (out.is_dir() and not is_parquet(out)):
-            raise InputError(f"--out must be a CSV file name, but '{out.name}' is a folder; give e.g. {out.name}/results.csv "
-                             "(or a name ending in .parquet for a Parquet folder).")
-        if is_parquet(out) and out.is_file():
-            raise InputError(f"'{out.name}' is a file; a Parquet output is a folder of parts: remove it or choose another --out.")
+    with ExitStack() as held:
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if args.no_resume:
-                _clear_output(out, sfile)
-            if args.retry_failed:
-                _drop_failed(sfile)
-        except OSError:
-            raise InputError(f"The results cannot be written to '{out.name}' (no permission, or not a folder); choose another --out.") from None
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            if sfile.is_dir() or (out.is_dir() and not is_parquet(out)):
+                raise InputError(f"--out must be a CSV file name, but '{out.name}' is a folder; give e.g. {out.name}/results.csv "
+                                 "(or a name ending in .parquet for a Parquet folder).")
+            if is_parquet(out) and out.is_file():
+                raise InputError(f"'{out.name}' is a file; a Parquet output is a folder of parts: remove it or choose another --out.")
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                held.enter_context(lock_output(out))  # one batch per output, until this one returns (or dies)
+                if args.no_resume:
+                    _clear_output(out, sfile)
+                if args.retry_failed:
+                    _drop_failed(sfile)
+            except OSError:
+                raise InputError(f"The results cannot be written to '{out.name}' (no permission, or not a folder); choose another --out.") from None
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return _run_locked(args, out, sfile)
+
+
+def _run_locked(args, out: Path, sfile: Path) -> int:
+    """The CLI's run once the output is locked: analyse what is left, write, score."""
+    from tqdm import tqdm
+
     done = _read_done(out, sfile)
     bar = tqdm(total=0, unit="study", dynamic_ncols=True)
 
@@ -418,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with open_cohort(args.cohort) as studies:
+            _check_labels(studies)  # before hours of analysis, not at the metrics after them
             sink = ResultSink(out, total=len(studies), already=sum(s.study_id in done for s in studies), engine=args.engine)
             if args.engine == "ray":
                 from modic_core.batch.ray_engine import run_ray
@@ -452,6 +463,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: the results could not be written to '{out.name}'; check the folder and the free space.", file=sys.stderr)
         return 2
     return 0
+
+
+def _check_labels(studies: Sequence[CohortStudy]) -> None:
+    """InputError when levels.csv grades one disc twice, differently (identical repeats are counted once at scoring)."""
+    from modic_core.evaluation.evaluate import collapse_duplicate_labels
+
+    labels = labels_frame(studies)
+    if not labels.empty:
+        collapse_duplicate_labels(labels, "levels.csv", line_numbers=False)
 
 
 def _write_metrics(args, out: Path, sfile: Path, studies: Sequence[CohortStudy]) -> None:

@@ -13,7 +13,10 @@ Pipeline (streaming, :func:`run_ray`)::
 
 Without ``address`` a local Ray is started on this machine (and stopped at the end); with
 ``auto`` or ``ray://host:port`` an existing cluster is used, whose nodes must see the cohort and
-the weights at the same paths (a shared filesystem) and have ``modic_core`` installed.
+the weights at the same paths (a shared filesystem) and have ``modic_core`` installed. A
+``host:port`` address (given, or in ``RAY_ADDRESS``) is checked first (:func:`check_reachable`: a
+TCP connection and the gRPC server's first HTTP/2 frame, within :data:`CONNECT_TIMEOUT_S`), since
+``ray.init`` retries an address where no Ray answers for minutes without a word.
 
 Resources are sized from what the cluster has (:func:`plan_resources`): on a 2-CPU machine an
 actor that takes a whole CPU starves the read tasks and the pipeline never moves, so each actor
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import time
 import warnings
 from collections import Counter
@@ -41,12 +45,15 @@ from modic_core.batch.sink import ResultSink
 from modic_core.datasets.cohort import CohortStudy
 from modic_core.errors import InputError
 
-__all__ = ["PipelineStalled", "RayRun", "ResourcePlan", "plan_resources", "ray_session", "run_ray"]
+__all__ = ["PipelineStalled", "RayRun", "ResourcePlan", "check_reachable", "plan_resources", "ray_session", "run_ray"]
 
 GPU_BATCH = 8  # studies per actor call on a GPU
 CPU_BATCH = 2  # studies per actor call on the CPU
 READ_BATCH = 2  # studies per read task
 MAX_TASK_RETRIES = 3
+CONNECT_TIMEOUT_S = 10.0  # seconds for the TCP connection to a cluster address, and again for its first answer
+RAY_CLIENT_PORT = 10001  # default port of ray://host
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")  # + an empty SETTINGS frame
 
 
 class PipelineStalled(InputError):
@@ -117,6 +124,61 @@ def plan_resources(*, cpus: float, gpus: float, concurrency: int | None = None, 
                         torch_threads=max(1, int(actor_cpus)))
 
 
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``host:port`` or ``ray://host[:port]``; None for ``auto``/``local``; InputError for anything else."""
+    text = address.strip()
+    if text in ("auto", "local"):
+        return None
+    client = text.startswith("ray://")
+    rest = text[len("ray://"):] if client else text
+    if rest.startswith("["):  # [IPv6]:port
+        host, _, tail = rest[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else ""
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    else:  # no port (or a bare IPv6 address, which needs brackets with a port)
+        host, port = rest, ""
+    if not port and client:
+        port = str(RAY_CLIENT_PORT)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"'{address}' is not a Ray cluster address; give auto, HOST:PORT (e.g. 10.0.0.5:6379) or "
+                         "ray://HOST:PORT.")
+    return host, int(port)
+
+
+def check_reachable(address: str, *, timeout_s: float | None = None) -> None:
+    """InputError (one sentence, within about ``2 * timeout_s``) unless a gRPC server answers at ``address``.
+
+    Ray's head (GCS, ``host:port``) and Ray Client (``ray://``) are gRPC servers: a TCP connection
+    must open within ``timeout_s`` (default :data:`CONNECT_TIMEOUT_S`) and the server must send its
+    first HTTP/2 frame (SETTINGS) within ``timeout_s`` more. With ``RAY_USE_TLS`` only the connection
+    is checked. ``auto`` is left to Ray (it fails at once when no cluster runs on this machine).
+    """
+    where = _host_port(address)
+    if where is None:
+        return
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    hint = "start it (`ray start --head`) or check the address and port"
+    try:
+        conn = socket.create_connection(where, timeout=timeout_s)
+    except socket.timeout:
+        raise InputError(f"The Ray cluster at '{address}' did not accept a connection within {timeout_s:g} s; {hint}.") from None
+    except OSError as exc:
+        why = "refused the connection" if isinstance(exc, ConnectionRefusedError) else f"cannot be reached ({type(exc).__name__})"
+        raise InputError(f"The Ray cluster at '{address}' {why}: no Ray runs there; {hint}.") from None
+    with conn:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return
+        try:
+            conn.sendall(_HTTP2_PREFACE)
+            head = conn.recv(9)
+        except OSError:
+            head = b""
+    if len(head) < 4 or head[3] != 0x4:  # frame type 4: SETTINGS, what every gRPC server sends first
+        raise InputError(f"Something answers at '{address}', but not a Ray cluster (no gRPC reply within {timeout_s:g} s); "
+                         f"{hint} (Ray's head listens on 6379, Ray Client on 10001).")
+
+
 @contextmanager
 def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
     """Ray, connected: reuses one already initialised in this process; else starts a local one
@@ -127,6 +189,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     if ray.is_initialized():
         yield ray
         return
+    target = address if address not in (None, "auto") else (os.environ.get("RAY_ADDRESS") or address)
+    if target is not None:
+        check_reachable(target)  # ray.init would retry a dead address for minutes, silently
     env = {k: v for k, v in os.environ.items() if k.startswith("MODIC_")}
     kwargs: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
     if address is None:

@@ -14,26 +14,43 @@ Status rows (:data:`~modic_core.batch.local.STATUS_COLUMNS`) go to ``results.sta
 after the rows of their studies are on disk, so a study with a status row is complete. A progress
 summary (:class:`modic_core.schema.BatchProgress`: studies done, failed, left, and the failure
 reasons counted) is rewritten at every flush to ``results.progress.json``.
+
+A number that does not exist (the probabilities of a level that is not graded) is an empty CSV
+cell, never the text ``nan``, which the evaluator and spreadsheets read as text.
+
+One batch at a time writes to an output: :func:`lock_output` takes an exclusive ``flock`` on a
+hidden lock file (``<folder>/.<name>.lock`` next to a CSV, ``<name>.parquet/.lock`` inside a
+Parquet folder); a second batch on the same ``--out`` is refused with the first one's pid. The
+kernel drops the lock when the process ends, however it ends (``SIGKILL`` included); the file
+stays (removing it would let two processes lock two different files).
 """
 from __future__ import annotations
 
 import csv
+import fcntl
+import math
 import os
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from modic_core.errors import InputError
+from modic_core.export.fields import alignment_columns
 from modic_core.io.csv_safe import escape_row
 
-__all__ = ["ResultSink", "is_parquet", "progress_path", "read_done", "read_results", "status_path"]
+__all__ = ["ResultSink", "OutputBusy", "is_parquet", "lock_output", "lock_path", "progress_path", "read_done", "read_results",
+           "status_path"]
 
 PRED_COLUMNS = ["study_id", "level", "prediction", "p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "z0", "z1",
                 "normalization", "threshold", "uncertain"]
-STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message"]
+#: ``warnings`` (the report's sentences), ``t1_t2_aligned`` and one ``alignment_<key>`` per key of the
+#: alignment record, as in the per-study CSV (:mod:`modic_core.export.fields`); empty for a failed study.
+STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message", "warnings", "t1_t2_aligned",
+                  *alignment_columns()]
 _FLOAT = ("p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "threshold")
 _INT = ("z0", "z1")
 
@@ -50,6 +67,52 @@ def status_path(out: str | Path) -> Path:
 def progress_path(out: str | Path) -> Path:
     out = Path(out)
     return out.with_name(out.stem + ".progress.json")
+
+
+def lock_path(out: str | Path) -> Path:
+    """The lock file of an output: inside a Parquet folder, or hidden next to a CSV."""
+    out = Path(out)
+    return out / ".lock" if is_parquet(out) else out.with_name(f".{out.name}.lock")
+
+
+class OutputBusy(InputError):
+    """Another batch process holds the lock of this output."""
+
+
+@contextmanager
+def lock_output(out: str | Path) -> Iterator[Path]:
+    """Hold an exclusive, non-blocking ``flock`` on the output's lock file while the block runs.
+
+    OutputBusy (one sentence, with the holder's pid) when another process holds it. The lock
+    file records this process's pid; the lock goes with the process (exit, crash or ``SIGKILL``).
+    """
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            pid = f"pid {holder}" if holder.isdigit() else "pid unknown"
+            raise OutputBusy(f"'{Path(out).name}' is in use: another batch is writing to this folder ({pid}); wait for it "
+                             "to finish, or choose another --out.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _csv_cell(value: Any) -> Any:
+    """An empty cell for a missing number (NaN/None), else the value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
 
 
 def append_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
@@ -198,7 +261,7 @@ class ResultSink:
                 os.replace(tmp, path)
                 self._part += 1
             else:
-                append_csv(self.out, PRED_COLUMNS, self._rows)
+                append_csv(self.out, PRED_COLUMNS, [{k: _csv_cell(v) for k, v in r.items()} for r in self._rows])
         if self._status:
             append_csv(self.status_file, STATUS_COLUMNS, self._status)
             for s in self._status:

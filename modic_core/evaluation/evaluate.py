@@ -20,11 +20,17 @@ PREDICTIONS.csv -- one row per predicted disc:
 
 If a (study_id, level) pair occurs more than once, the row with the highest
 ``score`` (else the first) is scored for classification; all boxed rows count
-for detection.
+for detection. A level the analysis found but could not grade (``prediction``
+"not graded": the T2 series does not cover it) may have empty or ``nan``
+probabilities; it is left out of the metrics and counted (``n_not_graded``,
+listed in ``not_graded_levels``; a labelled one also counts as a labelled disc
+without a grade, ``n_missing_predictions``).
 
 LABELS.csv -- the ``levels.csv`` format of spider2d: ``study_id, level, modic``
 (0 none, 1, 2, 3) and optional ``x0, y0, x1, y1`` (ground-truth box, T1 pixels);
-other columns are ignored. Optional ``manufacturer`` / ``field_strength_t``
+other columns are ignored. A (study_id, level) pair given twice is refused with the
+line numbers when the two rows differ (grade, box or scanner columns); identical
+copies are counted once (``n_duplicate_labels``, with a note). Optional ``manufacturer`` / ``field_strength_t``
 columns (or ``--studies STUDIES.csv``, spider2d's studies.csv, joined on
 study_id) give a breakdown by scanner.
 
@@ -46,22 +52,25 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from modic_core.cli_args import positive_int
+from modic_core import settings
+from modic_core.cli_args import n_boot as n_boot_arg, seed as seed_arg
 from modic_core.errors import InputError
 from modic_core.evaluation.metrics import CLASS_NAMES, classification_by_group, classification_report, detection_report, parse_class
 
 #: The prediction written for a level that was found but not graded.
 NOT_GRADED = "not graded"
 
-__all__ = ["evaluate", "evaluate_files", "format_report", "main", "read_labels", "read_predictions"]
+__all__ = ["collapse_duplicate_labels", "evaluate", "evaluate_files", "format_report", "main", "not_graded_sentence", "read_labels",
+           "read_predictions"]
 
 BOX = ["x0", "y0", "x1", "y1"]
 PROBA = ["p_mc0", "p_mc1", "p_mc2"]
 GROUP_COLUMNS = ("manufacturer", "field_strength_t")
 
 
-def _read_csv(path: str | Path, required: Sequence[str], what: str):
-    """A predictions / labels / studies CSV as text cells (IDs such as "NA" kept), numeric columns converted."""
+def _read_csv(path: str | Path, required: Sequence[str], what: str, *, prepare=None):
+    """A predictions / labels / studies CSV as text cells (IDs such as "NA" kept), numeric columns converted
+    (``prepare(df)`` first, on the text cells)."""
     from modic_core.datasets.tables import numeric_column, read_text_csv
 
     path = Path(path)
@@ -69,6 +78,8 @@ def _read_csv(path: str | Path, required: Sequence[str], what: str):
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"The {what} file '{path.name}' lacks the column(s) {missing}; see `python -m modic_core.evaluation -h`.")
+    if prepare is not None:
+        df = prepare(df)
     for col in (*PROBA, "score", *BOX, "field_strength_t"):
         if col in df.columns:
             df[col] = numeric_column(df, col, f"The {what} file '{path.name}'")
@@ -83,9 +94,24 @@ def _has_box(df) -> Any:
     return df[BOX].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)
 
 
+def _is_not_graded(predictions) -> Any:
+    return predictions.astype(str).str.strip().str.lower() == NOT_GRADED
+
+
+def _blank_ungraded_probabilities(df):
+    """Text cells ``nan`` in the probability columns of not-graded rows made empty (a level without a
+    grade has no probabilities; pandas and older batch CSVs write ``nan``). Graded rows stay strict."""
+    ungraded = _is_not_graded(df["prediction"])
+    for col in PROBA:
+        if col in df.columns:
+            nan_text = df[col].astype(str).str.strip().str.lower() == "nan"
+            df.loc[ungraded & nan_text, col] = ""
+    return df
+
+
 def read_predictions(path: str | Path):
     """Predictions CSV as a DataFrame with an int ``label`` column (see module docstring)."""
-    df = _read_csv(path, ["study_id", "level", "prediction"], "predictions")
+    df = _read_csv(path, ["study_id", "level", "prediction"], "predictions", prepare=_blank_ungraded_probabilities)
     try:  # levels the analysis could not grade (e.g. outside the T2 field of view) get label -1
         df["label"] = [-1 if str(v).strip().lower() == NOT_GRADED else parse_class(v) for v in df["prediction"]]
     except ValueError as exc:
@@ -103,11 +129,36 @@ def read_labels(path: str | Path, studies: str | Path | None = None):
     if modic.isna().any():
         raise InputError(f"The labels file '{Path(path).name}': the modic column must hold 0, 1, 2 or 3 for every disc.")
     df["modic"] = modic.astype(int)
+    df, n_dup = collapse_duplicate_labels(df, f"The labels file '{Path(path).name}'")
     if studies is not None:
         st = _read_csv_studies(studies)
         df = df.drop(columns=[c for c in GROUP_COLUMNS if c in df.columns and c in st.columns]).merge(st, on="study_id", how="left")
     df["has_box"] = _has_box(df)
+    df.attrs["n_duplicate_labels"] = n_dup
     return df
+
+
+def collapse_duplicate_labels(df, what: str, *, line_numbers: bool = True):
+    """``df`` with identical repeats of a (study_id, level) row dropped, and how many were dropped.
+
+    InputError naming the study, level and (``line_numbers``: ``df`` is a file's rows in order, header
+    = line 1) the lines when two rows of one disc differ in what is scored (``modic``, the box, the
+    scanner columns): a clinician expects one grade per disc, and a guess between two would be hidden.
+    """
+    key = ["study_id", "level"]
+    dup = df.duplicated(key, keep=False)
+    if not dup.any():
+        return df, 0
+    cols = [c for c in ("modic", *BOX, *GROUP_COLUMNS) if c in df.columns]
+    values = df[cols].astype(str)
+    lines = df.index.to_series() + 2
+    for (sid, level), group in df[dup].groupby(key, sort=False):
+        if len(values.loc[group.index].drop_duplicates()) > 1:
+            at = f" (lines {', '.join(str(int(n)) for n in lines.loc[group.index])})" if line_numbers else ""
+            raise InputError(f"{what} gives study {sid}, level {level} more than once with different values{at}; "
+                             "keep one row per disc.")
+    out = df.drop_duplicates(key, keep="first")
+    return out, int(len(df) - len(out))
 
 
 def _read_csv_studies(path: str | Path):
@@ -143,7 +194,10 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
     lab = labels[~mc3]
     uniq = _dedupe_predictions(pred)
     report["n_duplicate_predictions"] = int(len(pred) - len(uniq))
-    report["n_not_graded"] = int((uniq["label"] < 0).sum())
+    report["n_duplicate_labels"] = int(labels.attrs.get("n_duplicate_labels", 0))
+    ungraded = uniq[uniq["label"] < 0]
+    report["n_not_graded"] = int(len(ungraded))  # found but not graded (T2 does not cover them): not scored
+    report["not_graded_levels"] = [f"{s}:{l}" for s, l in zip(ungraded["study_id"], ungraded["level"])][:200]
     uniq = uniq[uniq["label"] >= 0]
     keep_cols = ["study_id", "level", "label", *[c for c in PROBA if c in uniq.columns]]
     joined = lab.merge(uniq[keep_cols], on=["study_id", "level"], how="left", indicator=True)
@@ -174,7 +228,19 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
         detection_report(gt_boxes, pred_boxes, n_boot=n_boot, seed=seed, level=level) if gt_boxes and pred_boxes else None
     )
     report["notes"] = [f"CIs: {int(level * 100)}% percentile bootstrap over patients (study ids), {n_boot} resamples, seed {seed}."]
+    if report["n_duplicate_labels"]:
+        report["notes"].append(f"{_count(report['n_duplicate_labels'], 'label row')} repeated a disc with identical values "
+                               "and counted once.")
     return report
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def not_graded_sentence(n: int) -> str:
+    """The summary line of the levels found but not graded: "N levels not graded (T2 does not cover them), ..."."""
+    return f"{_count(n, 'level')} not graded (T2 does not cover {'it' if n == 1 else 'them'}), excluded from the metrics"
 
 
 def _group_value(v: Any) -> Any:
@@ -233,6 +299,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['n_missing_predictions']}; predictions without label: {report['n_unlabelled_predictions']}; "
         f"duplicate predictions: {report['n_duplicate_predictions']}"
     )
+    if report.get("n_not_graded"):
+        lines.append(not_graded_sentence(report["n_not_graded"]))
     c = report["classification"]
     lines += _class_lines(c) if c else ["  no disc could be scored"]
     for col, groups in report.get("by_group", {}).items():
@@ -265,8 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("labels", help="labels CSV in spider2d levels.csv format (study_id, level, modic, [x0..y1])")
     ap.add_argument("--studies", help="studies.csv with manufacturer / field_strength_t, joined on study_id")
     ap.add_argument("--json", dest="json_out", help="write the report as JSON here")
-    ap.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples over patients (default 1000)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-boot", type=n_boot_arg, default=1000, help=f"bootstrap resamples over patients (default 1000, at most {settings.MAX_N_BOOT})")
+    ap.add_argument("--seed", type=seed_arg, default=0, help="bootstrap seed, 0 to 2**32 - 1 (default 0)")
     args = ap.parse_args(argv)
     try:
         report = evaluate_files(args.predictions, args.labels, studies=args.studies, n_boot=args.n_boot, seed=args.seed)

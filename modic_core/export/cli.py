@@ -3,19 +3,21 @@
     python -m modic_core.analysis T1 T2 [--csv F] [--pdf F] [--sr F] [--json F]
 
 writes the same per-level CSV, PDF report and DICOM SR as the case viewer (same study label, the
-T2 placed where the alignment check put it). The SR needs a DICOM T1 and a passed alignment
-check; otherwise the command says why and exits with status 2 (bad input) or 3 (no SR for an
-unreliable study, the other files are written).
+T2 placed where the alignment check put it). Every output path is checked before the analysis (a
+folder, a device or an unwritable path: one sentence, status 2). The SR needs a DICOM T1
+(folder, files or zip; single- or multi-frame) and a passed alignment check; otherwise the command
+says why and exits with status 2 (bad input) or 3 (a file could not be made: no SR for an
+unreliable study, a full disk; the other files are written).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
-from pathlib import Path
 
 from modic_core.errors import InputError
+from modic_core.io.outputs import check_output, write_output
 
-__all__ = ["main", "study_label", "write_exports"]
+__all__ = ["ExportError", "main", "study_label", "write_exports"]
 
 
 def study_label(study, fingerprint: str) -> str:
@@ -36,33 +38,70 @@ def _check(args: argparse.Namespace, study) -> None:
                          f"{study.t1.meta.source or 'not DICOM'}. Leave out --sr or give the DICOM series.")
     for name in ("csv", "pdf", "sr"):
         target = getattr(args, name)
-        if target and not Path(target).parent.resolve().is_dir():
-            raise InputError(f"--{name}: the folder of {target} does not exist.")
+        if target:
+            check_output(f"--{name}", target)  # a folder, a device, an unwritable path: refused before the analysis
+
+
+class ExportError(InputError):
+    """Some requested files could not be made; ``done`` holds the lines of those that were written."""
+
+    def __init__(self, message: str, *, done: list[str]) -> None:
+        super().__init__(message)
+        self.done = list(done)
 
 
 def write_exports(analysis, report, *, t1_source, t2_source=None, csv: str | None = None, pdf: str | None = None,
                   sr: str | None = None) -> list[str]:
-    """Write the requested files; returns one line per file written.
+    """Write the requested files; returns one line per file written. A report without levels gives
+    every file too (the CSV with its header only), and the lines say that no disc was found.
+
+    The SR references the images of the T1 (and T2) series given: a folder, files or a zip of DICOM
+    images, single-frame or enhanced multi-frame; only the series that was analysed is taken.
 
     Raises:
-        InputError: an SR was asked for an unreliable study (after the CSV and PDF are written).
+        ExportError: a file could not be made (an SR for an unreliable study, a failed build, a failed
+            write: one sentence each); the others are written first and listed in ``done``.
     """
     from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
     from modic_core.export.documents import build_pdf_report, report_csv
 
     study = analysis.study
     label = study_label(study, analysis.fingerprint)
-    done = []
+    none = "" if report.levels else "; no disc was found"
+    done: list[str] = []
+    failed: list[str] = []
+
+    def make(option: str, target: str, what: str, build) -> None:
+        try:
+            data = build()
+        except InputError as exc:
+            failed.append(f"{option}: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - one file that cannot be built must not cost the others
+            failed.append(f"{option}: the {what} could not be built ({type(exc).__name__}); {target} was not written.")
+            return
+        try:
+            write_output(option, target, data)
+        except InputError as exc:
+            failed.append(str(exc))
+            return
+        done.append(f"wrote {target} ({what}{none})")
+
+    def sr_bytes() -> bytes:
+        t1_headers = read_series_headers(t1_source, study.t1.meta.series_uid_hash)
+        t2_headers = (read_series_headers(t2_source, study.t2.meta.series_uid_hash)
+                      if t2_source is not None and study.t2.meta.source == "dicom" else [])
+        return dicom_sr_bytes(report, study, t1_headers, t2_headers=t2_headers)
+
     if csv:
-        Path(csv).write_bytes(report_csv(report, study_label=label))
-        done.append(f"wrote {csv} (per-level CSV)")
+        make("--csv", csv, "per-level CSV", lambda: report_csv(report, study_label=label))
     if pdf:
-        Path(pdf).write_bytes(build_pdf_report(analysis.placed_study(), report, study_label=label, device=report.device))
-        done.append(f"wrote {pdf} (PDF report)")
+        make("--pdf", pdf, "PDF report",
+             lambda: build_pdf_report(analysis.placed_study(), report, study_label=label, device=report.device))
     if sr:
-        t2_headers = read_series_headers(t2_source) if t2_source is not None and study.t2.meta.source == "dicom" else []
-        Path(sr).write_bytes(dicom_sr_bytes(report, study, read_series_headers(t1_source), t2_headers=t2_headers))
-        done.append(f"wrote {sr} (DICOM SR)")
+        make("--sr", sr, "DICOM SR", sr_bytes)
+    if failed:
+        raise ExportError(" ".join(failed), done=done)
     return done
 
 

@@ -6,14 +6,17 @@ CSV that a spreadsheet would run as a formula are escaped (:mod:`modic_core.io.c
 state, safe in Streamlit's threads).
 
 The PDF page (A4 portrait, body text >= 8 pt): header with the study, series, settings and the
-T1/T2 alignment check; the report's warnings (red when the grades are unreliable, as on screen);
+T1/T2 alignment check with every key of its record; the report's warnings (red when the grades are unreliable, as on screen);
 T1 and T2 of the shown slice with the levels' boxes, labels drawn inside the panels; the
 per-level table (level, prediction or "not graded", probabilities, confidence, slab, note); and
-per level its T1, T2 and Grad-CAM crops on the slab's centre slice.
+per level its T1, T2 and Grad-CAM crops on the slab's centre slice. Text from files (the series
+description) arrives plain and capped (:mod:`modic_core.text`); every text is drawn without math
+or TeX parsing, wrapped, and cut to a few lines.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import io
 import textwrap
 from typing import Any, Sequence
@@ -22,6 +25,7 @@ import numpy as np
 
 from modic_core.analysis.report import DISPLAY_COLUMNS
 from modic_core.io.csv_safe import escape_frame
+from modic_core.export.fields import alignment_columns, alignment_fields, alignment_record, report_fields
 from modic_core.export.labels import volume_label
 from modic_core.export.style import CLASS_NAMES, NOTICE, NOTICE_LONG, class_color
 from modic_core.export.render import (
@@ -35,7 +39,7 @@ from modic_core.export.render import (
     window_defaults,
 )
 
-__all__ = ["levels_table", "report_csv", "build_pdf_report", "report_figure", "method_label"]
+__all__ = ["PDF_FAILED", "levels_table", "report_csv", "build_pdf_report", "error_pdf", "report_figure", "method_label"]
 
 
 def method_label(name: str) -> str:
@@ -53,12 +57,16 @@ def levels_table(report) -> "Any":
 def report_csv(report, *, study_label: str = "") -> bytes:
     """CSV (UTF-8) of the per-level results with box, slab and the settings used.
 
+    Every row carries the report's warnings and its alignment record (:func:`modic_core.export.fields.report_fields`:
+    ``warnings``, ``t1_t2_aligned``, ``alignment_<key>``). A report without levels gives the header only.
+
     ``level`` is the name shown (corrected by the user, if they did); ``detected_level`` the
     detector's name; ``names_corrected_by_user`` / ``naming_correction`` record the correction."""
     import pandas as pd
 
     rows = []
     weights = "; ".join(f"{k}: {v}" for k, v in (report.weights or {}).items())
+    fields = report_fields(report)  # warnings, t1_t2_aligned, alignment_<key> (modic_core.export.fields)
     for lv in report.levels:
         row = {DISPLAY_COLUMNS.get(k, k): v for k, v in lv.row(digits=4).items()}
         rows.append({
@@ -66,7 +74,7 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "normalization": report.normalization,
             "threshold": float(report.threshold),
             "weights": weights,
-            "t1_t2_aligned": "" if getattr(report, "alignment", None) is None else bool(report.alignment.ok),
+            **fields,
             "naming_uncertain": bool(getattr(report, "naming_uncertain", False)),
             "names_corrected_by_user": bool(getattr(report, "names_corrected_by_user", False)),
             "naming_correction": getattr(report, "naming_correction", ""),
@@ -74,12 +82,16 @@ def report_csv(report, *, study_label: str = "") -> bytes:
         })
     cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction", "uncertain",
             "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned", "naming_uncertain",
-            "names_corrected_by_user", "naming_correction", "detected_level"]
+            "names_corrected_by_user", "naming_correction", "detected_level", "warnings",
+            *alignment_columns(alignment_record(report))]
     return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
 
 
 _RED, _AMBER, _GREY = "#B00020", "#8A5A00", "#555555"
+#: What the page and the PDF download say when the report could not be built.
+PDF_FAILED = ("The PDF report of this study could not be built. Nothing was changed; please try again, or use the "
+              "CSV download. (The details were logged without any patient data.)")
 _BODY = 8.5  # pt, body text of the page (the issue asked for >= 8 pt)
 _PAGE_W, _PAGE_H, _MARGIN = 8.27, 11.69, 0.45  # inches
 
@@ -99,7 +111,7 @@ class _Page:
         if max_lines is not None and len(lines) > max_lines:
             lines = lines[: max_lines - 1] + [lines[max_lines - 1][: width_chars - 1] + "…"]
         self.fig.text(x / _PAGE_W, 1 - self.y / _PAGE_H, "\n".join(lines), fontsize=size, color=color, weight=weight,
-                      va="top", ha="left", linespacing=1.3)
+                      va="top", ha="left", linespacing=1.3, parse_math=False, usetex=False)
         self.y += len(lines) * size * 1.3 / 72 + gap
 
     def axes(self, x: float, w: float, h: float, *, y: float | None = None):
@@ -183,6 +195,22 @@ def _level_crops(page: _Page, study, levels: Sequence, w1: Window, w2: Window, o
                         va="center", fontsize=7.5, color="white", bbox=dict(facecolor="black", alpha=0.6, edgecolor="none"))
 
 
+@functools.lru_cache(maxsize=1)
+def error_pdf() -> bytes:
+    """A one-page PDF that says the report could not be built: what a PDF download holds when building
+    the report failed (never an empty file). Fixed text only, so it cannot fail the same way."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(_PAGE_W, _PAGE_H))
+    page = _Page(fig)
+    page.text("Modic change analysis — the report could not be built", size=14, weight="bold", gap=0.1)
+    page.text(PDF_FAILED, color=_RED)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="pdf", metadata={"Title": "Modic change analysis: report not built", "Author": "",
+                                            "Creator": "modic_core", "Subject": NOTICE})
+    return buf.getvalue()
+
+
 def build_pdf_report(study, report, **kwargs) -> bytes:
     """The report page (see the module docstring) as PDF bytes. Keywords as :func:`report_figure`."""
     fig = report_figure(study, report, **kwargs)
@@ -232,7 +260,11 @@ def report_figure(
     ]
     if alignment is not None:
         info.append(f"T1/T2 alignment: {alignment.sentence()}")
-    page.text("\n".join(info), gap=0.08)
+    page.text("\n".join(info), gap=0.03 if alignment is not None else 0.08)
+    if alignment is not None:  # every key of the record, as the CSV's alignment_<key> columns
+        record = alignment_fields(alignment_record(report))
+        page.text("Alignment record: " + "; ".join(f"{k.removeprefix('alignment_')}={v}" for k, v in record.items()),
+                  size=8, color=_GREY, max_lines=3, gap=0.08)
     if getattr(report, "naming_note", ""):
         page.text(report.naming_note, weight="bold", max_lines=2, gap=0.05)
     reliable = bool(getattr(report, "reliable", True))
@@ -290,7 +322,7 @@ def report_figure(
     else:
         page.text(f"No intervertebral level above the confidence threshold ({float(report.threshold):.2f}).", gap=0.08)
     for n in list(report.notes or [])[:3]:
-        page.text("Note: " + str(n), size=8, gap=0.03)
+        page.text("Note: " + str(n), size=8, gap=0.03, max_lines=2)
 
     # -- per-level crops
     footer = 0.35
@@ -302,4 +334,17 @@ def report_figure(
                       "on the slab's centre slice", size=_BODY, weight="bold", gap=0.04)
             _level_crops(page, study, levels, w1, w2, heatmap_opacity, page.y, min(space - 0.2, 4.4))
     fig.text(0.5, (footer - 0.1) / _PAGE_H, NOTICE, fontsize=10, color=_RED, ha="center", weight="bold")
+    _plain_artists(fig)
     return fig
+
+
+def _plain_artists(fig) -> None:
+    """Every text of the page drawn as given: no mathtext (``$5 and $6`` stays, ``$x_{$`` cannot
+    fail the PDF), no TeX, whatever ``rcParams`` say (panel labels and table cells included)."""
+    from matplotlib.text import Text
+
+    texts = list(fig.findobj(Text))
+    texts += [c.get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]
+    for t in texts:
+        t.set_parse_math(False)
+        t.set_usetex(False)

@@ -3,9 +3,13 @@
 File and folder names are patient data in practice (``DOE_JOHN_MRN4471_t1.mha``), so a series
 read from an image file (MHA, NIfTI) is named by what it is -- ``"T1 series, 15 slices"`` --
 never by its file name. A DICOM series keeps its SeriesDescription (the scanner protocol's
-name, e.g. ``"t1_tse_sag"``), which is written by the scanner, not typed in per patient.
+name, e.g. ``"t1_tse_sag"``), which is written by the scanner, not typed in per patient. It is
+text from a file, so it is made plain (:func:`modic_core.text.plain_text`: no control, bidi or
+zero-width characters, at most a DICOM LO's 64 characters) here too, whoever built the volume.
 """
 from __future__ import annotations
+
+from modic_core.text import DICOM_LO_CHARS, plain_text
 
 __all__ = ["series_label", "volume_label"]
 
@@ -19,7 +23,7 @@ def series_label(*, role: str, n_slices: int, kind: str = "", description: str =
     role = str(role or "").strip()
     name = f"{role} series" if role and role.lower() != "unknown" else "Image series"
     base = f"{name}, {int(n_slices)} slice{'s' if int(n_slices) != 1 else ''}"
-    description = str(description or "").strip()
+    description = plain_text(description, limit=DICOM_LO_CHARS)
     if kind == "dicom" and description:
         return f"{description} ({base})"
     return base

@@ -5,10 +5,15 @@ spreadsheets strip before looking) is read by Excel, LibreOffice and Google Shee
 (e.g. a study ID ``=cmd|' /C calc'!A0``). Every CSV the product writes passes its string cells
 through :func:`escape_cell`, which prefixes such text with an apostrophe (OWASP's advice).
 Numbers stay numbers: only ``str`` values are touched, so ``-0.5`` in a numeric column is kept.
+Text cells also lose their invisible format characters (bidi overrides such as U+202E, which
+make a spreadsheet show spoofed words, zero-width characters, U+FEFF;
+:func:`modic_core.text.strip_invisible`).
 """
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
+
+from modic_core.text import strip_invisible
 
 __all__ = ["FORMULA_PREFIXES", "escape_cell", "escape_frame", "escape_row", "escape_rows", "unescape_cell"]
 
@@ -16,10 +21,12 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def escape_cell(value: Any) -> Any:
-    """``value`` with a leading apostrophe when it is text a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """``value`` without format characters, with a leading apostrophe when it is text a spreadsheet
+    would run as a formula (non-text values unchanged)."""
+    if not isinstance(value, str):
+        return value
+    value = strip_invisible(value)
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def escape_row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,10 @@ pixel) is checked against :func:`modic_core.settings.limits`, the transfer synta
 decoder, uncompressed pixel data must have exactly the declared length, and each compressed
 frame's own codestream header must declare the same rows and columns as the DICOM header (a
 181 KB JPEG file can otherwise decode to 20000 x 20000 pixels). Reading headers and decoding a
-series are each bounded by ``limits().parse_seconds``. Files without the DICOM preamble are only
+series are each bounded by ``limits().parse_seconds``, also inside one file: pydicom's parse is
+stopped at the deadline (:mod:`modic_core.io.dicom_open`, which also bounds deflated files), and
+compressed series are decoded in a child process killed at the deadline
+(:mod:`modic_core.io.deadline_worker`). Files without the DICOM preamble are only
 parsed when they start like a DICOM dataset (a file of zeros would take pydicom ~0.4 s per MB).
 
 Privacy: patient identifiers (PatientID, PatientName, PatientBirthDate) are read only to
@@ -28,6 +31,7 @@ touched at import.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import re
@@ -42,7 +46,10 @@ from typing import Any
 import numpy as np
 
 from modic_core.errors import InputError
+from modic_core.io.deadline_worker import call_with_deadline
+from modic_core.io.dicom_open import read_dataset
 from modic_core.settings import limits
+from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume, VolumeMeta
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "read_header",
     "salted_hash",
     "scan_dicom",
+    "too_many_series",
     "unique_instances",
 ]
 
@@ -148,6 +156,7 @@ class DicomHeader:
     spacing_between_slices: float | None
     bits_allocated: int | None = None
     transfer_syntax: str = ""
+    photometric: str = ""  # PhotometricInterpretation, e.g. 'MONOCHROME2'
 
     @property
     def normal(self) -> np.ndarray | None:
@@ -227,11 +236,14 @@ def orientation_name(normal: Sequence[float] | np.ndarray) -> str:
 # --------------------------------------------------------------------------- headers
 
 
-def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None) -> DicomScan:
+def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None, max_series: int | None = None) -> DicomScan:
     """Read the headers of ``paths`` (no pixels) and group the DICOM images by series.
 
-    Raises InputError when reading takes longer than ``seconds`` (default ``limits().parse_seconds``).
+    Raises InputError when reading takes longer than ``seconds`` (default ``limits().parse_seconds``),
+    and as soon as more than ``max_series`` series are seen (None: no limit), before reading the rest.
     """
+    import pydicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
+
     scan = DicomScan()
     paths = list(paths)
     seconds = limits().parse_seconds if seconds is None else seconds
@@ -240,7 +252,7 @@ def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None) -> DicomS
         if time.monotonic() > deadline:
             raise _too_slow(seconds, f"after reading {done} of {len(paths)} files")
         try:
-            header = read_header(path)
+            header = read_header(path, deadline=deadline, seconds=seconds, progress=f"while reading file {done + 1} of {len(paths)}")
         except _Damaged:
             scan.damaged += 1
             continue
@@ -250,12 +262,26 @@ def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None) -> DicomS
             scan.non_image += 1
             continue
         scan.series.setdefault(header.series_key, []).append(header)
+        if max_series is not None and len(scan.series) > max_series:
+            raise too_many_series(max_series)
     return scan
 
 
-def read_header(path: Path) -> DicomHeader | str | None:
+def too_many_series(limit: int) -> InputError:
+    """The sentence for an upload or folder holding more than ``limit`` series (``MODIC_MAX_SERIES``)."""
+    return InputError(
+        f"These files hold more than {limit} series, the most that is read at once. Please upload only the "
+        "sagittal T1 and T2 series of one examination (for example their two folders in one zip)."
+    )
+
+
+def read_header(
+    path: Path, *, deadline: float | None = None, seconds: float = 0.0, progress: str = ""
+) -> DicomHeader | str | None:
     """Header of one file: a :class:`DicomHeader`, :data:`NON_IMAGE` for DICOM without pixels,
-    or None when the file is not DICOM. Raises ``_Damaged`` for unparsable DICOM files."""
+    or None when the file is not DICOM. Raises ``_Damaged`` for unparsable DICOM files, and
+    InputError for deflate bombs and, past ``deadline`` (``time.monotonic()``), mid-parse
+    (:mod:`modic_core.io.dicom_open`; ``seconds`` and ``progress`` word the message)."""
     path = Path(path)
     head = _head(path)
     magic = len(head) >= 132 and head[128:132] == b"DICM"
@@ -263,8 +289,8 @@ def read_header(path: Path) -> DicomHeader | str | None:
         return None
     try:
         with quiet_pydicom():
-            return _parse_header(path, magic)
-    except _Damaged:
+            return _parse_header(path, magic, deadline=deadline, on_timeout=lambda: _too_slow(seconds, progress))
+    except (_Damaged, InputError):
         raise
     except Exception as exc:  # pydicom raises many kinds of errors on damaged files
         if magic:
@@ -272,10 +298,8 @@ def read_header(path: Path) -> DicomHeader | str | None:
         return None
 
 
-def _parse_header(path: Path, magic: bool) -> DicomHeader | str | None:
-    import pydicom
-
-    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+def _parse_header(path: Path, magic: bool, *, deadline: float | None, on_timeout: Any) -> DicomHeader | str | None:
+    ds = read_dataset(path, deadline=deadline, on_timeout=on_timeout, stop_before_pixels=True)
     if "Rows" not in ds or "Columns" not in ds:
         if _is_image_storage(ds):
             raise _Damaged()  # an image whose header ends early: truncated or damaged
@@ -331,11 +355,11 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
         date_hash=_optional_hash(ds, ("StudyDate",)) or _optional_hash(ds, ("SeriesDate",)),
         demographics_hash=_optional_hash(ds, ("PatientAge", "PatientSex")),
-        modality=str(ds.get("Modality", "") or ""),
-        series_description=str(ds.get("SeriesDescription", "") or ""),
+        modality=plain_text(ds.get("Modality", ""), limit=16),  # CS: 16 characters
+        series_description=plain_text(ds.get("SeriesDescription", ""), limit=DICOM_LO_CHARS),
         series_number=_int(ds.get("SeriesNumber")),
         instance_number=_int(ds.get("InstanceNumber")),
-        manufacturer=str(ds.get("Manufacturer", "") or ""),
+        manufacturer=plain_text(ds.get("Manufacturer", ""), limit=DICOM_LO_CHARS),
         field_strength_t=_float(ds.get("MagneticFieldStrength")),
         repetition_time_ms=tr,
         echo_time_ms=te,
@@ -352,6 +376,7 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         spacing_between_slices=_float(ds.get("SpacingBetweenSlices")),
         bits_allocated=_int(ds.get("BitsAllocated")),
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
+        photometric=str(ds.get("PhotometricInterpretation", "") or "").strip().upper(),
     )
 
 
@@ -444,17 +469,37 @@ def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
     first = headers[0]
     if any(h.samples_per_pixel != 1 for h in headers):
         raise InputError("The series is a colour image (for example a screenshot); a greyscale MRI series is needed.")
+    colour = sorted({h.photometric for h in headers} - {"MONOCHROME1", "MONOCHROME2", ""})
+    if colour:
+        raise InputError(
+            f"The images are stored as '{colour[0]}' (PhotometricInterpretation), a colour or lookup-table encoding, "
+            "not as greyscale (MONOCHROME2 or MONOCHROME1); a greyscale MRI series is needed. Please export the "
+            "original MR series."
+        )
     _check_declared_size(headers)
+    import highdicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
+
     seconds = limits().parse_seconds
     deadline = time.monotonic() + seconds
+    if any(h.frames > 1 for h in headers) and len(headers) > 1:
+        raise InputError("The series mixes multi-frame and single-frame DICOM files; please export it again.")
+    read = _read_multiframe if first.frames > 1 else _read_single_frames
+    args = (first,) if first.frames > 1 else (headers,)
     with quiet_pydicom():
-        if any(h.frames > 1 for h in headers):
-            if len(headers) > 1:
-                raise InputError("The series mixes multi-frame and single-frame DICOM files; please export it again.")
-            volume = _read_multiframe(first)
-        else:
-            volume = _read_single_frames(headers, deadline=deadline, seconds=seconds)
-    return volume
+        if not any(_compressed(h) for h in headers):
+            return read(*args, deadline=deadline, seconds=seconds)
+        # A C codec's decode of one frame cannot be interrupted here: decode in a child killed at the deadline.
+        return call_with_deadline(
+            functools.partial(read, deadline=deadline, seconds=seconds), *args, deadline=deadline,
+            on_timeout=lambda: _too_slow(seconds, "while decoding the compressed images"),
+        )
+
+
+def _compressed(header: DicomHeader) -> bool:
+    from pydicom.uid import UID
+
+    uid = UID(header.transfer_syntax)
+    return bool(header.transfer_syntax) and uid.is_transfer_syntax and uid.is_encapsulated
 
 
 def unique_instances(headers: Sequence[DicomHeader]) -> list[DicomHeader]:
@@ -572,8 +617,10 @@ def _read_single_frames(headers: list[DicomHeader], *, deadline: float, seconds:
     for done, h in enumerate(headers):
         if time.monotonic() > deadline:
             raise _too_slow(seconds, f"after decoding {done} of {len(headers)} slices")
-        slices.append(_read_pixels(h))
+        slices.append(_read_pixels(h, deadline=deadline, seconds=seconds, progress=f"while decoding slice {done + 1} of {len(headers)}"))
     array = np.stack(slices).astype(np.float32, copy=False)
+    if first.photometric == "MONOCHROME1":  # low values are white: invert with one constant for the whole series
+        array = float(array.max()) + float(array.min()) - array
     direction = np.column_stack([row, col, normal])
     meta = _meta(first)
     if len({h.frame_of_reference_uid for h in headers}) > 1:  # some anonymisers rewrite it per file
@@ -621,25 +668,55 @@ def _check_in_plane_drift(positions: np.ndarray, dist: np.ndarray, normal: np.nd
         )
 
 
-def _read_pixels(header: DicomHeader) -> np.ndarray:
-    """Pixels of one single-frame file as float32 (rows, cols) after the modality rescale."""
-    import pydicom
-
-    try:
-        ds = pydicom.dcmread(header.path, force=True)
-    except Exception as exc:
-        raise damaged_error() from exc
+def _read_pixels(header: DicomHeader, *, deadline: float | None = None, seconds: float = 0.0, progress: str = "") -> np.ndarray:
+    """Pixels of one single-frame file as float32 (rows, cols) after the modality rescale, before
+    any MONOCHROME1 inversion (made once for the whole series); parsing stops at ``deadline``."""
+    ds = _read_full_dataset(header, deadline=deadline, on_timeout=lambda: _too_slow(seconds, progress))
     check_pixel_data(ds, rows=header.rows, cols=header.cols, frames=1)
     try:
         arr = ds.pixel_array
         if arr.shape != (header.rows, header.cols):
             raise ValueError("unexpected pixel array shape")
         arr = _modality_rescale(arr, ds)
-        if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
-            arr = float(arr.max()) + float(arr.min()) - arr  # high signal is bright, as in MONOCHROME2
     except Exception as exc:  # any other decoding failure is a damaged file for the user
         raise damaged_error() from exc
     return arr
+
+
+def _read_full_dataset(header: DicomHeader, *, deadline: float | None, on_timeout: Any) -> Any:
+    """The whole dataset of one file (pixels included), parsed by pydicom within ``deadline``.
+
+    A file without the Part 10 preamble and File Meta group (a bare dataset, as some archives
+    store) has no transfer syntax; pydicom detects implicit or explicit VR and the byte order
+    from the first element, and that is recorded so its native pixels decode (compressed pixels
+    cannot be decoded without the syntax, and are refused with that reason).
+    """
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    try:
+        ds = read_dataset(header.path, deadline=deadline, on_timeout=on_timeout)
+        if "PixelData" in ds:
+            ds["PixelData"]  # converted now: a damaged value representation fails here, not in a decoder
+    except InputError:
+        raise
+    except Exception as exc:
+        raise damaged_error() from exc
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return ds
+    implicit, little = ds.original_encoding
+    if "PixelData" in ds and ds["PixelData"].is_undefined_length:
+        raise InputError(
+            "The DICOM files have no file header (no 'DICM' preamble naming their transfer syntax) and hold "
+            "compressed pixels, whose compression cannot be known. Please export the series as standard DICOM files."
+        )
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little or little is None else ExplicitVRBigEndian
+    )
+    return ds
 
 
 def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
@@ -775,18 +852,16 @@ def _rescale_value(ds: Any, keyword: str, default: float) -> float:
     return value
 
 
-def _read_multiframe(header: DicomHeader) -> Volume:
-    """An enhanced (multi-frame) image through highdicom's volume support."""
+def _read_multiframe(header: DicomHeader, *, deadline: float | None = None, seconds: float = 0.0) -> Volume:
+    """An enhanced (multi-frame) image through highdicom's volume support (which inverts
+    MONOCHROME1); the parse stops at ``deadline`` (compressed frames decode in a child process
+    killed at it, see :func:`read_dicom_series`)."""
     import highdicom
-    import pydicom
 
-    try:
-        ds = pydicom.dcmread(header.path, force=True)
-    except Exception as exc:
-        raise damaged_error() from exc
+    ds = _read_full_dataset(header, deadline=deadline, on_timeout=lambda: _too_slow(seconds, "while reading the multi-frame file"))
     check_pixel_data(ds, rows=header.rows, cols=header.cols, frames=header.frames)
     try:
-        image = highdicom.imread(str(header.path))
+        image = highdicom.Image.from_dataset(ds, copy=False)
         hvol = image.get_volume()
         array = np.asarray(hvol.array, dtype=np.float32)
         affine = np.asarray(hvol.affine, dtype=float)
@@ -797,6 +872,8 @@ def _read_multiframe(header: DicomHeader) -> Volume:
             "The multi-frame DICOM file could not be arranged as a regular volume (it may be damaged, or its "
             "frames may not form evenly spaced slices)."
         ) from exc
+    if deadline is not None and time.monotonic() > deadline:
+        raise _too_slow(seconds, "after decoding the multi-frame file")
     if array.ndim != 3:
         raise InputError("The multi-frame DICOM file is not a greyscale volume.")
     # highdicom's array axes are (frame, row, column); affine columns map each axis to LPS mm.

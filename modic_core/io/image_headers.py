@@ -12,7 +12,13 @@ then refuses, each with an :class:`~modic_core.InputError`:
   unpack into a huge image;
 - NIfTI files whose voxel size (pixdim) is 0, negative or not a number (ITK would silently use
   1 mm), and NIfTI files holding fewer voxel bytes than their header declares (ITK would fill the
-  rest with zeros).
+  rest with zeros);
+- NIfTI data offsets inside the header, sheared sforms, and float voxels that are NaN or infinite
+  (ITK would read them as 0), as :mod:`modic_core.io.nifti_header` explains; complex-valued
+  images of any format.
+
+The NIfTI geometry nibabel would use (sform when its code is set, else qform) comes back in
+``ImageHeader.geometry`` for the reader to apply, and as the header's spacing and direction.
 
 Sizes are in ITK order (x, y, z) = (column, row, slice).
 """
@@ -24,10 +30,21 @@ import os
 import stat
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from modic_core.errors import InputError
+from modic_core.io.inflate import GZIP, inflate_chunks
+from modic_core.io.nifti_header import (
+    COMPLEX_DTYPES,
+    FLOAT_DTYPES,
+    NiftiGeometry,
+    check_offset,
+    nifti_geometry,
+    parse_nifti_header,
+)
 from modic_core.settings import limits
 
 __all__ = ["ImageHeader", "inspect_image"]
@@ -46,18 +63,20 @@ class ImageHeader:
     components: int
     direction: tuple[float, ...]  # row-major, dimension x dimension
     spacing: tuple[float, ...] = ()  # mm per axis, ITK order
+    geometry: NiftiGeometry | None = None  # NIfTI: the qform/sform placement to use (nibabel's rule)
 
 
 def inspect_image(path: str | Path) -> ImageHeader:
     """Header of one image file, checked as the module docstring says, without decoding voxels."""
     path = Path(path)
     head = _head(path)
+    geometry = None
     if head.startswith(b"\x1f\x8b"):
         io_name = "NiftiImageIO"  # the only compressed single-file format read here
-        _check_nifti(path, compressed=True)
+        geometry = _check_nifti(path, compressed=True)
     elif _nifti_byte_order(head) is not None:
         io_name = "NiftiImageIO"
-        _check_nifti(path, compressed=False)
+        geometry = _check_nifti(path, compressed=False)
     elif head.startswith(b"NRRD"):
         io_name = "NrrdImageIO"
         _check_data_file(path, _text_field(path, ("data file", "datafile"), separator=b":", stop_at_blank=True))
@@ -66,7 +85,11 @@ def inspect_image(path: str | Path) -> ImageHeader:
         _check_data_file(path, _text_field(path, ("elementdatafile",), separator=b"=", stop_at_blank=False), local_ok=True)
     else:
         raise _unreadable(path)
-    return _declared_size(path, io_name)
+    header = _declared_size(path, io_name)
+    if geometry is None or len(header.size) != 3:
+        return header
+    return replace(header, geometry=geometry, spacing=geometry.spacing,
+                   direction=tuple(float(v) for v in geometry.direction.flatten()))
 
 
 # --------------------------------------------------------------------------- detached data files
@@ -146,8 +169,10 @@ def _nifti_byte_order(head: bytes) -> str | None:
     return None
 
 
-def _check_nifti(path: Path, *, compressed: bool) -> None:
-    """Reject paired (.hdr/.img) headers, invalid voxel sizes and truncated voxel data."""
+def _check_nifti(path: Path, *, compressed: bool) -> NiftiGeometry | None:
+    """Reject paired (.hdr/.img) headers, invalid voxel sizes, data offsets or voxel types,
+    truncated voxel data and NaN/infinite voxels (:mod:`modic_core.io.nifti_header`); return the
+    geometry nibabel would use (None when the header sets neither qform nor sform)."""
     try:
         opener = gzip.open if compressed else open
         with opener(path, "rb") as fh:
@@ -157,22 +182,11 @@ def _check_nifti(path: Path, *, compressed: bool) -> None:
     order = _nifti_byte_order(hdr)
     if order is None:
         raise _unreadable(path)
-    if struct.unpack(order + "i", hdr[:4])[0] == 348:
-        if hdr[344:348] != b"n+1\x00":
-            raise _paired_nifti(path)
-        dims = struct.unpack(order + "8h", hdr[40:56])
-        bitpix = struct.unpack(order + "h", hdr[72:74])[0]
-        pixdim = struct.unpack(order + "8f", hdr[76:108])
-        vox_offset = struct.unpack(order + "f", hdr[108:112])[0]
-    else:
-        if hdr[4:8] != b"n+2\x00":
-            raise _paired_nifti(path)
-        bitpix = struct.unpack(order + "h", hdr[14:16])[0]
-        dims = struct.unpack(order + "8q", hdr[16:80])
-        pixdim = struct.unpack(order + "8d", hdr[104:168])
-        vox_offset = struct.unpack(order + "q", hdr[168:176])[0]
-    ndim = dims[0]
-    if not 1 <= ndim <= 7 or any(d < 1 for d in dims[1 : ndim + 1]) or bitpix <= 0 or not math.isfinite(vox_offset):
+    h = parse_nifti_header(hdr, order)
+    if h.magic[:4] not in (b"n+1\x00", b"n+2\x00"):
+        raise _paired_nifti(path)
+    ndim, dims, bitpix, pixdim = h.ndim, h.dims, h.bitpix, h.pixdim
+    if not 1 <= ndim <= 7 or any(d < 1 for d in dims[1 : ndim + 1]) or bitpix <= 0 or not math.isfinite(h.vox_offset):
         raise _damaged_nifti(path)
     spatial = pixdim[1 : min(ndim, 3) + 1]
     if not all(math.isfinite(p) and p > 0 for p in spatial):
@@ -181,25 +195,59 @@ def _check_nifti(path: Path, *, compressed: bool) -> None:
             f"The NIfTI file '{path.name}' declares an invalid voxel size ({shown} mm); voxel sizes must be positive "
             "numbers. Please export the image again."
         )
-    voxels = math.prod(dims[1 : ndim + 1])
+    if h.datatype in COMPLEX_DTYPES:
+        raise _complex_error(path)
+    check_offset(h, path.name)
+    voxels = h.voxels
     _check_voxels(path, voxels)
-    expected = int(vox_offset) + voxels * ((bitpix + 7) // 8)
-    if _data_length(path, compressed=compressed, at_least=expected) < expected:
+    geometry = nifti_geometry(h, path.name)
+    expected = int(h.vox_offset) + voxels * ((bitpix + 7) // 8)
+    dtype = FLOAT_DTYPES.get(h.datatype)
+    if _scan_data(path, compressed=compressed, at_least=expected, offset=int(h.vox_offset),
+                  dtype=None if dtype is None else np.dtype(dtype).newbyteorder(h.order)) < expected:
         raise _damaged_nifti(path)
+    return geometry
 
 
-def _data_length(path: Path, *, compressed: bool, at_least: int) -> int:
-    """Bytes in the file (decompressed), counted up to ``at_least`` (already bounded by the limits)."""
-    if not compressed:
+def _scan_data(path: Path, *, compressed: bool, at_least: int, offset: int, dtype: np.dtype | None) -> int:
+    """Bytes in the file (decompressed), counted up to ``at_least`` (already bounded by the limits);
+    with a float ``dtype``, voxels from ``offset`` on that are NaN or infinite raise InputError.
+
+    A .nii.gz is inflated in 1 MiB pieces (:func:`modic_core.io.inflate.inflate_chunks`; a gzip
+    file with bytes after its last member is read as zlib reads it, the bytes ignored).
+    """
+    if not compressed and dtype is None:
         return path.stat().st_size
     n = 0
+    carry = b""  # bytes of a voxel split between two pieces
     try:
-        with gzip.open(path, "rb") as fh:
-            while n < at_least and (chunk := fh.read(1 << 20)):
-                n += len(chunk)
+        with open(path, "rb") as fh:
+            pieces = inflate_chunks(fh, wbits=GZIP, max_out=at_least) if compressed else iter(lambda: fh.read(1 << 20), b"")
+            for piece in pieces:
+                start = n
+                n += len(piece)
+                if dtype is None or n <= offset:
+                    continue
+                data = carry + piece[max(0, offset - start) : max(0, at_least - start)]
+                usable = len(data) - len(data) % dtype.itemsize
+                carry = data[usable:]
+                if not np.all(np.isfinite(np.frombuffer(data[:usable], dtype=dtype))):
+                    raise InputError(
+                        f"The NIfTI file '{path.name}' contains invalid voxel values (NaN or infinity); the file may "
+                        "be damaged. Please export the image again."
+                    )
+                if n >= at_least:
+                    break
     except (OSError, EOFError, zlib.error):
         return n if n >= at_least else -1
     return n
+
+
+def _complex_error(path: Path) -> InputError:
+    return InputError(
+        f"The image '{path.name}' holds complex-valued voxels (real and imaginary parts), which are not supported; "
+        "Modic grading needs magnitude images. Please export the magnitude image."
+    )
 
 
 def _damaged_nifti(path: Path) -> InputError:
@@ -231,6 +279,8 @@ def _declared_size(path: Path, io_name: str) -> ImageHeader:
         raise _unreadable(path) from exc
     size = tuple(int(s) for s in reader.GetSize())
     components = int(reader.GetNumberOfComponents())
+    if "complex" in sitk.GetPixelIDValueAsString(reader.GetPixelID()):
+        raise _complex_error(path)
     lim = limits()
     if any(s > lim.max_rows_cols for s in size[:2]) or (len(size) > 2 and size[2] > lim.max_slices):
         shown = " x ".join(str(s) for s in size)

@@ -26,6 +26,8 @@ from typing import Any, Callable
 import numpy as np
 
 from modic_core.errors import InputError
+from modic_core.settings import limits
+from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume
 from modic_core.io.dicom import (
     DicomHeader,
@@ -36,6 +38,7 @@ from modic_core.io.dicom import (
     read_dicom_series,
     salted_hash,
     scan_dicom,
+    too_many_series,
     unique_instances,
 )
 from modic_core.io.images import is_image_file, read_image
@@ -177,11 +180,13 @@ def _opened(source: Any) -> Iterator[list[tuple[Path, str]]]:
         uploads, paths = _split(source)
         files: list[tuple[Path, str]] = []
         try:
+            max_series = limits().max_series
             for path in paths:
-                files += _expand_path(path, scratch)
+                files += _expand_path(path, scratch, max_series=max_series)
             if uploads:
                 dest = scratch()
-                files += [(p, p.relative_to(dest).as_posix()) for p in materialize_uploads(uploads, dest)]
+                files += [(p, p.relative_to(dest).as_posix())
+                          for p in materialize_uploads(uploads, dest, max_series=max_series)]
         except OSError as exc:  # e.g. a name too long for this file system, a folder without permission
             raise InputError(
                 f"The files could not be read ({exc.strerror or 'file system error'}). Please check that the "
@@ -212,7 +217,7 @@ def _split(source: Any) -> tuple[list[Any], list[Path]]:
     return uploads, paths
 
 
-def _expand_path(path: Path, scratch: Callable[[], Path]) -> list[tuple[Path, str]]:
+def _expand_path(path: Path, scratch: Callable[[], Path], *, max_series: int | None = None) -> list[tuple[Path, str]]:
     if not path.exists():
         raise InputError(f"The file or folder '{path.name}' was not found; please check its name.")
     if path.is_dir():
@@ -224,7 +229,7 @@ def _expand_path(path: Path, scratch: Callable[[], Path]) -> list[tuple[Path, st
         return found
     if path.suffix.lower() == ".zip":
         dest = scratch()
-        return [(p, p.relative_to(dest).as_posix()) for p in extract_zip(path, dest)]
+        return [(p, p.relative_to(dest).as_posix()) for p in extract_zip(path, dest, max_series=max_series)]
     return [(path, path.name)]
 
 
@@ -239,7 +244,10 @@ def _entries(files: list[tuple[Path, str]]) -> tuple[list[_Entry], DicomScan]:
     """
     images = [(p, rel) for p, rel in files if is_image_file(p)]
     image_paths = {p for p, _ in images}
-    scan = scan_dicom(p for p, _ in files if p not in image_paths)
+    max_series = limits().max_series
+    if len(images) > max_series:  # each image file is one series: refused before any header is read
+        raise too_many_series(max_series)
+    scan = scan_dicom((p for p, _ in files if p not in image_paths), max_series=max_series - len(images))
     dicom = []
     for key, headers in scan.series.items():
         dicom.append(_dicom_entry(key, headers))
@@ -290,7 +298,7 @@ def _image_entry(path: Path, rel: str) -> _Entry:
     size = header.size
     dim = len(size)
     normal = np.asarray(header.direction).reshape(dim, dim)[:, 2] if dim == 3 else np.array([0.0, 0.0, 1.0])
-    orientation = orientation_name(normal[:3]) if normal.size >= 3 else "unknown"
+    orientation = orientation_name(normal[:3]) if dim == 3 else "unknown"  # a 2D file has no slice orientation
     n_slices, rows, cols = (int(size[2]) if dim >= 3 else 1), (int(size[1]) if dim >= 2 else 1), int(size[0])
     if dim == 3 and len(header.spacing) == 3 and reoriented(size, header.spacing, header.direction):
         orientation = "sagittal"  # as read_image will lay it out (modic_core.io.layout)
@@ -298,8 +306,8 @@ def _image_entry(path: Path, rel: str) -> _Entry:
     sequence = guess_sequence(path.name)
     info = SeriesInfo(
         index=0,
-        key="file-" + salted_hash(rel),
-        description=path.name,
+        key=image_series_key(rel),
+        description=plain_text(path.name, limit=DICOM_LO_CHARS),
         n_slices=n_slices,
         orientation=orientation,
         sequence=sequence,
@@ -310,6 +318,11 @@ def _image_entry(path: Path, rel: str) -> _Entry:
         kind="nifti" if ".nii" in path.name.lower() else "mha",
     )
     return _Entry(info, lambda: read_image(path, sequence=sequence))
+
+
+def image_series_key(rel: str) -> str:
+    """``SeriesInfo.key`` of an image file stored at ``rel`` (its path relative to the source)."""
+    return "file-" + salted_hash(rel)
 
 
 def _volume_info(v: Volume) -> SeriesInfo:

@@ -12,7 +12,9 @@ Guards, all checked before anything is written (each failure is an :class:`~modi
   compressed more than ``max_compression_ratio`` times, or whole zips above 64 MiB compressed
   more than that ratio (zip bombs; small members alone are exempt because a blank DICOM slice
   legitimately compresses ~1000x); what is really unpacked is counted too, since declared sizes can lie;
-- more than ``max_zip_members`` members; encrypted members; compression methods Python cannot unpack.
+- more than ``max_zip_members`` members; encrypted members; compression methods Python cannot unpack;
+- when ``max_series`` is given (uploads read as series, not cohorts): more than that many series,
+  counted from the files' first bytes (:mod:`modic_core.io.series_count`) before anything is written.
 
 Directories are stripped from uploaded file names; DICOMDIR, hidden files and macOS
 ``__MACOSX`` resource folders are skipped. Files whose names collide (after cleaning, or because a zip
@@ -26,13 +28,15 @@ import re
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modic_core.errors import InputError
+from modic_core.io.series_count import HEAD_BYTES, check_series_count
+from modic_core.io.tempdirs import UPLOAD_PREFIX, record_owner
 from modic_core.settings import limits
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "materialize_uploads",
     "safe_filename",
     "skip_name",
+    "stored_paths",
     "temporary_folder",
 ]
 
@@ -120,8 +125,10 @@ def skip_name(name: str) -> bool:
 
 @contextmanager
 def temporary_folder() -> Iterator[Path]:
-    """A fresh private temporary folder, removed on exit."""
-    with tempfile.TemporaryDirectory(prefix="modic_upload_") as tmp:
+    """A fresh private temporary folder, removed on exit. It records its owner process (a hidden
+    file, :mod:`modic_core.io.tempdirs`), so a start-up sweep removes it if the process is killed."""
+    with tempfile.TemporaryDirectory(prefix=UPLOAD_PREFIX) as tmp:
+        record_owner(Path(tmp))
         yield Path(tmp)
 
 
@@ -132,11 +139,13 @@ def materialize_uploads(
     max_upload_bytes: int | None = None,
     max_unzipped_bytes: int | None = None,
     max_ratio: float | None = None,
+    max_series: int | None = None,
 ) -> list[Path]:
     """Write uploads into ``dest`` (an existing, empty folder); zips are extracted.
 
     Returns the written file paths. Names are stripped of directories and made unique.
-    Limits default to :func:`modic_core.settings.limits`, read at call time.
+    Limits default to :func:`modic_core.settings.limits`, read at call time. ``max_series``
+    (None: not counted) refuses, before writing, more series among the files or in one zip.
     """
     if max_upload_bytes is None:
         max_upload_bytes = limits().max_upload_bytes
@@ -147,6 +156,9 @@ def materialize_uploads(
             f"The upload is too large ({_human(total)}); the limit is {_human(max_upload_bytes)}. "
             "Please upload only the two sagittal series you need."
         )
+    if max_series is not None and len(items) > max_series:
+        plain = [u for u in items if not skip_name(u.name) and not u.name.lower().endswith(".zip")]
+        check_series_count(((u.name, lambda u=u: u.data[:HEAD_BYTES]) for u in plain), max_series=max_series)
     paths: list[Path] = []
     used: set[str] = set()
     for i, item in enumerate(items):
@@ -162,7 +174,8 @@ def materialize_uploads(
             zpath = dest / f".zip_{i}.zip"  # hidden: never read as an image itself
             _write(zpath, item.data)
             try:
-                paths += extract_zip(zpath, sub, max_unzipped_bytes=max_unzipped_bytes, max_ratio=max_ratio)
+                paths += extract_zip(zpath, sub, max_unzipped_bytes=max_unzipped_bytes, max_ratio=max_ratio,
+                                     max_series=max_series)
             finally:
                 zpath.unlink(missing_ok=True)
             continue
@@ -170,6 +183,24 @@ def materialize_uploads(
         _write(path, item.data)
         paths.append(path)
     return paths
+
+
+def stored_paths(names: Sequence[str]) -> list[str | None]:
+    """Where :func:`materialize_uploads` stores each upload of these names, relative to ``dest``
+    (``"t1.mha"``, ``"dup_2/t1.mha"`` for the second file of that name); None for skipped names and zips."""
+    out: list[str | None] = []
+    used: set[str] = set()
+    for i, name in enumerate(names):
+        if skip_name(name):
+            out.append(None)
+            continue
+        rel = _unique([safe_filename(name, fallback=f"upload_{i}")], used)
+        if rel[-1].lower().endswith(".zip"):
+            _unique([f"zip_{i}"], used)  # the zip's folder, as materialize_uploads names it
+            out.append(None)
+        else:
+            out.append("/".join(rel))
+    return out
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -194,11 +225,13 @@ def extract_zip(
     max_unzipped_bytes: int | None = None,
     max_ratio: float | None = None,
     max_members: int | None = None,
+    max_series: int | None = None,
 ) -> list[Path]:
     """Extract a zip into ``dest`` after checking every member; returns the extracted files.
 
     Limits default to :func:`modic_core.settings.limits`, read at call time. Nothing is
-    written unless every member passes the checks.
+    written unless every member passes the checks. ``max_series`` (None, as for cohort zips:
+    not counted) refuses a zip holding more series, counted from the members' first bytes.
     """
     lim = limits()
     max_unzipped_bytes = lim.max_unzipped_bytes if max_unzipped_bytes is None else max_unzipped_bytes
@@ -219,6 +252,9 @@ def extract_zip(
         members = _checked_members(
             infos, max_unzipped_bytes=max_unzipped_bytes, max_ratio=max_ratio, ratio_min=lim.ratio_check_min_bytes
         )
+        if max_series is not None and len(members) > max_series:
+            check_series_count(((info.filename, lambda info=info: _member_head(zf, info)) for info, _ in members),
+                               max_series=max_series)
         root = dest.resolve()
         written = 0
         out: list[Path] = []
@@ -281,6 +317,15 @@ def _checked_members(
     if total >= _WHOLE_ZIP_RATIO_MIN_BYTES and total > max_ratio * max(compressed, 1):
         raise _zip_bomb(max_unzipped_bytes)
     return members
+
+
+def _member_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The first bytes of a member (empty when it cannot be read; the extraction reports that)."""
+    try:
+        with zf.open(info) as src:
+            return src.read(HEAD_BYTES)
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError, OSError):
+        return b""
 
 
 def _member_path(parts: list[str], used: set[str]) -> list[str]:

@@ -7,7 +7,27 @@ from modic_core.errors import InputError
 from modic_core.settings import limits
 from modic_core.volume import Volume
 
-__all__ = ["check_volume", "check_pair"]
+__all__ = ["ORTHONORMAL_TOL", "check_volume", "check_pair", "orthonormal", "sheared_error"]
+
+#: Largest entry of |D^T D - I| for which a direction matrix D counts as orthonormal (a shear of
+#: about 0.6 degrees); the DICOM reader allows the same on ImageOrientationPatient.
+ORTHONORMAL_TOL = 0.01
+
+
+def orthonormal(direction: np.ndarray) -> bool:
+    """Whether the columns of a square direction matrix are unit vectors at right angles (within
+    :data:`ORTHONORMAL_TOL`)."""
+    d = np.asarray(direction, dtype=float)
+    return bool(np.all(np.isfinite(d)) and np.max(np.abs(d.T @ d - np.eye(d.shape[1]))) <= ORTHONORMAL_TOL)
+
+
+def sheared_error(name: str) -> InputError:
+    """The sentence for an image whose voxel axes are not perpendicular (MHA, NRRD, NIfTI, DICOM)."""
+    return InputError(
+        f"The {name} has a sheared voxel grid (its axes are not perpendicular in the patient), which cannot be "
+        "shown or measured without resampling. Please export it again without shear (scanner series are "
+        "never sheared)."
+    )
 
 
 def check_volume(volume: Volume, *, role: str = "series", require_sagittal: bool = True) -> None:
@@ -32,6 +52,8 @@ def check_volume(volume: Volume, *, role: str = "series", require_sagittal: bool
         )
     if not np.all(np.isfinite(volume.direction)) or abs(abs(float(np.linalg.det(volume.direction))) - 1) > 0.05:
         raise InputError(f"The {role} has an invalid orientation in space; the file may be damaged.")
+    if not orthonormal(volume.direction):
+        raise sheared_error(role)
     orient = volume.orientation()
     if require_sagittal and orient != "sagittal":
         raise InputError(

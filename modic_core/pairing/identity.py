@@ -11,7 +11,15 @@ from __future__ import annotations
 from modic_core.errors import InputError
 from modic_core.volume import VolumeMeta
 
-__all__ = ["identity_warnings"]
+__all__ = ["OVERRIDE_CHECKS", "identity_differences", "identity_warnings"]
+
+#: Identity checks whose difference means the pair may come from two examinations: grading it needs
+#: the user's explicit "grade anyway" (code -> how the sentence "Graded although T1 and T2 ..." goes on).
+OVERRIDE_CHECKS = {
+    "study": "come from different studies",
+    "date": "were acquired on different dates",
+    "age/sex": "differ in patient age or sex",
+}
 
 
 def _differ(a: str | None, b: str | None) -> bool:
@@ -36,3 +44,14 @@ def identity_warnings(t1: VolumeMeta, t2: VolumeMeta) -> list[str]:
         out.append("The T1 and T2 series have different frames of reference: their positions in the headers "
                    "cannot be trusted, so T2 was placed on T1 by matching the discs found on each.")
     return out
+
+
+def identity_differences(t1: VolumeMeta, t2: VolumeMeta) -> tuple[str, ...]:
+    """Codes of :data:`OVERRIDE_CHECKS` on which the two series differ (from their hashes; empty when
+    they agree or the files carry no identity, as MHA/NIfTI files)."""
+    found = {
+        "study": _differ(t1.study_hash, t2.study_hash),
+        "date": _differ(getattr(t1, "date_hash", None), getattr(t2, "date_hash", None)),
+        "age/sex": _differ(getattr(t1, "demographics_hash", None), getattr(t2, "demographics_hash", None)),
+    }
+    return tuple(code for code in OVERRIDE_CHECKS if found[code])

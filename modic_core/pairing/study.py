@@ -20,7 +20,6 @@ def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linea
     import SimpleITK as sitk
 
     interp = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}[interpolator]
-    ref = reference.to_sitk()
     mov = moving.to_sitk()
     if reference.shape[0] == 1 and moving.shape[0] == 1:
         # Single-slice series (2D exports): slice positions along the normal may differ a little.
@@ -29,8 +28,14 @@ def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linea
         normal = reference.slice_normal
         offset = float(np.dot(np.asarray(moving.origin) - np.asarray(reference.origin), normal))
         mov.SetOrigin(tuple(np.asarray(moving.origin) - offset * normal))
-    out = sitk.Resample(mov, ref, sitk.Transform(), interp, 0.0, sitk.sitkFloat32)
-    arr = sitk.GetArrayFromImage(out).astype(np.float32)
+    # The output grid from the reference's geometry alone (a reference image would copy its voxels).
+    nz, ny, nx = reference.shape
+    sz, sy, sx = reference.spacing
+    out = sitk.Resample(mov, (nx, ny, nz), sitk.Transform(), interp, tuple(reference.origin), (sx, sy, sz),
+                        tuple(reference.direction.flatten()), 0.0, sitk.sitkFloat32)
+    del mov
+    arr = sitk.GetArrayFromImage(out)  # float32 already: no second copy
+    del out
     return Volume(arr, reference.spacing, reference.origin, reference.direction.copy(), moving.meta)
 
 
@@ -40,6 +45,7 @@ def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None,
     from modic_core.pairing.identity import identity_warnings
 
     warnings = identity_warnings(t1.meta, t2.meta)  # different patients: InputError
+    warnings += [note for v in (t1, t2) for note in v.meta.notes]  # how the reader read the files
     trusted = not (t1.meta.frame_of_reference_uid and t2.meta.frame_of_reference_uid
                    and t1.meta.frame_of_reference_uid != t2.meta.frame_of_reference_uid)
     check_pair(t1, t2, geometry_trusted=trusted)

@@ -8,35 +8,39 @@ patches, so moving them needs no server round trip; the component reports the vi
 (the PDF, the focus crops and the checkerboard read it). ``have`` names the series the browser
 holds, so a rerun for another reason (threshold, method, focus) sends ``None`` instead of the same
 voxels again; a browser that lacks a series asks at once. The page's folder ``figure_static/``
-(index.html, viewer.js) is copied at startup into a temporary folder beside the installed plotly
+(index.html, viewer.js) is copied once per process into a temporary folder (removed at exit) beside the installed plotly
 package's ``plotly.min.js``, so plotly.js is served by Streamlit from 127.0.0.1 and never kept in git.
 """
 from __future__ import annotations
 
 import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import streamlit.components.v1 as components
 
+from modic_core.io.tempdirs import FIGURE_PREFIX, process_temp_dir
+
 __all__ = ["case_figure", "component_dir"]
 
 STATIC = Path(__file__).with_name("figure_static")
 
 
-@lru_cache(maxsize=1)
-def component_dir() -> Path:
-    """A folder with index.html, viewer.js and plotly.min.js (copied once per process)."""
+def _fill(out: Path) -> None:
     import plotly
 
-    out = Path(tempfile.mkdtemp(prefix="modic_figure_"))
     for f in STATIC.iterdir():
         if f.is_file():
             shutil.copy2(f, out / f.name)
     shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", out / "plotly.min.js")
-    return out
+
+
+def component_dir() -> Path:
+    """A folder with index.html, viewer.js and plotly.min.js: one per process, made under a lock
+    (concurrent first loads share it), removed at exit, swept at start-up if a killed process left
+    it (:mod:`modic_core.io.tempdirs`)."""
+    return process_temp_dir(FIGURE_PREFIX, fill=_fill)
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ Usage in a page::
         st.stop()
 
 An :class:`~modic_core.InputError` is shown with its own message (written for clinicians,
-free of patient identifiers). Any other exception is shown as :data:`GENERIC_ERROR` and
+free of patient identifiers), markdown made inert (it may quote a file name). Any other exception is shown as :data:`GENERIC_ERROR` and
 logged with its type name and where it happened -- ``module:function:line`` of the innermost
 frames in the product's own code (``modic_core``, ``pages``, ``app``) and the library it was
 raised in -- never its message, arguments or source lines, which could hold file names, tags
@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 
 from modic_core.errors import InputError
 from modic_core.export.style import GENERIC_ERROR
+from modic_core.text import markdown_inert
 
 __all__ = ["Outcome", "failure_location", "guarded", "safe_call", "log_unexpected", "LOGGER"]
 
@@ -102,21 +103,23 @@ def guarded(what: str = "processing the request", *, show: Callable[[str], Any] 
         yield outcome
     except InputError as exc:
         outcome.ok, outcome.kind, outcome.message = False, "input", str(exc)
-        _show(str(exc), show)
+        _show(markdown_inert(str(exc)), show)  # messages may quote file names: drawn as text, never markdown
     except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
         log_unexpected(exc, what)
         outcome.ok, outcome.kind, outcome.message = False, "unexpected", GENERIC_ERROR
         _show(GENERIC_ERROR, show)
 
 
-def safe_call(fn: Callable[[], Any], what: str, *, fallback: Any = None) -> Callable[[], Any]:
-    """Wrap a deferred callable (e.g. a download's data) so that it never raises."""
+def safe_call(fn: Callable[[], Any], what: str, *, fallback: Any = None,
+              on_error: Callable[[], Any] | None = None) -> Callable[[], Any]:
+    """Wrap a deferred callable (e.g. a download's data) so that it never raises: on failure it
+    returns ``on_error()`` when given (built only then, e.g. a PDF saying the report failed), else ``fallback``."""
 
     def run() -> Any:
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001
             log_unexpected(exc, what)
-            return fallback
+            return on_error() if on_error is not None else fallback
 
     return run

@@ -8,9 +8,16 @@ and the sidebar settings. (The only helper module that needs a running Streamlit
   study, so a threshold change never reruns a network and a normalization switch reruns only
   the classifier. Sessions never share report objects; computed results are shared read-only
   through the process cache (:func:`modic_core.analysis.cache.result_cache`).
+- Analyses that must compute share the process's analysis slots
+  (``MODIC_MAX_CONCURRENT_ANALYSES``, :mod:`modic_core.analysis.slots`); a session that has to wait
+  sees :func:`wait_message` in a status box (:func:`waiting_notice`) instead of a frozen page, and
+  a report from held results never waits.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import streamlit as st
@@ -19,8 +26,10 @@ from modic_core import settings
 import hashlib
 
 from modic_core.analysis.cache import shared_byte_lru, study_fingerprint
+from modic_core.analysis.slots import notify_waiting
 from modic_core.errors import InputError
 from modic_core.export.display import heat_patches, series_payload
+from modic_core.io.tempdirs import sweep_once
 from modic_core.ui.backend import get_backend
 from modic_core.ui.session import AnalysisStore, models_status
 
@@ -38,11 +47,21 @@ __all__ = [
     "series_codes",
     "get_store",
     "models_ready",
+    "process_setup",
+    "wait_message",
+    "waiting_notice",
 ]
 
 NORMALIZATION_KEY = "normalization"
 THRESHOLD_KEY = "threshold"
 _STORE_KEY = "_modic_analysis_store"
+
+
+def process_setup() -> None:
+    """Once per server process, when the app starts: remove the temporary folders (uploads, viewer
+    files) that killed processes left behind (:func:`modic_core.io.tempdirs.sweep_once`, which
+    itself runs once per process; no Streamlit cache, so a test can reset it)."""
+    sweep_once()
 
 
 @st.cache_resource(show_spinner="Loading the demo case…", max_entries=8)
@@ -90,6 +109,35 @@ def get_store() -> AnalysisStore:
     return store
 
 
+def wait_message(ahead: int) -> str:
+    """What a session waiting for an analysis slot reads (``ahead``: analyses to finish first)."""
+    return f"Waiting for another analysis to finish ({ahead} ahead)…"
+
+
+@contextmanager
+def waiting_notice() -> Iterator[None]:
+    """Within the block, an analysis that waits for a slot shows an ``st.status`` with
+    :func:`wait_message` (kept current while it waits); once it starts, the box says how long it
+    waited and folds up. Nothing is shown when a slot is free at once."""
+    shown: dict[str, Any] = {}
+
+    def on_wait(ahead: int) -> None:
+        box = shown.get("box")
+        if ahead == 0:
+            if box is not None:
+                waited = time.perf_counter() - shown["t0"]
+                box.update(label=f"Waited {waited:.0f} s for other analyses to finish; analysing now.",
+                           state="complete", expanded=False)
+        elif box is None:
+            shown["t0"] = time.perf_counter()
+            shown["box"] = st.status(wait_message(ahead), state="running", expanded=False)
+        else:
+            box.update(label=wait_message(ahead))  # also where Streamlit stops a script whose user moved on
+
+    with notify_waiting(on_wait):
+        yield
+
+
 def analyse(study, normalization: str, threshold: float, *, fingerprint: str | None = None, gradcam: bool = True):
     """The study's report for these settings, from this session's cached analysis.
 
@@ -103,7 +151,8 @@ def analyse(study, normalization: str, threshold: float, *, fingerprint: str | N
     with st.spinner("Loading the models…"):  # shown only if it takes over half a second (the first time)
         backend.prepare(normalization)
     store = get_store()
-    report = store.get(fingerprint or fingerprint_of(study), study).report(normalization, threshold, gradcam=gradcam)
+    with waiting_notice():
+        report = store.get(fingerprint or fingerprint_of(study), study).report(normalization, threshold, gradcam=gradcam)
     store.trim()  # the analysis may have grown by this method's results
     return report
 
@@ -112,7 +161,8 @@ def detect_only(study, threshold: float, *, fingerprint: str | None = None) -> l
     """The detector's named regions of the study's T1 at ``threshold`` (no classifier runs): the
     levels of a view-only study. Each has ``box``, ``score``, ``z_range`` and ``level``."""
     analysis = get_store().get(fingerprint or fingerprint_of(study), study)
-    return list(analysis.detections().filter(threshold))
+    with waiting_notice():
+        return list(analysis.detections().filter(threshold))
 
 
 def detect_only_warning(study, *, fingerprint: str | None = None) -> str | None:

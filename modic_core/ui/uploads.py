@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from modic_core.errors import InputError
 from modic_core.export.labels import series_label
 from modic_core.io import SeriesInfo, list_series, load_series
+from modic_core.io.dicom import too_many_series
 from modic_core.settings import limits
 
 __all__ = ["Pairing", "auto_pair", "group_labels", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "neutral_label",
@@ -86,9 +87,12 @@ def auto_pair(infos: Sequence[SeriesInfo]) -> Pairing:
     TR/TE), its orientation (sagittal), fat suppression or contrast (penalised) and slice
     count; the best distinct pair wins. ``confident`` is True when both series are
     sagittal and recognised as T1 and T2. With fewer than two series an InputError says
-    that two are needed.
+    that two are needed; with more than ``limits().max_series`` (``MODIC_MAX_SERIES``) it is
+    refused before the quadratic search (listing an upload already stops there).
     """
     infos = list(infos)
+    if len(infos) > limits().max_series:
+        raise too_many_series(limits().max_series)
     if len(infos) < 2:
         only = neutral_label(infos[0]) if infos else "nothing"
         raise InputError(

@@ -89,7 +89,7 @@ def test_pdf_shows_every_warning_and_the_alignment_record(study, report):
     for w in WARNINGS:
         assert w in texts
     for key, value in report.alignment.to_dict().items():
-        shown = json.dumps(value) if isinstance(value, list) else value
+        shown = "" if value is None else json.dumps(value) if isinstance(value, list) else value  # None: an empty value
         assert f"{key}={shown}" in texts, key
 
 

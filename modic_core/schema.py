@@ -966,6 +966,7 @@ class AlignmentRecord(Record):
     similarity: float | None = None
     flip_gain: float | None = None
     problems: list[str] = field(default_factory=list)
+    in_plane_ok: bool | None = None
 
 
 @dataclass

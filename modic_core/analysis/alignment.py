@@ -183,5 +183,5 @@ def check_alignment(study: Study, detector: Detector, *, t1_detections: Sequence
     if tp_problem:
         problems.insert(0, tp_problem)
     al = dataclasses.replace(al, contrast_score=score, similarity=sim, flip_gain=gain, problems=tuple(problems),
-                             ok=al.ok and not problems)
+                             ok=al.ok and not problems, in_plane_ok=al.ok)
     return placed, al

@@ -62,6 +62,8 @@ class Alignment:
         similarity: correlation of T1 and placed T2 (~1: the "T2" is the T1 itself).
         flip_gain: how much better a head-to-foot turned T2 fits (> 0: the T2 is upside down).
         problems: plain sentences, one per failed content or through-plane check (``ok`` False).
+        in_plane_ok: the disc-position check on its own (steps 1-2 of
+            :mod:`modic_core.analysis.alignment`) passed; None when not recorded (older reports).
     """
 
     method: str
@@ -79,6 +81,7 @@ class Alignment:
     similarity: float | None = None
     flip_gain: float | None = None
     problems: tuple[str, ...] = ()
+    in_plane_ok: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -98,7 +101,7 @@ class Alignment:
         how = ("header geometry" if self.method == "header"
                else f"T2 moved by {np.linalg.norm(self.translation_mm):.0f} mm to match the T1 discs")
         if self.through_plane_mm is None:
-            tp = ""
+            tp = "; through-plane offset not measurable (single-slice series, or no discs across the slices)"
         elif self.through_plane_residual_mm is None:
             tp = "; through-plane offset not measurable"
         elif abs(self.through_plane_mm - (self.through_plane_residual_mm or 0.0)) > 1e-6:
@@ -106,7 +109,8 @@ class Alignment:
                   f"{abs(self.through_plane_residual_mm or 0.0):.1f} mm left")
         else:
             tp = f"; through-plane offset {abs(self.through_plane_mm):.1f} mm"
-        verdict = "aligned" if self.ok else ("placed, but NOT usable as a pair" if self.problems else "NOT aligned")
+        verdict = "aligned" if self.ok else ("placed, but NOT usable as a pair" if self.problems and self.in_plane_ok
+                                             else "NOT aligned")
         return (f"T1/T2 {verdict} ({how}; {self.discs_matched} of {self.discs_t1} discs matched, "
                 f"median distance {res}{tp}).")
 

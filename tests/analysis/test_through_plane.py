@@ -133,7 +133,14 @@ def test_an_offset_left_over_half_a_slice_after_the_move_is_not_ok(detector, pha
 def test_single_slice_pairs_keep_the_in_plane_rule():
     al = Alignment("header", (0.0, 0.0, 0.0), 1.0, 5, 6, True)
     assert al.through_plane_mm is None and al.to_dict()["through_plane_mm"] is None
-    assert "through-plane" not in al.sentence()
+    assert "through-plane offset not measurable (single-slice series" in al.sentence()  # issue #22: say so
+
+
+def test_the_verdict_names_a_failed_disc_check_before_the_content_problems():
+    failed = Alignment("disc correspondence", (0.0, 60.0, 0.0), 5.0, 3, 7, False, problems=("x",), in_plane_ok=False)
+    placed = Alignment("header", (0.0, 0.0, 0.0), 1.0, 6, 7, False, problems=("x",), in_plane_ok=True)
+    assert "NOT aligned" in failed.sentence()
+    assert "placed, but NOT usable as a pair" in placed.sentence()
 
 
 def test_old_report_json_without_the_new_fields_loads():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -27,4 +28,12 @@ def weights_with_comparison(tmp_path, monkeypatch):
     (d / "normalization_comparison.json").write_text(json.dumps(make_comparison()))
     make_detector_card().save(d / "detector.json")
     monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(d))
+    return d
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    """Folder of the browser tests' screenshots (``MODIC_ARTIFACTS``, default ``artifacts/``; git ignores it)."""
+    d = Path(os.environ.get("MODIC_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts")) / "browser"
+    d.mkdir(parents=True, exist_ok=True)
     return d

@@ -56,13 +56,6 @@ def server(tmp_path_factory):
         stop(proc)
 
 
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    d = Path(os.environ.get("MODIC_ARTIFACTS", ROOT / "artifacts")) / "browser"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 def _leaves_host(url: str) -> bool:
     """True for a request to anywhere but the app's own 127.0.0.1 (data: and blob: URLs stay in the page)."""
     from urllib.parse import urlsplit

@@ -84,13 +84,6 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def artifacts() -> Path:
-    d = Path(os.environ.get("MODIC_ARTIFACTS", ROOT / "artifacts")) / "browser"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-@pytest.fixture(scope="module")
 def hostile_files(tmp_path_factory) -> dict[str, list[Path]]:
     import pydicom
     import SimpleITK as sitk

@@ -41,13 +41,6 @@ def server(tmp_path_factory):
         stop(proc)
 
 
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    d = Path(os.environ.get("MODIC_ARTIFACTS", ROOT / "artifacts")) / "browser"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 def _launch(p):
     return p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu",
                              "--disable-background-networking", "--disable-component-update", "--disable-sync"])

@@ -967,6 +967,7 @@ class AlignmentRecord(Record):
     flip_gain: float | None = None
     problems: list[str] = field(default_factory=list)
     in_plane_ok: bool | None = None
+    through_plane_note: str = ""
 
 
 @dataclass

@@ -33,7 +33,8 @@ from modic_core.pairing.content import (MAX_FLIP_GAIN, MAX_SIMILARITY, MIN_CONTR
 from modic_core.pairing.study import resample_to
 from modic_core.volume import Study, Volume
 
-__all__ = ["ALIGN_THRESHOLD", "check_alignment", "content_problems", "disc_centres", "header_trusted", "slice_weights"]
+__all__ = ["ALIGN_THRESHOLD", "NOTE_NO_MIDLINE", "NOTE_SHARED_FRAME", "NOTE_SINGLE_SLICE", "check_alignment", "content_problems",
+           "disc_centres", "header_trusted", "shared_frame_of_reference", "slice_weights"]
 
 #: Detector confidence of the discs used for the check (independent of the user's slider).
 ALIGN_THRESHOLD = 0.5
@@ -45,6 +46,19 @@ def disc_centres(volume: Volume, detections: Sequence[Detection]) -> np.ndarray:
         return np.zeros((0, 3))
     zyx = np.array([[d.z_center, (d.box[1] + d.box[3]) / 2, (d.box[0] + d.box[2]) / 2] for d in detections])
     return volume.index_to_physical(zyx)
+
+
+#: Why an Alignment has no through-plane offset (``Alignment.through_plane_note``).
+NOTE_SINGLE_SLICE = "not measurable on single-slice series"
+NOTE_SHARED_FRAME = "not checked: both series share the scanner's frame of reference and their discs line up"
+NOTE_NO_MIDLINE = "not measurable: the discs do not show where the midline lies across the slices"
+
+
+def shared_frame_of_reference(study: Study) -> bool:
+    """True when both series record the same (non-empty) DICOM FrameOfReferenceUID."""
+    f1 = study.t1.meta.frame_of_reference_uid
+    f2 = (study.t2_native or study.t2).meta.frame_of_reference_uid
+    return bool(f1 and f2 and f1 == f2)
 
 
 def header_trusted(study: Study) -> bool:
@@ -107,12 +121,16 @@ def _through_plane(study: Study, placed: Study, al: Alignment, detector: Detecto
     the T2 central-slice regions and a problem sentence (or None)."""
     native = study.t2_native
     if study.t1.shape[0] < 2 or native is None or native.shape[0] < 2:
-        return placed, al, d2, None
+        return placed, dataclasses.replace(al, through_plane_note=NOTE_SINGLE_SLICE), d2, None
+    if shared_frame_of_reference(study) and al.method == "header" and al.ok:
+        # One frame of reference: the scanner placed both series in one patient coordinate system
+        # and the disc positions agree with it, so the two detector passes over every slice are skipped.
+        return placed, dataclasses.replace(al, through_plane_note=NOTE_SHARED_FRAME), d2, None
     sz, normal = float(study.t1.spacing[0]), study.t1.slice_normal
     w1, w2 = slice_weights(study.t1, detector), slice_weights(placed.t2, detector)
     m1, m2 = slab_centre(w1), slab_centre(w2)
-    if m1 is None or m2 is None or peak_at_edge(w1):
-        return placed, al, d2, None  # not measurable (the in-plane check decides)
+    if m1 is None or m2 is None or peak_at_edge(w1):  # not measurable (the in-plane check decides)
+        return placed, dataclasses.replace(al, through_plane_note=NOTE_NO_MIDLINE), d2, None
     offset = (m1 - m2) * sz
     if peak_at_edge(w2, [bool(np.any(a)) for a in placed.t2.array]):
         al = dataclasses.replace(al, through_plane_mm=float(offset), through_plane_residual_mm=None)

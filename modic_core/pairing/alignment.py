@@ -64,6 +64,8 @@ class Alignment:
         problems: plain sentences, one per failed content or through-plane check (``ok`` False).
         in_plane_ok: the disc-position check on its own (steps 1-2 of
             :mod:`modic_core.analysis.alignment`) passed; None when not recorded (older reports).
+        through_plane_note: why ``through_plane_mm`` is None ("not measurable on single-slice
+            series", "not checked: both series share the scanner's frame of reference", ...); "" otherwise.
     """
 
     method: str
@@ -82,6 +84,7 @@ class Alignment:
     flip_gain: float | None = None
     problems: tuple[str, ...] = ()
     in_plane_ok: bool | None = None
+    through_plane_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -101,7 +104,7 @@ class Alignment:
         how = ("header geometry" if self.method == "header"
                else f"T2 moved by {np.linalg.norm(self.translation_mm):.0f} mm to match the T1 discs")
         if self.through_plane_mm is None:
-            tp = "; through-plane offset not measurable (single-slice series, or no discs across the slices)"
+            tp = f"; through-plane offset {self.through_plane_note}" if self.through_plane_note else ""
         elif self.through_plane_residual_mm is None:
             tp = "; through-plane offset not measurable"
         elif abs(self.through_plane_mm - (self.through_plane_residual_mm or 0.0)) > 1e-6:

@@ -15,6 +15,7 @@ import pytest
 
 from modic_core.datasets.synthetic import make_phantom
 from modic_core.io.dicom_write import write_dicom_series
+from modic_core.analysis.alignment import NOTE_SHARED_FRAME, NOTE_SINGLE_SLICE
 from modic_core.pairing.alignment import Alignment, slab_centre
 from modic_core.pairing.study import load_study
 from modic_core.volume import Volume
@@ -55,6 +56,28 @@ def _pair(phantom, tmp_path: Path, t2_first: int, t2_slices: int = 15):
     t1 = _series(phantom.t1, 2, 15, phantom.t1)
     t2 = _series(phantom.t2, t2_first, t2_slices, t1)
     return load_study(_write(t1, tmp_path / "t1", "T1 TSE SAG"), _write(t2, tmp_path / "t2", "T2 TSE SAG"))
+
+
+def test_a_pair_sharing_a_frame_of_reference_that_lines_up_skips_the_slice_passes(detector, phantom, tmp_path):
+    """The scanner's frame of reference holds and the discs agree: no detector pass over every slice."""
+    from modic_core.analysis.alignment import check_alignment
+
+    t1 = _series(phantom.t1, 2, 15, phantom.t1)
+    t2 = _series(phantom.t2, 2, 15, t1)
+    kw = dict(study_uid="1.2.826.0.1.3680043.8.498.1", patient_id="PHANTOM", frame_of_reference_uid="1.2.826.0.1.3680043.8.498.2")
+    write_dicom_series(t1, tmp_path / "t1", series_description="T1 TSE SAG", uid_seed="t1", **kw)
+    write_dicom_series(t2, tmp_path / "t2", series_description="T2 TSE SAG", uid_seed="t2", **kw)
+    study = load_study(tmp_path / "t1", tmp_path / "t2")
+    calls = []
+    real = detector.detect_slices
+    detector.detect_slices = lambda vol, slices: calls.append(len(slices)) or real(vol, slices)
+    try:
+        _, al = check_alignment(study, detector)
+    finally:
+        del detector.detect_slices
+    assert al.ok and al.through_plane_mm is None and al.through_plane_note == NOTE_SHARED_FRAME
+    assert all(n < 15 for n in calls), calls  # only central slices, never all 15
+    assert "not checked: both series share the scanner's frame of reference" in al.sentence()
 
 
 def test_slab_centre_is_the_weighted_middle_and_ignores_stray_slices():
@@ -131,9 +154,9 @@ def test_an_offset_left_over_half_a_slice_after_the_move_is_not_ok(detector, pha
 
 
 def test_single_slice_pairs_keep_the_in_plane_rule():
-    al = Alignment("header", (0.0, 0.0, 0.0), 1.0, 5, 6, True)
+    al = Alignment("header", (0.0, 0.0, 0.0), 1.0, 5, 6, True, through_plane_note=NOTE_SINGLE_SLICE)
     assert al.through_plane_mm is None and al.to_dict()["through_plane_mm"] is None
-    assert "through-plane offset not measurable (single-slice series" in al.sentence()  # issue #22: say so
+    assert "through-plane offset not measurable on single-slice series" in al.sentence()  # issue #22: say so
 
 
 def test_the_verdict_names_a_failed_disc_check_before_the_content_problems():

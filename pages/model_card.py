@@ -145,10 +145,13 @@ with guarded("reading the pairing audit"):
 
     audit_path = weights_dir() / "pairing_audit.json"
     if audit_path.is_file():
-        st.markdown(pairing_table(PairingAudit.load(audit_path)))
-        st.caption("Measured on the 153 SPIDER-derived pairs by `python -m modic_core.train.pairing_audit`. Limits: "
-                   "single-slice exports carry no through-plane position, so a T2 taken in another parasagittal plane "
-                   "passes when its vertebrae line up in-plane (studies 58, 162, 207); rotations are not corrected.")
+        audit = PairingAudit.load(audit_path)
+        st.markdown(pairing_table(audit))
+        passed = ", ".join(audit.not_aligned_pairs.get("passed_on_header", [])) or "none"
+        st.caption(f"Measured on the {audit.n_studies} SPIDER-derived pairs by `python -m modic_core.train.pairing_audit`. "
+                   "Limits: single-slice exports carry no through-plane position, so a T2 taken in another parasagittal "
+                   f"plane passes when its vertebrae line up in-plane (cohort 'not aligned' pairs that passed: {passed}); "
+                   "multi-slice series get a through-plane check; rotations are not corrected.")
     else:
         st.info("The pairing audit has not been run on this installation.")
 

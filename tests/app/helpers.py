@@ -87,6 +87,16 @@ def make_detector_card():
         cross_validation_status="2-fold patient-level, complete", folds=[["1"], ["2"]])
 
 
+def settle(page, ms: int = 600) -> None:
+    """Wait until Streamlit is idle (no 'Running…' status widget), then a little more."""
+    page.wait_for_timeout(300)
+    try:
+        page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=60_000)
+    except Exception:  # noqa: BLE001 - the widget may never have appeared
+        pass
+    page.wait_for_timeout(ms)
+
+
 def choose_upload(page, *, tries: int = 3) -> None:
     """Browser tests: pick the "Upload" input source and wait until the file uploader is attached.
 

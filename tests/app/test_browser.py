@@ -23,7 +23,8 @@ import pytest
 from modic_core.bench.serve import start_streamlit, stop
 
 from modic_core.normalization.methods import NORMALIZATIONS
-from tests.app.helpers import choose_upload, default_method
+from tests.app.helpers import choose_upload, default_method, settle
+from tests.shipped import models_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,19 +34,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium i
                                                               "(apt-get install chromium; .ci/run does it)")
 
 
-def _models_ready() -> bool:
-    try:
-        from modic_core.analysis.analyze import models_available
-
-        m = models_available()
-        return bool(m.get("detector")) and bool(m.get("zscore"))
-    except Exception:  # noqa: BLE001
-        return False
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    real = _models_ready() and os.environ.get("MODIC_BROWSER_FAKE") != "1"
+    real = models_ready() and os.environ.get("MODIC_BROWSER_FAKE") != "1"
     log_path = tmp_path_factory.mktemp("browser") / "streamlit.log"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), MKL_NUM_THREADS="1")
     launch = ["-m", "streamlit", "run", "app.py"] if real else [str(ROOT / "tests" / "app" / "serve_fake.py")]
@@ -80,16 +72,6 @@ def _wait_rows(page, predicate, timeout_s: float = 60) -> int:
     raise AssertionError(f"table rows stayed {n}")
 
 
-def _settle(page, ms: int = 600) -> None:
-    """Wait until Streamlit is idle (no 'Running…' status widget), then a little more."""
-    page.wait_for_timeout(300)
-    try:
-        page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=60_000)
-    except Exception:  # noqa: BLE001 - the widget may never have appeared
-        pass
-    page.wait_for_timeout(ms)
-
-
 def _launch(p):
     """Debian's Chromium, headless, with the flags this closed network needs."""
     return p.chromium.launch(
@@ -118,7 +100,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
 
             # 1. opens on the first demo case with results, no clicks
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
-            _settle(page)
+            settle(page)
             n_demo = _wait_rows(page, lambda n: n > 0)
             assert page.get_by_text("Investigational use only").first.is_visible()
             page.screenshot(path=str(artifacts / "01_demo_case.png"))
@@ -128,7 +110,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files([str(f) for f in t1 + t2])
             page.get_by_text("T1 TSE SAG (synthetic)", exact=False).first.wait_for(timeout=120_000)
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
-            _settle(page)
+            settle(page)
             n_upload = _wait_rows(page, lambda n: n > 0)
             body = page.inner_text("body")
             assert "PHANTOM" not in body  # the patient name never reaches the page
@@ -183,7 +165,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             after_zoom = picture.locator("#plot").evaluate("el => el._fullLayout.xaxis.range.slice()")
             assert zoomed[1] - zoomed[0] < 190 and after_zoom == pytest.approx(zoomed, abs=0.01), (zoomed, after_zoom)
             picture.locator("#plot").dblclick(position={"x": plot["width"] * 0.3, "y": plot["height"] * 0.55})  # reset the zoom
-            _settle(page, 1200)  # the view reaches the server once the input rests
+            settle(page, 1200)  # the view reaches the server once the input rests
 
             # 3. raise the detector threshold with the keyboard (0.05 per step): the table shrinks
             slider = page.locator("[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']").first
@@ -194,7 +176,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             page.wait_for_function(
                 "() => { const s = document.querySelector(\"[data-testid='stSidebar'] [data-testid='stSlider'] input[type='range']\");"
                 " return s && parseFloat(s.value) > 0.85; }", timeout=10_000)
-            _settle(page, 1200)
+            settle(page, 1200)
             after = float(slider.input_value())
             assert after > before
             n_high = _wait_rows(page, lambda n: n < n_upload, timeout_s=60) if not server["real"] else _rows(page)
@@ -208,7 +190,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
                 picture.locator("#level_table tbody tr").nth(1).click()
                 focus_text = re.compile(r"(L\d|T\d+)-[LS]\d: MC\d")
                 page.get_by_text(focus_text).first.wait_for(timeout=60_000)
-                _settle(page, 1000)
+                settle(page, 1000)
                 assert picture.locator("#level_table tbody tr.focus").count() == 1  # the clicked row is marked
                 assert len(page.locator("[data-testid='stPlotlyChart']").all()) == 1  # the level's crops (T1/T2: the picture)
                 page.locator("[data-testid='stPlotlyChart']").nth(0).scroll_into_view_if_needed()
@@ -219,7 +201,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
                                 ("Model card", "07_model_card.png")):
                 page.locator("[data-testid='stSidebarNav']").get_by_text(label, exact=True).click()
                 page.get_by_role("heading", name=re.compile(label.split()[0])).first.wait_for(timeout=60_000)
-                _settle(page, 1500)
+                settle(page, 1500)
                 page.screenshot(path=str(artifacts / shot))
                 assert page.locator("[data-testid='stException']").count() == 0
                 assert "Traceback" not in page.inner_text("body")
@@ -276,7 +258,7 @@ def test_single_series_is_viewed_with_levels_and_no_grades(server, artifacts):
             page.get_by_text("View only", exact=False).first.wait_for(timeout=120_000)
             picture = page.frame_locator("iframe[title*='modic_case_figure']").last
             picture.locator("#level_table tbody tr").first.wait_for(timeout=60_000)
-            _settle(page, 1000)
+            settle(page, 1000)
             head = picture.locator("#level_table thead").inner_text()
             assert "Level" in head and "Prediction" not in head and "P(MC" not in head
             assert picture.locator("#level_table tbody tr").count() >= 3
@@ -313,8 +295,8 @@ def test_two_browser_sessions_at_once_get_their_own_results(server, artifacts):
                 a.keyboard.press("ArrowRight")
             b.get_by_text("T1 TSE SAG (synthetic)").first.wait_for(timeout=120_000)
             b.get_by_text("Per-level results").wait_for(timeout=120_000)
-            _settle(a, 1200)
-            _settle(b, 1200)
+            settle(a, 1200)
+            settle(b, 1200)
             text_a, text_b = a.inner_text("body"), b.inner_text("body")
             assert "T1 series, 1 slice" in text_a and "t1.mha" not in text_a and "T1 TSE SAG" not in text_a
             assert "T1 TSE SAG (synthetic)" in text_b

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
-from tests.app.helpers import choose_upload
+from tests.app.helpers import choose_upload, settle
 from tests.ui.test_upload_picker import mha_study, two_studies_dicom
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,15 +46,6 @@ def _launch(p):
                              "--disable-background-networking", "--disable-component-update", "--disable-sync"])
 
 
-def _settle(page, ms: int = 600) -> None:
-    page.wait_for_timeout(300)
-    try:
-        page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=60_000)
-    except Exception:  # noqa: BLE001 - the widget may never have appeared
-        pass
-    page.wait_for_timeout(ms)
-
-
 def _payload(files) -> list[dict]:
     return [{"name": name, "mimeType": "application/octet-stream", "buffer": data} for name, data, _ in files]
 
@@ -63,7 +54,7 @@ def _choose_option(page, label: str, needle: str) -> None:
     """Open the selectbox ``label`` and click the option containing ``needle``."""
     page.locator("[data-testid='stSelectbox']").filter(has_text=label).first.click()
     page.get_by_role("option").filter(has_text=needle).first.click()
-    _settle(page)
+    settle(page)
 
 
 def test_two_studies_uploaded_together_are_graded_only_after_the_users_choice(server, artifacts, tmp_path):
@@ -77,14 +68,14 @@ def test_two_studies_uploaded_together_are_graded_only_after_the_users_choice(se
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(server["url"], wait_until="domcontentloaded")
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
-            _settle(page)
+            settle(page)
 
             # 1. four MHA files of two studies: a list, pickers, nothing graded
             choose_upload(page)
             uploader = page.locator("[data-testid='stFileUploader'] input[type='file']")
             uploader.set_input_files(_payload(mha_study(tmp_path, 3) + mha_study(tmp_path, 4)))
             page.get_by_role("button", name="Grade this pair").wait_for(timeout=120_000)
-            _settle(page, 1500)
+            settle(page, 1500)
             body = page.inner_text("body")
             assert "holds 4 series" in body and "Paired automatically" not in body
             assert page.get_by_text("Per-level results").count() == 0  # nothing graded
@@ -95,7 +86,7 @@ def test_two_studies_uploaded_together_are_graded_only_after_the_users_choice(se
             assert page.get_by_text("Per-level results").count() == 0  # a choice alone grades nothing
             page.get_by_role("button", name="Grade this pair").click()
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
-            _settle(page, 1000)
+            settle(page, 1000)
             picture = page.frame_locator("iframe[title*='modic_case_figure']").last
             picture.locator("#level_table tbody tr").first.wait_for(timeout=60_000)
             page.wait_for_timeout(2000)  # the picture draws its slices in the browser
@@ -104,19 +95,19 @@ def test_two_studies_uploaded_together_are_graded_only_after_the_users_choice(se
             # 2. a DICOM pair of two studies: the values, "Grade anyway", and the choice on the results
             page.goto(server["url"], wait_until="domcontentloaded")  # a fresh session
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
-            _settle(page)
+            settle(page)
             choose_upload(page)
             uploader = page.locator("[data-testid='stFileUploader'] input[type='file']")
             uploader.set_input_files(_payload(two_studies_dicom()))
             page.get_by_role("button", name="Grade anyway").wait_for(timeout=120_000)
-            _settle(page, 1000)
+            settle(page, 1000)
             body = page.inner_text("body")
             assert "T1: 45Y O, study of 2016-06-08; T2: 53Y O, study of 2016-03-09" in body
             assert page.get_by_text("Per-level results").count() == 0
             page.screenshot(path=str(artifacts / "22_grade_anyway.png"), full_page=True)
             page.get_by_role("button", name="Grade anyway").click()
             page.get_by_text("Per-level results").wait_for(timeout=120_000)
-            _settle(page, 1000)
+            settle(page, 1000)
             assert "Graded although T1 and T2 come from different studies" in page.inner_text("body")
             page.screenshot(path=str(artifacts / "23_graded_anyway.png"), full_page=True)
         finally:

@@ -14,6 +14,7 @@ import pytest
 from modic_core.batch import local as batch
 from modic_core.batch.local import PRED_COLUMNS, main, run_cohort, status_path
 from tests.app.fakes import FakeStudyAnalysis
+from tests.shipped import models_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 COHORT = ROOT / "demo" / "cohort"
@@ -106,17 +107,8 @@ def test_cli_errors(fake_factory, tmp_path, capsys):
     assert main([str(COHORT), "--out", str(tmp_path / "r.csv"), "--normalization", "magic"]) == 2
 
 
-def _models_ready() -> bool:
-    try:
-        from modic_core.analysis.analyze import models_available
 
-        m = models_available()
-        return bool(m.get("detector") and m.get("zscore"))
-    except Exception:  # noqa: BLE001
-        return False
-
-
-@pytest.mark.skipif(not _models_ready(), reason="trained detector and z-score classifier not installed in weights/")
+@pytest.mark.skipif(not models_ready(), reason="trained detector and z-score classifier not installed in weights/")
 def test_cli_with_shipped_models(tmp_path):
     out = tmp_path / "results.csv"
     assert main([str(COHORT), "--out", str(out), "--n-boot", "50"]) == 0
@@ -166,7 +158,7 @@ def _real_studies():
     return studies
 
 
-@pytest.mark.skipif(not _models_ready(), reason="trained detector not installed in weights/")
+@pytest.mark.skipif(not models_ready(), reason="trained detector not installed in weights/")
 def test_batch_size_does_not_change_detections():
     """Batch sizes 1 (each study alone), 4 and 8 give the same level names and boxes (within 1 px).
 

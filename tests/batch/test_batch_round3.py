@@ -24,6 +24,7 @@ from modic_core.batch import local as batch
 from modic_core.batch.local import main, status_path
 from modic_core.errors import InputError
 from tests.app.fakes import FakeStudyAnalysis
+from tests.shipped import models_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 COHORT = ROOT / "demo" / "cohort"
@@ -89,17 +90,8 @@ def test_a_csv_written_by_the_old_batch_with_nan_text_still_resumes_and_scores(n
     assert f"3 {SENTENCE}" in capsys.readouterr().out
 
 
-def _models_ready() -> bool:
-    try:
-        from modic_core.analysis.analyze import models_available
 
-        m = models_available()
-        return bool(m.get("detector") and m.get("zscore"))
-    except Exception:  # noqa: BLE001
-        return False
-
-
-@pytest.mark.skipif(not _models_ready(), reason="shipped weights (weights/) not installed")
+@pytest.mark.skipif(not models_ready(), reason="shipped weights (weights/) not installed")
 def test_shipped_models_on_a_generated_cohort_whose_t2_misses_the_lower_levels(tmp_path, capsys):
     """Two seeded phantom studies; one T2 keeps only the upper half of its rows, so the real analysis
     leaves the lower levels ungraded. CSV and Parquet: metrics, with the levels counted as not graded."""

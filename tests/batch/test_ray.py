@@ -13,6 +13,7 @@ import pytest
 
 from modic_core.batch.ray_engine import PipelineStalled, plan_resources
 from modic_core.errors import InputError
+from tests.shipped import models_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 COHORT = ROOT / "demo" / "cohort"
@@ -47,17 +48,8 @@ def test_plans_that_cannot_run_are_refused_with_a_sentence(kwargs, match):
 # --------------------------------------------------------------------------- with Ray
 
 
-def _models_ready() -> bool:
-    try:
-        from modic_core.analysis.analyze import models_available
 
-        m = models_available()
-        return bool(m.get("detector") and m.get("zscore"))
-    except Exception:  # noqa: BLE001
-        return False
-
-
-needs_models = pytest.mark.skipif(not _models_ready(), reason="shipped weights (weights/) not installed")
+needs_models = pytest.mark.skipif(not models_ready(), reason="shipped weights (weights/) not installed")
 
 
 @pytest.fixture(scope="module")

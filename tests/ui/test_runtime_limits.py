@@ -50,10 +50,8 @@ def test_at_most_n_run_at_once_and_the_others_wait_then_complete():
     assert slots.stats().running == 0 and slots.stats().waiting == 0
 
 
-def test_waiters_are_served_in_arrival_order_and_count_who_is_ahead():
-    slots = AnalysisSlots(1, poll_s=0.02)
-    first_seen: dict[int, int] = {}
-    order = []
+def _hold_one(slots: AnalysisSlots) -> tuple[threading.Event, threading.Thread]:
+    """A thread holding one of ``slots`` until the returned event is set (returns once it holds it)."""
     release = threading.Event()
 
     def holder():
@@ -64,6 +62,14 @@ def test_waiters_are_served_in_arrival_order_and_count_who_is_ahead():
     h.start()
     while slots.stats().running == 0:
         time.sleep(0.01)
+    return release, h
+
+
+def test_waiters_are_served_in_arrival_order_and_count_who_is_ahead():
+    slots = AnalysisSlots(1, poll_s=0.02)
+    first_seen: dict[int, int] = {}
+    order = []
+    release, h = _hold_one(slots)
 
     def waiter(i):
         def on_wait(ahead):
@@ -311,16 +317,7 @@ def test_crops_copy_only_the_slices_they_need():
 
 def test_a_caller_stopped_just_as_it_gets_its_slot_frees_it():
     slots = AnalysisSlots(1, poll_s=0.02)
-    release = threading.Event()
-
-    def holder():
-        with slots.hold():
-            release.wait(10)
-
-    h = threading.Thread(target=holder)
-    h.start()
-    while slots.stats().running == 0:
-        time.sleep(0.01)
+    release, h = _hold_one(slots)
     threading.Timer(0.1, release.set).start()
 
     class Stop(BaseException):  # Streamlit's StopException is a BaseException too

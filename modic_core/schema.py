@@ -39,6 +39,7 @@ from modic_core.errors import InputError
 __all__ = [
     "SchemaError", "sha256_file", "Record", "Document",
     "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
+    "ConformalRecord", "SetMetrics", "RiskCoveragePoint", "ConformalEvaluation",
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData",
     "MethodComparison", "NormalizationComparison", "ClassifierCard", "DetectorCard", "NyulLandmarks",
     "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit", "GradingExperiments", "CurvePoint", "LearningCurve",
@@ -498,6 +499,25 @@ class CalibrationRecord(Record):
 
 
 @dataclass
+class ConformalRecord(Record):
+    """Conformal prediction sets of one classifier (:mod:`modic_core.classification.conformal`): the score,
+    the grade names and, per grade, the calibration scores (out-of-fold, on the probabilities inference
+    produces: temperature-scaled). MC1 is calibrated on held-out synthetic MC1 lesions plus the few real
+    MC1 discs (``n_synthetic_mc1`` of them synthetic). ``coverage``: the default coverage."""
+
+    score: str
+    classes: list[str]
+    calibration_scores: dict[str, list[float]]
+    coverage: float
+    fitted_on: str
+    rule: str
+    mondrian: str = "grade"  # categories of the class-conditional calibration
+    temperature: float = 1.0  # the temperature the scored probabilities carried
+    n_synthetic_mc1: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ClassifierCard(Document):
     """``weights/classifier_<method>.json``: how the weights beside it were made and how they scored."""
 
@@ -515,6 +535,7 @@ class ClassifierCard(Document):
     calibration: CalibrationRecord | None = None  # temperature and uncertainty threshold used at inference
     by_manufacturer: dict[str, ClassificationReport] | None = None  # CV report per scanner maker
     by_field_strength: dict[str, ClassificationReport] | None = None  # CV report per field strength
+    conformal: ConformalRecord | None = None  # prediction sets: calibration scores per grade (later addition)
 
 
 @dataclass
@@ -1106,3 +1127,61 @@ class BatchScaling(Document):
     cost_split_s: dict[str, dict[str, float]]  # cohort -> {read, detect, classify, write, total}: median s per study
     projection: dict[str, Any]
     gpu: str | None = None  # "not measured" when no GPU was available
+
+
+@dataclass
+class SetMetrics(Record):
+    """How prediction sets did on real MC0/MC2 discs (MC1: too few real discs, reported as counts).
+
+    ``coverage``: share whose true grade is in the set; ``singleton_share``: share with one grade;
+    ``singleton_accuracy``: share of those whose one grade is right; ``mc1_in_set``: share with MC1 in
+    the set; ``mean_size``: mean number of grades. Patient-bootstrap 95 % CIs."""
+
+    n: int
+    coverage: Estimate
+    singleton_share: Estimate
+    singleton_accuracy: Estimate
+    mc1_in_set: Estimate
+    mean_size: float
+    coverage_by_grade: dict[str, Estimate] = field(default_factory=dict)
+    n_real_mc1: int = 0
+    real_mc1_covered: int = 0
+    synthetic_mc1_coverage: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RiskCoveragePoint(Record):
+    """One target coverage: what it achieved, and the share and accuracy of single-grade sets."""
+
+    target: float
+    coverage: float
+    singleton_share: float
+    singleton_accuracy: float | None
+    mean_size: float
+
+
+@dataclass
+class ConformalEvaluation(Document):
+    """``weights/conformal.json`` (``python -m modic_core.train.conformal``): conformal prediction sets measured
+    on the patient-level CV (nested: each fold's sets calibrated on the other folds only) per score, by scanner
+    maker and field strength, the risk-coverage curve, the shift tests (``shift``: group held out -> metrics on
+    it, calibrated without it) and the score chosen by ``rule``."""
+
+    KIND: ClassVar[str] = "conformal_evaluation"
+    VERSION: ClassVar[int] = 1
+
+    command: str
+    method: str
+    coverage: float
+    scores: dict[str, SetMetrics]
+    chosen_score: str
+    rule: str
+    by_manufacturer: dict[str, SetMetrics] = field(default_factory=dict)
+    by_field_strength: dict[str, SetMetrics] = field(default_factory=dict)
+    risk_coverage: list[RiskCoveragePoint] = field(default_factory=list)
+    shift: dict[str, Any] = field(default_factory=dict)
+    old_flag: dict[str, Any] = field(default_factory=dict)  # the in-sample "uncertain" threshold it replaces, nested
+    notes: list[str] = field(default_factory=list)
+    n_discs: int = 0
+    n_patients: int = 0

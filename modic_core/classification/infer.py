@@ -10,11 +10,12 @@ import torch
 
 from modic_core import settings
 from modic_core.classification.calibration import Calibration, apply_temperature
+from modic_core.classification.conformal import ConformalCalibration
 from modic_core.classification.crops import CropSpec
 from modic_core.classification.gradcam import get_variant, grad_cam
 from modic_core.classification.model import ClassifierConfig, build_classifier
 
-__all__ = ["Classifier", "load_classifier", "classifier_path", "read_calibration", "read_cam_scales"]
+__all__ = ["Classifier", "load_classifier", "classifier_path", "read_calibration", "read_cam_scales", "read_conformal"]
 
 #: Fixed heat-map scales (raw value shown as 1, per variant) measured by ``python -m modic_core.train.gradcam_audit``.
 CAM_AUDIT_FILE = "gradcam_audit.json"
@@ -29,8 +30,10 @@ class Classifier:
     """A trained classifier for one normalization method (and its Nyul landmarks, if any)."""
 
     def __init__(self, model, *, spec: CropSpec, normalization: str, landmarks: dict | None, device: str, source: str, sha256: str,
-                 calibration: Calibration | None = None, cam_scales: dict[str, float] | None = None, cam_quantile: float = 0.9):
+                 calibration: Calibration | None = None, cam_scales: dict[str, float] | None = None, cam_quantile: float = 0.9,
+                 conformal: ConformalCalibration | None = None):
         self.model = model
+        self.conformal = conformal  # prediction sets' calibration (None: no sets for these weights)
         self.cam_scales = dict(cam_scales or {})  # variant -> raw map value shown as 1 (these weights only)
         self.cam_quantile = float(cam_quantile)  # that value is this quantile of per-disc peaks in the audit
         self.calibration = calibration or Calibration()
@@ -71,7 +74,8 @@ class Classifier:
     @property
     def key(self) -> str:
         """Identifies weights, calibration and the heat maps' variant and scale (a cache key part)."""
-        return f"{self.sha256 or self.source}|T={self.calibration.temperature:.6g}|cam={self.cam_variant}:{self.cam_scale}"
+        conf = "none" if self.conformal is None else f"{self.conformal.score}:{sum(map(self.conformal.n, self.conformal.classes))}"
+        return f"{self.sha256 or self.source}|T={self.calibration.temperature:.6g}|cam={self.cam_variant}:{self.cam_scale}|cp={conf}"
 
     def predict(self, crops: torch.Tensor, *, gradcam: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities (N, 3) (temperature-scaled, :mod:`~modic_core.classification.calibration`)
@@ -124,7 +128,7 @@ def load_classifier(normalization: str, *, weights_dir: str | None = None, devic
     sha = sha256_file(path)
     return Classifier(model, spec=CropSpec(**payload["crop"]), normalization=normalization, landmarks=landmarks,
                       device=device, source=path.name, sha256=sha, calibration=read_calibration(payload, path, sha),
-                      **read_cam_scales(path.parent / CAM_AUDIT_FILE, normalization, sha))
+                      conformal=read_conformal(path, sha), **read_cam_scales(path.parent / CAM_AUDIT_FILE, normalization, sha))
 
 
 def read_cam_scales(path: Path, normalization: str, sha256: str) -> dict:
@@ -167,3 +171,26 @@ def read_calibration(payload: dict, path: Path, sha256: str) -> Calibration:
 
 def _opt_float(v) -> float | None:
     return None if v is None else float(v)
+
+
+def read_conformal(path: Path, sha256: str) -> ConformalCalibration | None:
+    """The prediction sets' calibration from the card beside the weights (``classifier_<method>.json``,
+    only when its sha256 names these weights and it holds a ``conformal`` record); None otherwise (the
+    app then shows no sets and says so)."""
+    card_path = path.with_suffix(".json")
+    if not card_path.is_file():
+        return None
+    from modic_core.schema import ClassifierCard, SchemaError
+
+    try:
+        card = ClassifierCard.load(card_path)
+    except (SchemaError, OSError, ValueError):
+        return None
+    rec = card.conformal
+    if rec is None or card.sha256 != sha256:
+        return None
+    try:
+        return ConformalCalibration(score=rec.score, classes=tuple(rec.classes),
+                                    calibration_scores={k: tuple(float(x) for x in v) for k, v in rec.calibration_scores.items()})
+    except ValueError:
+        return None

@@ -404,6 +404,8 @@ class ClassifierTrainingConfig(Record):
     # weight of the auxiliary-grading loss (multi-task heads, modic_core.train.classifier.aux_loss);
     # None (not written; every shipped card) = single-head model
     aux_weight: float | None = None
+    # label smoothing of the Modic cross-entropy (None, as in the cards trained before it existed = 0 = off)
+    label_smoothing: float | None = None
     n_folds: int = 5
     crop: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)

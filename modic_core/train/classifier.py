@@ -248,7 +248,7 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
     counts[1] += synthetic_mc1 * counts[0]  # expected synthetic MC1 per epoch
     counts[0] -= synthetic_mc1 * counts[0]
     w = np.where(counts > 0, counts.sum() / (3 * np.maximum(counts, 1)), 0.0).clip(0, cfg.class_weight_cap)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32), label_smoothing=float(cfg.label_smoothing or 0.0))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * (len(y_all) // bs + 1))
     rng = np.random.default_rng(seed)
@@ -534,12 +534,14 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--intensity-aug", type=float, default=d.intensity_aug or 0.0,
                     help="share of studies per epoch whose raw T1/T2 get a random window/8-bit export, gain, bias field, "
                          "noise and gamma before the normalization (0, the default, disables it)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0,
+                    help="label smoothing of the Modic cross-entropy (0, the default and shipped, disables it)")
 
 
 def config_from_args(args: argparse.Namespace) -> ClassifierTrainingConfig:
     base = ClassifierTrainingConfig()
     return training_config(epochs=args.epochs, seed=args.seed, synthetic_mc1=args.synthetic_mc1,
-                           intensity_aug=args.intensity_aug or None,
+                           intensity_aug=args.intensity_aug or None, label_smoothing=getattr(args, "label_smoothing", 0.0) or None,
                            crop={**crop_spec(base).to_dict(), "depth": args.depth})
 
 

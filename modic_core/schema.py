@@ -1184,6 +1184,8 @@ class ConformalEvaluation(Document):
     risk_coverage: list[RiskCoveragePoint] = field(default_factory=list)
     shift: dict[str, Any] = field(default_factory=dict)
     old_flag: dict[str, Any] = field(default_factory=dict)  # the in-sample "uncertain" threshold it replaces, nested
+    # training variants (item: raise the single-grade share): name -> command, metrics and paired differences to the shipped model
+    variants: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     n_discs: int = 0
     n_patients: int = 0

@@ -110,6 +110,28 @@ with guarded("reading the normalization comparison"):
                        "`python -m modic_core.train.compare` run).")
         st.caption("Details and charts: Cohort comparison page.")
 
+st.header("Prediction sets: what the model cannot rule out")
+with guarded("reading the prediction-set evaluation"):
+    from modic_core.evaluation.summary import conformal_table, risk_coverage_table, shift_table
+    from modic_core.ui.modelinfo import SET_MEANING, load_conformal, risk_coverage_chart
+
+    conf = load_conformal()
+    if conf is None:
+        st.info("The prediction sets have not been calibrated on this installation (weights/conformal.json is absent): "
+                "levels show no grade set.")
+    else:
+        st.markdown(SET_MEANING)
+        st.markdown(conformal_table(conf))
+        st.markdown("**Risk-coverage** (nested cross-validation): a lower coverage gives more single grades, each less often right.")
+        st.plotly_chart(risk_coverage_chart(conf), key="mc_risk_coverage")
+        st.markdown(risk_coverage_table(conf))
+        if conf.shift:
+            st.markdown("**Under scanner shift** (a model that never saw the tested group):")
+            st.markdown(shift_table(conf))
+        for note in conf.notes:
+            st.caption(note)
+        st.caption(f"Measured by `{conf.command}`.")
+
 st.header("Explanations: do the heat maps point at the marrow?")
 with guarded("reading the Grad-CAM audit"):
     from modic_core.evaluation.summary import gradcam_table

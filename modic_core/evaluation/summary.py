@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
-from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, DetectorCard, DetectorTransfer, Estimate, GradcamAudit, GradingExperiments, LearningCurve,
-                               NamingAudit, NormalizationComparison, PairingAudit, RobustnessCheck, SyntheticMC1)
+from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, ConformalEvaluation, DetectorCard, DetectorTransfer, Estimate, GradcamAudit, GradingExperiments, LearningCurve,
+                               NamingAudit, NormalizationComparison, PairingAudit, RobustnessCheck, SetMetrics, SyntheticMC1)
 from modic_core.settings import project_root
 
 __all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "transfer_table", "transfer_flag_table", "batch_scaling_tables", "browser_table", "gradcam_table",
-           "learning_curve_table", "main"]
+           "learning_curve_table", "conformal_table", "shift_table", "risk_coverage_table", "main"]
 
 ROOT = project_root()
 
@@ -305,6 +305,58 @@ def learning_curve_table(doc: LearningCurve) -> str:
     return "\n".join(head + "\n\n".join(prose).splitlines())  # one paragraph per sentence
 
 
+def conformal_table(doc: ConformalEvaluation) -> str:
+    """Prediction sets on the patient-level CV (nested), per score and for the chosen score by maker and field
+    strength, as a Markdown table; then the chosen score and its rule."""
+    def row(label: str, group: str, m: SetMetrics) -> str:
+        g = m.coverage_by_grade
+        return (f"| {label} | {group} | {m.n} | {m.coverage.display} | {g['MC0'].display if 'MC0' in g else '—'} | "
+                f"{g['MC2'].display if 'MC2' in g else '—'} | {m.singleton_share.display} | {m.singleton_accuracy.display} | "
+                f"{m.mean_size:.2f} | {100 * (m.mc1_in_set.value or 0):.1f} % |")
+
+    pct = f"{100 * doc.coverage:g} %"
+    lines = [f"| score | discs | MC0/MC2 discs | coverage ({pct} sets) | coverage MC0 | coverage MC2 | single-grade sets | "
+             "single grade right | mean set size | MC1 in the set |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in doc.scores.items():
+        lines.append(row(name + (" ★" if name == doc.chosen_score else ""), "all", m))
+    for group in (doc.by_manufacturer, doc.by_field_strength):
+        for g, m in group.items():
+            lines.append(row(doc.chosen_score, g, m))
+    m = doc.scores[doc.chosen_score]
+    lines += ["", f"Chosen score: {doc.chosen_score} ({doc.rule}) Real MC1 discs: {m.real_mc1_covered} of {m.n_real_mc1} in their set "
+                  f"(too few to measure); synthetic MC1 lesions in their set: "
+                  f"{'—' if m.synthetic_mc1_coverage is None else f'{100 * m.synthetic_mc1_coverage:.1f} %'}."]
+    return "\n".join(lines)
+
+
+def shift_table(doc: ConformalEvaluation) -> str:
+    """The shift tests: sets calibrated on the source group measured on the held-out group, before and after
+    replacing the MC0/MC2 calibration with a few held-out-group patients, as a Markdown table."""
+    dirs = (doc.shift or {}).get("directions", [])
+    lines = ["| trained and calibrated on | tested on | MC0/MC2 discs | coverage (source calibration) | worst grade | "
+             "single-grade sets | single grade right | coverage after recalibration on "
+             f"{dirs[0]['after']['patients'] if dirs else '—'} of its patients (mean, lowest of the draws) | single-grade sets after |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for d in dirs:
+        b, a = SetMetrics.from_dict(d["before"]), d["after"]
+        worst = min(e.value for e in b.coverage_by_grade.values())
+        lines.append(f"| {d['source']} | {d['target']} | {d['n_target_discs']} | {b.coverage.display} | {worst:.3f} | "
+                     f"{b.singleton_share.display} | {b.singleton_accuracy.display} | {a['coverage_mean']:.3f} ({a['coverage_min']:.3f}) | "
+                     f"{a['singleton_share_mean']:.3f} |")
+    if doc.shift:
+        lines += ["", doc.shift.get("protocol", "")]
+    return "\n".join(lines)
+
+
+def risk_coverage_table(doc: ConformalEvaluation) -> str:
+    """The risk-coverage curve of the chosen score (nested CV) as a Markdown table."""
+    lines = ["| target coverage | achieved | single-grade sets | single grade right | mean set size |", "|---|---|---|---|---|"]
+    for p in doc.risk_coverage:
+        acc = "—" if p.singleton_accuracy is None else f"{p.singleton_accuracy:.3f}"
+        lines.append(f"| {100 * p.target:g} % | {p.coverage:.3f} | {p.singleton_share:.3f} | {acc} | {p.mean_size:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     sources = ((DetectorCard, ROOT / "weights" / "detector.json", detector_table),
                (NormalizationComparison, ROOT / "weights" / "normalization_comparison.json", comparison_table_md),
@@ -318,7 +370,10 @@ def main() -> int:
                (GradcamAudit, ROOT / "weights" / "gradcam_audit.json", gradcam_table),
                (RobustnessCheck, ROOT / "weights" / "robustness.json", robustness_table),
                (GradingExperiments, ROOT / "weights" / "grading_experiments.json", experiments_table),
-               (LearningCurve, ROOT / "weights" / "learning_curve.json", learning_curve_table))
+               (LearningCurve, ROOT / "weights" / "learning_curve.json", learning_curve_table),
+               (ConformalEvaluation, ROOT / "weights" / "conformal.json", conformal_table),
+               (ConformalEvaluation, ROOT / "weights" / "conformal.json", shift_table),
+               (ConformalEvaluation, ROOT / "weights" / "conformal.json", risk_coverage_table))
     for cls, path, fn in sources:
         print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()

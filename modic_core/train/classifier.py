@@ -534,6 +534,10 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--intensity-aug", type=float, default=d.intensity_aug or 0.0,
                     help="share of studies per epoch whose raw T1/T2 get a random window/8-bit export, gain, bias field, "
                          "noise and gamma before the normalization (0, the default, disables it)")
+    spec = crop_spec(d)
+    ap.add_argument("--crop-height", type=int, default=spec.height, help="crop rows (superior-inferior), pixels of --pixel-mm")
+    ap.add_argument("--crop-width", type=int, default=spec.width, help="crop columns (anterior-posterior), pixels of --pixel-mm")
+    ap.add_argument("--pixel-mm", type=float, default=spec.pixel_mm, help="crop pixel size in mm")
     ap.add_argument("--label-smoothing", type=float, default=0.0,
                     help="label smoothing of the Modic cross-entropy (0, the default and shipped, disables it)")
 
@@ -542,7 +546,9 @@ def config_from_args(args: argparse.Namespace) -> ClassifierTrainingConfig:
     base = ClassifierTrainingConfig()
     return training_config(epochs=args.epochs, seed=args.seed, synthetic_mc1=args.synthetic_mc1,
                            intensity_aug=args.intensity_aug or None, label_smoothing=getattr(args, "label_smoothing", 0.0) or None,
-                           crop={**crop_spec(base).to_dict(), "depth": args.depth})
+                           crop={**crop_spec(base).to_dict(), "depth": args.depth,
+                                 **{k: getattr(args, a) for k, a in (("height", "crop_height"), ("width", "crop_width"),
+                                                                      ("pixel_mm", "pixel_mm")) if getattr(args, a, None)}})
 
 
 if __name__ == "__main__":

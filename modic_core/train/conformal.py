@@ -47,6 +47,9 @@ SHIFT_PROTOCOL = ("Fixed in advance: per direction, one model trained on two thi
                   "measured on every disc of the held-out group. 'After': the same model with its MC0/MC2 calibration "
                   "replaced by {k} patients of the held-out group (drawn at random {draws} times, seeded), measured on "
                   "the rest of the held-out group.")
+VARIANT_RULE = ("Fixed in advance: a training variant replaces the shipped classifier only if its nested 90 % sets keep "
+                "coverage >= 0.89 and its share of single-grade sets is higher than the shipped model's with a paired "
+                "patient-bootstrap 95 % CI of the difference above zero.")
 RISK_TARGETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975)
 RECAL_PATIENTS = 15
 RECAL_DRAWS = 20
@@ -191,6 +194,71 @@ def evaluate(oof: pd.DataFrame, *, temperature: float, coverage: float = DEFAULT
     return doc, rec
 
 
+def _nested_sets(oof: pd.DataFrame, *, score: str, coverage: float) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
+    """The CV rows of an OOF table and their nested sets (temperature and calibration from the other folds)."""
+    cv = oof[oof["role"] == "cv"].sort_values(["study_id", "level"]).reset_index(drop=True)
+    syn = oof[oof["role"] == "synthetic_mc1"].reset_index(drop=True)
+    y, folds = cv["modic"].to_numpy(dtype=int), cv["fold"].to_numpy(dtype=int)
+    nested, temps = nested_calibrated(cv[LOGIT_COLUMNS].to_numpy(dtype=np.float64), y, folds)
+    fold_ids = sorted(set(folds.tolist()))
+    sf = syn["fold"].to_numpy()
+    zs = syn[LOGIT_COLUMNS].to_numpy(dtype=np.float64)
+    ps = np.zeros((len(syn), 3))
+    for i, k in enumerate(fold_ids):
+        ps[sf == k] = softmax(zs[sf == k] / temps[i])
+    pv = nested_p_values(nested, y, folds, score=score, extra_probs=ps, extra_y=np.ones(len(ps), int), extra_folds=sf)
+    return cv, sets_from(pv, coverage)
+
+
+def compare_variant(ref: pd.DataFrame, var: pd.DataFrame, *, score: str, coverage: float, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Nested set metrics of a training variant and its paired patient-bootstrap differences to the reference
+    (single-grade share, coverage, single-grade accuracy, MC0-vs-MC2 balanced accuracy of the top grade)."""
+    from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
+
+    rcv, rsets = _nested_sets(ref, score=score, coverage=coverage)
+    vcv, vsets = _nested_sets(var, score=score, coverage=coverage)
+    if list(zip(rcv.study_id, rcv.level)) != list(zip(vcv.study_id, vcv.level)):
+        raise ValueError("the variant's CV discs differ from the reference's: not paired")
+    y = rcv["modic"].to_numpy(dtype=int)
+    sel = (y == 0) | (y == 2)
+    pid = rcv["study_id"].astype(str).to_numpy()
+
+    def ind(sets):
+        size = np.array([len(s) for s in sets])
+        cov = np.array([("MC0", "MC1", "MC2")[t] in s for s, t in zip(sets, y)])
+        return size == 1, cov
+
+    rs, rc = ind(rsets)
+    vs, vc = ind(vsets)
+    rz, vz = rcv[LOGIT_COLUMNS].to_numpy(dtype=np.float64), vcv[LOGIT_COLUMNS].to_numpy(dtype=np.float64)
+
+    def stats(ix):
+        ix = ix[sel[ix]]
+        out = {"singleton_share": vs[ix].mean() - rs[ix].mean(), "coverage": vc[ix].mean() - rc[ix].mean()}
+        a, b = rs[ix], vs[ix]
+        out["singleton_accuracy"] = (vc[ix][b].mean() if b.any() else np.nan) - (rc[ix][a].mean() if a.any() else np.nan)
+        v, r = (mc0_vs_mc2_balanced_accuracy(y[ix], proba=z[ix])["value"] for z in (vz, rz))  # MC0 vs MC2 by the larger logit
+        out["mc0_vs_mc2"] = (np.nan if v is None else v) - (np.nan if r is None else r)
+        return out
+
+    point = stats(np.arange(len(y)))
+    rng = np.random.default_rng(seed)
+    uniq, inv = np.unique(pid, return_inverse=True)
+    members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
+    boots = {k: [] for k in point}
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        b = stats(np.concatenate([members[g] for g in pick]))
+        for k, v in b.items():
+            if np.isfinite(v):
+                boots[k].append(v)
+    diffs = {k: {"diff": round(float(point[k]), 4), "ci_low": round(float(np.percentile(boots[k], 2.5)), 4),
+                 "ci_high": round(float(np.percentile(boots[k], 97.5)), 4)} for k in point}
+    m = set_metrics(vsets, y, patient_ids=pid.tolist(), n_boot=0)
+    adopt = (m.coverage.value >= 0.89) and diffs["singleton_share"]["ci_low"] > 0
+    return {"metrics": m.to_dict(), "paired_to_shipped": diffs, "passes_rule": bool(adopt)}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coverage", type=float, default=DEFAULT_COVERAGE)
     ap.add_argument("--n-boot", type=int, default=500)
     ap.add_argument("--out", default="", help="evaluation JSON (default weights/conformal.json)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=RUN_FOLDER[=COMMAND]",
+                    help="a training variant's CV run folder (runs/<x>/<method>) to compare with the shipped model; its OOF "
+                         "table is copied to weights/conformal_variants_oof.csv (--rescore reads it back)")
     args = ap.parse_args(argv)
     w = Path(args.weights)
     oof_path = w / f"conformal_oof_{args.method}.csv"
@@ -225,6 +296,25 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m modic_core.train.conformal " + " ".join(argv)
     doc, rec = evaluate(oof, temperature=card.calibration.temperature, coverage=args.coverage, shift=shift,
                         n_boot=args.n_boot, command=command, method=args.method, old_flag=old)
+    var_path = w / "conformal_variants_oof.csv"
+    commands: dict[str, str] = {}
+    if args.variant:
+        frames = []
+        for spec in args.variant:
+            name, folder, *cmd = spec.split("=", 2)
+            frames.append(oof_table(Path(folder)).assign(variant=name))
+            commands[name] = cmd[0] if cmd else ""
+        pd.concat(frames, ignore_index=True).to_csv(var_path, index=False)
+        pd.Series(commands).to_json(w / "conformal_variants_commands.json", indent=1)
+    if var_path.is_file():
+        variants = pd.read_csv(var_path, dtype={"study_id": str}, keep_default_na=False, na_values=[""])
+        variants["study_id"] = variants["study_id"].fillna("").astype(str)
+        cmd_path = w / "conformal_variants_commands.json"
+        commands = pd.read_json(cmd_path, typ="series").to_dict() if cmd_path.is_file() else {}
+        doc.variants = {"rule": VARIANT_RULE, "results": {
+            name: {"command": commands.get(name, ""), **compare_variant(oof, v.drop(columns="variant"), score=doc.chosen_score,
+                                                                        coverage=args.coverage, n_boot=args.n_boot)}
+            for name, v in variants.groupby("variant", sort=False)}}
     doc.save(Path(args.out) if args.out else w / "conformal.json")
     card.conformal = rec
     card.save(card_path)

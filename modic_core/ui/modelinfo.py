@@ -12,11 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modic_core.schema import ClassificationReport, ClassifierCard, DetectionCV, DetectorCard, GradcamAudit, Record, SchemaError
+from modic_core.schema import (ClassificationReport, ClassifierCard, ConformalEvaluation, DetectionCV, DetectorCard, GradcamAudit, Record,
+                               SchemaError)
 from modic_core.ui.comparison import weights_dir
 
 __all__ = ["ModelEntry", "model_records", "provenance_rows", "metrics_rows", "classification_rows", "detection_rows",
-           "load_gradcam_audit", "gradcam_chart"]
+           "load_gradcam_audit", "gradcam_chart", "load_conformal", "risk_coverage_chart", "SET_MEANING"]
+
+#: What a prediction set means, in one line for a clinician.
+SET_MEANING = ("A grade set lists every grade the model cannot rule out: on cross-validation the true grade was inside "
+               "it for about the chosen share of levels (e.g. 90 %). One grade = the model is sure at that level; "
+               "\"MC0 or MC2\" = it is not, read the level yourself.")
 
 
 @dataclass
@@ -148,4 +154,31 @@ def gradcam_chart(doc: GradcamAudit, method: str | None = None):
     fig.update_yaxes(range=[0, 1], title_text="share", row=1, col=1)
     fig.update_yaxes(range=[0, 1], title_text="share of discs", row=1, col=2)
     fig.update_layout(barmode="group", height=420, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def load_conformal(folder: str | Path | None = None) -> ConformalEvaluation | None:
+    """``weights/conformal.json`` (None when absent; SchemaError when of another kind or version)."""
+    path = (Path(folder) if folder else weights_dir()) / "conformal.json"
+    return ConformalEvaluation.load(path) if path.is_file() else None
+
+
+def risk_coverage_chart(doc: ConformalEvaluation):
+    """Plotly figure: accuracy of the single-grade sets (y) against their share of the MC0/MC2 levels (x), one point
+    per target coverage of the chosen score (nested cross-validation), labelled with the target; the app's default
+    coverage marked. Every number is read from ``doc``."""
+    import plotly.graph_objects as go
+
+    pts = [p for p in doc.risk_coverage if p.singleton_accuracy is not None]
+    fig = go.Figure(go.Scatter(
+        x=[p.singleton_share for p in pts], y=[p.singleton_accuracy for p in pts], mode="lines+markers+text",
+        text=[f"{100 * p.target:g} %" for p in pts], textposition="top center", name="target coverage",
+        hovertemplate="target %{text}<br>single-grade sets %{x:.3f}<br>right %{y:.3f}<extra></extra>"))
+    here = [p for p in pts if abs(p.target - doc.coverage) < 1e-9]
+    if here:
+        fig.add_trace(go.Scatter(x=[here[0].singleton_share], y=[here[0].singleton_accuracy], mode="markers",
+                                 marker=dict(size=14, symbol="star", color="#E65100"), name=f"default ({100 * doc.coverage:g} %)"))
+    fig.update_xaxes(title_text="share of MC0/MC2 levels with a single grade", range=[0, 1])
+    fig.update_yaxes(title_text="accuracy of the single grades", range=[0.5, 1])
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
     return fig

@@ -118,7 +118,7 @@ if mode == QUIZ:
     case = pool[int(i)]
     done = st.session_state.setdefault("tq_done", {})
     score = st.session_state.setdefault("tq_score", QuizScore())
-    show_images(case, teaching_study(case.key, case), key="tq_img")
+    pictures = st.container()  # the level to grade, or after Check the model's reading
     answer = st.radio("Your grade", GRADES, index=None, horizontal=True, key=f"tq_answer_{i}",
                       disabled=case.key in done)
     if st.button("Check", key="tq_check", disabled=answer is None or case.key in done, type="primary"):
@@ -126,9 +126,13 @@ if mode == QUIZ:
         st.session_state["tq_score"] = score = score.add(key=case.key, right=answer == case.truth)
     if case.key in done:
         mine = done[case.key]
-        (st.success if mine == case.truth else st.error)(
-            f"Your grade: **{mine}** — {'right' if mine == case.truth else 'the truth is ' + case.truth}.")
-        show_reading(case, key="tq_read")
+        with pictures:
+            (st.success if mine == case.truth else st.error)(
+                f"Your grade: **{mine}** — {'right' if mine == case.truth else 'the truth is ' + case.truth}.")
+            show_reading(case, key="tq_read")
+    else:
+        with pictures:
+            show_images(case, teaching_study(case.key, case), key="tq_img")
     st.markdown(f"**Score:** {score.text}")
     st.stop()
 
@@ -144,8 +148,9 @@ if mode == BROWSE:
     show_reading(case, key="tb_read")
     st.stop()
 
-st.warning("**SYNTHETIC PHANTOM — not a patient.** Computer-generated images for teaching; the anatomy and signal are "
-           "simplified. Nothing on this page is a diagnosis.", icon=":material/science:")
+st.warning("**SYNTHETIC PHANTOM — not a patient.** Computer-generated images for teaching the textbook signal of each "
+           "Modic type; the anatomy and signal are simplified. Nothing on this page is a diagnosis.",
+           icon=":material/science:")
 
 
 @st.cache_resource(show_spinner="Generating the phantom…", max_entries=16)
@@ -208,7 +213,11 @@ with right:
         st.caption(f"Median signal of the lesion relative to normal vertebral marrow: T1 {summary['T1']['ratio']:.2f}×, "
                    f"T2 {summary['T2']['ratio']:.2f}×.")
 
-st.subheader("What the model predicts")
+st.subheader("What the model makes of the phantom")
+st.warning("**Not teaching material for the model.** The phantom is outside what the model learned from real SPIDER "
+           "slices: it calls most normal phantom levels MC2 and the phantom's MC2 MC1, and it has no MC3 class. The "
+           "signal chart above is the lesson; the grade below shows a model failing (Case browser → \"Where the model "
+           "fails, and why\").", icon=":material/report:")
 normalization, threshold = rt.current_settings()
 ready, why = rt.models_ready(normalization)
 if not ready:

@@ -123,12 +123,14 @@ if mode == QUIZ:
                       disabled=case.key in done)
     if st.button("Check", key="tq_check", disabled=answer is None or case.key in done, type="primary"):
         done[case.key] = answer
-        st.session_state["tq_score"] = score = score.add(key=case.key, right=answer == case.truth)
+        st.session_state["tq_score"] = score.add(key=case.key, right=answer == case.truth)
+        st.rerun()  # redraw with the answer locked
     if case.key in done:
         mine = done[case.key]
         with pictures:
             (st.success if mine == case.truth else st.error)(
-                f"Your grade: **{mine}** — {'right' if mine == case.truth else 'the truth is ' + case.truth}.")
+                f"Your grade: **{mine}** — {'right' if mine == case.truth else 'the truth is ' + case.truth}. "
+                f"This was {case_label(case)}.")
             show_reading(case, key="tq_read")
     else:
         with pictures:

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 GRADES = ("MC0", "MC1", "MC2", "MC3")
-QUIZ_SEED = 23  # the quiz's fixed shuffle of the catalogue
+QUIZ_SEED = 21  # the quiz's fixed shuffle of the catalogue (chosen so that it opens on a real level)
 TRUTH_BOX = "#4FC3F7"  # the level to grade, drawn before anything of the model is shown
 
 

@@ -59,7 +59,7 @@ def test_quiz_shows_nothing_of_the_model_before_check_then_truth_model_and_score
     at.button(key="tq_check").click().run()
     assert not at.exception
     text = _text(at)
-    assert "Your grade: **MC0** — the truth is MC2." in text
+    assert "Your grade: **MC0** — the truth is MC2. This was SPIDER study 104 · L2-L3 (MC2)." in text
     assert "Truth: **MC2** · model: **MC2** (right) · prediction set: **" in text and "P(MC2) 0.84" in text
     assert _chart_titles(at) == ["T1", "T2", "Grad-CAM (MC2)"]
     assert "**Score:** 0 of 1 right (0 %)." in text
@@ -73,8 +73,9 @@ def test_quiz_shows_nothing_of_the_model_before_check_then_truth_model_and_score
     assert "Your grade: **MC2** — right." in text and "model: **MC1** (wrong)" in text
     assert "Where the model fails, and why." in text and pool[failure].why in text
     assert "**Score:** 1 of 2 right (50 %)." in text
-    at.button(key="tq_check").click().run()  # a case counts once
-    assert "**Score:** 1 of 2 right (50 %)." in _text(at)
+    assert at.button(key="tq_check").disabled and at.radio(key=f"tq_answer_{failure}").disabled  # answered: locked
+    at.selectbox(key="tq_case").set_value(example).run()  # back to the first case: still answered, counted once
+    assert "Your grade: **MC0**" in _text(at) and "**Score:** 1 of 2 right (50 %)." in _text(at)
 
 
 @shipped

@@ -8,6 +8,9 @@ depth 4-10 mm; the central 70 % of the region's width; soft edges) is blended to
 a dark T1 value (the crop's 5th percentile) and a bright T2 value (its 97th percentile) with
 strength 0.5-0.9. Targets come from the crop itself, so the lesion is expressed in whatever
 intensity normalization the crop has.
+
+The band's geometry (:func:`mc1_band`) and blend (:func:`blend_mc1`) also paint the teaching page's
+lesion-inserted cases (:func:`modic_core.ui.teaching_cases.insert_mc1`) on whole images.
 """
 from __future__ import annotations
 

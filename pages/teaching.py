@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from modic_core.ui import runtime as rt
-from modic_core.ui.quiz import GRADES, QuizScore, case_figures, model_reading, quiz_cases, quiz_label
+from modic_core.ui.quiz import GRADES, QuizScore, case_figures, catalogue_rows, model_reading, quiz_cases, quiz_label
 from modic_core.ui.teaching_cases import (
     CATALOGUE_NORMALIZATION,
     CATALOGUE_THRESHOLD,
@@ -144,6 +144,7 @@ if mode == BROWSE:
     if GROUPS[group].get("role") == "failure":
         st.caption("Cases whose truth is known and that the shipped model misreads: never teaching material on their "
                    "own, each with what the model says and the likely reason.")
+        st.dataframe(catalogue_rows(chosen), hide_index=True, key="tb_failures")
     else:
         st.caption("Cases whose truth is known and that the shipped model reads right (checked by the tests).")
     case = st.selectbox("Case", chosen, format_func=case_label, key=f"tb_case_{list(GROUPS).index(group)}")

@@ -12,13 +12,14 @@ import numpy as np
 
 from modic_core.export.render import compose_rgb, crop, crop_bounds, crop_figure, slice_heatmap, to_display, window_defaults
 from modic_core.export.style import class_color
-from modic_core.ui.teaching_cases import CASES, TeachingCase, set_text
+from modic_core.ui.teaching_cases import CASES, TeachingCase, case_label, set_text
 
 __all__ = [
     "GRADES",
     "QUIZ_SEED",
     "QuizScore",
     "case_figures",
+    "catalogue_rows",
     "model_reading",
     "quiz_cases",
     "quiz_label",
@@ -77,6 +78,11 @@ def model_reading(case: TeachingCase, level: Any | None) -> dict[str, Any]:
     probs = " · ".join(f"P({k}) {float(v):.2f}" for k, v in level.probabilities.items())
     return {"found": True, "prediction": level.prediction, "set": set_text(level), "probabilities": probs,
             "right": right, "as_catalogued": right == case.is_example}
+
+
+def catalogue_rows(catalogue: Sequence[TeachingCase]) -> list[dict[str, str]]:
+    """One row per case for an overview table: case, truth, and the model's reading in the catalogue's run."""
+    return [{"case": case_label(c), "truth": c.truth, "model (catalogue run)": c.measured.text} for c in catalogue]
 
 
 def case_figures(study, box: Sequence[float], z: int, *, level: Any | None = None, height: int = 260) -> list:

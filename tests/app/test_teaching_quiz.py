@@ -96,6 +96,9 @@ def test_case_browser_shows_examples_by_source_and_failures_with_why(teaching):
     failures = cases(role="failure")
     assert len(at.selectbox(key="tb_case_3").options) == len(failures)
     assert [e.value for e in at.error] == [f"**Where the model fails, and why.** {failures[0].why}"]
+    table = at.dataframe[0].value
+    assert len(table) == len(failures) and list(table["truth"]) == [c.truth for c in failures]
+    assert table["model (catalogue run)"].iloc[0] == failures[0].measured.text
 
 
 def test_quiz_and_browser_without_a_matching_detection_say_so(fake_backend):

@@ -112,7 +112,8 @@ def show_reading(case: TeachingCase, *, key: str) -> None:
 
 if mode == QUIZ:
     st.caption("Pick a case, look at the level in the box and grade it yourself. Nothing of the model is shown "
-               "until you press Check. Cases include ones the model gets wrong; they are labelled after the check.")
+               "until you press Check. Some cases are real levels with a synthetic lesion painted in, and some are "
+               "ones the model gets wrong; both are named after the check.")
     pool = quiz_cases()
     i = st.selectbox("Case", range(len(pool)), format_func=lambda k: quiz_label(k, pool[k]), key="tq_case")
     case = pool[int(i)]

@@ -1,9 +1,23 @@
-"""Teaching: synthetic phantoms with a chosen Modic change, its T1/T2 signal, and what the model makes of it."""
+"""Teaching: cases whose truth is known (real SPIDER levels, synthetic MC1 painted on real anatomy, phantom
+levels), a quiz (grade first, then see the truth and the model), where the model fails and why, and the
+synthetic phantom explorer."""
 from __future__ import annotations
 
 import streamlit as st
 
 from modic_core.ui import runtime as rt
+from modic_core.ui.quiz import GRADES, QuizScore, case_figures, catalogue_rows, model_reading, quiz_cases, quiz_label
+from modic_core.ui.teaching_cases import (
+    CATALOGUE_NORMALIZATION,
+    CATALOGUE_THRESHOLD,
+    TeachingCase,
+    case_box,
+    case_label,
+    case_level,
+    case_slice,
+    case_study,
+    cases,
+)
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
@@ -30,9 +44,117 @@ from modic_core.export.render import (
     window_defaults,
 )
 
-st.title("Teaching: Modic changes on a synthetic spine")
-st.warning("**SYNTHETIC PHANTOM — not a patient.** Computer-generated images for teaching; the anatomy and signal are "
-           "simplified. Nothing on this page is a diagnosis.", icon=":material/science:")
+QUIZ, BROWSE, PHANTOM = "Quiz", "Case browser", "Synthetic phantom explorer"
+GROUPS = {
+    "Real studies (SPIDER)": dict(source="real", role="example"),
+    "Lesion-inserted (real anatomy + synthetic MC1)": dict(source="inserted", role="example"),
+    "Synthetic phantom": dict(source="phantom", role="example"),
+    "Where the model fails, and why": dict(role="failure"),
+}
+
+st.title("Teaching: Modic changes")
+mode = st.radio("Mode", [QUIZ, BROWSE, PHANTOM], horizontal=True, key="tp_mode")
+
+
+@st.cache_resource(show_spinner="Preparing the case…", max_entries=16)
+def teaching_study(key: str, _case: TeachingCase):
+    """The case's study (a demo study, with the lesion painted in for an inserted case), built once per process."""
+    return case_study(_case)
+
+
+def case_report(case: TeachingCase):
+    """The report of the case's study with the catalogue's settings (cached by the session's analysis store)."""
+    study = teaching_study(case.key, case)
+    ready, why = rt.models_ready(CATALOGUE_NORMALIZATION)
+    if not ready:
+        st.info(why)
+        st.stop()
+    report = None
+    with st.spinner("Analysing the case…"), guarded("analysing a teaching case"):
+        report = rt.analyse(study, CATALOGUE_NORMALIZATION, CATALOGUE_THRESHOLD, fingerprint=rt.fingerprint_of(study))
+    if report is None:
+        st.stop()
+    return study, report
+
+
+def show_images(case: TeachingCase, study, level=None, *, key: str) -> None:
+    figs = case_figures(study, case_box(case), case_slice(case), level=level)
+    for col, fig, name in zip(st.columns(3), figs, ("t1", "t2", "cam")):
+        col.plotly_chart(fig, key=f"{key}_{name}")
+
+
+def show_reading(case: TeachingCase, *, key: str) -> None:
+    """Truth, the model's grade, set and probabilities, the Grad-CAM and, for a failure case, why."""
+    study, report = case_report(case)
+    level = case_level(case, report.levels)
+    seen = model_reading(case, level)
+    if seen["found"]:
+        st.markdown(f"Truth: **{case.truth}** · model: **{seen['prediction']}** "
+                    f"({'right' if seen['right'] else 'wrong'}) · prediction set: **{seen['set']}** · {seen['probabilities']}")
+    else:
+        st.markdown(f"Truth: **{case.truth}** · model: the detector found no region at this level "
+                    f"(threshold {CATALOGUE_THRESHOLD:.2f}).")
+    if case.insertion is not None:
+        st.caption(f"Lesion inserted: {case.insertion.text} (Modic type 1, painted on a level graded MC0).")
+    if case.role == "failure":
+        st.error(f"**Where the model fails, and why.** {case.why}")
+    elif case.why:
+        st.caption(case.why)
+    if not seen["as_catalogued"]:
+        st.warning(f"The installed model reads this case differently from the catalogue's run "
+                   f"({case.measured.text}): the weights have changed since the catalogue was checked.")
+    show_images(case, study, level, key=key)
+    st.caption(f"Graded with {method_label(CATALOGUE_NORMALIZATION)} at detector threshold {CATALOGUE_THRESHOLD:.2f}, "
+               "the settings the catalogue was checked with (the sidebar's choice applies to the other pages). "
+               "Grad-CAM shows which voxels raised the score of the predicted class most: a rough guide to where "
+               "the model looked, not a segmentation of the lesion.")
+
+
+if mode == QUIZ:
+    st.caption("Pick a case, look at the level in the box and grade it yourself. Nothing of the model is shown "
+               "until you press Check. Some cases are real levels with a synthetic lesion painted in, and some are "
+               "ones the model gets wrong; both are named after the check.")
+    pool = quiz_cases()
+    i = st.selectbox("Case", range(len(pool)), format_func=lambda k: quiz_label(k, pool[k]), key="tq_case")
+    case = pool[int(i)]
+    done = st.session_state.setdefault("tq_done", {})
+    score = st.session_state.setdefault("tq_score", QuizScore())
+    pictures = st.container()  # the level to grade, or after Check the model's reading
+    answer = st.radio("Your grade", GRADES, index=None, horizontal=True, key=f"tq_answer_{i}",
+                      disabled=case.key in done)
+    if st.button("Check", key="tq_check", disabled=answer is None or case.key in done, type="primary"):
+        done[case.key] = answer
+        st.session_state["tq_score"] = score.add(key=case.key, right=answer == case.truth)
+        st.rerun()  # redraw with the answer locked
+    if case.key in done:
+        mine = done[case.key]
+        with pictures:
+            (st.success if mine == case.truth else st.error)(
+                f"Your grade: **{mine}** — {'right' if mine == case.truth else 'the truth is ' + case.truth}. "
+                f"This was {case_label(case)}.")
+            show_reading(case, key="tq_read")
+    else:
+        with pictures:
+            show_images(case, teaching_study(case.key, case), key="tq_img")
+    st.markdown(f"**Score:** {score.text}")
+    st.stop()
+
+if mode == BROWSE:
+    group = st.radio("Cases", list(GROUPS), horizontal=True, key="tb_group")
+    chosen = cases(**GROUPS[group])
+    if GROUPS[group].get("role") == "failure":
+        st.caption("Cases whose truth is known and that the shipped model misreads: never teaching material on their "
+                   "own, each with what the model says and the likely reason.")
+        st.dataframe(catalogue_rows(chosen), hide_index=True, key="tb_failures")
+    else:
+        st.caption("Cases whose truth is known and that the shipped model reads right (checked by the tests).")
+    case = st.selectbox("Case", chosen, format_func=case_label, key=f"tb_case_{list(GROUPS).index(group)}")
+    show_reading(case, key="tb_read")
+    st.stop()
+
+st.warning("**SYNTHETIC PHANTOM — not a patient.** Computer-generated images for teaching the textbook signal of each "
+           "Modic type; the anatomy and signal are simplified. Nothing on this page is a diagnosis.",
+           icon=":material/science:")
 
 
 @st.cache_resource(show_spinner="Generating the phantom…", max_entries=16)
@@ -95,7 +217,11 @@ with right:
         st.caption(f"Median signal of the lesion relative to normal vertebral marrow: T1 {summary['T1']['ratio']:.2f}×, "
                    f"T2 {summary['T2']['ratio']:.2f}×.")
 
-st.subheader("What the model predicts")
+st.subheader("What the model makes of the phantom")
+st.warning("**Not teaching material for the model.** The phantom is outside what the model learned from real SPIDER "
+           "slices: it calls most normal phantom levels MC2 and the phantom's MC2 MC1, and it has no MC3 class. The "
+           "signal chart above is the lesson; the grade below shows a model failing (Case browser → \"Where the model "
+           "fails, and why\").", icon=":material/report:")
 normalization, threshold = rt.current_settings()
 ready, why = rt.models_ready(normalization)
 if not ready:

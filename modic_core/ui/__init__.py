@@ -13,6 +13,8 @@ live here and in the rest of :mod:`modic_core`:
 - :mod:`.export` -- CSV export of a study's table, the one-page PDF report;
 - :mod:`.modelinfo` -- the shipped model cards (typed records) as rows for the model card;
 - :mod:`.teaching` -- the synthetic phantoms of the teaching page;
+- :mod:`.teaching_cases` -- teaching cases with known truth (real, lesion-inserted, phantom), examples or failures;
+- :mod:`.quiz` -- the teaching quiz's neutral names, score and crops;
 - :mod:`.naming` -- the case viewer's "Correct level names" panel (the correction is :mod:`modic_core.analysis.naming_correction`).
 
 Nothing here imports streamlit at module level, except :mod:`.guard` lazily.

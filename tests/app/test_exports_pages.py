@@ -13,6 +13,7 @@ def test_teaching_page_shows_truth_beside_prediction(fake_backend):
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     at.switch_page("pages/teaching.py").run()
+    at.radio(key="tp_mode").set_value("Synthetic phantom explorer").run()
     at.radio(key="tp_grade").set_value(1).run()
     assert not at.exception
     truth = [d.value for d in at.dataframe if "truth" in d.value.columns]

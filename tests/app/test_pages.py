@@ -535,6 +535,7 @@ def test_teaching_page(fake_backend, monkeypatch):
     monkeypatch.setattr(teaching, "match_level", lambda levels, box, **k: levels[0] if levels else None)
     at = new_app()
     at.switch_page("pages/teaching.py").run()
+    at.radio(key="tp_mode").set_value("Synthetic phantom explorer").run()
     assert_clean(at)
     assert any("SYNTHETIC PHANTOM" in w.value for w in at.warning)
     assert len(at.get("plotly_chart")) >= 3

@@ -75,6 +75,7 @@ def test_real_models_teaching_page():
     at = AppTest.from_file(APP, default_timeout=240)
     at.run()
     at.switch_page("pages/teaching.py").run()
+    at.radio(key="tp_mode").set_value("Synthetic phantom explorer").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     text = "\n".join(m.value for m in at.markdown)
     assert "Truth: **MC2** at L4-L5" in text or any("found no region" in w.value for w in at.warning)

@@ -27,3 +27,22 @@ def test_synthetic_mc1_darkens_t1_brightens_t2_beside_one_endplate_only():
         assert diff1[i][band].mean() < 0 and diff2[i][band].mean() > 0  # T1 darker, T2 brighter
         assert np.abs(diff1[i][:, :8]).max() < 1e-6  # anterior edge untouched (central 70 % of the box)
     assert torch.equal(crops[:, 0, 0, 20:28], out[:, 0, 0, 20:28])  # the disc itself is left alone
+
+
+def test_mc1_band_lies_beside_the_chosen_endplate_with_its_depth():
+    import pytest
+
+    from modic_core.classification.augment import DISC_SHARE, mc1_band
+
+    kw = dict(centre_yx=(50.0, 40.0), half_height_px=20.0, half_width_px=20.0, depth_px=6.0)
+    up = mc1_band((100, 80), endplate="upper", **kw).numpy()
+    low = mc1_band((100, 80), endplate="lower", **kw).numpy()
+    both = mc1_band((100, 80), endplate="both", **kw).numpy()
+    rows_up = np.where(up.max(1) > 0.99)[0]
+    rows_low = np.where(low.max(1) > 0.99)[0]
+    edge = DISC_SHARE * 20.0
+    assert rows_up.max() <= 50 - edge and rows_up.min() >= 50 - edge - 6  # above the disc, 6 px deep
+    assert rows_low.min() >= 50 + edge and rows_low.max() <= 50 + edge + 6
+    assert np.allclose(both, np.maximum(up, low), atol=0.3) and (both[:, :20] == 0).all()  # central 70 % of the width
+    with pytest.raises(ValueError, match="endplate"):
+        mc1_band((100, 80), endplate="middle", **kw)

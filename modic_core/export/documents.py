@@ -300,14 +300,14 @@ def report_figure(
         cells = []
         for lv, r in ((lv, lv.row(digits=2)) for lv in levels):
             probs = [f"{r[f'p_{c.lower()}']:.2f}" if lv.graded else "—" for c in CLASS_NAMES]
-            note = textwrap.shorten(str(r["note"] or ""), 44, placeholder="…")
+            note = textwrap.shorten(str(r["note"] or ""), 30, placeholder="…")
             cells.append([r["level"], r["prediction"] + (" (uncertain)" if r.get("uncertain") else ""),
                           set_label(lv.prediction_set) or "—", *probs, f"{r['score']:.2f}", f"{r['z0'] + 1}–{r['z1'] + 1}", note])
         row_h = 0.2
         ax = page.axes(_MARGIN, _PAGE_W - 2 * _MARGIN, row_h * (len(cells) + 1))
         ax.set_axis_off()
         table = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="center", bbox=[0, 0, 1, 1],
-                         colWidths=[0.08, 0.15, 0.14, 0.07, 0.07, 0.07, 0.09, 0.06, 0.27])
+                         colWidths=[0.07, 0.15, 0.13, 0.075, 0.075, 0.075, 0.11, 0.06, 0.255])
         table.auto_set_font_size(False)
         table.set_fontsize(_BODY)
         for (r, c), cell in table.get_celld().items():
@@ -344,7 +344,7 @@ def report_figure(
 
 def _coverage_text(report) -> str:
     cov = getattr(report, "coverage", None)
-    return "none (no conformal calibration)" if cov is None else f"{100 * float(cov):.3g} %"
+    return "none (no conformal calibration)" if cov is None else f"{100 * float(cov):.3g}\u00a0%"  # never wrapped apart
 
 
 def _set_legend(report) -> str:

@@ -217,7 +217,7 @@ class StudyReport:
             "names_corrected_by_user": bool(self.names_corrected_by_user),
             "naming_correction": self.naming_correction,
             "pairing_override": self.pairing_override,
-            "coverage": self.coverage,
+            **({} if self.coverage is None else {"coverage": float(self.coverage)}),  # absent: no prediction sets
         }
 
     def table(self):

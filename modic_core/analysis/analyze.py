@@ -1,12 +1,13 @@
 """End-to-end analysis of a paired study: detect regions, grade Modic changes, explain with Grad-CAM.
 
-    python -m modic_core.analysis T1 T2 --normalization zscore [--threshold 0.5] [--json out.json] [--shift-names K]
+    python -m modic_core.analysis T1 T2 --normalization zscore [--threshold 0.5] [--coverage 0.9] [--json out.json] [--shift-names K]
                                   [--csv out.csv] [--pdf out.pdf] [--sr out.dcm]  (files: modic_core.export.cli)
 
 Caching (what the app relies on): detection runs once per study; each normalization method's
 classification (probabilities and Grad-CAM of every candidate region with score >=
 :data:`MIN_THRESHOLD`) runs once per study and method; a threshold change only filters and
-renames levels, so it never reruns a network. Models load once per process.
+renames levels, so it never reruns a network; nor does a coverage change (the levels' prediction
+sets come from conformal p-values computed and cached with the probabilities). Models load once per process.
 
 Concurrency: a step that must compute (detection, the alignment check, a method's
 classification, or a report that needs any of them) first takes one of the process's analysis
@@ -44,12 +45,12 @@ from modic_core import settings
 from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
-from modic_core.analysis.sets import level_p_values, level_set, set_notes
+from modic_core.analysis.sets import is_set_note, level_p_values, level_set, set_notes
 from modic_core.classification.conformal import is_uncertain_set
 from modic_core.analysis.slots import analysis_slot
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
-from modic_core.cli_args import shift_levels, threshold as threshold_arg
+from modic_core.cli_args import coverage as coverage_arg, shift_levels, threshold as threshold_arg
 from modic_core.errors import InputError
 from modic_core.io.outputs import check_output, write_output
 from modic_core.pairing.alignment import Alignment, fov_coverage
@@ -513,6 +514,8 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(),
                     help="detector confidence threshold in [0.05, 1)")
+    ap.add_argument("--coverage", type=coverage_arg, default=None,
+                    help="prediction-set coverage, a share in [0.5, 0.99] (default: MODIC_COVERAGE, else 0.9)")
     ap.add_argument("--json", help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--no-gradcam", action="store_true")
     ap.add_argument("--shift-names", type=shift_levels, default=0, metavar="K",
@@ -537,7 +540,7 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
             raise InputError(f"The model weights for {', '.join(missing)} are not installed in {settings.weights_dir()}; "
                              "install them or set MODIC_WEIGHTS_DIR.")
         sa = get_analysis(study)
-        rep = sa.report(args.normalization, args.threshold, gradcam=not args.no_gradcam)
+        rep = sa.report(args.normalization, args.threshold, gradcam=not args.no_gradcam, coverage=args.coverage)
         if args.shift_names:
             from modic_core.analysis.naming_correction import NameCorrection, Shift, apply_correction
 
@@ -554,7 +557,9 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     table = rep.table()
     print(table.to_string(index=False) if len(table) else
           f"No disc was found at this threshold ({rep.threshold:.2f}); the files asked for are written without levels.")
-    print(f"normalization={rep.normalization} threshold={rep.threshold} device={rep.device}")
+    print(f"normalization={rep.normalization} threshold={rep.threshold} coverage={rep.coverage} device={rep.device}")
+    for note in (n for n in rep.notes if is_set_note(n)):  # sets: "N levels have more than one grade ..."
+        print(note)
     print("timings: " + ", ".join(f"{k}={v:.3f}" for k, v in rep.timings.items()))
     status = 0
     if args.json:

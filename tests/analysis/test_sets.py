@@ -162,3 +162,33 @@ def test_analyze_without_calibration_has_no_sets_and_says_so(phantom, monkeypatc
     assert all(lv.prediction_set == () and lv.p_values == {} and not lv.uncertain for lv in rep.levels)
     assert rep.notes.count(NO_SETS_NOTE) == 1
     assert with_coverage(rep, 0.8) is rep
+
+
+def test_cli_refuses_a_coverage_outside_the_range(capsys):
+    from modic_core.analysis.analyze import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["t1.mha", "t2.mha", "--coverage", "90"])
+    assert exc.value.code == 2
+    assert "--coverage: '90' must be a share between 0.5 and 0.99, e.g. 0.9 for 90 %." in capsys.readouterr().err
+
+
+@needs_models
+def test_cli_coverage_reaches_the_report(phantom, monkeypatch, tmp_path, capsys):
+    import modic_core.classification as classification
+    from modic_core.analysis.analyze import main
+
+    calibrated = copy.copy(classification.load_classifier("zscore"))
+    calibrated.conformal = hand_calibration(seed=0)
+    monkeypatch.setattr(classification, "load_classifier", lambda method, **_: calibrated)
+    monkeypatch.setattr("modic_core.pairing.study.load_study", lambda t1, t2: phantom)
+    out = tmp_path / "r.json"
+    rc = main(["t1.mha", "t2.mha", "--normalization", "zscore", "--threshold", "0.3", "--no-gradcam",
+               "--coverage", "0.99", "--json", str(out)])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert d["coverage"] == 0.99 and all(lv["p_values"] for lv in d["levels"] if lv["graded"])
+    stdout = capsys.readouterr().out
+    assert "grade set" in stdout and "coverage=0.99" in stdout
+    n = sum(lv["uncertain"] for lv in d["levels"])
+    assert n and uncertain_note(n, 0.99) in stdout

@@ -16,6 +16,7 @@ import streamlit as st
 st.set_page_config(page_title="Modic change explorer", layout="wide")
 
 from modic_core import settings  # noqa: E402
+from modic_core.analysis.sets import coverage_label  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import shipped_best_method, shipped_starred_method  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
@@ -79,7 +80,7 @@ def sidebar() -> None:
                   key=THRESHOLD_KEY, format="%.2f",
                   help="Regions the detector scores below this are hidden. Changing it never reruns a network.")
         st.select_slider("Prediction-set coverage", options=coverages, key=COVERAGE_KEY,
-                         format_func=lambda c: f"{100 * c:.3g} %",
+                         format_func=lambda c: coverage_label(c).replace("\u00a0", " "),
                          help="The true grade is in the set for about this share of levels (measured on "
                               "cross-validation; model card). Changing it never reruns a network.")
         st.markdown(f"**Device:** {device_label()}")

@@ -46,8 +46,8 @@ from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
 from modic_core.analysis.sets import is_set_note, level_p_values, level_set, set_notes
-from modic_core.classification.conformal import is_uncertain_set
 from modic_core.analysis.slots import analysis_slot
+from modic_core.classification.conformal import is_uncertain_set
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
 from modic_core.cli_args import coverage as coverage_arg, shift_levels, threshold as threshold_arg

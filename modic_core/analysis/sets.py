@@ -19,7 +19,8 @@ from modic_core import settings
 from modic_core.analysis.report import CLASS_NAMES, LevelResult, StudyReport
 from modic_core.classification.conformal import ConformalCalibration, is_uncertain_set, p_values, prediction_sets
 
-__all__ = ["NO_SETS_NOTE", "is_set_note", "level_p_values", "level_set", "set_notes", "uncertain_note", "with_coverage"]
+__all__ = ["NO_SETS_NOTE", "coverage_label", "is_set_note", "level_p_values", "level_set", "set_notes", "uncertain_note",
+           "with_coverage"]
 
 #: The report's note when the classifier weights carry no conformal calibration (no level gets a set).
 NO_SETS_NOTE = "No prediction sets: these classifier weights carry no conformal calibration (model card)."
@@ -51,8 +52,10 @@ def level_set(level_p: Mapping[str, float], coverage: float) -> tuple[str, ...]:
     return prediction_sets(np.array([[float(level_p[c]) for c in grades]]), grades, coverage)[0]
 
 
-def _percent(coverage: float) -> str:
-    return f"{100 * float(coverage):.3g}"
+def coverage_label(coverage: float) -> str:
+    """A coverage as people read it: ``0.9`` -> ``"90 %"``, ``0.975`` -> ``"97.5 %"`` (a no-break space before
+    the sign, so text wrapping never separates them)."""
+    return f"{100 * float(coverage):.3g}\u00a0%"
 
 
 def uncertain_note(n: int, coverage: float) -> str:
@@ -60,7 +63,7 @@ def uncertain_note(n: int, coverage: float) -> str:
     (``"1 level has ... in its ...: read it yourself."``)."""
     one = n == 1
     return (f"{n} level{' has' if one else 's have'} more than one grade in {'its' if one else 'their'} "
-            f"{_percent(coverage)}{_UNCERTAIN_MARK}{'it' if one else 'them'} yourself.")
+            f"{100 * float(coverage):.3g}{_UNCERTAIN_MARK}{'it' if one else 'them'} yourself.")
 
 
 def is_set_note(note: str) -> bool:

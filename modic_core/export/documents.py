@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from modic_core.analysis.report import DISPLAY_COLUMNS, UNCERTAIN_TEXT
+from modic_core.analysis.sets import coverage_label
 from modic_core.classification.conformal import set_label
 from modic_core.io.csv_safe import escape_frame
 from modic_core.export.fields import alignment_columns, alignment_fields, alignment_record, report_fields, set_coverage
@@ -344,7 +345,7 @@ def report_figure(
 
 def _coverage_text(report) -> str:
     cov = getattr(report, "coverage", None)
-    return "none (no conformal calibration)" if cov is None else f"{100 * float(cov):.3g}\u00a0%"  # never wrapped apart
+    return "none (no conformal calibration)" if cov is None else coverage_label(cov)
 
 
 def _set_legend(report) -> str:
@@ -353,8 +354,7 @@ def _set_legend(report) -> str:
     if cov is None:
         return ("Grade set: none, these classifier weights carry no conformal calibration (model card); no level is "
                 "marked uncertain.")
-    pct = f"{100 * float(cov):.3g}"
-    return (f"Grade set: the grades the model cannot rule out; the true grade is in the set for about {pct} % of levels "
+    return (f"Grade set: the grades the model cannot rule out; the true grade is in the set for about {coverage_label(cov)} of levels "
             f"(measured on cross-validation; model card). \"(uncertain)\": {UNCERTAIN_TEXT.split(': ', 1)[1]}.")
 
 

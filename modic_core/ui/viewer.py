@@ -39,7 +39,7 @@ from modic_core.export.render import (
     window_slider_range,
 )
 from modic_core.analysis.report import TABLE_COLUMNS, UNCERTAIN_TEXT
-from modic_core.analysis.sets import is_set_note
+from modic_core.analysis.sets import NO_SETS_NOTE, coverage_label, is_set_note
 from modic_core.classification.conformal import set_label
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
@@ -160,8 +160,8 @@ def _set_help(report) -> str:
     """The "grade set" column's tooltip: what a set means at the report's coverage."""
     cov = getattr(report, "coverage", None)
     if cov is None:
-        return "No prediction sets: these classifier weights carry no conformal calibration (model card)."
-    return (f"The grades the model cannot rule out: the true grade is in the set for about {100 * float(cov):.3g} % of "
+        return NO_SETS_NOTE
+    return (f"The grades the model cannot rule out: the true grade is in the set for about {coverage_label(cov)} of "
             "levels (measured on cross-validation; model card). Change the coverage in the sidebar.")
 
 

@@ -146,7 +146,7 @@ def test_grade_set_column_and_sidebar_coverage_change_sets_without_reanalysis(fa
     sets = dict(zip(table["level"], table["grade set"]))
     assert sets["L2-L3"] == "MC1 or MC2" and sets["L1-L2"] == "MC2"  # the double's sets at 90 %
     assert table["uncertain"].tolist() == [" or " in s for s in table["grade set"]]
-    assert "in the set for about 90 %" in viewer_spec(at)["set_help"]
+    assert "in the set for about 90\u00a0% of levels" in viewer_spec(at)["set_help"]
     assert any(c.value == "2 levels have more than one grade in their 90 % prediction set: read them yourself."
                for c in at.caption)
     sa = fake_backend.instances[-1]

@@ -1,8 +1,8 @@
 """Modic change explorer: the Streamlit dashboard (``make run``).
 
 The frame: the investigational-use notice (once, above each page), navigation over the pages in
-``pages/``, and a sidebar with the normalization method, the detector confidence threshold and
-the device in use. Pages stay thin: the maths and figures live in ``modic_core`` and ``modic_core.ui``.
+``pages/``, and a sidebar with the normalization method, the detector confidence threshold, the
+prediction-set coverage and the device in use. Pages stay thin: the maths and figures live in ``modic_core`` and ``modic_core.ui``.
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import streamlit as st
 st.set_page_config(page_title="Modic change explorer", layout="wide")
 
 from modic_core import settings  # noqa: E402
+from modic_core.analysis.sets import coverage_label  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import shipped_best_method, shipped_starred_method  # noqa: E402
 from modic_core.ui.guard import guarded  # noqa: E402
-from modic_core.ui.runtime import NORMALIZATION_KEY, THRESHOLD_KEY, process_setup  # noqa: E402
+from modic_core.ui.runtime import COVERAGE_KEY, NORMALIZATION_KEY, THRESHOLD_KEY, coverage_choices, process_setup  # noqa: E402
 from modic_core.ui.backend import get_backend  # noqa: E402
 from modic_core.ui.session import device_label, models_status  # noqa: E402
 from modic_core.export.style import NOTICE, notice_html  # noqa: E402
@@ -57,6 +58,9 @@ def sidebar() -> None:
         st.session_state[NORMALIZATION_KEY] = default
     if THRESHOLD_KEY not in st.session_state:
         st.session_state[THRESHOLD_KEY] = settings.default_threshold()
+    coverages = coverage_choices()
+    if st.session_state.get(COVERAGE_KEY) not in coverages:
+        st.session_state[COVERAGE_KEY] = settings.default_coverage()
     with st.sidebar:
         def label(m: str) -> str:
             text = NORMALIZATIONS[m].label
@@ -75,6 +79,10 @@ def sidebar() -> None:
         st.slider("Detector confidence threshold", min_value=float(min_thr), max_value=1.0, step=0.05,
                   key=THRESHOLD_KEY, format="%.2f",
                   help="Regions the detector scores below this are hidden. Changing it never reruns a network.")
+        st.select_slider("Prediction-set coverage", options=coverages, key=COVERAGE_KEY,
+                         format_func=lambda c: coverage_label(c).replace("\u00a0", " "),
+                         help="The true grade is in the set for about this share of levels (measured on "
+                              "cross-validation; model card). Changing it never reruns a network.")
         st.markdown(f"**Device:** {device_label()}")
         if not status["detector"]:
             st.caption("Models: not trained yet (no detector weights installed).")

@@ -11,7 +11,7 @@ import math
 from modic_core import settings
 from modic_core.anatomy import LEVEL_NAMES
 
-__all__ = ["batch_size", "n_boot", "positive_int", "seed", "shift_levels", "stall_timeout", "threshold"]
+__all__ = ["batch_size", "coverage", "n_boot", "positive_int", "seed", "shift_levels", "stall_timeout", "threshold"]
 
 
 def threshold(text: str) -> float:
@@ -29,6 +29,15 @@ def threshold(text: str) -> float:
             f"{text!r} is outside [{settings.MIN_THRESHOLD:g}, 1); give a detector confidence threshold such as 0.5"
         )
     return value
+
+
+def coverage(text: str) -> float:
+    """A prediction-set coverage: a share in [MIN_COVERAGE, MAX_COVERAGE] (``--coverage 0.9``), checked by
+    :func:`modic_core.settings.check_coverage`; argparse turns the sentence into a usage message (exit 2)."""
+    try:
+        return settings.check_coverage(text, source=f"{text!r}")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:

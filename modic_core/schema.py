@@ -964,8 +964,10 @@ class LevelRecord(Record):
     z_range: list[int]
     graded: bool = True  # False: not graded (e.g. T2 does not cover the level); see ``note``
     note: str = ""
-    uncertain: bool = False  # calibrated top probability below the classifier's threshold (or ensemble disagreement)
+    uncertain: bool = False  # more than one grade in the prediction set (older reports: top probability below a threshold)
     detected_level: str = ""  # the detector's name when the user corrected ``level``
+    prediction_set: list[str] = field(default_factory=list)  # grades in the conformal prediction set (MC0, MC1, MC2 order)
+    p_values: dict[str, float] = field(default_factory=dict)  # conformal p-value per grade; {} without calibration
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -1000,7 +1002,8 @@ class StudyReportRecord(Document):
     Version 2 added ``warnings`` (plain sentences), ``alignment``, ``reliable`` and per-level ``graded``/``note``;
     later fields with defaults (older reports load): ``naming_uncertain``, ``names_corrected_by_user``,
     ``naming_correction``, per-level ``detected_level`` and ``pairing_override`` (the identity checks,
-    e.g. ``"study, age/sex"``, on which T1 and T2 differed and the user chose to grade anyway; never their values).
+    e.g. ``"study, age/sex"``, on which T1 and T2 differed and the user chose to grade anyway; never their values),
+    per-level ``prediction_set`` / ``p_values`` and the sets' ``coverage``.
     """
 
     KIND: ClassVar[str] = "study_report"
@@ -1020,6 +1023,7 @@ class StudyReportRecord(Document):
     names_corrected_by_user: bool = False  # level names corrected in the viewer; ``naming_correction`` says how
     naming_correction: str = ""
     pairing_override: str = ""  # "" or the identity checks the user chose to grade despite ("study", "date", "age/sex")
+    coverage: float | None = None  # coverage of the levels' prediction sets; None: no sets (no conformal calibration)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -13,16 +13,23 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from modic_core.errors import InputError
+
 __all__ = [
+    "DEFAULT_COVERAGE",
     "DEFAULT_GRADCAM_VARIANT",
     "DEFAULT_NORMALIZATION",
     "DEFAULT_THRESHOLD",
     "MIN_THRESHOLD",
+    "MIN_COVERAGE",
+    "MAX_COVERAGE",
     "MAX_BATCH_SIZE",
     "MAX_N_BOOT",
     "MAX_STALL_TIMEOUT_S",
     "Limits",
     "allowed_server_folders",
+    "check_coverage",
+    "default_coverage",
     "default_normalization",
     "default_threshold",
     "demo_dir",
@@ -48,6 +55,11 @@ DEFAULT_GRADCAM_VARIANT = "gradcam_block2"
 DEFAULT_THRESHOLD = 0.5
 #: Candidates below this detector confidence are never classified (the slider's minimum).
 MIN_THRESHOLD = 0.05
+#: Prediction-set coverage used when none is chosen: the share of levels whose true grade lies in the
+#: level's conformal prediction set (:mod:`modic_core.classification.conformal`), and its allowed range.
+DEFAULT_COVERAGE = 0.90
+MIN_COVERAGE = 0.5
+MAX_COVERAGE = 0.99
 #: Command-line bounds (``modic_core.cli_args``): bootstrap resamples (``--n-boot``; 10^5 resamples of
 #: 10^4 discs already take minutes and GiBs), studies per network pass (``--batch-size``; they are held in
 #: memory together), seconds a Ray pipeline may make no progress (``--stall-timeout``, one day).
@@ -120,6 +132,28 @@ def default_threshold() -> float:
     if not MIN_THRESHOLD <= value < 1:
         raise ValueError(f"MODIC_THRESHOLD must lie in [{MIN_THRESHOLD}, 1).")
     return value
+
+
+def check_coverage(value, *, source: str | None = None) -> float:
+    """``value`` as a float when it lies in [:data:`MIN_COVERAGE`, :data:`MAX_COVERAGE`] (a share, not a
+    percentage); otherwise an InputError sentence naming ``source`` (default: the value) and the allowed range."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if not (math.isfinite(out) and MIN_COVERAGE <= out <= MAX_COVERAGE):
+        subject = source or f"The prediction-set coverage {value!r}"
+        raise InputError(f"{subject} must be a share between {MIN_COVERAGE} and {MAX_COVERAGE}, e.g. 0.9 for 90 %.")
+    return out
+
+
+def default_coverage() -> float:
+    """Prediction-set coverage used when none is asked for (``MODIC_COVERAGE`` overrides), a share in
+    [:data:`MIN_COVERAGE`, :data:`MAX_COVERAGE`]; InputError for another value."""
+    raw = _env("MODIC_COVERAGE")
+    if raw is None:
+        return DEFAULT_COVERAGE
+    return check_coverage(raw, source=f"The environment variable MODIC_COVERAGE={raw!r}")
 
 
 def device() -> str:

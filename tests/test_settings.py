@@ -43,3 +43,20 @@ def test_server_folders_are_off_by_default(monkeypatch, tmp_path):
     assert settings.allowed_server_folders() == ()
     monkeypatch.setenv("MODIC_SERVER_FOLDERS", str(tmp_path))
     assert settings.allowed_server_folders() == (tmp_path.resolve(),)
+
+
+def test_coverage_default_override_and_refusal(monkeypatch):
+    from modic_core.errors import InputError
+
+    monkeypatch.delenv("MODIC_COVERAGE", raising=False)
+    assert settings.default_coverage() == settings.DEFAULT_COVERAGE == 0.90
+    monkeypatch.setenv("MODIC_COVERAGE", "0.8")
+    assert settings.default_coverage() == 0.8
+    for bad in ("90", "0.4", "1", "nan", "ninety"):
+        monkeypatch.setenv("MODIC_COVERAGE", bad)
+        with pytest.raises(InputError, match=r"^The environment variable MODIC_COVERAGE='.*' must be a share between 0.5 "
+                                             r"and 0.99, e\.g\. 0\.9 for 90 %\.$"):
+            settings.default_coverage()
+    assert settings.check_coverage("0.95") == 0.95
+    with pytest.raises(InputError, match="The prediction-set coverage 99 must be a share"):
+        settings.check_coverage(99)

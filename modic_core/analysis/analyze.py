@@ -1,12 +1,13 @@
 """End-to-end analysis of a paired study: detect regions, grade Modic changes, explain with Grad-CAM.
 
-    python -m modic_core.analysis T1 T2 --normalization zscore [--threshold 0.5] [--json out.json] [--shift-names K]
+    python -m modic_core.analysis T1 T2 --normalization zscore [--threshold 0.5] [--coverage 0.9] [--json out.json] [--shift-names K]
                                   [--csv out.csv] [--pdf out.pdf] [--sr out.dcm]  (files: modic_core.export.cli)
 
 Caching (what the app relies on): detection runs once per study; each normalization method's
 classification (probabilities and Grad-CAM of every candidate region with score >=
 :data:`MIN_THRESHOLD`) runs once per study and method; a threshold change only filters and
-renames levels, so it never reruns a network. Models load once per process.
+renames levels, so it never reruns a network; nor does a coverage change (the levels' prediction
+sets come from conformal p-values computed and cached with the probabilities). Models load once per process.
 
 Concurrency: a step that must compute (detection, the alignment check, a method's
 classification, or a report that needs any of them) first takes one of the process's analysis
@@ -44,11 +45,12 @@ from modic_core import settings
 from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
+from modic_core.analysis.sets import is_set_note, level_p_values, level_set, set_notes
 from modic_core.analysis.slots import analysis_slot
-from modic_core.classification.calibration import is_uncertain
+from modic_core.classification.conformal import is_uncertain_set
 from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
-from modic_core.cli_args import shift_levels, threshold as threshold_arg
+from modic_core.cli_args import coverage as coverage_arg, shift_levels, threshold as threshold_arg
 from modic_core.errors import InputError
 from modic_core.io.outputs import check_output, write_output
 from modic_core.pairing.alignment import Alignment, fov_coverage
@@ -84,13 +86,14 @@ class _Classified:
     heatmaps: list[LocalHeatmap | None]  # per candidate, crop-local on the T1 grid (None without Grad-CAM)
     seconds: dict[str, float]
     weights: str
-    uncertain_below: float | None = None  # the classifier's calibrated "uncertain" threshold
+    p_values: np.ndarray | None = None  # (n_candidates, 3) conformal p-values (CLASS_NAMES columns); None: no calibration
     heat_scale: str = ""  # what the heat maps' colour bar means (Classifier.heat_scale)
     heat_fixed: bool = False  # maps divided by a fixed reference (same colour = same raw value across levels)
 
     @property
     def nbytes(self) -> int:
-        return int(self.probabilities.nbytes) + sum(h.nbytes for h in self.heatmaps if h is not None)
+        pv = 0 if self.p_values is None else int(self.p_values.nbytes)
+        return int(self.probabilities.nbytes) + pv + sum(h.nbytes for h in self.heatmaps if h is not None)
 
 
 @dataclass
@@ -309,7 +312,7 @@ class StudyAnalysis:
                            for p in paste_back_patches(cams[j], cands[i].box, zs[j], spacing_yx, clf.spec, shape)]
                 heat[i] = LocalHeatmap(shape, tuple(patches))
         res = _Classified(P, heat, seconds, f"{clf.source} (sha256 {clf.sha256[:12]})",
-                          uncertain_below=getattr(clf, "uncertain_below", None),
+                          p_values=level_p_values(P, getattr(clf, "conformal", None)),
                           heat_scale=getattr(clf, "heat_scale", "") if gradcam else "",
                           heat_fixed=bool(gradcam and getattr(clf, "cam_scale", None)))
         self._cls[(normalization, gradcam)] = res
@@ -351,12 +354,16 @@ class StudyAnalysis:
             return self._store(normalization, gradcam, clf, probs, cams, zs, owner, seconds)
 
     # -- the report
-    def report(self, normalization: str | None = None, threshold: float | None = None, *, gradcam: bool = True) -> StudyReport:
-        """Per-level results for this threshold (no network runs if detection/classification are cached).
+    def report(self, normalization: str | None = None, threshold: float | None = None, *, gradcam: bool = True,
+               coverage: float | None = None) -> StudyReport:
+        """Per-level results for this threshold (no network runs if detection/classification are cached),
+        with each graded level's conformal prediction set at ``coverage`` (when the classifier carries a
+        conformal calibration; :mod:`modic_core.analysis.sets`).
 
-        ``None`` takes :func:`modic_core.settings.default_normalization` / ``default_threshold``."""
+        ``None`` takes :func:`modic_core.settings.default_normalization` / ``default_threshold`` / ``default_coverage``."""
         normalization = normalization or settings.default_normalization()
         threshold = settings.default_threshold() if threshold is None else threshold
+        coverage = settings.default_coverage() if coverage is None else settings.check_coverage(coverage)
         from modic_core.detection.infer import pick_device
 
         if threshold < MIN_THRESHOLD:
@@ -373,17 +380,20 @@ class StudyAnalysis:
         cand_pos = {index[id(c)]: i for i, c in enumerate(cands)}  # detection index -> candidate index
         shown = [(cand_pos[k], name) for k, name in detections.kept(threshold) if k in cand_pos]
         levels = []
+        pvals = getattr(res, "p_values", None)
         for i, name in shown:
             c = cands[i]
             p = res.probabilities[i]
             graded = bool(cover[i] >= MIN_T2_COVERAGE)
+            level_p = {n: float(v) for n, v in zip(CLASS_NAMES, pvals[i])} if graded and pvals is not None else {}
+            pset = level_set(level_p, coverage)
             levels.append(LevelResult(
                 level=name, box=tuple(float(v) for v in c.box), score=float(c.score),
                 probabilities={n: (float(v) if graded else float("nan")) for n, v in zip(CLASS_NAMES, p)},
                 prediction=CLASS_NAMES[int(np.argmax(p))] if graded else NOT_GRADED,
                 z_range=c.z_range, gradcam=res.heatmaps[i] if (gradcam and graded) else None, graded=graded,
                 note="" if graded else _not_covered_note(cover[i], len(slab_slices(c))),
-                uncertain=graded and is_uncertain(float(np.max(p)), res.uncertain_below),
+                uncertain=graded and is_uncertain_set(pset), prediction_set=pset, p_values=level_p,
             ))
         timings = dict(self.timings)
         timings.update(res.seconds)
@@ -397,10 +407,7 @@ class StudyAnalysis:
             warnings.append(al.sentence() + " The grades below depend on T2 and are unreliable; check that the two "
                             "series belong together and line up.")
             warnings.extend(getattr(al, "problems", ()))
-        n_unc = sum(lv.uncertain for lv in levels)
-        if n_unc:
-            notes.append(f"{n_unc} level{'s are' if n_unc > 1 else ' is'} marked uncertain: the calibrated probability of "
-                         f"the predicted grade is below {res.uncertain_below:.2f} (model card, calibration).")
+        notes += set_notes(levels, None if pvals is None else coverage)
         if any(not lv.graded for lv in levels):
             warnings.append("Some levels are not graded: the T2 series does not cover them.")
         naming = detections.naming()
@@ -410,7 +417,8 @@ class StudyAnalysis:
                            weights={"detector": self._det.source if self._det else "", "classifier": res.weights},
                            timings=timings, device=pick_device(), shape=self.study.t1.shape, notes=notes,
                            warnings=warnings, alignment=al, naming_uncertain=bool(naming.uncertain and levels),
-                           heat_scale=getattr(res, "heat_scale", ""), heat_fixed=getattr(res, "heat_fixed", False))
+                           heat_scale=getattr(res, "heat_scale", ""), heat_fixed=getattr(res, "heat_fixed", False),
+                           coverage=None if pvals is None else coverage)
 
 
 def _not_covered_note(share: float, n_slices: int) -> str:
@@ -479,9 +487,11 @@ def _analyze_many(analyses: list[StudyAnalysis], normalization: str, *, gradcam:
         start += n
 
 
-def analyze(study: Study, normalization: str | None = None, threshold: float | None = None, *, gradcam: bool = True) -> StudyReport:
-    """Detect, grade and explain every level of a study; see the module docstring for caching."""
-    return get_analysis(study).report(normalization, threshold, gradcam=gradcam)
+def analyze(study: Study, normalization: str | None = None, threshold: float | None = None, *, gradcam: bool = True,
+            coverage: float | None = None) -> StudyReport:
+    """Detect, grade and explain every level of a study; see the module docstring for caching. ``coverage``:
+    of the levels' prediction sets (None: :func:`modic_core.settings.default_coverage`)."""
+    return get_analysis(study).report(normalization, threshold, gradcam=gradcam, coverage=coverage)
 
 
 @dataclass(frozen=True)
@@ -504,6 +514,8 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(),
                     help="detector confidence threshold in [0.05, 1)")
+    ap.add_argument("--coverage", type=coverage_arg, default=None,
+                    help="prediction-set coverage, a share in [0.5, 0.99] (default: MODIC_COVERAGE, else 0.9)")
     ap.add_argument("--json", help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--no-gradcam", action="store_true")
     ap.add_argument("--shift-names", type=shift_levels, default=0, metavar="K",
@@ -528,7 +540,7 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
             raise InputError(f"The model weights for {', '.join(missing)} are not installed in {settings.weights_dir()}; "
                              "install them or set MODIC_WEIGHTS_DIR.")
         sa = get_analysis(study)
-        rep = sa.report(args.normalization, args.threshold, gradcam=not args.no_gradcam)
+        rep = sa.report(args.normalization, args.threshold, gradcam=not args.no_gradcam, coverage=args.coverage)
         if args.shift_names:
             from modic_core.analysis.naming_correction import NameCorrection, Shift, apply_correction
 
@@ -545,7 +557,9 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     table = rep.table()
     print(table.to_string(index=False) if len(table) else
           f"No disc was found at this threshold ({rep.threshold:.2f}); the files asked for are written without levels.")
-    print(f"normalization={rep.normalization} threshold={rep.threshold} device={rep.device}")
+    print(f"normalization={rep.normalization} threshold={rep.threshold} coverage={rep.coverage} device={rep.device}")
+    for note in (n for n in rep.notes if is_set_note(n)):  # sets: "N levels have more than one grade ..."
+        print(note)
     print("timings: " + ", ".join(f"{k}={v:.3f}" for k, v in rep.timings.items()))
     status = 0
     if args.json:

@@ -6,15 +6,19 @@ from typing import Any
 
 import numpy as np
 
+from modic_core.classification.conformal import set_label
+
 #: Display names of :meth:`LevelResult.row` columns in tables and CSV files.
 DISPLAY_COLUMNS = {"score": "confidence", "p_mc0": "P(MC0)", "p_mc1": "P(MC1)", "p_mc2": "P(MC2)"}
 #: Columns of :meth:`StudyReport.table` (the app's per-level table).
-TABLE_COLUMNS = ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction", "uncertain"]
+TABLE_COLUMNS = ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "grade set", "prediction", "uncertain"]
 #: What "uncertain" means, for captions, PDF and SR text.
-UNCERTAIN_TEXT = ("uncertain: the calibrated probability of the predicted grade is below the classifier's threshold "
-                  "(model card); read this level yourself")
+UNCERTAIN_TEXT = ("uncertain: more than one grade in the level's prediction set (the grades the model cannot rule out "
+                  "at the chosen coverage; model card); read this level yourself")
+#: How a prediction set is written in CSV and Parquet cells (``"MC0|MC2"``; ``""`` when there is none).
+SET_SEPARATOR = "|"
 
-__all__ = ["CLASS_NAMES", "DISPLAY_COLUMNS", "TABLE_COLUMNS", "UNCERTAIN_TEXT", "HeatPatch", "LevelResult", "LocalHeatmap", "StudyReport"]
+__all__ = ["CLASS_NAMES", "DISPLAY_COLUMNS", "SET_SEPARATOR", "TABLE_COLUMNS", "UNCERTAIN_TEXT", "HeatPatch", "LevelResult", "LocalHeatmap", "StudyReport"]
 
 CLASS_NAMES = ("MC0", "MC1", "MC2")
 
@@ -100,8 +104,11 @@ class LevelResult:
     ``box`` = (x0, y0, x1, y1) in T1 pixels (x = column, y = row); ``z_range`` = first and last
     slice of its slab; ``score`` = detector confidence; ``probabilities`` over MC0/MC1/MC2;
     ``heatmap`` = Grad-CAM of the predicted class, float32 in [0, 1], shaped like the T1 grid
-    (z, y, x), zero outside the region's crop. ``uncertain``: the calibrated top probability is below
-    the classifier's threshold (or, with an ensemble, its members disagree); never set on an ungraded level.
+    (z, y, x), zero outside the region's crop. ``p_values``: the conformal p-value of each grade
+    (:mod:`modic_core.classification.conformal`), ``{}`` when not graded or the weights carry no conformal
+    calibration; ``prediction_set``: the grades whose p-value exceeds ``1 - coverage`` (the report's
+    ``coverage``), in MC0, MC1, MC2 order, ``()`` in the same cases. ``uncertain``: the set holds more
+    than one grade; never set on an ungraded level or without a set.
     """
 
     level: str
@@ -115,6 +122,8 @@ class LevelResult:
     note: str = ""
     uncertain: bool = False
     detected_level: str = ""  # the detector's name when the user corrected ``level``; "" otherwise
+    prediction_set: tuple[str, ...] = ()
+    p_values: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.gradcam is not None and not isinstance(self.gradcam, LocalHeatmap):
@@ -127,11 +136,13 @@ class LevelResult:
 
     def row(self, *, digits: int = 4) -> dict[str, Any]:
         """The level as one flat table row, the one layout every table, CSV and PDF of a report uses:
-        ``level, prediction, uncertain, p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1``, ``graded, note``."""
+        ``level, prediction, uncertain, prediction_set`` (``"MC0|MC2"``, :data:`SET_SEPARATOR`), ``p_mc0, p_mc1, p_mc2,
+        score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1``, ``graded, note``."""
         p = {c: self.probabilities.get(c, float("nan")) for c in CLASS_NAMES}
         x0, y0, x1, y1 = (round(float(v), 2) for v in self.box)
         return {
             "level": self.level, "prediction": self.prediction, "uncertain": bool(self.uncertain),
+            "prediction_set": SET_SEPARATOR.join(self.prediction_set),
             **{f"p_{c.lower()}": round(float(p[c]), digits) for c in CLASS_NAMES},
             "score": round(float(self.score), digits),
             "x0": x0, "y0": y0, "x1": x1, "y1": y1, "z0": int(self.z_range[0]), "z1": int(self.z_range[1]),
@@ -150,6 +161,8 @@ class LevelResult:
             "note": self.note,
             "uncertain": bool(self.uncertain),
             "detected_level": self.detected_level,
+            "prediction_set": list(self.prediction_set),
+            "p_values": {k: round(float(v), 4) for k, v in self.p_values.items()},
         }
 
 
@@ -173,6 +186,7 @@ class StudyReport:
     heat_scale: str = ""  # what the Grad-CAM colour bar means (variant, fixed or per-level scale); "" without maps
     heat_fixed: bool = False  # True: maps share one fixed scale (the colour bar means the same in every level and study)
     pairing_override: str = ""  # identity checks the user chose to grade despite, e.g. "study, age/sex" (never the values)
+    coverage: float | None = None  # the levels' prediction sets are for this coverage; None: no sets (no conformal calibration)
 
     @property
     def naming_note(self) -> str:
@@ -203,13 +217,15 @@ class StudyReport:
             "names_corrected_by_user": bool(self.names_corrected_by_user),
             "naming_correction": self.naming_correction,
             "pairing_override": self.pairing_override,
+            **({} if self.coverage is None else {"coverage": float(self.coverage)}),  # absent: no prediction sets
         }
 
     def table(self):
-        """Per-level table as a pandas DataFrame with :data:`TABLE_COLUMNS`; no rows when no level was found."""
+        """Per-level table as a pandas DataFrame with :data:`TABLE_COLUMNS`; no rows when no level was found.
+        "grade set" reads as :func:`~modic_core.classification.conformal.set_label` writes it ("MC0 or MC2")."""
         import pandas as pd
 
-        rows = [lv.row(digits=3) for lv in self.levels]
+        rows = [{**lv.row(digits=3), "grade set": set_label(lv.prediction_set)} for lv in self.levels]
         empty = LevelResult(level="", box=(0.0, 0.0, 0.0, 0.0), score=0.0, probabilities={}, prediction="")
-        df = pd.DataFrame(rows, columns=list(rows[0] if rows else empty.row()))
+        df = pd.DataFrame(rows, columns=list(rows[0] if rows else {**empty.row(), "grade set": ""}))
         return df.rename(columns=DISPLAY_COLUMNS)[TABLE_COLUMNS]

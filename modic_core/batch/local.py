@@ -17,7 +17,8 @@ failed and left.
 
 Output (``--out``): one row per detected level -- ``study_id, level, prediction (MC0/MC1/MC2),
 p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1`` (slab), ``normalization,
-threshold, uncertain`` (calibrated probability below the classifier's threshold) -- the predictions format of :mod:`modic_core.evaluation.evaluate`. Rows are appended after
+threshold, uncertain`` (more than one grade in the level's prediction set), ``prediction_set, set_coverage``
+(``"MC0|MC2"`` and the coverage, :mod:`modic_core.export.fields`) -- the predictions format of :mod:`modic_core.evaluation.evaluate`. Rows are appended after
 each study, so an interrupted run loses at most one study. A status file next to it
 (``results.status.csv``: ``study_id, status, n_levels, seconds, message``) records every study
 tried, including failures and studies with no level above the threshold.
@@ -60,7 +61,7 @@ from modic_core.batch.sink import read_status
 from modic_core.batch.sink import (PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, lock_output, read_done, read_results,
                                    status_path)
 from modic_core.cli_args import batch_size as batch_size_arg, n_boot as n_boot_arg, positive_int, stall_timeout, threshold as threshold_arg
-from modic_core.export.fields import report_fields
+from modic_core.export.fields import report_fields, set_coverage
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
 
@@ -144,7 +145,7 @@ def _level_rows(study_id: str, report, normalization: str, threshold: float) -> 
     for lv in report.levels:
         r = lv.row(digits=5)
         rows.append({"study_id": study_id, **{k: r[k] for k in PRED_COLUMNS if k in r},
-                     "normalization": normalization, "threshold": float(threshold)})
+                     "normalization": normalization, "threshold": float(threshold), "set_coverage": set_coverage(report)})
     return rows
 
 

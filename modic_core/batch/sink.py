@@ -16,7 +16,9 @@ summary (:class:`modic_core.schema.BatchProgress`: studies done, failed, left, a
 reasons counted) is rewritten at every flush to ``results.progress.json``.
 
 A number that does not exist (the probabilities of a level that is not graded) is an empty CSV
-cell, never the text ``nan``, which the evaluator and spreadsheets read as text.
+cell, never the text ``nan``, which the evaluator and spreadsheets read as text. ``prediction_set``
+(``"MC0|MC2"``) and ``set_coverage`` are written as :mod:`modic_core.export.fields` describes them
+(empty without a conformal calibration); a CSV begun by an older version keeps its own header.
 
 One batch at a time writes to an output: :func:`lock_output` takes an exclusive ``flock`` on a
 hidden lock file (``<folder>/.<name>.lock`` next to a CSV, ``<name>.parquet/.lock`` inside a
@@ -46,12 +48,12 @@ __all__ = ["ResultSink", "OutputBusy", "is_parquet", "lock_output", "lock_path",
            "status_path"]
 
 PRED_COLUMNS = ["study_id", "level", "prediction", "p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "z0", "z1",
-                "normalization", "threshold", "uncertain"]
+                "normalization", "threshold", "uncertain", "prediction_set", "set_coverage"]
 #: ``warnings`` (the report's sentences), ``t1_t2_aligned`` and one ``alignment_<key>`` per key of the
 #: alignment record, as in the per-study CSV (:mod:`modic_core.export.fields`); empty for a failed study.
 STATUS_COLUMNS = ["study_id", "status", "n_levels", "seconds", "alignment", "message", "warnings", "t1_t2_aligned",
                   *alignment_columns()]
-_FLOAT = ("p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "threshold")
+_FLOAT = ("p_mc0", "p_mc1", "p_mc2", "score", "x0", "y0", "x1", "y1", "threshold", "set_coverage")
 _INT = ("z0", "z1")
 
 
@@ -140,7 +142,7 @@ def _parquet_frame(rows: list[dict[str, Any]]):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in _INT:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
-    for c in ("study_id", "level", "prediction", "normalization"):
+    for c in ("study_id", "level", "prediction", "normalization", "prediction_set"):
         df[c] = df[c].astype("string")
     df["uncertain"] = df["uncertain"].map(lambda v: None if v is None or v == "" else str(v).lower() in ("true", "1")).astype("boolean")
     return df

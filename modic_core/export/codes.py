@@ -12,6 +12,8 @@ __all__ = [
     "PRIVATE_SCHEME",
     "PRIVATE_SCHEME_NAME",
     "certainty_code",
+    "class_code",
+    "set_member_concept",
     "coding_scheme_item",
     "level_finding_site",
     "private_code",
@@ -57,13 +59,23 @@ def class_code(prediction: str):
     return private_code(value, CLASS_MEANINGS.get(prediction, str(prediction)))
 
 
-#: Qualitative values of the "Grading certainty" evaluation (the level's "uncertain" flag).
-CERTAINTY_MEANINGS = {True: "Uncertain (below calibrated threshold)", False: "Not flagged uncertain"}
+#: Qualitative values of the "Grading certainty" evaluation: the level's "uncertain" flag (more than one grade
+#: in its conformal prediction set), or None when the weights carry no conformal calibration (no set).
+CERTAINTY_MEANINGS = {True: "Uncertain (more than one grade in the prediction set)",
+                      False: "One grade in the prediction set",
+                      None: "No prediction set (no conformal calibration)"}
+_CERTAINTY_VALUES = {True: "UNCERTAIN", False: "NOTUNCERTAIN", None: "NOSET"}
 
 
-def certainty_code(uncertain: bool):
-    """The private code of a graded level's "uncertain" flag."""
-    return private_code("UNCERTAIN" if uncertain else "NOTUNCERTAIN", CERTAINTY_MEANINGS[bool(uncertain)])
+def certainty_code(uncertain: bool | None):
+    """The private code of a graded level's "uncertain" flag (None: the level has no prediction set)."""
+    key = None if uncertain is None else bool(uncertain)
+    return private_code(_CERTAINTY_VALUES[key], CERTAINTY_MEANINGS[key])
+
+
+def set_member_concept():
+    """The name of the qualitative evaluation that lists one grade of a level's prediction set (one item per grade)."""
+    return private_code("MODIC-SET", "Grade in prediction set")
 
 
 def coding_scheme_item():

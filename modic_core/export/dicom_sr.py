@@ -9,11 +9,15 @@ One volumetric measurement group per detected level (highdicom
 - finding site: the SNOMED CT intervertebral disc structure of the level, for T8-T9 .. L5-S1;
 - qualitative evaluation: the predicted class in the private scheme ``99MODICCORE``
   (:mod:`modic_core.export.codes`): MC0 / MC1 / MC2, or "Not graded" for a level the T2 series
-  does not cover (then no probability is written);
+  does not cover (then no probability is written); for a graded level also one "Grade in prediction
+  set" evaluation per grade of its conformal prediction set (``LevelResult.prediction_set``: "Modic type 2
+  change", or two items for "MC0 or MC2") and "Grading certainty" = "Uncertain (more than one grade in
+  the prediction set)", "One grade in the prediction set", or "No prediction set (no conformal
+  calibration)" when the weights carry none (``report.coverage`` None);
 - measurements: P(MC0), P(MC1), P(MC2) (the model's uncertainty), each referencing the T1 and
   the T2 images of the slab it was computed from, and the detector confidence (unit UCUM "1");
-- algorithm: modic_core, with the normalization, the threshold and the T1/T2 alignment check's
-  sentence as parameters;
+- algorithm: modic_core, with the normalization, the threshold, the prediction sets' coverage and the
+  T1/T2 alignment check's sentence as parameters;
 - TID 1500's "Qualitative Evaluations" container (UMLS C0034375) at the root: "Level naming" =
   "Level naming uncertain" or "Level naming not flagged" (``report.naming_uncertain``) with the
   report's naming warning as text ("Intervertebral discs found" = "No disc found" when no level was
@@ -46,7 +50,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from modic_core.errors import InputError
-from modic_core.export.codes import PRIVATE_SCHEME, certainty_code, class_code, coding_scheme_item, level_finding_site, private_code
+from modic_core.export.codes import (PRIVATE_SCHEME, certainty_code, class_code, coding_scheme_item, level_finding_site, private_code,
+                                     set_member_concept)
 from modic_core.export.fields import alignment_fields, alignment_record
 from modic_core.export.style import NOTICE
 from modic_core.text import DICOM_LO_CHARS, DICOM_ST_CHARS, plain_text
@@ -197,6 +202,17 @@ def _measurement_sources(frames: Sequence[_Frame]) -> list:
             for ds, nums in by_uid.values()]
 
 
+def _set_evaluations(lv, *, calibrated: bool) -> list:
+    """A graded level's prediction set (one "Grade in prediction set" per grade) and its "Grading certainty"."""
+    import highdicom as hd
+
+    items = [hd.sr.QualitativeEvaluation(name=set_member_concept(), value=class_code(g))
+             for g in (getattr(lv, "prediction_set", ()) if calibrated else ())]
+    certainty = bool(getattr(lv, "uncertain", False)) if calibrated else None
+    return items + [hd.sr.QualitativeEvaluation(name=private_code("MODIC-CERTAINTY", "Grading certainty"),
+                                                value=certainty_code(certainty))]
+
+
 #: TID 1500 row "Qualitative Evaluations" (a container of CODE and TEXT items about the whole report).
 QUALITATIVE_EVALUATIONS = ("C0034375", "UMLS", "Qualitative Evaluations")
 
@@ -277,7 +293,9 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (
                          "them); none was found among the T1 files given.")
     unit = hd.sr.CodedConcept("1", "UCUM", "no units")
     alignment = getattr(report, "alignment", None)
-    params = [f"normalization={report.normalization}", f"threshold={float(report.threshold):.2f}"]
+    coverage = getattr(report, "coverage", None)
+    params = [f"normalization={report.normalization}", f"threshold={float(report.threshold):.2f}",
+              "prediction-set coverage=" + ("none" if coverage is None else f"{float(coverage):.2f}")]
     if alignment is not None:
         params.append("T1/T2 alignment: " + alignment.sentence())
     params = [plain_text(p, limit=DICOM_LO_CHARS, ellipsis="...") for p in params]  # AlgorithmParameters is LO: 64 characters
@@ -318,9 +336,7 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (
             measurements=measurements,
             qualitative_evaluations=[hd.sr.QualitativeEvaluation(
                 name=private_code("MODIC-CLASS", "Modic classification"), value=class_code(lv.prediction))]
-            + ([hd.sr.QualitativeEvaluation(name=private_code("MODIC-CERTAINTY", "Grading certainty"),
-                                             value=certainty_code(bool(getattr(lv, "uncertain", False))))]
-               if lv.graded else []),
+            + (_set_evaluations(lv, calibrated=coverage is not None) if lv.graded else []),
         ))
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,

@@ -23,9 +23,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from modic_core.analysis.report import DISPLAY_COLUMNS
+from modic_core.analysis.report import DISPLAY_COLUMNS, UNCERTAIN_TEXT
+from modic_core.analysis.sets import coverage_label
+from modic_core.classification.conformal import set_label
 from modic_core.io.csv_safe import escape_frame
-from modic_core.export.fields import alignment_columns, alignment_fields, alignment_record, report_fields
+from modic_core.export.fields import alignment_columns, alignment_fields, alignment_record, report_fields, set_coverage
 from modic_core.export.labels import volume_label
 from modic_core.export.style import CLASS_NAMES, NOTICE, NOTICE_LONG, class_color
 from modic_core.export.render import (
@@ -59,6 +61,7 @@ def report_csv(report, *, study_label: str = "") -> bytes:
 
     Every row carries the report's warnings and its alignment record (:func:`modic_core.export.fields.report_fields`:
     ``warnings``, ``t1_t2_aligned``, ``alignment_<key>``). A report without levels gives the header only.
+    ``prediction_set`` (``"MC0|MC2"``) and ``set_coverage`` as :mod:`modic_core.export.fields` describes them.
 
     ``level`` is the name shown (corrected by the user, if they did); ``detected_level`` the
     detector's name; ``names_corrected_by_user`` / ``naming_correction`` record the correction."""
@@ -73,6 +76,7 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "study": study_label, **row,
             "normalization": report.normalization,
             "threshold": float(report.threshold),
+            "set_coverage": set_coverage(report),
             "weights": weights,
             **fields,
             "naming_uncertain": bool(getattr(report, "naming_uncertain", False)),
@@ -80,7 +84,7 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "naming_correction": getattr(report, "naming_correction", ""),
             "detected_level": lv.detected_level or lv.level,
         })
-    cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction", "uncertain",
+    cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction", "uncertain", "prediction_set", "set_coverage",
             "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned", "naming_uncertain",
             "names_corrected_by_user", "naming_correction", "detected_level", "warnings",
             *alignment_columns(alignment_record(report))]
@@ -255,7 +259,7 @@ def report_figure(
         f"Grid: {nz} slice(s) of {study.t1.shape[2]}x{study.t1.shape[1]} pixels, {study.t1.spacing[2]:.3g} x "
         f"{study.t1.spacing[1]:.3g} mm, slice {study.t1.spacing[0]:.3g} mm",
         f"Normalization: {method_label(report.normalization)};  detector confidence threshold: {float(report.threshold):.2f};  "
-        f"device: {device or report.device}",
+        f"prediction-set coverage: {_coverage_text(report)};  device: {device or report.device}",
         "Models: " + ("; ".join(f"{k}: {v}" for k, v in (report.weights or {}).items()) or "—"),
     ]
     if alignment is not None:
@@ -293,17 +297,18 @@ def report_figure(
 
     # -- per-level table
     if levels:
-        header = ["Level", "Prediction", "P(MC0)", "P(MC1)", "P(MC2)", "Confidence", "Slices", "Note"]
+        header = ["Level", "Prediction", "Grade set", "P(MC0)", "P(MC1)", "P(MC2)", "Confidence", "Slices", "Note"]
         cells = []
         for lv, r in ((lv, lv.row(digits=2)) for lv in levels):
             probs = [f"{r[f'p_{c.lower()}']:.2f}" if lv.graded else "—" for c in CLASS_NAMES]
-            note = textwrap.shorten(str(r["note"] or ""), 50, placeholder="…")
-            cells.append([r["level"], r["prediction"] + (" (uncertain)" if r.get("uncertain") else ""), *probs, f"{r['score']:.2f}", f"{r['z0'] + 1}–{r['z1'] + 1}", note])
+            note = textwrap.shorten(str(r["note"] or ""), 30, placeholder="…")
+            cells.append([r["level"], r["prediction"] + (" (uncertain)" if r.get("uncertain") else ""),
+                          set_label(lv.prediction_set) or "—", *probs, f"{r['score']:.2f}", f"{r['z0'] + 1}–{r['z1'] + 1}", note])
         row_h = 0.2
         ax = page.axes(_MARGIN, _PAGE_W - 2 * _MARGIN, row_h * (len(cells) + 1))
         ax.set_axis_off()
         table = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="center", bbox=[0, 0, 1, 1],
-                         colWidths=[0.08, 0.17, 0.08, 0.08, 0.08, 0.1, 0.07, 0.34])
+                         colWidths=[0.07, 0.15, 0.13, 0.075, 0.075, 0.075, 0.11, 0.06, 0.255])
         table.auto_set_font_size(False)
         table.set_fontsize(_BODY)
         for (r, c), cell in table.get_celld().items():
@@ -313,12 +318,12 @@ def report_figure(
                 cell.set_facecolor("#EEEEEE")
             elif c == 1:
                 cell.set_facecolor(class_color(levels[r - 1].prediction))
-            if c == 7:
+            if c == 8:
                 cell.get_text().set_fontsize(8)
         page.y += row_h * (len(cells) + 1) + 0.06
         page.text("Classes: MC0 = no Modic change; MC1 = Modic type 1; MC2 = Modic type 2 (MC3 is not classified). "
                   "Probabilities are the model's softmax outputs, temperature-scaled on cross-validation (model card); they are not "
-                  "risks. \"uncertain\": the probability of the predicted class is below the model's threshold; read that level yourself.", size=8, color=_GREY, gap=0.05)
+                  "risks. " + _set_legend(report), size=8, color=_GREY, gap=0.05)
     else:
         page.text(f"No intervertebral level above the confidence threshold ({float(report.threshold):.2f}).", gap=0.08)
     for n in list(report.notes or [])[:3]:
@@ -336,6 +341,21 @@ def report_figure(
     fig.text(0.5, (footer - 0.1) / _PAGE_H, NOTICE, fontsize=10, color=_RED, ha="center", weight="bold")
     _plain_artists(fig)
     return fig
+
+
+def _coverage_text(report) -> str:
+    cov = getattr(report, "coverage", None)
+    return "none (no conformal calibration)" if cov is None else coverage_label(cov)
+
+
+def _set_legend(report) -> str:
+    """The PDF table's legend of the "Grade set" column and of "(uncertain)"."""
+    cov = getattr(report, "coverage", None)
+    if cov is None:
+        return ("Grade set: none, these classifier weights carry no conformal calibration (model card); no level is "
+                "marked uncertain.")
+    return (f"Grade set: the grades the model cannot rule out; the true grade is in the set for about {coverage_label(cov)} of levels "
+            f"(measured on cross-validation; model card). \"(uncertain)\": {UNCERTAIN_TEXT.split(': ', 1)[1]}.")
 
 
 def _plain_artists(fig) -> None:

@@ -10,6 +10,11 @@ status file all carry:
   residual_mm, discs_matched, ok, ...), whatever keys the record has: new keys of
   :class:`modic_core.pairing.alignment.Alignment` travel without a change here. Lists are written
   as JSON (``[0.0, 12.5, 0.0]``), None as an empty cell.
+
+The per-level files (CSV, batch CSV and Parquet) also carry each level's conformal prediction set,
+``prediction_set``: its grades joined by ``"|"`` in MC0, MC1, MC2 order (``"MC2"``, ``"MC0|MC2"``; empty
+when the level is not graded or the weights carry no conformal calibration; ``LevelResult.row``), and
+``set_coverage`` (:func:`set_coverage`): the coverage the sets were made at, empty without sets.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from typing import Any
 from modic_core.pairing.alignment import Alignment
 
 __all__ = ["WARNINGS_SEPARATOR", "alignment_columns", "alignment_fields", "alignment_record", "report_fields",
-           "t1_t2_aligned"]
+           "set_coverage", "t1_t2_aligned"]
 
 WARNINGS_SEPARATOR = " | "
 
@@ -58,6 +63,12 @@ def t1_t2_aligned(report) -> bool | str:
     if al is None:
         return ""
     return bool(getattr(al, "ok", False)) and getattr(al, "method", "") != "not checked"
+
+
+def set_coverage(report) -> float | str:
+    """The ``set_coverage`` cell: the report's prediction-set coverage (a share, e.g. 0.9), "" without sets."""
+    cov = getattr(report, "coverage", None)
+    return "" if cov is None else float(cov)
 
 
 def report_fields(report) -> dict[str, Any]:

@@ -34,10 +34,13 @@ from modic_core.ui.backend import get_backend
 from modic_core.ui.session import AnalysisStore, models_status
 
 __all__ = [
+    "COVERAGE_KEY",
     "NORMALIZATION_KEY",
     "THRESHOLD_KEY",
     "analyse",
     "cached_demo_study",
+    "coverage_choices",
+    "current_coverage",
     "current_settings",
     "detect_only",
     "detect_only_warning",
@@ -54,6 +57,7 @@ __all__ = [
 
 NORMALIZATION_KEY = "normalization"
 THRESHOLD_KEY = "threshold"
+COVERAGE_KEY = "coverage"
 _STORE_KEY = "_modic_analysis_store"
 
 
@@ -78,6 +82,20 @@ def current_settings() -> tuple[str, float]:
     norm = st.session_state.get(NORMALIZATION_KEY) or settings.default_normalization()
     thr = float(st.session_state.get(THRESHOLD_KEY) or settings.default_threshold())
     return str(norm), max(thr, min_thr)
+
+
+def coverage_choices() -> list[float]:
+    """The sidebar's prediction-set coverages: :data:`~modic_core.classification.conformal.COVERAGE_CHOICES`
+    plus the settings' default (``MODIC_COVERAGE``) when it is not one of them, ascending."""
+    from modic_core.classification.conformal import COVERAGE_CHOICES
+
+    return sorted({float(c) for c in COVERAGE_CHOICES} | {settings.default_coverage()})
+
+
+def current_coverage() -> float:
+    """The prediction-set coverage chosen in the sidebar (the settings' default before the sidebar ran)."""
+    value = st.session_state.get(COVERAGE_KEY)
+    return settings.default_coverage() if value is None else settings.check_coverage(value)
 
 
 def models_ready(normalization: str) -> tuple[bool, str]:

@@ -39,6 +39,8 @@ from modic_core.export.render import (
     window_slider_range,
 )
 from modic_core.analysis.report import TABLE_COLUMNS, UNCERTAIN_TEXT
+from modic_core.analysis.sets import NO_SETS_NOTE, coverage_label, is_set_note
+from modic_core.classification.conformal import set_label
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
@@ -118,7 +120,7 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
             "windows": _windows_spec(info), "heat": rt.level_heat(levels) if graded else None, "nz": nz, "graded": graded,
             "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1])} for lv in levels],
             "table": _table_rows(levels, graded=graded, truth=truth), "focus": None if focused == NONE else focused,
-            "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".",
+            "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".", "set_help": _set_help(report),
             "tags": bool(levels), "captions": captions, "state": shown, "revision": fp, "sync_ms": 700,
             "config": {"displaylogo": False, "scrollZoom": True, "responsive": True}}
     if graded:
@@ -148,8 +150,19 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
                + (f" Colour bar: {getattr(report, 'heat_scale', '') or HEAT_SCALE}" if graded and levels else ""),
                unsafe_allow_html=True)
     if graded:
+        for note in (n for n in report.notes if is_set_note(n)):
+            st.caption(note)
         _focus(study, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold)
     return view
+
+
+def _set_help(report) -> str:
+    """The "grade set" column's tooltip: what a set means at the report's coverage."""
+    cov = getattr(report, "coverage", None)
+    if cov is None:
+        return NO_SETS_NOTE
+    return (f"The grades the model cannot rule out: the true grade is in the set for about {coverage_label(cov)} of "
+            "levels (measured on cross-validation; model card). Change the coverage in the sidebar.")
 
 
 def _number(v) -> float | None:
@@ -169,7 +182,8 @@ def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) ->
              "color": level_color(lv)}
         if graded:
             r.update({c: _number(lv.probabilities.get(c[2:-1], float("nan"))) for c in ("P(MC0)", "P(MC1)", "P(MC2)")})
-            r.update(prediction=lv.prediction, uncertain=bool(getattr(lv, "uncertain", False)))
+            r.update(prediction=lv.prediction, uncertain=bool(getattr(lv, "uncertain", False)),
+                     **{"grade set": set_label(getattr(lv, "prediction_set", ())) or None})
             if truth:
                 r["true grade"] = truth.get(lv.level, "—")
         rows.append(r)
@@ -200,7 +214,9 @@ def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, thresh
                                  spacing_yx=(study.t1.spacing[1], study.t1.spacing[2])),
                     key="cv_focus_fig", config={"displaylogo": False, "scrollZoom": True})
     probs = ", ".join(f"P({k}) = {v:.2f}" for k, v in lv.probabilities.items())
+    grade_set = set_label(getattr(lv, "prediction_set", ()))
     st.markdown(f"**{lv.level}: {lv.prediction}** ({CLASS_DESCRIPTIONS.get(lv.prediction, '')}) · {probs} · "
+                + (f"grade set: {grade_set}{' (uncertain)' if lv.uncertain else ''} · " if grade_set else "") +
                 f"detector confidence {lv.score:.2f} · slab slices {lv.z_range[0] + 1}–{lv.z_range[1] + 1}"
                 + (f" · shown on slice {zf + 1}" if zf != z else "")
                 + ("" if hf is not None else " · no Grad-CAM on this slice"))

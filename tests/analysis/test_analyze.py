@@ -56,7 +56,8 @@ def test_report_shape_order_probabilities_heatmaps(demo_study):
         assert lv.score >= 0.5
     d = rep.to_dict()
     assert d["normalization"] == "zscore" and "detection_s" in d["timings_s"]
-    assert list(rep.table().columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction", "uncertain"]
+    assert list(rep.table().columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "grade set", "prediction",
+                                       "uncertain"]
 
 
 def test_threshold_change_runs_no_network_and_switch_reruns_classifier_only(demo_study, monkeypatch):

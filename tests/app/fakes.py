@@ -4,7 +4,9 @@ It has the same interface (``StudyAnalysis(study)``, ``.report(normalization, th
 gradcam=...)`` -> :class:`~modic_core.analysis.report.StudyReport`) and the same caching contract, and
 it counts its "network" runs so tests can check that a threshold change runs nothing and a
 normalization switch reruns only the classifier. Results depend on the study's pixels and on
-the normalization, so two studies (or two methods) give different tables.
+the normalization, so two studies (or two methods) give different tables. Its levels carry conformal
+p-values from a hand-made calibration (:func:`tests.conformal_sets.hand_calibration`) and their
+prediction sets at the coverage asked, computed by the library's own functions.
 """
 from __future__ import annotations
 
@@ -14,12 +16,16 @@ from collections import Counter
 
 import numpy as np
 
+from modic_core import settings
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
+from modic_core.analysis.sets import level_p_values, level_set, set_notes
 from modic_core.detection.levels import assign_level_names, order_top_to_bottom
 from modic_core.ui.backend import AnalysisBackend, set_backend_factory
+from tests.conformal_sets import hand_calibration
 
 MIN_THRESHOLD = 0.05
 SCORES = (0.97, 0.93, 0.9, 0.84, 0.62, 0.3)
+CONFORMAL = hand_calibration(seed=0)
 
 
 class FakeStudyAnalysis:
@@ -84,9 +90,12 @@ class FakeStudyAnalysis:
         cands = [Detection(tuple(float(v) for v in box), float(s), zr) for box, s, zr in self._candidates()]
         return StudyDetections(candidates=cands, slices_run=[], shape=self.study.t1.shape)
 
-    def report(self, normalization: str = "zscore", threshold: float = 0.5, *, gradcam: bool = True) -> StudyReport:
+    def report(self, normalization: str = "zscore", threshold: float = 0.5, *, gradcam: bool = True,
+               coverage: float | None = None) -> StudyReport:
         cands = self._candidates()
         probs = self._classify(normalization)
+        coverage = settings.default_coverage() if coverage is None else settings.check_coverage(coverage)
+        pvals = level_p_values(probs, CONFORMAL)
         kept = [i for i, c in enumerate(cands) if c[1] >= threshold]
         levels = []
         if kept:
@@ -97,14 +106,17 @@ class FakeStudyAnalysis:
                 box, score, zr = cands[i]
                 heat = self._heat(box, zr) if gradcam else None
                 p = probs[i]
+                level_p = {n: float(v) for n, v in zip(CLASS_NAMES, pvals[i])}
+                pset = level_set(level_p, coverage)
                 levels.append(LevelResult(names[r], tuple(float(v) for v in box), float(score),
                                           {n: float(v) for n, v in zip(CLASS_NAMES, p)}, CLASS_NAMES[int(np.argmax(p))],
-                                          zr, heat))
+                                          zr, heat, uncertain=len(pset) > 1, prediction_set=pset, p_values=level_p))
         return StudyReport(levels=levels, normalization=normalization, threshold=float(threshold),
                            weights={"detector": "fake-detector.pt (sha256 000000000000)",
                                     "classifier": f"fake-classifier_{normalization}.pt (sha256 000000000000)"},
                            timings={}, device="cpu", shape=self.study.t1.shape,
-                           notes=[] if levels else ["No intervertebral region reached this confidence threshold."])
+                           notes=([] if levels else ["No intervertebral region reached this confidence threshold."])
+                           + set_notes(levels, coverage), coverage=coverage)
 
 
 def fake_models_available() -> dict[str, bool]:

@@ -90,7 +90,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     assert_clean(at)
     assert at.selectbox(key="cv_demo").value.startswith("spider-")
     table = level_table(at)
-    assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "prediction", "uncertain"]
+    assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "grade set", "prediction", "uncertain"]
     assert len(table) == 5  # the double's scores above 0.5
     assert np.allclose(table[["P(MC0)", "P(MC1)", "P(MC2)"]].sum(axis=1), 1.0, atol=0.01)
     fig = viewer_spec(at)["figure"]  # one figure: T1 and T2 side by side on linked axes (zoom and pan act on both)
@@ -134,6 +134,31 @@ def test_threshold_redraws_without_network_and_method_switch_reruns_only_classif
     at.radio(key="normalization").set_value(d).run()
     assert dict(sa.classify_runs) == {d: 1, "percentile": 1}  # cached per method
     assert len(fake_backend.instances) == 1  # one StudyAnalysis for the study
+
+
+def test_grade_set_column_and_sidebar_coverage_change_sets_without_reanalysis(fake_backend):
+    at = new_app()
+    assert_clean(at)
+    cov = at.select_slider(key="coverage")
+    assert cov.label == "Prediction-set coverage" and cov.value == pytest.approx(0.90)
+    assert cov.options == ["80 %", "85 %", "90 %", "95 %"] and "true grade is in the set" in cov.help
+    table = level_table(at)
+    sets = dict(zip(table["level"], table["grade set"]))
+    assert sets["L2-L3"] == "MC1 or MC2" and sets["L1-L2"] == "MC2"  # the double's sets at 90 %
+    assert table["uncertain"].tolist() == [" or " in s for s in table["grade set"]]
+    assert "in the set for about 90\u00a0% of levels" in viewer_spec(at)["set_help"]
+    assert any(c.value == "2 levels have more than one grade in their 90 % prediction set: read them yourself."
+               for c in at.caption)
+    sa = fake_backend.instances[-1]
+    runs = (sa.detect_runs, dict(sa.classify_runs))
+
+    at.select_slider(key="coverage").set_value(0.8).run()
+    assert_clean(at)
+    low = level_table(at)
+    assert dict(zip(low["level"], low["grade set"]))["L2-L3"] == "MC1"  # one grade at 80 %
+    assert not low["uncertain"].any() and list(low["P(MC2)"]) == list(table["P(MC2)"])
+    assert not any("prediction set: read" in c.value for c in at.caption)
+    assert (sa.detect_runs, dict(sa.classify_runs)) == runs and len(fake_backend.instances) == 1  # nothing reran
 
 
 def test_untrained_method_says_so_and_still_shows_images(fake_backend):

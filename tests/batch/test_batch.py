@@ -320,3 +320,21 @@ def test_defaults_come_from_settings_at_call_time(fake_factory, monkeypatch):
     monkeypatch.delenv("MODIC_THRESHOLD")
     run = run_cohort(COHORT)
     assert (run.normalization, run.threshold) == ("zscore", 0.5)
+
+
+@pytest.mark.parametrize("name", ["results.csv", "results.parquet"])
+def test_batch_csv_and_parquet_carry_the_prediction_sets(fake_factory, tmp_path, capsys, name):
+    from modic_core.batch.sink import read_results
+
+    out = tmp_path / name
+    assert main([str(COHORT), "--out", str(out), "--n-boot", "20"]) == 0
+    rows = read_results(out)
+    assert {"prediction_set", "set_coverage"} <= set(rows.columns)
+    sets = rows["prediction_set"].astype(str)
+    assert sets.str.contains("|", regex=False).any()  # some level has two grades (the double's hand-made calibration)
+    uncertain = rows["uncertain"].astype(str).str.lower().eq("true")  # the CSV is read back as text
+    assert sets.ne("").all() and (sets.str.split("|").map(len) > 1).tolist() == uncertain.tolist()
+    assert [p in s.split("|") or "|" in s for p, s in zip(rows["prediction"], sets)] == [True] * len(rows)
+    assert pd.to_numeric(rows["set_coverage"]).eq(0.9).all()
+    if name.endswith(".parquet"):
+        assert str(rows["prediction_set"].dtype) == "string" and str(rows["set_coverage"].dtype) == "float64"

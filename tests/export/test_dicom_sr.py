@@ -14,6 +14,7 @@ from modic_core.errors import InputError
 from modic_core.export.codes import PRIVATE_SCHEME
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers, slab_images
 from modic_core.pairing.alignment import Alignment
+from tests.conformal_sets import SINGLE, TWO_ALWAYS, with_p_values
 from tests.export.test_documents import make_report
 
 PHANTOM = Path(__file__).resolve().parents[2] / "demo" / "phantom_dicom"
@@ -38,8 +39,7 @@ def sr_report(study, *, ok: bool = True):
     rep.levels[2] = dataclasses.replace(rep.levels[2], graded=False, prediction="not graded",
                                         probabilities={c: float("nan") for c in ("MC0", "MC1", "MC2")},
                                         note="T2 does not cover this level.")
-    rep.levels[1] = dataclasses.replace(rep.levels[1], uncertain=True)
-    return rep
+    return with_p_values(rep, [SINGLE, TWO_ALWAYS, {}], coverage=0.9)  # sets: "MC0", "MC0 or MC2" (uncertain), none
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,11 @@ def test_dsrdump_reads_the_tree(sr_file):
     assert out.returncode == 0, out.stderr
     assert '(MC0,99MODICCORE,"No Modic change")' in out.stdout
     assert '(NOTGRADED,99MODICCORE,"Not graded")' in out.stdout
-    # the "uncertain" flag of each graded level (none for the ungraded one)
-    assert out.stdout.count('(UNCERTAIN,99MODICCORE,"Uncertain (below calibrated threshold)")') == 1
-    assert out.stdout.count('(NOTUNCERTAIN,99MODICCORE,"Not flagged uncertain")') == 1
+    # the "uncertain" flag of each graded level (none for the ungraded one): more than one grade in the set
+    assert out.stdout.count('(UNCERTAIN,99MODICCORE,"Uncertain (more than one grade in the prediction set)")') == 1
+    assert out.stdout.count('(NOTUNCERTAIN,99MODICCORE,"One grade in the prediction set")') == 1
+    assert out.stdout.count('CODE:(,,"Grade in prediction set")=(MC0,') == 2  # "MC0"; "MC0 or MC2"
+    assert out.stdout.count('CODE:(,,"Grade in prediction set")=(MC2,99MODICCORE,"Modic type 2 change")') == 1
     assert "Modic SR - Investigational use only" in out.stdout
 
 
@@ -102,6 +104,14 @@ def test_sr_references_both_series_and_every_slab_slice(sr_file, study, headers)
     names = [m.name.meaning for m in groups[2].get_measurements()]
     assert names == ["Detector confidence"]
     assert groups[2].get_qualitative_evaluations()[0].value.value == "NOTGRADED"
+    assert len(groups[2].get_qualitative_evaluations()) == 1  # no set, no certainty for an ungraded level
+    # the prediction set, one evaluation per grade, and the certainty it implies
+    evals = [(q.name.value, q.value.value) for q in groups[1].get_qualitative_evaluations()]
+    assert evals == [("MODIC-CLASS", "MC0"), ("MODIC-SET", "MC0"), ("MODIC-SET", "MC2"), ("MODIC-CERTAINTY", "UNCERTAIN")]
+    evals = [(q.name.value, q.value.value) for q in groups[0].get_qualitative_evaluations()]
+    assert evals == [("MODIC-CLASS", "MC0"), ("MODIC-SET", "MC0"), ("MODIC-CERTAINTY", "NOTUNCERTAIN")]
+    texts = [str(el.value) for el in ds.iterall() if el.keyword == "TextValue"]
+    assert "prediction-set coverage=0.90" in texts  # an algorithm parameter
 
 
 def test_private_scheme_declared_and_alignment_recorded(sr_file):
@@ -168,3 +178,20 @@ def test_sr_of_a_plain_report_says_naming_not_flagged(sr_file):
     qual = next(i for i in root if i.ConceptNameCodeSequence[0].CodeValue == "C0034375")
     codes = [i.ConceptCodeSequence[0].CodeMeaning for i in qual.ContentSequence if i.ValueType == "CODE"]
     assert codes == ["Level naming not flagged"]  # TEXT items: the warnings and alignment record (test_warnings_travel)
+
+
+def test_sr_without_conformal_calibration_says_no_prediction_set(study, headers, tmp_path):
+    import highdicom as hd
+
+    h1, h2 = headers
+    rep = make_report(study)  # coverage None: the weights carry no conformal calibration
+    rep.alignment = Alignment(method="header", residual_mm=1.2, discs_matched=3, discs_t1=3, ok=True)
+    path = tmp_path / "nosets.dcm"
+    path.write_bytes(dicom_sr_bytes(rep, study, h1, t2_headers=h2))
+    groups = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(path)).content.get_volumetric_roi_measurement_groups()
+    for g in groups:
+        evals = [(q.name.value, q.value.value, q.value.meaning) for q in g.get_qualitative_evaluations()]
+        assert evals[1:] == [("MODIC-CERTAINTY", "NOSET", "No prediction set (no conformal calibration)")]
+    if shutil.which("dciodvfy") is not None:
+        out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+        assert [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")] == []

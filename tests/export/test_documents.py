@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from modic_core.analysis.report import LevelResult, StudyReport
+from modic_core.analysis.sets import with_coverage
 from modic_core.export.documents import build_pdf_report, report_csv
 from modic_core.export.documents import report_figure as build_report_figure
 from modic_core.export.style import NOTICE
+from tests.conformal_sets import SINGLE, TWO_ALWAYS, TWO_AT_90, with_p_values
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +48,52 @@ def test_csv_has_table_box_slab_and_settings(study):
 
 
 def test_uncertain_flag_in_csv_table_and_pdf_table(study):
-    rep = make_report(study)
-    rep.levels[1] = dataclasses.replace(rep.levels[1], uncertain=True)
+    rep = with_p_values(make_report(study), [SINGLE, TWO_ALWAYS, SINGLE], coverage=0.9)  # L4-L5: "MC0 or MC2"
     df = pd.read_csv(io.BytesIO(report_csv(rep)))
     assert df.columns[7] == "uncertain" and df["uncertain"].tolist() == [False, True, False]
     assert rep.table()["uncertain"].tolist() == [False, True, False]
     assert rep.to_dict()["levels"][1]["uncertain"] is True
     fig = build_report_figure(study, rep, study_label="x")
     cells = [c.get_text().get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]
-    assert "MC0 (uncertain)" in cells and cells.count("MC0") == 2
+    assert "MC0 (uncertain)" in cells and cells.count("MC0") == 4  # two predictions, two one-grade sets
+
+
+def _texts(fig) -> str:
+    from matplotlib.text import Text
+
+    text = " ".join(t.get_text() for t in fig.findobj(Text)).replace("\u00a0", " ")
+    return " ".join(text.split())  # lines joined: wrapping ignored
+
+
+def test_prediction_sets_in_csv_table_and_pdf(study):
+    rep = with_p_values(make_report(study), [SINGLE, TWO_ALWAYS, TWO_AT_90], coverage=0.9)
+    df = pd.read_csv(io.BytesIO(report_csv(rep)), keep_default_na=False)
+    assert list(df.columns[7:10]) == ["uncertain", "prediction_set", "set_coverage"]
+    assert df["prediction_set"].tolist() == ["MC0", "MC0|MC2", "MC0|MC2"] and (df["set_coverage"] == 0.9).all()
+    assert rep.table()["grade set"].tolist() == ["MC0", "MC0 or MC2", "MC0 or MC2"]
+    fig = build_report_figure(study, rep, study_label="x")
+    table = next(t for ax in fig.axes for t in ax.tables)
+    cells = table.get_celld()
+    assert cells[(0, 2)].get_text().get_text() == "Grade set"
+    assert [cells[(r, 2)].get_text().get_text() for r in (1, 2, 3)] == ["MC0", "MC0 or MC2", "MC0 or MC2"]
+    assert [cells[(r, 1)].get_text().get_text() for r in (1, 2, 3)] == ["MC0", "MC0 (uncertain)", "MC0 (uncertain)"]
+    text = _texts(fig)
+    assert "prediction-set coverage: 90 %" in text and "in the set for about 90 % of levels" in text
+    assert "more than one grade in the level's prediction set" in text and "below the model's threshold" not in text
+    assert "2 levels have more than one grade in their 90 % prediction set" in text  # the report's note
+    # at 80 % the coverage-sensitive level keeps one grade
+    low = with_coverage(rep, 0.8)
+    df = pd.read_csv(io.BytesIO(report_csv(low)), keep_default_na=False)
+    assert df["prediction_set"].tolist() == ["MC0", "MC0|MC2", "MC0"] and (df["set_coverage"] == 0.8).all()
+
+
+def test_no_calibration_means_empty_set_cells_and_says_so(study):
+    rep = make_report(study)  # coverage None: no conformal calibration
+    df = pd.read_csv(io.BytesIO(report_csv(rep)), keep_default_na=False)
+    assert (df["prediction_set"] == "").all() and (df["set_coverage"] == "").all()
+    text = _texts(build_report_figure(study, rep, study_label="x"))
+    assert "prediction-set coverage: none (no conformal calibration)" in text
+    assert "Grade set: none, these classifier weights carry no conformal calibration" in text
 
 
 def test_pdf_is_one_page_with_notice_and_no_patient_name(study):

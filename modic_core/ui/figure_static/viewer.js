@@ -116,14 +116,15 @@ function cell(col, r) {
 }
 
 const HEAD = {level: "Level", confidence: "Detector confidence", prediction: "Prediction", uncertain: "Uncertain",
-              "true grade": "True grade"};
+              "grade set": "Grade set", "true grade": "True grade"};
+const HELP = {uncertain: "uncertain_help", "grade set": "set_help"};
 
 function levelTable() {
   // Every level, top to bottom; a click focuses one (the server shows its crops).
   const t = spec.table;
   if (!t.rows.length) return "<i>No level at this threshold.</i>";
   const cols = t.columns;
-  const head = cols.map((c) => `<th${c === "uncertain" ? ` title="${esc(spec.uncertain_help)}"` : ""}>${esc(HEAD[c] || c)}</th>`).join("") +
+  const head = cols.map((c) => `<th${HELP[c] && spec[HELP[c]] ? ` title="${esc(spec[HELP[c]])}"` : ""}>${esc(HEAD[c] || c)}</th>`).join("") +
     "<th>Slices</th>";
   const body = t.rows.map((r) => {
     const here = r.slices[0] <= state.z && state.z <= r.slices[1];

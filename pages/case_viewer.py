@@ -8,7 +8,6 @@ import streamlit as st
 from modic_core.export.labels import volume_label
 from modic_core.datasets.demo import demo_truth, list_demo_cases
 from modic_core.analysis.pairing_override import graded_anyway
-from modic_core.analysis.sets import with_coverage
 from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
 from modic_core.export.documents import build_pdf_report, error_pdf, method_label, report_csv
@@ -193,7 +192,6 @@ else:
         with st.spinner(f"Analysing with {method_label(normalization)}…"), guarded("analysing a study") as g:
             report = rt.analyse(study, normalization, threshold, fingerprint=fp)
             report = graded_anyway(report, differed=pair_differences(study))  # the user's click, on the report
-            report = with_coverage(report, rt.current_coverage())  # the sidebar's coverage: sets from stored p-values
 placed = False
 if report is not None:
     with guarded("placing T2 on T1"):

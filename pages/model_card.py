@@ -104,7 +104,7 @@ with guarded("reading the normalization comparison"):
                                 format_func=lambda n: method_label(n))
             chosen = next(m for m in with_cal if m.name == pick)
             st.plotly_chart(reliability_chart(chosen.calibration), key="mc_reliability")
-            st.caption("Uncertain-level rule: " + chosen.calibration.threshold_rule)
+            st.caption("Old \"uncertain\" flag's rule (replaced by prediction sets): " + chosen.calibration.threshold_rule)
         else:
             st.caption("No calibration in the shipped comparison yet (it is written by the next "
                        "`python -m modic_core.train.compare` run).")

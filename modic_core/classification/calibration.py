@@ -1,4 +1,4 @@
-"""Applying a fitted calibration at inference: temperature scaling and the "uncertain" flag.
+"""Applying a fitted calibration at inference: temperature scaling.
 
 Temperature scaling divides the logits by ``T`` before the softmax. Since
 ``softmax(z / T) = softmax(log softmax(z) / T)``, it can be applied to probabilities as well as to
@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Calibration", "apply_temperature", "is_uncertain"]
+__all__ = ["Calibration", "apply_temperature"]
 
 _EPS = 1e-12
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """What inference needs: ``temperature`` (> 0) and ``uncertain_below`` (a calibrated top
-    probability below it flags the level as uncertain; None: no threshold fitted, never flagged)."""
+    """What inference needs: ``temperature`` (> 0). ``uncertain_below`` is the old in-sample threshold the cards
+    still record (a top probability below it was flagged "uncertain"); inference no longer uses it: a level is
+    uncertain when its conformal prediction set holds more than one grade (:mod:`~modic_core.classification.conformal`)."""
 
     temperature: float = 1.0
     uncertain_below: float | None = None
@@ -41,20 +42,3 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     z -= z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
-def is_uncertain(
-    top_probability: float,
-    uncertain_below: float | None,
-    *,
-    agreement: float | None = None,
-    min_agreement: float | None = None,
-) -> bool:
-    """True when the calibrated top probability is below ``uncertain_below``, or -- for an ensemble --
-    when the share of members voting for the ensemble's class (``agreement``, 0-1) is below
-    ``min_agreement``. A single model passes ``agreement=None`` (the ensemble hook stays unused)."""
-    if not np.isfinite(top_probability):
-        return False  # not graded: no grade to doubt
-    low = uncertain_below is not None and float(top_probability) < float(uncertain_below)
-    split = agreement is not None and min_agreement is not None and float(agreement) < float(min_agreement)
-    return bool(low or split)

@@ -29,11 +29,14 @@ from typing import Mapping, Sequence
 import numpy as np
 from crepes import ConformalClassifier
 
+from modic_core import settings
+
 __all__ = ["DEFAULT_COVERAGE", "COVERAGE_CHOICES", "SCORES", "ConformalCalibration", "nonconformity", "p_values",
            "prediction_sets", "set_label", "is_uncertain_set"]
 
-#: The coverage used when nothing else is chosen (share of levels whose true grade is in the set).
-DEFAULT_COVERAGE = 0.90
+#: The coverage used when nothing else is chosen (share of levels whose true grade is in the set); ``MODIC_COVERAGE``
+#: overrides it at run time (:func:`modic_core.settings.default_coverage`).
+DEFAULT_COVERAGE = settings.DEFAULT_COVERAGE
 #: Coverages offered in the app's sidebar.
 COVERAGE_CHOICES = (0.80, 0.85, 0.90, 0.95)
 SCORES = ("lac", "aps")

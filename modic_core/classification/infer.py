@@ -46,11 +46,6 @@ class Classifier:
         self._lock = threading.Lock()
 
     @property
-    def uncertain_below(self) -> float | None:
-        """Calibrated top probability under which a level is flagged uncertain (None: never)."""
-        return self.calibration.uncertain_below
-
-    @property
     def cam_variant(self) -> str:
         """The explanation shown (:func:`modic_core.settings.gradcam_variant`, read at each call)."""
         return get_variant().name
@@ -187,8 +182,8 @@ def read_conformal(path: Path, sha256: str) -> ConformalCalibration | None:
     except (SchemaError, OSError, ValueError):
         return None
     rec = card.conformal
-    if rec is None or card.sha256 != sha256:
-        return None
+    if rec is None or card.sha256 != sha256 or tuple(rec.classes) != ("MC0", "MC1", "MC2"):
+        return None  # another model's, or grades in another order than the network's outputs: no sets
     try:
         return ConformalCalibration(score=rec.score, classes=tuple(rec.classes),
                                     calibration_scores={k: tuple(float(x) for x in v) for k, v in rec.calibration_scores.items()})

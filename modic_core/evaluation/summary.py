@@ -68,8 +68,10 @@ def comparison_table_md(doc: NormalizationComparison) -> str:
     cals = [(name, e.calibration) for name, e in doc.methods.items() if e.calibration is not None]
     if cals:
         lines += ["", "Calibration (temperature scaling on out-of-fold predictions; ECE: 15 equal-width bins, top label; "
-                  "after scaling and the uncertain-level figures nested over the folds):", "",
-                  "| method | temperature | ECE before | ECE after | uncertain below | uncertain levels | accuracy of the rest | MC0 vs MC2 of the rest |",
+                  "after scaling nested over the folds). The last four columns are the old in-sample \"uncertain\" flag "
+                  "(top probability below a threshold), kept for comparison: the app now flags a level uncertain when its "
+                  "prediction set holds more than one grade (next table).", "",
+                  "| method | temperature | ECE before | ECE after | old flag: below | old flag: levels flagged | old flag: accuracy of the rest | old flag: MC0 vs MC2 of the rest |",
                   "|---|---|---|---|---|---|---|---|"]
         for name, c in cals:
             u = c.uncertainty

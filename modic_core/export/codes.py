@@ -64,7 +64,7 @@ def class_code(prediction: str):
 CERTAINTY_MEANINGS = {True: "Uncertain (more than one grade in the prediction set)",
                       False: "One grade in the prediction set",
                       None: "No prediction set (no conformal calibration)"}
-_CERTAINTY_VALUES = {True: "UNCERTAIN", False: "NOTUNCERTAIN", None: "NOSET"}
+_CERTAINTY_VALUES = {True: "SETMULTI", False: "SETSINGLE", None: "NOSET"}  # distinct from naming's "UNCERTAIN"
 
 
 def certainty_code(uncertain: bool | None):

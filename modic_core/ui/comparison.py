@@ -445,8 +445,8 @@ def _value(est: Estimate | None) -> str:
 
 
 def calibration_table(methods: list[MethodResult]):
-    """One row per method with a calibration record: temperature, ECE before/after (nested), the
-    uncertainty threshold, share of uncertain levels and the accuracy of the rest (95 % CIs)."""
+    """One row per method with a calibration record: temperature, ECE before/after (nested), and the old in-sample
+    "uncertain" flag the prediction sets replaced (its threshold, share flagged, accuracy of the rest; 95 % CIs)."""
     import pandas as pd
 
     rows = []
@@ -459,10 +459,10 @@ def calibration_table(methods: list[MethodResult]):
             "method": m.label, "temperature": round(c.temperature, 3),
             "ECE before": None if c.ece_before is None else round(c.ece_before, 3),
             "ECE after (nested)": None if c.ece_after is None else round(c.ece_after, 3),
-            "uncertain below": c.uncertain_below,
-            "uncertain levels": _value(u.rate) if u else "—",
-            "accuracy of the rest": _value(u.accuracy_rest) if u else "—",
-            "MC0-vs-MC2 of the rest": _value(u.mc0_vs_mc2_rest) if u else "—",
+            "old flag: below": c.uncertain_below,
+            "old flag: levels flagged": _value(u.rate) if u else "—",
+            "old flag: accuracy of the rest": _value(u.accuracy_rest) if u else "—",
+            "old flag: MC0-vs-MC2 of the rest": _value(u.mc0_vs_mc2_rest) if u else "—",
         })
     return pd.DataFrame(rows)
 

@@ -26,6 +26,7 @@ from modic_core import settings
 import hashlib
 
 from modic_core.analysis.cache import shared_byte_lru, study_fingerprint
+from modic_core.analysis.sets import with_coverage
 from modic_core.analysis.slots import notify_waiting
 from modic_core.errors import InputError
 from modic_core.export.display import heat_patches, series_payload
@@ -157,7 +158,8 @@ def waiting_notice() -> Iterator[None]:
 
 
 def analyse(study, normalization: str, threshold: float, *, fingerprint: str | None = None, gradcam: bool = True):
-    """The study's report for these settings, from this session's cached analysis.
+    """The study's report for these settings, from this session's cached analysis, its prediction sets at the
+    sidebar's coverage (:func:`current_coverage`).
 
     Refuses a view-only study (one series shown as both T1 and T2): grading needs a real pair."""
     from modic_core.ui.viewonly import is_view_only
@@ -172,7 +174,7 @@ def analyse(study, normalization: str, threshold: float, *, fingerprint: str | N
     with waiting_notice():
         report = store.get(fingerprint or fingerprint_of(study), study).report(normalization, threshold, gradcam=gradcam)
     store.trim()  # the analysis may have grown by this method's results
-    return report
+    return with_coverage(report, current_coverage())  # the sidebar's coverage: sets from the stored p-values
 
 
 def detect_only(study, threshold: float, *, fingerprint: str | None = None) -> list:

@@ -216,10 +216,8 @@ def case_level(case: TeachingCase, levels: Sequence[Any]):
 
 
 def prediction_set(level: Any) -> tuple[str, ...]:
-    """The level's conformal prediction set (grade names), () when it has none.
-
-    The one place that reads it: ``LevelResult.prediction_set`` arrives with issue 23's conformal sets."""
-    return tuple(getattr(level, "prediction_set", ()) or ())
+    """The level's conformal prediction set (grade names, :attr:`LevelResult.prediction_set`), () when it has none."""
+    return tuple(level.prediction_set or ())
 
 
 def set_text(level: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modic_core.classification.calibration import Calibration, apply_temperature, is_uncertain
+from modic_core.classification.calibration import Calibration, apply_temperature
 from modic_core.evaluation.calibration import (
     MAX_FLAGGED,
     TARGET_ACCURACY,
@@ -119,13 +119,3 @@ class TestThreshold:
         t, reached = uncertainty_threshold(p, y)
         assert not reached
         assert np.mean(p.max(1) < t) == pytest.approx(MAX_FLAGGED, abs=0.02)
-
-
-class TestFlag:
-    def test_probability_and_agreement(self):
-        assert is_uncertain(0.55, 0.6)
-        assert not is_uncertain(0.65, 0.6)
-        assert not is_uncertain(0.2, None)
-        assert not is_uncertain(float("nan"), 0.6)
-        assert is_uncertain(0.9, 0.6, agreement=0.6, min_agreement=0.8)  # ensemble hook
-        assert not is_uncertain(0.9, 0.6, agreement=1.0, min_agreement=0.8)

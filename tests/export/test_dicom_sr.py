@@ -69,7 +69,7 @@ def test_dsrdump_reads_the_tree(sr_file):
     assert '(NOTGRADED,99MODICCORE,"Not graded")' in out.stdout
     # the "uncertain" flag of each graded level (none for the ungraded one): more than one grade in the set
     assert out.stdout.count('(UNCERTAIN,99MODICCORE,"Uncertain (more than one grade in the prediction set)")') == 1
-    assert out.stdout.count('(NOTUNCERTAIN,99MODICCORE,"One grade in the prediction set")') == 1
+    assert out.stdout.count('(SETSINGLE,99MODICCORE,"One grade in the prediction set")') == 1
     assert out.stdout.count('CODE:(,,"Grade in prediction set")=(MC0,') == 2  # "MC0"; "MC0 or MC2"
     assert out.stdout.count('CODE:(,,"Grade in prediction set")=(MC2,99MODICCORE,"Modic type 2 change")') == 1
     assert "Modic SR - Investigational use only" in out.stdout
@@ -107,9 +107,9 @@ def test_sr_references_both_series_and_every_slab_slice(sr_file, study, headers)
     assert len(groups[2].get_qualitative_evaluations()) == 1  # no set, no certainty for an ungraded level
     # the prediction set, one evaluation per grade, and the certainty it implies
     evals = [(q.name.value, q.value.value) for q in groups[1].get_qualitative_evaluations()]
-    assert evals == [("MODIC-CLASS", "MC0"), ("MODIC-SET", "MC0"), ("MODIC-SET", "MC2"), ("MODIC-CERTAINTY", "UNCERTAIN")]
+    assert evals == [("MODIC-CLASS", "MC0"), ("MODIC-SET", "MC0"), ("MODIC-SET", "MC2"), ("MODIC-CERTAINTY", "SETMULTI")]
     evals = [(q.name.value, q.value.value) for q in groups[0].get_qualitative_evaluations()]
-    assert evals == [("MODIC-CLASS", "MC0"), ("MODIC-SET", "MC0"), ("MODIC-CERTAINTY", "NOTUNCERTAIN")]
+    assert evals == [("MODIC-CLASS", "MC0"), ("MODIC-SET", "MC0"), ("MODIC-CERTAINTY", "SETSINGLE")]
     texts = [str(el.value) for el in ds.iterall() if el.keyword == "TextValue"]
     assert "prediction-set coverage=0.90" in texts  # an algorithm parameter
 

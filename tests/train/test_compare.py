@@ -117,7 +117,7 @@ def test_calibration_in_weights_or_card_is_used_at_inference(tmp_path):
     d2.mkdir()
     export_classifier(model, method="zscore", spec=spec, landmarks=None, path=d1 / "classifier_zscore.pt", calibration=cal)
     clf = load_classifier("zscore", weights_dir=str(d1), device="cpu")
-    assert clf.calibration.temperature == 2.0 and clf.uncertain_below == 0.6
+    assert clf.calibration.temperature == 2.0 and clf.calibration.uncertain_below == 0.6
     x = torch.randn(3, 2, spec.depth, spec.height, spec.width)
     raw, _ = clf._predict_raw(x, gradcam=False)
     scaled, _ = clf.predict(x, gradcam=False)

@@ -516,6 +516,8 @@ class ConformalRecord(Record):
     mondrian: str = "grade"  # categories of the class-conditional calibration
     temperature: float = 1.0  # the temperature the scored probabilities carried
     n_synthetic_mc1: int = 0
+    makers: list[str] = field(default_factory=list)  # scanner makers of the calibration discs
+    field_strengths: list[str] = field(default_factory=list)  # and their field strengths
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Volume", "Study", "VolumeMeta"]
+__all__ = ["Volume", "Study", "VolumeMeta", "scanner_group", "field_strength_group"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,22 @@ class Study:
     @property
     def spacing(self) -> tuple[float, float, float]:
         return self.t1.spacing
+
+
+def scanner_group(manufacturer: object) -> str:
+    """The scanner maker as one word ("Philips", "Siemens", "GE", ...): the DICOM header's spellings
+    ("Philips Healthcare", "Philips Medical Systems", "SIEMENS") merged; "unknown" when empty."""
+    text = "" if manufacturer is None or (isinstance(manufacturer, float) and np.isnan(manufacturer)) else str(manufacturer).strip()
+    if not text:
+        return "unknown"
+    low = text.lower()
+    for key, name in (("philips", "Philips"), ("siemens", "Siemens"), ("ge ", "GE"), ("general electric", "GE"),
+                      ("toshiba", "Canon"), ("canon", "Canon"), ("hitachi", "Hitachi")):
+        if low.startswith(key) or low == key.strip():
+            return name
+    return text
+
+
+def field_strength_group(value: object) -> str:
+    """The field strength as a group name ("1.5 T", "3 T"); "unknown" when absent."""
+    return "unknown" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{float(value):g} T"

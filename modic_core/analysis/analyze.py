@@ -45,7 +45,7 @@ from modic_core import settings
 from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
-from modic_core.analysis.sets import is_set_note, level_p_values, level_set, set_notes
+from modic_core.analysis.sets import is_set_note, level_p_values, level_set, scope_note, set_notes
 from modic_core.analysis.slots import analysis_slot
 from modic_core.classification.conformal import is_uncertain_set
 from modic_core.classification.crops import extract_crops, paste_back_patches
@@ -87,6 +87,7 @@ class _Classified:
     seconds: dict[str, float]
     weights: str
     p_values: np.ndarray | None = None  # (n_candidates, 3) conformal p-values (CLASS_NAMES columns); None: no calibration
+    scope_note: str = ""  # the study's scanner is outside the sets' calibration (sets.scope_note)
     heat_scale: str = ""  # what the heat maps' colour bar means (Classifier.heat_scale)
     heat_fixed: bool = False  # maps divided by a fixed reference (same colour = same raw value across levels)
 
@@ -313,6 +314,7 @@ class StudyAnalysis:
                 heat[i] = LocalHeatmap(shape, tuple(patches))
         res = _Classified(P, heat, seconds, f"{clf.source} (sha256 {clf.sha256[:12]})",
                           p_values=level_p_values(P, getattr(clf, "conformal", None)),
+                          scope_note=scope_note(getattr(clf, "conformal", None), getattr(self.study.t1, "meta", None)),
                           heat_scale=getattr(clf, "heat_scale", "") if gradcam else "",
                           heat_fixed=bool(gradcam and getattr(clf, "cam_scale", None)))
         self._cls[(normalization, gradcam)] = res
@@ -408,6 +410,8 @@ class StudyAnalysis:
                             "series belong together and line up.")
             warnings.extend(getattr(al, "problems", ()))
         notes += set_notes(levels, None if pvals is None else coverage)
+        if getattr(res, "scope_note", "") and levels:
+            warnings.append(res.scope_note)
         if any(not lv.graded for lv in levels):
             warnings.append("Some levels are not graded: the T2 series does not cover them.")
         naming = detections.naming()

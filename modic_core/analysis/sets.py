@@ -18,8 +18,9 @@ import numpy as np
 from modic_core import settings
 from modic_core.analysis.report import CLASS_NAMES, LevelResult, StudyReport
 from modic_core.classification.conformal import ConformalCalibration, is_uncertain_set, p_values, prediction_sets
+from modic_core.volume import field_strength_group, scanner_group
 
-__all__ = ["NO_SETS_NOTE", "coverage_label", "is_set_note", "level_p_values", "level_set", "set_notes", "uncertain_note",
+__all__ = ["NO_SETS_NOTE", "coverage_label", "is_set_note", "level_p_values", "level_set", "scope_note", "set_notes", "uncertain_note",
            "with_coverage"]
 
 #: The report's note when the classifier weights carry no conformal calibration (no level gets a set).
@@ -69,6 +70,25 @@ def uncertain_note(n: int, coverage: float) -> str:
 def is_set_note(note: str) -> bool:
     """Whether a report note is one of :func:`set_notes`' (replaced when the coverage changes)."""
     return note == NO_SETS_NOTE or (_UNCERTAIN_MARK in note and "more than one grade in" in note)
+
+
+def scope_note(calibration: ConformalCalibration | None, meta) -> str:
+    """A sentence when the series (``meta``: a :class:`~modic_core.volume.VolumeMeta`) comes from a scanner maker or
+    field strength that the sets' calibration did not include ("" when it did, or when the header does not say)."""
+    if calibration is None:
+        return ""
+    maker = scanner_group(getattr(meta, "manufacturer", "") or "")
+    field_t = field_strength_group(getattr(meta, "field_strength_t", None))
+    outside = []
+    if calibration.makers and maker != "unknown" and maker not in calibration.makers:
+        outside.append(f"scanner maker {maker} (calibrated on {', '.join(calibration.makers)})")
+    if calibration.field_strengths and field_t != "unknown" and field_t not in calibration.field_strengths:
+        outside.append(f"field strength {field_t} (calibrated on {', '.join(calibration.field_strengths)})")
+    if not outside:
+        return ""
+    return ("Prediction sets: this series comes from a " + " and a ".join(outside) + " outside their calibration, where "
+            "their coverage is not measured; on a scanner group left out of training it fell well below the target "
+            "(model card, shift tests): read every level yourself.")
 
 
 def set_notes(levels: Sequence[LevelResult], coverage: float | None) -> list[str]:

@@ -58,11 +58,14 @@ def nonconformity(probs: np.ndarray, score: str) -> np.ndarray:
 @dataclass(frozen=True)
 class ConformalCalibration:
     """What inference needs: the score name, the grade names (column order of the probabilities) and,
-    per grade, the calibration scores of discs of that grade (any order)."""
+    per grade, the calibration scores of discs of that grade (any order); and where those discs came from
+    (scanner makers, field strengths), so that a study from elsewhere can be told its sets are not measured there."""
 
     score: str
     classes: tuple[str, ...]
     calibration_scores: Mapping[str, Sequence[float]]
+    makers: tuple[str, ...] = ()  # scanner makers of the calibration discs (``volume.scanner_group`` names); () = not recorded
+    field_strengths: tuple[str, ...] = ()  # their field strengths ("1.5 T", "3 T")
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:

@@ -186,6 +186,7 @@ def read_conformal(path: Path, sha256: str) -> ConformalCalibration | None:
         return None  # another model's, or grades in another order than the network's outputs: no sets
     try:
         return ConformalCalibration(score=rec.score, classes=tuple(rec.classes),
-                                    calibration_scores={k: tuple(float(x) for x in v) for k, v in rec.calibration_scores.items()})
+                                    calibration_scores={k: tuple(float(x) for x in v) for k, v in rec.calibration_scores.items()},
+                                    makers=tuple(rec.makers), field_strengths=tuple(rec.field_strengths))
     except ValueError:
         return None

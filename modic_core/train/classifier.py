@@ -33,10 +33,11 @@ from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
 from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
+from modic_core.volume import field_strength_group, scanner_group
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
 __all__ = ["DiscRecord", "StudyData", "T2_NOT_ALIGNED", "cv_calibration", "cv_logits", "prepare_cohort", "run_method",
-           "scanner_breakdowns", "scanner_group", "training_config", "main"]
+           "scanner_breakdowns", "scanner_group", "field_strength_group", "training_config", "main"]
 
 
 @dataclass
@@ -397,24 +398,6 @@ def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> ClassificationReport:
             "predicted_as": {c: int((pred == i).sum()) for i, c in enumerate(("MC0", "MC1", "MC2"))},
         }
     return ClassificationReport.from_dict(rep)
-
-
-def scanner_group(manufacturer: object) -> str:
-    """The scanner maker as one word ("Philips", "Siemens", "GE", ...): the DICOM header's spellings
-    ("Philips Healthcare", "Philips Medical Systems", "SIEMENS") merged; "unknown" when empty."""
-    text = "" if manufacturer is None or (isinstance(manufacturer, float) and np.isnan(manufacturer)) else str(manufacturer).strip()
-    if not text:
-        return "unknown"
-    low = text.lower()
-    for key, name in (("philips", "Philips"), ("siemens", "Siemens"), ("ge ", "GE"), ("general electric", "GE"),
-                      ("toshiba", "Canon"), ("canon", "Canon"), ("hitachi", "Hitachi")):
-        if low.startswith(key) or low == key.strip():
-            return name
-    return text
-
-
-def field_strength_group(value: object) -> str:
-    return "unknown" if value is None or pd.isna(value) else f"{float(value):g} T"
 
 
 def scanner_breakdowns(cv: pd.DataFrame, *, n_boot: int = 200) -> dict:

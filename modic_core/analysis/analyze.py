@@ -388,7 +388,7 @@ class StudyAnalysis:
             p = res.probabilities[i]
             graded = bool(cover[i] >= MIN_T2_COVERAGE)
             level_p = {n: float(v) for n, v in zip(CLASS_NAMES, pvals[i])} if graded and pvals is not None else {}
-            pset = level_set(level_p, coverage)
+            pset = level_set(level_p, coverage, grade=CLASS_NAMES[int(np.argmax(p))])
             levels.append(LevelResult(
                 level=name, box=tuple(float(v) for v in c.box), score=float(c.score),
                 probabilities={n: (float(v) if graded else float("nan")) for n, v in zip(CLASS_NAMES, p)},

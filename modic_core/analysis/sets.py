@@ -44,13 +44,15 @@ def level_p_values(probs: np.ndarray, calibration: ConformalCalibration | None) 
     return out
 
 
-def level_set(level_p: Mapping[str, float], coverage: float) -> tuple[str, ...]:
-    """The prediction set of one level from its p-values ``{grade: p}`` at ``coverage``, in
-    :data:`CLASS_NAMES` order; ``()`` when it has no p-values (not graded, or no calibration)."""
+def level_set(level_p: Mapping[str, float], coverage: float, *, grade: str | None = None) -> tuple[str, ...]:
+    """The prediction set of one level from its p-values ``{grade: p}`` at ``coverage``, always holding the
+    model's own ``grade`` (:func:`~modic_core.classification.conformal.prediction_sets`), in :data:`CLASS_NAMES`
+    order; ``()`` when it has no p-values (not graded, or no calibration)."""
     grades = [c for c in CLASS_NAMES if c in level_p]
     if not grades:
         return ()
-    return prediction_sets(np.array([[float(level_p[c]) for c in grades]]), grades, coverage)[0]
+    top = [grades.index(grade)] if grade in grades else None
+    return prediction_sets(np.array([[float(level_p[c]) for c in grades]]), grades, coverage, top=top)[0]
 
 
 def coverage_label(coverage: float) -> str:
@@ -110,7 +112,7 @@ def with_coverage(report: StudyReport, coverage: float) -> StudyReport:
         return report
     levels = []
     for lv in report.levels:
-        s = level_set(lv.p_values, coverage) if lv.graded else ()
+        s = level_set(lv.p_values, coverage, grade=lv.prediction) if lv.graded else ()
         levels.append(dataclasses.replace(lv, prediction_set=s, uncertain=is_uncertain_set(s)))
     notes = [n for n in report.notes if not is_set_note(n)] + set_notes(levels, coverage)
     return dataclasses.replace(report, levels=levels, notes=notes, coverage=coverage)

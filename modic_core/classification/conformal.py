@@ -18,8 +18,10 @@ deterministic): ``p_c = (#{calibration scores of grade c >= the test score for c
 The calibration scores themselves are stored in the classifier card
 (:class:`modic_core.schema.ConformalRecord`) and fitted by ``python -m modic_core.train.conformal``.
 
-An empty set (every grade's p-value at or below ``1 - coverage``: an unusual crop) is never
-returned: the grade with the largest p-value is kept, which can only raise coverage.
+Two additions to the plain sets, both of which can only raise coverage: the model's own grade (the largest
+calibrated probability, ``top``) is always in its set, so a report never shows a grade outside its set (class-
+conditional sets can otherwise drop it, e.g. an MC1 call less confident than the synthetic lesions MC1 was
+calibrated on); and an empty set is never returned (the grade with the largest p-value is kept).
 """
 from __future__ import annotations
 
@@ -100,19 +102,23 @@ def p_values(probs: np.ndarray, cal: ConformalCalibration) -> np.ndarray:
     return out
 
 
-def prediction_sets(pvals: np.ndarray, classes: Sequence[str], coverage: float = DEFAULT_COVERAGE) -> list[tuple[str, ...]]:
-    """Per row, the grades with p-value > ``1 - coverage`` in ``classes`` order; never empty for a graded row
-    (the largest p-value's grade is kept); ``()`` for a row of NaN (not graded)."""
+def prediction_sets(pvals: np.ndarray, classes: Sequence[str], coverage: float = DEFAULT_COVERAGE, *,
+                    top: Sequence[int] | None = None) -> list[tuple[str, ...]]:
+    """Per row, the grades with p-value > ``1 - coverage`` in ``classes`` order, plus the grade ``top[i]`` (column
+    index of the model's own grade; None: not added); never empty for a graded row (the largest p-value's grade is
+    kept); ``()`` for a row of NaN (not graded)."""
     if not 0.0 < float(coverage) < 1.0:
         raise ValueError(f"coverage must lie strictly between 0 and 1, got {coverage!r}")
     pv = np.asarray(pvals, dtype=np.float64)
     alpha = 1.0 - float(coverage)
     sets: list[tuple[str, ...]] = []
-    for row in pv:
+    for i, row in enumerate(pv):
         if not np.isfinite(row).all():
             sets.append(())
             continue
         keep = row > alpha + 1e-12
+        if top is not None:
+            keep[int(top[i])] = True
         if not keep.any():
             keep[int(np.argmax(row))] = True
         sets.append(tuple(c for c, k in zip(classes, keep) if k))

@@ -54,8 +54,9 @@ def nested_p_values(probs: np.ndarray, y: Sequence[int], folds: Sequence[int], *
     return out
 
 
-def sets_from(pvals: np.ndarray, coverage: float) -> list[tuple[str, ...]]:
-    return prediction_sets(pvals, CLASSES, coverage)
+def sets_from(pvals: np.ndarray, coverage: float, probs: np.ndarray | None = None) -> list[tuple[str, ...]]:
+    """The sets the app shows: grades with p-value > 1 - ``coverage``, plus each row's top grade of ``probs``."""
+    return prediction_sets(pvals, CLASSES, coverage, top=None if probs is None else np.asarray(probs).argmax(1))
 
 
 def _membership(sets: Sequence[Sequence[str]]) -> np.ndarray:
@@ -111,13 +112,14 @@ def set_metrics(sets: Sequence[Sequence[str]], y: Sequence[int], *, patient_ids:
     )
 
 
-def risk_coverage(pvals: np.ndarray, y: Sequence[int], targets: Sequence[float]) -> list[RiskCoveragePoint]:
-    """For each target coverage: achieved coverage, share of single-grade sets and their accuracy (MC0/MC2 discs)."""
+def risk_coverage(pvals: np.ndarray, y: Sequence[int], targets: Sequence[float], probs: np.ndarray | None = None) -> list[RiskCoveragePoint]:
+    """For each target coverage: achieved coverage, share of single-grade sets and their accuracy (MC0/MC2 discs);
+    sets as :func:`sets_from` makes them."""
     yy = np.asarray(y, dtype=int)
     sel = (yy == 0) | (yy == 2)
     out = []
     for t in targets:
-        m = _membership(sets_from(pvals, t))
+        m = _membership(sets_from(pvals, t, probs))
         size = m.sum(axis=1)
         cov = m[np.arange(len(yy)), yy]
         single = sel & (size == 1)

@@ -104,7 +104,7 @@ def _shift(shift: pd.DataFrame, *, score: str, coverage: float, n_boot: int) -> 
         pc, pt, ps = (softmax(x[LOGIT_COLUMNS].to_numpy(dtype=np.float64) / t) for x in (cal, tgt, syn))
         yc, yt = cal["modic"].to_numpy(dtype=int), tgt["modic"].to_numpy(dtype=int)
         c = calibration_from(np.concatenate([pc, ps]), np.concatenate([yc, np.ones(len(ps), int)]), score=score)
-        before = set_metrics(sets_from(p_values(pt, c), coverage), yt, patient_ids=tgt["study_id"].tolist(), n_boot=n_boot)
+        before = set_metrics(sets_from(p_values(pt, c), coverage, pt), yt, patient_ids=tgt["study_id"].tolist(), n_boot=n_boot)
         # after: MC0/MC2 calibration from a few target patients (MC1 still from the source's synthetic lesions)
         pids = np.array(sorted(tgt["study_id"].unique()))
         after = [_recalibrated(pt, yt, tgt, ps, pids, k=k, score=score, coverage=coverage) for k in RECAL_PATIENTS]
@@ -128,7 +128,7 @@ def _recalibrated(pt: np.ndarray, yt: np.ndarray, tgt: pd.DataFrame, ps: np.ndar
         m = tgt["study_id"].isin(pick).to_numpy()
         cm = (yt[m] == 0) | (yt[m] == 2)
         c2 = calibration_from(np.concatenate([pt[m][cm], ps]), np.concatenate([yt[m][cm], np.ones(len(ps), int)]), score=score)
-        r = set_metrics(sets_from(p_values(pt[~m], c2), coverage), yt[~m], n_boot=0)
+        r = set_metrics(sets_from(p_values(pt[~m], c2), coverage, pt[~m]), yt[~m], n_boot=0)
         draws.append((r.coverage.value, min(e.value for e in r.coverage_by_grade.values()), r.singleton_share.value,
                       r.singleton_accuracy.value))
     a = np.array(draws, dtype=np.float64)
@@ -159,13 +159,13 @@ def evaluate(oof: pd.DataFrame, *, temperature: float, coverage: float = DEFAULT
         pv = nested_p_values(nested, y, folds, score=score, extra_probs=ps_nested, extra_y=np.ones(len(ps_nested), int),
                              extra_folds=syn_folds)
         pvals[score] = pv
-        sets = sets_from(pv, coverage)
+        sets = sets_from(pv, coverage, nested)
         syn_sets = []
         for k in fold_ids:  # synthetic lesions of fold k, calibrated without fold k
             cal = folds != k
             c = calibration_from(np.concatenate([nested[cal], ps_nested[syn_folds != k]]),
                                  np.concatenate([y[cal], np.ones(int((syn_folds != k).sum()), int)]), score=score)
-            syn_sets += sets_from(p_values(ps_nested[syn_folds == k], c), coverage)
+            syn_sets += sets_from(p_values(ps_nested[syn_folds == k], c), coverage, ps_nested[syn_folds == k])
         per_score[score] = set_metrics(sets, y, patient_ids=pid, n_boot=n_boot, synthetic_sets=syn_sets)
         by_maker[score] = {g: set_metrics([s for s, m in zip(sets, makers == g) if m], y[makers == g],
                                           patient_ids=[p for p, m in zip(pid, makers == g) if m], n_boot=n_boot)
@@ -184,7 +184,7 @@ def evaluate(oof: pd.DataFrame, *, temperature: float, coverage: float = DEFAULT
     doc = ConformalEvaluation(
         command=command, method=method, coverage=coverage, scores=per_score, chosen_score=chosen, rule=SCORE_RULE,
         by_manufacturer=by_maker[chosen], by_field_strength=by_field[chosen],
-        risk_coverage=risk_coverage(pvals[chosen], y, RISK_TARGETS),
+        risk_coverage=risk_coverage(pvals[chosen], y, RISK_TARGETS, nested),
         shift=_shift(shift, score=chosen, coverage=coverage, n_boot=n_boot) if shift is not None and len(shift) else {},
         old_flag=old_flag or {}, notes=notes, n_discs=int(len(cv)), n_patients=int(cv["study_id"].nunique()),
     )
@@ -215,7 +215,7 @@ def _nested_sets(oof: pd.DataFrame, *, score: str, coverage: float) -> tuple[pd.
     for i, k in enumerate(fold_ids):
         ps[sf == k] = softmax(zs[sf == k] / temps[i])
     pv = nested_p_values(nested, y, folds, score=score, extra_probs=ps, extra_y=np.ones(len(ps), int), extra_folds=sf)
-    return cv, sets_from(pv, coverage)
+    return cv, sets_from(pv, coverage, nested)
 
 
 def compare_variant(ref: pd.DataFrame, var: pd.DataFrame, *, score: str, coverage: float, n_boot: int = 1000, seed: int = 0) -> dict:

@@ -281,10 +281,10 @@ CASES: tuple[TeachingCase, ...] = (
     # --- real SPIDER demo studies (radiologist grades, demo/cohort/levels.csv) -------------------------------
     _real("spider-104", "T11-T12", "MC0", _m("MC0", 0.65, 0.01, 0.34)),
     _real("spider-104", "T12-L1", "MC0", _m("MC2", 0.47, 0.01, 0.52),
-          "The model says MC2 (P 0.52, against 0.47 for MC0: a coin toss, flagged uncertain); the truth is MC0. "
+          "The model says MC2 (P 0.52, against 0.47 for MC0: a coin toss; its 90 % set: MC0 or MC2); the truth is MC0. "
           + _BRIGHT_104 + " Here the T1 marrow bands have z +0.96."),
     _real("spider-104", "L1-L2", "MC0", _m("MC2", 0.42, 0.01, 0.57),
-          "The model says MC2 (P 0.57, flagged uncertain); the truth is MC0. " + _BRIGHT_104
+          "The model says MC2 (P 0.57; its 90 % set: MC0 or MC2); the truth is MC0. " + _BRIGHT_104
           + " Here the T1 marrow bands have z +0.97, as bright as the study's MC2 levels below (+0.79 to +0.96)."),
     _real("spider-104", "L2-L3", "MC2", _m("MC2", 0.15, 0.00, 0.84)),
     _real("spider-104", "L3-L4", "MC2", _m("MC2", 0.25, 0.00, 0.75)),
@@ -300,23 +300,23 @@ CASES: tuple[TeachingCase, ...] = (
           "does not show on this slice. " + _NOT_ON_SLICE + " MC1 in real discs is rare (4 in the training "
           "cohort), so an MC1 call on a real disc deserves suspicion."),
     _real("spider-4", "L4-L5", "MC2", _m("MC0", 0.55, 0.02, 0.43),
-          "The model says MC0 (P 0.55, flagged uncertain); the truth is MC2 at both endplates. The T1 marrow bands "
+          "The model says MC0 (P 0.55; its 90 % set: MC0 or MC2); the truth is MC2 at both endplates. The T1 marrow bands "
           "have z +0.04, inside the range of normal discs (real MC0: -0.26 to +0.24), so the fat that defines MC2 "
           "is not visible as bright T1 marrow here. " + _NOT_ON_SLICE + " The change may lie lateral to this slice "
           "or be flattened by the stretch."),
     _real("spider-4", "L5-S1", "MC2", _m("MC0", 0.60, 0.01, 0.39),
-          "The model says MC0 (P 0.60, flagged uncertain); the truth is MC2 at both endplates. The T1 marrow bands "
+          "The model says MC0 (P 0.60; its 90 % set: MC0 or MC2); the truth is MC2 at both endplates. The T1 marrow bands "
           "have z -0.11, no brighter than normal marrow (real MC0: -0.26 to +0.24). " + _NOT_ON_SLICE
           + " The change may lie lateral to this slice or be flattened by the stretch."),
     _real("spider-121", "T12-L1", "MC0", _m("MC0", 0.94, 0.01, 0.05)),
     _real("spider-121", "L1-L2", "MC0", _m("MC0", 0.81, 0.01, 0.17)),
     _real("spider-121", "L2-L3", "MC0", _m("MC2", 0.46, 0.02, 0.52),
-          "The model says MC2 (P 0.52, against 0.46 for MC0, flagged uncertain); the truth is MC0. Its T1 marrow "
+          "The model says MC2 (P 0.52, against 0.46 for MC0; its 90 % set: MC0 or MC2); the truth is MC0. Its T1 marrow "
           "bands have z +0.22, in the brightest quarter of real normal discs and above the real MC2 median (+0.15); "
           "the raw T1 marrow/disc ratio is 1.72 against 1.53 typical of normal discs. A borderline level: the "
           "marrow looks a little fatty on this slice."),
     _real("spider-121", "L3-L4", "MC2", _m("MC0", 0.57, 0.03, 0.40),
-          "The model says MC0 (P 0.57, P(MC2) 0.40, flagged uncertain); the truth is MC2. The grading flags "
+          "The model says MC0 (P 0.57, P(MC2) 0.40; its 90 % set: MC0 or MC2); the truth is MC2. The grading flags "
           "neither endplate for this level (both endplate columns 0 in the source data), so the change is probably "
           "not on this mid-sagittal slice: the grade belongs to the 3D scan. A near miss on a label the slice "
           "may not show."),
@@ -340,15 +340,15 @@ CASES: tuple[TeachingCase, ...] = (
               "(T1 marrow z +0.96 here)."),
     # --- the synthetic DICOM phantom (demo/phantom_dicom; not a patient) -----------------------------------------
     _phantom("T12-L1", "MC0", _m("MC2", 0.10, 0.04, 0.86),
-             "The model says MC2 (P 0.86, not flagged); the truth is MC0 (normal). " + _PHANTOM_OOD),
+             "The model says MC2 (P 0.86, and MC2 alone in its 90 % set); the truth is MC0 (normal). " + _PHANTOM_OOD),
     _phantom("L1-L2", "MC0", _m("MC2", 0.10, 0.02, 0.88),
-             "The model says MC2 (P 0.88, not flagged); the truth is MC0 (normal). " + _PHANTOM_OOD),
+             "The model says MC2 (P 0.88, and MC2 alone in its 90 % set); the truth is MC0 (normal). " + _PHANTOM_OOD),
     _phantom("L2-L3", "MC3", _m("MC2", 0.12, 0.01, 0.87),
              "The model says MC2 (P 0.87); the truth is MC3 (sclerosis, lower endplate). The model has no MC3 class: "
              "MC3 was excluded from training (6 discs in the cohort), so it cannot give this answer. On top of that "
              "the phantom's normal marrow already reads as MC2 (see its normal levels)."),
     _phantom("L3-L4", "MC0", _m("MC2", 0.03, 0.03, 0.94),
-             "The model says MC2 (P 0.94, not flagged); the truth is MC0 (normal). " + _PHANTOM_OOD),
+             "The model says MC2 (P 0.94, and MC2 alone in its 90 % set); the truth is MC0 (normal). " + _PHANTOM_OOD),
     _phantom("L4-L5", "MC2", _m("MC1", 0.00, 0.81, 0.19),
              "The model says MC1 (P 0.81); the truth is MC2 (both endplates). The phantom's lesion brightens T2 "
              "(marrow band z +0.59) but leaves T1 marrow (+0.65) no brighter than the phantom's normal levels "

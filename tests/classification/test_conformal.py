@@ -84,3 +84,15 @@ def test_class_conditional_coverage_holds_on_exchangeable_data(score):
         cov = np.mean([c in s for s, t in zip(sets, yt) if t == j])
         assert cov >= 0.88, (c, cov)
     assert np.mean([len(s) for s in sets]) < 2.9
+
+
+def test_the_models_grade_is_always_in_its_set():
+    """Class-conditional sets can drop the top grade (an MC1 call less confident than MC1's calibration);
+    ``top`` puts it back, and only adds."""
+    cal = ConformalCalibration(score="lac", classes=CLASSES,
+                               calibration_scores={"MC0": tuple(np.linspace(0.0, 0.6, 50)), "MC1": (0.0,) * 50,
+                                                   "MC2": tuple(np.linspace(0.0, 0.9, 50))})
+    probs = np.array([[0.0, 0.81, 0.19]])
+    pv = p_values(probs, cal)
+    assert prediction_sets(pv, CLASSES, 0.9) == [("MC2",)]  # MC1 left out without ``top``
+    assert prediction_sets(pv, CLASSES, 0.9, top=probs.argmax(1)) == [("MC1", "MC2")]

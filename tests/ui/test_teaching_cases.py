@@ -29,7 +29,7 @@ from tests.shipped import models_ready
 
 class _Level:
     def __init__(self, prediction="MC2", box=(0, 0, 10, 10), **extra):
-        self.level, self.prediction, self.box = "L4-L5", prediction, box
+        self.level, self.prediction, self.box, self.prediction_set = "L4-L5", prediction, box, ()
         self.probabilities = {"MC0": 0.1, "MC1": 0.0, "MC2": 0.9}
         self.__dict__.update(extra)
 
@@ -143,5 +143,10 @@ def test_every_example_is_graded_right_by_the_shipped_model_and_every_other_case
         if lv is not None:  # the recorded numbers are this model's
             got = {k: round(float(v), 2) for k, v in lv.probabilities.items()}
             assert all(abs(got[k] - v) <= 0.02 for k, v in c.measured.probabilities), (c.key, got, c.measured)
+            # an explanation quoting the 90 % set quotes the shipped calibration's set (the analysis default coverage)
+            if "its 90 % set: MC0 or MC2" in c.why:
+                assert report.coverage == 0.9 and lv.prediction_set == ("MC0", "MC2"), (c.key, lv.prediction_set)
+            if "MC2 alone in its 90 % set" in c.why:
+                assert report.coverage == 0.9 and lv.prediction_set == ("MC2",), (c.key, lv.prediction_set)
     assert not misread_examples, f"examples the shipped model misreads: {misread_examples}"
     assert not read_failures, f"failure cases the model now reads right (move them to the examples): {read_failures}"

@@ -952,6 +952,7 @@ class CohortMetrics(Document):
     missing_predictions: list[str] | None = None
     n_unlabelled_predictions: int | None = None
     inputs: dict[str, Any] | None = None
+    prediction_sets: dict[str, Any] | None = None  # the predictions' conformal sets against the labels (SetMetrics + target)
 
 
 @dataclass

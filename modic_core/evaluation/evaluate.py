@@ -199,7 +199,7 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
     report["n_not_graded"] = int(len(ungraded))  # found but not graded (T2 does not cover them): not scored
     report["not_graded_levels"] = [f"{s}:{l}" for s, l in zip(ungraded["study_id"], ungraded["level"])][:200]
     uniq = uniq[uniq["label"] >= 0]
-    keep_cols = ["study_id", "level", "label", *[c for c in PROBA if c in uniq.columns]]
+    keep_cols = ["study_id", "level", "label", *[c for c in (*PROBA, *SET_COLUMNS) if c in uniq.columns]]
     joined = lab.merge(uniq[keep_cols], on=["study_id", "level"], how="left", indicator=True)
     missing = joined[joined["_merge"] == "left_only"]
     report["n_missing_predictions"] = int(len(missing))
@@ -223,6 +223,7 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
             if col in scored.columns:
                 groups = [_group_value(v) for v in scored[col]]
                 report["by_group"][col] = classification_by_group(y_true, y_pred, groups, proba=proba, patient_ids=pid, **kw)
+    report["prediction_sets"] = _set_report(scored, n_boot=n_boot, seed=seed) if len(scored) else None
     gt_boxes, pred_boxes = _boxes(labels), _boxes(pred)
     report["detection"] = (
         detection_report(gt_boxes, pred_boxes, n_boot=n_boot, seed=seed, level=level) if gt_boxes and pred_boxes else None
@@ -232,6 +233,31 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
         report["notes"].append(f"{_count(report['n_duplicate_labels'], 'label row')} repeated a disc with identical values "
                                "and counted once.")
     return report
+
+
+SET_COLUMNS = ("prediction_set", "set_coverage")
+
+
+def _set_report(scored, *, n_boot: int, seed: int) -> dict[str, Any] | None:
+    """How the predictions' conformal sets did against the labels (``prediction_set`` cells such as ``MC0|MC2``):
+    coverage, single-grade share and accuracy on MC0/MC2 discs (:func:`modic_core.evaluation.conformal.set_metrics`),
+    and the coverage the sets were made at; None when the predictions carry no sets."""
+    import pandas as pd
+
+    from modic_core.analysis.report import SET_SEPARATOR
+    from modic_core.evaluation.conformal import set_metrics
+
+    if "prediction_set" not in scored.columns:
+        return None
+    cells = scored["prediction_set"].fillna("").astype(str).str.strip()
+    has = cells != ""
+    if not has.any():
+        return None
+    sets = [tuple(g.strip() for g in c.split(SET_SEPARATOR) if g.strip()) for c in cells[has]]
+    m = set_metrics(sets, scored.loc[has, "modic"].astype(int).to_numpy(), patient_ids=scored.loc[has, "study_id"].tolist(),
+                    n_boot=n_boot, seed=seed)
+    cov = pd.to_numeric(scored.loc[has, "set_coverage"], errors="coerce").dropna().unique() if "set_coverage" in scored.columns else []
+    return {"target_coverage": [float(v) for v in sorted(cov)], "n_levels_with_sets": int(has.sum()), **m.to_dict()}
 
 
 def _count(n: int, noun: str) -> str:
@@ -310,6 +336,15 @@ def format_report(report: dict[str, Any]) -> str:
                 f"  {g}: n={rep['n_discs']} balanced accuracy {rep['balanced_accuracy']['display']}; "
                 f"MC0-vs-MC2 {rep['mc0_vs_mc2']['display']}"
             )
+    ps = report.get("prediction_sets")
+    if ps:
+        target = ", ".join(f"{100 * v:g} %" for v in ps["target_coverage"]) or "not recorded"
+        lines += ["", "Prediction sets (MC0/MC2 discs; sets made at " + target + ")", "=" * 27,
+                  f"  coverage             {ps['coverage']['display']}",
+                  *[f"  coverage {g:<11} {e['display']}" for g, e in ps["coverage_by_grade"].items()],
+                  f"  single-grade sets    {ps['singleton_share']['display']}",
+                  f"  single grade right   {ps['singleton_accuracy']['display']}",
+                  f"  MC1 in the set       {ps['mc1_in_set']['display']}"]
     d = report.get("detection")
     lines += ["", "Disc detection", "=" * 14]
     if d:

@@ -172,3 +172,20 @@ def test_not_graded_levels_count_as_missing_grades_but_keep_their_boxes(tmp_path
     assert rep["n_not_graded"] == 1 and rep["n_missing_predictions"] == 1
     assert rep["classification"]["n_discs"] == 2
     assert rep["detection"]["recall"]["0.5"]["value"] == 1.0  # the ungraded level's box still counts as found
+
+
+def test_prediction_sets_are_scored_against_the_labels(tmp_path, capsys):
+    """A batch CSV with conformal sets: modic-evaluate reports their coverage and single-grade accuracy."""
+    (tmp_path / "l.csv").write_text("study_id,level,modic\n" + "".join(
+        f"{s},{lv},{m}\n" for s, lv, m in [("1", "L4-L5", 0), ("1", "L5-S1", 2), ("2", "L4-L5", 2), ("2", "L5-S1", 0), ("3", "L4-L5", 1)]))
+    (tmp_path / "p.csv").write_text("study_id,level,prediction,prediction_set,set_coverage\n"
+                                    "1,L4-L5,MC0,MC0,0.9\n1,L5-S1,MC0,MC0|MC2,0.9\n2,L4-L5,MC0,MC0,0.9\n"
+                                    "2,L5-S1,MC2,MC0|MC2,0.9\n3,L4-L5,MC1,MC1,0.9\n")
+    out = tmp_path / "r.json"
+    assert main([str(tmp_path / "p.csv"), str(tmp_path / "l.csv"), "--json", str(out), "--n-boot", "20"]) == 0
+    ps = json.loads(out.read_text())["prediction_sets"]
+    assert ps["target_coverage"] == [0.9] and ps["n"] == 4
+    assert ps["coverage"]["value"] == pytest.approx(3 / 4)
+    assert ps["singleton_share"]["value"] == pytest.approx(2 / 4) and ps["singleton_accuracy"]["value"] == pytest.approx(1 / 2)
+    assert (ps["n_real_mc1"], ps["real_mc1_covered"]) == (1, 1)
+    assert "Prediction sets (MC0/MC2 discs; sets made at 90 %)" in capsys.readouterr().out

@@ -10,7 +10,7 @@ from modic_core.schema import (BatchScaling, Benchmark, BrowserBenchmark, Confor
 from modic_core.settings import project_root
 
 __all__ = ["detector_table", "comparison_table_md", "bench_table", "pairing_table", "naming_table", "transfer_table", "transfer_flag_table", "batch_scaling_tables", "browser_table", "gradcam_table",
-           "learning_curve_table", "conformal_table", "shift_table", "risk_coverage_table", "main"]
+           "learning_curve_table", "conformal_table", "shift_table", "risk_coverage_table", "variants_table", "main"]
 
 ROOT = project_root()
 
@@ -351,6 +351,26 @@ def shift_table(doc: ConformalEvaluation) -> str:
     return "\n".join(lines)
 
 
+def variants_table(doc: ConformalEvaluation) -> str:
+    """Training variants against the shipped model (same folds and seeds; nested 90 % sets), paired patient-bootstrap
+    differences, as a Markdown table; then the rule."""
+    v = doc.variants or {}
+    lines = ["| variant | coverage | single-grade sets | single grade right | single-grade share minus shipped (95% CI) | "
+             "coverage minus shipped (95% CI) | MC0-vs-MC2 balanced acc. minus shipped (95% CI) | passes the rule |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def d(x: dict) -> str:
+        return f"{x['diff']:+.3f} ({x['ci_low']:+.3f} to {x['ci_high']:+.3f})"
+
+    for name, r in v.get("results", {}).items():
+        m, p = SetMetrics.from_dict(r["metrics"]), r["paired_to_shipped"]
+        lines.append(f"| {name} | {m.coverage.value:.3f} | {m.singleton_share.value:.3f} | {m.singleton_accuracy.value:.3f} | "
+                     f"{d(p['singleton_share'])} | {d(p['coverage'])} | {d(p['mc0_vs_mc2'])} | {'yes' if r['passes_rule'] else 'no'} |")
+    if v:
+        lines += ["", v.get("rule", "")]
+    return "\n".join(lines)
+
+
 def risk_coverage_table(doc: ConformalEvaluation) -> str:
     """The risk-coverage curve of the chosen score (nested CV) as a Markdown table."""
     lines = ["| target coverage | achieved | single-grade sets | single grade right | mean set size |", "|---|---|---|---|---|"]
@@ -376,7 +396,8 @@ def main() -> int:
                (LearningCurve, ROOT / "weights" / "learning_curve.json", learning_curve_table),
                (ConformalEvaluation, ROOT / "weights" / "conformal.json", conformal_table),
                (ConformalEvaluation, ROOT / "weights" / "conformal.json", shift_table),
-               (ConformalEvaluation, ROOT / "weights" / "conformal.json", risk_coverage_table))
+               (ConformalEvaluation, ROOT / "weights" / "conformal.json", risk_coverage_table),
+               (ConformalEvaluation, ROOT / "weights" / "conformal.json", variants_table))
     for cls, path, fn in sources:
         print(fn(cls.load(path)) if Path(path).is_file() else "(not available yet)")
         print()

@@ -23,6 +23,7 @@ The rule choosing the score (:data:`SCORE_RULE`) and the shift-test protocol wer
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -277,9 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coverage", type=float, default=DEFAULT_COVERAGE)
     ap.add_argument("--n-boot", type=int, default=500)
     ap.add_argument("--out", default="", help="evaluation JSON (default weights/conformal.json)")
-    ap.add_argument("--variant", action="append", default=[], metavar="NAME=RUN_FOLDER[=COMMAND]",
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=RUN_FOLDER",
                     help="a training variant's CV run folder (runs/<x>/<method>) to compare with the shipped model; its OOF "
-                         "table is copied to weights/conformal_variants_oof.csv (--rescore reads it back)")
+                         "table is copied to weights/conformal_variants_oof.csv (--rescore reads it back); the training "
+                         "command of each variant is read from weights/conformal_variants_commands.json (name -> command)")
     args = ap.parse_args(argv)
     w = Path(args.weights)
     oof_path = w / f"conformal_oof_{args.method}.csv"
@@ -305,20 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     doc, rec = evaluate(oof, temperature=card.calibration.temperature, coverage=args.coverage, shift=shift,
                         n_boot=args.n_boot, command=command, method=args.method, old_flag=old)
     var_path = w / "conformal_variants_oof.csv"
-    commands: dict[str, str] = {}
     if args.variant:
         frames = []
         for spec in args.variant:
-            name, folder, *cmd = spec.split("=", 2)
+            name, folder = spec.split("=", 1)
             frames.append(oof_table(Path(folder)).assign(variant=name))
-            commands[name] = cmd[0] if cmd else ""
         pd.concat(frames, ignore_index=True).to_csv(var_path, index=False)
-        pd.Series(commands).to_json(w / "conformal_variants_commands.json", indent=1)
     if var_path.is_file():
         variants = pd.read_csv(var_path, dtype={"study_id": str}, keep_default_na=False, na_values=[""])
         variants["study_id"] = variants["study_id"].fillna("").astype(str)
         cmd_path = w / "conformal_variants_commands.json"
-        commands = pd.read_json(cmd_path, typ="series").to_dict() if cmd_path.is_file() else {}
+        commands = json.loads(cmd_path.read_text()) if cmd_path.is_file() else {}
         doc.variants = {"rule": VARIANT_RULE, "results": {
             name: {"command": commands.get(name, ""), **compare_variant(oof, v.drop(columns="variant"), score=doc.chosen_score,
                                                                         coverage=args.coverage, n_boot=args.n_boot)}

@@ -86,7 +86,10 @@ def set_metrics(sets: Sequence[Sequence[str]], y: Sequence[int], *, patient_ids:
         return float(covered[ix].mean()) if len(ix) else None
 
     def est(stat, ix) -> Estimate:
-        """The statistic on the discs ``ix`` with a bootstrap of their patients (``b`` indexes into ``ix``)."""
+        """The statistic on the discs ``ix`` with a bootstrap of their patients (``b`` indexes into ``ix``); undefined
+        (None) without discs."""
+        if len(ix) == 0:
+            return _est(None, (None, None), 0)
         ci = _bootstrap(lambda b: stat(ix[b]), pid[ix], n_boot, seed)
         return _est(stat(ix), ci, int(len(ix)))
 

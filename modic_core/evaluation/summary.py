@@ -352,11 +352,11 @@ def shift_table(doc: ConformalEvaluation) -> str:
 
 
 def variants_table(doc: ConformalEvaluation) -> str:
-    """Training variants against the shipped model (same folds and seeds; nested 90 % sets), paired patient-bootstrap
+    """Training variants against the reference (the shipped configuration's CV rerun: same folds and seeds; nested 90 % sets), paired patient-bootstrap
     differences, as a Markdown table; then the rule."""
     v = doc.variants or {}
-    lines = ["| variant | coverage | single-grade sets | single grade right | single-grade share minus shipped (95% CI) | "
-             "coverage minus shipped (95% CI) | MC0-vs-MC2 balanced acc. minus shipped (95% CI) | passes the rule |",
+    lines = ["| variant | coverage | single-grade sets | single grade right | single-grade share minus reference (95% CI) | "
+             "coverage minus reference (95% CI) | MC0-vs-MC2 balanced acc. minus reference (95% CI) | passes the rule |",
              "|---|---|---|---|---|---|---|---|"]
 
     def d(x: dict) -> str:

@@ -50,7 +50,7 @@ SHIFT_PROTOCOL = ("Fixed in advance: per direction, one model trained on two thi
                   "the rest of the held-out group. Added after seeing how much the 15-patient draws spread: the same "
                   "with {k2} patients.")
 VARIANT_RULE = ("Fixed in advance: a training variant replaces the shipped classifier only if its nested 90 % sets keep "
-                "coverage >= 0.89 and its share of single-grade sets is higher than the shipped model's with a paired "
+                "coverage >= 0.89 and its share of single-grade sets is higher than the shipped configuration's (same folds, seeds and data) with a paired "
                 "patient-bootstrap 95 % CI of the difference above zero.")
 RISK_TARGETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975)
 RECAL_PATIENTS = (15, 30)  # 15 fixed in advance; 30 added after seeing the spread of the 15-patient draws

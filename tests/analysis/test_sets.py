@@ -192,3 +192,23 @@ def test_cli_coverage_reaches_the_report(phantom, monkeypatch, tmp_path, capsys)
     assert "grade set" in stdout and "coverage=0.99" in stdout
     n = sum(lv["uncertain"] for lv in d["levels"])
     assert n and uncertain_note(n, 0.99) in stdout
+
+
+def test_scope_note_names_a_scanner_outside_the_calibration():
+    from modic_core.analysis.sets import scope_note
+    from modic_core.classification.conformal import ConformalCalibration
+    from modic_core.volume import VolumeMeta
+
+    cal = ConformalCalibration(score="lac", classes=("MC0", "MC1", "MC2"),
+                               calibration_scores={"MC0": (0.1,), "MC1": (0.1,), "MC2": (0.1,)},
+                               makers=("Philips", "Siemens"), field_strengths=("1.5 T", "3 T"))
+    assert scope_note(cal, VolumeMeta(manufacturer="SIEMENS", field_strength_t=1.5)) == ""
+    assert scope_note(cal, VolumeMeta()) == ""  # the header does not say: nothing to compare
+    ge = scope_note(cal, VolumeMeta(manufacturer="GE MEDICAL SYSTEMS", field_strength_t=3.0))
+    assert "scanner maker GE (calibrated on Philips, Siemens)" in ge and "field strength" not in ge
+    low = scope_note(cal, VolumeMeta(manufacturer="Philips Healthcare", field_strength_t=1.0))
+    assert "field strength 1 T (calibrated on 1.5 T, 3 T)" in low
+    assert scope_note(None, VolumeMeta(manufacturer="GE")) == ""
+    # a calibration that does not record its scanners (site calibration) never warns
+    site = ConformalCalibration(score="lac", classes=cal.classes, calibration_scores=cal.calibration_scores)
+    assert scope_note(site, VolumeMeta(manufacturer="GE")) == ""

@@ -155,7 +155,7 @@ def test_grade_set_column_and_sidebar_coverage_change_sets_without_reanalysis(fa
     at.select_slider(key="coverage").set_value(0.8).run()
     assert_clean(at)
     low = level_table(at)
-    assert dict(zip(low["level"], low["grade set"]))["L2-L3"] == "MC1"  # one grade at 80 %
+    assert dict(zip(low["level"], low["grade set"]))["L2-L3"] == "MC2"  # one grade at 80 %: the model's own, always in its set
     assert not low["uncertain"].any() and list(low["P(MC2)"]) == list(table["P(MC2)"])
     assert not any("prediction set: read" in c.value for c in at.caption)
     assert (sa.detect_runs, dict(sa.classify_runs)) == runs and len(fake_backend.instances) == 1  # nothing reran

@@ -43,3 +43,10 @@ def test_risk_coverage_moves_with_the_target():
     pts = risk_coverage(p_values(probs[200:], cal), y[200:], [0.6, 0.9])
     assert pts[0].singleton_share >= pts[1].singleton_share
     assert pts[1].coverage >= pts[0].coverage
+
+
+def test_set_metrics_without_discs_of_a_grade_are_undefined_not_an_error():
+    m = set_metrics([("MC0",), ("MC0", "MC2")], [0, 0], patient_ids=["a", "b"], n_boot=20)
+    assert m.coverage_by_grade["MC2"].value is None and m.coverage_by_grade["MC2"].n == 0
+    m = set_metrics([("MC1",)], [1], n_boot=20)  # only a real MC1 disc: no MC0/MC2 rate is defined
+    assert m.n == 0 and m.coverage.value is None and m.real_mc1_covered == 1

@@ -68,7 +68,7 @@ def test_dsrdump_reads_the_tree(sr_file):
     assert '(MC0,99MODICCORE,"No Modic change")' in out.stdout
     assert '(NOTGRADED,99MODICCORE,"Not graded")' in out.stdout
     # the "uncertain" flag of each graded level (none for the ungraded one): more than one grade in the set
-    assert out.stdout.count('(UNCERTAIN,99MODICCORE,"Uncertain (more than one grade in the prediction set)")') == 1
+    assert out.stdout.count('(SETMULTI,99MODICCORE,"Uncertain (more than one grade in the prediction set)")') == 1
     assert out.stdout.count('(SETSINGLE,99MODICCORE,"One grade in the prediction set")') == 1
     assert out.stdout.count('CODE:(,,"Grade in prediction set")=(MC0,') == 2  # "MC0"; "MC0 or MC2"
     assert out.stdout.count('CODE:(,,"Grade in prediction set")=(MC2,99MODICCORE,"Modic type 2 change")') == 1

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from modic_core.evaluation.summary import (bench_table, comparison_table_md, conformal_table, risk_coverage_table, shift_table, detector_table, experiments_table, gradcam_table,
+from modic_core.evaluation.summary import (bench_table, comparison_table_md, conformal_table, risk_coverage_table, shift_table, variants_table, detector_table, experiments_table, gradcam_table,
                                           learning_curve_table, naming_table, pairing_table, robustness_table, transfer_flag_table, transfer_table)
 from modic_core.schema import (Benchmark, ConformalEvaluation, DetectorCard, DetectorTransfer, GradcamAudit, GradingExperiments, LearningCurve, NamingAudit, NormalizationComparison,
                                PairingAudit, RobustnessCheck)
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (ConformalEvaluation, "weights/conformal.json", conformal_table),
     (ConformalEvaluation, "weights/conformal.json", shift_table),
     (ConformalEvaluation, "weights/conformal.json", risk_coverage_table),
+    (ConformalEvaluation, "weights/conformal.json", variants_table),
 ])
 def test_readme_quotes_the_shipped_results(cls, path, fn):
     doc = cls.load(ROOT / path)

@@ -112,7 +112,7 @@ with guarded("reading the normalization comparison"):
 
 st.header("Prediction sets: what the model cannot rule out")
 with guarded("reading the prediction-set evaluation"):
-    from modic_core.evaluation.summary import conformal_table, risk_coverage_table, shift_table
+    from modic_core.evaluation.summary import conformal_table, risk_coverage_table, shift_table, variants_table
     from modic_core.ui.modelinfo import SET_MEANING, load_conformal, risk_coverage_chart
 
     conf = load_conformal()
@@ -128,6 +128,9 @@ with guarded("reading the prediction-set evaluation"):
         if conf.shift:
             st.markdown("**Under scanner shift** (a model that never saw the tested group):")
             st.markdown(shift_table(conf))
+        if conf.variants:
+            st.markdown("**Training changes tried for more single grades** (same cross-validation, paired by patient):")
+            st.markdown(variants_table(conf))
         for note in conf.notes:
             st.caption(note)
         st.caption(f"Measured by `{conf.command}`.")

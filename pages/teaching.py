@@ -64,14 +64,18 @@ def teaching_study(key: str, _case: TeachingCase):
 
 def case_report(case: TeachingCase):
     """The report of the case's study with the catalogue's settings (cached by the session's analysis store)."""
-    study = teaching_study(case.key, case)
-    ready, why = rt.models_ready(CATALOGUE_NORMALIZATION)
+    return analysed_or_stop(teaching_study(case.key, case), CATALOGUE_NORMALIZATION, CATALOGUE_THRESHOLD, what="case")
+
+
+def analysed_or_stop(study, normalization: str, threshold: float, *, what: str):
+    """The study's report; the page stops with a sentence when the models are missing or the analysis fails."""
+    ready, why = rt.models_ready(normalization)
     if not ready:
         st.info(why)
         st.stop()
     report = None
-    with st.spinner("Analysing the case…"), guarded("analysing a teaching case"):
-        report = rt.analyse(study, CATALOGUE_NORMALIZATION, CATALOGUE_THRESHOLD, fingerprint=rt.fingerprint_of(study))
+    with st.spinner(f"Analysing the {what}…"), guarded(f"analysing a teaching {what}"):
+        report = rt.analyse(study, normalization, threshold, fingerprint=rt.fingerprint_of(study))
     if report is None:
         st.stop()
     return study, report
@@ -223,16 +227,7 @@ st.warning("**Not teaching material for the model.** The phantom is outside what
            "signal chart above is the lesson; the grade below shows a model failing (Case browser → \"Where the model "
            "fails, and why\").", icon=":material/report:")
 normalization, threshold = rt.current_settings()
-ready, why = rt.models_ready(normalization)
-if not ready:
-    st.info(why)
-    st.stop()
-report = None
-with st.spinner("Analysing the phantom…"), guarded("analysing a teaching phantom"):
-    study = ph.to_study()
-    report = rt.analyse(study, normalization, threshold, fingerprint=rt.fingerprint_of(study))
-if report is None:
-    st.stop()
+study, report = analysed_or_stop(ph.to_study(), normalization, threshold, what="phantom")
 
 
 def show_truth_table() -> None:

@@ -607,6 +607,26 @@ def test_model_card_shows_the_leave_one_maker_out_check_from_its_json(fake_backe
     assert "(23 or 37) than the 5-fold CV models (48)" in "\n".join(c.value for c in at.caption)
 
 
+def test_model_card_shows_the_prediction_sets_from_their_json(fake_backend, weights_with_comparison):
+    import shutil
+
+    from modic_core.evaluation.summary import conformal_table
+    from modic_core.schema import ConformalEvaluation
+
+    at = new_app()
+    at.switch_page("pages/model_card.py").run()
+    assert any("prediction sets have not been calibrated" in i.value for i in at.info)
+    shutil.copy(ROOT / "weights" / "conformal.json", weights_with_comparison / "conformal.json")
+    at.run()
+    assert_clean(at)
+    text = markdown_text(at)
+    doc = ConformalEvaluation.load(ROOT / "weights" / "conformal.json")
+    first_row = [line for line in conformal_table(doc).splitlines() if line.startswith("| lac")][0]
+    assert first_row in text and "A grade set lists every grade the model cannot rule out" in text
+    assert "| Siemens | Philips |" in text and "| label_smoothing_0.1 |" in text  # shift tests and variants
+    assert len(at.get("plotly_chart")) >= 1
+
+
 def test_the_demo_case_and_input_survive_a_visit_to_another_page(fake_backend):
     at = new_app()
     at.selectbox(key="cv_demo").set_value("phantom-dicom").run()

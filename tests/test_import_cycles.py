@@ -28,7 +28,7 @@ def _without_package_to_descendant(edges: dict[str, set[str]]) -> dict[str, set[
 
 def _import_graph() -> dict[str, set[str]]:
     """Module -> modules it imports directly (inside ``modic_core``), parent->child edges dropped."""
-    graph = grimp.build_graph(ROOT, include_external_packages=False)
+    graph = grimp.build_graph(ROOT, include_external_packages=False, cache_dir=None)  # no cache files in the checkout
     edges = {module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules}
     return _without_package_to_descendant(edges)
 

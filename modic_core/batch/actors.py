@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modic_core.batch.rows import alignment_cell, level_rows, redact
 from modic_core.batch.sink import STATUS_COLUMNS
 from modic_core.errors import InputError
 from modic_core.export.fields import report_fields
@@ -50,8 +51,6 @@ def read_studies(batch):
     """Read and pair each study of the batch (T2 resampled onto T1); failures become rows."""
     import pandas as pd
 
-    from modic_core.batch.local import _redact
-
     out = []
     for r in batch.to_dict("records"):
         cs = _cohort_study(r["study_id"], r["t1"], r["t2"])
@@ -60,7 +59,7 @@ def read_studies(batch):
         try:
             payload = pickle.dumps(cs.load(), protocol=pickle.HIGHEST_PROTOCOL)
         except InputError as exc:
-            status, message = "error", _redact(str(exc), cs)
+            status, message = "error", redact(str(exc), cs)
         except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
             status, message = "failed", type(exc).__name__
         out.append({"study_id": cs.study_id, "t1": r["t1"], "t2": r["t2"], "status": status, "message": message,
@@ -108,7 +107,6 @@ class StudyAnalyzer:
         import pandas as pd
 
         from modic_core.analysis.analyze import StudyAnalysis, analyze_many
-        from modic_core.batch.local import _alignment_cell, _level_rows, _redact
 
         if self.fault and self.fault.get("sleep_s"):
             time.sleep(float(self.fault["sleep_s"]))
@@ -138,15 +136,15 @@ class StudyAnalyzer:
                 try:
                     sa = analyses[i]
                     report = sa.report(self.normalization, self.threshold, gradcam=False)
-                    levels = _level_rows(cs.study_id, report, self.normalization, self.threshold)
+                    levels = level_rows(cs.study_id, report, self.normalization, self.threshold)
                     t = report.timings
                     row.update({k: "" if v is None else str(v) for k, v in report_fields(report).items()})  # text: one Arrow type
-                    row.update(status="ok", n_levels=len(levels), alignment=_alignment_cell(report),
+                    row.update(status="ok", n_levels=len(levels), alignment=alignment_cell(report),
                                message=" ".join(report.warnings), levels_json=json.dumps(levels),
                                detect_s=float(t.get("detection_s", 0.0) + t.get("alignment_s", 0.0)),
                                classify_s=float(sum(t.get(k, 0.0) for k in ("normalization_s", "crops_s", "classifier_s", "report_s"))))
                 except InputError as exc:
-                    row.update(status="error", message=_redact(str(exc), cs))
+                    row.update(status="error", message=redact(str(exc), cs))
                 except Exception as exc:  # noqa: BLE001
                     row.update(status="failed", message=type(exc).__name__)
                 self.n_done += 1

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import tempfile
 import time
@@ -57,11 +56,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from modic_core import settings
+from modic_core.batch.rows import alignment_cell, level_rows, redact
 from modic_core.batch.sink import read_status
 from modic_core.batch.sink import (PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, lock_output, read_done, read_results,
                                    status_path)
 from modic_core.cli_args import batch_size as batch_size_arg, n_boot as n_boot_arg, positive_int, stall_timeout, threshold as threshold_arg
-from modic_core.export.fields import report_fields, set_coverage
+from modic_core.export.fields import report_fields
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
 
@@ -138,51 +138,6 @@ def open_cohort(source: str | Path) -> Iterator[list[CohortStudy]]:
         else:
             raise InputError(f"'{source.name}' is neither a cohort folder nor a zip of one.")
         yield list(iter_cohort(root))
-
-
-def _level_rows(study_id: str, report, normalization: str, threshold: float) -> list[dict[str, Any]]:
-    rows = []
-    for lv in report.levels:
-        r = lv.row(digits=5)
-        rows.append({"study_id": study_id, **{k: r[k] for k in PRED_COLUMNS if k in r},
-                     "normalization": normalization, "threshold": float(threshold), "set_coverage": set_coverage(report)})
-    return rows
-
-
-def _alignment_cell(report) -> str:
-    """Status-file cell of the T1/T2 alignment check: ``ok``, ``ok (moved N mm)``, ``FAILED`` or empty."""
-    al = getattr(report, "alignment", None)
-    if al is None:
-        return ""
-    if not al.ok:
-        return "FAILED"
-    moved = math.hypot(*al.translation_mm)
-    return "ok" if al.method == "header" else f"ok (moved {moved:.0f} mm)"
-
-
-def _redact(message: str, study: CohortStudy) -> str:
-    """``message`` with the study's file and folder names replaced by neutral labels.
-
-    Error messages name the file they could not read; in practice file names carry patient
-    names and record numbers (``DOE_JOHN_MRN4471_t1.mha``), so none goes into the status file.
-    """
-    names: dict[str, str] = {}
-    for role, path in (("T1", study.t1_path), ("T2", study.t2_path)):
-        path = Path(path)
-        names.setdefault(str(path), f"[{role} file]")
-        names.setdefault(path.name, f"[{role} file]")
-        names.setdefault(str(path.parent), "[folder]")
-        names.setdefault(path.parent.name, "[folder]")
-        if path.is_dir():  # a DICOM folder: errors may name the files in it
-            for k, sub in enumerate(path.rglob("*")):
-                if k >= 5000:
-                    break
-                names.setdefault(sub.name, f"[{role} file]")
-    for name in sorted((n for n in names if n and n not in (".", "/")), key=len, reverse=True):
-        if name.isdigit() and len(name) < 4:
-            continue  # "4" would also match counts in the sentence; such a name identifies nobody
-        message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-]|\.\w)", names[name], message)
-    return message
 
 
 def _default_factory():
@@ -263,12 +218,12 @@ def run_cohort(
                     if isinstance(sa, BaseException):
                         raise sa
                     report = sa.report(normalization, threshold, gradcam=gradcam)
-                    rows = _level_rows(cs.study_id, report, normalization, threshold)
+                    rows = level_rows(cs.study_id, report, normalization, threshold)
                     status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows),
-                              "alignment": _alignment_cell(report), "message": " ".join(report.warnings),
+                              "alignment": alignment_cell(report), "message": " ".join(report.warnings),
                               **report_fields(report)}  # warnings, t1_t2_aligned, alignment_<key>
                 except InputError as exc:
-                    status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": _redact(str(exc), cs)}
+                    status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": redact(str(exc), cs)}
                 except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
                     status = {"study_id": cs.study_id, "status": "failed", "n_levels": 0, "message": type(exc).__name__}
                 status["seconds"] = round(t_load + shared + time.perf_counter() - t0, 3)

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modic_core.batch.rows import level_rows
+
 __all__ = ["main", "measure_cost_split", "run", "write_phantom_cohort"]
 
 SINGLE_SHAPE = (320, 320)
@@ -89,7 +91,7 @@ def measure_cost_split(folder: Path, *, sample: int = 12, normalization: str = "
     import torch
 
     from modic_core.analysis.analyze import StudyAnalysis
-    from modic_core.batch.local import _level_rows, open_cohort
+    from modic_core.batch.local import open_cohort
     from modic_core.batch.sink import ResultSink
     from modic_core.classification import load_classifier
     from modic_core.detection import load_detector
@@ -111,7 +113,7 @@ def measure_cost_split(folder: Path, *, sample: int = 12, normalization: str = "
                 sa.alignment()
                 t2 = time.perf_counter()
                 report = sa.report(normalization, threshold, gradcam=False)
-                rows = _level_rows(cs.study_id, report, normalization, threshold)
+                rows = level_rows(cs.study_id, report, normalization, threshold)
                 t3 = time.perf_counter()
                 sink.add({"study_id": cs.study_id, "status": "ok", "n_levels": len(rows), "seconds": 0.0,
                           "alignment": "", "message": ""}, rows)

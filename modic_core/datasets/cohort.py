@@ -13,7 +13,6 @@ one of the column's values counts as not graded, never as an error.
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from modic_core.anatomy import LEVEL_NAMES, level_name  # noqa: F401  (re-exported)
+from modic_core.datasets.records import CohortStudy, LevelLabel  # re-exported: the records of every cohort format
+from modic_core.datasets.spider import iter_spider_release
 from modic_core.datasets.tables import numeric_column, read_text_csv
 from modic_core.errors import InputError
 
@@ -49,39 +50,6 @@ def aux_classes(extra: dict) -> dict[str, int]:
         if v is not None and v in values:
             out[col] = values.index(v)
     return out
-
-
-@dataclass
-class LevelLabel:
-    """Ground truth of one disc level. ``box`` is (x0, y0, x1, y1) in T1 pixels or None."""
-
-    level: str
-    ivd_label: int
-    modic: int
-    box: tuple[float, float, float, float] | None = None
-    z_range: tuple[int, int] | None = None  # slice range [z0, z1] of the region, 3D cohorts only
-    extra: dict = field(default_factory=dict)  # further per-disc gradings (e.g. AUX_GRADINGS) -> value
-
-
-@dataclass
-class CohortStudy:
-    study_id: str
-    t1_path: Path
-    t2_path: Path
-    manufacturer: str = ""
-    field_strength_t: float | None = None
-    levels: list[LevelLabel] = field(default_factory=list)
-    t2_aligned: bool | None = None  # studies.csv ``t2_aligned`` (False: T2 does not line up with T1); None when absent
-
-    @property
-    def has_boxes(self) -> bool:
-        return bool(self.levels) and all(l.box is not None for l in self.levels)
-
-    def load(self):
-        """Load the paired :class:`~modic_core.volume.Study` (T2 resampled onto T1)."""
-        from modic_core.pairing.study import load_study
-
-        return load_study(self.t1_path, self.t2_path, study_id=self.study_id)
 
 
 def read_cohort_tables(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -217,8 +185,6 @@ def iter_cohort(folder: str | Path) -> Iterator[CohortStudy]:
         yield from load_cohort(folder)
         return
     if (folder / "images").is_dir() and (folder / "masks").is_dir():
-        from modic_core.datasets.spider import iter_spider_release
-
         yield from iter_spider_release(folder)
         return
     raise InputError(f"'{folder.name}' is neither a cohort folder (studies.csv) nor a SPIDER release (images/, masks/).")

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from modic_core.anatomy import level_name
-from modic_core.datasets.cohort import CohortStudy, LevelLabel
+from modic_core.datasets.records import CohortStudy, LevelLabel
 from modic_core.errors import InputError
 from modic_core.volume import Volume, VolumeMeta
 

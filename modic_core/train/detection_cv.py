@@ -113,7 +113,7 @@ def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] 
 
 def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequence[str]]) -> list[dict]:
     """Each fold's checkpoint (``runs/fold{k}/ckpt.pt``) run on its held-out training images (mid
-    slice of T1 and T2, :func:`modic_core.train.detector.load_detector_samples`) through the app's
+    slice of T1 and T2, :func:`modic_core.train.detector_samples.load_detector_samples`) through the app's
     per-slice path; one dict per image with merged regions (``boxes`` in T1 pixels, ``scores``,
     ``anchor``) and the ground truth (``gt_boxes``, ``gt_levels``)."""
     import torch
@@ -121,7 +121,7 @@ def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequenc
     from modic_core.datasets.cohort import iter_cohort
     from modic_core.detection.infer import Detector
     from modic_core.detection.model import DetectorConfig, build_detector
-    from modic_core.train.detector import load_detector_samples
+    from modic_core.train.detector_samples import load_detector_samples  # torch: loaded only to run the checkpoints
 
     wanted = {str(i) for f in folds for i in f}
     studies = [s for s in iter_cohort(cohort) if s.has_boxes and s.study_id in wanted]

@@ -17,67 +17,21 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from modic_core.datasets.cohort import CohortStudy
 from modic_core.detection.boxes import TRAIN_ROTATION_DEG
 from modic_core.detection.model import build_detector
-from modic_core.detection.preprocess import to_detector_grid
 from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig
 from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.train.detection_cv import summarize_detector_cv
+from modic_core.train.detector_samples import DetectorSample, load_detector_samples, region_class  # also re-exported (__all__)
 
 __all__ = ["DetectorSample", "region_class", "load_detector_samples", "train_detector", "main"]
-
-
-@dataclass
-class DetectorSample:
-    """One training image on the detector grid: (1, H, W) in [0, 1], boxes (N, 4) in grid pixels."""
-
-    study_id: str
-    sequence: str
-    image: torch.Tensor
-    boxes: torch.Tensor
-    levels: list[str]
-    scale: np.ndarray  # grid pixel = T1 pixel * scale (sy, sx)
-
-    @property
-    def labels(self) -> torch.Tensor:
-        """Class of each box: 2 for the L5-S1 region (the sacral anchor), 1 for every other disc."""
-        return torch.tensor([region_class(lv) for lv in self.levels], dtype=torch.int64)
-
-
-def region_class(level: str) -> int:
-    """Detector class of a region by its level name: 2 = L5-S1 (anchor of the level count), 1 = other."""
-    return 2 if str(level).strip().upper() == "L5-S1" else 1
-
-
-def load_detector_samples(studies: list[CohortStudy], *, sequences=("T1", "T2")) -> list[DetectorSample]:
-    """Middle slice of T1 and of T2 (on the T1 grid) for each study with boxes (3D: see below)."""
-    out = []
-    for cs in tqdm(studies, desc="loading", file=sys.stderr, leave=False):
-        study = cs.load()
-        levels = list(cs.levels)
-        zc = study.t1.shape[0] // 2
-        if any(l.z_range is not None for l in levels):
-            # 3D cohorts (SPIDER release): the slice nearest the median region centre, and the
-            # regions whose slice range contains it.
-            zc = int(np.median([sum(l.z_range) / 2 for l in levels if l.z_range is not None]))
-            levels = [l for l in levels if l.z_range is None or l.z_range[0] <= zc <= l.z_range[1]]
-        if not levels:
-            continue
-        for seq in sequences:
-            vol = study.t1 if seq == "T1" else study.t2
-            img, scale = to_detector_grid(vol.array[zc], vol.spacing[1:])
-            boxes = np.array([l.box for l in levels], dtype=np.float32)
-            boxes[:, [0, 2]] *= scale[1]
-            boxes[:, [1, 3]] *= scale[0]
-            out.append(DetectorSample(cs.study_id, seq, img, torch.from_numpy(boxes), [l.level for l in levels], scale))
-    return out
 
 
 def _random_affine(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
@@ -242,7 +196,6 @@ def rescore(out: Path, argv: list[str]) -> int:
     import json
     from dataclasses import replace as dc_replace
 
-    from modic_core.train.detection_cv import summarize_detector_cv
 
     preds = json.loads((out / "detector_cv_predictions.json").read_text())
     card = DetectorCard.load(out / "detector.json")
@@ -288,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     wpath = out / "detector.pt"
 
     def write_report(cv_preds: list[dict], pending: bool) -> None:
-        from modic_core.train.detection_cv import summarize_detector_cv
-
         DetectorCard(
             command=command,
             data=DetectorData(cohort=str(args.cohort), n_studies=len(studies),

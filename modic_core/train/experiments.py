@@ -71,6 +71,7 @@ from modic_core.train.classifier import (
 from modic_core.train.common import set_threads
 from modic_core.train.learning_curve import (SUBSET_RULE, draw_spread, extrapolation_text, nested_subsets, parse_fractions,
                                              score_curve)
+from modic_core.train.variant_scores import score_variants  # also re-exported (__all__)
 
 __all__ = ["AUX_WEIGHT", "VARIANTS", "merge_results", "score_variants", "run_learning_curve", "main"]
 
@@ -89,29 +90,6 @@ def _probs(model, x: torch.Tensor, *, flip: bool) -> np.ndarray:
     if flip:
         logits = (logits + model(x.flip(-1))) / 2
     return torch.softmax(logits, 1).numpy()
-
-
-def score_variants(y: np.ndarray, patients: list[str], probs: dict[str, np.ndarray], *, n_boot: int = 1000) -> dict:
-    """Metrics of each variant's probabilities (N, 3) against the true labels ``y`` (0/1/2)."""
-    from modic_core.evaluation.calibration import reliability
-    from modic_core.evaluation.metrics import bootstrap_ci, mc0_vs_mc2_balanced_accuracy, paired_bootstrap
-
-    out = {}
-    keep = (y == 0) | (y == 2)
-    for name, p in probs.items():
-        pred = p.argmax(1)
-        ba = mc0_vs_mc2_balanced_accuracy(y, proba=p)["value"]
-        ci = bootstrap_ci(lambda idx, p=p: mc0_vs_mc2_balanced_accuracy(y[idx], proba=p[idx])["value"], len(y), patients,
-                          n_boot=n_boot, seed=0) if n_boot else {}
-        ece, _ = reliability(p, y)
-        row = {"mc0_vs_mc2_balanced_accuracy": ba, "ci_low": ci.get("ci_low"), "ci_high": ci.get("ci_high"),
-               "mc0_mc2_called_mc1": float(np.mean(pred[keep] == 1)), "ece_uncalibrated": ece}
-        if name != "single":
-            d = paired_bootstrap(y, pred, probs["single"].argmax(1), patients, metric="mc0_vs_mc2_balanced_accuracy",
-                                 proba_a=p, proba_b=probs["single"], n_boot=n_boot, seed=0)
-            row.update({"diff_to_single": d["diff"], "diff_ci_low": d["ci_low"], "diff_ci_high": d["ci_high"]})
-        out[name] = row
-    return out
 
 
 def _variants(text: str) -> list[str]:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from modic_core.train.variant_scores import score_variants
+
 __all__ = ["SUBSET_RULE", "nested_subsets", "parse_fractions", "score_curve", "draw_spread", "extrapolation_text"]
 
 #: How :func:`nested_subsets` draws, written into the document.
@@ -77,7 +79,6 @@ def score_curve(y: np.ndarray, patients: list[str], probs: dict[float, np.ndarra
     held-out discs (every fraction scored on the same resampled patients), "fit_at_full": the fitted BA at 1.0}``.
     """
     from modic_core.evaluation.metrics import bootstrap_ci, mc0_vs_mc2_balanced_accuracy, paired_bootstrap
-    from modic_core.train.experiments import score_variants
 
     fr = sorted(probs)
     if 1.0 not in probs:

@@ -296,20 +296,6 @@ def test_file_names_never_reach_the_status_file_or_the_output(fake_factory, tmp_
         assert secret not in written + captured.out + captured.err, secret
 
 
-def test_redact_replaces_file_folder_and_dicom_member_names_only(tmp_path):
-    from modic_core.datasets.cohort import CohortStudy
-
-    series = tmp_path / "cohort" / PHI[0] / "t1_dicom"
-    series.mkdir(parents=True)
-    (series / f"{PHI[0]}_0001.dcm").write_bytes(b"x")
-    st = CohortStudy("s1", series, tmp_path / "cohort" / PHI[0] / f"{PHI[0]}_t2.mha")
-    msg = (f"The DICOM files in {PHI[0]} (2 files) are damaged; the file '{PHI[0]}_0001.dcm' of t1_dicom and "
-           f"'{PHI[0]}_t2.mha' in the cohort could not be read (4 slices).")
-    out = batch._redact(msg, st)
-    assert "DOE_" not in out and "MRN" not in out
-    assert "'[T1 file]'" in out and "'[T2 file]'" in out and "in the cohort could not be read (4 slices)." in out
-
-
 def test_defaults_come_from_settings_at_call_time(fake_factory, monkeypatch):
     monkeypatch.setenv("MODIC_NORMALIZATION", "minmax")
     monkeypatch.setenv("MODIC_THRESHOLD", "0.7")

@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if card.calibration is None:
         raise SystemExit(f"{card_path} has no temperature calibration")
     shift_path = w / "conformal_shift_predictions.csv"
-    shift = pd.read_csv(shift_path, dtype={"study_id": str}) if shift_path.is_file() else None
+    # the shift tests train z-score models (train/conformal_shift.py): they describe no other method
+    shift = pd.read_csv(shift_path, dtype={"study_id": str}) if shift_path.is_file() and args.method == "zscore" else None
     unc = card.calibration.uncertainty
     old = {"threshold": card.calibration.uncertain_below, "rule": card.calibration.threshold_rule,
            "share_flagged": unc.rate.display if unc and unc.rate else None,

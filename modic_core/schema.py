@@ -516,6 +516,9 @@ class ConformalRecord(Record):
     mondrian: str = "grade"  # categories of the class-conditional calibration
     temperature: float = 1.0  # the temperature the scored probabilities carried
     n_synthetic_mc1: int = 0
+    # per grade, the calibration score at the default coverage: a grade is in the set when its score is at most this
+    # (for readers of the card; inference uses the p-values of ``calibration_scores``, which give the same sets)
+    quantiles: dict[str, float | None] = field(default_factory=dict)  # None: too few scores, the grade is always in
     makers: list[str] = field(default_factory=list)  # scanner makers of the calibration discs
     field_strengths: list[str] = field(default_factory=list)  # and their field strengths
     extra: dict[str, Any] = field(default_factory=dict)

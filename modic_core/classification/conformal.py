@@ -33,7 +33,7 @@ from crepes import ConformalClassifier
 
 from modic_core import settings
 
-__all__ = ["DEFAULT_COVERAGE", "COVERAGE_CHOICES", "SCORES", "ConformalCalibration", "nonconformity", "p_values",
+__all__ = ["DEFAULT_COVERAGE", "COVERAGE_CHOICES", "SCORES", "ConformalCalibration", "nonconformity", "p_values", "quantile",
            "prediction_sets", "set_label", "is_uncertain_set"]
 
 #: The coverage used when nothing else is chosen (share of levels whose true grade is in the set); ``MODIC_COVERAGE``
@@ -82,6 +82,14 @@ class ConformalCalibration:
     def min_coverage_miss(self, grade: str) -> float:
         """The smallest p-value a grade can get (1 / (n + 1)): coverages above ``1 -`` this always keep the grade."""
         return 1.0 / (self.n(grade) + 1)
+
+
+def quantile(scores: Sequence[float], coverage: float) -> float:
+    """The calibration score at ``coverage``: the ``ceil((n + 1) * coverage)``-th smallest of ``scores`` (inf when that
+    exceeds n). A test score at or below it has a p-value above ``1 - coverage`` (up to ties at the quantile)."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    k = int(np.ceil((len(s) + 1) * float(coverage) - 1e-9))
+    return float(s[k - 1]) if 1 <= k <= len(s) else float("inf")
 
 
 def p_values(probs: np.ndarray, cal: ConformalCalibration) -> np.ndarray:

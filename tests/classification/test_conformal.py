@@ -96,3 +96,13 @@ def test_the_models_grade_is_always_in_its_set():
     pv = p_values(probs, cal)
     assert prediction_sets(pv, CLASSES, 0.9) == [("MC2",)]  # MC1 left out without ``top``
     assert prediction_sets(pv, CLASSES, 0.9, top=probs.argmax(1)) == [("MC1", "MC2")]
+
+
+def test_quantile_is_where_the_p_value_crosses_one_minus_coverage():
+    from modic_core.classification.conformal import quantile
+
+    rng = np.random.default_rng(5)
+    scores = rng.random(57)
+    q = quantile(scores, 0.9)
+    assert _brute_p(q - 1e-9, scores) > 0.1 and _brute_p(q + 1e-9, scores) <= 0.1
+    assert quantile(scores[:5], 0.9) == float("inf")  # 5 scores cannot support 90 %: every grade stays in

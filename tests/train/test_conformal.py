@@ -49,6 +49,10 @@ def test_shipped_classifier_carries_the_chosen_calibration():
     sizes = {k: len(v) for k, v in card.conformal.calibration_scores.items()}
     assert sizes["MC0"] + sizes["MC2"] == int(((oof["role"] == "cv") & oof["modic"].isin([0, 2])).sum())
     assert sizes["MC1"] == n_syn + int(((oof["role"] == "cv") & (oof["modic"] == 1)).sum())
+    from modic_core.classification.conformal import quantile
+
+    for grade, scores in card.conformal.calibration_scores.items():  # the card's readable quantiles match its scores
+        assert card.conformal.quantiles[grade] == round(quantile(scores, card.conformal.coverage), 6)
     clf = load_classifier("zscore")
     assert clf.conformal is not None and clf.conformal.score == doc.chosen_score
 

@@ -30,6 +30,7 @@ def test_site_scores_replace_mc0_mc2_and_keep_mc1(tmp_path):
     assert np.allclose(sorted(got.conformal.calibration_scores["MC0"]), sorted(np.round(expect[y == 0], 6)))
     assert got.conformal.calibration_scores["MC1"] == shipped.calibration_scores["MC1"]
     assert "site calibration" in got.conformal.fitted_on
+    assert got.conformal.quantiles["MC1"] == shipped.quantiles["MC1"] and got.conformal.quantiles["MC0"] != shipped.quantiles["MC0"]
     # the copy's classifier reads the new calibration (its sha256 still names the same weights)
     cal = read_conformal(tmp_path / "w" / "classifier_zscore.pt", got.sha256)
     assert cal is not None and cal.n("MC0") == 20 and cal.n("MC1") == len(shipped.calibration_scores["MC1"])

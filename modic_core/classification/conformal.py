@@ -33,7 +33,7 @@ from crepes import ConformalClassifier
 
 from modic_core import settings
 
-__all__ = ["DEFAULT_COVERAGE", "COVERAGE_CHOICES", "SCORES", "ConformalCalibration", "nonconformity", "p_values", "quantile",
+__all__ = ["DEFAULT_COVERAGE", "COVERAGE_CHOICES", "SCORES", "ConformalCalibration", "nonconformity", "p_values", "quantile", "quantiles",
            "prediction_sets", "set_label", "is_uncertain_set"]
 
 #: The coverage used when nothing else is chosen (share of levels whose true grade is in the set); ``MODIC_COVERAGE``
@@ -90,6 +90,16 @@ def quantile(scores: Sequence[float], coverage: float) -> float:
     s = np.sort(np.asarray(scores, dtype=np.float64))
     k = int(np.ceil((len(s) + 1) * float(coverage) - 1e-9))
     return float(s[k - 1]) if 1 <= k <= len(s) else float("inf")
+
+
+def quantiles(calibration_scores: Mapping[str, Sequence[float]], coverage: float) -> dict[str, float | None]:
+    """Per grade, :func:`quantile` of its scores rounded to 6 decimals; None where too few scores support
+    ``coverage`` (the grade is then always in the set). What the classifier card records for its readers."""
+    out: dict[str, float | None] = {}
+    for grade, scores in calibration_scores.items():
+        q = quantile(scores, coverage)
+        out[grade] = round(q, 6) if np.isfinite(q) else None
+    return out
 
 
 def p_values(probs: np.ndarray, cal: ConformalCalibration) -> np.ndarray:

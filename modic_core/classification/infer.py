@@ -121,9 +121,10 @@ def load_classifier(normalization: str, *, weights_dir: str | None = None, devic
         if any(not np.allclose(file_lm.get(k, np.nan), v) for k, v in landmarks.items()):
             raise RuntimeError(f"{side.name} does not match the landmarks stored in {path.name}")
     sha = sha256_file(path)
+    card = read_card(path, sha)  # read once: temperature and prediction sets both come from it
     return Classifier(model, spec=CropSpec(**payload["crop"]), normalization=normalization, landmarks=landmarks,
-                      device=device, source=path.name, sha256=sha, calibration=read_calibration(payload, path, sha),
-                      conformal=read_conformal(path, sha), **read_cam_scales(path.parent / CAM_AUDIT_FILE, normalization, sha))
+                      device=device, source=path.name, sha256=sha, calibration=read_calibration(payload, path, sha, card=card),
+                      conformal=read_conformal(path, sha, card=card), **read_cam_scales(path.parent / CAM_AUDIT_FILE, normalization, sha))
 
 
 def read_cam_scales(path: Path, normalization: str, sha256: str) -> dict:
@@ -143,35 +144,12 @@ def read_cam_scales(path: Path, normalization: str, sha256: str) -> dict:
     return {"cam_scales": {k: float(v) for k, v in scale.values.items() if v and v > 0}, "cam_quantile": float(scale.quantile)}
 
 
-def read_calibration(payload: dict, path: Path, sha256: str) -> Calibration:
-    """The calibration stored in the weights (``payload["calibration"]``), else the one of the card
-    beside them (``classifier_<method>.json``, only when its sha256 names these weights), else none
-    (temperature 1, never uncertain). An unreadable card is ignored here; the model card page shows it."""
-    stored = payload.get("calibration")
-    if isinstance(stored, dict) and stored.get("temperature"):
-        return Calibration(float(stored["temperature"]), _opt_float(stored.get("uncertain_below")))
-    card_path = path.with_suffix(".json")
-    if card_path.is_file():
-        from modic_core.schema import ClassifierCard, SchemaError
-
-        try:
-            card = ClassifierCard.load(card_path)
-        except (SchemaError, OSError, ValueError):
-            return Calibration()
-        cal = card.calibration
-        if cal is not None and card.sha256 == sha256 and cal.temperature:
-            return Calibration(float(cal.temperature), _opt_float(cal.uncertain_below))
-    return Calibration()
+_READ = object()  # the card argument's default: read the card beside the weights
 
 
-def _opt_float(v) -> float | None:
-    return None if v is None else float(v)
-
-
-def read_conformal(path: Path, sha256: str) -> ConformalCalibration | None:
-    """The prediction sets' calibration from the card beside the weights (``classifier_<method>.json``,
-    only when its sha256 names these weights and it holds a ``conformal`` record); None otherwise (the
-    app then shows no sets and says so)."""
+def read_card(path: Path, sha256: str):
+    """The classifier card beside the weights (``classifier_<method>.json``), only when it is readable and its
+    sha256 names these weights; None otherwise (an unreadable card is ignored here; the model card page shows it)."""
     card_path = path.with_suffix(".json")
     if not card_path.is_file():
         return None
@@ -181,8 +159,32 @@ def read_conformal(path: Path, sha256: str) -> ConformalCalibration | None:
         card = ClassifierCard.load(card_path)
     except (SchemaError, OSError, ValueError):
         return None
-    rec = card.conformal
-    if rec is None or card.sha256 != sha256 or tuple(rec.classes) != ("MC0", "MC1", "MC2"):
+    return card if card.sha256 == sha256 else None
+
+
+def read_calibration(payload: dict, path: Path, sha256: str, *, card=_READ) -> Calibration:
+    """The calibration stored in the weights (``payload["calibration"]``), else the one of the card
+    beside them (:func:`read_card`; ``card``: that card already read), else none (temperature 1)."""
+    stored = payload.get("calibration")
+    if isinstance(stored, dict) and stored.get("temperature"):
+        return Calibration(float(stored["temperature"]), _opt_float(stored.get("uncertain_below")))
+    card = read_card(path, sha256) if card is _READ else card
+    cal = None if card is None else card.calibration
+    if cal is not None and cal.temperature:
+        return Calibration(float(cal.temperature), _opt_float(cal.uncertain_below))
+    return Calibration()
+
+
+def _opt_float(v) -> float | None:
+    return None if v is None else float(v)
+
+
+def read_conformal(path: Path, sha256: str, *, card=_READ) -> ConformalCalibration | None:
+    """The prediction sets' calibration from the card beside the weights (:func:`read_card`; ``card``: that card
+    already read) when it holds a ``conformal`` record; None otherwise (the app then shows no sets and says so)."""
+    card = read_card(path, sha256) if card is _READ else card
+    rec = None if card is None else card.conformal
+    if rec is None or tuple(rec.classes) != ("MC0", "MC1", "MC2"):
         return None  # another model's, or grades in another order than the network's outputs: no sets
     try:
         return ConformalCalibration(score=rec.score, classes=tuple(rec.classes),

@@ -33,7 +33,7 @@ import pandas as pd
 from modic_core.classification.conformal import DEFAULT_COVERAGE, SCORES
 from modic_core.evaluation.calibration import fit_temperature, nested_calibrated, softmax
 from modic_core.evaluation.conformal import calibration_from, nested_p_values, risk_coverage, set_metrics, sets_from
-from modic_core.classification.conformal import p_values, quantile
+from modic_core.classification.conformal import p_values, quantiles
 from modic_core.schema import ClassifierCard, ConformalEvaluation, ConformalRecord, SetMetrics
 from modic_core.train.classifier import LOGIT_COLUMNS, field_strength_group, scanner_group
 
@@ -199,7 +199,7 @@ def evaluate(oof: pd.DataFrame, *, temperature: float, coverage: float = DEFAULT
                                      f"{len(syn)} synthetic MC1 lesions in held-out MC0 crops",
         rule=SCORE_RULE, mondrian="grade", temperature=round(float(temperature), 6), n_synthetic_mc1=int(len(syn)),
         makers=sorted(set(makers) - {"unknown"}), field_strengths=sorted(set(fields) - {"unknown"}),
-        quantiles={k: (round(q, 6) if np.isfinite(q) else None) for k, q in ((k, quantile(v, coverage)) for k, v in cal.calibration_scores.items())},
+        quantiles=quantiles(cal.calibration_scores, coverage),
     )
     return doc, rec
 

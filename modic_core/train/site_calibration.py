@@ -27,7 +27,7 @@ import numpy as np
 from modic_core import settings
 from modic_core.analysis import analyze
 from modic_core.analysis.report import CLASS_NAMES
-from modic_core.classification.conformal import nonconformity, quantile
+from modic_core.classification.conformal import nonconformity, quantiles
 from modic_core.datasets.cohort import iter_cohort
 from modic_core.errors import InputError
 from modic_core.schema import ClassifierCard
@@ -85,8 +85,7 @@ def write_site_weights(probs: np.ndarray, y: np.ndarray, ids: list[str], *, weig
     rec.fitted_on = (f"site calibration: MC0/MC2 from {len(y)} labelled levels of {len(set(ids))} studies ({source}); "
                      f"MC1 as shipped ({rec.fitted_on})")
     rec.makers, rec.field_strengths = [], []  # the site's scanners are what it was calibrated on: no scope warning
-    rec.quantiles = {k: (round(q, 6) if np.isfinite(q) else None)
-                     for k, q in ((k, quantile(v, rec.coverage)) for k, v in rec.calibration_scores.items())}
+    rec.quantiles = quantiles(rec.calibration_scores, rec.coverage)
     card.conformal = rec
     card.save(out / card_name)
     return card

@@ -148,11 +148,8 @@ def evaluate(oof: pd.DataFrame, *, temperature: float, coverage: float = DEFAULT
     y, folds, pid = cv["modic"].to_numpy(dtype=int), cv["fold"].to_numpy(dtype=int), cv["study_id"].astype(str).tolist()
     z = cv[LOGIT_COLUMNS].to_numpy(dtype=np.float64)
     zs = syn[LOGIT_COLUMNS].to_numpy(dtype=np.float64)
-    # nested temperature: fold k scaled by the temperature fitted on the other folds (synthetic rows of fold k too)
-    nested, temps = nested_calibrated(z, y, folds)
+    nested, ps_nested, syn_folds = _nested_probs(cv, syn)
     fold_ids = sorted(set(folds.tolist()))
-    ps_nested = np.concatenate([softmax(zs[syn["fold"].to_numpy() == k] / temps[i]) for i, k in enumerate(fold_ids)])
-    syn_folds = np.concatenate([syn["fold"].to_numpy()[syn["fold"].to_numpy() == k] for k in fold_ids])
     makers = _groups(cv, "manufacturer", scanner_group)
     fields = _groups(cv, "field_strength_t", field_strength_group)
     per_score, by_maker, by_field, pvals = {}, {}, {}, {}
@@ -204,18 +201,25 @@ def evaluate(oof: pd.DataFrame, *, temperature: float, coverage: float = DEFAULT
     return doc, rec
 
 
+def _nested_probs(cv: pd.DataFrame, syn: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nested temperature scaling: the CV rows of fold k and its synthetic-MC1 rows divided by the temperature
+    fitted on the other folds. Returns (CV probabilities, synthetic probabilities, the synthetic rows' folds)."""
+    y, folds = cv["modic"].to_numpy(dtype=int), cv["fold"].to_numpy(dtype=int)
+    nested, temps = nested_calibrated(cv[LOGIT_COLUMNS].to_numpy(dtype=np.float64), y, folds)
+    sf = syn["fold"].to_numpy()
+    zs = syn[LOGIT_COLUMNS].to_numpy(dtype=np.float64)
+    ps = np.zeros((len(syn), 3))
+    for i, k in enumerate(sorted(set(folds.tolist()))):
+        ps[sf == k] = softmax(zs[sf == k] / temps[i])
+    return nested, ps, sf
+
+
 def _nested_sets(oof: pd.DataFrame, *, score: str, coverage: float) -> tuple[pd.DataFrame, list[tuple[str, ...]]]:
     """The CV rows of an OOF table and their nested sets (temperature and calibration from the other folds)."""
     cv = oof[oof["role"] == "cv"].sort_values(["study_id", "level"]).reset_index(drop=True)
     syn = oof[oof["role"] == "synthetic_mc1"].reset_index(drop=True)
     y, folds = cv["modic"].to_numpy(dtype=int), cv["fold"].to_numpy(dtype=int)
-    nested, temps = nested_calibrated(cv[LOGIT_COLUMNS].to_numpy(dtype=np.float64), y, folds)
-    fold_ids = sorted(set(folds.tolist()))
-    sf = syn["fold"].to_numpy()
-    zs = syn[LOGIT_COLUMNS].to_numpy(dtype=np.float64)
-    ps = np.zeros((len(syn), 3))
-    for i, k in enumerate(fold_ids):
-        ps[sf == k] = softmax(zs[sf == k] / temps[i])
+    nested, ps, sf = _nested_probs(cv, syn)
     pv = nested_p_values(nested, y, folds, score=score, extra_probs=ps, extra_y=np.ones(len(ps), int), extra_folds=sf)
     return cv, sets_from(pv, coverage, nested)
 

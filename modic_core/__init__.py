@@ -10,6 +10,7 @@ Data flow (one package per step): ``io`` (series readers, uploads) -> ``pairing`
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+import importlib
 
 from modic_core.errors import InputError
 from modic_core.pairing.study import load_study, make_study
@@ -36,7 +37,5 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'modic_core' has no attribute {name!r}")

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, TypeVar
 
+import numpy as np
+
 from modic_core.errors import InputError
 
 __all__ = [
@@ -133,8 +135,6 @@ def _dump(value: Any) -> Any:
 
 
 def _json_default(o: Any) -> Any:
-    import numpy as np
-
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):

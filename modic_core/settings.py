@@ -161,7 +161,7 @@ def device() -> str:
     env = _env("MODIC_DEVICE")
     if env:
         return env
-    import torch
+    import torch  # lazy: torch is heavy; only the model path needs it
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from modic_core.errors import InputError
+
 __all__ = ["Volume", "Study", "VolumeMeta", "scanner_group", "field_strength_group"]
 
 
@@ -82,7 +84,7 @@ class Volume:
 
     def to_sitk(self):
         """SimpleITK image with the same geometry (ITK index order is x, y, z)."""
-        import SimpleITK as sitk
+        import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
         img = sitk.GetImageFromArray(self.array)
         img.SetSpacing((self.spacing[2], self.spacing[1], self.spacing[0]))
@@ -93,13 +95,11 @@ class Volume:
     @classmethod
     def from_sitk(cls, image, meta: VolumeMeta | None = None) -> "Volume":
         """Build from a SimpleITK image (2D images become one slice)."""
-        import SimpleITK as sitk
+        import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
         if image.GetDimension() == 2:
             image = sitk.JoinSeries(image)
         if image.GetNumberOfComponentsPerPixel() != 1:
-            from modic_core.errors import InputError
-
             raise InputError("The image has colour (several values per pixel); a greyscale MRI series is needed.")
         arr = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)  # a float32 image: no second copy
         sx, sy, sz = image.GetSpacing()

@@ -20,6 +20,7 @@ from modic_core.ui.teaching_cases import (
 )
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
+from modic_core.ui.comparison import load_comparison
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui.teaching import (
     ENDPLATES,
@@ -177,8 +178,6 @@ st.info(EXPECTED_SIGNAL[int(grade)])
 
 @st.cache_data(show_spinner=False)
 def real_mc1_count() -> int | None:
-    from modic_core.ui.comparison import load_comparison
-
     try:
         comp = load_comparison()
     except Exception:  # noqa: BLE001 - an unreadable file: the note says "a handful"

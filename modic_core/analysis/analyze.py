@@ -38,8 +38,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+import dataclasses
 
 import numpy as np
+import torch
 
 from modic_core import settings
 from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
@@ -55,6 +57,13 @@ from modic_core.errors import InputError
 from modic_core.io.outputs import check_output, write_output
 from modic_core.pairing.alignment import Alignment, fov_coverage
 from modic_core.volume import Study, Volume
+from modic_core.analysis.naming_correction import NameCorrection, Shift, apply_correction
+from modic_core.classification import load_classifier
+from modic_core.classification.infer import classifier_path
+from modic_core.detection import load_detector
+from modic_core.detection.infer import pick_device
+from modic_core.normalization.methods import NORMALIZATIONS, normalize
+from modic_core.pairing.study import load_study
 
 __all__ = ["CliExporter", "MIN_THRESHOLD", "DEFAULT_NORMALIZATION", "StudyAnalysis", "analyze", "analyze_many", "get_analysis", "naming_warning",
            "models_available", "study_fingerprint"]  # study_fingerprint lives in modic_core.analysis.cache
@@ -70,10 +79,6 @@ MAX_SLAB_HALF = 1  # D = 1 models see the region's centre slice ±1 (within its 
 
 def models_available(weights_dir: str | Path | None = None) -> dict[str, bool]:
     """Which weight files are installed: {"detector": bool, "<method>": bool for each normalization}."""
-    from modic_core import settings
-    from modic_core.classification.infer import classifier_path
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     wd = Path(weights_dir) if weights_dir else settings.weights_dir()
     out = {"detector": (wd / "detector.pt").is_file()}
     out.update({m: classifier_path(m, wd).is_file() for m in NORMALIZATIONS})
@@ -152,8 +157,6 @@ class StudyAnalysis:
     # -- cache keys: everything the result depends on
     def _detector_obj(self):
         if self._detector is None:
-            from modic_core.detection import load_detector
-
             self._detector = load_detector()
         return self._detector
 
@@ -241,8 +244,6 @@ class StudyAnalysis:
         a = self.alignment()
         if a.t2 is None:
             return self.study
-        import dataclasses
-
         return dataclasses.replace(self.study, t2=self.study.t2.with_array(a.t2))
 
     def coverage(self) -> np.ndarray:
@@ -276,9 +277,6 @@ class StudyAnalysis:
     # -- stage 2
     def _prepare(self, normalization: str):
         """Normalized crops of every candidate (all slab slices), ready for one network pass."""
-        from modic_core.classification import load_classifier
-        from modic_core.normalization.methods import normalize
-
         clf = load_classifier(normalization)
         cands = self.candidates()
         t0 = time.perf_counter()
@@ -329,8 +327,6 @@ class StudyAnalysis:
                 return self._cls[(normalization, g)]
         if self._cache is None:
             return None
-        from modic_core.classification import load_classifier
-
         clf = load_classifier(normalization)
         for g in ((gradcam,) if gradcam else (False, True)):
             hit = self._cache.get(self._cls_key(normalization, g, clf))
@@ -366,8 +362,6 @@ class StudyAnalysis:
         normalization = normalization or settings.default_normalization()
         threshold = settings.default_threshold() if threshold is None else threshold
         coverage = settings.default_coverage() if coverage is None else settings.check_coverage(coverage)
-        from modic_core.detection.infer import pick_device
-
         if threshold < MIN_THRESHOLD:
             raise InputError(f"The confidence threshold must be at least {MIN_THRESHOLD}.")
         t_start = time.perf_counter()
@@ -463,8 +457,6 @@ def analyze_many(analyses: list[StudyAnalysis], normalization: str | None = None
 
 
 def _analyze_many(analyses: list[StudyAnalysis], normalization: str, *, gradcam: bool) -> None:
-    from modic_core.detection import load_detector
-
     todo = [sa for sa in analyses if sa._det is None and (sa._cache is None or sa._det_key() not in sa._cache)]
     if todo:
         det = load_detector()
@@ -476,8 +468,6 @@ def _analyze_many(analyses: list[StudyAnalysis], normalization: str, *, gradcam:
     todo = [sa for sa in analyses if sa._cached(normalization, gradcam) is None]
     if not todo:
         return
-    import torch
-
     prepared = [sa._prepare(normalization) for sa in todo]
     clf = prepared[0][0]
     sizes = [len(p[1]) for p in prepared]
@@ -528,9 +518,6 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     if exporter is not None:
         exporter.add_arguments(ap)
     args = ap.parse_args(argv)
-    from modic_core.normalization.methods import NORMALIZATIONS
-    from modic_core.pairing.study import load_study
-
     try:
         if args.normalization not in NORMALIZATIONS:
             raise InputError(f"Unknown normalization {args.normalization!r}; choose one of {', '.join(NORMALIZATIONS)}.")
@@ -546,8 +533,6 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
         sa = get_analysis(study)
         rep = sa.report(args.normalization, args.threshold, gradcam=not args.no_gradcam, coverage=args.coverage)
         if args.shift_names:
-            from modic_core.analysis.naming_correction import NameCorrection, Shift, apply_correction
-
             rep = apply_correction(rep, NameCorrection((Shift(args.shift_names),)))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

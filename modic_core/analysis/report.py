@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from modic_core.classification.conformal import set_label
+from modic_core.schema import StudyReportRecord
 
 #: Display names of :meth:`LevelResult.row` columns in tables and CSV files.
 DISPLAY_COLUMNS = {"score": "confidence", "p_mc0": "P(MC0)", "p_mc1": "P(MC1)", "p_mc2": "P(MC2)"}
@@ -199,8 +200,6 @@ class StudyReport:
         return self.alignment is None or bool(getattr(self.alignment, "ok", True))
 
     def to_dict(self) -> dict[str, Any]:
-        from modic_core.schema import StudyReportRecord
-
         return {
             **StudyReportRecord.header(),  # schema, schema_version: read back with StudyReportRecord.from_dict
             "normalization": self.normalization,
@@ -223,7 +222,7 @@ class StudyReport:
     def table(self):
         """Per-level table as a pandas DataFrame with :data:`TABLE_COLUMNS`; no rows when no level was found.
         "grade set" reads as :func:`~modic_core.classification.conformal.set_label` writes it ("MC0 or MC2")."""
-        import pandas as pd
+        import pandas as pd  # lazy: pandas is heavy; only the table path needs it
 
         rows = [{**lv.row(digits=3), "grade set": set_label(lv.prediction_set)} for lv in self.levels]
         empty = LevelResult(level="", box=(0.0, 0.0, 0.0, 0.0), score=0.0, probabilities={}, prediction="")

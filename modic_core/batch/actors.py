@@ -23,10 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from modic_core.batch.rows import alignment_cell, level_rows, redact
 from modic_core.batch.sink import STATUS_COLUMNS
 from modic_core.errors import InputError
 from modic_core.export.fields import report_fields
+from modic_core.datasets.cohort import CohortStudy
 
 __all__ = ["ANALYZED_COLUMNS", "READ_COLUMNS", "StudyAnalyzer", "peak_mb", "read_studies", "row_to_outputs"]
 
@@ -42,15 +45,11 @@ def peak_mb() -> float:
 
 
 def _cohort_study(study_id: str, t1: str, t2: str):
-    from modic_core.datasets.cohort import CohortStudy
-
     return CohortStudy(str(study_id), Path(t1), Path(t2))
 
 
 def read_studies(batch):
     """Read and pair each study of the batch (T2 resampled onto T1); failures become rows."""
-    import pandas as pd
-
     out = []
     for r in batch.to_dict("records"):
         cs = _cohort_study(r["study_id"], r["t1"], r["t2"])
@@ -79,8 +78,9 @@ class StudyAnalyzer:
 
     def __init__(self, *, normalization: str, threshold: float, torch_threads: int = 1, batched: bool = True,
                  fault: dict[str, Any] | None = None) -> None:
-        import torch
+        import torch  # lazy: torch is heavy; only the model path needs it
 
+        # lazy: modic_core.classification, modic_core.detection pull in torch; only the model path needs it
         from modic_core.classification import load_classifier
         from modic_core.detection import load_detector
 
@@ -104,8 +104,7 @@ class StudyAnalyzer:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def __call__(self, batch):
-        import pandas as pd
-
+        # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
         from modic_core.analysis.analyze import StudyAnalysis, analyze_many
 
         if self.fault and self.fault.get("sleep_s"):
@@ -157,8 +156,6 @@ class StudyAnalyzer:
 
 def row_to_outputs(row: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """An analysed row -> (status row, per-level rows) as the sinks take them."""
-    from modic_core.batch.sink import STATUS_COLUMNS
-
     status = {k: row.get(k, "") for k in STATUS_COLUMNS}
     status["n_levels"] = int(status["n_levels"])
     status["seconds"] = float(status["seconds"])

@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import pandas as pd
+
 from modic_core import settings
 from modic_core.batch.rows import alignment_cell, level_rows, redact
 from modic_core.batch.sink import read_status
@@ -64,6 +66,12 @@ from modic_core.cli_args import batch_size as batch_size_arg, n_boot as n_boot_a
 from modic_core.export.fields import report_fields
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
+from modic_core.batch.ray_engine import run_ray
+from modic_core.batch.sink import append_csv
+from modic_core.evaluation.evaluate import evaluate, read_labels, read_predictions, collapse_duplicate_labels, format_report
+from modic_core.io.upload import extract_zip, temporary_folder
+from modic_core.normalization.methods import NORMALIZATIONS
+from modic_core.schema import CohortMetrics
 
 __all__ = ["PRED_COLUMNS", "STATUS_COLUMNS", "CohortRun", "labels_frame", "main", "open_cohort", "run_cohort",
            "score_predictions", "status_path"]
@@ -86,13 +94,9 @@ class CohortRun:
     skipped: list[str] = field(default_factory=list)
 
     def predictions(self):
-        import pandas as pd
-
         return pd.DataFrame(self.rows, columns=PRED_COLUMNS)
 
     def status_frame(self):
-        import pandas as pd
-
         return pd.DataFrame(self.status, columns=STATUS_COLUMNS)
 
     @property
@@ -123,8 +127,6 @@ def _find_cohort_root(folder: Path) -> Path:
 def open_cohort(source: str | Path) -> Iterator[list[CohortStudy]]:
     """The studies of a cohort folder, SPIDER release or zip (a zip is unpacked into a temporary folder,
     safely, and removed on exit)."""
-    from modic_core.io.upload import extract_zip, temporary_folder
-
     source = Path(source)
     with ExitStack() as stack:
         if source.is_file() and source.suffix.lower() == ".zip":
@@ -141,6 +143,7 @@ def open_cohort(source: str | Path) -> Iterator[list[CohortStudy]]:
 
 
 def _default_factory():
+    # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
     from modic_core.analysis.analyze import StudyAnalysis
 
     return StudyAnalysis
@@ -182,7 +185,7 @@ def run_cohort(
         run.skipped = [s.study_id for s in studies if s.study_id in skip]
         total = len(todo)
         if batch_size is None:
-            import torch
+            import torch  # lazy: torch is heavy; only the model path needs it
 
             batch_size = GPU_BATCH if torch.cuda.is_available() else 1
         batch_size = max(1, int(batch_size))
@@ -202,6 +205,7 @@ def run_cohort(
                 # one network pass per stage for the whole chunk (GPU); per-study fallback on any error
                 t0 = time.perf_counter()
                 try:
+                    # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
                     from modic_core.analysis.analyze import analyze_many
 
                     analyze_many(analyses, normalization, gradcam=gradcam)
@@ -238,8 +242,6 @@ def run_cohort(
 
 def labels_frame(studies: Sequence[CohortStudy]):
     """The labels of the studies in the ``levels.csv`` format (with manufacturer and field strength)."""
-    import pandas as pd
-
     rows = []
     for st in studies:
         for lv in st.levels:
@@ -255,8 +257,6 @@ def labels_frame(studies: Sequence[CohortStudy]):
 
 def score_predictions(predictions, studies: Sequence[CohortStudy], *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any] | None:
     """Metrics report (:func:`modic_core.evaluation.evaluate.evaluate`) of a predictions frame against the studies' labels."""
-    from modic_core.evaluation.evaluate import evaluate, read_labels, read_predictions
-
     labels = labels_frame(studies)
     if labels.empty:
         return None
@@ -291,8 +291,6 @@ def _drop_failed(status_file: Path) -> int:
 
 
 def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    from modic_core.batch.sink import append_csv
-
     append_csv(path, columns, rows)
 
 
@@ -339,8 +337,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.engine == "local" and (args.address or args.num_gpus_per_worker is not None or args.concurrency):
         ap.error("--address, --num-gpus-per-worker and --concurrency need --engine ray")
 
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     if args.normalization not in NORMALIZATIONS:
         print(f"error: unknown normalization '{args.normalization}'; choose one of {', '.join(NORMALIZATIONS)}", file=sys.stderr)
         return 2
@@ -370,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_locked(args, out: Path, sfile: Path) -> int:
     """The CLI's run once the output is locked: analyse what is left, write, score."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: tqdm is needed only for the progress bar
 
     done = _read_done(out, sfile)
     bar = tqdm(total=0, unit="study", dynamic_ncols=True)
@@ -387,8 +383,6 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
             _check_labels(studies)  # before hours of analysis, not at the metrics after them
             sink = ResultSink(out, total=len(studies), already=sum(s.study_id in done for s in studies), engine=args.engine)
             if args.engine == "ray":
-                from modic_core.batch.ray_engine import run_ray
-
                 rrun = run_ray(studies, sink=sink, normalization=args.normalization, threshold=args.threshold,
                                skip_ids=done, address=args.address, concurrency=args.concurrency,
                                gpus_per_worker=args.num_gpus_per_worker, batch_size=args.batch_size,
@@ -423,8 +417,6 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
 
 def _check_labels(studies: Sequence[CohortStudy]) -> None:
     """InputError when levels.csv grades one disc twice, differently (identical repeats are counted once at scoring)."""
-    from modic_core.evaluation.evaluate import collapse_duplicate_labels
-
     labels = labels_frame(studies)
     if not labels.empty:
         collapse_duplicate_labels(labels, "levels.csv", line_numbers=False)
@@ -432,8 +424,6 @@ def _check_labels(studies: Sequence[CohortStudy]) -> None:
 
 def _write_metrics(args, out: Path, sfile: Path, studies: Sequence[CohortStudy]) -> None:
     """Score the results as written on disk (every run so far), not what this run held in memory."""
-    from modic_core.evaluation.evaluate import format_report
-
     all_rows = read_results(out)
     tried = _read_done(out, sfile)  # every study analysed by this run or an earlier one
     report = score_predictions(all_rows, [s for s in studies if s.study_id in tried], n_boot=args.n_boot)
@@ -442,8 +432,6 @@ def _write_metrics(args, out: Path, sfile: Path, studies: Sequence[CohortStudy])
     rpath = Path(args.report) if args.report else out.with_name(out.stem + ".metrics.json")
     report["inputs"] = {"predictions": out.name, "cohort": Path(args.cohort).name,
                         "normalization": args.normalization, "threshold": args.threshold}
-    from modic_core.schema import CohortMetrics
-
     CohortMetrics.body_from_dict(report, source=rpath.name).save(rpath)
     print(format_report(report))
     print(f"\nmetrics written to {rpath}")

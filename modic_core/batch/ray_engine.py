@@ -184,7 +184,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     """Ray, connected: reuses one already initialised in this process; else starts a local one
     (``address`` None; ``num_cpus`` defaults to every core) or connects to ``auto`` / ``ray://host:port``,
     and shuts down what it started."""
-    import ray
+    import ray  # lazy: ray is optional (pip install .[ray]); only the ray engine needs it
 
     if ray.is_initialized():
         yield ray
@@ -256,7 +256,8 @@ def run_ray(
         run = RayRun(plan=plan, total=len(todo), skipped=[s.study_id for s in studies if s.study_id in skip])
         if not todo:
             return run
-        import ray.data
+        import ray.data  # lazy: ray is optional (pip install .[ray]); only the ray engine needs it
+        # lazy: ray is optional (pip install .[ray]); only the ray engine needs it
         from ray.data import ActorPoolStrategy, DataContext
 
         ctx = DataContext.get_current()
@@ -329,7 +330,9 @@ def _retry_args() -> dict[str, Any]:
 
 
 def _is_stall(exc: BaseException) -> bool:
+    # lazy: ray is optional (pip install .[ray]); only the ray engine needs it
     from ray.data.exceptions import ExecutionTimeoutError
+    # lazy: ray is optional (pip install .[ray]); only the ray engine needs it
     from ray.exceptions import GetTimeoutError
 
     seen = set()

@@ -40,9 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import pandas as pd
+
 from modic_core.errors import InputError
 from modic_core.export.fields import alignment_columns
 from modic_core.io.csv_safe import escape_row
+from modic_core.datasets.tables import read_text_csv
+from modic_core.schema import BatchProgress
 
 __all__ = ["ResultSink", "OutputBusy", "is_parquet", "lock_output", "lock_path", "progress_path", "read_done", "read_results",
            "status_path"]
@@ -135,8 +139,6 @@ def append_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -
 
 
 def _parquet_frame(rows: list[dict[str, Any]]):
-    import pandas as pd
-
     df = pd.DataFrame(rows, columns=PRED_COLUMNS)
     for c in _FLOAT:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
@@ -150,24 +152,18 @@ def _parquet_frame(rows: list[dict[str, Any]]):
 
 def read_results(out: str | Path):
     """The written per-level rows (all parts of a Parquet folder, or the CSV) as a DataFrame."""
-    import pandas as pd
-
     out = Path(out)
     if is_parquet(out):
         parts = sorted(out.glob("part-*.parquet")) if out.is_dir() else []
         if not parts:
             return pd.DataFrame(columns=PRED_COLUMNS)
         return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    from modic_core.datasets.tables import read_text_csv
-
     if not out.is_file():
         return pd.DataFrame(columns=PRED_COLUMNS)
     return read_text_csv(out, "The results file")
 
 
 def read_status(status_file: Path):
-    from modic_core.datasets.tables import read_text_csv
-
     try:
         df = read_text_csv(status_file, "The status file")
     except InputError:
@@ -189,7 +185,7 @@ def read_done(out: str | Path, *, retry_failed: bool = False) -> set[str]:
     try:
         if is_parquet(out):
             if out.is_dir():
-                import pyarrow.parquet as pq
+                import pyarrow.parquet as pq  # lazy: pyarrow is heavy; only Parquet output needs it
 
                 for p in out.glob("part-*.parquet"):
                     done |= set(map(str, pq.read_table(p, columns=["study_id"]).column(0).to_pylist()))
@@ -281,8 +277,6 @@ class ResultSink:
             append_csv(self.out, PRED_COLUMNS, [])
 
     def write_progress(self, *, state: str = "running") -> None:
-        from modic_core.schema import BatchProgress
-
         done = sum(self.counts.values())
         failed = done - self.counts.get("ok", 0)
         BatchProgress(

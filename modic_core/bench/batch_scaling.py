@@ -27,8 +27,19 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+import sys
+
+import pandas as pd
+import torch
 
 from modic_core.batch.rows import level_rows
+from modic_core.analysis.analyze import StudyAnalysis
+from modic_core.batch.local import open_cohort
+from modic_core.batch.sink import ResultSink
+from modic_core.classification import load_classifier
+from modic_core.datasets.synthetic import make_phantom, make_phantom_2d
+from modic_core.detection import load_detector
+from modic_core.schema import BatchProgress, BatchScaling, Machine
 
 __all__ = ["main", "measure_cost_split", "run", "write_phantom_cohort"]
 
@@ -39,10 +50,6 @@ MULTI_SHAPE = (15, 256, 256)
 def write_phantom_cohort(folder: str | Path, *, n_single: int = 0, n_multi: int = 0, seed: int = 0) -> Path:
     """Write ``n_single`` single-slice and ``n_multi`` 15-slice phantom studies as a cohort folder
     (``studies/<id>/t1.mha, t2.mha``; IDs ``s0000..`` and ``m0000..``); returns the folder."""
-    import pandas as pd
-
-    from modic_core.datasets.synthetic import make_phantom, make_phantom_2d
-
     folder = Path(folder)
     rows, levels = [], []
     grades = [{}, {"L4-L5": (2, "both")}, {"L5-S1": (1, "upper")}, {"L3-L4": (1, "both"), "L5-S1": (2, "lower")}]
@@ -71,8 +78,6 @@ def _rss_children_peak_mb() -> float:
 
 def _run_cli(args: list[str]) -> tuple[float, float, str]:
     """Run the batch CLI in a fresh process: (wall seconds, peak RSS MiB of that process, stderr)."""
-    import sys
-
     t0 = time.perf_counter()
     cmd = [sys.executable, "-c",
            "import resource, sys; from modic_core.batch.local import main; rc = main(sys.argv[1:]); "
@@ -88,14 +93,6 @@ def _run_cli(args: list[str]) -> tuple[float, float, str]:
 def measure_cost_split(folder: Path, *, sample: int = 12, normalization: str = "zscore", threshold: float = 0.5) -> dict[str, float]:
     """Median seconds per study of read (+pair), detect (+alignment check), classify (+report) and write
     (one Parquet part per study, the worst case), in this process with one torch thread."""
-    import torch
-
-    from modic_core.analysis.analyze import StudyAnalysis
-    from modic_core.batch.local import open_cohort
-    from modic_core.batch.sink import ResultSink
-    from modic_core.classification import load_classifier
-    from modic_core.detection import load_detector
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     det = load_detector()
@@ -133,10 +130,6 @@ def _engine_figures(folder: Path, engine: str, n: int, tmp: Path) -> dict[str, A
     out = tmp / f"{folder.name}-{engine}.parquet"
     args = [str(folder), "--out", str(out), "--no-resume", "--n-boot", "10", "--engine", engine]
     wall, peak, err = _run_cli(args)
-    import pandas as pd
-
-    from modic_core.schema import BatchProgress
-
     status = pd.read_csv(out.with_name(out.stem + ".status.csv"), dtype=str, keep_default_na=False)
     prog = BatchProgress.load(out.with_name(out.stem + ".progress.json"))
     fig: dict[str, Any] = {"studies": n, "ok": int((status["status"] == "ok").sum()), "wall_s": round(wall, 1),
@@ -215,10 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=12, help="studies timed stage by stage for the cost split")
     ap.add_argument("--json", default="benchmarks/batch_scaling.json")
     args = ap.parse_args(argv)
-    import torch
-
-    from modic_core.schema import BatchScaling, Machine
-
     figures = run(n_single=args.single, n_multi=args.multi, sample=args.sample)
     doc = BatchScaling(
         when=time.strftime("%Y-%m-%dT%H:%M:%S"), commit=_commit(),

@@ -20,10 +20,23 @@ import statistics
 import subprocess
 import time
 from typing import Callable
+import dataclasses
 
 import torch
+import numpy as np
 
 from modic_core import settings
+from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
+from modic_core.analysis.analyze import StudyAnalysis, models_available
+from modic_core.batch.local import run_cohort
+from modic_core.bench.normalization import run_benchmark
+from modic_core.classification import load_classifier
+from modic_core.datasets.demo import demo_dir
+from modic_core.datasets.synthetic import make_phantom
+from modic_core.detection import load_detector
+from modic_core.pairing.study import load_study, resample_to
+from modic_core.schema import Benchmark
+from modic_core.volume import Volume
 
 __all__ = ["run", "main"]
 
@@ -47,12 +60,6 @@ def _rss_gb() -> float:
 
 
 def _bench_device(device: str, repeats: int) -> dict:
-    from modic_core.analysis.analyze import StudyAnalysis, models_available
-    from modic_core.classification import load_classifier
-    from modic_core.datasets.demo import demo_dir
-    from modic_core.detection import load_detector
-    from modic_core.pairing.study import load_study
-
     root = demo_dir()
     dicom = (root / "phantom_dicom" / "t1", root / "phantom_dicom" / "t2")
     spider = next((p / "t1.mha", p / "t2.mha") for p in sorted((root / "cohort" / "studies").iterdir()))
@@ -105,14 +112,6 @@ def _bench_device(device: str, repeats: int) -> dict:
 def _bench_alignment(study, det, repeats: int) -> dict:
     """The T1/T2 alignment check on the 15-slice pair: as stored (header passes), and with its T2
     moved 45 mm head-foot under another frame of reference (the check must move it back)."""
-    import dataclasses
-
-    import numpy as np
-
-    from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
-    from modic_core.pairing.study import resample_to
-    from modic_core.volume import Volume
-
     t1_regions = det.detect(study.t1).filter(ALIGN_THRESHOLD)  # known from detection in an analysis
     n = study.t2_native
     meta = dataclasses.replace(n.meta, frame_of_reference_uid="moved")
@@ -127,12 +126,6 @@ def _bench_alignment(study, det, repeats: int) -> dict:
 
 
 def _bench_cohort() -> dict:
-    from modic_core.datasets.demo import demo_dir
-
-    try:
-        from modic_core.batch.local import run_cohort
-    except ImportError:
-        return {"skipped": "batch mode not available"}
     folder = demo_dir() / "cohort"
     run_cohort(folder, normalization=settings.DEFAULT_NORMALIZATION, threshold=settings.DEFAULT_THRESHOLD)  # warm-up: models loaded, caches filled
     t0 = time.perf_counter()
@@ -144,8 +137,6 @@ def _bench_cohort() -> dict:
 
 
 def run(*, repeats: int = 5) -> dict:
-    from modic_core.bench.normalization import run_benchmark
-
     torch.set_num_threads(max(1, torch.get_num_threads()))
     doc = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -160,8 +151,6 @@ def run(*, repeats: int = 5) -> dict:
         doc["gpu"] = _bench_device("cuda", repeats)
     doc["cohort_throughput"] = _bench_cohort()
     doc["normalization_15x512x512"] = run_benchmark(shape=(15, 512, 512), repeats=repeats)
-    from modic_core.datasets.synthetic import make_phantom
-
     make_phantom(seed=0)  # warm imports
     doc["synthetic_phantom_15x256x256"] = _time(lambda: make_phantom(seed=1), repeats)  # the tests' and demos' generator
     c = doc["cpu"]
@@ -211,8 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     doc = run(repeats=args.repeats)
     _print(doc)
-    from modic_core.schema import Benchmark
-
     p = Benchmark.body_from_dict(doc, source=args.json).save(args.json)  # validated, atomic
     print("wrote", p)
     return 0

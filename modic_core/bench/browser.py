@@ -33,6 +33,9 @@ from pathlib import Path
 
 from modic_core.bench.serve import start_streamlit, stop
 from modic_core.schema import BrowserBenchmark, InteractionTiming
+from modic_core.normalization.methods import NORMALIZATIONS
+from modic_core.ui.comparison import shipped_best_method
+from modic_core.ui.session import models_status
 
 __all__ = ["TARGETS_MS", "main", "run"]
 
@@ -150,11 +153,7 @@ def _stats(samples: list[float], target: float, note: str | None = None) -> Inte
 def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None = None,
         screenshots: Path | None = None) -> BrowserBenchmark:
     """Start the app, drive Chromium, return the timings."""
-    from playwright.sync_api import sync_playwright
-
-    from modic_core.normalization.methods import NORMALIZATIONS
-    from modic_core.ui.comparison import shipped_best_method
-    from modic_core.ui.session import models_status
+    from playwright.sync_api import sync_playwright  # lazy: playwright is optional (browser benchmark only)
 
     if not CHROMIUM.exists():
         raise SystemExit("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")

@@ -20,6 +20,15 @@ import resource
 import time
 from pathlib import Path
 
+import torch
+
+from modic_core import settings
+from modic_core.analysis.cache import result_cache, study_fingerprint
+from modic_core.datasets.synthetic import make_phantom
+from modic_core.export.render import slice_heatmap
+from modic_core.ui.backend import default_backend
+from modic_core.ui.session import AnalysisStore, models_status
+
 __all__ = ["main", "run"]
 
 TARGET_PEAK_GB = 2.0
@@ -38,15 +47,6 @@ def _peak_mb() -> float:
 def run(*, sessions: int = 6, studies: int = 3, shape: tuple[int, int, int] = (15, 512, 512),
         methods: list[str] | None = None, thresholds: tuple[float, ...] = (0.5, 0.3, 0.7)) -> dict:
     """Drive the sessions; returns the figures (MiB) and the settings used."""
-    import torch
-
-    from modic_core import settings
-    from modic_core.analysis.cache import result_cache, study_fingerprint
-    from modic_core.datasets.synthetic import make_phantom
-    from modic_core.export.render import slice_heatmap
-    from modic_core.ui.backend import default_backend
-    from modic_core.ui.session import AnalysisStore, models_status
-
     backend = default_backend()
     status = models_status(backend)
     if not status["detector"]:

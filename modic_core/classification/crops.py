@@ -103,7 +103,7 @@ def paste_back_patches(
     One float32 patch per slice of the crop that lies inside the volume, covering only the
     T1 pixels under the crop (bilinear); :func:`paste_back` places them in a full volume.
     """
-    from scipy.ndimage import map_coordinates
+    from scipy.ndimage import map_coordinates  # lazy: scipy is heavy; only this computation needs it
 
     Z, Y, X = shape
     cy, cx = (box[1] + box[3]) / 2, (box[0] + box[2]) / 2

@@ -14,6 +14,9 @@ from modic_core.classification.conformal import ConformalCalibration
 from modic_core.classification.crops import CropSpec
 from modic_core.classification.gradcam import get_variant, grad_cam
 from modic_core.classification.model import ClassifierConfig, build_classifier
+from modic_core.errors import InputError
+from modic_core.normalization.methods import load_landmarks
+from modic_core.schema import sha256_file, GradcamAudit, SchemaError, ClassifierCard
 
 __all__ = ["Classifier", "load_classifier", "classifier_path", "read_calibration", "read_cam_scales", "read_conformal"]
 
@@ -98,12 +101,8 @@ class Classifier:
 @functools.lru_cache(maxsize=16)
 def load_classifier(normalization: str, *, weights_dir: str | None = None, device: str | None = None) -> Classifier:
     """Load ``weights/classifier_<normalization>.pt`` once per process."""
-    from modic_core.schema import sha256_file
-
     path = classifier_path(normalization, weights_dir)
     if not path.is_file():
-        from modic_core.errors import InputError
-
         raise InputError(f"No trained classifier is installed for the normalization '{normalization}'.")
     device = device or settings.device()
     payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -114,8 +113,6 @@ def load_classifier(normalization: str, *, weights_dir: str | None = None, devic
     landmarks = {k: np.asarray(v, dtype=np.float64) for k, v in lm.items()} if lm else None
     side = path.parent / "nyul_landmarks.json"
     if landmarks is not None and side.is_file():
-        from modic_core.normalization.methods import load_landmarks
-
         # The landmarks file beside the weights is the readable copy; it must match the weights'.
         file_lm = load_landmarks(side)
         if any(not np.allclose(file_lm.get(k, np.nan), v) for k, v in landmarks.items()):
@@ -133,8 +130,6 @@ def read_cam_scales(path: Path, normalization: str, sha256: str) -> dict:
     are scaled per level)."""
     if not path.is_file():
         return {}
-    from modic_core.schema import GradcamAudit, SchemaError
-
     try:
         scale = GradcamAudit.load(path).scales.get(normalization)
     except (SchemaError, OSError, ValueError):
@@ -153,8 +148,6 @@ def read_card(path: Path, sha256: str):
     card_path = path.with_suffix(".json")
     if not card_path.is_file():
         return None
-    from modic_core.schema import ClassifierCard, SchemaError
-
     try:
         card = ClassifierCard.load(card_path)
     except (SchemaError, OSError, ValueError):

@@ -19,6 +19,9 @@ import pandas as pd
 
 from modic_core.datasets.cohort import LevelLabel, load_cohort
 from modic_core.io.stamp import file_stamp
+from modic_core import settings
+from modic_core.datasets.synthetic import make_phantom
+from modic_core.pairing import load_study
 
 __all__ = ["DemoCase", "demo_dir", "list_demo_cases", "get_demo_case", "load_demo", "demo_levels", "demo_truth",
            "match_truth", "write_demo_phantom", "PHANTOM_PARAMS"]
@@ -48,8 +51,6 @@ class DemoCase:
 
 def demo_dir() -> Path:
     """The demo folder (repository ``demo/``)."""
-    from modic_core import settings
-
     return settings.demo_dir()
 
 
@@ -99,8 +100,6 @@ def get_demo_case(name: str) -> DemoCase:
 
 def load_demo(name: str):
     """Load a demo case as a :class:`~modic_core.volume.Study` (T2 resampled onto T1)."""
-    from modic_core.pairing import load_study
-
     case = get_demo_case(name)
     return load_study(case.t1, case.t2, study_id=case.name)
 
@@ -171,8 +170,6 @@ def demo_truth(name: str, levels: Sequence[Any] | None = None) -> dict[str, str]
 
 def write_demo_phantom(folder: str | Path | None = None) -> Path:
     """(Re)write the synthetic DICOM demo and its ground truth (cohort format) to ``folder``."""
-    from modic_core.datasets.synthetic import make_phantom
-
     folder = Path(folder) if folder is not None else demo_dir() / "phantom_dicom"
     ph = make_phantom(**PHANTOM_PARAMS)
     ph.write(folder, fmt="dicom")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modic_core.pairing.study import load_study
+
 __all__ = ["CohortStudy", "LevelLabel"]
 
 
@@ -42,6 +44,4 @@ class CohortStudy:
 
     def load(self):
         """Load the paired :class:`~modic_core.volume.Study` (T2 resampled onto T1)."""
-        from modic_core.pairing.study import load_study
-
         return load_study(self.t1_path, self.t2_path, study_id=self.study_id)

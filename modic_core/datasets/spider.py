@@ -41,6 +41,7 @@ from modic_core.anatomy import level_name
 from modic_core.datasets.records import CohortStudy, LevelLabel
 from modic_core.errors import InputError
 from modic_core.volume import Volume, VolumeMeta
+from modic_core.pairing.study import make_study
 
 __all__ = [
     "SPIDER_ORIENTATION",
@@ -75,7 +76,7 @@ LEVEL_COLUMNS = [
 
 def read_spider_image(path: str | Path):
     """Read a SPIDER .mha as a SimpleITK image reoriented to the sagittal layout ("PIR")."""
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     path = Path(path)
     try:
@@ -203,8 +204,6 @@ class SpiderStudy(CohortStudy):
         """The paired :class:`~modic_core.volume.Study` in the sagittal layout (T2 on T1's grid)."""
         if self.canonical:
             return super().load()
-        from modic_core.pairing.study import make_study
-
         t1 = spider_volume(self.t1_path, sequence="T1", manufacturer=self.manufacturer, field_strength_t=self.field_strength_t)
         t2 = spider_volume(self.t2_path, sequence="T2", manufacturer=self.manufacturer, field_strength_t=self.field_strength_t)
         return make_study(t1, t2, sources={"t1": self.t1_path.name, "t2": self.t2_path.name}, study_id=self.study_id)
@@ -237,7 +236,7 @@ def iter_spider_release(
     ``images/<id>_t1.mha``, ``images/<id>_t2.mha``, ``masks/<id>_t1.mha`` and the studies
     point at those copies (``canonical`` True).
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     root = Path(root)
     images = root / "images"
@@ -297,7 +296,7 @@ def convert_spider_release(root: str | Path, out_folder: str | Path, *, endplate
 
     Returns ``out_folder``; read it back with :func:`modic_core.datasets.cohort.load_cohort`.
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     out_folder = Path(out_folder)
     study_rows, level_rows = [], []

@@ -33,6 +33,9 @@ import numpy as np
 from modic_core.anatomy import LEVEL_NAMES
 from modic_core.datasets.cohort import LevelLabel
 from modic_core.volume import Study, Volume, VolumeMeta
+from modic_core.io.dicom_write import write_dicom_series, deterministic_uid
+from modic_core.io.images import write_image
+from modic_core.pairing.study import make_study
 
 __all__ = [
     "DEFAULT_MODIC",
@@ -173,8 +176,6 @@ class Phantom:
 
     def to_study(self) -> Study:
         """The pair as a :class:`~modic_core.volume.Study` (grids already match)."""
-        from modic_core.pairing.study import make_study
-
         return make_study(self.t1, self.t2, sources={"t1": "synthetic T1", "t2": "synthetic T2"},
                           study_id=f"phantom-{self.seed}")
 
@@ -188,8 +189,6 @@ class Phantom:
         folder.mkdir(parents=True, exist_ok=True)
         fmt = fmt.lower()
         if fmt == "dicom":
-            from modic_core.io.dicom_write import write_dicom_series
-
             out = {}
             for i, (key, vol) in enumerate((("t1", self.t1), ("t2", self.t2))):
                 write_dicom_series(
@@ -208,8 +207,6 @@ class Phantom:
         suffix = {"nifti": ".nii.gz", "nii": ".nii.gz", "mha": ".mha"}.get(fmt)
         if suffix is None:
             raise ValueError(f"unknown format {fmt!r}; use 'dicom', 'nifti' or 'mha'")
-        from modic_core.io.images import write_image
-
         return {key: write_image(vol, folder / f"{key}{suffix}") for key, vol in (("t1", self.t1), ("t2", self.t2))}
 
 
@@ -561,7 +558,7 @@ class _Anatomy:
 
 def _signals(tissue: np.ndarray, lesion: np.ndarray, grade: np.ndarray, rng: np.random.Generator, *, blur: bool):
     """Ideal T1/T2 images (0..~1000) from tissue classes, with texture and lesions."""
-    from scipy import ndimage
+    from scipy import ndimage  # lazy: scipy is heavy; only this computation needs it
 
     nz, ny, nx = tissue.shape
     t1 = _SIGNAL[tissue, 0]
@@ -625,8 +622,6 @@ def _zrange(sel: np.ndarray) -> tuple[int, int]:
 
 def _uids(seed: int) -> dict[str, str]:
     """Deterministic DICOM UIDs for a phantom (same seed -> same UIDs)."""
-    from modic_core.io.dicom_write import deterministic_uid
-
     base = f"modic_core.datasets.synthetic/seed={seed}"
     return {k: deterministic_uid(base, k) for k in ("study", "frame_of_reference", "t1", "t2")}
 

@@ -21,6 +21,7 @@ import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+import time
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from modic_core.detection.boxes import deinflate_boxes
 from modic_core.detection.levels import LevelNaming, merge_classes, name_regions
 from modic_core.detection.model import DetectorConfig, build_detector
 from modic_core.detection.preprocess import to_detector_grid
+from modic_core.schema import sha256_file
 
 __all__ = ["Detection", "StudyDetections", "Detector", "load_detector"]
 
@@ -206,8 +208,6 @@ class Detector:
 
     def detect(self, volume: Volume, *, slab_mm: float = 12.0) -> StudyDetections:
         """Fused candidate regions of a (z, y, x) volume; see the module docstring for the rule."""
-        import time
-
         t0 = time.perf_counter()
         slices = central_slices(volume.shape[0], volume.spacing[0], slab_mm=slab_mm)
         per = self.detect_slices(volume, slices)
@@ -215,8 +215,6 @@ class Detector:
 
     def detect_batch(self, volumes: list[Volume], *, slab_mm: float = 12.0) -> list[StudyDetections]:
         """:meth:`detect` for several volumes with one network pass; ``seconds`` is the per-volume share."""
-        import time
-
         t0 = time.perf_counter()
         slices = [central_slices(v.shape[0], v.spacing[0], slab_mm=slab_mm) for v in volumes]
         per = self.detect_many(list(zip(volumes, slices)))
@@ -232,8 +230,6 @@ def pick_device() -> str:
 @functools.lru_cache(maxsize=4)
 def load_detector(path: str | Path | None = None, *, device: str | None = None) -> Detector:
     """Load the shipped (or given) detector once per process."""
-    from modic_core.schema import sha256_file
-
     path = Path(path) if path else settings.weights_dir() / "detector.pt"
     device = device or pick_device()
     payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
 from modic_core.anatomy import level_name
 
@@ -36,11 +38,11 @@ __all__ = [
 #: not a lumbar disc (a sacral disc remnant or a false positive) and is dropped.
 MAX_GAP_RATIO = 1.7
 #: Two regions whose centres are closer in rows than this many median region heights cannot both be
-#: discs (the less confident goes). Fixed on CV folds 0-2 (disc-to-disc steps >= 1.07, ground truth
-#: >= 0.93; duplicates and vertebral bodies 0.6-0.8) and checked on folds 3-4.
+#: discs (the less confident goes). Dimensionless (row distance / median region height); its choice and check on
+#: the cross-validation folds are in the level-naming results (README).
 MIN_STEP_RATIO = 0.85
 #: A region narrower than this share of the most confident region's width is not a disc (posterior
-#: elements; the narrowest ground-truth disc of a study is >= 0.71 of the study's median width).
+#: elements). Dimensionless (width / most confident region's width).
 MIN_WIDTH_RATIO = 0.5
 
 
@@ -90,8 +92,9 @@ def anatomical_filter(boxes: np.ndarray, scores: np.ndarray, *, drop_low_outlier
 #: Regions at or above this confidence are sure discs: they fix the local disc spacing.
 SURE_THRESHOLD = 0.95
 #: Two neighbouring sure discs at most this many local spacings apart are adjacent levels: a region
-#: between them is a vertebral body, not a disc. Fixed on CV folds 0-2 (ground-truth disc steps there
-#: are 0.70-1.17 of a study's median step) and checked on folds 3-4. Two sure discs two levels apart
+#: between them is a vertebral body, not a disc. Dimensionless (distance / local sure-disc spacing);
+#: its choice and check on the cross-validation
+#: folds are in the level-naming results (README). Two sure discs two levels apart
 #: with every sure step around them also two levels long (discs between them all below
 #: ``SURE_THRESHOLD``) look the same: :func:`name_regions` therefore flags every drop as uncertain.
 ADJACENT_RATIO = 1.4
@@ -164,9 +167,6 @@ def merge_classes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray | No
     labels = np.asarray(labels).reshape(-1)
     if not (labels == ANCHOR_CLASS).any():
         return boxes, scores, np.zeros(len(boxes))
-    from torchvision.ops import box_iou
-    import torch
-
     order = np.argsort(-scores, kind="stable")
     ious = box_iou(torch.as_tensor(boxes), torch.as_tensor(boxes)).numpy()
     heads: list[int] = []

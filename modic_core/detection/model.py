@@ -16,6 +16,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.models.detection.faster_rcnn import TwoMLPHead, FastRCNNPredictor
 
 __all__ = ["DetectorConfig", "build_detector", "TinyBackbone"]
 
@@ -99,8 +100,6 @@ def build_detector(*, config: DetectorConfig | None = None) -> FasterRCNN:
     sizes = sizes[:n_levels]
     anchors = AnchorGenerator(sizes=sizes, aspect_ratios=(cfg.aspect_ratios,) * n_levels)
     roi_pool = MultiScaleRoIAlign(featmap_names=["0", "1", "2"], output_size=7, sampling_ratio=2)
-    from torchvision.models.detection.faster_rcnn import TwoMLPHead, FastRCNNPredictor
-
     rep = 256
     box_head = TwoMLPHead(cfg.fpn_channels * 7 * 7, rep)
     predictor = FastRCNNPredictor(rep, cfg.num_classes)

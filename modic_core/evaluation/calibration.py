@@ -54,7 +54,7 @@ def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
 
 def fit_temperature(logits: np.ndarray, y: Sequence[int]) -> float:
     """The temperature (in [0.05, 20]) minimising the mean NLL of ``softmax(logits / T)`` against ``y``."""
-    from scipy.optimize import minimize_scalar
+    from scipy.optimize import minimize_scalar  # lazy: scipy is heavy; only this computation needs it
 
     z = np.asarray(logits, dtype=np.float64)
     yy = np.asarray(y, dtype=int)

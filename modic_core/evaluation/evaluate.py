@@ -71,6 +71,7 @@ GROUP_COLUMNS = ("manufacturer", "field_strength_t")
 def _read_csv(path: str | Path, required: Sequence[str], what: str, *, prepare=None):
     """A predictions / labels / studies CSV as text cells (IDs such as "NA" kept), numeric columns converted
     (``prepare(df)`` first, on the text cells)."""
+    # lazy: modic_core.datasets.tables pulls in pandas; only the table path needs it
     from modic_core.datasets.tables import numeric_column, read_text_csv
 
     path = Path(path)
@@ -87,7 +88,7 @@ def _read_csv(path: str | Path, required: Sequence[str], what: str, *, prepare=N
 
 
 def _has_box(df) -> Any:
-    import pandas as pd
+    import pandas as pd  # lazy: pandas is heavy; only the table path needs it
 
     if not all(c in df.columns for c in BOX):
         return pd.Series(False, index=df.index)
@@ -122,6 +123,7 @@ def read_predictions(path: str | Path):
 
 def read_labels(path: str | Path, studies: str | Path | None = None):
     """Labels CSV (spider2d levels.csv format), optionally joined with studies.csv."""
+    # lazy: modic_core.datasets.tables pulls in pandas; only the table path needs it
     from modic_core.datasets.tables import numeric_column
 
     df = _read_csv(path, ["study_id", "level", "modic"], "labels")
@@ -168,7 +170,7 @@ def _read_csv_studies(path: str | Path):
 
 def _dedupe_predictions(pred):
     if "score" in pred.columns:
-        import pandas as pd
+        import pandas as pd  # lazy: pandas is heavy; only the table path needs it
 
         pred = pred.assign(_s=pd.to_numeric(pred["score"], errors="coerce").fillna(-np.inf))
         pred = pred.sort_values("_s", ascending=False, kind="stable").drop(columns="_s")
@@ -242,8 +244,9 @@ def _set_report(scored, *, n_boot: int, seed: int) -> dict[str, Any] | None:
     """How the predictions' conformal sets did against the labels (``prediction_set`` cells such as ``MC0|MC2``):
     coverage, single-grade share and accuracy on MC0/MC2 discs (:func:`modic_core.evaluation.conformal.set_metrics`),
     and the coverage the sets were made at; None when the predictions carry no sets."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas is heavy; only the table path needs it
 
+    # lazy: modic_core.analysis.report, modic_core.evaluation.conformal pull in torch; only the model path needs it
     from modic_core.analysis.report import SET_SEPARATOR
     from modic_core.evaluation.conformal import set_metrics
 

@@ -269,7 +269,7 @@ def bootstrap_ci(
 
 
 def _sk_point_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    from sklearn import metrics as skm
+    from sklearn import metrics as skm  # lazy: scikit-learn is heavy; only this computation needs it
 
     labels = list(LABELS)
     with warnings.catch_warnings():
@@ -294,7 +294,7 @@ def mc0_vs_mc2_balanced_accuracy(
     """MC0-vs-MC2 balanced accuracy (no CI): discs with true class 0 or 2, predicted
     argmax over (p_mc0, p_mc2) (ties -> MC0), or the hard label if ``proba`` is None.
     Returns ``{"value", "n_mc0", "n_mc2", "source"}``."""
-    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.metrics import balanced_accuracy_score  # lazy: scikit-learn is heavy; only this computation needs it
 
     yt = _labels_array(y_true, "y_true")
     pr = None if proba is None else np.asarray(proba, dtype=np.float64).reshape(len(yt), -1)
@@ -530,6 +530,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Boxes are continuous rectangles [x0, x1] x [y0, y1] (area (x1-x0)(y1-y0), no +1); an
     inverted box (x1 < x0 or y1 < y0) has no area and overlaps nothing (IoU 0).
     """
+    # lazy: torch and torchvision are heavy; only the model path needs it
     import torch
     from torchvision.ops import box_iou
 
@@ -554,7 +555,7 @@ def match_boxes(gt: np.ndarray, pred: np.ndarray) -> list[tuple[int, int, float]
 
     Returns (gt index, pred index, IoU) for pairs with IoU > 0.
     """
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy is heavy; only this computation needs it
 
     m = np.nan_to_num(iou_matrix(gt, pred))
     if m.size == 0:

@@ -168,6 +168,7 @@ def transfer_table(doc: DetectorTransfer) -> str:
 def transfer_flag_table(doc: DetectorTransfer) -> str:
     """What the low-anchor flag (an L5-S1 anchor scored below ``ANCHOR_SURE``) changes in the
     leave-one-maker-out check, as a Markdown table."""
+    # lazy: modic_core.detection.levels pulls in torch; only the model path needs it
     from modic_core.detection.levels import ANCHOR_SURE
 
     lines = [f"| test maker | trained on | image | L5-S1 wrong, not flagged: without the low-anchor flag | with it | "

@@ -62,6 +62,7 @@ def write_exports(analysis, report, *, t1_source, t2_source=None, csv: str | Non
         ExportError: a file could not be made (an SR for an unreliable study, a failed build, a failed
             write: one sentence each); the others are written first and listed in ``done``.
     """
+    # lazy: modic_core.export.dicom_sr, modic_core.export.documents pull in torch; only the model path needs it
     from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
     from modic_core.export.documents import build_pdf_report, report_csv
 
@@ -110,6 +111,7 @@ def _write(args: argparse.Namespace, analysis, report) -> list[str]:
 
 
 def _exporter():
+    # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
     from modic_core.analysis.analyze import CliExporter
 
     return CliExporter(add_arguments=_add_arguments, check=_check, write=_write)
@@ -119,6 +121,7 @@ def _exporter():
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m modic_core.analysis`` / ``modic-analyze``: analysis plus the dashboard's files."""
+    # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
     from modic_core.analysis.analyze import main as analysis_main
 
     return analysis_main(argv, exporter=_exporter())

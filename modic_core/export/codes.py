@@ -48,7 +48,7 @@ _DISC_CODES = {
 
 def private_code(value: str, meaning: str):
     """A highdicom CodedConcept in :data:`PRIVATE_SCHEME` (meaning cut to DICOM's 64 characters)."""
-    import highdicom as hd
+    import highdicom as hd  # lazy: highdicom is heavy; only DICOM input/output needs it
 
     return hd.sr.CodedConcept(str(value), PRIVATE_SCHEME, str(meaning)[:64])
 
@@ -80,6 +80,7 @@ def set_member_concept():
 
 def coding_scheme_item():
     """The CodingSchemeIdentificationSequence item that declares :data:`PRIVATE_SCHEME`."""
+    # lazy: highdicom is heavy; only DICOM input/output needs it
     from highdicom.coding_schemes import CodingSchemeIdentificationItem
 
     return CodingSchemeIdentificationItem(
@@ -90,6 +91,7 @@ def coding_scheme_item():
 
 def level_finding_site(level: str):
     """SNOMED CT code of the level's intervertebral disc (None for names other than T8-T9 .. L5-S1)."""
+    # lazy: highdicom and pydicom are heavy; only DICOM input/output needs it
     import highdicom as hd
     from pydicom.sr.codedict import codes
 

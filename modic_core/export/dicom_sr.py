@@ -55,6 +55,8 @@ from modic_core.export.codes import (PRIVATE_SCHEME, certainty_code, class_code,
 from modic_core.export.fields import alignment_fields, alignment_record
 from modic_core.export.style import NOTICE
 from modic_core.text import DICOM_LO_CHARS, DICOM_ST_CHARS, plain_text
+from modic_core.io.dicom import salted_hash
+from modic_core.io.upload import extract_zip, is_upload_like, materialize_uploads, temporary_folder
 
 __all__ = ["PRIVATE_SCHEME", "dicom_sr_bytes", "level_finding_site", "read_series_headers", "series_description",
            "slab_images"]
@@ -75,10 +77,7 @@ def read_series_headers(source: Any, series_key: str | None = None) -> list:
     the SeriesInstanceUID); None takes every image. Files are read in a temporary folder that is
     removed afterwards.
     """
-    import pydicom
-
-    from modic_core.io.dicom import salted_hash
-    from modic_core.io.upload import extract_zip, is_upload_like, materialize_uploads, temporary_folder
+    import pydicom  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     def read(paths: Sequence[Path]) -> list:
         out = []
@@ -193,7 +192,7 @@ def _unique_frames(frames: Sequence[_Frame]) -> list[_Frame]:
 
 def _measurement_sources(frames: Sequence[_Frame]) -> list:
     """One SourceImageForMeasurement per image, listing the referenced frames of a multi-frame image."""
-    import highdicom as hd
+    import highdicom as hd  # lazy: highdicom is heavy; only DICOM input/output needs it
 
     by_uid: dict[str, tuple[Any, list[int]]] = {}
     for f in frames:
@@ -204,7 +203,7 @@ def _measurement_sources(frames: Sequence[_Frame]) -> list:
 
 def _set_evaluations(lv, *, calibrated: bool) -> list:
     """A graded level's prediction set (one "Grade in prediction set" per grade) and its "Grading certainty"."""
-    import highdicom as hd
+    import highdicom as hd  # lazy: highdicom is heavy; only DICOM input/output needs it
 
     items = [hd.sr.QualitativeEvaluation(name=set_member_concept(), value=class_code(g))
              for g in (getattr(lv, "prediction_set", ()) if calibrated else ())]
@@ -219,7 +218,7 @@ QUALITATIVE_EVALUATIONS = ("C0034375", "UMLS", "Qualitative Evaluations")
 
 def _naming_evaluations(report):
     """The root's "Qualitative Evaluations" container: naming uncertainty and the user's correction."""
-    import highdicom as hd
+    import highdicom as hd  # lazy: highdicom is heavy; only DICOM input/output needs it
 
     contains = hd.sr.RelationshipTypeValues.CONTAINS
     uncertain = bool(getattr(report, "naming_uncertain", False))
@@ -255,7 +254,7 @@ def _text(value) -> str:
 def _warning_items(report) -> list:
     """TEXT items of the report's warnings (one per sentence), the alignment check's sentence and
     every key of its record (``"key=value"``, as the CSV's ``alignment_<key>`` columns)."""
-    import highdicom as hd
+    import highdicom as hd  # lazy: highdicom is heavy; only DICOM input/output needs it
 
     contains = hd.sr.RelationshipTypeValues.CONTAINS
     items = [hd.sr.TextContentItem(name=private_code("WARNING", "Warning"), value=_text(w), relationship_type=contains)
@@ -279,6 +278,7 @@ def dicom_sr_bytes(report, study, headers: Sequence, *, t2_headers: Sequence = (
     Raises:
         InputError: the alignment check failed (``report.reliable`` is False), or no T1 DICOM headers.
     """
+    # lazy: highdicom and pydicom are heavy; only DICOM input/output needs it
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid

@@ -40,13 +40,12 @@ from modic_core.export.render import (
     to_display,
     window_defaults,
 )
+from modic_core.normalization.methods import NORMALIZATIONS
 
 __all__ = ["PDF_FAILED", "levels_table", "report_csv", "build_pdf_report", "error_pdf", "report_figure", "method_label"]
 
 
 def method_label(name: str) -> str:
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     m = NORMALIZATIONS.get(name)
     return f"{m.label} ({name})" if m else str(name)
 
@@ -65,7 +64,7 @@ def report_csv(report, *, study_label: str = "") -> bytes:
 
     ``level`` is the name shown (corrected by the user, if they did); ``detected_level`` the
     detector's name; ``names_corrected_by_user`` / ``naming_correction`` record the correction."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas is heavy; only the table path needs it
 
     rows = []
     weights = "; ".join(f"{k}: {v}" for k, v in (report.weights or {}).items())
@@ -136,7 +135,7 @@ def _label(lv) -> str:
 
 def _overview(ax, img: np.ndarray, levels: Sequence, z: int, aspect: float, title: str) -> None:
     """A slice with the levels' boxes; the panel is widened on the right so every label lies inside it."""
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # lazy: matplotlib is heavy; only the PDF figures need it
 
     h, w = img.shape[:2]
     ax.imshow(img, aspect=aspect, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
@@ -159,7 +158,7 @@ def _overview(ax, img: np.ndarray, levels: Sequence, z: int, aspect: float, titl
 
 def _level_crops(page: _Page, study, levels: Sequence, w1: Window, w2: Window, opacity: float, top: float, height: float) -> None:
     """Per level a column: T1, T2 and T1 + Grad-CAM crops on the slab's centre slice, the box outlined."""
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # lazy: matplotlib is heavy; only the PDF figures need it
 
     n = len(levels)
     label_w = 0.32
@@ -203,7 +202,7 @@ def _level_crops(page: _Page, study, levels: Sequence, w1: Window, w2: Window, o
 def error_pdf() -> bytes:
     """A one-page PDF that says the report could not be built: what a PDF download holds when building
     the report failed (never an empty file). Fixed text only, so it cannot fail the same way."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib is heavy; only the PDF figures need it
 
     fig = Figure(figsize=(_PAGE_W, _PAGE_H))
     page = _Page(fig)
@@ -237,7 +236,7 @@ def report_figure(
     created: _dt.datetime | None = None,
 ):
     """The report page as a matplotlib Figure (A4 portrait); see the module docstring."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: matplotlib is heavy; only the PDF figures need it
 
     levels = list(report.levels)
     nz = study.t1.shape[0]
@@ -361,7 +360,7 @@ def _set_legend(report) -> str:
 def _plain_artists(fig) -> None:
     """Every text of the page drawn as given: no mathtext (``$5 and $6`` stays, ``$x_{$`` cannot
     fail the PDF), no TeX, whatever ``rcParams`` say (panel labels and table cells included)."""
-    from matplotlib.text import Text
+    from matplotlib.text import Text  # lazy: matplotlib is heavy; only the PDF figures need it
 
     texts = list(fig.findobj(Text))
     texts += [c.get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]

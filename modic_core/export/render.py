@@ -120,7 +120,7 @@ def to_display(image: np.ndarray, window: Window) -> np.ndarray:
 
 def apply_colormap(values: np.ndarray, name: str = "inferno") -> np.ndarray:
     """(..., 3) float RGB in [0, 1] of ``values`` in [0, 1] through a matplotlib colormap."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # lazy: matplotlib is heavy; only the PDF figures need it
 
     lut = colormaps[name].resampled(256)(np.arange(256))[:, :3]
     idx = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)) * 255.0, 0, 255).astype(np.int64)
@@ -226,7 +226,7 @@ def crop(image: np.ndarray, bounds: tuple[int, int, int, int]) -> np.ndarray:
 
 def png_data_uri(rgb: np.ndarray) -> str:
     """PNG data URI of an (H, W, 3) uint8 image (compact for the browser)."""
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow is heavy; only image encoding needs it
 
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB").save(buf, format="PNG", optimize=False)
@@ -263,7 +263,7 @@ def slice_figure(
     Boxes whose slab holds slice ``z`` are solid; others are dotted (the level exists, but
     not on this slice). The ``highlight`` level is drawn thicker.
     """
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly is heavy; only the charts need it
 
     h, w = rgb.shape[:2]
     fig = go.Figure(go.Image(source=png_data_uri(rgb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
@@ -294,7 +294,7 @@ def slice_figure(
 def crop_figure(rgb: np.ndarray, *, title: str | None = None, box_in_crop: Sequence[float] | None = None,
                 color: str = "#FFFFFF", spacing_yx: tuple[float, float] = (1.0, 1.0), height: int = 260):
     """A small plotly figure of a crop, with the level's box outline."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly is heavy; only the charts need it
 
     h, w = rgb.shape[:2]
     fig = go.Figure(go.Image(source=png_data_uri(rgb), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
@@ -315,7 +315,7 @@ NEUTRAL_BOX = "#4FC3F7"  # boxes of detections without a grade (view-only mode)
 
 def grey_png(image: np.ndarray, window: Window) -> str:
     """PNG data URI (8-bit grey) of a 2D image through ``window`` (encoded once per slice and window by the app)."""
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow is heavy; only image encoding needs it
 
     buf = io.BytesIO()
     Image.fromarray(to_display(image, window), mode="L").save(buf, format="PNG", compress_level=1)
@@ -328,7 +328,7 @@ def heat_png(heatmap: np.ndarray, cmap: str = "inferno") -> str:
     Drawn over the grey image with trace opacity ``o``, a pixel's blend weight is ``o * value``,
     as in :func:`compose_rgb`, so changing the opacity never re-encodes the image.
     """
-    from PIL import Image
+    from PIL import Image  # lazy: Pillow is heavy; only image encoding needs it
 
     h = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
     rgba = np.empty(h.shape + (4,), np.uint8)
@@ -427,9 +427,9 @@ def viewer_figure(
     level's slab, dotted otherwise; level tags sit outside the images (left of T1, right of T2).
     ``revision`` keeps the user's zoom across reruns of the same study (plotly ``uirevision``).
     """
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly is heavy; only the charts need it
 
-    # Built as plain dicts and validated once: plotly's add_shape/add_annotation per item cost ~0.1 s here.
+    # Built as plain dicts and validated once, not with plotly's add_shape/add_annotation per item.
     h, w = int(shape_yx[0]), int(shape_yx[1])
     panels = [(t1, titles[0])] + ([(t2, titles[1])] if t2 is not None else [])
     n = len(panels)
@@ -489,6 +489,7 @@ def focus_figure(*, t1: np.ndarray, t2: np.ndarray | None, heat: np.ndarray | No
                  color: str, titles: Sequence[str], spacing_yx: tuple[float, float] = (1.0, 1.0), height: int = 380,
                  heat_opacity: float = 0.6):
     """Crops of one level side by side on linked axes: T1, T2 and the Grad-CAM over T1 (grey uint8 crops)."""
+    # lazy: plotly is heavy; only the charts need it
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 

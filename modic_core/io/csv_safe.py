@@ -40,7 +40,7 @@ def escape_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def escape_frame(df):
     """A copy of a pandas DataFrame whose text cells (object/string columns) are escaped; headers too."""
-    from pandas.api.types import is_object_dtype, is_string_dtype
+    from pandas.api.types import is_object_dtype, is_string_dtype  # lazy: pandas is heavy; only the table path needs it
 
     out = df.copy()
     for col in out.columns:

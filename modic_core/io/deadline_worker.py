@@ -1,8 +1,9 @@
 """Running one decoding step in a child process that is killed at a deadline.
 
 A compressed frame is decoded by a C codec (OpenJPEG, libjpeg) in one call that Python cannot
-interrupt: a 4096 x 4096 lossless JPEG 2000 frame, within the size limits, takes 12-14 s on
-two busy cores, and a multi-frame file hundreds of such calls inside highdicom. The reader
+interrupt: a large frame within the size limits (e.g. 4096 x 4096 lossless JPEG 2000) can take
+longer than the parse deadline by itself, and a multi-frame file makes hundreds of such calls inside
+highdicom. The reader
 therefore decodes compressed series through :func:`call_with_deadline`: the work runs in a
 forked child (which inherits the loaded modules, so it starts in milliseconds), its result
 comes back through a pipe (numpy buffers out of band, without a pickled copy), and the parent

@@ -96,7 +96,7 @@ def quiet_pydicom() -> Iterator[None]:
     restored when the last reader leaves; nested and concurrent readers share one switch.
     """
     global _quiet_depth, _quiet_saved
-    import pydicom.config
+    import pydicom.config  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     with _quiet_lock:
         if _quiet_depth == 0:
@@ -242,6 +242,7 @@ def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None, max_serie
     Raises InputError when reading takes longer than ``seconds`` (default ``limits().parse_seconds``),
     and as soon as more than ``max_series`` series are seen (None: no limit), before reading the rest.
     """
+    # lazy: pydicom is heavy; only DICOM input/output needs it
     import pydicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
 
     scan = DicomScan()
@@ -311,7 +312,7 @@ def _parse_header(path: Path, magic: bool, *, deadline: float | None, on_timeout
 
 def _is_image_storage(ds: Any) -> bool:
     """True when the SOP class says the file should hold an image (e.g. 'MR Image Storage')."""
-    from pydicom.uid import UID
+    from pydicom.uid import UID  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
     return bool(uid) and "Image Storage" in UID(str(uid)).name
@@ -477,6 +478,7 @@ def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
             "original MR series."
         )
     _check_declared_size(headers)
+    # lazy: highdicom is heavy; only DICOM input/output needs it
     import highdicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
 
     seconds = limits().parse_seconds
@@ -496,7 +498,7 @@ def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
 
 
 def _compressed(header: DicomHeader) -> bool:
-    from pydicom.uid import UID
+    from pydicom.uid import UID  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     uid = UID(header.transfer_syntax)
     return bool(header.transfer_syntax) and uid.is_transfer_syntax and uid.is_encapsulated
@@ -573,6 +575,7 @@ def _geometry_vectors(iop: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _read_single_frames(headers: list[DicomHeader], *, deadline: float, seconds: float) -> Volume:
+    # lazy: highdicom is heavy; only DICOM input/output needs it
     from highdicom.enum import AxisHandedness
     from highdicom.spatial import get_plane_sort_index
 
@@ -691,6 +694,7 @@ def _read_full_dataset(header: DicomHeader, *, deadline: float | None, on_timeou
     from the first element, and that is recorded so its native pixels decode (compressed pixels
     cannot be decoded without the syntax, and are refused with that reason).
     """
+    # lazy: pydicom is heavy; only DICOM input/output needs it
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -725,7 +729,7 @@ def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
     Checks the transfer syntax has a decoder, the bit depth, the byte length of uncompressed data,
     and the rows/columns each compressed frame's codestream declares (JPEG, JPEG-LS, JPEG 2000).
     """
-    from pydicom.uid import UID, ImplicitVRLittleEndian
+    from pydicom.uid import UID, ImplicitVRLittleEndian  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     meta = getattr(ds, "file_meta", None)
     ts = UID(str(getattr(meta, "TransferSyntaxUID", "") or ImplicitVRLittleEndian))
@@ -764,7 +768,7 @@ def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
 
 
 def _check_decoder(ts: Any) -> None:
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels import get_decoder  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     try:
         available = get_decoder(ts).is_available
@@ -778,6 +782,7 @@ def _check_decoder(ts: Any) -> None:
 
 
 def _check_codestreams(ds: Any, ts: Any, *, rows: int, cols: int, frames: int) -> None:
+    # lazy: pydicom is heavy; only DICOM input/output needs it
     from pydicom.encaps import generate_frames
     from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
@@ -815,7 +820,7 @@ def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
             return None
         x, y, x0, y0 = (int.from_bytes(src[offset + 8 + 4 * i : offset + 12 + 4 * i], "big") for i in range(4))
         return y - y0, x - x0
-    from pydicom.pixels.utils import _get_jpg_parameters
+    from pydicom.pixels.utils import _get_jpg_parameters  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     info = _get_jpg_parameters(src)
     if "height" not in info or "width" not in info:
@@ -830,7 +835,7 @@ def _modality_rescale(arr: np.ndarray, ds: Any) -> np.ndarray:
     overflow beyond float32 the result holds infinities, which the volume checks reject.
     """
     if "ModalityLUTSequence" in ds:
-        from pydicom.pixels import apply_modality_lut
+        from pydicom.pixels import apply_modality_lut  # lazy: pydicom is heavy; only DICOM input/output needs it
 
         return np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
     slope = _rescale_value(ds, "RescaleSlope", 1.0)
@@ -856,7 +861,7 @@ def _read_multiframe(header: DicomHeader, *, deadline: float | None = None, seco
     """An enhanced (multi-frame) image through highdicom's volume support (which inverts
     MONOCHROME1); the parse stops at ``deadline`` (compressed frames decode in a child process
     killed at it, see :func:`read_dicom_series`)."""
-    import highdicom
+    import highdicom  # lazy: highdicom is heavy; only DICOM input/output needs it
 
     ds = _read_full_dataset(header, deadline=deadline, on_timeout=lambda: _too_slow(seconds, "while reading the multi-frame file"))
     check_pixel_data(ds, rows=header.rows, cols=header.cols, frames=header.frames)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+import zlib
 
 from modic_core.errors import InputError
 from modic_core.io.inflate import RAW_DEFLATE, inflate_chunks
@@ -65,7 +66,7 @@ def read_dataset(
 ) -> Any:
     """``pydicom.dcmread(path, force=True)`` stopped at ``deadline``; deflated files are first
     checked by :func:`check_deflated`."""
-    import pydicom
+    import pydicom  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     with open(path, "rb") as raw:
         meta_end, syntax = file_meta_end(raw)
@@ -128,8 +129,6 @@ def check_deflated(
 ) -> int:
     """Inflate the rest of ``fh`` (a deflated dataset) without keeping it; return its size or
     raise InputError when it exceeds :func:`deflated_limit`. Damaged streams are left to pydicom."""
-    import zlib
-
     start = fh.tell()
     fh.seek(0, 2)
     compressed = fh.tell() - start

@@ -30,7 +30,7 @@ def deterministic_uid(*parts: str) -> str:
 
 def _ds(x: float) -> str:
     """A decimal string (VR DS, at most 16 characters) for ``x``."""
-    from pydicom.valuerep import format_number_as_ds
+    from pydicom.valuerep import format_number_as_ds  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     x = float(x)
     if abs(x) < 1e-12:
@@ -82,6 +82,7 @@ def write_dicom_series(
     to one examination (as a phantom's T1 and T2 do). TR/TE, manufacturer, field strength and
     description come from ``volume.meta`` when set.
     """
+    # lazy: pydicom is heavy; only DICOM input/output needs it
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
 

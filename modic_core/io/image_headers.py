@@ -268,7 +268,7 @@ def _paired_nifti(path: Path) -> InputError:
 
 
 def _declared_size(path: Path, io_name: str) -> ImageHeader:
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     reader = sitk.ImageFileReader()
     reader.SetImageIO(io_name)

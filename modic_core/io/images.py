@@ -15,6 +15,8 @@ from modic_core.errors import InputError
 from modic_core.io.validation import orthonormal, sheared_error
 from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume, VolumeMeta
+from modic_core.io.image_headers import inspect_image
+from modic_core.io.layout import to_sagittal_layout
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image", "write_image"]
 
@@ -38,10 +40,7 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
     from a 3D file of one slice, as the SPIDER-derived cohort stores them. Sheared voxel grids are
     refused.
     """
-    import SimpleITK as sitk
-
-    from modic_core.io.image_headers import inspect_image
-    from modic_core.io.layout import to_sagittal_layout
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     path = Path(path)
     header = inspect_image(path)
@@ -79,7 +78,7 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
 
 def write_image(volume: Volume, path: str | Path) -> Path:
     """Write a :class:`Volume` to .mha/.nii(.gz) keeping its geometry."""
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     path = Path(path)
     sitk.WriteImage(volume.to_sitk(), str(path), useCompression=True)

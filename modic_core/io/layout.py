@@ -70,7 +70,7 @@ def to_sagittal_layout(image):
     (:func:`acquisition_plane`); coronal and axial acquisitions, and images whose direction does
     not map each index axis to a different patient axis, are returned unchanged (the validation
     then names their plane)."""
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     if image.GetDimension() != 3:
         return image

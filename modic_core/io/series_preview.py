@@ -56,7 +56,7 @@ def _clean(value: Any, pattern: re.Pattern[str] | None = None, allowed: tuple[st
 
 
 def _read_shown(path) -> ShownIdentity:
-    import pydicom
+    import pydicom  # lazy: pydicom is heavy; only DICOM input/output needs it
 
     with quiet_pydicom():
         try:

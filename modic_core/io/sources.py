@@ -43,6 +43,9 @@ from modic_core.io.dicom import (
 )
 from modic_core.io.images import is_image_file, read_image
 from modic_core.io.upload import extract_zip, is_upload_like, materialize_uploads, skip_name, temporary_folder
+from modic_core.io.image_headers import inspect_image
+from modic_core.io.layout import reoriented, sagittal_size
+from modic_core.io.validation import check_volume
 
 __all__ = ["SeriesInfo", "describe_source", "list_series", "load_series"]
 
@@ -134,8 +137,6 @@ def load_series(
     The volume is checked (:func:`modic_core.io.validation.check_volume`); ``require_sagittal``
     is False only for viewing other orientations.
     """
-    from modic_core.io.validation import check_volume
-
     if isinstance(source, Volume):
         volume = source
     else:
@@ -290,10 +291,6 @@ def _dicom_entry(key: str, headers: list[DicomHeader]) -> _Entry:
 
 
 def _image_entry(path: Path, rel: str) -> _Entry:
-    from modic_core.io.image_headers import inspect_image
-
-    from modic_core.io.layout import reoriented, sagittal_size
-
     header = inspect_image(path)
     size = header.size
     dim = len(size)

@@ -28,6 +28,7 @@ import numpy as np
 
 from modic_core.normalization.methods import foreground_mask
 from modic_core.volume import Volume
+from modic_core.normalization.methods import normalize
 
 __all__ = [
     "IntensityShiftConfig",
@@ -185,7 +186,5 @@ def shifted_normalized(volume: Volume, method: str, rng: np.random.Generator, *,
                        config: IntensityShiftConfig | None = None) -> np.ndarray:
     """``normalize(random_intensity_shift(volume))``: the normalized float32 array (z, y, x) of a randomly
     changed copy of the raw series (training augmentation applied *before* the normalization)."""
-    from modic_core.normalization.methods import normalize
-
     changed = volume.with_array(random_intensity_shift(volume.array, rng, config=config))
     return normalize(changed, method, landmarks=landmarks).array

@@ -33,9 +33,9 @@ in-plane), keep 3D connected components with >= 5 % of the largest one's
 voxels, fill holes slice by slice; (4) upsample to the full grid (nearest) and
 drop voxels <= the threshold from the mask's outermost (coarse) pixels.
 If cleaning empties the mask the raw threshold mask is used; if that is empty
-every voxel is used. The mask is signal-bearing body: on the spider2d slices it
-covers 31-88 % of the image (median 60 %); very dark anterior abdomen far from
-the spine coil can fall outside it (the spine was inside it in every slice inspected).
+every voxel is used. The mask is signal-bearing body, not an anatomical body
+outline: very dark tissue (e.g. anterior abdomen far from the spine coil) can fall
+outside it.
 
 Every method raises :class:`~modic_core.errors.InputError` for an empty image,
 non-finite values, values beyond +-:data:`MAX_ABS_INTENSITY` (not a physical MR signal: two
@@ -147,7 +147,7 @@ def _foreground_values_check(values: np.ndarray) -> tuple[float, float]:
 
 def _fill_holes_inplane(mask: np.ndarray) -> np.ndarray:
     """Fill background regions not connected to the slice border, slice by slice."""
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # lazy: scipy is heavy; only this computation needs it
 
     inplane = np.zeros((3, 3, 3), bool)
     inplane[1] = ndi.generate_binary_structure(2, 1)
@@ -162,7 +162,7 @@ def _fill_holes_inplane(mask: np.ndarray) -> np.ndarray:
 
 
 def _clean_mask(raw: np.ndarray) -> np.ndarray:
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # lazy: scipy is heavy; only this computation needs it
 
     opened = ndi.binary_opening(raw, structure=np.ones((1, 3, 3), bool))
     labels, n = ndi.label(opened)
@@ -182,9 +182,10 @@ def foreground_mask(volume: Volume | np.ndarray, *, fraction: float = MASK_FRACT
     and 3 x 3 mean-smoothed copy (lo = its minimum, p99 = its 99th percentile),
     then 3 x 3 opening, removal of 3D components < 5 % of the largest, in-plane
     hole filling, nearest upsampling, and removal of full-resolution voxels <= t
-    in the mask's outermost coarse pixels. ~30 ms on 15 x 512 x 512.
+    in the mask's outermost coarse pixels. A 2D (y, x) input is taken as one
+    slice: the mask is then (1, y, x).
     """
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # lazy: scipy is heavy; only this computation needs it
 
     array = volume.array if isinstance(volume, Volume) else np.asarray(volume, dtype=np.float32)
     if array.ndim == 2:
@@ -221,6 +222,7 @@ def _tio_apply(transform: Any, array: np.ndarray, mask: np.ndarray | None) -> tu
     Returns (output, changed); ``changed`` is False when torchio handed the input
     tensor back untouched (it does so, with a warning, when it cannot rescale).
     """
+    # lazy: torch and torchio are heavy; only the model path needs it
     import torch
     import torchio as tio
 
@@ -235,7 +237,7 @@ def _tio_apply(transform: Any, array: np.ndarray, mask: np.ndarray | None) -> tu
 
 
 def _tio_rescale(array: np.ndarray, mask: np.ndarray | None, percentiles: tuple[float, float]) -> np.ndarray:
-    import torchio as tio
+    import torchio as tio  # lazy: torchio is heavy; only the model path needs it
 
     transform = tio.RescaleIntensity(
         out_min_max=(0, 1), percentiles=percentiles, masking_method="mask" if mask is not None else None, copy=False
@@ -289,10 +291,9 @@ def _std64(values: np.ndarray, mu: float, *, chunk: int = 1 << 18) -> float:
 def _zscore(array: np.ndarray, mask: np.ndarray | None, landmarks: Any) -> np.ndarray:
     """y = (x - mu) / sigma; mu, sigma = mean and population standard deviation (ddof 0) over the foreground.
 
-    Own implementation rather than torchio ``ZNormalization(masking_method=mask)``
-    for speed: torchio's torch boolean indexing plus Subject wrapping costs
-    ~0.15 s on 15 x 512 x 512 against ~0.02 s here. The two agree except for
-    torchio's ddof = 1 (a test checks this).
+    Same map as torchio ``ZNormalization(masking_method=mask)`` on numpy arrays
+    (no torch tensors or Subject wrapping), except that torchio uses ddof = 1
+    (a test checks this).
     """
     mask = _need_mask(mask, "zscore")
     values = array[mask]
@@ -316,7 +317,7 @@ def _histeq(array: np.ndarray, mask: np.ndarray | None, landmarks: Any) -> np.nd
     as the mid-rank value (N(< bin) + N(bin) / 2) / N, with 0 at lo - h/2 and 1 at
     hi + h/2, and interpolated linearly in between; x < lo - h/2 gives 0 and
     x > hi + h/2 gives 1. Bins are relative to [lo, hi], so y is invariant to
-    x -> a x + b (a > 0). An exact sort-based CDF costs ~0.15 s on 2M voxels.
+    x -> a x + b (a > 0). The binned CDF stands in for an exact sort-based one.
     """
     mask = _need_mask(mask, "histeq")
     values = array[mask]
@@ -328,7 +329,7 @@ def _histeq(array: np.ndarray, mask: np.ndarray | None, landmarks: Any) -> np.nd
     counts = np.bincount(idx, minlength=k + 1).astype(np.float64)
     cdf_mid = (np.cumsum(counts) - counts / 2.0) / values.size
     # The same piecewise-linear curve sampled every h/2 (knots and midpoints), so that
-    # the lookup is a uniform-grid gather (np.interp with 4099 knots costs ~0.2 s).
+    # the lookup is a uniform-grid gather rather than a search over the knots (np.interp).
     grid = np.empty(2 * k + 4)
     grid[0] = 0.0
     grid[1:2 * k + 2:2] = cdf_mid
@@ -352,8 +353,7 @@ def _nyul(array: np.ndarray, mask: np.ndarray | None, landmarks: Any) -> np.ndar
     extrapolate below p1 and above p99. Landmarks come from :func:`fit_nyul`.
 
     Same map as torchio ``HistogramStandardization`` (a test checks it), written
-    out for speed: torchio's copies cost ~0.14 s on 15 x 512 x 512 against
-    ~0.07 s here. Segments whose image percentiles coincide (width < 1e-5, as
+    out on numpy arrays without torchio's copies. Segments whose image percentiles coincide (width < 1e-5, as
     in torchio, e.g. a saturated 8-bit image) get slope 0.
     """
     mask = _need_mask(mask, "nyul")
@@ -387,7 +387,7 @@ def _n4_zscore(array: np.ndarray, mask: np.ndarray | None, landmarks: Any, *, sp
     run it once per series, not per augmentation. Invariant to x -> a x + b with a > 0
     (x' removes a and b before N4; a test checks it).
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     mask = _need_mask(mask, "n4_zscore")
     lo, hi = float(array.min()), float(array.max())

@@ -126,7 +126,7 @@ def _as_points(a: Any) -> np.ndarray:
 def match_centres(c1: Any, c2: Any, *, max_mm: float = OK_MATCH_MM) -> list[tuple[int, int, float]]:
     """One-to-one matches (i, j, distance_mm) between two sets of centres, closest first,
     each within ``max_mm`` (optimal assignment by :func:`scipy.optimize.linear_sum_assignment`)."""
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # lazy: scipy is heavy; only this computation needs it
 
     a, b = _as_points(c1), _as_points(c2)
     if len(a) == 0 or len(b) == 0:

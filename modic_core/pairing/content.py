@@ -29,6 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from modic_core.pairing.alignment import translation_from_centres
+
 __all__ = ["MAX_FLIP_GAIN", "MAX_SIMILARITY", "MIN_CONTRAST_SCORE", "TAIL_PERCENTILE", "contrast_score", "flip_gain",
            "posterior_sign", "similarity"]
 
@@ -69,7 +71,7 @@ def contrast_score(t1: np.ndarray, t2: np.ndarray, boxes: Any, zs: Any, *, poste
     discs' regions where both images have data are ranked (0-1, ties averaged) within each
     image; score = ``tail``-th percentile of (rank T2 - rank T1) minus that of (rank T1 - rank T2),
     in -1..1. None when fewer than 50 such pixels."""
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # lazy: scipy is heavy; only this computation needs it
 
     masks: dict[int, np.ndarray] = {}
     used = 0
@@ -152,8 +154,6 @@ def flip_gain(t1: np.ndarray, t2: np.ndarray, c1_yx: Any, c2_yx: Any) -> float |
     (N, 2) disc centres (row, column) found on each. The turned T2 is moved by whole pixels so
     that its discs meet the T1's (:func:`~modic_core.pairing.alignment.translation_from_centres`
     on the flipped centres). None when either measure is undefined."""
-    from modic_core.pairing.alignment import translation_from_centres
-
     a, b = np.asarray(t1, np.float64), np.asarray(t2, np.float64)
     c1 = np.asarray(c1_yx, float).reshape(-1, 2)
     c2 = np.asarray(c2_yx, float).reshape(-1, 2)

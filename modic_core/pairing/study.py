@@ -8,6 +8,9 @@ import numpy as np
 
 from modic_core.errors import InputError
 from modic_core.volume import Study, Volume
+from modic_core.io import load_series, describe_source
+from modic_core.io.validation import check_pair
+from modic_core.pairing.identity import identity_warnings
 
 __all__ = ["load_study", "make_study", "resample_to"]
 
@@ -17,7 +20,7 @@ def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linea
 
     Voxels of the reference grid outside ``moving`` get 0.
     """
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
 
     interp = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}[interpolator]
     mov = moving.to_sitk()
@@ -41,9 +44,6 @@ def resample_to(moving: Volume, reference: Volume, *, interpolator: str = "linea
 
 def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None, study_id: str = "") -> Study:
     """Check that two volumes form a sagittal T1/T2 pair and resample T2 onto T1."""
-    from modic_core.io.validation import check_pair
-    from modic_core.pairing.identity import identity_warnings
-
     warnings = identity_warnings(t1.meta, t2.meta)  # different patients: InputError
     warnings += [note for v in (t1, t2) for note in v.meta.notes]  # how the reader read the files
     trusted = not (t1.meta.frame_of_reference_uid and t2.meta.frame_of_reference_uid
@@ -69,8 +69,6 @@ def make_study(t1: Volume, t2: Volume, *, sources: dict[str, str] | None = None,
 
 def load_study(t1: Any, t2: Any, *, study_id: str = "") -> Study:
     """Load a paired study; each source is anything :func:`modic_core.io.load_series` accepts."""
-    from modic_core.io import load_series, describe_source
-
     v1 = load_series(t1)
     v2 = load_series(t2)
     return make_study(v1, v2, sources={"t1": describe_source(t1), "t2": describe_source(t2)}, study_id=study_id)

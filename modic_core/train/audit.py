@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
 from modic_core.normalization.methods import foreground_mask, normalize
@@ -59,8 +60,6 @@ def band_features(sd) -> list[dict]:
 
 
 def baseline(studies, folds) -> dict:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     df = pd.DataFrame([r for sd in studies for r in band_features(sd)])
     X, y = df.drop(columns=["study_id", "modic"]).to_numpy(), df["modic"].to_numpy()
     proba = np.zeros((len(df), 3))

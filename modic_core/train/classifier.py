@@ -35,8 +35,13 @@ from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
 from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
 from modic_core.volume import field_strength_group, scanner_group
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.detection import load_detector
+from modic_core.evaluation.calibration import calibration_record
+from modic_core.evaluation.metrics import classification_report, classification_by_group
+from modic_core.normalization.intensity_shift import shifted_normalized
+from modic_core.normalization.methods import normalize, fit_nyul, LANDMARKS_FORMAT, NYUL_PERCENTILES, NYUL_STANDARD_RANGE
 
-__all__ = ["DiscRecord", "StudyData", "T2_NOT_ALIGNED", "cv_calibration", "cv_logits", "prepare_cohort", "run_method",
+__all__ = ["DiscRecord", "NormCache", "StudyData", "T2_NOT_ALIGNED", "cv_calibration", "intensity_augmented", "cv_logits", "prepare_cohort", "run_method",
            "scanner_breakdowns", "scanner_group", "field_strength_group", "training_config", "main"]
 
 
@@ -70,8 +75,6 @@ T2_NOT_ALIGNED = "T2 does not line up with T1 (studies.csv t2_aligned = False): 
 def _detector_boxes(cs: CohortStudy, study, cache: dict) -> dict[str, tuple]:
     """Level name -> (box, centre slice) found by the shipped detector at 0.5; cached per detector
     weights (sha256) and study, so that a retrained detector never reuses another's boxes."""
-    from modic_core.detection import load_detector
-
     detector = load_detector()
     key = f"{detector.sha256[:16]}/{cs.study_id}"
     if key not in cache:
@@ -123,21 +126,21 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
 
 
 def normalize_study(sd: StudyData, method: str, landmarks: dict | None) -> tuple[np.ndarray, np.ndarray]:
-    from modic_core.normalization.methods import normalize
-
     t1 = normalize(sd.t1, method, landmarks=landmarks).array
     t2 = normalize(sd.t2, method, landmarks=landmarks).array
     return t1, t2
 
 
 def fit_landmarks(studies: list[StudyData]) -> dict:
-    from modic_core.normalization.methods import fit_nyul
-
     return {"T1": fit_nyul([s.t1 for s in studies]), "T2": fit_nyul([s.t2 for s in studies])}
 
 
-class _NormCache:
-    """Normalized arrays per (study, method); Nyul depends on the landmarks, so it is keyed by them."""
+class NormCache:
+    """Normalized arrays per (study, method), computed once and shared by the folds and methods of one run.
+
+    ``get(sd, method, landmarks)`` returns ``(t1, t2)`` as :func:`normalize_study` does; Nyul depends on
+    the landmarks, so the key also holds them. Unbounded: one instance per training run.
+    """
 
     def __init__(self) -> None:
         self.store: dict = {}
@@ -149,7 +152,7 @@ class _NormCache:
         return self.store[key]
 
 
-def build_crops(studies: list[StudyData], method: str, landmarks: dict | None, spec: CropSpec, cache: _NormCache):
+def build_crops(studies: list[StudyData], method: str, landmarks: dict | None, spec: CropSpec, cache: NormCache):
     """Normalized arrays and disc index for on-the-fly crop extraction."""
     out = []
     for sd in studies:
@@ -220,12 +223,11 @@ def training_config(base: ClassifierTrainingConfig | None = None, **changes) -> 
     return replace(cfg, crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
 
 
-def _intensity_augmented(items, *, method: str, landmarks: dict | None, share: float, rng: np.random.Generator):
-    """``items`` with a ``share`` of studies re-normalized from a randomly changed raw T1/T2
-    (:func:`modic_core.normalization.intensity_shift.shifted_normalized`: window/saturation and
-    8-bit export, gain, bias field, noise, gamma, drawn independently for T1 and T2)."""
-    from modic_core.normalization.intensity_shift import shifted_normalized
-
+def intensity_augmented(items, *, method: str, landmarks: dict | None, share: float, rng: np.random.Generator):
+    """``items`` (``(study, t1, t2)`` triples) with a ``share`` (0-1) of studies re-normalized from a randomly
+    changed raw T1/T2 (:func:`modic_core.normalization.intensity_shift.shifted_normalized`: window/saturation
+    and 8-bit export, gain, bias field, noise, gamma, drawn independently for T1 and T2); the others are
+    returned unchanged. ``share`` 0 returns the same items; draws come from ``rng``."""
     return [(sd, shifted_normalized(sd.t1, method, rng, landmarks=landmarks), shifted_normalized(sd.t2, method, rng, landmarks=landmarks))
             if rng.random() < share else (sd, t1, t2) for sd, t1, t2 in items]
 
@@ -258,7 +260,7 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
     if intensity_aug > 0 and method is None:
         raise ValueError("intensity_aug needs the normalization method")
     for ep in range(cfg.epochs):
-        ep_items = items if intensity_aug <= 0 else _intensity_augmented(items, method=method, landmarks=landmarks, share=intensity_aug, rng=rng)
+        ep_items = items if intensity_aug <= 0 else intensity_augmented(items, method=method, landmarks=landmarks, share=intensity_aug, rng=rng)
         x, y, hh, hw = _tensors(ep_items, spec, rng, geometry=True, jitter_mm=cfg.jitter_mm)  # fresh centre jitter each epoch
         ya = aux_all.clone() if heads else None
         if synthetic_mc1 > 0:
@@ -319,8 +321,6 @@ def cv_logits(cv: pd.DataFrame) -> np.ndarray:
 def cv_calibration(cv: pd.DataFrame, *, n_boot: int = 500):
     """Temperature, uncertainty threshold, ECE and reliability of one method's CV predictions
     (a :class:`modic_core.schema.CalibrationRecord`; nested over the ``fold`` column)."""
-    from modic_core.evaluation.calibration import calibration_record
-
     return calibration_record(cv_logits(cv), cv["modic"].to_numpy(dtype=int), cv["fold"].to_numpy(dtype=int),
                               patient_ids=cv["study_id"].astype(str).tolist(), n_boot=n_boot,
                               fitted_on=f"{len(cv)} out-of-fold predictions of {cv['study_id'].nunique()} studies, "
@@ -334,11 +334,11 @@ def run_method(
     folds: list[list[str]],
     cfg: ClassifierTrainingConfig,
     out_dir: Path,
-    cache: _NormCache | None = None,
+    cache: NormCache | None = None,
 ) -> pd.DataFrame:
     """Cross-validated predictions (one row per disc) for one method; resumes finished folds.
     Fold k trains with the seed ``cfg.seed + k``."""
-    cache = cache or _NormCache()
+    cache = cache or NormCache()
     spec, seed = crop_spec(cfg), cfg.seed
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = []
@@ -379,8 +379,6 @@ def run_method(
 
 
 def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> ClassificationReport:
-    from modic_core.evaluation.metrics import classification_report
-
     proba = cv[["p_mc0", "p_mc1", "p_mc2"]].to_numpy()
     rep = classification_report(cv["modic"].tolist(), cv["prediction"].tolist(), proba=proba,
                                 patient_ids=cv["study_id"].tolist(), n_boot=n_boot, seed=0)
@@ -404,8 +402,6 @@ def scanner_breakdowns(cv: pd.DataFrame, *, n_boot: int = 200) -> dict:
     """CV reports per scanner maker and per field strength (patient-bootstrap CIs; classes and the
     MC0-vs-MC2 score flagged "too few cases" where a group has fewer than 10 discs of a class):
     ``{"by_manufacturer": {...}, "by_field_strength": {...}}`` of ClassificationReports."""
-    from modic_core.evaluation.metrics import classification_by_group
-
     yt, yp = cv["modic"].to_numpy(), cv["prediction"].to_numpy()
     pr, pid = cv[PROBA_COLUMNS].to_numpy(), cv["study_id"].astype(str).tolist()
     out = {}
@@ -438,8 +434,6 @@ def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | N
 
 def landmarks_record(landmarks: dict, *, fitted_on: str) -> NyulLandmarks:
     """The Nyul landmarks as the small readable file shipped beside the weights."""
-    from modic_core.normalization.methods import LANDMARKS_FORMAT, NYUL_PERCENTILES, NYUL_STANDARD_RANGE
-
     return NyulLandmarks(format=LANDMARKS_FORMAT, method="nyul", percentiles=[float(p) for p in NYUL_PERCENTILES],
                          standard_range=[float(v) for v in NYUL_STANDARD_RANGE],
                          landmarks={str(k).upper(): [float(x) for x in v] for k, v in landmarks.items()},
@@ -447,7 +441,7 @@ def landmarks_record(landmarks: dict, *, fitted_on: str) -> NyulLandmarks:
 
 
 def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainingConfig, weights_dir: Path,
-                cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
+                cache: NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
     """Train on every disc and write ``classifier_<method>.pt`` and its card (plus the Nyul landmarks file)."""
     spec = crop_spec(cfg)
     lm = fit_landmarks(studies) if method == "nyul" else None
@@ -489,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     studies, excluded = prepare_cohort(args.cohort, use_detector=not args.no_detector, cache_path=runs / "detector_boxes.json", limit=args.limit)
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
     save_json(folds, runs / "folds.json")
-    cache = _NormCache()
+    cache = NormCache()
     t0 = time.time()
     cv = run_method(args.normalization, studies, folds=folds, cfg=cfg, out_dir=runs / args.normalization, cache=cache)
     rep = cv_metrics(cv, n_boot=200)

@@ -6,11 +6,17 @@ import os
 import random
 from pathlib import Path
 from typing import Any, Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
+from sklearn.model_selection import StratifiedGroupKFold
 
 from modic_core.schema import sha256_file  # noqa: F401  (re-exported for training scripts)
+from modic_core.classification.crops import CropSpec
+from modic_core.classification.model import ClassifierConfig
+from modic_core.datasets.cohort import AUX_GRADINGS
+from modic_core.detection.model import DetectorConfig
 
 __all__ = ["seed_everything", "patient_folds", "sha256_file", "save_json", "atomic_torch_save", "set_threads"]
 
@@ -39,8 +45,6 @@ def patient_folds(
     The shipped model cards list the folds they were trained with under ``"folds"``; these lists,
     not this function, reproduce their numbers (the split differs from the earlier hand-written one).
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     ids = [str(p) for p in patient_ids]
     y = np.zeros(len(ids), int) if strata is None else np.asarray([int(s) for s in strata])
     if len(y) != len(ids):
@@ -83,19 +87,12 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 def crop_spec(cfg):
     """The :class:`CropSpec` of a :class:`~modic_core.schema.ClassifierTrainingConfig`."""
-    from modic_core.classification.crops import CropSpec
-
     return CropSpec(**cfg.crop)
 
 
 def classifier_arch(cfg):
     """The architecture of a classifier training config: ``cfg.model`` if set, else the default for the crop depth;
     with ``cfg.aux_weight`` set, plus one auxiliary head per cohort grading (``AUX_GRADINGS``) unless it has them."""
-    from dataclasses import replace
-
-    from modic_core.classification.model import ClassifierConfig
-    from modic_core.datasets.cohort import AUX_GRADINGS
-
     arch = ClassifierConfig.from_dict(cfg.model) if cfg.model else ClassifierConfig(depth_kernel=1 if crop_spec(cfg).depth == 1 else 3)
     if getattr(cfg, "aux_weight", None) and not arch.aux_heads:  # multi-task: one head per auxiliary grading
         arch = replace(arch, aux_heads=tuple((name, len(values)) for name, values in AUX_GRADINGS.items()))
@@ -104,6 +101,4 @@ def classifier_arch(cfg):
 
 def detector_arch(cfg):
     """The :class:`DetectorConfig` of a :class:`~modic_core.schema.DetectorTrainingConfig` (default if unset)."""
-    from modic_core.detection.model import DetectorConfig
-
     return DetectorConfig.from_dict(cfg.model) if cfg.model else DetectorConfig()

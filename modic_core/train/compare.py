@@ -25,7 +25,7 @@ import pandas as pd
 from modic_core.schema import ClassificationReport, ClassifierTrainingConfig, MethodComparison, NormalizationComparison, PairedDiff
 from modic_core.evaluation.method_choice import DEFAULT_RULE, REFERENCE, choose_default
 from modic_core.train.classifier import (
-    _NormCache,
+    NormCache,
     add_config_args,
     config_from_args,
     cv_calibration,
@@ -37,6 +37,9 @@ from modic_core.train.classifier import (
     train_final,
 )
 from modic_core.train.common import save_json, set_threads
+from modic_core.evaluation.metrics import paired_bootstrap
+from modic_core.normalization.methods import NORMALIZATIONS
+from modic_core.schema import ClassifierCard, sha256_file
 
 __all__ = ["compare_methods", "summarize", "main"]
 
@@ -50,8 +53,6 @@ def _y(cv: pd.DataFrame):
 def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | None = None) -> NormalizationComparison:
     """The comparison document from each method's CV predictions; ``meta``: its provenance fields
     (command, cohort, config, folds, excluded_discs, minutes_per_method)."""
-    from modic_core.evaluation.metrics import paired_bootstrap
-
     key = ["study_id", "level"]
     methods = {}
     ref = cvs.get(REFERENCE)
@@ -148,8 +149,6 @@ def attach_calibration(weights_dir: Path, method: str, cv: pd.DataFrame, *, cali
     """Write the calibration and scanner breakdowns of ``cv`` into the existing card of ``method``
     (weights not retrained); the loader reads the card's calibration when its sha256 names the weights.
     False when there is no card or it belongs to other weights."""
-    from modic_core.schema import ClassifierCard, sha256_file
-
     card_path, pt = weights_dir / f"classifier_{method}.json", weights_dir / f"classifier_{method}.pt"
     if not card_path.is_file() or not pt.is_file():
         return False
@@ -164,8 +163,6 @@ def attach_calibration(weights_dir: Path, method: str, cv: pd.DataFrame, *, cali
 
 
 def compare_methods(args) -> NormalizationComparison:
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     methods = [m for m in (args.methods.split(",") if args.methods else NORMALIZATIONS)]
     cfg: ClassifierTrainingConfig = config_from_args(args)
     runs = Path(args.runs)
@@ -175,7 +172,7 @@ def compare_methods(args) -> NormalizationComparison:
     cvs, minutes = {}, {}
     for m in methods:
         t0 = time.time()
-        cache = _NormCache()
+        cache = NormCache()
         cvs[m] = run_method(m, studies, folds=folds, cfg=cfg, out_dir=runs / m, cache=cache)
         exists = (Path(args.weights) / f"classifier_{m}.pt").exists()
         if (not args.skip_final and not exists) or args.retrain_final:

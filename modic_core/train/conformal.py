@@ -36,6 +36,7 @@ from modic_core.evaluation.conformal import calibration_from, nested_p_values, r
 from modic_core.classification.conformal import p_values, quantiles
 from modic_core.schema import ClassifierCard, ConformalEvaluation, ConformalRecord, SetMetrics
 from modic_core.train.classifier import LOGIT_COLUMNS, field_strength_group, scanner_group
+from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
 
 __all__ = ["SCORE_RULE", "SHIFT_PROTOCOL", "choose_score", "evaluate", "main"]
 
@@ -227,8 +228,6 @@ def _nested_sets(oof: pd.DataFrame, *, score: str, coverage: float) -> tuple[pd.
 def compare_variant(ref: pd.DataFrame, var: pd.DataFrame, *, score: str, coverage: float, n_boot: int = 1000, seed: int = 0) -> dict:
     """Nested set metrics of a training variant and its paired patient-bootstrap differences to the reference
     (single-grade share, coverage, single-grade accuracy, MC0-vs-MC2 balanced accuracy of the top grade)."""
-    from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
-
     rcv, rsets = _nested_sets(ref, score=score, coverage=coverage)
     vcv, vsets = _nested_sets(var, score=score, coverage=coverage)
     if list(zip(rcv.study_id, rcv.level)) != list(zip(vcv.study_id, vcv.level)):

@@ -25,7 +25,7 @@ import torch
 
 from modic_core.train.classifier import (
     LOGIT_COLUMNS,
-    _NormCache,
+    NormCache,
     add_config_args,
     build_crops,
     config_from_args,
@@ -59,7 +59,7 @@ def _rows(items, logits: np.ndarray, *, grouping: str, source: str, role: str) -
     return df
 
 
-def shift_predictions(studies, *, grouping: str, source: str, cfg, seed: int, out_dir: Path, cache: _NormCache,
+def shift_predictions(studies, *, grouping: str, source: str, cfg, seed: int, out_dir: Path, cache: NormCache,
                       method: str = "zscore") -> pd.DataFrame:
     """The rows of one direction (calibration, target and synthetic-MC1 rows); read back when already written."""
     path = out_dir / f"{grouping}_{source.replace(' ', '')}.csv"
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads()
     cfg = config_from_args(args)
     studies, _ = prepare_cohort(args.cohort, use_detector=True, cache_path=Path(args.runs) / "detector_boxes.json")
-    cache = _NormCache()
+    cache = NormCache()
     frames = []
     t0 = time.time()
     for grouping in [g for g in args.groupings.split(",") if g]:

@@ -17,11 +17,20 @@ import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
+from dataclasses import replace
 
 import numpy as np
+import torch
 
 from modic_core.detection.infer import Detection, StudyDetections
 from modic_core.detection.levels import merge_classes
+from modic_core.datasets.cohort import iter_cohort
+from modic_core.detection.infer import Detector
+from modic_core.detection.model import DetectorConfig, build_detector
+from modic_core.evaluation.metrics import match_boxes, detection_report
+from modic_core.schema import DetectionCV, DetectorCard
+from modic_core.train.common import save_json, set_threads
+from modic_core.train.detector_samples import load_detector_samples
 
 __all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "main", "out_of_fold_predictions", "named_regions", "prediction_regions", "summarize_detector_cv"]
 
@@ -77,8 +86,6 @@ def false_positive_locations(preds: Sequence[dict], *, threshold: float = DEFAUL
     """Where the false positives (no ground-truth box at IoU >= 0.5) lie, per image: above the
     topmost graded disc (often a real disc that was not graded), below the lowest one, or within
     the graded column (duplicates and poorly placed boxes)."""
-    from modic_core.evaluation.metrics import match_boxes
-
     out = {"above_top_graded_disc": 0, "below_lowest_graded_disc": 0, "within_graded_column": 0, "images": 0}
     for p in preds:
         kb, _ = kept_regions(p, threshold)
@@ -97,8 +104,6 @@ def false_positive_locations(preds: Sequence[dict], *, threshold: float = DEFAUL
 def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] = (0.3, 0.5, 0.7), n_boot: int = 1000) -> dict[str, Any]:
     """Detection report per sequence (T1, T2) and threshold; images are bootstrapped per patient
     (each patient contributes one image per sequence)."""
-    from modic_core.evaluation.metrics import detection_report
-
     out: dict[str, Any] = {"default_threshold": DEFAULT_THRESHOLD, "by_sequence": {}}
     for seq in ("T1", "T2"):
         out["by_sequence"][seq] = {}
@@ -116,13 +121,6 @@ def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequenc
     slice of T1 and T2, :func:`modic_core.train.detector_samples.load_detector_samples`) through the app's
     per-slice path; one dict per image with merged regions (``boxes`` in T1 pixels, ``scores``,
     ``anchor``) and the ground truth (``gt_boxes``, ``gt_levels``)."""
-    import torch
-
-    from modic_core.datasets.cohort import iter_cohort
-    from modic_core.detection.infer import Detector
-    from modic_core.detection.model import DetectorConfig, build_detector
-    from modic_core.train.detector_samples import load_detector_samples  # torch: loaded only to run the checkpoints
-
     wanted = {str(i) for f in folds for i in f}
     studies = [s for s in iter_cohort(cohort) if s.has_boxes and s.study_id in wanted]
     missing = wanted - {s.study_id for s in studies}
@@ -151,11 +149,6 @@ def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequenc
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dataclasses import replace
-
-    from modic_core.schema import DetectionCV, DetectorCard
-    from modic_core.train.common import save_json, set_threads
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, type=Path, help="folder with fold{k}/ckpt.pt (k = 0 .. n_folds-1)")
     ap.add_argument("--cohort", required=True, type=Path)

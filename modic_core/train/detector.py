@@ -19,6 +19,8 @@ import math
 import sys
 from dataclasses import replace
 from pathlib import Path
+import json
+from dataclasses import replace as dc_replace
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorT
 from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 from modic_core.train.detection_cv import summarize_detector_cv
 from modic_core.train.detector_samples import DetectorSample, load_detector_samples, region_class  # also re-exported (__all__)
+from modic_core.datasets.cohort import iter_cohort
 
 __all__ = ["DetectorSample", "region_class", "load_detector_samples", "train_detector", "main"]
 
@@ -37,7 +40,7 @@ __all__ = ["DetectorSample", "region_class", "load_detector_samples", "train_det
 def _random_affine(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
     """Rotation ±5°, isotropic scale 0.85-1.15, shift ±5 %, horizontal flip p=0.5, about the centre.
 
-    One ``grid_sample`` (torchvision's v2.RandomAffine took ~0.1 s per slice here). Boxes are the
+    One ``grid_sample`` for the whole transform (not torchvision's v2.RandomAffine). Boxes are the
     bounding boxes of their transformed corners, clipped to the image; boxes left under 4 px go.
     Returns (image (rows, cols), boxes (N, 4), boolean mask of the input boxes kept).
     """
@@ -78,8 +81,8 @@ def _augment(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator, *
         labels = torch.ones(len(boxes), dtype=torch.int64)
     x, bx, kept = _random_affine(img, boxes, rng)
     lb = labels[torch.from_numpy(kept)]
-    # MRI intensity augmentation written in torch rather than torchio: torchio's RandomBiasField
-    # costs ~0.2 s per 400x400 slice here, which would double the CPU training time.
+    # MRI intensity augmentation written in torch on the 2D slice rather than with torchio's
+    # RandomBiasField (a 3D Subject per slice).
     if rng.random() < 0.5:  # smooth multiplicative bias field from a 4x4 log-field
         coarse = torch.from_numpy(rng.normal(0.0, 0.15, size=(1, 1, 4, 4)).astype(np.float32))
         field = torch.nn.functional.interpolate(coarse, size=x.shape, mode="bicubic", align_corners=True)[0, 0]
@@ -193,10 +196,6 @@ def export_weights(model: torch.nn.Module, config, path: Path) -> None:
 
 def rescore(out: Path, argv: list[str]) -> int:
     """Re-score the saved held-out predictions with today's region filtering and level naming."""
-    import json
-    from dataclasses import replace as dc_replace
-
-
     preds = json.loads((out / "detector_cv_predictions.json").read_text())
     card = DetectorCard.load(out / "detector.json")
     card = dc_replace(card, cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)),
@@ -225,8 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         return rescore(Path(args.out), argv if argv is not None else sys.argv[1:])
     set_threads()
-    from modic_core.datasets.cohort import iter_cohort
-
     studies = [s for s in iter_cohort(args.cohort) if s.has_boxes]
     if args.limit:
         studies = studies[: args.limit]
@@ -272,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
         te = [s for s in samples if s.study_id in test_ids]
         pred_path = runs / f"fold{k}" / "predictions.json"
         if pred_path.exists():
-            import json
-
             preds = json.loads(pred_path.read_text())
         else:
             model = train_detector(tr, cfg=cfg, run_dir=runs / f"fold{k}", seed=cfg.seed + 1 + k, desc=f"fold {k}")

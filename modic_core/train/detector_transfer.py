@@ -30,6 +30,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from modic_core.datasets.cohort import iter_cohort
+from modic_core.detection.levels import name_regions, ANCHOR_SURE
+from modic_core.evaluation.metrics import match_boxes
+from modic_core.schema import DetectorCard, DetectorTrainingConfig, DetectorTransfer
+from modic_core.train.common import detector_arch, save_json, set_threads
+from modic_core.train.detection_cv import named_regions, prediction_regions, false_positive_locations, summarize_detector_cv, out_of_fold_predictions
+from modic_core.train.detector import load_detector_samples, train_detector
+
 __all__ = ["maker_of", "lowest_disc_named", "score_group", "main"]
 
 
@@ -45,10 +53,6 @@ def lowest_disc_named(pred: dict, threshold: float = 0.5) -> dict[str, Any]:
     IoU >= 0.5), whether it was named L5-S1, and whether the lowest kept region is named L5-S1 and
     is that disc; whether the naming was flagged uncertain, and whether it would be without the
     low-anchor flag (``anchor_sure=0``); the L5-S1-class score of the anchor (None: none found)."""
-    from modic_core.detection.levels import name_regions
-    from modic_core.evaluation.metrics import match_boxes
-    from modic_core.train.detection_cv import named_regions, prediction_regions
-
     boxes, _, names = named_regions(pred, threshold)
     gt = np.asarray(pred["gt_boxes"], float).reshape(-1, 4)
     g = list(pred["gt_levels"]).index("L5-S1")
@@ -75,9 +79,6 @@ def score_group(preds: Sequence[dict], *, n_boot: int = 1000) -> dict[str, Any]:
     over the images whose graded discs include L5-S1, with the silent failures: L5-S1 not named
     right (missed, or another region named L5-S1) while the naming is not flagged uncertain, with
     and without the low-anchor flag (:data:`~modic_core.detection.levels.ANCHOR_SURE`)."""
-    from modic_core.detection.levels import ANCHOR_SURE
-    from modic_core.train.detection_cv import false_positive_locations, summarize_detector_cv
-
     rep = summarize_detector_cv(preds, thresholds=(0.5,), n_boot=n_boot)
     out: dict[str, Any] = {}
     for seq in ("T1", "T2"):
@@ -120,12 +121,6 @@ def _groups(makers: Sequence[str], folds: Sequence[Sequence[str]], preds: list[d
 
 
 def main(argv: list[str] | None = None) -> int:
-    from modic_core.datasets.cohort import iter_cohort
-    from modic_core.schema import DetectorCard, DetectorTrainingConfig, DetectorTransfer
-    from modic_core.train.common import detector_arch, save_json, set_threads
-    from modic_core.train.detection_cv import out_of_fold_predictions
-    from modic_core.train.detector import load_detector_samples, train_detector
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cohort", type=Path, help="cohort folder with boxed studies (not needed with --rescore)")
     ap.add_argument("--runs", type=Path, default=Path("runs/detector_transfer"))

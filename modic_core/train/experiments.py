@@ -56,7 +56,7 @@ import torch
 
 from modic_core.schema import CurvePoint, Estimate, GradingExperiments, LearningCurve, PairedDiff
 from modic_core.train.classifier import (
-    _NormCache,
+    NormCache,
     _tensors,
     add_config_args,
     build_crops,
@@ -142,7 +142,7 @@ def run_learning_curve(args: argparse.Namespace, *, fractions: list[float], comm
     spec = crop_spec(cfg)
     studies, _ = prepare_cohort(args.cohort, cache_path=Path(args.runs) / "detector_boxes.json")
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
-    cache = _NormCache()
+    cache = NormCache()
     ys, pats = [], []
     draws = max(1, args.draws)
     acc: dict[tuple[int, float], list[np.ndarray]] = {(d, f): [] for d in range(draws) for f in fractions}
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = crop_spec(cfg)
     studies, _ = prepare_cohort(args.cohort, cache_path=Path(args.runs) / "detector_boxes.json")
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
-    cache = _NormCache()
+    cache = NormCache()
     ys, pats, acc = [], [], {v: [] for v in variants}
     for k, test_ids in enumerate(folds):
         test = set(test_ids)

@@ -31,12 +31,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from modic_core.classification.bands import band_masks, band_shares
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.gradcam import VARIANTS, cam_maps
 from modic_core.errors import InputError
 from modic_core.schema import CamScale, CamShareRow, Estimate, GradcamAudit
+from modic_core import settings
+from modic_core.analysis.analyze import models_available
+from modic_core.classification import load_classifier
+from modic_core.datasets.cohort import iter_cohort
+from modic_core.evaluation.metrics import patient_bootstrap_weights
+from modic_core.normalization.methods import normalize, NORMALIZATIONS
+from modic_core.train.common import set_threads
 
 __all__ = ["RULE", "Disc", "choose_variant", "main", "share_rows"]
 
@@ -62,8 +70,6 @@ class Disc:
 
 def _estimate(values: np.ndarray, patients: list[str], *, n_boot: int, seed: int) -> Estimate:
     """Mean of per-disc values with a patient-bootstrap 95 % CI."""
-    from modic_core.evaluation.metrics import patient_bootstrap_weights
-
     values = np.asarray(values, float)
     if not len(values):
         return Estimate(value=None, display="no discs", n=0)
@@ -115,8 +121,6 @@ def choose_variant(rows: list[CamShareRow], method: str) -> tuple[str, str]:
 
 def _load(cohort: Path) -> tuple[list[Disc], dict, dict]:
     """The boxed MC0/MC2 discs of the aligned studies, and the studies (study_id -> Study)."""
-    from modic_core.datasets.cohort import iter_cohort
-
     discs: list[Disc] = []
     studies = {}
     n_aligned = 0
@@ -140,10 +144,6 @@ def _load(cohort: Path) -> tuple[list[Disc], dict, dict]:
 
 
 def _crops(clf, discs: list[Disc], studies: dict):
-    import torch
-
-    from modic_core.normalization.methods import normalize
-
     out = []
     for sid, st in studies.items():
         mine = [d for d in discs if d.study_id == sid]
@@ -178,12 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    from modic_core import settings
-    from modic_core.analysis.analyze import models_available
-    from modic_core.classification import load_classifier
-    from modic_core.normalization.methods import NORMALIZATIONS
-    from modic_core.train.common import set_threads
-
     set_threads()
     t0 = time.time()
 

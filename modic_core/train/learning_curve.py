@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from modic_core.train.variant_scores import score_variants
+from modic_core.evaluation.metrics import bootstrap_ci, mc0_vs_mc2_balanced_accuracy, paired_bootstrap
 
 __all__ = ["SUBSET_RULE", "nested_subsets", "parse_fractions", "score_curve", "draw_spread", "extrapolation_text"]
 
@@ -78,8 +79,6 @@ def score_curve(y: np.ndarray, patients: list[str], probs: dict[float, np.ndarra
     "slope": least-squares slope of BA on log2(training discs) (BA per doubling) with a patient-bootstrap CI of the
     held-out discs (every fraction scored on the same resampled patients), "fit_at_full": the fitted BA at 1.0}``.
     """
-    from modic_core.evaluation.metrics import bootstrap_ci, mc0_vs_mc2_balanced_accuracy, paired_bootstrap
-
     fr = sorted(probs)
     if 1.0 not in probs:
         raise ValueError("the curve needs the full training set (fraction 1.0) as its reference")
@@ -104,8 +103,6 @@ def score_curve(y: np.ndarray, patients: list[str], probs: dict[float, np.ndarra
 def draw_spread(y: np.ndarray, by_draw: list[dict[float, np.ndarray]], train_discs: list[dict[float, float]]) -> dict:
     """Point estimates of each subset draw (no bootstrap): ``{"ba": fraction -> [BA of draw 0, 1, ...], "slope":
     [slope per doubling of each draw], "full_vs_half": [BA(1.0) - BA(0.5) of each draw] (empty without 0.5)}``."""
-    from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
-
     fr = sorted(by_draw[0])
     ba = {f: [mc0_vs_mc2_balanced_accuracy(y, proba=p[f])["value"] for p in by_draw] for f in fr}
     slope = [_slope(np.log2([n[f] for f in fr]), [ba[f][d] for f in fr]) for d, n in enumerate(train_discs)] if len(fr) > 1 else []

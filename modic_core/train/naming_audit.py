@@ -36,6 +36,8 @@ from modic_core.detection.levels import anatomical_filter, assign_level_names
 from modic_core.evaluation.metrics import match_boxes
 from modic_core.schema import NamingAudit
 from modic_core.train.detection_cv import prediction_regions
+from modic_core.datasets.cohort import iter_cohort
+from modic_core.detection.infer import load_detector
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -100,9 +102,6 @@ def score(preds: Sequence[dict], rule: str) -> dict[str, Any]:
 
 def held_out_predictions(cohort: Path, trained_ids: set[str]) -> list[dict]:
     """The shipped detector's raw candidates on the boxed studies it was not trained on."""
-    from modic_core.datasets.cohort import iter_cohort
-    from modic_core.detection.infer import load_detector
-
     det = load_detector()
     out = []
     for cs in iter_cohort(cohort):

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from modic_core.detection.infer import load_detector
 from modic_core.pairing.study import load_study, make_study
 from modic_core.schema import PairingAudit
 from modic_core.volume import Study, Volume
+from modic_core.pairing.study import resample_to
 
 
 def _shift(v: Volume, t: np.ndarray) -> Volume:
@@ -47,8 +49,6 @@ class _Memo:
         return self._det
 
     def _key(self, v: Volume, *extra) -> tuple:
-        import hashlib
-
         return (hashlib.sha1(np.ascontiguousarray(v.array).tobytes()).hexdigest(), v.array.shape, tuple(v.spacing), *extra)
 
     def detect(self, v: Volume, *, slab_mm: float = 12.0):
@@ -104,8 +104,6 @@ def run(cohort: Path, *, seed: int = 0, limit: int | None = None) -> dict:
         shift = np.array([0.0, rng.uniform(-15, 15), rng.choice([-1, 1]) * rng.uniform(20, 110)])
         # LPS: y = posterior, z = superior; sagittal slices leave x (left-right) alone
         moved_native = _shift(study.t2_native, shift)
-        from modic_core.pairing.study import resample_to
-
         moved = Study(t1=study.t1, t2=resample_to(moved_native, study.t1), t2_native=moved_native,
                       sources=study.sources, study_id=study.study_id)
         t1 = time.perf_counter()

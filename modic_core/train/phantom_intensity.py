@@ -24,17 +24,21 @@ import numpy as np
 import torch
 
 from modic_core.train.common import set_threads
+from modic_core.classification.bands import band_masks
+from modic_core.classification.crops import extract_crops
+from modic_core.classification.infer import load_classifier
+from modic_core.datasets import synthetic
+from modic_core.datasets.demo import PHANTOM_PARAMS
+from modic_core.datasets.synthetic import make_phantom, make_phantom_2d
+from modic_core.normalization.methods import normalize
+from modic_core.train.classifier import prepare_cohort
+from modic_core.volume import Volume
 
 __all__ = ["band_stats", "main"]
 
 
 def band_stats(t1_raw: np.ndarray, t2_raw: np.ndarray, boxes, z_centers, spacing_yx, spec) -> tuple[list[dict], torch.Tensor]:
     """Per disc: median z-scores in the marrow and disc bands (T1, T2) and raw marrow/disc ratios; and the z-scored crops."""
-    from modic_core.classification.bands import band_masks
-    from modic_core.classification.crops import extract_crops
-    from modic_core.normalization.methods import normalize
-    from modic_core.volume import Volume
-
     out = []
     z1 = normalize(Volume(t1_raw, (1.0, *spacing_yx)), "zscore").array
     z2 = normalize(Volume(t2_raw, (1.0, *spacing_yx)), "zscore").array
@@ -76,12 +80,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="what-if: a phantom tissue's baseline signal (e.g. marrow=470,380; annulus=280,260)")
     args = ap.parse_args(argv)
     set_threads()
-    from modic_core.classification.infer import load_classifier
-    from modic_core.datasets.demo import PHANTOM_PARAMS
-    from modic_core.datasets import synthetic
-    from modic_core.datasets.synthetic import make_phantom, make_phantom_2d
-    from modic_core.train.classifier import prepare_cohort
-
     tissues = {"marrow": synthetic.MARROW, "sacrum": synthetic.SACRUM, "annulus": synthetic.ANNULUS,
                "nucleus": synthetic.NUCLEUS, "cortex": synthetic.CORTEX, "fat": synthetic.FAT}
     saved = synthetic._SIGNAL.copy()

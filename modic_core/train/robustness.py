@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import SimpleITK as sitk
+from torch import get_num_threads as torch_threads
 
 from modic_core.classification.crops import extract_crops
 from modic_core.errors import InputError
@@ -36,6 +38,13 @@ from modic_core.normalization import intensity_shift as shift
 from modic_core.normalization.methods import NORMALIZATIONS, foreground_mask, normalize
 from modic_core.schema import Estimate, RobustnessCheck, RobustnessRow
 from modic_core.volume import Volume
+from modic_core.classification import load_classifier
+from modic_core.datasets.cohort import iter_cohort, read_cohort_tables
+from modic_core.datasets.synthetic import make_phantom
+from modic_core.detection import load_detector
+from modic_core.evaluation.metrics import patient_bootstrap_weights
+from modic_core.io import load_series
+from modic_core.train.common import set_threads
 
 __all__ = ["TRANSFORMS", "Region", "grade", "main"]
 
@@ -110,8 +119,6 @@ class _Case:
 
 
 def _spider_cases(cohort: Path, n: int, seed: int, detector) -> tuple[list[_Case], dict]:
-    from modic_core.datasets.cohort import iter_cohort, read_cohort_tables
-
     studies, _ = read_cohort_tables(cohort)
     aligned = set(studies.loc[studies["t2_aligned"].astype(str).str.lower() == "true", "study_id"].astype(str)) \
         if "t2_aligned" in studies else set(studies["study_id"].astype(str))
@@ -144,8 +151,6 @@ def _to_12bit(v: Volume) -> Volume:
 
 
 def _phantom_cases(n: int, seed: int, shape: tuple[int, int, int], *, pixel_mm: float = 0.875) -> tuple[list[_Case], dict]:
-    from modic_core.datasets.synthetic import make_phantom
-
     cases = []
     specs = [None, {}, {"L3-L4": (2, "lower")}, {"L4-L5": (1, "upper"), "L2-L3": (2, "both")}]
     for k in range(n):
@@ -162,8 +167,6 @@ def _phantom_cases(n: int, seed: int, shape: tuple[int, int, int], *, pixel_mm: 
 
 
 def _dicom_case(folder: Path, detector) -> tuple[_Case, dict]:
-    from modic_core.io import load_series
-
     series = sorted(p for p in folder.iterdir() if p.is_dir()) or [folder]
     v = load_series(series[0])
     regions = [Region(d.level, tuple(float(x) for x in d.box), _slab(d.z_center, d.z_range)) for d in detector.detect(v).filter(0.5)]
@@ -186,8 +189,6 @@ def _rng(seed: int, case: int, transform: int, seq: int) -> np.random.Generator:
 
 
 def _agreement(agree: np.ndarray, patients: np.ndarray, *, n_boot: int, seed: int) -> Estimate:
-    from modic_core.evaluation.metrics import patient_bootstrap_weights
-
     v = float(agree.mean()) if len(agree) else float("nan")
     inverse, w = patient_bootstrap_weights(list(patients), len(agree), n_boot=n_boot, seed=seed)
     hits = np.bincount(inverse, weights=agree.astype(float), minlength=w.shape[1])
@@ -306,15 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=1000)
     args = ap.parse_args(argv)
-    from modic_core.classification import load_classifier
-    from modic_core.detection import load_detector
-    from torch import get_num_threads as torch_threads
-
-    from modic_core.train.common import set_threads
-
     set_threads()
-    import SimpleITK as sitk
-
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(torch_threads())  # N4 (n4_zscore) with the same thread count
     t0 = time.time()
 

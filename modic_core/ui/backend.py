@@ -14,6 +14,11 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from modic_core.analysis.analyze import StudyAnalysis, MIN_THRESHOLD, models_available
+from modic_core.analysis.cache import result_cache
+from modic_core.classification import load_classifier
+from modic_core.detection import load_detector
+
 __all__ = ["Analysis", "AnalysisBackend", "default_backend", "get_backend", "set_backend_factory"]
 
 
@@ -43,17 +48,10 @@ class AnalysisBackend:
 
 
 def _make_study_analysis(study, fingerprint: str | None = None):
-    from modic_core.analysis.analyze import StudyAnalysis
-    from modic_core.analysis.cache import result_cache
-    from modic_core.detection import load_detector
-
     return StudyAnalysis(study, detector=load_detector(), cache=result_cache(), fingerprint=fingerprint)
 
 
 def _prepare_models(normalization: str) -> None:
-    from modic_core.classification import load_classifier
-    from modic_core.detection import load_detector
-
     load_detector()
     load_classifier(normalization)
 
@@ -61,8 +59,6 @@ def _prepare_models(normalization: str) -> None:
 @functools.cache
 def default_backend() -> AnalysisBackend:
     """The shipped pipeline: detector + classifiers from ``settings.weights_dir()``, results in the process cache."""
-    from modic_core.analysis.analyze import MIN_THRESHOLD, models_available
-
     return AnalysisBackend(make_analysis=_make_study_analysis, models_available=models_available,
                            min_threshold=MIN_THRESHOLD, prepare=_prepare_models)
 

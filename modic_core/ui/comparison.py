@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
 from modic_core import settings
 from modic_core.evaluation.method_choice import DEFAULT_RULE, choose_default
 from modic_core.export.style import CLASS_NAMES, class_color
 from modic_core.io.stamp import file_stamp
 from modic_core.schema import CalibrationRecord, ClassificationReport, Estimate, NormalizationComparison, PairedDiff, SchemaError
+from modic_core.normalization.methods import NORMALIZATIONS
 
 __all__ = [
     "COMPARISON_FILE",
@@ -63,8 +68,6 @@ SCALAR_METRICS: list[tuple[str, str]] = [
 
 def weights_dir() -> Path:
     """The shipped weights folder (``MODIC_WEIGHTS_DIR`` overrides, as for the classifiers)."""
-    from modic_core import settings
-
     return settings.weights_dir()
 
 
@@ -98,16 +101,12 @@ class MethodResult:
 
 
 def _method_label(name: str) -> str:
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     m = NORMALIZATIONS.get(name)
     return m.label if m else name
 
 
 def comparison_methods(comparison: NormalizationComparison | None) -> list[MethodResult]:
     """The methods of a comparison, registry order first."""
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     if comparison is None:
         return []
     entries = comparison.methods
@@ -123,8 +122,6 @@ def best_method(comparison: NormalizationComparison | None, default: str | None 
     (:func:`modic_core.evaluation.method_choice.choose_default`: z-score unless another method is better
     with a paired 95 % CI excluding zero), when it is a registered method; else ``default``. A stored
     ``best_method`` chosen by point estimate (older files) is not followed."""
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     if comparison is not None:
         method = choose_default(comparison).method
         if method in NORMALIZATIONS:
@@ -207,8 +204,6 @@ def _paired_metric(m: MethodResult) -> str:
 
 def summary_table(methods: list[MethodResult], *, best: str | None = None):
     """One row per method: every score as its display text (CIs, "too few cases" flags), paired difference."""
-    import pandas as pd
-
     rows = []
     for m in methods:
         r = m.report
@@ -249,8 +244,6 @@ _PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#
 
 def metric_chart(methods: list[MethodResult], *, best: str | None = None, title: str = "Scores with 95% CIs (patient bootstrap)"):
     """Grouped bars: x = score, one bar per method, error bars = 95% CIs. Undefined scores are left out."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     labels = [label for _, label in SCALAR_METRICS]
     for i, m in enumerate(methods):
@@ -278,8 +271,6 @@ def _min_y(fig) -> float:
 
 def sensitivity_chart(methods: list[MethodResult], *, title: str = "Per-class sensitivity with 95% CIs"):
     """x = class, one bar per method. Classes flagged ``too_few`` get no bar but the text "too few cases (n=...)"."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     flagged: dict[str, str] = {}
     for i, m in enumerate(methods):
@@ -316,9 +307,6 @@ def confusion_matrix_figure(report: ClassificationReport | None, *, title: str =
     not on the blue scale, and its row is labelled "too few cases (n=...)": its shares are not
     comparable with the other rows'.
     """
-    import numpy as np
-    import plotly.graph_objects as go
-
     cm = np.asarray(report.confusion_matrix if report is not None else np.zeros((3, 3)), dtype=float)
     rows = cm.sum(1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
@@ -342,8 +330,6 @@ def paired_chart(methods: list[MethodResult], *, title: str = "Paired difference
 
     None when no method has a paired difference.
     """
-    import plotly.graph_objects as go
-
     rows = [(m, _paired_metric(m)) for m in methods if m.paired]
     rows = [(m, k, m.paired[k]) for m, k in rows if m.paired[k].diff is not None]
     if not rows:
@@ -369,8 +355,6 @@ def group_chart(methods: list[MethodResult], column: str, *, metric: str = "bala
     A group with fewer than 10 discs, or whose score is flagged "too few cases" (e.g. MC0-vs-MC2 with
     fewer than 10 MC2 discs), is labelled instead of drawn.
     """
-    import plotly.graph_objects as go
-
     groups: list[str] = []
     for m in methods:
         for g in m.groups.get(column, {}):
@@ -420,8 +404,6 @@ _GROUP_LABELS = {"manufacturer": "manufacturer", "field_strength_t": "field stre
 def group_table(methods: list[MethodResult], *, column: str | None = None):
     """One row per method and scanner group (maker, field strength): discs, MC0-vs-MC2 and balanced
     accuracy with 95 % CIs, per-class sensitivity; scores of groups with too few cases say so."""
-    import pandas as pd
-
     rows = []
     for m in methods:
         for col, reps in m.groups.items():
@@ -447,8 +429,6 @@ def _value(est: Estimate | None) -> str:
 def calibration_table(methods: list[MethodResult]):
     """One row per method with a calibration record: temperature, ECE before/after (nested), and the old in-sample
     "uncertain" flag the prediction sets replaced (its threshold, share flagged, accuracy of the rest; 95 % CIs)."""
-    import pandas as pd
-
     rows = []
     for m in methods:
         c = m.calibration
@@ -470,8 +450,6 @@ def calibration_table(methods: list[MethodResult]):
 def reliability_chart(calibration: CalibrationRecord, *, title: str = "Reliability diagram (top label)"):
     """Accuracy against mean confidence per bin, before and after temperature scaling (nested), with
     the diagonal of perfect calibration; marker size grows with the bin's disc count. Empty bins are left out."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#999999", dash="dash"), name="perfectly calibrated",
                     hoverinfo="skip")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit.components.v1 as components
+import plotly
 
 from modic_core.io.tempdirs import FIGURE_PREFIX, process_temp_dir
 
@@ -28,8 +29,6 @@ STATIC = Path(__file__).with_name("figure_static")
 
 
 def _fill(out: Path) -> None:
-    import plotly
-
     for f in STATIC.iterdir():
         if f.is_file():
             shutil.copy2(f, out / f.name)

@@ -89,7 +89,7 @@ def log_unexpected(exc: BaseException, what: str) -> None:
 
 def _show(message: str, show: Callable[[str], Any] | None) -> None:
     if show is None:
-        import streamlit as st
+        import streamlit as st  # lazy: streamlit is needed only while the dashboard runs
 
         show = st.error
     show(message)

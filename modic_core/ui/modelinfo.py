@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
 from modic_core.schema import (ClassificationReport, ClassifierCard, ConformalEvaluation, DetectionCV, DetectorCard, GradcamAudit, Record,
                                SchemaError)
 from modic_core.ui.comparison import weights_dir
+from modic_core.normalization.methods import NORMALIZATIONS
 
 __all__ = ["ModelEntry", "model_records", "provenance_rows", "metrics_rows", "classification_rows", "detection_rows",
            "load_gradcam_audit", "gradcam_chart", "load_conformal", "risk_coverage_chart", "SET_MEANING"]
@@ -42,8 +46,6 @@ class ModelEntry:
 
 def model_records(folder: str | Path | None = None) -> list[ModelEntry]:
     """The detector's card then one per normalization method (registry order)."""
-    from modic_core.normalization.methods import NORMALIZATIONS
-
     folder = Path(folder) if folder else weights_dir()
     names = [("detector", "detector.json", DetectorCard)]
     names += [(f"classifier ({m})", f"classifier_{m}.json", ClassifierCard) for m in NORMALIZATIONS]
@@ -126,9 +128,6 @@ def gradcam_chart(doc: GradcamAudit, method: str | None = None):
     """Plotly figure: per variant, the mean share of the map mass in the marrow bands, the disc band and outside
     on real MC2 discs (left), and the share of MC2 and MC0 discs whose map is denser in the marrow than in the disc
     (right); patient-bootstrap 95 % CIs as error bars. Every number is read from ``doc``."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     method = method or doc.rule_method
     variants = [v for v in doc.variants if doc.row(method, v, "MC2") is not None]
     labels = [v + (" ★" if v == doc.chosen else "") for v in variants]
@@ -167,8 +166,6 @@ def risk_coverage_chart(doc: ConformalEvaluation):
     """Plotly figure: accuracy of the single-grade sets (y) against their share of the MC0/MC2 levels (x), one point
     per target coverage of the chosen score (nested cross-validation), labelled with the target; the app's default
     coverage marked. Every number is read from ``doc``."""
-    import plotly.graph_objects as go
-
     pts = [p for p in doc.risk_coverage if p.singleton_accuracy is not None]
     fig = go.Figure(go.Scatter(
         x=[p.singleton_share for p in pts], y=[p.singleton_accuracy for p in pts], mode="lines+markers+text",

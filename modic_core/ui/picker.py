@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from modic_core.io import SeriesInfo
 from modic_core.io.series_preview import ShownIdentity, shown_identity, thumbnails
@@ -67,8 +68,6 @@ def _upload_positions(files: Sequence[Any]) -> dict[str, tuple[int, int]]:
 
 
 def _png_data_url(picture: np.ndarray) -> str:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(picture, dtype=np.uint8), mode="L").save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

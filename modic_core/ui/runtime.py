@@ -33,6 +33,10 @@ from modic_core.export.display import heat_patches, series_payload
 from modic_core.io.tempdirs import sweep_once
 from modic_core.ui.backend import get_backend
 from modic_core.ui.session import AnalysisStore, models_status
+from modic_core.analysis.analyze import naming_warning
+from modic_core.classification.conformal import COVERAGE_CHOICES
+from modic_core.datasets.demo import load_demo
+from modic_core.ui.viewonly import is_view_only
 
 __all__ = [
     "COVERAGE_KEY",
@@ -72,8 +76,6 @@ def process_setup() -> None:
 @st.cache_resource(show_spinner="Loading the demo case…", max_entries=8)
 def cached_demo_study(name: str):
     """A bundled demo case as a Study, loaded once per process (read-only, shared)."""
-    from modic_core.datasets.demo import load_demo
-
     return load_demo(name)
 
 
@@ -88,8 +90,6 @@ def current_settings() -> tuple[str, float]:
 def coverage_choices() -> list[float]:
     """The sidebar's prediction-set coverages: :data:`~modic_core.classification.conformal.COVERAGE_CHOICES`
     plus the settings' default (``MODIC_COVERAGE``) when it is not one of them, ascending."""
-    from modic_core.classification.conformal import COVERAGE_CHOICES
-
     return sorted({float(c) for c in COVERAGE_CHOICES} | {settings.default_coverage()})
 
 
@@ -162,8 +162,6 @@ def analyse(study, normalization: str, threshold: float, *, fingerprint: str | N
     sidebar's coverage (:func:`current_coverage`).
 
     Refuses a view-only study (one series shown as both T1 and T2): grading needs a real pair."""
-    from modic_core.ui.viewonly import is_view_only
-
     if is_view_only(study):
         raise InputError("This upload holds one series only: it can be viewed, but Modic grading needs a sagittal "
                          "T1 and a sagittal T2 of the same examination.")
@@ -187,8 +185,6 @@ def detect_only(study, threshold: float, *, fingerprint: str | None = None) -> l
 
 def detect_only_warning(study, *, fingerprint: str | None = None) -> str | None:
     """The "level naming uncertain" sentence for a view-only study's levels, or None when the names are anchored."""
-    from modic_core.analysis.analyze import naming_warning
-
     naming = get_store().get(fingerprint or fingerprint_of(study), study).detections().naming()
     return naming_warning(naming) if naming.uncertain else None
 

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from modic_core.analysis.cache import nbytes_of, study_fingerprint
+from modic_core.normalization.methods import NORMALIZATIONS
+from modic_core.ui.backend import get_backend
 
 __all__ = [
     "AnalysisStore",
@@ -93,9 +95,6 @@ class AnalysisStore:
 def models_status(backend=None) -> dict[str, Any]:
     """The backend's ``models_available()`` as ``{"available": bool (detector and at least one
     classifier), "detector": bool, "classifiers": {method: bool for every normalization}}``."""
-    from modic_core.normalization.methods import NORMALIZATIONS
-    from modic_core.ui.backend import get_backend
-
     raw = (backend or get_backend()).models_available()
     detector = bool(raw.get("detector"))
     classifiers = {m: bool(raw.get(m)) for m in NORMALIZATIONS}
@@ -105,7 +104,7 @@ def models_status(backend=None) -> dict[str, Any]:
 def device_label() -> str:
     """'GPU (name)' when torch sees CUDA, else 'CPU'."""
     try:
-        import torch
+        import torch  # lazy: torch is optional for this label: without it the label says CPU
 
         if torch.cuda.is_available():
             try:

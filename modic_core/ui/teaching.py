@@ -7,6 +7,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from modic_core.datasets.demo import match_truth
+from modic_core.datasets.synthetic import make_phantom
+from modic_core.evaluation.metrics import iou_matrix
 
 __all__ = [
     "TEACHING_LEVELS",
@@ -38,8 +44,6 @@ TEACHING_SPACING = (4.0, 1.3, 1.3)
 
 def teaching_phantom(level: str = "L4-L5", grade: int = 1, endplate: str = "both", *, seed: int = 11, variation: float = 0.5):
     """A 3D phantom (15 sagittal slices, like the DICOM demo) with one Modic change of ``grade`` at ``level``."""
-    from modic_core.datasets.synthetic import make_phantom
-
     if level not in TEACHING_LEVELS:
         raise ValueError(f"level must be one of {TEACHING_LEVELS}")
     if grade not in (0, 1, 2, 3):
@@ -73,8 +77,6 @@ def signal_summary(phantom, level: str) -> dict[str, Any]:
 
 def signal_chart(summary: dict[str, Any]):
     """Bars: lesion signal relative to normal marrow (= 1) on T1 and T2."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     fig.add_bar(name="normal marrow", x=["T1", "T2"], y=[1.0, 1.0], marker_color="#BBBBBB")
     if summary.get("n_lesion_voxels"):
@@ -89,8 +91,6 @@ def signal_chart(summary: dict[str, Any]):
 
 def match_level(levels: Sequence, box: Sequence[float], *, min_iou: float = 0.3):
     """The detected level whose box overlaps the true ``box`` most (IoU >= ``min_iou``), or None."""
-    from modic_core.evaluation.metrics import iou_matrix
-
     levels = list(levels)
     if not levels:
         return None
@@ -109,10 +109,6 @@ def truth_table(truths: Sequence, levels: Sequence):
     ``truths``: labelled discs with ``.level``, ``.modic``, ``.box`` (a phantom's ``levels`` or a
     demo case's :func:`~modic_core.datasets.demo.demo_levels`); ``levels``: a report's levels.
     """
-    import pandas as pd
-
-    from modic_core.datasets.demo import match_truth
-
     matched = match_truth(list(levels), list(truths))
     by_name = {lv.level: lv for lv in levels}
     by_truth = {t.level: by_name[name] for name, t in matched.items()}

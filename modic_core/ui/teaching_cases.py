@@ -32,6 +32,7 @@ import torch
 from modic_core.classification.augment import ENDPLATE_SIDES, blend_mc1, mc1_band
 from modic_core.classification.crops import CropSpec
 from modic_core.datasets.demo import demo_levels, load_demo, match_truth
+from modic_core.analysis import analyze
 
 __all__ = [
     "CASES",
@@ -229,8 +230,6 @@ def set_text(level: Any) -> str:
 def measure_case(case: TeachingCase, *, normalization: str = CATALOGUE_NORMALIZATION,
                  threshold: float = CATALOGUE_THRESHOLD) -> Measured:
     """Run the installed models on the case (``modic_core.analysis.analyze``) and read its level."""
-    from modic_core.analysis import analyze
-
     report = analyze(case_study(case), normalization, threshold, gradcam=False)
     lv = case_level(case, report.levels)
     if lv is None or not getattr(lv, "graded", True):

@@ -21,6 +21,7 @@ from modic_core.export.labels import series_label
 from modic_core.io import SeriesInfo, list_series, load_series
 from modic_core.io.dicom import too_many_series
 from modic_core.settings import limits
+from modic_core.pairing.study import make_study
 
 __all__ = ["Pairing", "auto_pair", "group_labels", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "neutral_label",
            "resolve_server_folder", "series_option_label"]
@@ -182,8 +183,6 @@ def series_option_label(info: SeriesInfo, group: str = "") -> str:
 
 def load_pair(source: Any, t1: SeriesInfo, t2: SeriesInfo, *, study_id: str = ""):
     """Load the two chosen series of ``source`` and pair them (T2 resampled onto T1)."""
-    from modic_core.pairing.study import make_study
-
     if t1.key == t2.key:
         raise InputError("The same series was chosen as T1 and as T2. Please choose two different series.")
     v1 = load_series(source, series=t1.key)

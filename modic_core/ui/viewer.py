@@ -7,9 +7,9 @@ level's Grad-CAM as small patches (:func:`~modic_core.ui.runtime.level_heat`, en
 map). Slice, window/level (presets, sliders, dragging), Boxes, Grad-CAM and opacity act in the
 browser without a server round trip; the view comes back (``cv_state_<fp>``) once the input
 rests. It is not a Streamlit fragment: the picture reports its view by itself (after loading,
-after an input rests), and a fragment rerun queued behind a full run that removed the viewer (the
-user chose Upload) was written at positions the new page no longer had, which blanked the page
-("Bad delta path index"); a full rerun from the cached analysis costs about 0.1 s and never races.
+after an input rests), and a fragment rerun queued behind a full run that removes the viewer (the
+user chooses Upload) would write at positions the new page no longer has and blank the page
+("Bad delta path index"); a full rerun reads the cached analysis and never races.
 
 What is on screen (slice, windows, opacity) is kept in a per-study dict (:func:`view_state`) that
 the page's PDF download reads when it is clicked.
@@ -44,6 +44,7 @@ from modic_core.classification.conformal import set_label
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
+from modic_core.export.alignment_view import checkerboard
 
 __all__ = ["NONE", "view_state", "viewer", "window_info"]
 
@@ -137,8 +138,6 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
     view.update(z=z, win_t1=win1, win_t2=win2, opacity=state["opacity"])
 
     if report is not None and report.alignment is not None and st.session_state.get(f"cv_show_checker_{fp}"):
-        from modic_core.export.alignment_view import checkerboard
-
         st.image(checkerboard(study.t1.array[z], study.t2.array[z], tile_px=max(16, nx // 12)), clamp=True,
                  caption=f"Checkerboard of T1 and T2, slice {z + 1}", width=min(640, 2 * nx))
     legend = ("Box colour = predicted class: " + " · ".join(

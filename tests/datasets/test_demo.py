@@ -75,10 +75,6 @@ def test_phantom_dicom_matches_its_ground_truth():
 
 
 def test_phantom_dicom_loads_as_study(tmp_path, monkeypatch):
-    from modic_core.io import sources
-
-    if "PLACEHOLDER" in (sources.__doc__ or ""):
-        pytest.skip("modic_core.io.load_series cannot read DICOM yet (placeholder)")
     monkeypatch.chdir(tmp_path)
     study = load_demo("phantom-dicom")
     assert study.t1.shape == PHANTOM_PARAMS["shape"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from modic_core.anatomy import LEVEL_NAMES
+from modic_core.io import load_series
 from modic_core.datasets.synthetic import PIR_DIRECTION, ScannerVariation, make_phantom, make_phantom_2d
 
 LESIONS = {"L1-L2": (1, "lower"), "L3-L4": (2, "upper"), "L5-S1": (3, "both")}
@@ -14,15 +15,6 @@ LESIONS = {"L1-L2": (1, "lower"), "L3-L4": (2, "upper"), "L5-S1": (3, "both")}
 @pytest.fixture(scope="module")
 def phantom():
     return make_phantom(seed=3, modic=LESIONS)
-
-
-def _load_series_or_skip(path):
-    """modic_core.io.load_series, skipped while io/sources.py is still the lead's placeholder."""
-    from modic_core.io import load_series, sources
-
-    if "PLACEHOLDER" in (sources.__doc__ or ""):
-        pytest.skip("modic_core.io.load_series is still a placeholder")
-    return load_series(path)
 
 
 def test_same_seed_same_phantom_and_other_seed_differs():
@@ -191,7 +183,7 @@ def test_dicom_round_trip_geometry_and_tags(phantom, tmp_path):
     assert t1.StudyInstanceUID == t2.StudyInstanceUID
     assert t1.FrameOfReferenceUID == t2.FrameOfReferenceUID
     assert t1.SeriesInstanceUID != t2.SeriesInstanceUID
-    vol = _load_series_or_skip(paths["t1"])
+    vol = load_series(paths["t1"])
     assert vol.shape == phantom.t1.shape
     assert np.allclose(vol.origin, phantom.t1.origin, atol=1e-4) and np.allclose(vol.spacing, phantom.t1.spacing, atol=1e-4)
     assert np.allclose(vol.direction, phantom.t1.direction, atol=1e-4)

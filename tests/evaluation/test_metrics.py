@@ -5,10 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 from modic_core.evaluation.metrics import (
-    _cm_scores,
-    _sk_point_scores,
     bootstrap_ci,
     by_group,
     classification_by_group,
@@ -104,19 +103,47 @@ def test_parse_class():
             parse_class(bad)
 
 
+def _sklearn_scores(y_true, y_pred):
+    """The reference scores, straight from scikit-learn (MC0/MC1/MC2 order; NaN where undefined)."""
+    labels = [0, 1, 2]
+    per_class = dict(labels=labels, average=None, zero_division=np.nan)
+    return {
+        "sensitivity": skm.recall_score(y_true, y_pred, **per_class),
+        "precision": skm.precision_score(y_true, y_pred, **per_class),
+        "f1": skm.f1_score(y_true, y_pred, **per_class),
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+        "macro_f1": skm.f1_score(y_true, y_pred, average="macro", zero_division=0.0),
+        "weighted_f1": skm.f1_score(y_true, y_pred, average="weighted", zero_division=0.0),
+        "cohen_kappa": skm.cohen_kappa_score(y_true, y_pred, labels=labels),
+    }
+
+
+def _same(entry, expected):
+    """A report entry's value and both CI bounds equal ``expected`` (None where it is NaN)."""
+    want = None if not np.isfinite(expected) else pytest.approx(float(expected), abs=1e-12)
+    return entry["value"] == want and entry["ci_low"] == want and entry["ci_high"] == want
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_confusion_matrix_formulas_agree_with_sklearn(seed):
+@pytest.mark.filterwarnings("ignore")
+def test_point_scores_and_confusion_matrix_bootstrap_agree_with_sklearn(seed):
+    """Two patients with identical discs: every bootstrap resample has the sample's confusion matrix
+    up to a factor, so the CI bounds (scores of resampled confusion matrices) must equal the point
+    values, and both must equal scikit-learn's."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(5, 60))
     classes = [0, 2] if seed % 3 == 0 else [0, 1, 2]  # sometimes a class is absent
     y_true = rng.choice(classes, n)
     y_pred = np.where(rng.random(n) < 0.6, y_true, rng.choice([0, 1, 2], n))
-    sk = _sk_point_scores(y_true, y_pred)
-    ours = _cm_scores(sk["confusion_matrix"])
+    twice_true, twice_pred = np.tile(y_true, 2), np.tile(y_pred, 2)
+    report = classification_report(twice_true, twice_pred, patient_ids=["a"] * n + ["b"] * n, n_boot=20, min_cases=0)
+    sk = _sklearn_scores(y_true, y_pred)
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa"):
-        assert float(ours[key]) == pytest.approx(float(sk[key]), abs=1e-12, nan_ok=True), key
-    for key in ("sensitivity", "precision", "f1"):
-        np.testing.assert_allclose(ours[key], sk[key], atol=1e-12, equal_nan=True)
+        assert _same(report[key], sk[key]), (key, report[key], sk[key])
+    for c, name in enumerate(("MC0", "MC1", "MC2")):
+        for key in ("sensitivity", "precision", "f1"):
+            assert _same(report["per_class"][name][key], sk[key][c]), (name, key, report["per_class"][name][key])
 
 
 # ----------------------------------------------------------------------------- bootstrap

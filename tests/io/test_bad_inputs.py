@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import struct
 import warnings
@@ -425,7 +426,6 @@ def test_symlink_out_of_the_folder_is_refused(tmp_path, secret):
 
 
 def test_fifo_as_data_file_is_refused(tmp_path):
-    os = pytest.importorskip("os")
     (tmp_path / "x.mhd").write_text(mhd_text("pipe.raw"))
     os.mkfifo(tmp_path / "pipe.raw")  # reading it would block the server forever
     assert_input_error(lambda: load_series(tmp_path / "x.mhd"), "not a regular file")

@@ -13,6 +13,7 @@ import warnings
 import zlib
 from pathlib import Path
 
+import nibabel as nib  # installed with torchio (a pinned dependency)
 import highdicom  # noqa: F401 - imported here, so the timed loads below do not pay its first import
 import numpy as np
 import pydicom
@@ -113,7 +114,6 @@ def with_sform(data: bytearray, affine_ras: np.ndarray, *, sform_code: int, qfor
 def test_sform_is_used_when_set_and_a_disagreement_is_noted(tmp_path, sform_code):
     """nibabel/FSL use the sform when sform_code > 0; ITK used the qform for codes 2-4 when the two
     disagree. The volume follows the sform and says so."""
-    nib = pytest.importorskip("nibabel")
     img = sagittal_image()
     data = nifti_bytes(img, tmp_path)
     qform_lps = np.eye(4)

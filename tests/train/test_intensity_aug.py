@@ -10,8 +10,8 @@ from modic_core.schema import ClassifierCard, ClassifierTrainingConfig
 from modic_core.train.classifier import (
     DiscRecord,
     StudyData,
-    _intensity_augmented,
-    _NormCache,
+    intensity_augmented,
+    NormCache,
     build_crops,
     fit_landmarks,
     train_model,
@@ -49,10 +49,10 @@ def test_shipped_cards_record_the_augmentation_their_command_used():
 @pytest.mark.parametrize("method", ["zscore", "nyul"])
 def test_augmented_items_are_renormalized_copies(cohort, method):
     lm = fit_landmarks(cohort) if method == "nyul" else None
-    items = build_crops(cohort, method, lm, None, _NormCache())
-    same = _intensity_augmented(items, method=method, landmarks=lm, share=0.0, rng=np.random.default_rng(0))
+    items = build_crops(cohort, method, lm, None, NormCache())
+    same = intensity_augmented(items, method=method, landmarks=lm, share=0.0, rng=np.random.default_rng(0))
     assert all(a[1] is b[1] and a[2] is b[2] for a, b in zip(items, same))
-    aug = _intensity_augmented(items, method=method, landmarks=lm, share=1.0, rng=np.random.default_rng(0))
+    aug = intensity_augmented(items, method=method, landmarks=lm, share=1.0, rng=np.random.default_rng(0))
     for (sd, t1, t2), (sd2, a1, a2) in zip(items, aug):
         assert sd2 is sd and a1.shape == t1.shape and a2.shape == t2.shape and np.isfinite(a1).all()
         assert not np.array_equal(a1, t1) or not np.array_equal(a2, t2)
@@ -61,7 +61,7 @@ def test_augmented_items_are_renormalized_copies(cohort, method):
 
 def test_one_epoch_smoke_run_with_the_augmentation(cohort):
     cfg = training_config(epochs=1, batch_size=8, intensity_aug=1.0)
-    items = build_crops(cohort, "zscore", None, None, _NormCache())
+    items = build_crops(cohort, "zscore", None, None, NormCache())
     model = train_model(items, cfg=cfg, seed=0, desc="smoke", method="zscore")
     with torch.inference_mode():
         x = torch.zeros((2, 2, 1, 48, 56))
@@ -73,7 +73,7 @@ def test_one_epoch_smoke_run_with_the_augmentation(cohort):
 
 def test_off_by_default_training_is_unchanged(cohort):
     """intensity_aug = 0 draws no random numbers: the run equals one that never heard of the option."""
-    items = build_crops(cohort, "zscore", None, None, _NormCache())
+    items = build_crops(cohort, "zscore", None, None, NormCache())
     cfg = training_config(epochs=1, batch_size=8)
     a = train_model(items, cfg=cfg, seed=1, desc="a", method="zscore")
     b = train_model(items, cfg=cfg, seed=1, desc="b")

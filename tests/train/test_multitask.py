@@ -9,7 +9,7 @@ from modic_core.schema import ClassifierTrainingConfig, GradingExperiments
 from modic_core.train.classifier import (
     DiscRecord,
     StudyData,
-    _NormCache,
+    NormCache,
     aux_labels,
     aux_loss,
     build_crops,
@@ -55,7 +55,7 @@ def _tiny_cohort(n: int = 4) -> list[StudyData]:
 
 @pytest.fixture(scope="module")
 def items():
-    return build_crops(_tiny_cohort(), "zscore", None, None, _NormCache())
+    return build_crops(_tiny_cohort(), "zscore", None, None, NormCache())
 
 
 def test_aux_labels_follow_the_crop_order_with_missing_as_minus_one(items):

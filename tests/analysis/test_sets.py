@@ -110,6 +110,7 @@ def phantom():
 
 @needs_models
 def test_analyze_computes_p_values_and_sets_from_the_classifiers_calibration(phantom, monkeypatch):
+    import modic_core.analysis.analyze as analyze_module
     import modic_core.classification as classification
     from modic_core.analysis.analyze import StudyAnalysis
     from modic_core.classification.infer import Classifier
@@ -118,7 +119,7 @@ def test_analyze_computes_p_values_and_sets_from_the_classifiers_calibration(pha
     calibrated = copy.copy(shipped)
     calibrated.conformal = hand_calibration(seed=0)
     assert calibrated.key != shipped.key  # the analysis cache cannot serve one for the other
-    monkeypatch.setattr(classification, "load_classifier", lambda method, **_: calibrated)
+    monkeypatch.setattr(analyze_module, "load_classifier", lambda method, **_: calibrated)  # where the analysis looks it up
     runs = {"cls": 0}
     orig = Classifier.predict
     monkeypatch.setattr(Classifier, "predict", lambda self, *a, **k: runs.__setitem__("cls", runs["cls"] + 1) or orig(self, *a, **k))
@@ -151,12 +152,13 @@ def test_analyze_computes_p_values_and_sets_from_the_classifiers_calibration(pha
 
 @needs_models
 def test_analyze_without_calibration_has_no_sets_and_says_so(phantom, monkeypatch):
+    import modic_core.analysis.analyze as analyze_module
     import modic_core.classification as classification
     from modic_core.analysis.analyze import StudyAnalysis
 
     bare = copy.copy(classification.load_classifier("zscore"))
     bare.conformal = None
-    monkeypatch.setattr(classification, "load_classifier", lambda method, **_: bare)
+    monkeypatch.setattr(analyze_module, "load_classifier", lambda method, **_: bare)  # where the analysis looks it up
     rep = StudyAnalysis(phantom).report("zscore", 0.3, gradcam=False)
     assert rep.levels and rep.coverage is None
     assert all(lv.prediction_set == () and lv.p_values == {} and not lv.uncertain for lv in rep.levels)
@@ -175,13 +177,14 @@ def test_cli_refuses_a_coverage_outside_the_range(capsys):
 
 @needs_models
 def test_cli_coverage_reaches_the_report(phantom, monkeypatch, tmp_path, capsys):
+    import modic_core.analysis.analyze as analyze_module
     import modic_core.classification as classification
     from modic_core.analysis.analyze import main
 
     calibrated = copy.copy(classification.load_classifier("zscore"))
     calibrated.conformal = hand_calibration(seed=0)
-    monkeypatch.setattr(classification, "load_classifier", lambda method, **_: calibrated)
-    monkeypatch.setattr("modic_core.pairing.study.load_study", lambda t1, t2: phantom)
+    monkeypatch.setattr(analyze_module, "load_classifier", lambda method, **_: calibrated)  # where the analysis looks them up
+    monkeypatch.setattr(analyze_module, "load_study", lambda t1, t2: phantom)
     out = tmp_path / "r.json"
     rc = main(["t1.mha", "t2.mha", "--normalization", "zscore", "--threshold", "0.3", "--no-gradcam",
                "--coverage", "0.99", "--json", str(out)])

@@ -24,15 +24,12 @@ def spider_slices() -> dict[str, Volume]:
     return out
 
 
-def dicom_volume() -> Volume | None:
-    """The 15-slice real T1 DICOM series (3D), or None if that fixture is absent."""
+def dicom_volume() -> Volume:
+    """The 15-slice real T1 DICOM series (3D) committed under tests/fixtures (fails if it is missing)."""
     import SimpleITK as sitk
 
-    if not DICOM_DIR.is_dir():
-        return None
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(DICOM_DIR))
-    if not files:
-        return None
+    assert files, f"the committed DICOM fixture is missing: {DICOM_DIR}"
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     return Volume.from_sitk(reader.Execute(), VolumeMeta(sequence="T1", source="dicom"))

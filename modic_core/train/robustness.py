@@ -46,7 +46,8 @@ from modic_core.evaluation.metrics import patient_bootstrap_weights
 from modic_core.io import load_series
 from modic_core.train.common import set_threads
 
-__all__ = ["TRANSFORMS", "Region", "grade", "main"]
+__all__ = ["TRANSFORMS", "Region", "agreement_estimate", "below_target", "grade", "graded_rows", "main", "phantom_cases",
+           "summary_notes"]
 
 TARGET = 0.90
 SLAB_HALF = 1  # as modic_core.analysis: a D = 1 model grades the centre slice +-1 (within the region's slab) and averages
@@ -150,7 +151,10 @@ def _to_12bit(v: Volume) -> Volume:
     return v.with_array(np.round((a - a.min()) * (4095.0 / max(float(a.max() - a.min()), 1e-6))).astype(np.float32))
 
 
-def _phantom_cases(n: int, seed: int, shape: tuple[int, int, int], *, pixel_mm: float = 0.875) -> tuple[list[_Case], dict]:
+def phantom_cases(n: int, seed: int, shape: tuple[int, int, int], *, pixel_mm: float = 0.875) -> tuple[list[_Case], dict]:
+    """``n`` seeded synthetic 3D phantom pairs (seeds ``seed`` .. ``seed + n - 1``; ``shape`` (z, y, x) voxels of
+    4 x ``pixel_mm`` x ``pixel_mm`` mm), each series scaled to 12-bit integers (0-4095, nothing saturated), with
+    their ground-truth regions (centre slice +-1); and a dict describing the source for the report."""
     cases = []
     specs = [None, {}, {"L3-L4": (2, "lower")}, {"L4-L5": (1, "upper"), "L2-L3": (2, "both")}]
     for k in range(n):
@@ -188,7 +192,9 @@ def _rng(seed: int, case: int, transform: int, seq: int) -> np.random.Generator:
     return np.random.default_rng([seed, case, transform, seq])
 
 
-def _agreement(agree: np.ndarray, patients: np.ndarray, *, n_boot: int, seed: int) -> Estimate:
+def agreement_estimate(agree: np.ndarray, patients: np.ndarray, *, n_boot: int, seed: int) -> Estimate:
+    """Share of levels whose grade is unchanged (``agree``: one bool per level) with a 95 % patient-bootstrap CI
+    (``patients``: one ID per level, resampled ``n_boot`` times with ``seed``); ``n`` is the number of levels."""
     v = float(agree.mean()) if len(agree) else float("nan")
     inverse, w = patient_bootstrap_weights(list(patients), len(agree), n_boot=n_boot, seed=seed)
     hits = np.bincount(inverse, weights=agree.astype(float), minlength=w.shape[1])
@@ -198,8 +204,11 @@ def _agreement(agree: np.ndarray, patients: np.ndarray, *, n_boot: int, seed: in
     return Estimate(value=v, ci_low=lo, ci_high=hi, display=f"{v:.3f} (95% CI {lo:.3f}-{hi:.3f})", n=int(len(agree)))
 
 
-def _graded_rows(cases: list[_Case], classifiers: dict, *, seed: int, n_boot: int, log) -> list[RobustnessRow]:
-    """Every method x transform on cases with T1 and T2."""
+def graded_rows(cases: list[_Case], classifiers: dict, *, seed: int, n_boot: int, log) -> list[RobustnessRow]:
+    """One row per method (``classifiers``: method -> classifier) x transform (:data:`TRANSFORMS`) on ``cases``
+    with T1 and T2: the agreement of the transformed grades with the untransformed ones
+    (:func:`agreement_estimate`), the mean largest probability change and the median achieved saturation of
+    the export transforms. Transforms are seeded per case; ``log`` receives one progress line per case."""
     names = list(TRANSFORMS)
     ref: dict[str, list[np.ndarray]] = {m: [] for m in classifiers}
     out: dict[tuple[str, str], list[np.ndarray]] = {(m, t): [] for m in classifiers for t in names}
@@ -231,7 +240,7 @@ def _graded_rows(cases: list[_Case], classifiers: dict, *, seed: int, n_boot: in
             p = np.concatenate(out[(m, t)])
             agree = p.argmax(1) == p0.argmax(1)
             rows.append(RobustnessRow(source=cases[0].source, method=m, transform=t, n_studies=len(set(patients)),
-                                      n_levels=int(len(agree)), agreement=_agreement(agree, pat, n_boot=n_boot, seed=seed),
+                                      n_levels=int(len(agree)), agreement=agreement_estimate(agree, pat, n_boot=n_boot, seed=seed),
                                       mean_abs_change_p=float(np.abs(p - p0).max(1).mean()),
                                       saturation=float(np.median(sat[t])) if sat[t] else None))
     return rows
@@ -266,7 +275,9 @@ def _dicom_t1_shift(case: _Case, classifiers: dict, *, seed: int) -> dict:
                     "SD(reference crop); 0 = identical input to the classifier's T1 channel"}
 
 
-def _breaks(rows: list[RobustnessRow], target: float) -> list[dict]:
+def below_target(rows: list[RobustnessRow], target: float) -> list[dict]:
+    """The rows whose agreement is below ``target`` (a share, 0-1), each with its CI's upper bound and whether
+    that bound is below the target too (``below_target_with_ci``)."""
     out = []
     for r in rows:
         v, hi = r.agreement.value, r.agreement.ci_high
@@ -277,7 +288,9 @@ def _breaks(rows: list[RobustnessRow], target: float) -> list[dict]:
     return out
 
 
-def _notes(rows: list[RobustnessRow], target: float, info: dict) -> list[str]:
+def summary_notes(rows: list[RobustnessRow], target: float, info: dict) -> list[str]:
+    """One readable line per source and method: whether the agreement meets ``target`` under every transform,
+    and the lowest one; plus a note on the spider2d exports when ``info`` has that source."""
     notes = []
     for src in sorted({r.source for r in rows}):
         for m in dict.fromkeys(r.method for r in rows):
@@ -322,13 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     dicom = None
 
     def save(stages_left: list[str]) -> None:  # after each source, so that a late failure keeps what was measured
-        notes = _notes(rows, TARGET, sources)
+        notes = summary_notes(rows, TARGET, sources)
         if stages_left:
             notes.insert(0, f"partial run: {', '.join(stages_left)} not measured yet")
         RobustnessCheck(
             command="python -m modic_core.train.robustness " + " ".join(argv), target=TARGET, seed=args.seed,
             sources=sources, transforms={k: v[0] for k, v in TRANSFORMS.items()}, rows=rows,
-            breaks=_breaks(rows, TARGET), notes=notes, seconds=round(time.time() - t0, 1),
+            breaks=below_target(rows, TARGET), notes=notes, seconds=round(time.time() - t0, 1),
             weights={m: f"{c.source} (sha256 {c.sha256[:12]})" for m, c in classifiers.items()}, dicom_t1=dicom,
         ).save(args.json)
 
@@ -337,12 +350,12 @@ def main(argv: list[str] | None = None) -> int:
             case, sources["dicom_t1"] = _dicom_case(Path(args.dicom), detector)
             dicom = _dicom_t1_shift(case, classifiers, seed=args.seed)
             log("dicom T1 done")
-        phantoms, sources["phantom"] = _phantom_cases(args.phantoms, args.seed, (args.phantom_slices, 320, 320))
-        rows += _graded_rows(phantoms, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
+        phantoms, sources["phantom"] = phantom_cases(args.phantoms, args.seed, (args.phantom_slices, 320, 320))
+        rows += graded_rows(phantoms, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
         save(["spider2d"])
         spider, sources["spider2d"] = _spider_cases(Path(args.cohort), args.studies, args.seed, detector)
         log(f"loaded {len(spider)} spider2d studies")
-        rows += _graded_rows(spider, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
+        rows += graded_rows(spider, classifiers, seed=args.seed, n_boot=args.n_boot, log=log)
     except InputError as exc:
         print(f"robustness check stopped: {exc}", file=sys.stderr)
         return 2

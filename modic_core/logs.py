@@ -40,17 +40,17 @@ _SENSITIVE: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("mo
 _IMAGE_EXT = r"(?:nii\.gz|nii|mha|mhd|nrrd|dcm|dicom|ima|img|raw|zip|png|jpe?g|pdf)"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # key = value pairs of identifying DICOM elements (keyword, tag or words): keep the key
-    (re.compile(r"(?i)\b(patient[ _]?name|patient[ _]?id|patient[ _]?birth[ _]?date|birth[ _]?date|date of birth|dob"
+    (re.compile(r"(?i)(?<!\w)(patient[ _]?name|patient[ _]?id|patient[ _]?birth[ _]?date|birth[ _]?date|date of birth|dob"
                 r"|accession[ _]?(?:number|no)?|other[ _]?patient[ _]?ids|mrn"
                 r"|\(0010,\s?00(?:10|20|30)\)|\(0008,\s?0050\))(?![\w])"
-                r"(\s*(?:[:=]|\bis\b)?\s*)('[^']*'|\"[^\"]*\"|[^\s,;]+)"), r"\1\2[redacted]"),
-    (re.compile(r"(?<![\w/\\])(?:[A-Za-z'-]+\^)+[A-Za-z'^ -]*[A-Za-z']"), "[name]"),  # DICOM person name LAST^FIRST^MIDDLE
+                r"(['\"]?\s*(?:[:=]|\bis\b)?\s*)('[^']*'|\"[^\"]*\"|[^\s,;]+)"), r"\1\2[redacted]"),
+    (re.compile(r"(?<![\w/\\])(?:[A-Za-z'-]+\^)+[A-Za-z'^-]*[A-Za-z']"), "[name]"),  # DICOM person name LAST^FIRST^MIDDLE
     (re.compile(r"(?i)\bMRN[-_ ]?\d+\b"), "[id]"),
     # paths: absolute (POSIX, home, Windows drive or share), then relative ones that hold a separator
     (re.compile(r"(?:(?<![\w.])~/|(?<![\w:/.-])/(?=[\w.~-])|\b[A-Za-z]:\\|\\\\)[^\s'\",;:()\[\]<>|]*"), "[path]"),
     (re.compile(r"(?<![\w/\\])[\w.-]+(?:[/\\][\w.-]+)*[/\\][\w.-]*\w\.[A-Za-z]\w*\b"), "[path]"),  # a/b.ext
     (re.compile(r"(?<![\w/\\])[\w.-]+(?:[/\\][\w.-]+){2,}"), "[path]"),  # a/b/c
-    (re.compile(rf"(?i)(?<![\w/\\])[\w.^ -]*\w\.{_IMAGE_EXT}\b"), "[file]"),
+    (re.compile(rf"(?i)(?<![\w/\\])[\w.^-]*\w\.{_IMAGE_EXT}\b"), "[file]"),
     # dates: YYYYMMDD, YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY (a birth date looks like any date)
     (re.compile(r"\b(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b"), "[date]"),
     (re.compile(r"\b(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])\b"), "[date]"),

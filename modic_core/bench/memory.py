@@ -20,7 +20,12 @@ import resource
 import time
 from pathlib import Path
 
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["main", "run"]
+
+LOGGER = get_logger(__name__)
 
 TARGET_PEAK_GB = 2.0
 
@@ -77,8 +82,8 @@ def run(*, sessions: int = 6, studies: int = 3, shape: tuple[int, int, int] = (1
             steps.append({"session": s, "study": k, "rss_mb": round(_rss_mb(), 1), "peak_mb": round(_peak_mb(), 1),
                           "store_mb": round(store.nbytes / 2**20, 1), "result_cache_mb": round(result_cache().nbytes / 2**20, 1),
                           "seconds": round(time.perf_counter() - t0, 1)})
-            print("session {session} study {study}: rss {rss_mb:.0f} MB, peak {peak_mb:.0f} MB, this session's store "
-                  "{store_mb:.0f} MB, result cache {result_cache_mb:.0f} MB ({seconds:.0f} s)".format(**steps[-1]), flush=True)
+            LOGGER.info("session {session} study {study}: rss {rss_mb:.0f} MB, peak {peak_mb:.0f} MB, this session's store "
+                        "{store_mb:.0f} MB, result cache {result_cache_mb:.0f} MB ({seconds:.0f} s)".format(**steps[-1]))
     gc.collect()
     peak = _peak_mb()
     return {
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="", help="comma-separated normalizations (default: every trained one)")
     ap.add_argument("--json", default="benchmarks/memory.json")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     shape = tuple(int(v) for v in args.shape.split(","))
     doc = run(sessions=args.sessions, studies=args.studies, shape=shape,  # type: ignore[arg-type]
               methods=[m for m in args.methods.split(",") if m] or None)

@@ -36,8 +36,13 @@ from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierDa
 from modic_core.volume import field_strength_group, scanner_group
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["DiscRecord", "StudyData", "T2_NOT_ALIGNED", "cv_calibration", "cv_logits", "prepare_cohort", "run_method",
            "scanner_breakdowns", "scanner_group", "field_strength_group", "training_config", "main"]
+
+LOGGER = get_logger(__name__)
 
 
 @dataclass
@@ -288,7 +293,7 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
             opt.step()
             sched.step()
             tot += loss.item() * len(idx)
-        print(f"[{desc}] epoch {ep + 1}/{cfg.epochs} loss {tot / len(x):.4f}", flush=True)
+        LOGGER.info("[%s] epoch %d/%d loss %.4f", desc, ep + 1, cfg.epochs, tot / len(x))
     model.eval()
     return model
 
@@ -483,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--limit", type=int, default=0)
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     set_threads()
     cfg = config_from_args(args)
     runs = Path(args.runs)

@@ -38,7 +38,12 @@ from modic_core.train.classifier import (
 )
 from modic_core.train.common import save_json, set_threads
 
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["compare_methods", "summarize", "main"]
+
+LOGGER = get_logger(__name__)
 
 PAIRED_METRICS = ("balanced_accuracy", "mc0_vs_mc2_balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa")
 
@@ -187,7 +192,7 @@ def compare_methods(args) -> NormalizationComparison:
         elif not args.skip_final:
             attach_calibration(Path(args.weights), m, cvs[m])
         minutes[m] = round((time.time() - t0) / 60, 1)
-        print(f"{m}: done in {minutes[m]} min", flush=True)
+        LOGGER.info("%s: done in %s min", m, minutes[m])
     doc = summarize(cvs, n_boot=args.n_boot, meta={
         "command": "python -m modic_core.train.compare " + " ".join(sys.argv[1:]),
         "cohort": str(args.cohort), "config": cfg, "folds": folds, "excluded_discs": excluded, "minutes_per_method": minutes,
@@ -206,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--retrain-final", action="store_true")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     set_threads()
     doc = compare_methods(args)
     print(comparison_table(doc).to_string(index=False))

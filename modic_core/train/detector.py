@@ -31,7 +31,12 @@ from modic_core.train.common import detector_arch, atomic_torch_save, patient_fo
 from modic_core.train.detection_cv import summarize_detector_cv
 from modic_core.train.detector_samples import DetectorSample, load_detector_samples, region_class  # also re-exported (__all__)
 
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["DetectorSample", "region_class", "load_detector_samples", "train_detector", "main"]
+
+LOGGER = get_logger(__name__)
 
 
 def _random_affine(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
@@ -152,7 +157,7 @@ def train_detector(
             sched.step()
             losses.append(float(loss))
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
-        print(f"[{desc}] epoch {epoch + 1}/{epochs} loss {np.mean(losses):.4f}", flush=True)
+        LOGGER.info("[%s] epoch %d/%d loss %.4f", desc, epoch + 1, epochs, np.mean(losses))
         atomic_torch_save(
             {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "config": arch.to_dict()},
@@ -222,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="only re-score the saved CV predictions (OUT/detector_cv_predictions.json) with the current "
                          "naming and filtering rules and update OUT/detector.json; no training")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     if args.rescore:
         return rescore(Path(args.out), argv if argv is not None else sys.argv[1:])
     set_threads()
@@ -230,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     studies = [s for s in iter_cohort(args.cohort) if s.has_boxes]
     if args.limit:
         studies = studies[: args.limit]
-    print(f"{len(studies)} studies with boxes", flush=True)
+    LOGGER.info("%d studies with boxes", len(studies))
     samples = load_detector_samples(studies)
     runs = Path(args.runs)
     out = Path(args.out)

@@ -38,7 +38,11 @@ from modic_core.classification.gradcam import VARIANTS, cam_maps
 from modic_core.errors import InputError
 from modic_core.schema import CamScale, CamShareRow, Estimate, GradcamAudit
 
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["RULE", "Disc", "choose_variant", "main", "share_rows"]
+
+LOGGER = get_logger(__name__)
 
 RULE = ("On the app's default method, the variant with the highest share of real MC2 discs whose map is denser in the two "
         "marrow bands than in the disc band (mean value per pixel, explaining the predicted class as the app does; per pixel "
@@ -179,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     from modic_core import settings
+
+    configure_logging(debug=settings.debug())
     from modic_core.analysis.analyze import models_available
     from modic_core.classification import load_classifier
     from modic_core.normalization.methods import NORMALIZATIONS
@@ -188,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
 
     def log(msg: str) -> None:
-        print(f"[gradcam_audit {time.time() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+        LOGGER.info("[gradcam_audit %6.0f s] %s", time.time() - t0, msg)
 
     try:
         installed = models_available(args.weights)

@@ -37,7 +37,12 @@ from modic_core.normalization.methods import NORMALIZATIONS, foreground_mask, no
 from modic_core.schema import Estimate, RobustnessCheck, RobustnessRow
 from modic_core.volume import Volume
 
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["TRANSFORMS", "Region", "grade", "main"]
+
+LOGGER = get_logger(__name__)
 
 TARGET = 0.90
 SLAB_HALF = 1  # as modic_core.analysis: a D = 1 model grades the centre slice +-1 (within the region's slab) and averages
@@ -306,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=1000)
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     from modic_core.classification import load_classifier
     from modic_core.detection import load_detector
     from torch import get_num_threads as torch_threads
@@ -319,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
 
     def log(msg: str) -> None:
-        print(f"[robustness {time.time() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+        LOGGER.info("[robustness %6.0f s] %s", time.time() - t0, msg)
 
     wd = args.weights
     classifiers = {m: load_classifier(m, weights_dir=wd) for m in args.methods.split(",") if m}

@@ -17,7 +17,6 @@ page switches) derives from ``BaseException`` and passes through untouched.
 """
 from __future__ import annotations
 
-import logging
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from modic_core.errors import InputError
+from modic_core.logs import get_logger
 from modic_core.export.style import GENERIC_ERROR
 from modic_core.text import markdown_inert
 
 __all__ = ["Outcome", "failure_location", "guarded", "safe_call", "log_unexpected", "LOGGER"]
 
-LOGGER = logging.getLogger("modic_core.app")
+LOGGER = get_logger("modic_core.app")
 _ROOT = Path(__file__).resolve().parents[2]  # the checkout: modic_core/, pages/, app.py
 _OWN = ("modic_core", "pages", "app")
 MAX_FRAMES = 3

@@ -3,6 +3,7 @@ in both engines; MODIC_DEBUG adds the traceback to the log and the status cell; 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from modic_core.batch import study as study_mod
 from modic_core.batch.local import main, run_cohort
-from modic_core.batch.sink import log_path, status_path
+from modic_core.batch.sink import log_path, progress_path, status_path
 from modic_core.datasets.synthetic import make_phantom_2d
 from tests.app.fakes import FakeStudyAnalysis
 from tests.shipped import models_ready
@@ -92,6 +93,8 @@ def test_a_deep_failure_is_recorded_with_where_and_no_patient_data(tmp_path, mon
         assert "Traceback (most recent call last)" in log and 'File "modic_core.detection.infer", line' in log
     else:
         assert len(msg.splitlines()) == 1 and "Traceback" not in log
+    reasons = json.loads(progress_path(out).read_text())["failure_reasons"]
+    assert list(reasons) == [first]  # counted by the one line, not the traceback
     err = capsys.readouterr().err
     for text in (msg, log, err, status_path(out).read_text()):
         _no_phi(text)

@@ -1,7 +1,8 @@
 """One logging set-up for the package: named loggers, a PHI filter on every record, opt-in tracebacks.
 
-- :func:`get_logger` returns ``logging.getLogger(name)`` under the ``modic_core`` logger (library
-  modules call ``get_logger(__name__)``; nothing is printed unless an application configures logging).
+- :func:`get_logger` returns ``logging.getLogger(name)`` under the ``modic_core`` logger, with a
+  :class:`PhiFilter` on the logger itself (library modules call ``get_logger(__name__)``; before
+  :func:`configure_logging`, warnings and errors reach Python's last-resort stderr handler, scrubbed).
 - :class:`PhiFilter` rewrites each record before any handler formats it: the message with its
   arguments, the exception text and the stack text pass through :func:`scrub`, which replaces patient
   names (DICOM ``LAST^FIRST``), ``PatientID=``/``MRN``/accession values, dates (birth dates look like
@@ -43,7 +44,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(?<!\w)(patient[ _]?name|patient[ _]?id|patient[ _]?birth[ _]?date|birth[ _]?date|date of birth|dob"
                 r"|accession[ _]?(?:number|no)?|other[ _]?patient[ _]?ids|mrn"
                 r"|\(0010,\s?00(?:10|20|30)\)|\(0008,\s?0050\))(?![\w])"
-                r"(['\"]?\s*(?:[:=]|\bis\b)?\s*)('[^']*'|\"[^\"]*\"|[^\s,;]+)"), r"\1\2[redacted]"),
+                r"(['\"]?\s*(?:[:=]|\bis\b)?\s*)('[^']*'|\"[^\"]*\"|[^\s,;)\]}\[=:][^\s,;)\]}]*)"), r"\1\2[redacted]"),  # a placeholder ([...]) stays
     (re.compile(r"(?<![\w/\\])(?:[A-Za-z'-]+\^)+[A-Za-z'^-]*[A-Za-z']"), "[name]"),  # DICOM person name LAST^FIRST^MIDDLE
     (re.compile(r"(?i)\bMRN[-_ ]?\d+\b"), "[id]"),
     # paths: absolute (POSIX, home, Windows drive or share), then relative ones that hold a separator

@@ -42,12 +42,14 @@ def restore_logging():
     ("upload DOE_JANE_MRN4471.zip refused", "upload [file] refused"),
     ("PatientName='DOE^JANE' PatientID=JD-99421", "PatientName=[redacted] PatientID=[redacted]"),
     ("patient id: JD-99421, accession number A-4471", "patient id: [redacted], accession number [redacted]"),
+    ("(PatientID=JD-99421)", "(PatientID=[redacted])"),
     ("(0010,0010) DOE^JANE^Q", "(0010,0010) [redacted]"),
     ("name DOE^JANE record MRN 4471, MRN4471", "name [name] record MRN [redacted], [id]"),
     ("born 19650412, 1965-04-12 or 12.04.1965", "born [date], [date] or [date]"),
 ])
 def test_scrub_replaces_identifiers_dates_and_paths(text, expected):
     assert scrub(text) == expected
+    assert scrub(expected) == expected  # a record scrubbed twice (logger and handler filters) is unchanged
 
 
 @pytest.mark.parametrize("text", [

@@ -41,9 +41,9 @@ _SENSITIVE: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("mo
 _IMAGE_EXT = r"(?:nii\.gz|nii|mha|mhd|nrrd|dcm|dicom|ima|img|raw|zip|png|jpe?g|pdf)"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # key = value pairs of identifying DICOM elements (keyword, tag or words): keep the key
-    (re.compile(r"(?i)(?<!\w)(patient[ _]?name|patient[ _]?id|patient[ _]?birth[ _]?date|birth[ _]?date|date of birth|dob"
+    (re.compile(r"(?i)(?<!\w)((?>patient[ _]?name|patient[ _]?id|patient[ _]?birth[ _]?date|birth[ _]?date|date of birth|dob"
                 r"|accession[ _]?(?:number|no)?|other[ _]?patient[ _]?ids|mrn"
-                r"|\(0010,\s?00(?:10|20|30)\)|\(0008,\s?0050\))(?![\w])"
+                r"|\(0010,\s?00(?:10|20|30)\)|\(0008,\s?0050\)))(?![\w])"
                 r"(['\"]?\s*(?:[:=]|\bis\b)?\s*)('[^']*'|\"[^\"]*\"|[^\s,;)\]}\[=:][^\s,;)\]}]*)"), r"\1\2[redacted]"),  # a placeholder ([...]) stays
     (re.compile(r"(?<![\w/\\])(?:[A-Za-z'-]+\^)+[A-Za-z'^-]*[A-Za-z']"), "[name]"),  # DICOM person name LAST^FIRST^MIDDLE
     (re.compile(r"(?i)\bMRN[-_ ]?\d+\b"), "[id]"),

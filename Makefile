@@ -5,9 +5,11 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: setup run lint test bench clean retrain-3d
 
-$(STAMP): requirements.txt
+# requirements, then this package itself (editable) so that the console scripts (modic-analyze, ...) exist in the venv
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -46,7 +46,7 @@ def headline(*, detector: DetectorCard, comparison: NormalizationComparison, con
     m = conformal.scores[conformal.chosen_score]
     lines.append(f"- **Prediction sets** ({100 * conformal.coverage:g} % target): coverage {m.coverage.display}; "
                  f"{_pct(m.singleton_share)} of levels get a single grade, right {_pct(m.singleton_accuracy)} of the time; "
-                 "the others name two grades: read those levels yourself.")
+                 "the others name several grades: read those levels yourself.")
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Every default and limit of the product, in one place, read at call time.
 
 Each setting has a documented default and an environment variable that overrides it
-(the README's "Settings" table lists them). Functions, not constants: a test or a deployment
+(`docs/settings.md` lists them). Functions, not constants: a test or a deployment
 that sets the variable after import still gets its value.
 
 Units: bytes, voxels, seconds and mm as named.

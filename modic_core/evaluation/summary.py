@@ -1,5 +1,5 @@
 """Markdown tables of the shipped results, read from the JSON files the training and benchmark
-scripts wrote (``python -m modic_core.evaluation.summary``). The README quotes this output verbatim."""
+scripts wrote (``python -m modic_core.evaluation.summary``). The pages in ``docs/`` quote this output verbatim (``tests/evaluation/test_summary.py``)."""
 from __future__ import annotations
 
 from pathlib import Path

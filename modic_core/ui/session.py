@@ -8,32 +8,17 @@ results it keeps alive); least recently used studies are dropped, the one on scr
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
-from modic_core.analysis.cache import nbytes_of, study_fingerprint
+from modic_core.analysis.cache import nbytes_of
 
 __all__ = [
     "AnalysisStore",
     "models_status",
-    "short_study_id",
     "device_label",
 ]
-
-
-def short_study_id(study, fingerprint: str | None = None) -> str:
-    """A short, one-way study identifier for display: 8 hex digits.
-
-    From the (already salted and hashed) DICOM StudyInstanceUID when there is one, else
-    from the pixel fingerprint. Never a name or an ID from the files.
-    """
-    sh = getattr(study.t1.meta, "study_hash", None)
-    if sh:
-        return hashlib.sha256(("modic-ui/" + str(sh)).encode()).hexdigest()[:8]
-    fp = fingerprint or study_fingerprint(study)
-    return hashlib.sha256(("modic-ui/" + fp).encode()).hexdigest()[:8]
 
 
 class AnalysisStore:

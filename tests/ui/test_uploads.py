@@ -12,7 +12,8 @@ from modic_core import InputError
 from modic_core.io import SeriesInfo
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.analysis.cache import study_fingerprint
-from modic_core.ui.session import AnalysisStore, models_status, short_study_id
+from modic_core.ui.session import AnalysisStore, models_status
+from modic_core.export.labels import study_label
 from modic_core.export.style import GENERIC_ERROR
 from modic_core.ui.uploads import auto_pair, check_upload_size, list_upload_series, load_pair, upload_key
 
@@ -92,7 +93,7 @@ def test_fingerprint_and_short_id_are_hashes():
     s = load_demo("phantom-dicom")
     fp = study_fingerprint(s)
     assert len(fp) == 32 and fp == study_fingerprint(s)
-    sid = short_study_id(s, fp)
+    sid = study_label(s, fp)
     assert len(sid) == 8 and int(sid, 16) >= 0
     assert sid not in (s.t1.meta.study_hash or "")  # a hash of the salted hash, not the same string
     s2 = dataclasses.replace(s, t1=s.t1.with_array(s.t1.array + 1))

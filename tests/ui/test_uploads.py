@@ -129,12 +129,12 @@ def test_analysis_store_is_bounded_in_bytes_and_keeps_the_newest():
     c = store.get("c", "study-c")
     c._n = 95  # the analysis on screen grows (another method's results): the older one goes, it stays
     store.trim()
-    assert list(store._items) == ["c"]
+    assert store.keys() == ["c"]
     c._n = 150  # over the whole budget alone: still kept, it is the newest
     store.trim()
-    assert list(store._items) == ["c"]
+    assert store.keys() == ["c"]
     store.get("d", "study-d")
-    assert list(store._items) == ["d"] and made == ["a", "b", "c", "d"]
+    assert store.keys() == ["d"] and made == ["a", "b", "c", "d"]
     # a new Study object with the same fingerprint replaces the old one (one copy of the arrays alive)
     new_d = "study-d (re-uploaded)"
     assert store.get("d", new_d).study is new_d

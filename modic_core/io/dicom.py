@@ -819,13 +819,17 @@ def _check_codestreams(ds: Any, ts: Any, *, rows: int, cols: int, frames: int) -
 def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
     """(rows, columns) a JPEG/JPEG-LS or JPEG 2000 codestream declares, or None if unparsable.
 
-    Only the main header is read, never the pixels: JPEG 2000 (bare codestream or JP2) by
-    OpenJPEG's ``openjpeg.get_parameters``, JPEG and JPEG-LS by libjpeg's
-    ``libjpeg.get_parameters``. OpenJPEG reports the image's far corner (Xsiz, Ysiz), not its size
-    less the image offset (XOsiz, YOsiz), so a codestream with an offset (unused in DICOM) reads as
-    inconsistent and is refused; it also sets up per-tile state while reading the header (bounded
-    by the standard's 65,535 tiles: about 0.5 GB and 0.5 s at worst), which is why compressed
-    series are checked and decoded in the child process of :func:`read_dicom_series`.
+    Only the main header is read, never the pixels. JPEG 2000 (bare codestream or JP2) by
+    OpenJPEG's public ``openjpeg.get_parameters``: it reports the image's far corner (Xsiz, Ysiz),
+    not its size less the image offset (XOsiz, YOsiz), so a codestream with an offset (unused in
+    DICOM) reads as inconsistent and is refused; it sets up per-tile state while reading the header
+    (bounded by the standard's 65,535 tiles: about 0.5 GB and 0.5 s at worst), which is why
+    compressed series are checked and decoded in the child process of :func:`read_dicom_series`.
+
+    JPEG and JPEG-LS by the frame-header parser pydicom's decoders use (``_get_jpg_parameters``,
+    private; pydicom is pinned in requirements.txt). The public ``libjpeg.get_parameters`` is no
+    substitute: it decodes the frame, so it takes seconds and allocates the declared image (a
+    frame header declaring 60000 x 60000 pixels took 11 GB), the decode bomb this check refuses.
     """
     if j2k:
         import openjpeg
@@ -834,14 +838,13 @@ def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
             info = openjpeg.get_parameters(src)
         except (RuntimeError, ValueError):
             return None
-    else:
-        import libjpeg
+        return int(info["rows"]), int(info["columns"])
+    from pydicom.pixels.utils import _get_jpg_parameters
 
-        try:
-            info = libjpeg.get_parameters(src)
-        except RuntimeError:
-            return None
-    return int(info["rows"]), int(info["columns"])
+    info = _get_jpg_parameters(src)
+    if "height" not in info or "width" not in info:
+        return None
+    return int(info["height"]), int(info["width"])
 
 
 def _modality_rescale(arr: np.ndarray, ds: Any) -> np.ndarray:

@@ -823,13 +823,13 @@ def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
     OpenJPEG's public ``openjpeg.get_parameters``: it reports the image's far corner (Xsiz, Ysiz),
     not its size less the image offset (XOsiz, YOsiz), so a codestream with an offset (unused in
     DICOM) reads as inconsistent and is refused; it sets up per-tile state while reading the header
-    (bounded by the standard's 65,535 tiles: about 0.5 GB and 0.5 s at worst), which is why
-    compressed series are checked and decoded in the child process of :func:`read_dicom_series`.
+    (bounded by the standard's 65,535 tiles), one reason compressed series are checked and decoded
+    in the child process of :func:`read_dicom_series`.
 
     JPEG and JPEG-LS by the frame-header parser pydicom's decoders use (``_get_jpg_parameters``,
     private; pydicom is pinned in requirements.txt). The public ``libjpeg.get_parameters`` is no
-    substitute: it decodes the frame, so it takes seconds and allocates the declared image (a
-    frame header declaring 60000 x 60000 pixels took 11 GB), the decode bomb this check refuses.
+    substitute: it decodes the frame, so its time and memory grow with the declared image size,
+    the decode bomb this check refuses.
     """
     if j2k:
         import openjpeg

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from modic_core.anatomy import level_name
+from modic_core.boxes import box_iou
 
 __all__ = [
     "ADJACENT_RATIO", "ANCHOR_SURE", "ANCHOR_THRESHOLD", "LevelNaming", "MIN_STEP_RATIO", "MIN_WIDTH_RATIO", "SURE_THRESHOLD", "anatomical_filter", "assign_level_names",
@@ -164,11 +165,8 @@ def merge_classes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray | No
     labels = np.asarray(labels).reshape(-1)
     if not (labels == ANCHOR_CLASS).any():
         return boxes, scores, np.zeros(len(boxes))
-    from torchvision.ops import box_iou
-    import torch
-
     order = np.argsort(-scores, kind="stable")
-    ious = box_iou(torch.as_tensor(boxes), torch.as_tensor(boxes)).numpy()
+    ious = box_iou(boxes, boxes)
     heads: list[int] = []
     best: list[dict[int, float]] = []
     for i in order:

@@ -39,6 +39,8 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
+from modic_core.boxes import box_iou as iou_matrix  # the one IoU (modic_core.boxes); the name stays for callers
+
 __all__ = [
     "CLASS_NAMES",
     "LABELS",
@@ -522,31 +524,6 @@ def classification_by_group(
 
 
 # --------------------------------------------------------------------------- detection
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (G, 4) against b (P, 4), boxes (x0, y0, x1, y1) in pixels (torchvision ``box_iou``).
-
-    Boxes are continuous rectangles [x0, x1] x [y0, y1] (area (x1-x0)(y1-y0), no +1); an
-    inverted box (x1 < x0 or y1 < y0) has no area and overlaps nothing (IoU 0).
-    """
-    import torch
-    from torchvision.ops import box_iou
-
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-
-    def valid(x: np.ndarray) -> torch.Tensor:
-        x = x.copy()
-        x[:, 2] = np.maximum(x[:, 2], x[:, 0])
-        x[:, 3] = np.maximum(x[:, 3], x[:, 1])
-        return torch.from_numpy(x)
-
-    with np.errstate(invalid="ignore"):
-        m = box_iou(valid(a), valid(b)).numpy()
-    return np.nan_to_num(m, nan=0.0).clip(0, 1)
 
 
 def match_boxes(gt: np.ndarray, pred: np.ndarray) -> list[tuple[int, int, float]]:

@@ -747,11 +747,15 @@ def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
         _check_codestreams(ds, ts, rows=rows, cols=cols, frames=frames)
         return
     spp = _int(ds.get("SamplesPerPixel")) or 1
-    expected = rows * cols * frames * spp * bits // 8
+    photometric = str(ds.get("PhotometricInterpretation", "") or "MONOCHROME2")
+    expected = _expected_length(rows=rows, cols=cols, frames=frames, spp=spp, bits=bits, photometric=photometric)
     actual = len(ds.PixelData)
     if actual != expected and actual != expected + 1:  # one padding byte keeps the length even
-        n = rows * cols * frames * spp
-        if any(actual in (n * b // 8, n * b // 8 + 1) for b in _SUPPORTED_BITS if b != bits):
+        others = (
+            _expected_length(rows=rows, cols=cols, frames=frames, spp=spp, bits=b, photometric=photometric)
+            for b in _SUPPORTED_BITS if b != bits
+        )
+        if any(actual in (n, n + 1) for n in others):
             hint = "the bit depth in the header (BitsAllocated) does not match the stored pixels"
         elif actual > expected:
             hint = "the header declares fewer pixels than are stored"
@@ -761,6 +765,18 @@ def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
             f"The pixel data holds {actual:,} bytes, but the header declares {cols}x{rows} pixels at {bits} bits "
             f"({expected:,} bytes): {hint}. Please export the series again."
         )
+
+
+def _expected_length(*, rows: int, cols: int, frames: int, spp: int, bits: int, photometric: str) -> int:
+    """Bytes of native pixel data (without the padding byte) for the declared size, by pydicom's
+    ``get_expected_length`` (which also knows packed 1-bit data and YBR_FULL_422's subsampling)."""
+    from pydicom.dataset import Dataset
+    from pydicom.pixels.utils import get_expected_length
+
+    declared = Dataset()
+    declared.Rows, declared.Columns, declared.NumberOfFrames = rows, cols, frames
+    declared.SamplesPerPixel, declared.BitsAllocated, declared.PhotometricInterpretation = spp, bits, photometric
+    return get_expected_length(declared, unit="bytes")
 
 
 def _check_decoder(ts: Any) -> None:
@@ -801,20 +817,28 @@ def _check_codestreams(ds: Any, ts: Any, *, rows: int, cols: int, frames: int) -
 
 
 def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
-    """(rows, columns) a JPEG/JPEG-LS or JPEG 2000 codestream declares, or None if unparsable."""
+    """(rows, columns) a JPEG/JPEG-LS or JPEG 2000 codestream declares, or None if unparsable.
+
+    Only the main header is read, never the pixels. JPEG 2000 (bare codestream or JP2) by
+    OpenJPEG's public ``openjpeg.get_parameters``: it reports the image's far corner (Xsiz, Ysiz),
+    not its size less the image offset (XOsiz, YOsiz), so a codestream with an offset (unused in
+    DICOM) reads as inconsistent and is refused; it sets up per-tile state while reading the header
+    (bounded by the standard's 65,535 tiles), one reason compressed series are checked and decoded
+    in the child process of :func:`read_dicom_series`.
+
+    JPEG and JPEG-LS by the frame-header parser pydicom's decoders use (``_get_jpg_parameters``,
+    private; pydicom is pinned in requirements.txt). The public ``libjpeg.get_parameters`` is no
+    substitute: it decodes the frame, so its time and memory grow with the declared image size,
+    the decode bomb this check refuses.
+    """
     if j2k:
-        offset = 0
-        if src.startswith(b"\x00\x00\x00\x0cjP  "):  # JP2 wrapper: find the codestream box
-            while offset + 8 <= len(src) and src[offset + 4 : offset + 8] != b"jp2c":
-                length = int.from_bytes(src[offset : offset + 4], "big")
-                if length < 8:
-                    return None
-                offset += length
-            offset += 8
-        if src[offset : offset + 4] != b"\xff\x4f\xff\x51" or len(src) < offset + 24:
+        import openjpeg
+
+        try:
+            info = openjpeg.get_parameters(src)
+        except (RuntimeError, ValueError):
             return None
-        x, y, x0, y0 = (int.from_bytes(src[offset + 8 + 4 * i : offset + 12 + 4 * i], "big") for i in range(4))
-        return y - y0, x - x0
+        return int(info["rows"]), int(info["columns"])
     from pydicom.pixels.utils import _get_jpg_parameters
 
     info = _get_jpg_parameters(src)

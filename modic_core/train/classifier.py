@@ -32,7 +32,8 @@ from modic_core.classification.augment import paint_mc1
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
-from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
+from modic_core.normalization.methods import save_landmarks
+from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig
 from modic_core.volume import field_strength_group, scanner_group
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
@@ -441,16 +442,6 @@ def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | N
     }, path)
 
 
-def landmarks_record(landmarks: dict, *, fitted_on: str) -> NyulLandmarks:
-    """The Nyul landmarks as the small readable file shipped beside the weights."""
-    from modic_core.normalization.methods import LANDMARKS_FORMAT, NYUL_PERCENTILES, NYUL_STANDARD_RANGE
-
-    return NyulLandmarks(format=LANDMARKS_FORMAT, method="nyul", percentiles=[float(p) for p in NYUL_PERCENTILES],
-                         standard_range=[float(v) for v in NYUL_STANDARD_RANGE],
-                         landmarks={str(k).upper(): [float(x) for x in v] for k, v in landmarks.items()},
-                         info={"fitted_on": fitted_on})
-
-
 def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainingConfig, weights_dir: Path,
                 cache: _NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
     """Train on every disc and write ``classifier_<method>.pt`` and its card (plus the Nyul landmarks file)."""
@@ -462,7 +453,7 @@ def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainin
     calibration = cv_calibration(cv) if cv is not None else None
     export_classifier(model, method=method, spec=spec, landmarks=lm, path=path, calibration=calibration)
     if lm is not None:  # the Nyul landmarks also as a small file beside the weights
-        landmarks_record(lm, fitted_on=f"{len(studies)} studies of {cohort}").save(weights_dir / "nyul_landmarks.json")
+        save_landmarks(lm, weights_dir / "nyul_landmarks.json", extra={"fitted_on": f"{len(studies)} studies of {cohort}"})
     n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()
     card = ClassifierCard(
         command="python -m modic_core.train.classifier " + " ".join(argv),

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from modic_core.boxes import box_iou
+
 __all__ = [
     "TEACHING_LEVELS",
     "ENDPLATES",
@@ -89,12 +91,10 @@ def signal_chart(summary: dict[str, Any]):
 
 def match_level(levels: Sequence, box: Sequence[float], *, min_iou: float = 0.3):
     """The detected level whose box overlaps the true ``box`` most (IoU >= ``min_iou``), or None."""
-    from modic_core.evaluation.metrics import iou_matrix
-
     levels = list(levels)
     if not levels:
         return None
-    ious = iou_matrix(np.asarray([box], float), np.asarray([lv.box for lv in levels], float))[0]
+    ious = box_iou(np.asarray([box], float), np.asarray([lv.box for lv in levels], float))[0]
     best, best_iou = None, min_iou
     for lv, iou in zip(levels, ious):
         if iou >= best_iou:

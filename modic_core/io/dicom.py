@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import math
 import re
 import threading
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from modic_core.errors import InputError
 from modic_core.io.deadline_worker import call_with_deadline
@@ -826,25 +828,64 @@ def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
     (bounded by the standard's 65,535 tiles), one reason compressed series are checked and decoded
     in the child process of :func:`read_dicom_series`.
 
-    JPEG and JPEG-LS by the frame-header parser pydicom's decoders use (``_get_jpg_parameters``,
-    private; pydicom is pinned in requirements.txt). The public ``libjpeg.get_parameters`` is no
-    substitute: it decodes the frame, so its time and memory grow with the declared image size,
-    the decode bomb this check refuses.
+    JPEG (baseline, extended, lossless) by Pillow's public ``Image.open``, which reads the markers
+    up to the frame header and decodes nothing; a size over Pillow's own decompression-bomb limit
+    is reported as unreadable (refused). JPEG-LS (frame header SOF55, ITU-T T.87) has no public
+    header-only reader (pydicom's is private; ``libjpeg.get_parameters`` decodes the whole frame,
+    so its cost grows with the declared size this check refuses), so :func:`_jpeg_ls_size` walks its
+    marker segments.
     """
     if j2k:
-        import openjpeg
+        import openjpeg  # lazy: the JPEG 2000 codec is needed only for JPEG 2000 series
 
         try:
             info = openjpeg.get_parameters(src)
         except (RuntimeError, ValueError):
             return None
         return int(info["rows"]), int(info["columns"])
-    from pydicom.pixels.utils import _get_jpg_parameters
-
-    info = _get_jpg_parameters(src)
-    if "height" not in info or "width" not in info:
+    size = _jpeg_ls_size(src)
+    if size is not None:
+        return size
+    try:
+        with Image.open(io.BytesIO(src), formats=["JPEG"]) as im:
+            width, height = im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
-    return int(info["height"]), int(info["width"])
+    return int(height), int(width)
+
+
+_SOF55 = 0xF7  # JPEG-LS frame header marker (ITU-T T.87, C.2.2)
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTm carry no length field
+
+
+def _jpeg_ls_size(src: bytes) -> tuple[int, int] | None:
+    """(rows, columns) of a JPEG-LS frame header, or None when ``src`` has none before its scan.
+
+    Walks the marker segments after SOI: each is 0xFF, a marker byte and a big-endian length that
+    counts itself. SOF55's payload is precision (1 byte), Y lines and X columns (2 bytes each).
+    """
+    if src[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(src):
+        if src[pos] != 0xFF:
+            return None
+        marker = src[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        length = int.from_bytes(src[pos + 2:pos + 4], "big")
+        if marker == _SOF55:
+            if length < 7 or pos + 9 > len(src):
+                return None
+            return int.from_bytes(src[pos + 5:pos + 7], "big"), int.from_bytes(src[pos + 7:pos + 9], "big")
+        if marker in (0xDA, 0xD9) or length < 2:  # start of scan / end of image: no frame header
+            return None
+        pos += 2 + length
+    return None
 
 
 def _modality_rescale(arr: np.ndarray, ds: Any) -> np.ndarray:

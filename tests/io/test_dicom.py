@@ -1,14 +1,17 @@
 """Pre-decode checks of DICOM pixel data through the codecs' and pydicom's public header APIs."""
 from __future__ import annotations
 
+import io
 import struct
 import time
 
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless
+from pydicom.encaps import encapsulate
+from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless
 
 from modic_core.io import load_series
 from modic_core.io.dicom import check_pixel_data
@@ -87,3 +90,31 @@ def test_truncated_native_pixel_data_is_refused_with_its_sizes():
         lambda: check_pixel_data(native("MONOCHROME2", samples=1, length=20), rows=4, cols=6, frames=1),
         "20 bytes", "6x4 pixels at 8 bits", "(24 bytes)", "truncated",
     )
+
+
+def jpeg_baseline_slice() -> pydicom.Dataset:
+    """Fixture slice 0 (320 x 320) as seeded 8-bit noise in one baseline JPEG frame (Pillow)."""
+    ds = fixture_datasets()[0]
+    pixels = np.random.default_rng(0).integers(0, 256, (ds.Rows, ds.Columns)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=95)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([buf.getvalue()])
+    return ds
+
+
+def test_honest_baseline_jpeg_frame_is_read(tmp_path):
+    jpeg_baseline_slice().save_as(tmp_path / "ok.dcm", enforce_file_format=True)
+    assert load_series(tmp_path / "ok.dcm").array.shape[-2:] == (320, 320)
+
+
+def test_baseline_jpeg_frame_declaring_a_huge_size_is_refused_from_its_header_alone(tmp_path):
+    """The JPEG frame header (SOF0: FFC0, Lf, P, Y, X) says 20000 x 30000: refused from the header
+    (Pillow reads markers only), never decoded."""
+    ds = jpeg_baseline_slice()
+    patch(ds, b"\xff\xc0", ">HH", 5, 20000, 30000)
+    ds.save_as(tmp_path / "liar.dcm", enforce_file_format=True)
+    start = time.monotonic()
+    assert_input_error(lambda: load_series(tmp_path / "liar.dcm"), "header declares 320x320", "not decoded")
+    assert time.monotonic() - start < 2.0

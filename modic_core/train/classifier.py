@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -215,9 +215,9 @@ def synthetic_mc1_eval(model, items, spec: CropSpec, *, seed: int) -> np.ndarray
 
 def training_config(base: ClassifierTrainingConfig | None = None, **changes) -> ClassifierTrainingConfig:
     """``base`` (default: the defaults) with ``changes``, crop and architecture filled in as they will be trained."""
-    cfg = replace(base or ClassifierTrainingConfig(), **changes)
+    cfg = (base or ClassifierTrainingConfig()).replace(**changes)
     spec = crop_spec(cfg)
-    return replace(cfg, crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
+    return cfg.replace(crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
 
 
 def _intensity_augmented(items, *, method: str, landmarks: dict | None, share: float, rng: np.random.Generator):
@@ -464,7 +464,7 @@ def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainin
         normalization=method,
         data=ClassifierData(cohort=cohort, n_studies=len(studies), n_discs=int(sum(len(s.discs) for s in studies)),
                             box_source_counts={str(k): int(v) for k, v in n_src.items()}, excluded=excluded),
-        config=replace(cfg, model=model.config.to_dict()),
+        config=cfg.replace(model=model.config.to_dict()),
         weights=path.name, sha256=sha256_file(path), size_bytes=path.stat().st_size,
         cross_validation=cv_metrics(cv) if cv is not None else None,
         calibration=calibration,

@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +110,7 @@ def merge_results(old: GradingExperiments, new: GradingExperiments, *, tol: floa
     results = {**old.results, **{k: v for k, v in new.results.items() if k != "single"}}
     adopted = [v for v in results if v != "single" and results[v].get("diff_ci_low") is not None and results[v]["diff_ci_low"] > 0]
     not_tried = [t for t in old.not_tried if not (t == MULTITASK_NOT_RUN and "multitask" in new.results)]
-    return replace(old, results=results, adopted=adopted, not_tried=not_tried, merged_commands=[*old.merged_commands, new.command],
+    return old.replace(results=results, adopted=adopted, not_tried=not_tried, merged_commands=[*old.merged_commands, new.command],
                    aux_weight=new.aux_weight if new.aux_weight is not None else old.aux_weight,
                    minutes=round(old.minutes + new.minutes, 1))
 
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads()
     t0 = time.time()
     cfg = config_from_args(args)
-    cfg_mt = replace(cfg, aux_weight=AUX_WEIGHT)  # classifier_arch adds the aux heads
+    cfg_mt = cfg.replace(aux_weight=AUX_WEIGHT)  # classifier_arch adds the aux heads
     spec = crop_spec(cfg)
     studies, _ = prepare_cohort(args.cohort, cache_path=Path(args.runs) / "detector_boxes.json")
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)

@@ -34,7 +34,16 @@ from modic_core.schema.audits import (
     RobustnessCheck,
     RobustnessRow,
 )
-from modic_core.schema.base import Document, Record, SchemaError, load_document, nullable, sha256_file, write_json_atomic
+from modic_core.schema.base import (
+    Document,
+    Record,
+    SchemaError,
+    load_document,
+    null_if_set,
+    nullable,
+    sha256_file,
+    write_json_atomic,
+)
 from modic_core.schema.batch import BatchProgress, CohortMetrics
 from modic_core.schema.benchmarks import (
     BatchScaling,
@@ -60,11 +69,14 @@ from modic_core.schema.cards import (
     UncertaintySummary,
 )
 from modic_core.schema.metrics import (
+    BootstrapSettings,
     ClassificationReport,
     ClassStats,
     DetectionCV,
     DetectionReport,
     Estimate,
+    GtMatch,
+    Mc0VsMc2Estimate,
     PairedDiff,
     SetMetrics,
     SyntheticMC1,
@@ -73,10 +85,10 @@ from modic_core.schema.reports import AlignmentRecord, LevelRecord, StudyReportR
 
 __all__ = [
     # base
-    "SchemaError", "sha256_file", "write_json_atomic", "nullable", "Record", "Document", "load_document",
+    "SchemaError", "sha256_file", "write_json_atomic", "nullable", "null_if_set", "Record", "Document", "load_document",
     # metric parts
-    "Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV",
-    "SetMetrics",
+    "Estimate", "Mc0VsMc2Estimate", "BootstrapSettings", "ClassStats", "SyntheticMC1", "ClassificationReport",
+    "PairedDiff", "GtMatch", "DetectionReport", "DetectionCV", "SetMetrics",
     # cards
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData", "ReliabilityBin",
     "UncertaintySummary", "CalibrationRecord", "ConformalRecord", "ClassifierCard", "DetectorCard", "NyulLandmarks",

@@ -11,7 +11,7 @@ writes out with the same numbers):
 - unknown keys: a record whose ``model_config`` has ``extra="allow"`` keeps them (they come back in
   :meth:`Record.to_dict`); every other record refuses them (``extra="forbid"``);
 - an optional field (default ``None``) is left out of :meth:`Record.to_dict` when None, unless made
-  with :func:`nullable` (always written, null or not);
+  with :func:`nullable` (always written, null or not) or :func:`null_if_set` (written when it was given);
 - ``to_dict`` is ``model_dump(mode="json")`` with those rules: plain JSON types only (tuples as lists).
 """
 from __future__ import annotations
@@ -28,10 +28,11 @@ from pydantic.fields import FieldInfo
 
 from modic_core.errors import InputError
 
-__all__ = ["SchemaError", "sha256_file", "write_json_atomic", "nullable", "Record", "Document", "load_document"]
+__all__ = ["SchemaError", "sha256_file", "write_json_atomic", "nullable", "null_if_set", "Record", "Document", "load_document"]
 
 HEADER_KEYS = ("schema", "schema_version")
 _WRITE_NULL = "write_null"
+_NULL_IF_SET = "null_if_set"
 R = TypeVar("R", bound="Record")
 D = TypeVar("D", bound="Document")
 
@@ -89,31 +90,63 @@ def nullable(**kwargs: Any) -> Any:
     return Field(default=None, json_schema_extra={_WRITE_NULL: True}, **kwargs)
 
 
-def _omitted_when_none(info: FieldInfo) -> bool:
+def null_if_set(**kwargs: Any) -> Any:
+    """An optional field written as null when it was given as None (a writer that always writes the key),
+    and left out when it was not given (older files without the key read back and write out unchanged)."""
+    return Field(default=None, json_schema_extra={_NULL_IF_SET: True}, **kwargs)
+
+
+def _omitted_when_none(info: FieldInfo, *, was_set: bool) -> bool:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    return info.default is None and not extra.get(_WRITE_NULL)
+    if info.default is not None or extra.get(_WRITE_NULL):
+        return False
+    return not (extra.get(_NULL_IF_SET) and was_set)
 
 
 _TYPE_WORDS = {"int": "int", "float": "float", "string": "str", "bool": "bool", "dict": "an object",
                "model": "an object", "list": "a list", "tuple": "a list"}
 
 
-def _error_text(exc: ValidationError) -> str:
-    """The first problems of a pydantic error as short phrases naming the place, e.g. "'a.b' should be int, found str"."""
-    parts = []
-    for err in exc.errors(include_url=False)[:3]:
-        where = ".".join(str(p) for p in err["loc"])
+def _place(loc: tuple[Any, ...], data: Any, *, missing: bool = False) -> str:
+    """The dotted place of an error in the input ``data``: the parts of pydantic's ``loc`` that are its keys or
+    indices (the union members and validator names pydantic adds are left out); ``missing``: the last part is a
+    key absent from the input."""
+    parts, here = [], data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(here, Mapping) and (part in here or (missing and last)):
+            parts.append(str(part))
+            here = here.get(part)
+        elif isinstance(here, (list, tuple)) and isinstance(part, int) and 0 <= part < len(here):
+            parts.append(str(part))
+            here = here[part]
+    return ".".join(parts)
+
+
+def _error_text(exc: ValidationError, data: Any) -> str:
+    """The first problems of a pydantic error as short phrases naming the place, e.g. "'a.b' should be int, found str"
+    (the members of a union merged: "'a' should be int or str, found complex")."""
+    expected: dict[str, list[str]] = {}
+    found: dict[str, str] = {}
+    other: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
         kind = err["type"]
+        where = _place(err["loc"], data, missing=kind == "missing")
         if kind == "missing":
-            parts.append(f"missing required field '{where}'")
+            other.setdefault(where, f"missing required field '{where}'")
         elif kind == "extra_forbidden":
-            parts.append(f"unexpected field '{where}'")
+            other.setdefault(where, f"unexpected field '{where}'")
         else:
             word = next((w for k, w in _TYPE_WORDS.items() if kind.startswith(f"{k}_")), None)
-            found = type(err["input"]).__name__
-            parts.append(f"'{where}' should be {word}, found {found}" if word else f"'{where}': {err['msg']}")
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+            if word:
+                expected.setdefault(where, []).append(word)
+                found[where] = type(err["input"]).__name__
+            else:
+                other.setdefault(where, f"'{where}': {err['msg']}")
+    parts = [*other.values(), *(f"'{w}' should be {' or '.join(dict.fromkeys(e))}, found {found[w]}"
+                                for w, e in expected.items() if w not in other)]
+    more = len(parts) - 3
+    return "; ".join(parts[:3]) + (f" (and {more} more)" if more > 0 else "")
 
 
 class Record(BaseModel):
@@ -125,14 +158,15 @@ class Record(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True,
-                              serialize_by_alias=True, protected_namespaces=())
+                              serialize_by_alias=True, protected_namespaces=(),
+                              ser_json_inf_nan="constants")  # NaN stays NaN, so that write_json_atomic refuses it
 
     @model_serializer(mode="wrap")
     def _leave_out_unset_optionals(self, handler: Any) -> Any:
         out = handler(self)
         for name, info in type(self).model_fields.items():
             key = info.alias or name
-            if _omitted_when_none(info) and key in out and out[key] is None:
+            if key in out and out[key] is None and _omitted_when_none(info, was_set=name in self.model_fields_set):
                 del out[key]
         return out
 
@@ -142,7 +176,7 @@ class Record(BaseModel):
         try:
             return cls.model_validate(_body(d))
         except ValidationError as exc:
-            raise SchemaError(f"{cls.__name__}: {_error_text(exc)}") from None
+            raise SchemaError(f"{cls.__name__}: {_error_text(exc, d)}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (``model_dump(mode="json")``); optional fields left out when None (see module doc)."""
@@ -153,7 +187,10 @@ class Record(BaseModel):
         data = {name: getattr(self, name) for name in type(self).model_fields}
         data.update(self.model_extra or {})
         data.update(changes)
-        return type(self).model_validate(data)
+        out = type(self).model_validate(data)
+        # the fields given stay those given to self plus the changes (see null_if_set)
+        object.__setattr__(out, "__pydantic_fields_set__", set(self.model_fields_set) | set(changes))
+        return out
 
 
 def _body(d: Any) -> Any:
@@ -208,7 +245,7 @@ class Document(Record):
             return cls.model_validate(_body(d))
         except ValidationError as exc:
             raise SchemaError(f"{source or 'this document'} ('{cls.KIND}' version {cls.VERSION}): "
-                              f"{_error_text(exc)}.") from None
+                              f"{_error_text(exc, d)}.") from None
 
     @classmethod
     def load(cls: type[D], path: str | Path) -> D:

@@ -4,15 +4,22 @@ They mirror what :mod:`modic_core.evaluation.metrics` produces (its public funct
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field
 
-from modic_core.schema.base import Record, nullable
+from modic_core.schema.base import Record, null_if_set, nullable
 
-__all__ = ["Estimate", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "DetectionReport", "DetectionCV", "SetMetrics"]
+__all__ = ["Estimate", "Mc0VsMc2Estimate", "BootstrapSettings", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "GtMatch", "DetectionReport",
+           "DetectionCV", "SetMetrics"]
 
 
 class Estimate(Record):
-    """A score with its bootstrap CI; ``display`` is the text to show (with the "too few cases" wording)."""
+    """A score with its bootstrap CI; ``display`` is the text to show (with the "too few cases" wording).
+
+    ``n``: the cases behind it and ``too_few`` whether they are fewer than the minimum (sensitivities);
+    ``n_boot_valid``: resamples in which the score was defined, when fewer than those drawn.
+    """
 
     model_config = ConfigDict(extra="allow")  # keys it does not name are kept (round trip)
 
@@ -22,6 +29,27 @@ class Estimate(Record):
     display: str | None = nullable()
     n: int | None = None
     too_few: bool | None = None
+    n_boot_valid: int | None = None
+
+
+class Mc0VsMc2Estimate(Estimate):
+    """The MC0-vs-MC2 balanced accuracy (:func:`modic_core.evaluation.metrics.mc0_vs_mc2_balanced_accuracy`):
+    ``n_mc0`` / ``n_mc2`` true discs of each grade, ``source`` "probabilities" (argmax of p_MC0, p_MC2) or
+    "labels" (hard labels: an MC1 prediction counts as wrong)."""
+
+    n_mc0: int | None = None
+    n_mc2: int | None = None
+    source: Literal["probabilities", "labels"] | None = None
+
+
+class BootstrapSettings(Record):
+    """How a report's CIs were made: percentile bootstrap over ``unit`` ("patient" or "image")."""
+
+    unit: str
+    n_boot: int
+    seed: int
+    level: float
+    method: str = "percentile"
 
 
 class ClassStats(Record):
@@ -59,8 +87,10 @@ class ClassificationReport(Record):
     macro_f1: Estimate | None = None
     weighted_f1: Estimate | None = None
     cohen_kappa: Estimate | None = None
-    mc0_vs_mc2: Estimate | None = None
+    mc0_vs_mc2: Mc0VsMc2Estimate | None = None
     notes: list[str] | None = None
+    confusion_matrix_axes: str | None = None
+    bootstrap: BootstrapSettings | None = None
     by_box_source: dict[str, ClassificationReport] | None = None
     synthetic_mc1: SyntheticMC1 | None = None
 
@@ -81,6 +111,22 @@ class PairedDiff(Record):
     mean_diff: float | None = nullable()
     ci_low: float | None = nullable()
     ci_high: float | None = nullable()
+    frac_diff_le_0: float | None = null_if_set()  # share of resamples with A <= B
+    p_two_sided: float | None = null_if_set()  # 2 * min(share <= 0, share >= 0), at most 1
+    n_boot: int | None = None
+    n_boot_valid: int | None = None
+    seed: int | None = None
+    unit: str | None = None
+
+
+class GtMatch(Record):
+    """One ground-truth box of a detection report: its IoU with the matched prediction (0: none) and that
+    prediction's level name (None: unmatched)."""
+
+    image_id: str
+    level: str
+    iou: float
+    matched_level: str | None = nullable()
 
 
 class DetectionReport(Record):
@@ -95,6 +141,13 @@ class DetectionReport(Record):
     recall: dict[str, Estimate]
     fp_per_image: Estimate | None
     level_accuracy: Estimate | None
+    n_pred_ignored: int | None = None  # predictions on images without a ground-truth box
+    matching: str | None = None
+    median_iou: float | None = null_if_set()
+    share_gt_iou_ge_07: Estimate | None = null_if_set(alias="share_gt_iou_ge_0.7")  # recall at IoU 0.7
+    fp_iou: float | None = None
+    bootstrap: BootstrapSettings | None = None
+    per_gt: list[GtMatch] | None = None  # one per ground-truth box (not kept in the cards)
 
 
 class DetectionCV(Record):

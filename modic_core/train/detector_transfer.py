@@ -86,8 +86,8 @@ def score_group(preds: Sequence[dict], *, n_boot: int = 1000) -> dict[str, Any]:
         fp = false_positive_locations(ps)
         out[seq] = {
             "images": len(ps),
-            "iou_ge_0.7": det["share_gt_iou_ge_0.7"]["display"],
-            "names_right": det["level_accuracy"]["display"],
+            "iou_ge_0.7": det.share_gt_iou_ge_07.display,
+            "names_right": det.level_accuracy.display,
             "fp_in_column_per_image": round(fp["within_graded_column"] / max(len(ps), 1), 3),
             "images_with_l5s1": len(l5),
             "l5s1_found": sum(x["found"] for x in l5),

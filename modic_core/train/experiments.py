@@ -199,8 +199,8 @@ def run_learning_curve(args: argparse.Namespace, *, fractions: list[float], comm
     doc = LearningCurve(
         command=command, method=args.method, seed=cfg.seed, n_discs=int(len(y)), n_patients=len(set(pats)),
         subset_rule=SUBSET_RULE, points=points,
-        full_vs_half=None if half is None else PairedDiff.from_dict(half),
-        slope_per_doubling=None if sc["slope"] is None else Estimate.from_dict(sc["slope"]),
+        full_vs_half=half,
+        slope_per_doubling=sc["slope"],
         fit_at_full=sc["fit_at_full"],
         extrapolation=extrapolation_text(sc["slope"], ba_full=full["mc0_vs_mc2_balanced_accuracy"], fit_at_full=sc["fit_at_full"]),
         reference=_reference(json_path, full), minutes=round((time.time() - t0) / 60, 1), draws=draws,

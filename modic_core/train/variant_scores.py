@@ -26,15 +26,15 @@ def score_variants(y: np.ndarray, patients: list[str], probs: dict[str, np.ndarr
     keep = (y == 0) | (y == 2)
     for name, p in probs.items():
         pred = p.argmax(1)
-        ba = mc0_vs_mc2_balanced_accuracy(y, proba=p)["value"]
-        ci = bootstrap_ci(lambda idx, p=p: mc0_vs_mc2_balanced_accuracy(y[idx], proba=p[idx])["value"], len(y), patients,
-                          n_boot=n_boot, seed=0) if n_boot else {}
+        ba = mc0_vs_mc2_balanced_accuracy(y, proba=p).value
+        ci = bootstrap_ci(lambda idx, p=p: mc0_vs_mc2_balanced_accuracy(y[idx], proba=p[idx]).value, len(y), patients,
+                          n_boot=n_boot, seed=0) if n_boot else None
         ece, _ = reliability(p, y)
-        row = {"mc0_vs_mc2_balanced_accuracy": ba, "ci_low": ci.get("ci_low"), "ci_high": ci.get("ci_high"),
+        row = {"mc0_vs_mc2_balanced_accuracy": ba, "ci_low": ci and ci.ci_low, "ci_high": ci and ci.ci_high,
                "mc0_mc2_called_mc1": float(np.mean(pred[keep] == 1)), "ece_uncalibrated": ece}
         if name != "single":
             d = paired_bootstrap(y, pred, probs["single"].argmax(1), patients, metric="mc0_vs_mc2_balanced_accuracy",
                                  proba_a=p, proba_b=probs["single"], n_boot=n_boot, seed=0)
-            row.update({"diff_to_single": d["diff"], "diff_ci_low": d["ci_low"], "diff_ci_high": d["ci_high"]})
+            row.update({"diff_to_single": d.diff, "diff_ci_low": d.ci_low, "diff_ci_high": d.ci_high})
         out[name] = row
     return out

@@ -23,6 +23,7 @@ from modic_core.evaluation.metrics import (
     patient_bootstrap_weights,
     sensitivity_entry,
 )
+from modic_core.schema import ClassificationReport, DetectionReport, Estimate, Mc0VsMc2Estimate, PairedDiff
 
 
 def _dumps(obj) -> str:
@@ -261,3 +262,27 @@ def test_detection_report_unmatched_gt_counts_zero():
     assert r.fp_per_image.value == 1.0 and r.level_accuracy.value is None
     assert r.per_gt[0].matched_level is None
     _dumps(r)
+
+
+# ----------------------------------------------------------------------------- typed returns
+
+
+def test_reports_are_the_typed_records_the_cards_store():
+    y_true, y_pred, pid = _clustered(seed=3)
+    rep = classification_report(y_true, y_pred, patient_ids=pid, n_boot=30)
+    assert isinstance(rep, ClassificationReport) and isinstance(rep.mc0_vs_mc2, Mc0VsMc2Estimate)
+    assert rep.mc0_vs_mc2.source == "labels" and rep.mc0_vs_mc2.n == rep.mc0_vs_mc2.n_mc0 + rep.mc0_vs_mc2.n_mc2
+    assert rep.bootstrap.unit == "patient" and rep.bootstrap.n_boot == 30
+    d = rep.to_dict()
+    assert ClassificationReport.from_dict(json.loads(json.dumps(d))) == rep
+    assert {"confusion_matrix_axes", "bootstrap", "per_class", "mc0_vs_mc2"} <= set(d) and "model_extra" not in d
+    assert set(d["mc0_vs_mc2"]) >= {"value", "ci_low", "ci_high", "display", "n_mc0", "n_mc2", "source", "n", "too_few"}
+    pd_ = paired_bootstrap(y_true, y_true, y_pred, pid, n_boot=30)
+    assert isinstance(pd_, PairedDiff) and pd_.unit == "patient" and pd_.n_boot == 30
+    assert PairedDiff.from_dict(pd_.to_dict()) == pd_
+    assert isinstance(bootstrap_ci(lambda idx: 1.0, 4, n_boot=20), Estimate)
+    det = detection_report([{"image_id": "a", "box": (0, 0, 10, 10), "level": "L1-L2"}],
+                           [{"image_id": "a", "box": (0, 0, 10, 10), "level": "L1-L2"}], n_boot=0)
+    assert isinstance(det, DetectionReport) and det.per_gt[0].iou == 1.0
+    assert det.to_dict()["share_gt_iou_ge_0.7"]["value"] == 1.0 and det.to_dict()["median_iou"] == 1.0
+    assert DetectionReport.from_dict(det.to_dict()) == det

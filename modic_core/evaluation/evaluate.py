@@ -57,7 +57,7 @@ from modic_core import settings
 from modic_core.cli_args import n_boot as n_boot_arg, seed as seed_arg
 from modic_core.errors import InputError
 from modic_core.evaluation.metrics import CLASS_NAMES, classification_by_group, classification_report, detection_report, parse_class
-from modic_core.schema import ClassificationReport
+from modic_core.schema import ClassificationReport, CohortSetMetrics
 
 #: The prediction written for a level that was found but not graded.
 NOT_GRADED = "not graded"
@@ -242,7 +242,7 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
 SET_COLUMNS = ("prediction_set", "set_coverage")
 
 
-def _set_report(scored, *, n_boot: int, seed: int) -> dict[str, Any] | None:
+def _set_report(scored, *, n_boot: int, seed: int) -> CohortSetMetrics | None:
     """How the predictions' conformal sets did against the labels (``prediction_set`` cells such as ``MC0|MC2``):
     coverage, single-grade share and accuracy on MC0/MC2 discs (:func:`modic_core.evaluation.conformal.set_metrics`),
     and the coverage the sets were made at; None when the predictions carry no sets."""
@@ -261,7 +261,7 @@ def _set_report(scored, *, n_boot: int, seed: int) -> dict[str, Any] | None:
     m = set_metrics(sets, scored.loc[has, "modic"].astype(int).to_numpy(), patient_ids=scored.loc[has, "study_id"].tolist(),
                     n_boot=n_boot, seed=seed)
     cov = pd.to_numeric(scored.loc[has, "set_coverage"], errors="coerce").dropna().unique() if "set_coverage" in scored.columns else []
-    return {"target_coverage": [float(v) for v in sorted(cov)], "n_levels_with_sets": int(has.sum()), **m.to_dict()}
+    return CohortSetMetrics(**dict(m), target_coverage=[float(v) for v in sorted(cov)], n_levels_with_sets=int(has.sum()))
 
 
 def _count(n: int, noun: str) -> str:
@@ -342,13 +342,13 @@ def format_report(report: dict[str, Any]) -> str:
             )
     ps = report.get("prediction_sets")
     if ps:
-        target = ", ".join(f"{100 * v:g} %" for v in ps["target_coverage"]) or "not recorded"
+        target = ", ".join(f"{100 * v:g} %" for v in ps.target_coverage) or "not recorded"
         lines += ["", "Prediction sets (MC0/MC2 discs; sets made at " + target + ")", "=" * 27,
-                  f"  coverage             {ps['coverage']['display']}",
-                  *[f"  coverage {g:<11} {e['display']}" for g, e in ps["coverage_by_grade"].items()],
-                  f"  single-grade sets    {ps['singleton_share']['display']}",
-                  f"  single grade right   {ps['singleton_accuracy']['display']}",
-                  f"  MC1 in the set       {ps['mc1_in_set']['display']}"]
+                  f"  coverage             {ps.coverage.display}",
+                  *[f"  coverage {g:<11} {e.display}" for g, e in ps.coverage_by_grade.items()],
+                  f"  single-grade sets    {ps.singleton_share.display}",
+                  f"  single grade right   {ps.singleton_accuracy.display}",
+                  f"  MC1 in the set       {ps.mc1_in_set.display}"]
     d = report.get("detection")
     lines += ["", "Disc detection", "=" * 14]
     if d:

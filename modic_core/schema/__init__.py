@@ -44,7 +44,7 @@ from modic_core.schema.base import (
     sha256_file,
     write_json_atomic,
 )
-from modic_core.schema.batch import BatchProgress, CohortMetrics
+from modic_core.schema.batch import BatchProgress, CohortMetrics, CohortSetMetrics
 from modic_core.schema.benchmarks import (
     BatchScaling,
     Benchmark,
@@ -95,7 +95,7 @@ __all__ = [
     # study report
     "LevelRecord", "AlignmentRecord", "StudyReportRecord",
     # batch
-    "CohortMetrics", "BatchProgress",
+    "CohortSetMetrics", "CohortMetrics", "BatchProgress",
     # benchmarks
     "Timing", "Machine", "DeviceBenchmark", "CohortThroughput", "Benchmark", "InteractionTiming", "BrowserBenchmark",
     "BatchScaling",

@@ -6,9 +6,17 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from modic_core.schema.base import Document
-from modic_core.schema.metrics import ClassificationReport, DetectionReport
+from modic_core.schema.metrics import ClassificationReport, DetectionReport, SetMetrics
 
-__all__ = ["CohortMetrics", "BatchProgress"]
+__all__ = ["CohortSetMetrics", "CohortMetrics", "BatchProgress"]
+
+
+class CohortSetMetrics(SetMetrics):
+    """The predictions' conformal sets against a cohort's labels (``prediction_set`` cells of the batch output):
+    :class:`SetMetrics` plus ``target_coverage`` (the coverages the sets were made at) and ``n_levels_with_sets``."""
+
+    target_coverage: list[float]
+    n_levels_with_sets: int
 
 
 class CohortMetrics(Document):
@@ -32,7 +40,7 @@ class CohortMetrics(Document):
     missing_predictions: list[str] | None = None
     n_unlabelled_predictions: int | None = None
     inputs: dict[str, Any] | None = None
-    prediction_sets: dict[str, Any] | None = None  # the predictions' conformal sets against the labels (SetMetrics + target)
+    prediction_sets: CohortSetMetrics | None = None  # the predictions' conformal sets against the labels
 
 
 class BatchProgress(Document):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from modic_core.evaluation.evaluate import main
+from modic_core.schema import CohortMetrics
 
 LABELS = """study_id,level,ivd_label,modic,up_endplate,low_endplate,pfirrmann,disc_narrowing,x0,y0,x1,y1
 1,L5-S1,1,0,0,0,3,1,0,0,10,10
@@ -189,3 +190,5 @@ def test_prediction_sets_are_scored_against_the_labels(tmp_path, capsys):
     assert ps["singleton_share"]["value"] == pytest.approx(2 / 4) and ps["singleton_accuracy"]["value"] == pytest.approx(1 / 2)
     assert (ps["n_real_mc1"], ps["real_mc1_covered"]) == (1, 1)
     assert "Prediction sets (MC0/MC2 discs; sets made at 90 %)" in capsys.readouterr().out
+    typed = CohortMetrics.body_from_dict(json.loads(out.read_text())).prediction_sets  # a typed part of the document
+    assert typed.target_coverage == [0.9] and typed.coverage.value == pytest.approx(3 / 4) and typed.n_levels_with_sets == 5

@@ -33,6 +33,7 @@ from modic_core.schema.audits import (
     RiskCoveragePoint,
     RobustnessCheck,
     RobustnessRow,
+    VariantScore,
 )
 from modic_core.schema.base import (
     Document,
@@ -101,6 +102,6 @@ __all__ = [
     "BatchScaling",
     # audits
     "MethodComparison", "NormalizationComparison", "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale",
-    "GradcamAudit", "GradingExperiments", "CurvePoint", "LearningCurve", "RiskCoveragePoint", "ConformalEvaluation",
+    "GradcamAudit", "VariantScore", "GradingExperiments", "CurvePoint", "LearningCurve", "RiskCoveragePoint", "ConformalEvaluation",
     "PairingAudit", "NamingAudit", "DetectorTransfer",
 ]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from modic_core.schema.base import Document, Record
+from modic_core.schema.base import Document, Record, null_if_set
 from modic_core.schema.cards import CalibrationRecord, ClassifierTrainingConfig, DetectorTrainingConfig
 from modic_core.schema.metrics import ClassificationReport, Estimate, PairedDiff, SetMetrics
 
-__all__ = ["MethodComparison", "NormalizationComparison", "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit", "GradingExperiments", "CurvePoint", "LearningCurve", "RiskCoveragePoint", "ConformalEvaluation", "PairingAudit", "NamingAudit", "DetectorTransfer"]
+__all__ = ["MethodComparison", "NormalizationComparison", "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale", "GradcamAudit", "VariantScore", "GradingExperiments", "CurvePoint", "LearningCurve", "RiskCoveragePoint", "ConformalEvaluation", "PairingAudit", "NamingAudit", "DetectorTransfer"]
 
 
 class MethodComparison(Record):
@@ -165,13 +165,29 @@ class GradcamAudit(Document):
         return next((r for r in self.rows if (r.method, r.variant, r.group) == (method, variant, group)), None)
 
 
+class VariantScore(Record):
+    """One grading variant's cross-validated scores (:func:`modic_core.train.variant_scores.score_variants`):
+    MC0-vs-MC2 balanced accuracy with its patient-bootstrap CI, the share of MC0/MC2 discs called MC1, the ECE
+    before temperature scaling and, except for the reference ``single``, the paired difference to it."""
+
+    model_config = ConfigDict(extra="allow")  # keys it does not name are kept (round trip)
+
+    mc0_vs_mc2_balanced_accuracy: float | None
+    ci_low: float | None = null_if_set()
+    ci_high: float | None = null_if_set()
+    mc0_mc2_called_mc1: float | None = None
+    ece_uncalibrated: float | None = None
+    diff_to_single: float | None = null_if_set()
+    diff_ci_low: float | None = null_if_set()
+    diff_ci_high: float | None = null_if_set()
+
+
 class GradingExperiments(Document):
     """``weights/grading_experiments.json`` (``python -m modic_core.train.experiments``): flip test-time
     augmentation, a seed ensemble and multi-task auxiliary heads against the single model, on the
     comparison's patient-level CV.
 
-    ``results``: variant -> {mc0_vs_mc2_balanced_accuracy, ci_low, ci_high, mc0_mc2_called_mc1,
-    ece_uncalibrated[, diff_to_single, diff_ci_low, diff_ci_high]}; ``adopted``: variants that pass ``rule``.
+    ``results``: variant -> :class:`VariantScore`; ``adopted``: variants that pass ``rule``.
     """
 
     KIND: ClassVar[str] = "grading_experiments"
@@ -182,7 +198,7 @@ class GradingExperiments(Document):
     seeds: int
     n_discs: int
     n_patients: int
-    results: dict[str, Any]
+    results: dict[str, VariantScore]
     adopted: list[str]
     rule: str
     not_tried: list[str] = Field(default_factory=list)

@@ -97,7 +97,7 @@ def score_curve(y: np.ndarray, patients: list[str], probs: dict[float, np.ndarra
         def stat(idx):
             return _slope(log_n, [mc0_vs_mc2_balanced_accuracy(y[idx], proba=probs[f][idx]).value for f in fr])
         slope = bootstrap_ci(stat, len(y), patients, n_boot=n_boot, seed=0)
-        b, a = np.polyfit(log_n, [rows[f]["mc0_vs_mc2_balanced_accuracy"] for f in fr], 1)
+        b, a = np.polyfit(log_n, [rows[f].mc0_vs_mc2_balanced_accuracy for f in fr], 1)
         fit_full = float(a + b * log_n[-1])
     return {"rows": rows, "full_vs_half": half, "slope": slope, "fit_at_full": fit_full}
 

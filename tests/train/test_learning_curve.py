@@ -79,10 +79,10 @@ def test_score_curve_measures_a_rising_curve_and_says_what_doubling_would_give()
     y, patients, probs = _curve(acc)
     discs = {f: 800 * f for f in acc}
     sc = score_curve(y, patients, probs, discs, n_boot=200)
-    assert sc["rows"][1.0]["mc0_vs_mc2_balanced_accuracy"] > sc["rows"][0.25]["mc0_vs_mc2_balanced_accuracy"]
+    assert sc["rows"][1.0].mc0_vs_mc2_balanced_accuracy > sc["rows"][0.25].mc0_vs_mc2_balanced_accuracy
     assert sc["full_vs_half"].diff > 0 and sc["full_vs_half"].ci_low > 0
     assert 0.03 < sc["slope"].value < 0.07 and sc["slope"].ci_low > 0
-    text = extrapolation_text(sc["slope"], ba_full=sc["rows"][1.0]["mc0_vs_mc2_balanced_accuracy"], fit_at_full=sc["fit_at_full"])
+    text = extrapolation_text(sc["slope"], ba_full=sc["rows"][1.0].mc0_vs_mc2_balanced_accuracy, fit_at_full=sc["fit_at_full"])
     assert "Extrapolation, not a measurement" in text and "doublings" in text
 
 

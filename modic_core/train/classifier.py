@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,12 @@ from modic_core.classification.augment import paint_mc1
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
+<<<<<<< HEAD
 from modic_core.normalization.methods import save_landmarks
 from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig
+=======
+from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks, SyntheticMC1
+>>>>>>> schema
 from modic_core.volume import field_strength_group, scanner_group
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 
@@ -221,9 +225,9 @@ def synthetic_mc1_eval(model, items, spec: CropSpec, *, seed: int) -> np.ndarray
 
 def training_config(base: ClassifierTrainingConfig | None = None, **changes) -> ClassifierTrainingConfig:
     """``base`` (default: the defaults) with ``changes``, crop and architecture filled in as they will be trained."""
-    cfg = replace(base or ClassifierTrainingConfig(), **changes)
+    cfg = (base or ClassifierTrainingConfig()).replace(**changes)
     spec = crop_spec(cfg)
-    return replace(cfg, crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
+    return cfg.replace(crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
 
 
 def _intensity_augmented(items, *, method: str, landmarks: dict | None, share: float, rng: np.random.Generator):
@@ -394,16 +398,16 @@ def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> ClassificationReport:
     for src, g in cv.groupby("box_source"):
         by_src[src] = classification_report(g["modic"].tolist(), g["prediction"].tolist(), proba=g[["p_mc0", "p_mc1", "p_mc2"]].to_numpy(),
                                             patient_ids=g["study_id"].tolist(), n_boot=0)
-    rep["by_box_source"] = by_src
+    rep.by_box_source = by_src
     syn = cv.attrs.get("synthetic_mc1")
     if syn is not None and len(syn):
         pred = syn[["p_mc0", "p_mc1", "p_mc2"]].to_numpy().argmax(1)
-        rep["synthetic_mc1"] = {
-            "what": "held-out real MC0 crops with a synthetic MC1 lesion painted in (not real MC1)",
-            "n": int(len(syn)), "sensitivity": float((pred == 1).mean()),
-            "predicted_as": {c: int((pred == i).sum()) for i, c in enumerate(("MC0", "MC1", "MC2"))},
-        }
-    return ClassificationReport.from_dict(rep)
+        rep.synthetic_mc1 = SyntheticMC1(
+            what="held-out real MC0 crops with a synthetic MC1 lesion painted in (not real MC1)",
+            n=int(len(syn)), sensitivity=float((pred == 1).mean()),
+            predicted_as={c: int((pred == i).sum()) for i, c in enumerate(("MC0", "MC1", "MC2"))},
+        )
+    return rep
 
 
 def scanner_breakdowns(cv: pd.DataFrame, *, n_boot: int = 200) -> dict:
@@ -418,7 +422,7 @@ def scanner_breakdowns(cv: pd.DataFrame, *, n_boot: int = 200) -> dict:
     for key, groups in (("by_manufacturer", [scanner_group(v) for v in cv["manufacturer"]]),
                         ("by_field_strength", [field_strength_group(v) for v in cv["field_strength_t"]])):
         reps = classification_by_group(yt, yp, groups, proba=pr, patient_ids=pid, n_boot=n_boot)
-        out[key] = {str(g): ClassificationReport.from_dict(v) for g, v in reps.items()}
+        out[key] = {str(g): v for g, v in reps.items()}
     return out
 
 
@@ -460,7 +464,7 @@ def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainin
         normalization=method,
         data=ClassifierData(cohort=cohort, n_studies=len(studies), n_discs=int(sum(len(s.discs) for s in studies)),
                             box_source_counts={str(k): int(v) for k, v in n_src.items()}, excluded=excluded),
-        config=replace(cfg, model=model.config.to_dict()),
+        config=cfg.replace(model=model.config.to_dict()),
         weights=path.name, sha256=sha256_file(path), size_bytes=path.stat().st_size,
         cross_validation=cv_metrics(cv) if cv is not None else None,
         calibration=calibration,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from modic_core.schema import ClassificationReport, ClassifierTrainingConfig, MethodComparison, NormalizationComparison, PairedDiff
+from modic_core.schema import ClassificationReport, ClassifierTrainingConfig, MethodComparison, NormalizationComparison
 from modic_core.evaluation.method_choice import DEFAULT_RULE, REFERENCE, choose_default
 from modic_core.train.classifier import (
     _NormCache,
@@ -70,8 +70,7 @@ def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | 
             if list(zip(r.study_id, r.level)) == list(zip(cv.study_id, cv.level)):
                 _, yr, prr = _y(r)
                 paired = {
-                    m: PairedDiff.from_dict(paired_bootstrap(yt, yp, yr, cv["study_id"].tolist(), metric=m, proba_a=pr,
-                                                             proba_b=prr, n_boot=n_boot))
+                    m: paired_bootstrap(yt, yp, yr, cv["study_id"].tolist(), metric=m, proba_a=pr, proba_b=prr, n_boot=n_boot)
                     for m in PAIRED_METRICS
                 }
         groups = scanner_breakdowns(cv)

@@ -105,7 +105,7 @@ def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] 
         for t in thresholds:
             gt, pr = _records(preds, t, seq)
             rep = detection_report(gt, pr, n_boot=n_boot)
-            rep.pop("per_gt", None)
+            rep.per_gt = None  # per box: not kept in the card
             out["by_sequence"][seq][f"{t:g}"] = rep
     out["false_positive_locations_at_default_threshold"] = false_positive_locations(preds)
     return out
@@ -151,7 +151,6 @@ def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequenc
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dataclasses import replace
 
     from modic_core.schema import DetectionCV, DetectorCard
     from modic_core.train.common import save_json, set_threads
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     preds = out_of_fold_predictions(runs=args.runs, cohort=args.cohort, folds=card.folds)
     save_json(preds, args.weights / "detector_cv_predictions.json")
     command = "python -m modic_core.train.detection_cv " + " ".join(argv if argv is not None else sys.argv[1:])
-    card = replace(card, cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)), rescored_by=command)
+    card = card.replace(cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)), rescored_by=command)
     card.save(args.weights / "detector.json")
     print(json.dumps(card.cross_validation.to_dict()["false_positive_locations_at_default_threshold"]), flush=True)
     print(f"re-ran {len(preds)} held-out images of {len(card.folds)} folds into {args.weights / 'detector.json'}", flush=True)

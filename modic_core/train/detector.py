@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -199,12 +198,11 @@ def export_weights(model: torch.nn.Module, config, path: Path) -> None:
 def rescore(out: Path, argv: list[str]) -> int:
     """Re-score the saved held-out predictions with today's region filtering and level naming."""
     import json
-    from dataclasses import replace as dc_replace
 
 
     preds = json.loads((out / "detector_cv_predictions.json").read_text())
     card = DetectorCard.load(out / "detector.json")
-    card = dc_replace(card, cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)),
+    card = card.replace(cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)),
                       rescored_by="python -m modic_core.train.detector " + " ".join(argv))
     card.save(out / "detector.json")
     print(f"re-scored {len(preds)} held-out predictions into {out / 'detector.json'}", flush=True)
@@ -240,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = load_detector_samples(studies)
     runs = Path(args.runs)
     out = Path(args.out)
-    cfg = replace(d, epochs=args.epochs, seed=args.seed, n_folds=args.cv)
-    cfg = replace(cfg, model=detector_arch(cfg).to_dict())
+    cfg = d.replace(epochs=args.epochs, seed=args.seed, n_folds=args.cv)
+    cfg = cfg.replace(model=detector_arch(cfg).to_dict())
     folds = patient_folds([s.study_id for s in studies], n_folds=cfg.n_folds, seed=cfg.seed) if cfg.n_folds else []
     command = "python -m modic_core.train.detector " + " ".join(argv if argv is not None else sys.argv[1:])
     wpath = out / "detector.pt"

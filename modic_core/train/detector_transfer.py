@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -87,8 +86,8 @@ def score_group(preds: Sequence[dict], *, n_boot: int = 1000) -> dict[str, Any]:
         fp = false_positive_locations(ps)
         out[seq] = {
             "images": len(ps),
-            "iou_ge_0.7": det["share_gt_iou_ge_0.7"]["display"],
-            "names_right": det["level_accuracy"]["display"],
+            "iou_ge_0.7": det.share_gt_iou_ge_07.display,
+            "names_right": det.level_accuracy.display,
             "fp_in_column_per_image": round(fp["within_graded_column"] / max(len(ps), 1), 3),
             "images_with_l5s1": len(l5),
             "l5s1_found": sum(x["found"] for x in l5),
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         old = DetectorTransfer.load(args.out)
         preds = json.loads(shipped.read_text())
         cv_preds = json.loads((args.weights / "detector_cv_predictions.json").read_text())
-        doc = replace(old, groups=_groups(old.makers, old.folds, preds, cv_preds, n_studies=sum(map(len, old.folds)), n_boot=args.n_boot),
+        doc = old.replace(groups=_groups(old.makers, old.folds, preds, cv_preds, n_studies=sum(map(len, old.folds)), n_boot=args.n_boot),
                       rescored_by="python -m modic_core.train.detector_transfer " + " ".join(argv if argv is not None else sys.argv[1:]))
         doc.save(args.out)
         print(json.dumps(doc.to_dict()["groups"], indent=1), flush=True)
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(makers) < 2:
         raise SystemExit(f"the boxed studies of {args.cohort} come from one maker ({makers}): nothing to leave out")
     folds = [sorted(by_maker[m]) for m in makers]
-    cfg = replace(DetectorTrainingConfig(), epochs=args.epochs, seed=args.seed, n_folds=len(folds))
+    cfg = DetectorTrainingConfig().replace(epochs=args.epochs, seed=args.seed, n_folds=len(folds))
     samples = load_detector_samples(studies)
     for k, test in enumerate(folds):
         run = args.runs / f"fold{k}"
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = _groups(makers, folds, preds, cv_preds, n_studies=len(studies), n_boot=args.n_boot)
     doc = DetectorTransfer(
         command="python -m modic_core.train.detector_transfer " + " ".join(argv if argv is not None else sys.argv[1:]),
-        config=replace(cfg, model=detector_arch(cfg).to_dict()),
+        config=cfg.replace(model=detector_arch(cfg).to_dict()),
         five_fold_cv_train_studies=len(studies) - int(np.mean([len(f) for f in card.folds])),
         makers=makers, folds=folds, groups=groups,
     )

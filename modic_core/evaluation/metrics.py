@@ -42,9 +42,7 @@ from typing import Any, Callable, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-<<<<<<< HEAD
 from modic_core.boxes import box_iou as iou_matrix  # the one IoU (modic_core.boxes); the name stays for callers
-=======
 from modic_core.schema import (
     BootstrapSettings,
     ClassificationReport,
@@ -55,7 +53,6 @@ from modic_core.schema import (
     Mc0VsMc2Estimate,
     PairedDiff,
 )
->>>>>>> schema
 
 __all__ = [
     "CLASS_NAMES",

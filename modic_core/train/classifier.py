@@ -32,12 +32,8 @@ from modic_core.classification.augment import paint_mc1
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
-<<<<<<< HEAD
 from modic_core.normalization.methods import save_landmarks
-from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig
-=======
-from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks, SyntheticMC1
->>>>>>> schema
+from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, SyntheticMC1
 from modic_core.volume import field_strength_group, scanner_group
 from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import resource
 import time
-from pathlib import Path
 
 from modic_core import settings
 from modic_core.logs import configure_logging, get_logger
+from modic_core.schema import write_json_atomic
 
 __all__ = ["main", "run"]
 
@@ -114,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{','.join(doc['methods'])}: peak RSS {doc['peak_rss_mb'] / 1024:.2f} GB (target < {TARGET_PEAK_GB} GB: "
           f"{'met' if doc['meets_target'] else 'NOT met'}), idle RSS {doc['idle_rss_mb'] / 1024:.2f} GB, "
           f"after loading the models {doc['rss_after_models_mb'] / 1024:.2f} GB")
-    p = Path(args.json)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(doc, indent=2))
+    p = write_json_atomic(doc, args.json)
     print("wrote", p)
     return 0
 

@@ -33,9 +33,9 @@ from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
 from modic_core.normalization.methods import save_landmarks
-from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, SyntheticMC1
+from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, SyntheticMC1, write_json_atomic
 from modic_core.volume import field_strength_group, scanner_group
-from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, seed_everything, set_threads, sha256_file
 
 from modic_core import settings
 from modic_core.logs import configure_logging, get_logger
@@ -124,7 +124,7 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
                 excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "level not found by the detector"})
         studies.append(sd)
     if cache_path and use_detector:
-        save_json(cache, cache_path)
+        write_json_atomic(cache, cache_path)
     return studies, excluded
 
 
@@ -485,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = Path(args.runs)
     studies, excluded = prepare_cohort(args.cohort, use_detector=not args.no_detector, cache_path=runs / "detector_boxes.json", limit=args.limit)
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
-    save_json(folds, runs / "folds.json")
+    write_json_atomic(folds, runs / "folds.json")
     cache = _NormCache()
     t0 = time.time()
     cv = run_method(args.normalization, studies, folds=folds, cfg=cfg, out_dir=runs / args.normalization, cache=cache)

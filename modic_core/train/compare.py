@@ -36,7 +36,8 @@ from modic_core.train.classifier import (
     scanner_breakdowns,
     train_final,
 )
-from modic_core.train.common import save_json, set_threads
+from modic_core.schema import write_json_atomic
+from modic_core.train.common import set_threads
 
 from modic_core import settings
 from modic_core.logs import configure_logging, get_logger
@@ -175,7 +176,7 @@ def compare_methods(args) -> NormalizationComparison:
     runs = Path(args.runs)
     studies, excluded = prepare_cohort(args.cohort, cache_path=runs / "detector_boxes.json")
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
-    save_json(folds, runs / "folds.json")
+    write_json_atomic(folds, runs / "folds.json")
     cvs, minutes = {}, {}
     for m in methods:
         t0 = time.time()

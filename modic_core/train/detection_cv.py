@@ -153,7 +153,8 @@ def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequenc
 def main(argv: list[str] | None = None) -> int:
 
     from modic_core.schema import DetectionCV, DetectorCard
-    from modic_core.train.common import save_json, set_threads
+    from modic_core.schema import write_json_atomic
+    from modic_core.train.common import set_threads
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, type=Path, help="folder with fold{k}/ckpt.pt (k = 0 .. n_folds-1)")
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads()
     card = DetectorCard.load(args.weights / "detector.json")
     preds = out_of_fold_predictions(runs=args.runs, cohort=args.cohort, folds=card.folds)
-    save_json(preds, args.weights / "detector_cv_predictions.json")
+    write_json_atomic(preds, args.weights / "detector_cv_predictions.json")
     command = "python -m modic_core.train.detection_cv " + " ".join(argv if argv is not None else sys.argv[1:])
     card = card.replace(cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)), rescored_by=command)
     card.save(args.weights / "detector.json")

@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from modic_core.detection.boxes import TRAIN_ROTATION_DEG
 from modic_core.detection.model import build_detector
-from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig
-from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig, write_json_atomic
+from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, seed_everything, set_threads, sha256_file
 from modic_core.train.detection_cv import summarize_detector_cv
 from modic_core.train.detector_samples import DetectorSample, load_detector_samples, region_class  # also re-exported (__all__)
 
@@ -284,10 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             preds = predict_samples(model, te)
             for p in preds:
                 p["fold"] = k
-            save_json(preds, pred_path)
+            write_json_atomic(preds, pred_path)
         cv_preds.extend(preds)
     if cv_preds:
-        save_json(cv_preds, out / "detector_cv_predictions.json")
+        write_json_atomic(cv_preds, out / "detector_cv_predictions.json")
         if wpath.exists():
             write_report(cv_preds, pending=len(wanted) < len(folds))
     return 0

@@ -121,7 +121,8 @@ def _groups(makers: Sequence[str], folds: Sequence[Sequence[str]], preds: list[d
 def main(argv: list[str] | None = None) -> int:
     from modic_core.datasets.cohort import iter_cohort
     from modic_core.schema import DetectorCard, DetectorTrainingConfig, DetectorTransfer
-    from modic_core.train.common import detector_arch, save_json, set_threads
+    from modic_core.schema import write_json_atomic
+    from modic_core.train.common import detector_arch, set_threads
     from modic_core.train.detection_cv import out_of_fold_predictions
     from modic_core.train.detector import load_detector_samples, train_detector
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         train_detector(train, cfg=cfg, run_dir=run, seed=cfg.seed + 1 + k, desc=f"without {makers[k]}")
         (run / "done").write_text("ok")
     preds = out_of_fold_predictions(runs=args.runs, cohort=args.cohort, folds=folds)
-    save_json(preds, shipped)
+    write_json_atomic(preds, shipped)
     cv_preds = json.loads((args.weights / "detector_cv_predictions.json").read_text())
     card = DetectorCard.load(args.weights / "detector.json")
     groups = _groups(makers, folds, preds, cv_preds, n_studies=len(studies), n_boot=args.n_boot)

@@ -31,7 +31,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["PhiFilter", "configure_logging", "describe_exception", "format_traceback", "get_logger", "scrub", "sensitive"]
+__all__ = ["PhiFilter", "configure_logging", "describe_exception", "failure_location", "format_traceback", "get_logger",
+           "own_frames", "scrub", "sensitive"]
 
 ROOT = "modic_core"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -109,23 +110,64 @@ def scrub(text: str) -> str:
     return text
 
 
+_CHECKOUT = Path(__file__).resolve().parents[1]  # modic_core/, pages/ and app.py of a source checkout
+MAX_FRAMES = 3
+
+
+def failure_location(exc: BaseException, *, max_frames: int = MAX_FRAMES, skip: Iterable[str] = ()) -> str:
+    """Where ``exc`` was raised, without any data: ``"modic_core.x:func:12 <- pages.y:<module>:40 (in numpy)"``.
+
+    The innermost ``max_frames`` frames of the product's own code (``modic_core``, ``pages``,
+    ``app``), innermost first, and the top-level package of the innermost frame when that is a
+    library. Only module and function names and line numbers: no message, arguments or source text.
+    Frames of the modules in ``skip`` (e.g. a context manager that re-raises) are left out.
+    """
+    own, outside = own_frames(exc, skip=skip)
+    text = " <- ".join(own[:max_frames]) or "outside the product's code"
+    return f"{text} (in {outside})" if outside else text
+
+
+def own_frames(exc: BaseException, *, skip: Iterable[str] = ()) -> tuple[list[str], str | None]:
+    """(``module:function:line`` of the product's own frames, innermost first; the library package
+    of the innermost frame, if the innermost frame is not the product's). Modules in ``skip`` are left out."""
+    skip = set(skip)
+    own: list[str] = []
+    outside = None
+    for fr in reversed(traceback.extract_tb(exc.__traceback__)):
+        mod = _module_of(fr.filename)
+        if mod is None:
+            if not own and outside is None:
+                outside = _library_of(fr.filename)
+            continue
+        if mod not in skip:
+            own.append(f"{mod}:{fr.name}:{fr.lineno}")
+    return own, outside
+
+
 def _innermost_frame(tb) -> str:
-    """``module:function:line`` of the innermost traceback frame in ``modic_core`` (else the innermost one)."""
+    """``module:function:line`` of the innermost frame of the product's own code (else the innermost one)."""
     frames = traceback.extract_tb(tb)
     if not frames:
         return "?"
-    pick = frames[-1]
     for fr in reversed(frames):
         mod = _module_of(fr.filename)
-        if mod and mod.split(".")[0] == ROOT:
-            pick = fr
-            break
+        if mod:
+            return f"{mod}:{fr.name}:{fr.lineno}"
+    pick = frames[-1]
     return f"{_source_name(pick.filename)}:{pick.name}:{pick.lineno}"
 
 
 def _module_of(filename: str) -> str | None:
-    """Dotted module name of a source file inside ``modic_core`` (None outside the package)."""
-    parts = Path(filename).with_suffix("").parts
+    """Dotted module name of a source file of the product (``modic_core`` wherever it is installed,
+    and ``pages``/``app`` of this checkout); None for any other file."""
+    path = Path(filename)
+    try:
+        rel = path.resolve().relative_to(_CHECKOUT)
+    except (ValueError, OSError):
+        rel = None
+    if rel is not None and rel.parts and (rel.parts[0] == "pages" or rel.parts == ("app.py",)):
+        return ".".join(rel.with_suffix("").parts)
+    parts = path.with_suffix("").parts
     if ROOT not in parts:
         return None
     i = len(parts) - 1 - parts[::-1].index(ROOT)
@@ -133,6 +175,14 @@ def _module_of(filename: str) -> str | None:
     if mod[-1] == "__init__":
         mod.pop()
     return ".".join(mod)
+
+
+def _library_of(filename: str) -> str:
+    """The top-level package of a library file (the folder under ``site-packages``), else the file's stem."""
+    parts = Path(filename).with_suffix("").parts
+    if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts):
+        return parts[parts.index("site-packages") + 1]
+    return Path(filename).stem
 
 
 _FRAME_LINE = re.compile(r'^(\s*File ")(.*)(", line \d+, in .*)$')

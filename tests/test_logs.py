@@ -5,12 +5,16 @@ from __future__ import annotations
 import ast
 import io
 import logging
+
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from modic_core import logs
+from modic_core.boxes import box_iou
+from modic_core.ui import guard
 from modic_core.logs import PhiFilter, configure_logging, describe_exception, get_logger, scrub, sensitive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,3 +180,15 @@ def test_progress_and_diagnostics_go_to_the_logger_not_print():
     for path in sorted((ROOT / "modic_core").rglob("*.py")):
         walk(ast.parse(path.read_text()), "<module>", False, path.relative_to(ROOT), offenders)
     assert offenders == []
+
+
+def test_failure_location_is_one_helper_for_the_page_guard_and_the_batch():
+    """The page guard's location trail and the batch status line read frames the same way (one helper):
+    the product's frame first, then the library the failure came from."""
+    try:
+        box_iou(np.zeros((2, 3)), np.zeros((1, 4)))  # boxes need 4 coordinates
+    except ValueError as exc:
+        trail = logs.failure_location(exc)
+        assert trail.startswith("modic_core.boxes:box_iou:")
+        assert guard.failure_location(exc) == trail
+        assert logs.describe_exception(exc).endswith(f"(at {trail.split(' ')[0]})")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import io
 import logging
-
 import sys
 from pathlib import Path
 

@@ -6,7 +6,6 @@ prediction-set coverage and the device in use. Pages stay thin: the maths and fi
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import streamlit as st
@@ -24,8 +23,9 @@ from modic_core.ui.runtime import COVERAGE_KEY, NORMALIZATION_KEY, THRESHOLD_KEY
 from modic_core.ui.backend import get_backend  # noqa: E402
 from modic_core.ui.session import device_label, models_status  # noqa: E402
 from modic_core.export.style import NOTICE, notice_html  # noqa: E402
+from modic_core.logs import configure_logging  # noqa: E402
 
-logging.getLogger("modic_core.app").setLevel(logging.INFO)
+configure_logging(debug=settings.debug())  # every record through the PHI filter; MODIC_DEBUG adds tracebacks
 process_setup()  # once per process: sweep temporary folders a killed server left behind
 
 ROOT = Path(__file__).resolve().parent

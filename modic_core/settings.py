@@ -1,7 +1,7 @@
 """Every default and limit of the product, in one place, read at call time.
 
 Each setting has a documented default and an environment variable that overrides it
-(the README's "Settings" table lists them). Functions, not constants: a test or a deployment
+(`docs/settings.md` lists them). Functions, not constants: a test or a deployment
 that sets the variable after import still gets its value.
 
 Units: bytes, voxels, seconds and mm as named.
@@ -280,3 +280,10 @@ def stale_temp_seconds() -> float:
     removed by the start-up sweep (:mod:`modic_core.io.tempdirs`): ``MODIC_STALE_TEMP_HOURS``, default 24 h.
     Folders that record their owner are removed as soon as that process is gone, whatever their age."""
     return _env_float("MODIC_STALE_TEMP_HOURS", 24.0) * 3600.0
+
+
+def debug() -> bool:
+    """``MODIC_DEBUG=1`` (or ``true``/``yes``/``on``): tracebacks, scrubbed of patient data, go to the
+    local log and to the batch status file's ``message`` cell; otherwise a failure is one line (what
+    failed where). Anything else, or unset, is off."""
+    return (_env("MODIC_DEBUG") or "").strip().lower() in ("1", "true", "yes", "on")

@@ -11,10 +11,10 @@ from modic_core.analysis.pairing_override import graded_anyway
 from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
 from modic_core.export.documents import build_pdf_report, error_pdf, method_label, report_csv
+from modic_core.export.labels import study_label
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
 from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
-from modic_core.ui.session import short_study_id
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
 from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
@@ -158,7 +158,7 @@ if study is None:
 # --------------------------------------------------------------------------- analysis
 
 fp = rt.fingerprint_of(study)
-sid = short_study_id(study, fp)
+sid = study_label(study, fp)
 normalization, threshold = rt.current_settings()
 view_only = is_view_only(study)
 nz, ny, nx = study.t1.shape

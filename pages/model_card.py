@@ -220,7 +220,7 @@ st.markdown(
     "- **No external validation yet**: all figures are cross-validated on one public dataset (few scanners and sites).\n"
     "- **Level names** are fixed once per study for every threshold: boxes off the disc column and duplicates are "
     "dropped; the detector has a class of its own for the L5-S1 region (the disc on the sacrum), and names count "
-    "upward from the region it scores highest as L5-S1, leaving a gap for a missed disc (README, 'Level names'). "
+    "upward from the region it scores highest as L5-S1, leaving a gap for a missed disc (docs/level_names.md). "
     "When no region scores as L5-S1, the lowest confident disc is taken as L5-S1 and the naming is flagged uncertain. "
     "**Transitional vertebrae** (lumbarised S1, sacralised L5) cannot be told from a lumbar field of view: the count "
     "assumes five lumbar vertebrae, like SPIDER's own numbering. The report says 'level naming uncertain' when L5-S1 "

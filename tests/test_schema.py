@@ -138,11 +138,10 @@ def test_cohort_metrics_round_trip(tmp_path):
 
 
 def test_nyul_landmarks_written_by_training_are_read_by_the_runtime(tmp_path):
-    from modic_core.normalization.methods import load_landmarks
-    from modic_core.train.classifier import landmarks_record
+    from modic_core.normalization.methods import load_landmarks, save_landmarks
 
     lm = {"T1": np.linspace(0, 100, 13), "T2": np.linspace(0, 100, 13) ** 1.01 / 100 ** 0.01}
-    landmarks_record(lm, fitted_on="2 studies").save(tmp_path / "nyul_landmarks.json")
+    save_landmarks(lm, tmp_path / "nyul_landmarks.json", extra={"fitted_on": "2 studies"})
     rec = NyulLandmarks.load(tmp_path / "nyul_landmarks.json")
     assert rec.info == {"fitted_on": "2 studies"}
     back = load_landmarks(tmp_path / "nyul_landmarks.json")

@@ -54,6 +54,7 @@ from modic_core.classification.crops import extract_crops, paste_back_patches
 from modic_core.detection.infer import StudyDetections
 from modic_core.cli_args import coverage as coverage_arg, shift_levels, threshold as threshold_arg
 from modic_core.errors import InputError
+from modic_core.logs import configure_logging
 from modic_core.io.outputs import check_output, write_output
 from modic_core.pairing.alignment import Alignment, fov_coverage
 from modic_core.volume import Study, Volume
@@ -518,6 +519,7 @@ def main(argv: list[str] | None = None, *, exporter: CliExporter | None = None) 
     if exporter is not None:
         exporter.add_arguments(ap)
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())  # the CLI's own output stays print; library notes go to the log
     try:
         if args.normalization not in NORMALIZATIONS:
             raise InputError(f"Unknown normalization {args.normalization!r}; choose one of {', '.join(NORMALIZATIONS)}.")

@@ -5,8 +5,9 @@
   voxel or one millimetre of geometry get different keys.
 - :class:`ByteLRU` keeps values until the sum of their sizes (:func:`nbytes_of`: the ``nbytes``
   of the numpy arrays and torch tensors they hold) exceeds its budget, then drops the least
-  recently used ones. :func:`result_cache` is the one process-wide instance that
-  :mod:`modic_core.analysis.analyze` keeps detections and classifications in.
+  recently used ones; it is the one byte-bounded cache type. :func:`result_cache` is the one
+  process-wide instance that :mod:`modic_core.analysis.analyze` keeps detections and
+  classifications in; the dashboard's per-session store of analyses is another.
 """
 from __future__ import annotations
 
@@ -65,15 +66,20 @@ def nbytes_of(obj: Any, _seen: set[int] | None = None) -> int:
 
 
 class ByteLRU:
-    """Thread-safe least-recently-used mapping bounded by the bytes of its values.
+    """Thread-safe least-recently-used mapping bounded by the bytes of its values: the project's one
+    byte-bounded cache (the process-wide result and display caches, and each dashboard session's
+    :class:`~modic_core.ui.session.AnalysisStore`).
 
-    ``put`` stores a value with its size (``nbytes_of(value)`` unless given) and drops the
-    least recently used entries until the total is within ``max_bytes``; a value larger than
-    the whole budget is not kept. ``get`` marks an entry as used.
+    ``put`` stores a value with its size (``nbytes_of(value)`` unless given) and drops the least
+    recently used entries until the total is within ``max_bytes``; a value larger than the whole
+    budget is not kept, unless ``keep_newest``: then the most recently used entry is always kept
+    (the study on screen), alone if need be. ``get`` marks an entry as used. :meth:`trim` with
+    ``remeasure`` measures the values again first, for values that grow after they are stored.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, *, keep_newest: bool = False) -> None:
         self.max_bytes = int(max_bytes)
+        self.keep_newest = bool(keep_newest)
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._total = 0
         self._lock = threading.Lock()
@@ -92,13 +98,31 @@ class ByteLRU:
             old = self._items.pop(key, None)
             if old is not None:
                 self._total -= old[1]
-            if size <= self.max_bytes:
+            if size <= self.max_bytes or self.keep_newest:
                 self._items[key] = (value, size)
                 self._total += size
-                while self._total > self.max_bytes:
-                    _, (_, s) = self._items.popitem(last=False)
-                    self._total -= s
+                self._evict()
         return value
+
+    def trim(self, *, remeasure: bool = False) -> None:
+        """Drop least recently used entries while the total exceeds ``max_bytes``. With
+        ``remeasure`` every value is measured again first (:func:`nbytes_of`); an array held by
+        several values counts once, towards the most recently used of them, so the total is
+        the bytes the cache keeps alive."""
+        with self._lock:
+            if remeasure:
+                seen: set[int] = set()
+                for key in list(reversed(self._items)):
+                    value = self._items[key][0]
+                    self._items[key] = (value, nbytes_of(value, seen))
+                self._total = sum(size for _, size in self._items.values())
+            self._evict()
+
+    def _evict(self) -> None:
+        keep = 1 if self.keep_newest else 0
+        while self._total > self.max_bytes and len(self._items) > keep:
+            _, (_, s) = self._items.popitem(last=False)
+            self._total -= s
 
     def discard(self, key: Hashable) -> None:
         with self._lock:
@@ -117,9 +141,14 @@ class ByteLRU:
             self._items.clear()
             self._total = 0
 
+    def keys(self) -> list[Hashable]:
+        """The keys, least recently used first."""
+        with self._lock:
+            return list(self._items)
+
     @property
     def nbytes(self) -> int:
-        """Bytes accounted to the values held now."""
+        """Bytes accounted to the values held now (as measured when stored or last trimmed)."""
         return self._total
 
     def __contains__(self, key: Hashable) -> bool:

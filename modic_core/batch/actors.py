@@ -18,17 +18,16 @@ import json
 import os
 import pickle
 import resource
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from modic_core.batch.rows import alignment_cell, level_rows, redact
+from modic_core import settings
 from modic_core.batch.sink import STATUS_COLUMNS
-from modic_core.errors import InputError
-from modic_core.export.fields import report_fields
+from modic_core.batch.study import analyse_one, analyse_together, failure_status
+from modic_core.logs import configure_logging
 from modic_core.datasets.cohort import CohortStudy
 
 __all__ = ["ANALYZED_COLUMNS", "READ_COLUMNS", "StudyAnalyzer", "peak_mb", "read_studies", "row_to_outputs"]
@@ -44,12 +43,24 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _configure_worker_logging() -> None:
+    """A Ray worker logs as the CLI does (stderr, into Ray's worker log; tracebacks with ``MODIC_DEBUG``), once."""
+    global _LOGGING_SET
+    if not _LOGGING_SET:
+        configure_logging(debug=settings.debug())
+        _LOGGING_SET = True
+
+
+_LOGGING_SET = False
+
+
 def _cohort_study(study_id: str, t1: str, t2: str):
     return CohortStudy(str(study_id), Path(t1), Path(t2))
 
 
 def read_studies(batch):
     """Read and pair each study of the batch (T2 resampled onto T1); failures become rows."""
+    _configure_worker_logging()
     out = []
     for r in batch.to_dict("records"):
         cs = _cohort_study(r["study_id"], r["t1"], r["t2"])
@@ -57,10 +68,9 @@ def read_studies(batch):
         payload, status, message = b"", "read", ""
         try:
             payload = pickle.dumps(cs.load(), protocol=pickle.HIGHEST_PROTOCOL)
-        except InputError as exc:
-            status, message = "error", redact(str(exc), cs)
         except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
-            status, message = "failed", type(exc).__name__
+            failed = failure_status(cs, exc, stage="read")
+            status, message = failed["status"], failed["message"]
         out.append({"study_id": cs.study_id, "t1": r["t1"], "t2": r["t2"], "status": status, "message": message,
                     "payload": payload, "read_s": time.perf_counter() - t0, "read_peak_mb": peak_mb()})
     return pd.DataFrame(out, columns=READ_COLUMNS)
@@ -69,46 +79,32 @@ def read_studies(batch):
 class StudyAnalyzer:
     """Ray Data actor: models loaded once, then batches of read studies -> one result row per study.
 
-    ``torch_threads``: threads of this actor's torch (its CPU share). ``fault``: test hook
-    ``{"marker": path, "after_studies": k}``: the first actor to finish ``k`` studies kills its own
-    process (SIGKILL) in the middle of a batch, once per marker file, to show that Ray retries the
-    batch on a new actor and no row is lost or duplicated; ``{"sleep_s": s}``: every call first
-    sleeps (a stuck worker, for the stall timeout).
+    ``torch_threads``: threads of this actor's torch (its CPU share). Each study goes through
+    :func:`modic_core.batch.study.analyse_one`, as in the local engine (same rows, same status and
+    failure messages, same logging). Tests that need a dying or stuck actor subclass this class
+    and pass the subclass to :func:`modic_core.batch.ray_engine.run_ray` (``analyzer=``).
     """
 
-    def __init__(self, *, normalization: str, threshold: float, torch_threads: int = 1, batched: bool = True,
-                 fault: dict[str, Any] | None = None) -> None:
-        import torch  # lazy: torch is heavy; only the model path needs it
+    def __init__(self, *, normalization: str, threshold: float, torch_threads: int = 1, batched: bool = True) -> None:
+        import torch  # lazy: Ray imports this module on the driver too, where torch is not needed
 
         # lazy: modic_core.classification, modic_core.detection pull in torch; only the model path needs it
         from modic_core.classification import load_classifier
         from modic_core.detection import load_detector
 
+        _configure_worker_logging()
         torch.set_num_threads(max(1, int(torch_threads)))
         self.normalization, self.threshold, self.batched = normalization, float(threshold), batched
         self.detector = load_detector()
         load_classifier(normalization)  # cached per process: loaded once per actor
-        self.fault = fault
-        self.n_done = 0
 
-    def _maybe_die(self) -> None:
-        f = self.fault
-        if f and "marker" in f and self.n_done >= int(f["after_studies"]):
-            marker = Path(f["marker"])
-            try:
-                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                return
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            os.kill(os.getpid(), signal.SIGKILL)
+    def analyse(self, cs, analysis: Any):
+        """One study's :class:`~modic_core.batch.study.StudyOutcome` (the hook a test subclass overrides)."""
+        return analyse_one(cs, normalization=self.normalization, threshold=self.threshold, gradcam=False, analysis=analysis)
 
     def __call__(self, batch):
-        # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
-        from modic_core.analysis.analyze import StudyAnalysis, analyze_many
+        from modic_core.analysis.analyze import StudyAnalysis  # lazy: pulls in torch (see __init__)
 
-        if self.fault and self.fault.get("sleep_s"):
-            time.sleep(float(self.fault["sleep_s"]))
         records = batch.to_dict("records")
         analyses: dict[int, Any] = {}
         for i, r in enumerate(records):
@@ -117,10 +113,7 @@ class StudyAnalyzer:
         shared = 0.0
         if self.batched and len(analyses) > 1:
             t0 = time.perf_counter()
-            try:
-                analyze_many(list(analyses.values()), self.normalization, gradcam=False)
-            except Exception:  # noqa: BLE001 - per-study below, as the local engine does
-                pass
+            analyse_together(list(analyses.values()), self.normalization, gradcam=False)
             shared = (time.perf_counter() - t0) / len(analyses)
         out = []
         for i, r in enumerate(records):
@@ -132,22 +125,16 @@ class StudyAnalyzer:
             if r["status"] != "read":
                 row.update(status=r["status"], message=r["message"])
             else:
-                try:
-                    sa = analyses[i]
-                    report = sa.report(self.normalization, self.threshold, gradcam=False)
-                    levels = level_rows(cs.study_id, report, self.normalization, self.threshold)
-                    t = report.timings
-                    row.update({k: "" if v is None else str(v) for k, v in report_fields(report).items()})  # text: one Arrow type
-                    row.update(status="ok", n_levels=len(levels), alignment=alignment_cell(report),
-                               message=" ".join(report.warnings), levels_json=json.dumps(levels),
-                               detect_s=float(t.get("detection_s", 0.0) + t.get("alignment_s", 0.0)),
+                outcome = self.analyse(cs, analyses[i])
+                row.update({k: "" if v is None else str(v) for k, v in outcome.status.items()
+                            if k not in ("study_id", "status", "n_levels", "alignment", "message")})  # text: one Arrow type
+                row.update(status=outcome.status["status"], n_levels=int(outcome.status["n_levels"]),
+                           alignment=outcome.status.get("alignment", ""), message=outcome.status["message"],
+                           levels_json=json.dumps(outcome.rows))
+                if outcome.report is not None:
+                    t = outcome.report.timings
+                    row.update(detect_s=float(t.get("detection_s", 0.0) + t.get("alignment_s", 0.0)),
                                classify_s=float(sum(t.get(k, 0.0) for k in ("normalization_s", "crops_s", "classifier_s", "report_s"))))
-                except InputError as exc:
-                    row.update(status="error", message=redact(str(exc), cs))
-                except Exception as exc:  # noqa: BLE001
-                    row.update(status="failed", message=type(exc).__name__)
-                self.n_done += 1
-                self._maybe_die()
             row["seconds"] = round(float(r["read_s"]) + shared + time.perf_counter() - t0, 3)
             row["peak_mb"] = peak_mb()
             out.append(row)

@@ -36,8 +36,12 @@ written as JSON (``--report``, default ``results.metrics.json``) and printed.
 
 A study that cannot be read is recorded with status ``error`` and its message (an
 :class:`~modic_core.InputError`, with the study's file and folder names replaced by neutral
-labels such as "[T1 file]": file names are patient data in practice) or ``failed`` and the
-exception type, and the run continues. Text cells of both CSVs that a spreadsheet would run as
+labels such as "[T1 file]": file names are patient data in practice) or ``failed`` and what
+failed where (``"Class: message (at module:function:line)"``, scrubbed of patient data; with
+``MODIC_DEBUG=1`` also the traceback), the same in both engines
+(:func:`modic_core.batch.study.analyse_one`), and the run continues. The run's log (progress
+notes, each failure; tracebacks with ``MODIC_DEBUG=1``) is appended to ``results.log`` next to
+``--out`` (:mod:`modic_core.logs`). Text cells of both CSVs that a spreadsheet would run as
 a formula are escaped (:mod:`modic_core.io.csv_safe`). Batching: on a GPU, :data:`GPU_BATCH` studies at a time go through the
 detector and the classifier together (``--batch-size`` sets it; on the CPU the default is one
 study at a time, which is as fast there). The detector only batches slices of the same size,
@@ -58,14 +62,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import pandas as pd
 
 from modic_core import settings
-from modic_core.batch.rows import alignment_cell, level_rows, redact
+from modic_core.batch.study import analyse_one, analyse_together, default_factory as _default_factory, open_one
 from modic_core.batch.sink import read_status
-from modic_core.batch.sink import (PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, lock_output, read_done, read_results,
-                                   status_path)
+from modic_core.batch.sink import (PRED_COLUMNS, STATUS_COLUMNS, ResultSink, is_parquet, lock_output, log_path, read_done,
+                                   read_results, status_path)
 from modic_core.cli_args import batch_size as batch_size_arg, n_boot as n_boot_arg, positive_int, stall_timeout, threshold as threshold_arg
-from modic_core.export.fields import report_fields
 from modic_core.datasets.cohort import CohortStudy, iter_cohort
 from modic_core.errors import InputError
+from modic_core.logs import configure_logging, get_logger
 from modic_core.batch.ray_engine import run_ray
 from modic_core.batch.sink import append_csv
 from modic_core.evaluation.evaluate import evaluate, read_labels, read_predictions, collapse_duplicate_labels, format_report
@@ -79,7 +83,7 @@ __all__ = ["PRED_COLUMNS", "STATUS_COLUMNS", "CohortRun", "labels_frame", "main"
 
 ProgressFn = Callable[[int, int, str], Any]
 GPU_BATCH = 8  # studies per network pass when torch sees a GPU
-LOGGER = __import__("logging").getLogger("modic_core.batch.local")
+LOGGER = get_logger(__name__)
 
 
 @dataclass
@@ -142,13 +146,6 @@ def open_cohort(source: str | Path) -> Iterator[list[CohortStudy]]:
         yield list(iter_cohort(root))
 
 
-def _default_factory():
-    # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
-    from modic_core.analysis.analyze import StudyAnalysis
-
-    return StudyAnalysis
-
-
 def run_cohort(
     folder: str | Path | Iterable[CohortStudy],
     *,
@@ -195,41 +192,21 @@ def run_cohort(
             loaded: list[tuple[CohortStudy, Any, float]] = []
             for cs in chunk:
                 t0 = time.perf_counter()
-                try:
-                    loaded.append((cs, factory(cs.load()), time.perf_counter() - t0))
-                except Exception as exc:  # noqa: BLE001 - reported per study below
-                    loaded.append((cs, exc, time.perf_counter() - t0))
+                loaded.append((cs, open_one(cs, factory), time.perf_counter() - t0))
             shared = 0.0
             analyses = [a for _, a, _ in loaded if not isinstance(a, BaseException)]
             if len(analyses) > 1 and analysis_factory is None:
                 # one network pass per stage for the whole chunk (GPU); per-study fallback on any error
                 t0 = time.perf_counter()
-                try:
-                    # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
-                    from modic_core.analysis.analyze import analyze_many
-
-                    analyze_many(analyses, normalization, gradcam=gradcam)
-                except Exception as exc:  # noqa: BLE001
-                    LOGGER.warning("batched analysis failed (%s); analysing one study at a time", type(exc).__name__)
+                analyse_together(analyses, normalization, gradcam=gradcam)
                 shared = (time.perf_counter() - t0) / len(analyses)
             for cs, sa, t_load in loaded:
                 if progress:
                     progress(i, total, cs.study_id)
                 i += 1
                 t0 = time.perf_counter()
-                rows: list[dict[str, Any]] = []
-                try:
-                    if isinstance(sa, BaseException):
-                        raise sa
-                    report = sa.report(normalization, threshold, gradcam=gradcam)
-                    rows = level_rows(cs.study_id, report, normalization, threshold)
-                    status = {"study_id": cs.study_id, "status": "ok", "n_levels": len(rows),
-                              "alignment": alignment_cell(report), "message": " ".join(report.warnings),
-                              **report_fields(report)}  # warnings, t1_t2_aligned, alignment_<key>
-                except InputError as exc:
-                    status = {"study_id": cs.study_id, "status": "error", "n_levels": 0, "message": redact(str(exc), cs)}
-                except Exception as exc:  # noqa: BLE001 - one bad study must not stop a cohort
-                    status = {"study_id": cs.study_id, "status": "failed", "n_levels": 0, "message": type(exc).__name__}
+                outcome = analyse_one(cs, normalization=normalization, threshold=threshold, gradcam=gradcam, analysis=sa)
+                status, rows = outcome.status, outcome.rows
                 status["seconds"] = round(t_load + shared + time.perf_counter() - t0, 3)
                 run.rows += rows
                 run.status.append(status)
@@ -352,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 held.enter_context(lock_output(out))  # one batch per output, until this one returns (or dies)
+                configure_logging(debug=settings.debug(), log_file=log_path(out))
                 if args.no_resume:
                     _clear_output(out, sfile)
                 if args.retry_failed:
@@ -388,7 +366,7 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
                                gpus_per_worker=args.num_gpus_per_worker, batch_size=args.batch_size,
                                stall_timeout_s=args.stall_timeout, progress=progress)
                 n_ok, n_tried, skipped, failures = rrun.counts.get("ok", 0), sum(rrun.counts.values()), rrun.skipped, rrun.failures
-                print(f"ray: {rrun.plan.describe()}; {rrun.total} studies in {rrun.seconds:.1f} s", file=sys.stderr)
+                LOGGER.info("ray: %s; %d studies in %.1f s", rrun.plan.describe(), rrun.total, rrun.seconds)
             else:
                 run = run_cohort(studies, normalization=args.normalization, threshold=args.threshold, progress=progress,
                                  batch_size=args.batch_size, skip_ids=done, on_study=lambda st, rows: sink.add(st, rows))
@@ -401,7 +379,7 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
             print(f"analysed {n_tried} studies ({n_ok} ok, {n_tried - n_ok} failed), skipped {len(skipped)} already done; "
                   f"results in {out}, status in {sfile}")
             for s in failures:
-                print(f"  {s['study_id']}: {s['status']}: {s['message']}", file=sys.stderr)
+                print(f"  {s['study_id']}: {s['status']}: {(s['message'].splitlines() or [''])[0]}", file=sys.stderr)
             if any(lv.modic >= 0 for st in studies for lv in st.levels):
                 _write_metrics(args, out, sfile, studies)
     except InputError as exc:

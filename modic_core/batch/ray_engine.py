@@ -44,6 +44,7 @@ from modic_core.batch.actors import StudyAnalyzer, read_studies, row_to_outputs
 from modic_core.batch.sink import ResultSink
 from modic_core.datasets.cohort import CohortStudy
 from modic_core.errors import InputError
+from modic_core.logs import get_logger
 
 __all__ = ["PipelineStalled", "RayRun", "ResourcePlan", "check_reachable", "plan_resources", "ray_session", "run_ray"]
 
@@ -53,6 +54,7 @@ READ_BATCH = 2  # studies per read task
 MAX_TASK_RETRIES = 3
 CONNECT_TIMEOUT_S = 10.0  # seconds for the TCP connection to a cluster address, and again for its first answer
 RAY_CLIENT_PORT = 10001  # default port of ray://host
+LOGGER = get_logger(__name__)
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")  # + an empty SETTINGS frame
 
 
@@ -242,9 +244,13 @@ def run_ray(
     batch_size: int | None = None,
     stall_timeout_s: float = 600.0,
     progress: Callable[[int, int, str], Any] | None = None,
-    fault: dict[str, Any] | None = None,
+    analyzer: type[StudyAnalyzer] = StudyAnalyzer,
 ) -> RayRun:
-    """Analyse ``studies`` on Ray Data, writing every result through ``sink``; see the module docstring."""
+    """Analyse ``studies`` on Ray Data, writing every result through ``sink``; see the module docstring.
+
+    ``analyzer``: the actor class, :class:`~modic_core.batch.actors.StudyAnalyzer` or a subclass (the
+    tests pass one whose actor dies or hangs, to check the retries and the stall timeout).
+    """
     skip = {str(s) for s in skip_ids}
     studies = list(studies)
     todo = [s for s in studies if s.study_id not in skip]
@@ -270,10 +276,10 @@ def run_ray(
         with warnings.catch_warnings():  # ray_remote_args_fn: the one way to bound retries in Ray 2.60
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             ds = ds.map_batches(
-                StudyAnalyzer, batch_format="pandas", batch_size=plan.batch_size,
+                analyzer, batch_format="pandas", batch_size=plan.batch_size,
                 compute=ActorPoolStrategy(size=plan.concurrency),
                 fn_constructor_kwargs={"normalization": normalization, "threshold": float(threshold),
-                                       "torch_threads": plan.torch_threads, "fault": fault},
+                                       "torch_threads": plan.torch_threads},
                 num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus or None, ray_remote_args_fn=_retry_args,
             )
         sink.info["plan"] = plan.describe()
@@ -287,6 +293,7 @@ def run_ray(
                         continue  # a retried batch repeating a study already written
                     run.counts[status["status"]] += 1
                     if status["status"] != "ok":
+                        LOGGER.warning("study %s: %s: %s", status["study_id"], status["status"], status["message"])  # the actor's own log is Ray's
                         if len(run.failures) < 1000:
                             run.failures.append({k: status[k] for k in ("study_id", "status", "message")})
                     else:

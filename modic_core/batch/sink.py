@@ -75,6 +75,12 @@ def progress_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".progress.json")
 
 
+def log_path(out: str | Path) -> Path:
+    """The batch's log next to the output (``results.log``), appended to by every run on it."""
+    out = Path(out)
+    return out.with_name(out.stem + ".log")
+
+
 def lock_path(out: str | Path) -> Path:
     """The lock file of an output: inside a Parquet folder, or hidden next to a CSV."""
     out = Path(out)
@@ -265,7 +271,7 @@ class ResultSink:
             for s in self._status:
                 self.counts[s["status"]] += 1
                 if s["status"] != "ok":
-                    self.reasons[str(s.get("message") or s["status"])] += 1
+                    self.reasons[(str(s.get("message") or s["status"]).splitlines() or [s["status"]])[0]] += 1  # not the traceback
         self._rows, self._status = [], []
         self._last_flush = time.monotonic()
         self.write_seconds += time.perf_counter() - t0

@@ -33,6 +33,9 @@ import pandas as pd
 import torch
 
 from modic_core.batch.rows import level_rows
+
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
 from modic_core.analysis.analyze import StudyAnalysis
 from modic_core.batch.local import open_cohort
 from modic_core.batch.sink import ResultSink
@@ -42,6 +45,8 @@ from modic_core.detection import load_detector
 from modic_core.schema import BatchProgress, BatchScaling, Machine
 
 __all__ = ["main", "measure_cost_split", "run", "write_phantom_cohort"]
+
+LOGGER = get_logger(__name__)
 
 SINGLE_SHAPE = (320, 320)
 MULTI_SHAPE = (15, 256, 256)
@@ -163,13 +168,13 @@ def run(*, n_single: int = 200, n_multi: int = 24, seed: int = 0, sample: int = 
                 continue
             t0 = time.perf_counter()
             folder = write_phantom_cohort(tmp / name, n_single=ns, n_multi=nm, seed=seed)
-            print(f"{name}: generated {n} studies in {time.perf_counter() - t0:.0f} s", flush=True)
+            LOGGER.info("%s: generated %d studies in %.0f s", name, n, time.perf_counter() - t0)
             engines = {}
             for engine in ("local", "ray"):
                 engines[engine] = _engine_figures(folder, engine, n, tmp)
-                print(f"  {engine}: {engines[engine]}", flush=True)
+                LOGGER.info("  %s: %s", engine, engines[engine])
             split[name] = measure_cost_split(folder, sample=min(sample, n))
-            print(f"  cost split (s/study, 1 thread): {split[name]}", flush=True)
+            LOGGER.info("  cost split (s/study, 1 thread): %s", split[name])
             cohorts[name] = {"studies": n, "shape": shape, "engines": engines}
             shutil.rmtree(folder, ignore_errors=True)
     return {"cohorts": cohorts, "cost_split_s": split, "projection": project(split)}
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=12, help="studies timed stage by stage for the cost split")
     ap.add_argument("--json", default="benchmarks/batch_scaling.json")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     figures = run(n_single=args.single, n_multi=args.multi, sample=args.sample)
     doc = BatchScaling(
         when=time.strftime("%Y-%m-%dT%H:%M:%S"), commit=_commit(),

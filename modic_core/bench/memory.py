@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import resource
 import time
-from pathlib import Path
+
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
+from modic_core.schema import write_json_atomic
 
 import torch
 
-from modic_core import settings
 from modic_core.analysis.cache import result_cache, study_fingerprint
 from modic_core.datasets.synthetic import make_phantom
 from modic_core.export.render import slice_heatmap
@@ -30,6 +31,8 @@ from modic_core.ui.backend import default_backend
 from modic_core.ui.session import AnalysisStore, models_status
 
 __all__ = ["main", "run"]
+
+LOGGER = get_logger(__name__)
 
 TARGET_PEAK_GB = 2.0
 
@@ -77,8 +80,8 @@ def run(*, sessions: int = 6, studies: int = 3, shape: tuple[int, int, int] = (1
             steps.append({"session": s, "study": k, "rss_mb": round(_rss_mb(), 1), "peak_mb": round(_peak_mb(), 1),
                           "store_mb": round(store.nbytes / 2**20, 1), "result_cache_mb": round(result_cache().nbytes / 2**20, 1),
                           "seconds": round(time.perf_counter() - t0, 1)})
-            print("session {session} study {study}: rss {rss_mb:.0f} MB, peak {peak_mb:.0f} MB, this session's store "
-                  "{store_mb:.0f} MB, result cache {result_cache_mb:.0f} MB ({seconds:.0f} s)".format(**steps[-1]), flush=True)
+            LOGGER.info("session {session} study {study}: rss {rss_mb:.0f} MB, peak {peak_mb:.0f} MB, this session's store "
+                        "{store_mb:.0f} MB, result cache {result_cache_mb:.0f} MB ({seconds:.0f} s)".format(**steps[-1]))
     gc.collect()
     peak = _peak_mb()
     return {
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="", help="comma-separated normalizations (default: every trained one)")
     ap.add_argument("--json", default="benchmarks/memory.json")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     shape = tuple(int(v) for v in args.shape.split(","))
     doc = run(sessions=args.sessions, studies=args.studies, shape=shape,  # type: ignore[arg-type]
               methods=[m for m in args.methods.split(",") if m] or None)
@@ -108,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{','.join(doc['methods'])}: peak RSS {doc['peak_rss_mb'] / 1024:.2f} GB (target < {TARGET_PEAK_GB} GB: "
           f"{'met' if doc['meets_target'] else 'NOT met'}), idle RSS {doc['idle_rss_mb'] / 1024:.2f} GB, "
           f"after loading the models {doc['rss_after_models_mb'] / 1024:.2f} GB")
-    p = Path(args.json)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(doc, indent=2))
+    p = write_json_atomic(doc, args.json)
     print("wrote", p)
     return 0
 

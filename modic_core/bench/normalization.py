@@ -10,16 +10,15 @@ the same volume beforehand (fitting time reported separately, not counted).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from modic_core.normalization.methods import NORMALIZATIONS, fit_nyul, foreground_mask, normalize
+from modic_core.schema import write_json_atomic
 from modic_core.volume import Volume
 
 __all__ = ["LIMIT_S", "bench_volume", "run_benchmark", "main"]
@@ -124,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_benchmark(shape=tuple(args.shape), repeats=max(1, args.repeats), methods=args.methods)
     print(format_table(result))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=1))
+        write_json_atomic(result, args.json_out, indent=1)
     return 0 if result["all_within_limit"] else 1
 
 

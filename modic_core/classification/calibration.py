@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
-__all__ = ["Calibration", "apply_temperature"]
+__all__ = ["Calibration", "apply_temperature", "softmax"]
 
 _EPS = 1e-12
 
@@ -38,7 +39,11 @@ def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     p = np.asarray(probs, dtype=np.float64)
     if temperature == 1.0 or p.size == 0:
         return p.astype(np.float32)
-    z = np.log(np.clip(p, _EPS, 1.0)) / float(temperature)
-    z -= z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return softmax(np.log(np.clip(p, _EPS, 1.0)) / float(temperature)).astype(np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis (the classes) of ``logits``, float64: the project's one
+    softmax, ``scipy.special.softmax`` (shifted by each row's maximum, so large logits do not
+    overflow). Tensors use ``torch.softmax``."""
+    return special.softmax(np.asarray(logits, dtype=np.float64), axis=-1)

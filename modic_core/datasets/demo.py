@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from modic_core.boxes import box_iou
 from modic_core.datasets.cohort import LevelLabel, load_cohort
 from modic_core.io.stamp import file_stamp
 from modic_core import settings
@@ -117,15 +118,6 @@ def _cohort_levels(cohort: Path, stamp: tuple) -> dict[str, tuple[LevelLabel, ..
     return {st.study_id: tuple(st.levels) for st in load_cohort(cohort)}
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0.0) * max(h, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def match_truth(levels: Sequence[Any], truths: Sequence[Any], *, min_iou: float = 0.3) -> dict[str, Any]:
     """{detected level name: its truth} for detected ``levels`` (``.level``, ``.box``) and labelled
     discs ``truths`` (``.level``, ``.box`` or None).
@@ -139,7 +131,7 @@ def match_truth(levels: Sequence[Any], truths: Sequence[Any], *, min_iou: float 
         for j, t in enumerate(truths):
             box = getattr(t, "box", None)
             if box is not None:
-                score = _iou([float(v) for v in lv.box], [float(v) for v in box])
+                score = float(box_iou([float(v) for v in lv.box], [float(v) for v in box])[0, 0])
             else:
                 score = 1.0 if t.level == lv.level else 0.0
             if score >= min_iou:

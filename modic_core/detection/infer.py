@@ -25,9 +25,9 @@ import time
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
 
 from modic_core import settings
+from modic_core.boxes import box_iou
 from modic_core.volume import Volume
 from modic_core.detection.boxes import deinflate_boxes
 from modic_core.detection.levels import LevelNaming, merge_classes, name_regions
@@ -116,7 +116,7 @@ def fuse_slices(per_slice: dict[int, tuple[np.ndarray, ...]], *, iou: float = 0.
     clusters: list[dict] = []
     for s, z, b, a in items:
         overlaps = (
-            box_iou(torch.as_tensor(np.asarray(b, float))[None], torch.as_tensor(np.array([c["box"] for c in clusters])))[0].tolist()
+            box_iou(np.asarray(b, float)[None], np.array([c["box"] for c in clusters]))[0].tolist()
             if clusters else []
         )
         for c, o in zip(clusters, overlaps):

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
 from modic_core.anatomy import level_name
+from modic_core.boxes import box_iou
 
 __all__ = [
     "ADJACENT_RATIO", "ANCHOR_SURE", "ANCHOR_THRESHOLD", "LevelNaming", "MIN_STEP_RATIO", "MIN_WIDTH_RATIO", "SURE_THRESHOLD", "anatomical_filter", "assign_level_names",
@@ -39,7 +38,7 @@ __all__ = [
 MAX_GAP_RATIO = 1.7
 #: Two regions whose centres are closer in rows than this many median region heights cannot both be
 #: discs (the less confident goes). Dimensionless (row distance / median region height); its choice and check on
-#: the cross-validation folds are in the level-naming results (README).
+#: the cross-validation folds are in docs/level_names.md.
 MIN_STEP_RATIO = 0.85
 #: A region narrower than this share of the most confident region's width is not a disc (posterior
 #: elements). Dimensionless (width / most confident region's width).
@@ -94,7 +93,7 @@ SURE_THRESHOLD = 0.95
 #: Two neighbouring sure discs at most this many local spacings apart are adjacent levels: a region
 #: between them is a vertebral body, not a disc. Dimensionless (distance / local sure-disc spacing);
 #: its choice and check on the cross-validation
-#: folds are in the level-naming results (README). Two sure discs two levels apart
+#: folds are in docs/level_names.md. Two sure discs two levels apart
 #: with every sure step around them also two levels long (discs between them all below
 #: ``SURE_THRESHOLD``) look the same: :func:`name_regions` therefore flags every drop as uncertain.
 ADJACENT_RATIO = 1.4
@@ -168,7 +167,7 @@ def merge_classes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray | No
     if not (labels == ANCHOR_CLASS).any():
         return boxes, scores, np.zeros(len(boxes))
     order = np.argsort(-scores, kind="stable")
-    ious = box_iou(torch.as_tensor(boxes), torch.as_tensor(boxes)).numpy()
+    ious = box_iou(boxes, boxes)
     heads: list[int] = []
     best: list[dict[int, float]] = []
     for i in order:

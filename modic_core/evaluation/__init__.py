@@ -1,1 +1,1 @@
-"""Metrics, the evaluation of prediction files, and the README summary tables."""
+"""Metrics, the evaluation of prediction files, and the result tables of `docs/` and the README."""

@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from scipy.special import log_softmax
 
+from modic_core.classification.calibration import softmax
 from modic_core.schema import CalibrationRecord, Estimate, ReliabilityBin, UncertaintySummary
 
 __all__ = [
@@ -38,18 +40,9 @@ THRESHOLD_RULE = (
 _T_BOUNDS = (0.05, 20.0)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
-    z = logits / t
-    z = z - z.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(z).sum(axis=1))
-    return float(np.mean(lse - z[np.arange(len(y)), y]))
+    """Mean negative log-likelihood of the labels ``y`` under ``softmax(logits / t)``."""
+    return float(-np.mean(log_softmax(logits / t, axis=1)[np.arange(len(y)), y]))
 
 
 def fit_temperature(logits: np.ndarray, y: Sequence[int]) -> float:

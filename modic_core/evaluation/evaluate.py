@@ -51,11 +51,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from pydantic_core import to_jsonable_python
 
 from modic_core import settings
 from modic_core.cli_args import n_boot as n_boot_arg, seed as seed_arg
 from modic_core.errors import InputError
 from modic_core.evaluation.metrics import CLASS_NAMES, classification_by_group, classification_report, detection_report, parse_class
+from modic_core.schema import ClassificationReport, CohortSetMetrics
 
 #: The prediction written for a level that was found but not graded.
 NOT_GRADED = "not graded"
@@ -189,7 +191,9 @@ def _boxes(df, level_col: str = "level") -> list[dict[str, Any]]:
 
 
 def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
-    """Full report (dict, JSON-serialisable) from prediction and label DataFrames."""
+    """Full report from prediction and label DataFrames: a dict whose ``classification``, ``by_group`` and
+    ``detection`` entries are records of :mod:`modic_core.schema` (``CohortMetrics.body_from_dict`` types the
+    whole; ``pydantic_core.to_jsonable_python`` gives plain JSON)."""
     report: dict[str, Any] = {"n_label_rows": int(len(labels)), "n_prediction_rows": int(len(pred))}
     mc3 = labels["modic"] == 3
     report["n_mc3_excluded"] = int(mc3.sum())
@@ -240,7 +244,7 @@ def evaluate(pred, labels, *, n_boot: int = 1000, seed: int = 0, level: float = 
 SET_COLUMNS = ("prediction_set", "set_coverage")
 
 
-def _set_report(scored, *, n_boot: int, seed: int) -> dict[str, Any] | None:
+def _set_report(scored, *, n_boot: int, seed: int) -> CohortSetMetrics | None:
     """How the predictions' conformal sets did against the labels (``prediction_set`` cells such as ``MC0|MC2``):
     coverage, single-grade share and accuracy on MC0/MC2 discs (:func:`modic_core.evaluation.conformal.set_metrics`),
     and the coverage the sets were made at; None when the predictions carry no sets."""
@@ -260,7 +264,7 @@ def _set_report(scored, *, n_boot: int, seed: int) -> dict[str, Any] | None:
     m = set_metrics(sets, scored.loc[has, "modic"].astype(int).to_numpy(), patient_ids=scored.loc[has, "study_id"].tolist(),
                     n_boot=n_boot, seed=seed)
     cov = pd.to_numeric(scored.loc[has, "set_coverage"], errors="coerce").dropna().unique() if "set_coverage" in scored.columns else []
-    return {"target_coverage": [float(v) for v in sorted(cov)], "n_levels_with_sets": int(has.sum()), **m.to_dict()}
+    return CohortSetMetrics(**dict(m), target_coverage=[float(v) for v in sorted(cov)], n_levels_with_sets=int(has.sum()))
 
 
 def _count(n: int, noun: str) -> str:
@@ -293,9 +297,9 @@ def evaluate_files(
 # --------------------------------------------------------------------------- text output
 
 
-def _class_lines(c: dict[str, Any], indent: str = "  ") -> list[str]:
-    lines = [f"{indent}discs: {c['n_discs']} from {c['n_patients']} patients"]
-    cm = c["confusion_matrix"]
+def _class_lines(c: ClassificationReport, indent: str = "  ") -> list[str]:
+    lines = [f"{indent}discs: {c.n_discs} from {c.n_patients} patients"]
+    cm = c.confusion_matrix
     lines.append(f"{indent}confusion matrix (rows true, columns predicted):")
     lines.append(f"{indent}        " + "".join(f"{n:>7}" for n in CLASS_NAMES))
     for name, row in zip(CLASS_NAMES, cm):
@@ -307,15 +311,15 @@ def _class_lines(c: dict[str, Any], indent: str = "  ") -> list[str]:
         ("accuracy", "accuracy"),
         ("cohen_kappa", "Cohen's kappa"),
     ]:
-        lines.append(f"{indent}{label:<20} {c[key]['display']}")
-    m = c["mc0_vs_mc2"]
-    lines.append(f"{indent}{'MC0-vs-MC2 bal. acc.':<20} {m['display']}  (MC0 n={m['n_mc0']}, MC2 n={m['n_mc2']}, from {m['source']})")
+        lines.append(f"{indent}{label:<20} {getattr(c, key).display}")
+    m = c.mc0_vs_mc2
+    lines.append(f"{indent}{'MC0-vs-MC2 bal. acc.':<20} {m.display}  (MC0 n={m.n_mc0}, MC2 n={m.n_mc2}, from {m.source})")
     lines.append(f"{indent}per class:")
     for name in CLASS_NAMES:
-        pc = c["per_class"][name]
+        pc = c.per_class[name]
         lines.append(
-            f"{indent}  {name} (true n={pc['n_true']}, predicted n={pc['n_pred']}): sensitivity {pc['sensitivity']['display']}; "
-            f"specificity {pc['specificity']['display']}; precision {pc['precision']['display']}"
+            f"{indent}  {name} (true n={pc.n_true}, predicted n={pc.n_pred}): sensitivity {pc.sensitivity.display}; "
+            f"specificity {pc.specificity.display}; precision {pc.precision.display}"
         )
     return lines
 
@@ -336,32 +340,32 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"\nBy {col}:")
         for g, rep in groups.items():
             lines.append(
-                f"  {g}: n={rep['n_discs']} balanced accuracy {rep['balanced_accuracy']['display']}; "
-                f"MC0-vs-MC2 {rep['mc0_vs_mc2']['display']}"
+                f"  {g}: n={rep.n_discs} balanced accuracy {rep.balanced_accuracy.display}; "
+                f"MC0-vs-MC2 {rep.mc0_vs_mc2.display}"
             )
     ps = report.get("prediction_sets")
     if ps:
-        target = ", ".join(f"{100 * v:g} %" for v in ps["target_coverage"]) or "not recorded"
+        target = ", ".join(f"{100 * v:g} %" for v in ps.target_coverage) or "not recorded"
         lines += ["", "Prediction sets (MC0/MC2 discs; sets made at " + target + ")", "=" * 27,
-                  f"  coverage             {ps['coverage']['display']}",
-                  *[f"  coverage {g:<11} {e['display']}" for g, e in ps["coverage_by_grade"].items()],
-                  f"  single-grade sets    {ps['singleton_share']['display']}",
-                  f"  single grade right   {ps['singleton_accuracy']['display']}",
-                  f"  MC1 in the set       {ps['mc1_in_set']['display']}"]
+                  f"  coverage             {ps.coverage.display}",
+                  *[f"  coverage {g:<11} {e.display}" for g, e in ps.coverage_by_grade.items()],
+                  f"  single-grade sets    {ps.singleton_share.display}",
+                  f"  single grade right   {ps.singleton_accuracy.display}",
+                  f"  MC1 in the set       {ps.mc1_in_set.display}"]
     d = report.get("detection")
     lines += ["", "Disc detection", "=" * 14]
     if d:
-        lines.append(f"  images: {d['n_images']}, GT boxes: {d['n_gt']}, predicted boxes: {d['n_pred']} (ignored on unlabelled images: {d['n_pred_ignored']})")
-        lines.append(f"  mean IoU             {d['mean_iou']['display']}  (median {d['median_iou']:.3f})" if d["median_iou"] is not None else "")
-        for t, e in d["recall"].items():
-            lines.append(f"  recall @ IoU {t:<7} {e['display']}")
-        lines.append(f"  FP per image         {d['fp_per_image']['display']}  (unmatched at IoU >= {d['fp_iou']:g})")
-        lines.append(f"  level naming acc.    {d['level_accuracy']['display']}")
+        lines.append(f"  images: {d.n_images}, GT boxes: {d.n_gt}, predicted boxes: {d.n_pred} (ignored on unlabelled images: {d.n_pred_ignored})")
+        lines.append(f"  mean IoU             {d.mean_iou.display}  (median {d.median_iou:.3f})" if d.median_iou is not None else "")
+        for t, e in d.recall.items():
+            lines.append(f"  recall @ IoU {t:<7} {e.display}")
+        lines.append(f"  FP per image         {d.fp_per_image.display}  (unmatched at IoU >= {d.fp_iou:g})")
+        lines.append(f"  level naming acc.    {d.level_accuracy.display}")
     else:
         lines.append("  no boxes in labels and/or predictions")
     lines += ["", *[f"Note: {n}" for n in report.get("notes", [])]]
     if c:
-        lines += [f"Note: {n}" for n in c.get("notes", [])]
+        lines += [f"Note: {n}" for n in c.notes or []]
     return "\n".join(lines)
 
 
@@ -382,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_report(report))
     if args.json_out:
         try:
-            Path(args.json_out).write_text(json.dumps(report, indent=1, allow_nan=False))
+            Path(args.json_out).write_text(json.dumps(to_jsonable_python(report), indent=1, allow_nan=False))
         except OSError:
             print(f"error: the report could not be written to '{Path(args.json_out).name}'; choose another --json path.", file=sys.stderr)
             return 2

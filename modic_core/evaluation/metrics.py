@@ -1,8 +1,11 @@
 """Classification and detection metrics with patient-level bootstrap CIs.
 
 Classes are fixed: label 0/1/2 = MC0/MC1/MC2 (Modic type 3 is scored elsewhere).
-Every public function returns JSON-serialisable dicts (plain float/int/str/list/
-None; undefined values are None, never NaN).
+Every public report function returns a typed record of :mod:`modic_core.schema`
+(:class:`~modic_core.schema.Estimate`, :class:`~modic_core.schema.ClassificationReport`,
+:class:`~modic_core.schema.PairedDiff`, :class:`~modic_core.schema.DetectionReport`), the same
+records the cards and reports store (``.to_dict()`` gives plain JSON); undefined values are None,
+never NaN.
 
 Definitions (per class c, from the confusion matrix C, rows = true, columns = predicted):
 
@@ -20,7 +23,7 @@ Definitions (per class c, from the confusion matrix C, rows = true, columns = pr
   mean of the two sensitivities.
 
 A sensitivity whose class has fewer than ``min_cases`` (10) true discs carries
-``too_few: True`` and ``display: "too few cases (n=4)"``, which the app and
+``too_few=True`` and ``display="too few cases (n=4)"``, which the app and
 reports show instead of the number.
 
 Confidence intervals: percentile bootstrap over *patients* (all discs of a
@@ -35,9 +38,21 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
+
+from modic_core.boxes import box_iou as iou_matrix  # the one IoU (modic_core.boxes); the name stays for callers
+from modic_core.schema import (
+    BootstrapSettings,
+    ClassificationReport,
+    ClassStats,
+    DetectionReport,
+    Estimate,
+    GtMatch,
+    Mc0VsMc2Estimate,
+    PairedDiff,
+)
 
 __all__ = [
     "CLASS_NAMES",
@@ -211,30 +226,28 @@ def _ci(boot: np.ndarray, level: float) -> tuple[float | None, float | None, int
     return float(lo), float(hi), int(ok.size)
 
 
-def _estimate(value: Any, boot: np.ndarray | None, *, level: float) -> dict[str, Any]:
+def _estimate(value: Any, boot: np.ndarray | None, *, level: float, **fields: Any) -> Estimate:
+    """The point ``value`` with its percentile CI from ``boot``; ``fields``: more fields (and the record type as ``cls``)."""
+    cls = fields.pop("cls", Estimate)
     v = _f(value)
-    out: dict[str, Any] = {"value": v, "ci_low": None, "ci_high": None}
+    lo = hi = n_valid = None
     if boot is not None and v is not None:
         lo, hi, n_ok = _ci(boot, level)
-        out["ci_low"], out["ci_high"] = lo, hi
         if n_ok < len(boot):
-            out["n_boot_valid"] = n_ok
-    out["display"] = _fmt(v, out["ci_low"], out["ci_high"], level)
-    return out
+            n_valid = n_ok
+    return cls(value=v, ci_low=lo, ci_high=hi, display=_fmt(v, lo, hi, level), n_boot_valid=n_valid, **fields)
 
 
 def sensitivity_entry(
     value: Any, n: int, *, boot: np.ndarray | None = None, level: float = 0.95, min_cases: int = MIN_CASES
-) -> dict[str, Any]:
+) -> Estimate:
     """Sensitivity with its case count and the "too few cases" flag.
 
-    ``{"value": 0.5, "n": 4, "too_few": True, "display": "too few cases (n=4)", "ci_low": .., "ci_high": ..}``
+    ``Estimate(value=0.5, n=4, too_few=True, display="too few cases (n=4)", ci_low=.., ci_high=..)``
     """
-    out = _estimate(value, boot, level=level)
-    out["n"] = int(n)
-    out["too_few"] = bool(n < min_cases)
-    if out["too_few"]:
-        out["display"] = f"too few cases (n={int(n)})"
+    out = _estimate(value, boot, level=level, n=int(n), too_few=bool(n < min_cases))
+    if out.too_few:
+        out.display = f"too few cases (n={int(n)})"
     return out
 
 
@@ -246,11 +259,11 @@ def bootstrap_ci(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
-) -> dict[str, Any]:
+) -> Estimate:
     """Generic patient bootstrap: ``statistic(indices)`` over disc indices 0..n-1.
 
     Each resample passes the indices of all discs of the drawn patients (with
-    repetition). Returns ``{"value", "ci_low", "ci_high", "display"[, "n_boot_valid"]}``.
+    repetition). Returns an :class:`Estimate` (value, ci_low, ci_high, display[, n_boot_valid]).
     Slower than the vectorised paths used by the reports (one call per resample).
     """
     inverse, weights = patient_bootstrap_weights(patient_ids, n, n_boot=n_boot, seed=seed)
@@ -290,10 +303,10 @@ def _sk_point_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
 
 def mc0_vs_mc2_balanced_accuracy(
     y_true: Sequence[Any], y_pred: Sequence[Any] | None = None, proba: np.ndarray | None = None
-) -> dict[str, Any]:
+) -> Mc0VsMc2Estimate:
     """MC0-vs-MC2 balanced accuracy (no CI): discs with true class 0 or 2, predicted
     argmax over (p_mc0, p_mc2) (ties -> MC0), or the hard label if ``proba`` is None.
-    Returns ``{"value", "n_mc0", "n_mc2", "source"}``."""
+    Returns a :class:`Mc0VsMc2Estimate` with ``value``, ``n_mc0``, ``n_mc2``, ``source`` (no CI)."""
     from sklearn.metrics import balanced_accuracy_score  # lazy: scikit-learn is heavy; only this computation needs it
 
     yt = _labels_array(y_true, "y_true")
@@ -308,12 +321,8 @@ def mc0_vs_mc2_balanced_accuracy(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             value = _f(balanced_accuracy_score(yt[keep], pred02[keep]))
-    return {
-        "value": value,
-        "n_mc0": int((yt == 0).sum()),
-        "n_mc2": int((yt == 2).sum()),
-        "source": "probabilities" if pr is not None else "labels",
-    }
+    return Mc0VsMc2Estimate(value=value, n_mc0=int((yt == 0).sum()), n_mc2=int((yt == 2).sum()),
+                            source="probabilities" if pr is not None else "labels")
 
 
 def classification_report(
@@ -326,7 +335,7 @@ def classification_report(
     seed: int = 0,
     level: float = 0.95,
     min_cases: int = MIN_CASES,
-) -> dict[str, Any]:
+) -> ClassificationReport:
     """Three-class (MC0/MC1/MC2) report with patient-bootstrap CIs.
 
     Args:
@@ -336,11 +345,11 @@ def classification_report(
         n_boot: bootstrap resamples (0 disables CIs); seed: RNG seed; level: CI level.
         min_cases: classes with fewer true discs get the "too few cases" flag.
 
-    Returns a dict: n_discs, n_patients, labels, confusion_matrix (rows true,
-    columns predicted, fixed MC0/MC1/MC2 order), per_class {MC0: {n_true, n_pred,
-    sensitivity (flagged), specificity, precision, f1}}, accuracy, balanced_accuracy,
-    macro_f1, weighted_f1, cohen_kappa, mc0_vs_mc2 and bootstrap settings. Each
-    score is ``{"value", "ci_low", "ci_high", "display"}``.
+    Returns a :class:`ClassificationReport`: n_discs, n_patients, labels, confusion_matrix
+    (rows true, columns predicted, fixed MC0/MC1/MC2 order), per_class {MC0: ClassStats(n_true,
+    n_pred, sensitivity (flagged), specificity, precision, f1)}, accuracy, balanced_accuracy,
+    macro_f1, weighted_f1, cohen_kappa, mc0_vs_mc2 and bootstrap settings. Each score is an
+    :class:`Estimate` (value, ci_low, ci_high, display).
     """
     n = _check_lengths(y_true=y_true, y_pred=y_pred, patient_ids=patient_ids, proba=proba)
     yt = _labels_array(y_true, "y_true")
@@ -367,47 +376,46 @@ def classification_report(
     specificity = _cm_scores(cm)["specificity"]
     per_class = {}
     for c, name in enumerate(CLASS_NAMES):
-        per_class[name] = {
-            "n_true": int(support[c]),
-            "n_pred": int(cm[:, c].sum()),
-            "sensitivity": sensitivity_entry(
+        per_class[name] = ClassStats(
+            n_true=int(support[c]),
+            n_pred=int(cm[:, c].sum()),
+            sensitivity=sensitivity_entry(
                 point["sensitivity"][c], int(support[c]), boot=bget("sensitivity", c), level=level, min_cases=min_cases
             ),
-            "specificity": _estimate(specificity[c], bget("specificity", c), level=level),
-            "precision": _estimate(point["precision"][c], bget("precision", c), level=level),
-            "f1": _estimate(point["f1"][c], bget("f1", c), level=level),
-        }
-    mc02 = mc0_vs_mc2_balanced_accuracy(yt, yp, pr)
-    mc02.update({k: v for k, v in _estimate(mc02["value"], mc02_boot, level=level).items() if k != "value"})
-    mc02["n"] = int(mc02["n_mc0"] + mc02["n_mc2"])
-    mc02["too_few"] = bool(min(mc02["n_mc0"], mc02["n_mc2"]) < min_cases)
-    if mc02["too_few"]:  # e.g. a scanner group with a handful of MC2 discs
-        mc02["display"] = f"too few cases (MC0 n={mc02['n_mc0']}, MC2 n={mc02['n_mc2']})"
+            specificity=_estimate(specificity[c], bget("specificity", c), level=level),
+            precision=_estimate(point["precision"][c], bget("precision", c), level=level),
+            f1=_estimate(point["f1"][c], bget("f1", c), level=level),
+        )
+    counts = mc0_vs_mc2_balanced_accuracy(yt, yp, pr)
+    n_mc0, n_mc2 = counts.n_mc0 or 0, counts.n_mc2 or 0
+    mc02 = _estimate(counts.value, mc02_boot, level=level, cls=Mc0VsMc2Estimate, n_mc0=n_mc0, n_mc2=n_mc2,
+                     source=counts.source, n=n_mc0 + n_mc2, too_few=bool(min(n_mc0, n_mc2) < min_cases))
+    if mc02.too_few:  # e.g. a scanner group with a handful of MC2 discs
+        mc02.display = f"too few cases (MC0 n={n_mc0}, MC2 n={n_mc2})"
     notes = [
-        f"{name} has {per_class[name]['n_true']} true discs (< {min_cases}): too few cases to estimate its sensitivity."
+        f"{name} has {per_class[name].n_true} true discs (< {min_cases}): too few cases to estimate its sensitivity."
         for name in CLASS_NAMES
-        if per_class[name]["sensitivity"]["too_few"]
+        if per_class[name].sensitivity.too_few
     ]
-    few = [name for name in CLASS_NAMES if 0 < per_class[name]["n_true"] < min_cases]
+    few = [name for name in CLASS_NAMES if 0 < per_class[name].n_true < min_cases]
     if few:
         notes.append(
             f"Balanced accuracy and macro-F1 average over classes including {', '.join(few)} with too few "
             "cases, so they are unstable; the MC0-vs-MC2 balanced accuracy does not depend on them."
         )
-    report: dict[str, Any] = {
-        "n_discs": int(n),
-        "n_patients": int(inverse.max()) + 1,
-        "labels": list(CLASS_NAMES),
-        "confusion_matrix": cm.astype(int).tolist(),
-        "confusion_matrix_axes": "rows = true class, columns = predicted class",
-        "per_class": per_class,
-    }
-    for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa"):
-        report[key] = _estimate(point[key], bget(key), level=level)
-    report["mc0_vs_mc2"] = mc02
-    report["bootstrap"] = {"unit": "patient", "n_boot": int(n_boot), "seed": int(seed), "level": level, "method": "percentile"}
-    report["notes"] = notes
-    return report
+    return ClassificationReport(
+        n_discs=int(n),
+        n_patients=int(inverse.max()) + 1,
+        labels=list(CLASS_NAMES),
+        confusion_matrix=cm.astype(int).tolist(),
+        confusion_matrix_axes="rows = true class, columns = predicted class",
+        per_class=per_class,
+        **{key: _estimate(point[key], bget(key), level=level)
+           for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa")},
+        mc0_vs_mc2=mc02,
+        bootstrap=BootstrapSettings(unit="patient", n_boot=int(n_boot), seed=int(seed), level=level),
+        notes=notes,
+    )
 
 
 def paired_bootstrap(
@@ -422,17 +430,17 @@ def paired_bootstrap(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
-) -> dict[str, Any]:
+) -> PairedDiff:
     """Paired patient bootstrap of metric(A) - metric(B) on the same discs.
 
     Both methods are scored on the same resampled patients. ``metric`` is one of
     accuracy, balanced_accuracy, macro_f1, weighted_f1, cohen_kappa,
     mc0_vs_mc2_balanced_accuracy (uses ``proba_a``/``proba_b`` if given).
 
-    Returns ``{"metric", "value_a", "value_b", "diff" (point, A - B), "mean_diff"
-    (bootstrap mean), "ci_low", "ci_high", "frac_diff_le_0" (share of resamples with
-    A <= B: a one-sided p-like value for "A better"), "p_two_sided"
-    (2 * min(share <= 0, share >= 0), capped at 1), "n_boot", "n_boot_valid", "seed"}``.
+    Returns a :class:`PairedDiff`: metric, value_a, value_b, diff (point, A - B), mean_diff
+    (bootstrap mean), ci_low, ci_high, frac_diff_le_0 (share of resamples with A <= B: a
+    one-sided p-like value for "A better"), p_two_sided (2 * min(share <= 0, share >= 0),
+    capped at 1), n_boot, n_boot_valid, seed.
     """
     if metric not in SCALAR_METRICS:
         raise ValueError(f"metric must be one of {SCALAR_METRICS}")
@@ -455,42 +463,47 @@ def paired_bootstrap(
     lo, hi, n_ok = _ci(diffs, level)
     le0 = float(np.mean(ok <= 0)) if ok.size else None
     ge0 = float(np.mean(ok >= 0)) if ok.size else None
-    return {
-        "metric": metric,
-        "value_a": _f(point[0]),
-        "value_b": _f(point[1]),
-        "diff": _f(point[0] - point[1]),
-        "mean_diff": _f(ok.mean()) if ok.size else None,
-        "ci_low": lo,
-        "ci_high": hi,
-        "frac_diff_le_0": le0,
-        "p_two_sided": None if le0 is None else min(1.0, 2.0 * min(le0, ge0)),
-        "n_boot": int(n_boot),
-        "n_boot_valid": n_ok,
-        "seed": int(seed),
-        "unit": "patient",
-    }
+    return PairedDiff(
+        metric=metric,
+        value_a=_f(point[0]),
+        value_b=_f(point[1]),
+        diff=_f(point[0] - point[1]),
+        mean_diff=_f(ok.mean()) if ok.size else None,
+        ci_low=lo,
+        ci_high=hi,
+        frac_diff_le_0=le0,
+        p_two_sided=None if le0 is None else min(1.0, 2.0 * min(le0, ge0)),
+        n_boot=int(n_boot),
+        n_boot_valid=n_ok,
+        seed=int(seed),
+        unit="patient",
+    )
 
 
-def by_group(groups: Sequence[Any], fn: Callable[[np.ndarray], dict[str, Any]], *, min_size: int = 1) -> dict[str, Any]:
+T = TypeVar("T")
+
+
+def by_group(groups: Sequence[Any], fn: Callable[[np.ndarray], T], *, min_size: int = 1) -> dict[str, T]:
     """Apply ``fn(indices)`` to the discs of each group value (e.g. manufacturer).
 
     Missing values (None, NaN, "") form the group "unknown". Keys are str(value),
-    sorted; each result gets ``"n_discs"`` if ``fn`` did not set it. Groups
-    smaller than ``min_size`` are skipped.
+    sorted; a result that is a dict gets ``"n_discs"`` if ``fn`` did not set it (a
+    record such as :class:`ClassificationReport` carries its own). Groups smaller
+    than ``min_size`` are skipped.
     """
     keys = []
     for g in groups:
         missing = g is None or (isinstance(g, float) and math.isnan(g)) or (isinstance(g, str) and not g.strip())
         keys.append("unknown" if missing else str(g).strip())
     keys_arr = np.asarray(keys, dtype=object)
-    out: dict[str, Any] = {}
+    out: dict[str, T] = {}
     for key in sorted(set(keys)):
         idx = np.flatnonzero(keys_arr == key)
         if idx.size < min_size:
             continue
-        res = dict(fn(idx))
-        res.setdefault("n_discs", int(idx.size))
+        res = fn(idx)
+        if isinstance(res, Mapping):
+            res = {**res, "n_discs": res.get("n_discs", int(idx.size))}  # type: ignore[assignment]
         out[key] = res
     return out
 
@@ -503,13 +516,13 @@ def classification_by_group(
     proba: np.ndarray | None = None,
     patient_ids: Sequence[Hashable] | None = None,
     **kwargs: Any,
-) -> dict[str, Any]:
+) -> dict[str, ClassificationReport]:
     """:func:`classification_report` per group (e.g. manufacturer, field strength)."""
     yt, yp = list(y_true), list(y_pred)
     pr = None if proba is None else np.asarray(proba, dtype=np.float64)
     pid = None if patient_ids is None else list(patient_ids)
 
-    def one(idx: np.ndarray) -> dict[str, Any]:
+    def one(idx: np.ndarray) -> ClassificationReport:
         return classification_report(
             [yt[i] for i in idx],
             [yp[i] for i in idx],
@@ -522,32 +535,6 @@ def classification_by_group(
 
 
 # --------------------------------------------------------------------------- detection
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (G, 4) against b (P, 4), boxes (x0, y0, x1, y1) in pixels (torchvision ``box_iou``).
-
-    Boxes are continuous rectangles [x0, x1] x [y0, y1] (area (x1-x0)(y1-y0), no +1); an
-    inverted box (x1 < x0 or y1 < y0) has no area and overlaps nothing (IoU 0).
-    """
-    # lazy: torch and torchvision are heavy; only the model path needs it
-    import torch
-    from torchvision.ops import box_iou
-
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-
-    def valid(x: np.ndarray) -> torch.Tensor:
-        x = x.copy()
-        x[:, 2] = np.maximum(x[:, 2], x[:, 0])
-        x[:, 3] = np.maximum(x[:, 3], x[:, 1])
-        return torch.from_numpy(x)
-
-    with np.errstate(invalid="ignore"):
-        m = box_iou(valid(a), valid(b)).numpy()
-    return np.nan_to_num(m, nan=0.0).clip(0, 1)
 
 
 def match_boxes(gt: np.ndarray, pred: np.ndarray) -> list[tuple[int, int, float]]:
@@ -580,8 +567,8 @@ def detection_report(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
-) -> dict[str, Any]:
-    """Disc detection scores.
+) -> DetectionReport:
+    """Disc detection scores (a :class:`DetectionReport`; ``per_gt``: one :class:`GtMatch` per ground-truth box).
 
     Args:
         gt: records ``{"image_id", "box": (x0, y0, x1, y1), "level": "L4-L5"}``.
@@ -622,12 +609,8 @@ def detection_report(
         for gi, r in enumerate(g):
             pi = matched.get(gi, (None, 0.0))[0]
             per_gt.append(
-                {
-                    "image_id": img,
-                    "level": str(r.get("level", "")),
-                    "iou": float(ious[gi]),
-                    "matched_level": None if pi is None else str(p[pi].get("level", "")),
-                }
+                GtMatch(image_id=img, level=str(r.get("level", "")), iou=float(ious[gi]),
+                        matched_level=None if pi is None else str(p[pi].get("level", "")))
             )
     table = np.asarray(rows, dtype=np.float64).reshape(len(images), 6 + len(thresholds))
     k = len(thresholds)
@@ -651,23 +634,23 @@ def detection_report(
         boot = summarise(weights)
     n_pred_ignored = sum(len(v) for k_, v in preds.items() if k_ not in set(images))
 
-    def est(key: str) -> dict[str, Any]:
+    def est(key: str) -> Estimate:
         return _estimate(point.get(key), None if boot is None else boot[key], level=level)
 
-    all_ious = np.asarray([r["iou"] for r in per_gt])
-    return {
-        "n_images": len(images),
-        "n_gt": int(table[:, 0].sum()) if images else 0,
-        "n_pred": int(table[:, -1].sum()) if images else 0,
-        "n_pred_ignored": int(n_pred_ignored),
-        "matching": "Hungarian, maximising summed IoU per image; IoU of [x0,x1]x[y0,y1] pixel boxes",
-        "mean_iou": est("mean_iou"),
-        "median_iou": _f(np.median(all_ious)) if all_ious.size else None,
-        "recall": {f"{t:g}": est(f"recall_{t:g}") for t in thresholds},
-        "share_gt_iou_ge_0.7": est("recall_0.7") if 0.7 in thresholds else None,
-        "fp_per_image": est("fp_per_image"),
-        "fp_iou": float(fp_iou),
-        "level_accuracy": est("level_accuracy"),
-        "bootstrap": {"unit": "image", "n_boot": int(n_boot), "seed": int(seed), "level": level, "method": "percentile"},
-        "per_gt": per_gt,
-    }
+    all_ious = np.asarray([r.iou for r in per_gt])
+    return DetectionReport(
+        n_images=len(images),
+        n_gt=int(table[:, 0].sum()) if images else 0,
+        n_pred=int(table[:, -1].sum()) if images else 0,
+        n_pred_ignored=int(n_pred_ignored),
+        matching="Hungarian, maximising summed IoU per image; IoU of [x0,x1]x[y0,y1] pixel boxes",
+        mean_iou=est("mean_iou"),
+        median_iou=_f(np.median(all_ious)) if all_ious.size else None,
+        recall={f"{t:g}": est(f"recall_{t:g}") for t in thresholds},
+        share_gt_iou_ge_07=est("recall_0.7") if 0.7 in thresholds else None,
+        fp_per_image=est("fp_per_image"),
+        fp_iou=float(fp_iou),
+        level_accuracy=est("level_accuracy"),
+        bootstrap=BootstrapSettings(unit="image", n_boot=int(n_boot), seed=int(seed), level=level),
+        per_gt=per_gt,
+    )

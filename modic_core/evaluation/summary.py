@@ -1,5 +1,5 @@
 """Markdown tables of the shipped results, read from the JSON files the training and benchmark
-scripts wrote (``python -m modic_core.evaluation.summary``). The README quotes this output verbatim."""
+scripts wrote (``python -m modic_core.evaluation.summary``). The pages in ``docs/`` quote this output verbatim (``tests/evaluation/test_summary.py``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -268,9 +268,9 @@ def experiments_table(doc: GradingExperiments) -> str:
     lines = ["| variant | MC0 vs MC2 balanced acc. (95% CI) | difference to single (95% CI) | MC0/MC2 called MC1 | ECE before temperature |",
              "|---|---|---|---|---|"]
     for name, r in doc.results.items():
-        diff = "reference" if "diff_to_single" not in r else f"{r['diff_to_single']:+.3f} ({r['diff_ci_low']:+.3f} to {r['diff_ci_high']:+.3f})"
-        lines.append(f"| {name} | {r['mc0_vs_mc2_balanced_accuracy']:.3f}{ci(r['ci_low'], r['ci_high'])} | {diff} | "
-                     f"{100 * r['mc0_mc2_called_mc1']:.1f} % | {r['ece_uncalibrated']:.3f} |")
+        diff = "reference" if r.diff_to_single is None else f"{r.diff_to_single:+.3f} ({r.diff_ci_low:+.3f} to {r.diff_ci_high:+.3f})"
+        lines.append(f"| {name} | {r.mc0_vs_mc2_balanced_accuracy:.3f}{ci(r.ci_low, r.ci_high)} | {diff} | "
+                     f"{100 * r.mc0_mc2_called_mc1:.1f} % | {r.ece_uncalibrated:.3f} |")
     lines += ["", f"Adopted (paired CI excludes zero): {', '.join(doc.adopted) or 'none'}."]
     if doc.aux_weight is not None:
         lines[-1] += f" Multi-task auxiliary loss weight: {doc.aux_weight:g} (fixed before the run)."

@@ -12,18 +12,12 @@ unreliable study, a full disk; the other files are written).
 from __future__ import annotations
 
 import argparse
-import hashlib
 
 from modic_core.errors import InputError
+from modic_core.export.labels import study_label
 from modic_core.io.outputs import check_output, write_output
 
-__all__ = ["ExportError", "main", "study_label", "write_exports"]
-
-
-def study_label(study, fingerprint: str) -> str:
-    """The 8-hex-digit study label of the dashboard (hashed StudyInstanceUID, else the pixel fingerprint)."""
-    sh = getattr(study.t1.meta, "study_hash", None)
-    return hashlib.sha256(("modic-ui/" + str(sh or fingerprint)).encode()).hexdigest()[:8]
+__all__ = ["ExportError", "main", "write_exports"]
 
 
 def _add_arguments(ap: argparse.ArgumentParser) -> None:

@@ -9,9 +9,12 @@ zero-width characters, at most a DICOM LO's 64 characters) here too, whoever bui
 """
 from __future__ import annotations
 
+import hashlib
+
+from modic_core.analysis.cache import study_fingerprint
 from modic_core.text import DICOM_LO_CHARS, plain_text
 
-__all__ = ["series_label", "volume_label"]
+__all__ = ["series_label", "study_label", "volume_label"]
 
 
 def series_label(*, role: str, n_slices: int, kind: str = "", description: str = "") -> str:
@@ -33,3 +36,16 @@ def volume_label(volume, role: str) -> str:
     """:func:`series_label` of a loaded :class:`~modic_core.volume.Volume` in ``role`` ("T1"/"T2")."""
     meta = volume.meta
     return series_label(role=role, n_slices=volume.shape[0], kind=meta.source, description=meta.series_description)
+
+
+def study_label(study, fingerprint: str | None = None) -> str:
+    """The study's short, one-way label shown by the dashboard and written in the exports: 8 hex digits.
+
+    The first 8 hex digits of sha256("modic-ui/" + the T1's already salted and hashed
+    StudyInstanceUID) when there is one, else of sha256("modic-ui/" + the pixel fingerprint
+    (:func:`~modic_core.analysis.cache.study_fingerprint`, computed when ``fingerprint`` is None)).
+    Never a name or an ID from the files.
+    """
+    sh = getattr(study.t1.meta, "study_hash", None)
+    key = str(sh) if sh else fingerprint or study_fingerprint(study)
+    return hashlib.sha256(("modic-ui/" + key).encode()).hexdigest()[:8]

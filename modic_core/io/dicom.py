@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import math
 import re
 import threading
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from modic_core.errors import InputError
 from modic_core.io.deadline_worker import call_with_deadline
@@ -751,11 +753,15 @@ def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
         _check_codestreams(ds, ts, rows=rows, cols=cols, frames=frames)
         return
     spp = _int(ds.get("SamplesPerPixel")) or 1
-    expected = rows * cols * frames * spp * bits // 8
+    photometric = str(ds.get("PhotometricInterpretation", "") or "MONOCHROME2")
+    expected = _expected_length(rows=rows, cols=cols, frames=frames, spp=spp, bits=bits, photometric=photometric)
     actual = len(ds.PixelData)
     if actual != expected and actual != expected + 1:  # one padding byte keeps the length even
-        n = rows * cols * frames * spp
-        if any(actual in (n * b // 8, n * b // 8 + 1) for b in _SUPPORTED_BITS if b != bits):
+        others = (
+            _expected_length(rows=rows, cols=cols, frames=frames, spp=spp, bits=b, photometric=photometric)
+            for b in _SUPPORTED_BITS if b != bits
+        )
+        if any(actual in (n, n + 1) for n in others):
             hint = "the bit depth in the header (BitsAllocated) does not match the stored pixels"
         elif actual > expected:
             hint = "the header declares fewer pixels than are stored"
@@ -765,6 +771,19 @@ def check_pixel_data(ds: Any, *, rows: int, cols: int, frames: int) -> None:
             f"The pixel data holds {actual:,} bytes, but the header declares {cols}x{rows} pixels at {bits} bits "
             f"({expected:,} bytes): {hint}. Please export the series again."
         )
+
+
+def _expected_length(*, rows: int, cols: int, frames: int, spp: int, bits: int, photometric: str) -> int:
+    """Bytes of native pixel data (without the padding byte) for the declared size, by pydicom's
+    ``get_expected_length`` (which also knows packed 1-bit data and YBR_FULL_422's subsampling)."""
+    # lazy: pydicom is heavy; only DICOM input/output needs it
+    from pydicom.dataset import Dataset
+    from pydicom.pixels.utils import get_expected_length
+
+    declared = Dataset()
+    declared.Rows, declared.Columns, declared.NumberOfFrames = rows, cols, frames
+    declared.SamplesPerPixel, declared.BitsAllocated, declared.PhotometricInterpretation = spp, bits, photometric
+    return get_expected_length(declared, unit="bytes")
 
 
 def _check_decoder(ts: Any) -> None:
@@ -806,26 +825,73 @@ def _check_codestreams(ds: Any, ts: Any, *, rows: int, cols: int, frames: int) -
 
 
 def _codestream_size(src: bytes, *, j2k: bool) -> tuple[int, int] | None:
-    """(rows, columns) a JPEG/JPEG-LS or JPEG 2000 codestream declares, or None if unparsable."""
-    if j2k:
-        offset = 0
-        if src.startswith(b"\x00\x00\x00\x0cjP  "):  # JP2 wrapper: find the codestream box
-            while offset + 8 <= len(src) and src[offset + 4 : offset + 8] != b"jp2c":
-                length = int.from_bytes(src[offset : offset + 4], "big")
-                if length < 8:
-                    return None
-                offset += length
-            offset += 8
-        if src[offset : offset + 4] != b"\xff\x4f\xff\x51" or len(src) < offset + 24:
-            return None
-        x, y, x0, y0 = (int.from_bytes(src[offset + 8 + 4 * i : offset + 12 + 4 * i], "big") for i in range(4))
-        return y - y0, x - x0
-    from pydicom.pixels.utils import _get_jpg_parameters  # lazy: pydicom is heavy; only DICOM input/output needs it
+    """(rows, columns) a JPEG/JPEG-LS or JPEG 2000 codestream declares, or None if unparsable.
 
-    info = _get_jpg_parameters(src)
-    if "height" not in info or "width" not in info:
+    Only the main header is read, never the pixels. JPEG 2000 (bare codestream or JP2) by
+    OpenJPEG's public ``openjpeg.get_parameters``: it reports the image's far corner (Xsiz, Ysiz),
+    not its size less the image offset (XOsiz, YOsiz), so a codestream with an offset (unused in
+    DICOM) reads as inconsistent and is refused; it sets up per-tile state while reading the header
+    (bounded by the standard's 65,535 tiles), one reason compressed series are checked and decoded
+    in the child process of :func:`read_dicom_series`.
+
+    JPEG (baseline, extended, lossless) by Pillow's public ``Image.open``, which reads the markers
+    up to the frame header and decodes nothing; a size over Pillow's own decompression-bomb limit
+    is reported as unreadable (refused). JPEG-LS (frame header SOF55, ITU-T T.87) has no public
+    header-only reader (pydicom's is private; ``libjpeg.get_parameters`` decodes the whole frame,
+    so its cost grows with the declared size this check refuses), so :func:`_jpeg_ls_size` walks its
+    marker segments.
+    """
+    if j2k:
+        import openjpeg  # lazy: the JPEG 2000 codec is needed only for JPEG 2000 series
+
+        try:
+            info = openjpeg.get_parameters(src)
+        except (RuntimeError, ValueError):
+            return None
+        return int(info["rows"]), int(info["columns"])
+    size = _jpeg_ls_size(src)
+    if size is not None:
+        return size
+    try:
+        with Image.open(io.BytesIO(src), formats=["JPEG"]) as im:
+            width, height = im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
-    return int(info["height"]), int(info["width"])
+    return int(height), int(width)
+
+
+_SOF55 = 0xF7  # JPEG-LS frame header marker (ITU-T T.87, C.2.2)
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTm carry no length field
+
+
+def _jpeg_ls_size(src: bytes) -> tuple[int, int] | None:
+    """(rows, columns) of a JPEG-LS frame header, or None when ``src`` has none before its scan.
+
+    Walks the marker segments after SOI: each is 0xFF, a marker byte and a big-endian length that
+    counts itself. SOF55's payload is precision (1 byte), Y lines and X columns (2 bytes each).
+    """
+    if src[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(src):
+        if src[pos] != 0xFF:
+            return None
+        marker = src[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        length = int.from_bytes(src[pos + 2:pos + 4], "big")
+        if marker == _SOF55:
+            if length < 7 or pos + 9 > len(src):
+                return None
+            return int.from_bytes(src[pos + 5:pos + 7], "big"), int.from_bytes(src[pos + 7:pos + 9], "big")
+        if marker in (0xDA, 0xD9) or length < 2:  # start of scan / end of image: no frame header
+            return None
+        pos += 2 + length
+    return None
 
 
 def _modality_rescale(arr: np.ndarray, ds: Any) -> np.ndarray:

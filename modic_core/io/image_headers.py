@@ -28,7 +28,6 @@ import gzip
 import math
 import os
 import stat
-import struct
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,8 +49,6 @@ from modic_core.settings import limits
 __all__ = ["ImageHeader", "inspect_image"]
 
 _MAX_TEXT_HEADER = 1 << 20  # bytes of a MetaImage/NRRD text header searched for the data-file field
-_NIFTI1_MAGIC = (b"n+1\x00", b"ni1\x00")
-_NIFTI2_MAGIC = (b"n+2\x00", b"ni2\x00")
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ def inspect_image(path: str | Path) -> ImageHeader:
     if head.startswith(b"\x1f\x8b"):
         io_name = "NiftiImageIO"  # the only compressed single-file format read here
         geometry = _check_nifti(path, compressed=True)
-    elif _nifti_byte_order(head) is not None:
+    elif parse_nifti_header(head) is not None:
         io_name = "NiftiImageIO"
         geometry = _check_nifti(path, compressed=False)
     elif head.startswith(b"NRRD"):
@@ -157,18 +154,6 @@ def _check_data_file(path: Path, value: str | None, *, local_ok: bool = False) -
 # --------------------------------------------------------------------------- NIfTI
 
 
-def _nifti_byte_order(head: bytes) -> str | None:
-    if len(head) < 4:
-        return None
-    for order in "<>":
-        size = struct.unpack(order + "i", head[:4])[0]
-        if size == 348 and len(head) >= 348 and head[344:348] in _NIFTI1_MAGIC:
-            return order
-        if size == 540 and head[4:8] in _NIFTI2_MAGIC:
-            return order
-    return None
-
-
 def _check_nifti(path: Path, *, compressed: bool) -> NiftiGeometry | None:
     """Reject paired (.hdr/.img) headers, invalid voxel sizes, data offsets or voxel types,
     truncated voxel data and NaN/infinite voxels (:mod:`modic_core.io.nifti_header`); return the
@@ -179,10 +164,9 @@ def _check_nifti(path: Path, *, compressed: bool) -> NiftiGeometry | None:
             hdr = fh.read(540)
     except (OSError, EOFError, zlib.error) as exc:
         raise _damaged_nifti(path) from exc
-    order = _nifti_byte_order(hdr)
-    if order is None:
+    h = parse_nifti_header(hdr)
+    if h is None:
         raise _unreadable(path)
-    h = parse_nifti_header(hdr, order)
     if h.magic[:4] not in (b"n+1\x00", b"n+2\x00"):
         raise _paired_nifti(path)
     ndim, dims, bitpix, pixdim = h.ndim, h.dims, h.bitpix, h.pixdim

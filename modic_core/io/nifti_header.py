@@ -28,9 +28,9 @@ Matrices are in patient LPS mm (NIfTI stores RAS: the first two rows change sign
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 
+import nibabel
 import numpy as np
 
 from modic_core.errors import InputError
@@ -53,12 +53,13 @@ AFFINE_TOL_MM = 1e-3
 COMPLEX_DTYPES = {32: "complex64", 1792: "complex128", 2048: "complex256"}
 FLOAT_DTYPES = {16: "f4", 64: "f8"}  # float128 (1536) has no portable numpy type; ITK reads it as double
 _MIN_OFFSET = {1: 352, 2: 544}
+_MAGIC = {1: (b"n+1\x00", b"ni1\x00"), 2: (b"n+2\x00", b"ni2\x00")}  # single file, paired .hdr/.img
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
 @dataclass(frozen=True)
 class NiftiHeader:
-    """Fields of one single-file NIfTI header (``order`` is the struct byte order, '<' or '>')."""
+    """Fields of one NIfTI header (``order`` is its byte order, '<' or '>'; ``magic`` its 4 magic bytes)."""
 
     version: int  # 1 or 2
     order: str
@@ -99,21 +100,37 @@ class NiftiGeometry:
     notes: tuple[str, ...] = ()
 
 
-def parse_nifti_header(hdr: bytes, order: str) -> NiftiHeader:
-    """Parse the first 348 (NIfTI-1) or 540 (NIfTI-2) bytes; ``order`` from the sizeof_hdr field."""
-    u = lambda fmt, at: struct.unpack_from(order + fmt, hdr, at)  # noqa: E731
-    if u("i", 0)[0] == 348:
+def parse_nifti_header(block: bytes) -> NiftiHeader | None:
+    """The single-file or paired NIfTI-1/NIfTI-2 header at the start of ``block`` (the first 348 or
+    540 bytes of the file, decompressed for .nii.gz), either byte order; None when ``block`` is not
+    one (too short, no 348/540 header size in either byte order, or no NIfTI magic).
+
+    Read by nibabel's ``Nifti1Header``/``Nifti2Header`` (byte order guessed from ``sizeof_hdr``)
+    without nibabel's own checks and fixes (``check=False``): the checks that refuse a file, each
+    with its own sentence, are this module's and :mod:`modic_core.io.image_headers`'.
+    """
+    for version, klass in ((1, nibabel.Nifti1Header), (2, nibabel.Nifti2Header)):
+        size = klass.template_dtype.itemsize
+        if len(block) < size:
+            continue
+        h = klass(block[:size], check=False)
+        magic = h.structarr["magic"].tobytes()
+        if int(h["sizeof_hdr"]) != size or magic not in _MAGIC[version]:
+            continue
         return NiftiHeader(
-            version=1, order=order, magic=hdr[344:348], dims=u("8h", 40), datatype=u("h", 70)[0],
-            bitpix=u("h", 72)[0], pixdim=u("8f", 76), vox_offset=u("f", 108)[0], qform_code=u("h", 252)[0],
-            sform_code=u("h", 254)[0], quatern=u("3f", 256), qoffset=u("3f", 268),
-            srow=(u("4f", 280), u("4f", 296), u("4f", 312)),
+            version=version, order=h.endianness, magic=magic, dims=tuple(int(d) for d in h["dim"]),
+            datatype=int(h["datatype"]), bitpix=int(h["bitpix"]), pixdim=tuple(float(p) for p in h["pixdim"]),
+            vox_offset=float(h["vox_offset"]), qform_code=int(h["qform_code"]), sform_code=int(h["sform_code"]),
+            quatern=_floats(h, "quatern_b", "quatern_c", "quatern_d"),
+            qoffset=_floats(h, "qoffset_x", "qoffset_y", "qoffset_z"),
+            srow=tuple(tuple(float(v) for v in h[row]) for row in ("srow_x", "srow_y", "srow_z")),
         )
-    return NiftiHeader(
-        version=2, order=order, magic=hdr[4:12], dims=u("8q", 16), datatype=u("h", 12)[0], bitpix=u("h", 14)[0],
-        pixdim=u("8d", 104), vox_offset=float(u("q", 168)[0]), qform_code=u("i", 344)[0], sform_code=u("i", 348)[0],
-        quatern=u("3d", 352), qoffset=u("3d", 376), srow=(u("4d", 400), u("4d", 432), u("4d", 464)),
-    )
+    return None
+
+
+def _floats(h: nibabel.Nifti1Header, *fields: str) -> tuple[float, float, float]:
+    a, b, c = (float(h[f]) for f in fields)
+    return a, b, c
 
 
 def check_offset(h: NiftiHeader, name: str) -> None:

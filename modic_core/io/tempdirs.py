@@ -19,7 +19,6 @@ time (clock ticks after boot, ``/proc/<pid>/stat``), so a reused pid is not take
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import shutil
 import stat
@@ -30,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from modic_core import settings
+from modic_core.logs import get_logger
 
 __all__ = [
     "FIGURE_PREFIX",
@@ -49,7 +49,7 @@ FIGURE_PREFIX = "modic_figure_"  # the case viewer's component files (one per pr
 PREFIXES = (UPLOAD_PREFIX, FIGURE_PREFIX)
 OWNER_FILE = ".modic_owner"
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -44,7 +44,6 @@ range, and change the grades), a constant image or an empty / constant foregroun
 """
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from modic_core.errors import InputError
+from modic_core.schema import NyulLandmarks, SchemaError
 from modic_core.volume import Volume
 
 __all__ = [
@@ -583,33 +583,50 @@ def fit_nyul(
 
 
 def save_landmarks(landmarks: Mapping[str, np.ndarray], path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write per-sequence Nyul landmarks (e.g. ``{"T1": ..., "T2": ...}``) as a small JSON file."""
-    path = Path(path)
-    doc = {
-        "format": LANDMARKS_FORMAT,
-        "method": "nyul",
-        "percentiles": list(NYUL_PERCENTILES),
-        "standard_range": list(NYUL_STANDARD_RANGE),
-        "landmarks": {str(k).upper(): [float(x) for x in _validate_landmarks(v, f" for {k}")] for k, v in landmarks.items()},
-    }
-    if extra:
-        doc["extra"] = dict(extra)
-    path.write_text(json.dumps(doc, indent=1))
-    return path
+    """Write per-sequence Nyul landmarks (e.g. ``{"T1": ..., "T2": ...}``) as the small JSON file
+    shipped beside the classifier weights: a ``nyul_landmarks`` document, version 1
+    (:class:`~modic_core.schema.NyulLandmarks`), written atomically. ``extra``: free notes kept
+    under ``"extra"`` (e.g. ``{"fitted_on": "145 studies of ..."}``). The one writer of the file;
+    :func:`load_landmarks` is its one reader."""
+    record = NyulLandmarks(
+        format=LANDMARKS_FORMAT, method="nyul", percentiles=[float(p) for p in NYUL_PERCENTILES],
+        standard_range=[float(v) for v in NYUL_STANDARD_RANGE],
+        landmarks={str(k).upper(): [float(x) for x in _validate_landmarks(v, f" for {k}")] for k, v in landmarks.items()},
+        info=dict(extra) if extra else None,
+    )
+    return record.save(path)
 
 
 def load_landmarks(path: str | Path) -> dict[str, np.ndarray]:
-    """Read landmarks written by :func:`save_landmarks`: ``{"T1": array(13), "T2": array(13)}``."""
+    """Read landmarks written by :func:`save_landmarks`: ``{"T1": array(13), "T2": array(13)}``.
+
+    Raises :class:`LandmarksError` (one sentence naming the file) when the file cannot be read, is
+    not a ``nyul_landmarks`` document of version 1 with every field (``format``, ``method``,
+    ``percentiles``, ``standard_range``, ``landmarks``) of the right type, or when its format,
+    method, percentiles or standard range are not this program's, or a sequence's landmarks are
+    not 13 finite non-decreasing values.
+    """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        rec = NyulLandmarks.load(path)
+    except OSError as exc:
         raise LandmarksError(f"The Nyul landmarks file '{path.name}' could not be read.") from exc
-    if not isinstance(doc, dict) or doc.get("format") != LANDMARKS_FORMAT:
+    except SchemaError as exc:
+        reason = str(exc)
+        if reason.startswith(path.name) and ": " in reason:  # the schema's finding, without its file prefix
+            reason = reason.split(": ", 1)[1]
+        reason = reason.split(". ")[0].rstrip(".")  # and without its advice (the sentence below gives ours)
+        raise LandmarksError(
+            f"The Nyul landmarks file '{path.name}' cannot be used ({reason}); use the nyul_landmarks.json "
+            "shipped with the classifier weights."
+        ) from None
+    if rec.format != LANDMARKS_FORMAT or rec.method != "nyul":
         raise LandmarksError(f"'{path.name}' is not a Nyul landmarks file of this program.")
-    if [float(p) for p in doc.get("percentiles", [])] != list(NYUL_PERCENTILES):
+    if [float(p) for p in rec.percentiles] != list(NYUL_PERCENTILES):
         raise LandmarksError(f"'{path.name}' uses other landmark percentiles than this program.")
-    return {str(k).upper(): _validate_landmarks(v, f" for {k}") for k, v in doc["landmarks"].items()}
+    if [float(v) for v in rec.standard_range] != list(NYUL_STANDARD_RANGE):
+        raise LandmarksError(f"'{path.name}' uses another standard intensity range than this program.")
+    return {str(k).upper(): _validate_landmarks(v, f" for {k}") for k, v in rec.landmarks.items()}
 
 
 # --------------------------------------------------------------------------- entry point

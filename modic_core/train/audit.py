@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modic_core.evaluation.metrics import mc0_vs_mc2_balanced_accuracy
+from modic_core.schema import Mc0VsMc2Estimate
 from modic_core.normalization.methods import foreground_mask, normalize
 from modic_core.train.classifier import default_folds, prepare_cohort
 
@@ -59,7 +60,7 @@ def band_features(sd) -> list[dict]:
     return out
 
 
-def baseline(studies, folds) -> dict:
+def baseline(studies, folds) -> Mc0VsMc2Estimate:
     df = pd.DataFrame([r for sd in studies for r in band_features(sd)])
     X, y = df.drop(columns=["study_id", "modic"]).to_numpy(), df["modic"].to_numpy()
     proba = np.zeros((len(df), 3))
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"saturated body voxels per series: median {s.median():.1%}, max {s.max():.1%}, "
           f"series with > 5 %: {(s > 0.05).sum()} of {len(s)}")
     b = baseline(studies, default_folds(studies, seed=0))
-    print(f"band-intensity baseline, MC0-vs-MC2 balanced accuracy (same folds as the CNN): {b['value']:.3f} "
-          f"(MC0 n={b['n_mc0']}, MC2 n={b['n_mc2']})")
+    print(f"band-intensity baseline, MC0-vs-MC2 balanced accuracy (same folds as the CNN): {b.value:.3f} "
+          f"(MC0 n={b.n_mc0}, MC2 n={b.n_mc2})")
     return 0
 
 

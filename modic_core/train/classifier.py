@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +32,23 @@ from modic_core.classification.augment import paint_mc1
 from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.model import build_classifier
 from modic_core.datasets.cohort import CohortStudy, aux_classes, iter_cohort
-from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, NyulLandmarks
+from modic_core.normalization.methods import save_landmarks
+from modic_core.schema import ClassificationReport, ClassifierCard, ClassifierData, ClassifierTrainingConfig, SyntheticMC1, write_json_atomic
 from modic_core.volume import field_strength_group, scanner_group
-from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.train.common import classifier_arch, crop_spec, atomic_torch_save, patient_folds, seed_everything, set_threads, sha256_file
+
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
 from modic_core.detection import load_detector
 from modic_core.evaluation.calibration import calibration_record
 from modic_core.evaluation.metrics import classification_report, classification_by_group
 from modic_core.normalization.intensity_shift import shifted_normalized
-from modic_core.normalization.methods import normalize, fit_nyul, LANDMARKS_FORMAT, NYUL_PERCENTILES, NYUL_STANDARD_RANGE
+from modic_core.normalization.methods import normalize, fit_nyul
 
 __all__ = ["DiscRecord", "NormCache", "StudyData", "T2_NOT_ALIGNED", "cv_calibration", "intensity_augmented", "cv_logits", "prepare_cohort", "run_method",
            "scanner_breakdowns", "scanner_group", "field_strength_group", "training_config", "main"]
+
+LOGGER = get_logger(__name__)
 
 
 @dataclass
@@ -121,7 +127,7 @@ def prepare_cohort(cohort: str | Path, *, use_detector: bool = True, cache_path:
                 excluded.append({"study_id": cs.study_id, "level": lv.level, "modic": lv.modic, "reason": "level not found by the detector"})
         studies.append(sd)
     if cache_path and use_detector:
-        save_json(cache, cache_path)
+        write_json_atomic(cache, cache_path)
     return studies, excluded
 
 
@@ -218,9 +224,9 @@ def synthetic_mc1_eval(model, items, spec: CropSpec, *, seed: int) -> np.ndarray
 
 def training_config(base: ClassifierTrainingConfig | None = None, **changes) -> ClassifierTrainingConfig:
     """``base`` (default: the defaults) with ``changes``, crop and architecture filled in as they will be trained."""
-    cfg = replace(base or ClassifierTrainingConfig(), **changes)
+    cfg = (base or ClassifierTrainingConfig()).replace(**changes)
     spec = crop_spec(cfg)
-    return replace(cfg, crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
+    return cfg.replace(crop=spec.to_dict(), model=classifier_arch(cfg).to_dict())
 
 
 def intensity_augmented(items, *, method: str, landmarks: dict | None, share: float, rng: np.random.Generator):
@@ -290,7 +296,7 @@ def train_model(items, *, cfg: ClassifierTrainingConfig, seed: int, desc: str, m
             opt.step()
             sched.step()
             tot += loss.item() * len(idx)
-        print(f"[{desc}] epoch {ep + 1}/{cfg.epochs} loss {tot / len(x):.4f}", flush=True)
+        LOGGER.info("[%s] epoch %d/%d loss %.4f", desc, ep + 1, cfg.epochs, tot / len(x))
     model.eval()
     return model
 
@@ -386,16 +392,16 @@ def cv_metrics(cv: pd.DataFrame, *, n_boot: int = 1000) -> ClassificationReport:
     for src, g in cv.groupby("box_source"):
         by_src[src] = classification_report(g["modic"].tolist(), g["prediction"].tolist(), proba=g[["p_mc0", "p_mc1", "p_mc2"]].to_numpy(),
                                             patient_ids=g["study_id"].tolist(), n_boot=0)
-    rep["by_box_source"] = by_src
+    rep.by_box_source = by_src
     syn = cv.attrs.get("synthetic_mc1")
     if syn is not None and len(syn):
         pred = syn[["p_mc0", "p_mc1", "p_mc2"]].to_numpy().argmax(1)
-        rep["synthetic_mc1"] = {
-            "what": "held-out real MC0 crops with a synthetic MC1 lesion painted in (not real MC1)",
-            "n": int(len(syn)), "sensitivity": float((pred == 1).mean()),
-            "predicted_as": {c: int((pred == i).sum()) for i, c in enumerate(("MC0", "MC1", "MC2"))},
-        }
-    return ClassificationReport.from_dict(rep)
+        rep.synthetic_mc1 = SyntheticMC1(
+            what="held-out real MC0 crops with a synthetic MC1 lesion painted in (not real MC1)",
+            n=int(len(syn)), sensitivity=float((pred == 1).mean()),
+            predicted_as={c: int((pred == i).sum()) for i, c in enumerate(("MC0", "MC1", "MC2"))},
+        )
+    return rep
 
 
 def scanner_breakdowns(cv: pd.DataFrame, *, n_boot: int = 200) -> dict:
@@ -408,7 +414,7 @@ def scanner_breakdowns(cv: pd.DataFrame, *, n_boot: int = 200) -> dict:
     for key, groups in (("by_manufacturer", [scanner_group(v) for v in cv["manufacturer"]]),
                         ("by_field_strength", [field_strength_group(v) for v in cv["field_strength_t"]])):
         reps = classification_by_group(yt, yp, groups, proba=pr, patient_ids=pid, n_boot=n_boot)
-        out[key] = {str(g): ClassificationReport.from_dict(v) for g, v in reps.items()}
+        out[key] = {str(g): v for g, v in reps.items()}
     return out
 
 
@@ -432,14 +438,6 @@ def export_classifier(model, *, method: str, spec: CropSpec, landmarks: dict | N
     }, path)
 
 
-def landmarks_record(landmarks: dict, *, fitted_on: str) -> NyulLandmarks:
-    """The Nyul landmarks as the small readable file shipped beside the weights."""
-    return NyulLandmarks(format=LANDMARKS_FORMAT, method="nyul", percentiles=[float(p) for p in NYUL_PERCENTILES],
-                         standard_range=[float(v) for v in NYUL_STANDARD_RANGE],
-                         landmarks={str(k).upper(): [float(x) for x in v] for k, v in landmarks.items()},
-                         info={"fitted_on": fitted_on})
-
-
 def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainingConfig, weights_dir: Path,
                 cache: NormCache, cv: pd.DataFrame | None, argv: list[str], excluded: list[dict], cohort: str) -> Path:
     """Train on every disc and write ``classifier_<method>.pt`` and its card (plus the Nyul landmarks file)."""
@@ -451,14 +449,14 @@ def train_final(method: str, studies: list[StudyData], *, cfg: ClassifierTrainin
     calibration = cv_calibration(cv) if cv is not None else None
     export_classifier(model, method=method, spec=spec, landmarks=lm, path=path, calibration=calibration)
     if lm is not None:  # the Nyul landmarks also as a small file beside the weights
-        landmarks_record(lm, fitted_on=f"{len(studies)} studies of {cohort}").save(weights_dir / "nyul_landmarks.json")
+        save_landmarks(lm, weights_dir / "nyul_landmarks.json", extra={"fitted_on": f"{len(studies)} studies of {cohort}"})
     n_src = pd.Series([d.box_source for s in studies for d in s.discs]).value_counts().to_dict()
     card = ClassifierCard(
         command="python -m modic_core.train.classifier " + " ".join(argv),
         normalization=method,
         data=ClassifierData(cohort=cohort, n_studies=len(studies), n_discs=int(sum(len(s.discs) for s in studies)),
                             box_source_counts={str(k): int(v) for k, v in n_src.items()}, excluded=excluded),
-        config=replace(cfg, model=model.config.to_dict()),
+        config=cfg.replace(model=model.config.to_dict()),
         weights=path.name, sha256=sha256_file(path), size_bytes=path.stat().st_size,
         cross_validation=cv_metrics(cv) if cv is not None else None,
         calibration=calibration,
@@ -477,12 +475,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--limit", type=int, default=0)
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     set_threads()
     cfg = config_from_args(args)
     runs = Path(args.runs)
     studies, excluded = prepare_cohort(args.cohort, use_detector=not args.no_detector, cache_path=runs / "detector_boxes.json", limit=args.limit)
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
-    save_json(folds, runs / "folds.json")
+    write_json_atomic(folds, runs / "folds.json")
     cache = NormCache()
     t0 = time.time()
     cv = run_method(args.normalization, studies, folds=folds, cfg=cfg, out_dir=runs / args.normalization, cache=cache)

@@ -1,7 +1,6 @@
 """Shared training utilities: seeding, patient-level folds, checkpoints, file hashes."""
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -18,7 +17,7 @@ from modic_core.classification.model import ClassifierConfig
 from modic_core.datasets.cohort import AUX_GRADINGS
 from modic_core.detection.model import DetectorConfig
 
-__all__ = ["seed_everything", "patient_folds", "sha256_file", "save_json", "atomic_torch_save", "set_threads"]
+__all__ = ["seed_everything", "patient_folds", "sha256_file", "atomic_torch_save", "set_threads"]
 
 
 def seed_everything(seed: int) -> None:
@@ -55,26 +54,6 @@ def patient_folds(
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = [sorted({ids[i] for i in test}) for _, test in splitter.split(np.zeros((len(ids), 1)), y, groups=ids)]
     return folds
-
-
-def save_json(obj: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # unique: parallel runs may write the same file
-    tmp.write_text(json.dumps(obj, indent=2, default=_default))
-    tmp.replace(path)
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:

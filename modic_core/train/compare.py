@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from modic_core.schema import ClassificationReport, ClassifierTrainingConfig, MethodComparison, NormalizationComparison, PairedDiff
+from modic_core.schema import ClassificationReport, ClassifierTrainingConfig, MethodComparison, NormalizationComparison
 from modic_core.evaluation.method_choice import DEFAULT_RULE, REFERENCE, choose_default
 from modic_core.train.classifier import (
     NormCache,
@@ -36,12 +36,18 @@ from modic_core.train.classifier import (
     scanner_breakdowns,
     train_final,
 )
-from modic_core.train.common import save_json, set_threads
+from modic_core.schema import write_json_atomic
+from modic_core.train.common import set_threads
+
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
 from modic_core.evaluation.metrics import paired_bootstrap
 from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.schema import ClassifierCard, sha256_file
 
 __all__ = ["compare_methods", "summarize", "main"]
+
+LOGGER = get_logger(__name__)
 
 PAIRED_METRICS = ("balanced_accuracy", "mc0_vs_mc2_balanced_accuracy", "macro_f1", "weighted_f1", "cohen_kappa")
 
@@ -66,8 +72,7 @@ def summarize(cvs: dict[str, pd.DataFrame], *, n_boot: int = 1000, meta: dict | 
             if list(zip(r.study_id, r.level)) == list(zip(cv.study_id, cv.level)):
                 _, yr, prr = _y(r)
                 paired = {
-                    m: PairedDiff.from_dict(paired_bootstrap(yt, yp, yr, cv["study_id"].tolist(), metric=m, proba_a=pr,
-                                                             proba_b=prr, n_boot=n_boot))
+                    m: paired_bootstrap(yt, yp, yr, cv["study_id"].tolist(), metric=m, proba_a=pr, proba_b=prr, n_boot=n_boot)
                     for m in PAIRED_METRICS
                 }
         groups = scanner_breakdowns(cv)
@@ -168,7 +173,7 @@ def compare_methods(args) -> NormalizationComparison:
     runs = Path(args.runs)
     studies, excluded = prepare_cohort(args.cohort, cache_path=runs / "detector_boxes.json")
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
-    save_json(folds, runs / "folds.json")
+    write_json_atomic(folds, runs / "folds.json")
     cvs, minutes = {}, {}
     for m in methods:
         t0 = time.time()
@@ -184,7 +189,7 @@ def compare_methods(args) -> NormalizationComparison:
         elif not args.skip_final:
             attach_calibration(Path(args.weights), m, cvs[m])
         minutes[m] = round((time.time() - t0) / 60, 1)
-        print(f"{m}: done in {minutes[m]} min", flush=True)
+        LOGGER.info("%s: done in %s min", m, minutes[m])
     doc = summarize(cvs, n_boot=args.n_boot, meta={
         "command": "python -m modic_core.train.compare " + " ".join(sys.argv[1:]),
         "cohort": str(args.cohort), "config": cfg, "folds": folds, "excluded_discs": excluded, "minutes_per_method": minutes,
@@ -203,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-final", action="store_true")
     ap.add_argument("--retrain-final", action="store_true")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     set_threads()
     doc = compare_methods(args)
     print(comparison_table(doc).to_string(index=False))

@@ -250,7 +250,7 @@ def compare_variant(ref: pd.DataFrame, var: pd.DataFrame, *, score: str, coverag
         out = {"singleton_share": vs[ix].mean() - rs[ix].mean(), "coverage": vc[ix].mean() - rc[ix].mean()}
         a, b = rs[ix], vs[ix]
         out["singleton_accuracy"] = (vc[ix][b].mean() if b.any() else np.nan) - (rc[ix][a].mean() if a.any() else np.nan)
-        v, r = (mc0_vs_mc2_balanced_accuracy(y[ix], proba=z[ix])["value"] for z in (vz, rz))  # MC0 vs MC2 by the larger logit
+        v, r = (mc0_vs_mc2_balanced_accuracy(y[ix], proba=z[ix]).value for z in (vz, rz))  # MC0 vs MC2 by the larger logit
         out["mc0_vs_mc2"] = (np.nan if v is None else v) - (np.nan if r is None else r)
         return out
 

@@ -40,7 +40,12 @@ from modic_core.train.classifier import (
 )
 from modic_core.train.common import set_threads
 
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["GROUPINGS", "main", "shift_predictions"]
+
+LOGGER = get_logger(__name__)
 
 #: grouping name -> the study's group
 GROUPINGS = {
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--groupings", default="manufacturer,field_strength")
     ap.add_argument("--out-dir", default="runs/conformal_shift")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     set_threads()
     cfg = config_from_args(args)
     studies, _ = prepare_cohort(args.cohort, use_detector=True, cache_path=Path(args.runs) / "detector_boxes.json")
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         for g in groups:
             frames.append(shift_predictions(studies, grouping=grouping, source=g, cfg=cfg, seed=cfg.seed,
                                             out_dir=Path(args.out_dir), cache=cache))
-            print(f"{grouping} {g}: done ({(time.time() - t0) / 60:.1f} min)", flush=True)
+            LOGGER.info("%s %s: done (%.1f min)", grouping, g, (time.time() - t0) / 60)
     out = Path(args.weights) / SHIFT_FILE
     df = pd.concat(frames, ignore_index=True)
     df.attrs["command"] = "python -m modic_core.train.conformal_shift " + " ".join(argv)

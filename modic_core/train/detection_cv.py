@@ -17,7 +17,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -28,8 +27,8 @@ from modic_core.datasets.cohort import iter_cohort
 from modic_core.detection.infer import Detector
 from modic_core.detection.model import DetectorConfig, build_detector
 from modic_core.evaluation.metrics import match_boxes, detection_report
-from modic_core.schema import DetectionCV, DetectorCard
-from modic_core.train.common import save_json, set_threads
+from modic_core.schema import DetectionCV, DetectorCard, write_json_atomic
+from modic_core.train.common import set_threads
 from modic_core.train.detector_samples import load_detector_samples
 
 __all__ = ["DEFAULT_THRESHOLD", "false_positive_locations", "main", "out_of_fold_predictions", "named_regions", "prediction_regions", "summarize_detector_cv"]
@@ -110,7 +109,7 @@ def summarize_detector_cv(preds: Sequence[dict], *, thresholds: Sequence[float] 
         for t in thresholds:
             gt, pr = _records(preds, t, seq)
             rep = detection_report(gt, pr, n_boot=n_boot)
-            rep.pop("per_gt", None)
+            rep.per_gt = None  # per box: not kept in the card
             out["by_sequence"][seq][f"{t:g}"] = rep
     out["false_positive_locations_at_default_threshold"] = false_positive_locations(preds)
     return out
@@ -149,6 +148,7 @@ def out_of_fold_predictions(*, runs: Path, cohort: Path, folds: Sequence[Sequenc
 
 
 def main(argv: list[str] | None = None) -> int:
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", required=True, type=Path, help="folder with fold{k}/ckpt.pt (k = 0 .. n_folds-1)")
     ap.add_argument("--cohort", required=True, type=Path)
@@ -157,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     set_threads()
     card = DetectorCard.load(args.weights / "detector.json")
     preds = out_of_fold_predictions(runs=args.runs, cohort=args.cohort, folds=card.folds)
-    save_json(preds, args.weights / "detector_cv_predictions.json")
+    write_json_atomic(preds, args.weights / "detector_cv_predictions.json")
     command = "python -m modic_core.train.detection_cv " + " ".join(argv if argv is not None else sys.argv[1:])
-    card = replace(card, cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)), rescored_by=command)
+    card = card.replace(cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)), rescored_by=command)
     card.save(args.weights / "detector.json")
     print(json.dumps(card.cross_validation.to_dict()["false_positive_locations_at_default_threshold"]), flush=True)
     print(f"re-ran {len(preds)} held-out images of {len(card.folds)} folds into {args.weights / 'detector.json'}", flush=True)

@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import replace
 from pathlib import Path
 import json
-from dataclasses import replace as dc_replace
 
 import numpy as np
 import torch
@@ -28,13 +26,18 @@ from tqdm import tqdm
 
 from modic_core.detection.boxes import TRAIN_ROTATION_DEG
 from modic_core.detection.model import build_detector
-from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig
-from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, save_json, seed_everything, set_threads, sha256_file
+from modic_core.schema import DetectionCV, DetectorCard, DetectorData, DetectorTrainingConfig, write_json_atomic
+from modic_core.train.common import detector_arch, atomic_torch_save, patient_folds, seed_everything, set_threads, sha256_file
 from modic_core.train.detection_cv import summarize_detector_cv
 from modic_core.train.detector_samples import DetectorSample, load_detector_samples, region_class  # also re-exported (__all__)
+
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
 from modic_core.datasets.cohort import iter_cohort
 
 __all__ = ["DetectorSample", "region_class", "load_detector_samples", "train_detector", "main"]
+
+LOGGER = get_logger(__name__)
 
 
 def _random_affine(img: torch.Tensor, boxes: torch.Tensor, rng: np.random.Generator):
@@ -155,7 +158,7 @@ def train_detector(
             sched.step()
             losses.append(float(loss))
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
-        print(f"[{desc}] epoch {epoch + 1}/{epochs} loss {np.mean(losses):.4f}", flush=True)
+        LOGGER.info("[%s] epoch %d/%d loss %.4f", desc, epoch + 1, epochs, np.mean(losses))
         atomic_torch_save(
             {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch + 1,
              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "config": arch.to_dict()},
@@ -196,9 +199,10 @@ def export_weights(model: torch.nn.Module, config, path: Path) -> None:
 
 def rescore(out: Path, argv: list[str]) -> int:
     """Re-score the saved held-out predictions with today's region filtering and level naming."""
+
     preds = json.loads((out / "detector_cv_predictions.json").read_text())
     card = DetectorCard.load(out / "detector.json")
-    card = dc_replace(card, cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)),
+    card = card.replace(cross_validation=DetectionCV.from_dict(summarize_detector_cv(preds)),
                       rescored_by="python -m modic_core.train.detector " + " ".join(argv))
     card.save(out / "detector.json")
     print(f"re-scored {len(preds)} held-out predictions into {out / 'detector.json'}", flush=True)
@@ -221,18 +225,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="only re-score the saved CV predictions (OUT/detector_cv_predictions.json) with the current "
                          "naming and filtering rules and update OUT/detector.json; no training")
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     if args.rescore:
         return rescore(Path(args.out), argv if argv is not None else sys.argv[1:])
     set_threads()
     studies = [s for s in iter_cohort(args.cohort) if s.has_boxes]
     if args.limit:
         studies = studies[: args.limit]
-    print(f"{len(studies)} studies with boxes", flush=True)
+    LOGGER.info("%d studies with boxes", len(studies))
     samples = load_detector_samples(studies)
     runs = Path(args.runs)
     out = Path(args.out)
-    cfg = replace(d, epochs=args.epochs, seed=args.seed, n_folds=args.cv)
-    cfg = replace(cfg, model=detector_arch(cfg).to_dict())
+    cfg = d.replace(epochs=args.epochs, seed=args.seed, n_folds=args.cv)
+    cfg = cfg.replace(model=detector_arch(cfg).to_dict())
     folds = patient_folds([s.study_id for s in studies], n_folds=cfg.n_folds, seed=cfg.seed) if cfg.n_folds else []
     command = "python -m modic_core.train.detector " + " ".join(argv if argv is not None else sys.argv[1:])
     wpath = out / "detector.pt"
@@ -275,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
             preds = predict_samples(model, te)
             for p in preds:
                 p["fold"] = k
-            save_json(preds, pred_path)
+            write_json_atomic(preds, pred_path)
         cv_preds.extend(preds)
     if cv_preds:
-        save_json(cv_preds, out / "detector_cv_predictions.json")
+        write_json_atomic(cv_preds, out / "detector_cv_predictions.json")
         if wpath.exists():
             write_report(cv_preds, pending=len(wanted) < len(folds))
     return 0

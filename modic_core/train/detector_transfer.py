@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,8 +32,8 @@ import numpy as np
 from modic_core.datasets.cohort import iter_cohort
 from modic_core.detection.levels import name_regions, ANCHOR_SURE
 from modic_core.evaluation.metrics import match_boxes
-from modic_core.schema import DetectorCard, DetectorTrainingConfig, DetectorTransfer
-from modic_core.train.common import detector_arch, save_json, set_threads
+from modic_core.schema import DetectorCard, DetectorTrainingConfig, DetectorTransfer, write_json_atomic
+from modic_core.train.common import detector_arch, set_threads
 from modic_core.train.detection_cv import named_regions, prediction_regions, false_positive_locations, summarize_detector_cv, out_of_fold_predictions
 from modic_core.train.detector import load_detector_samples, train_detector
 
@@ -88,8 +87,8 @@ def score_group(preds: Sequence[dict], *, n_boot: int = 1000) -> dict[str, Any]:
         fp = false_positive_locations(ps)
         out[seq] = {
             "images": len(ps),
-            "iou_ge_0.7": det["share_gt_iou_ge_0.7"]["display"],
-            "names_right": det["level_accuracy"]["display"],
+            "iou_ge_0.7": det.share_gt_iou_ge_07.display,
+            "names_right": det.level_accuracy.display,
             "fp_in_column_per_image": round(fp["within_graded_column"] / max(len(ps), 1), 3),
             "images_with_l5s1": len(l5),
             "l5s1_found": sum(x["found"] for x in l5),
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         old = DetectorTransfer.load(args.out)
         preds = json.loads(shipped.read_text())
         cv_preds = json.loads((args.weights / "detector_cv_predictions.json").read_text())
-        doc = replace(old, groups=_groups(old.makers, old.folds, preds, cv_preds, n_studies=sum(map(len, old.folds)), n_boot=args.n_boot),
+        doc = old.replace(groups=_groups(old.makers, old.folds, preds, cv_preds, n_studies=sum(map(len, old.folds)), n_boot=args.n_boot),
                       rescored_by="python -m modic_core.train.detector_transfer " + " ".join(argv if argv is not None else sys.argv[1:]))
         doc.save(args.out)
         print(json.dumps(doc.to_dict()["groups"], indent=1), flush=True)
@@ -152,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(makers) < 2:
         raise SystemExit(f"the boxed studies of {args.cohort} come from one maker ({makers}): nothing to leave out")
     folds = [sorted(by_maker[m]) for m in makers]
-    cfg = replace(DetectorTrainingConfig(), epochs=args.epochs, seed=args.seed, n_folds=len(folds))
+    cfg = DetectorTrainingConfig().replace(epochs=args.epochs, seed=args.seed, n_folds=len(folds))
     samples = load_detector_samples(studies)
     for k, test in enumerate(folds):
         run = args.runs / f"fold{k}"
@@ -162,13 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         train_detector(train, cfg=cfg, run_dir=run, seed=cfg.seed + 1 + k, desc=f"without {makers[k]}")
         (run / "done").write_text("ok")
     preds = out_of_fold_predictions(runs=args.runs, cohort=args.cohort, folds=folds)
-    save_json(preds, shipped)
+    write_json_atomic(preds, shipped)
     cv_preds = json.loads((args.weights / "detector_cv_predictions.json").read_text())
     card = DetectorCard.load(args.weights / "detector.json")
     groups = _groups(makers, folds, preds, cv_preds, n_studies=len(studies), n_boot=args.n_boot)
     doc = DetectorTransfer(
         command="python -m modic_core.train.detector_transfer " + " ".join(argv if argv is not None else sys.argv[1:]),
-        config=replace(cfg, model=detector_arch(cfg).to_dict()),
+        config=cfg.replace(model=detector_arch(cfg).to_dict()),
         five_fold_cv_train_studies=len(studies) - int(np.mean([len(f) for f in card.folds])),
         makers=makers, folds=folds, groups=groups,
     )

@@ -48,13 +48,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from modic_core.schema import CurvePoint, Estimate, GradingExperiments, LearningCurve, PairedDiff
+from modic_core.schema import CurvePoint, Estimate, GradingExperiments, LearningCurve, PairedDiff, VariantScore
 from modic_core.train.classifier import (
     NormCache,
     _tensors,
@@ -102,16 +101,16 @@ def _variants(text: str) -> list[str]:
 
 def merge_results(old: GradingExperiments, new: GradingExperiments, *, tol: float = 1e-12) -> GradingExperiments:
     """``old`` with ``new``'s variants written in (``new``'s ``single`` must equal ``old``'s: same CV reproduced)."""
-    a, b = old.results.get("single", {}), new.results["single"]
-    if not a or any(abs(a[k] - b[k]) > tol for k in ("mc0_vs_mc2_balanced_accuracy", "ci_low", "ci_high", "ece_uncalibrated")):
-        raise SystemExit(f"--merge: this run's single model ({b['mc0_vs_mc2_balanced_accuracy']:.6f}) does not reproduce the stored "
-                         f"one ({a.get('mc0_vs_mc2_balanced_accuracy')}); write a separate --json instead")
+    a, b = old.results.get("single"), new.results["single"]
+    if a is None or not _same_scores(a, b, tol=tol):
+        raise SystemExit(f"--merge: this run's single model ({b.mc0_vs_mc2_balanced_accuracy:.6f}) does not reproduce the stored "
+                         f"one ({a and a.mc0_vs_mc2_balanced_accuracy}); write a separate --json instead")
     if (old.method, old.n_discs, old.n_patients) != (new.method, new.n_discs, new.n_patients):
         raise SystemExit("--merge: a different method or cohort than the stored results")
     results = {**old.results, **{k: v for k, v in new.results.items() if k != "single"}}
-    adopted = [v for v in results if v != "single" and results[v].get("diff_ci_low") is not None and results[v]["diff_ci_low"] > 0]
+    adopted = [v for v in results if v != "single" and results[v].diff_ci_low is not None and results[v].diff_ci_low > 0]
     not_tried = [t for t in old.not_tried if not (t == MULTITASK_NOT_RUN and "multitask" in new.results)]
-    return replace(old, results=results, adopted=adopted, not_tried=not_tried, merged_commands=[*old.merged_commands, new.command],
+    return old.replace(results=results, adopted=adopted, not_tried=not_tried, merged_commands=[*old.merged_commands, new.command],
                    aux_weight=new.aux_weight if new.aux_weight is not None else old.aux_weight,
                    minutes=round(old.minutes + new.minutes, 1))
 
@@ -121,17 +120,22 @@ def _strata(sd) -> str:
     return f"{scanner_group(sd.manufacturer)}|{int(any(d.modic in (1, 2) for d in sd.discs))}"
 
 
-def _reference(json_path: Path, row: dict) -> str:
+def _same_scores(a: VariantScore, b: VariantScore, *, tol: float = 1e-12) -> bool:
+    """Whether two variants' balanced accuracy, its CI and the ECE agree within ``tol``."""
+    keys = ("mc0_vs_mc2_balanced_accuracy", "ci_low", "ci_high", "ece_uncalibrated")
+    return all(abs(getattr(a, k) - getattr(b, k)) <= tol for k in keys)
+
+
+def _reference(json_path: Path, row: VariantScore) -> str:
     """Whether ``row`` (the 1.0 point) reproduces the stored ``single`` of ``weights/grading_experiments.json``."""
     ref_path = json_path.parent / "grading_experiments.json"
     if not ref_path.is_file():
         return f"{ref_path}: not found, the 1.0 point was not checked"
-    ref = GradingExperiments.load(ref_path).results.get("single") or {}
-    keys = ("mc0_vs_mc2_balanced_accuracy", "ci_low", "ci_high", "ece_uncalibrated")
-    if ref and all(abs(ref[k] - row[k]) <= 1e-12 for k in keys):
-        return f"the 1.0 point reproduces the single model of {ref_path.name} exactly ({row['mc0_vs_mc2_balanced_accuracy']:.4f})"
-    return (f"the 1.0 point ({row['mc0_vs_mc2_balanced_accuracy']:.4f}) differs from the single model of {ref_path.name} "
-            f"({ref.get('mc0_vs_mc2_balanced_accuracy')})")
+    ref = GradingExperiments.load(ref_path).results.get("single")
+    if ref is not None and _same_scores(ref, row):
+        return f"the 1.0 point reproduces the single model of {ref_path.name} exactly ({row.mc0_vs_mc2_balanced_accuracy:.4f})"
+    return (f"the 1.0 point ({row.mc0_vs_mc2_balanced_accuracy:.4f}) differs from the single model of {ref_path.name} "
+            f"({ref and ref.mc0_vs_mc2_balanced_accuracy})")
 
 
 def run_learning_curve(args: argparse.Namespace, *, fractions: list[float], command: str, json_path: Path) -> int:
@@ -188,22 +192,22 @@ def run_learning_curve(args: argparse.Namespace, *, fractions: list[float], comm
         r = sc["rows"][f]
         diff = None
         if f != 1.0:
-            diff = PairedDiff(metric="mc0_vs_mc2_balanced_accuracy", value_a=r["mc0_vs_mc2_balanced_accuracy"],
-                              value_b=sc["rows"][1.0]["mc0_vs_mc2_balanced_accuracy"], diff=r["diff_to_single"],
-                              ci_low=r["diff_ci_low"], ci_high=r["diff_ci_high"])
+            diff = PairedDiff(metric="mc0_vs_mc2_balanced_accuracy", value_a=r.mc0_vs_mc2_balanced_accuracy,
+                              value_b=sc["rows"][1.0].mc0_vs_mc2_balanced_accuracy, diff=r.diff_to_single,
+                              ci_low=r.diff_ci_low, ci_high=r.diff_ci_high)
         points.append(CurvePoint(fraction=f, n_train_patients=n_pat[f], n_train_discs=n_disc[f],
-                                 mc0_vs_mc2=Estimate(value=r["mc0_vs_mc2_balanced_accuracy"], ci_low=r["ci_low"], ci_high=r["ci_high"]),
-                                 mc0_mc2_called_mc1=r["mc0_mc2_called_mc1"], diff_to_full=diff,
+                                 mc0_vs_mc2=Estimate(value=r.mc0_vs_mc2_balanced_accuracy, ci_low=r.ci_low, ci_high=r.ci_high),
+                                 mc0_mc2_called_mc1=r.mc0_mc2_called_mc1, diff_to_full=diff,
                                  ba_by_draw=spread["ba"][f] if draws > 1 else []))
     half = sc["full_vs_half"]
     full = sc["rows"][1.0]
     doc = LearningCurve(
         command=command, method=args.method, seed=cfg.seed, n_discs=int(len(y)), n_patients=len(set(pats)),
         subset_rule=SUBSET_RULE, points=points,
-        full_vs_half=None if half is None else PairedDiff.from_dict(half),
-        slope_per_doubling=None if sc["slope"] is None else Estimate.from_dict(sc["slope"]),
+        full_vs_half=half,
+        slope_per_doubling=sc["slope"],
         fit_at_full=sc["fit_at_full"],
-        extrapolation=extrapolation_text(sc["slope"], ba_full=full["mc0_vs_mc2_balanced_accuracy"], fit_at_full=sc["fit_at_full"]),
+        extrapolation=extrapolation_text(sc["slope"], ba_full=full.mc0_vs_mc2_balanced_accuracy, fit_at_full=sc["fit_at_full"]),
         reference=_reference(json_path, full), minutes=round((time.time() - t0) / 60, 1), draws=draws,
         slope_by_draw=spread["slope"] if draws > 1 else [], full_vs_half_by_draw=spread["full_vs_half"] if draws > 1 else [],
     )
@@ -249,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     set_threads()
     t0 = time.time()
     cfg = config_from_args(args)
-    cfg_mt = replace(cfg, aux_weight=AUX_WEIGHT)  # classifier_arch adds the aux heads
+    cfg_mt = cfg.replace(aux_weight=AUX_WEIGHT)  # classifier_arch adds the aux heads
     spec = crop_spec(cfg)
     studies, _ = prepare_cohort(args.cohort, cache_path=Path(args.runs) / "detector_boxes.json")
     folds = default_folds(studies, n_folds=cfg.n_folds, seed=cfg.seed)
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     y = np.concatenate(ys)
     probs = {v: np.concatenate(acc[v]) for v in variants}
     results = score_variants(y, pats, probs, n_boot=args.n_boot)
-    adopted = [v for v, r in results.items() if v != "single" and r.get("diff_ci_low") is not None and r["diff_ci_low"] > 0]
+    adopted = [v for v, r in results.items() if v != "single" and r.diff_ci_low is not None and r.diff_ci_low > 0]
     doc = GradingExperiments(
         command=command,
         method=args.method, seeds=args.seeds, n_discs=int(len(y)), n_patients=len(set(pats)), results=results,

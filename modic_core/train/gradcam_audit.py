@@ -38,6 +38,8 @@ from modic_core.classification.crops import CropSpec, extract_crops
 from modic_core.classification.gradcam import VARIANTS, cam_maps
 from modic_core.errors import InputError
 from modic_core.schema import CamScale, CamShareRow, Estimate, GradcamAudit
+
+from modic_core.logs import configure_logging, get_logger
 from modic_core import settings
 from modic_core.analysis.analyze import models_available
 from modic_core.classification import load_classifier
@@ -47,6 +49,8 @@ from modic_core.normalization.methods import normalize, NORMALIZATIONS
 from modic_core.train.common import set_threads
 
 __all__ = ["RULE", "Disc", "choose_variant", "main", "share_rows"]
+
+LOGGER = get_logger(__name__)
 
 RULE = ("On the app's default method, the variant with the highest share of real MC2 discs whose map is denser in the two "
         "marrow bands than in the disc band (mean value per pixel, explaining the predicted class as the app does; per pixel "
@@ -178,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     set_threads()
     t0 = time.time()
 
     def log(msg: str) -> None:
-        print(f"[gradcam_audit {time.time() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+        LOGGER.info("[gradcam_audit %6.0f s] %s", time.time() - t0, msg)
 
     try:
         installed = models_available(args.weights)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from modic_core.schema import Estimate
 from modic_core.train.variant_scores import score_variants
 from modic_core.evaluation.metrics import bootstrap_ci, mc0_vs_mc2_balanced_accuracy, paired_bootstrap
 
@@ -93,9 +94,9 @@ def score_curve(y: np.ndarray, patients: list[str], probs: dict[float, np.ndarra
     slope = fit_full = None
     if len(fr) >= 2:
         def stat(idx):
-            return _slope(log_n, [mc0_vs_mc2_balanced_accuracy(y[idx], proba=probs[f][idx])["value"] for f in fr])
+            return _slope(log_n, [mc0_vs_mc2_balanced_accuracy(y[idx], proba=probs[f][idx]).value for f in fr])
         slope = bootstrap_ci(stat, len(y), patients, n_boot=n_boot, seed=0)
-        b, a = np.polyfit(log_n, [rows[f]["mc0_vs_mc2_balanced_accuracy"] for f in fr], 1)
+        b, a = np.polyfit(log_n, [rows[f].mc0_vs_mc2_balanced_accuracy for f in fr], 1)
         fit_full = float(a + b * log_n[-1])
     return {"rows": rows, "full_vs_half": half, "slope": slope, "fit_at_full": fit_full}
 
@@ -104,17 +105,17 @@ def draw_spread(y: np.ndarray, by_draw: list[dict[float, np.ndarray]], train_dis
     """Point estimates of each subset draw (no bootstrap): ``{"ba": fraction -> [BA of draw 0, 1, ...], "slope":
     [slope per doubling of each draw], "full_vs_half": [BA(1.0) - BA(0.5) of each draw] (empty without 0.5)}``."""
     fr = sorted(by_draw[0])
-    ba = {f: [mc0_vs_mc2_balanced_accuracy(y, proba=p[f])["value"] for p in by_draw] for f in fr}
+    ba = {f: [mc0_vs_mc2_balanced_accuracy(y, proba=p[f]).value for p in by_draw] for f in fr}
     slope = [_slope(np.log2([n[f] for f in fr]), [ba[f][d] for f in fr]) for d, n in enumerate(train_discs)] if len(fr) > 1 else []
     half = [ba[1.0][d] - ba[0.5][d] for d in range(len(by_draw))] if 0.5 in ba and 1.0 in ba else []
     return {"ba": ba, "slope": slope, "full_vs_half": half}
 
 
-def extrapolation_text(slope: dict | None, *, ba_full: float, fit_at_full: float | None, target: float = 0.80) -> str:
+def extrapolation_text(slope: Estimate | None, *, ba_full: float, fit_at_full: float | None, target: float = 0.80) -> str:
     """One honest sentence on what more data of the same kind would give, from the fitted slope per doubling."""
-    if not slope or slope.get("value") is None or fit_at_full is None:
+    if slope is None or slope.value is None or fit_at_full is None:
         return "No extrapolation: fewer than two fractions."
-    b, lo, hi = slope["value"], slope.get("ci_low"), slope.get("ci_high")
+    b, lo, hi = slope.value, slope.ci_low, slope.ci_high
     ci = "" if lo is None else f" (95 % CI {lo:+.3f} to {hi:+.3f}; held-out patients resampled, the spread between subset draws is not in it)"
     head = (f"Measured: MC0-vs-MC2 balanced accuracy changes by {b:+.3f} per doubling of the training set{ci}; "
             f"at the full training set it is {ba_full:.3f} (log-linear fit {fit_at_full:.3f}). ")

@@ -38,6 +38,9 @@ from modic_core.normalization import intensity_shift as shift
 from modic_core.normalization.methods import NORMALIZATIONS, foreground_mask, normalize
 from modic_core.schema import Estimate, RobustnessCheck, RobustnessRow
 from modic_core.volume import Volume
+
+from modic_core import settings
+from modic_core.logs import configure_logging, get_logger
 from modic_core.classification import load_classifier
 from modic_core.datasets.cohort import iter_cohort, read_cohort_tables
 from modic_core.datasets.synthetic import make_phantom
@@ -48,6 +51,8 @@ from modic_core.train.common import set_threads
 
 __all__ = ["TRANSFORMS", "Region", "agreement_estimate", "below_target", "grade", "graded_rows", "main", "phantom_cases",
            "summary_notes"]
+
+LOGGER = get_logger(__name__)
 
 TARGET = 0.90
 SLAB_HALF = 1  # as modic_core.analysis: a D = 1 model grades the centre slice +-1 (within the region's slab) and averages
@@ -320,12 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-boot", type=int, default=1000)
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     set_threads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(torch_threads())  # N4 (n4_zscore) with the same thread count
     t0 = time.time()
 
     def log(msg: str) -> None:
-        print(f"[robustness {time.time() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+        LOGGER.info("[robustness %6.0f s] %s", time.time() - t0, msg)
 
     wd = args.weights
     classifiers = {m: load_classifier(m, weights_dir=wd) for m in args.methods.split(",") if m}

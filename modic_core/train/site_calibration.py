@@ -32,7 +32,11 @@ from modic_core.datasets.cohort import iter_cohort
 from modic_core.errors import InputError
 from modic_core.schema import ClassifierCard
 
+from modic_core.logs import configure_logging, get_logger
+
 __all__ = ["site_scores", "write_site_weights", "main"]
+
+LOGGER = get_logger(__name__)
 
 #: Fewest labelled MC0 and MC2 levels each for a site calibration (a 90 % quantile needs at least 9; 20 keeps it stable).
 MIN_PER_GRADE = 20
@@ -49,7 +53,7 @@ def site_scores(cohort: str | Path, *, normalization: str, threshold: float) -> 
         try:
             report = analyze(cs.load(), normalization, threshold, gradcam=False)
         except (InputError, OSError) as exc:
-            print(f"study {cs.study_id}: skipped ({exc})", file=sys.stderr)
+            LOGGER.warning("study %s: skipped (%s)", cs.study_id, exc)
             continue
         for lv in report.levels:
             if lv.graded and lv.level in labels:
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--min-per-grade", type=int, default=MIN_PER_GRADE)
     args = ap.parse_args(argv)
+    configure_logging(debug=settings.debug())
     normalization = args.normalization or settings.default_normalization()
     threshold = settings.default_threshold() if args.threshold is None else args.threshold
     weights = settings.weights_dir()  # the installed weights (MODIC_WEIGHTS_DIR): the ones the analysis runs

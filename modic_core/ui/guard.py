@@ -17,23 +17,19 @@ page switches) derives from ``BaseException`` and passes through untouched.
 """
 from __future__ import annotations
 
-import logging
-import traceback
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from modic_core.errors import InputError
+from modic_core import logs
+from modic_core.logs import get_logger
 from modic_core.export.style import GENERIC_ERROR
 from modic_core.text import markdown_inert
 
 __all__ = ["Outcome", "failure_location", "guarded", "safe_call", "log_unexpected", "LOGGER"]
 
-LOGGER = logging.getLogger("modic_core.app")
-_ROOT = Path(__file__).resolve().parents[2]  # the checkout: modic_core/, pages/, app.py
-_OWN = ("modic_core", "pages", "app")
-MAX_FRAMES = 3
+LOGGER = get_logger("modic_core.app")
 
 
 @dataclass
@@ -46,40 +42,10 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _module_of(filename: str) -> tuple[str, bool]:
-    """Dotted module name of a source file and whether it is the product's own code."""
-    path = Path(filename)
-    try:
-        rel = path.resolve().relative_to(_ROOT)
-    except (ValueError, OSError):
-        rel = None
-    if rel is not None and rel.parts and (rel.parts[0] in _OWN[:2] or rel.name == "app.py"):
-        return ".".join(rel.with_suffix("").parts), True
-    parts = path.with_suffix("").parts
-    if "site-packages" in parts:  # a library: its top-level package is enough
-        return parts[parts.index("site-packages") + 1], False
-    return path.stem, False
-
-
 def failure_location(exc: BaseException) -> str:
-    """Where ``exc`` was raised, without any data: ``"modic_core.x:func:12 <- pages.y:<module>:40 (in numpy)"``.
-
-    The innermost :data:`MAX_FRAMES` frames of the product's own code, innermost first, and the
-    package of the innermost frame when that is a library. Only file, function names and line
-    numbers: no message, no arguments, no source text.
-    """
-    frames = traceback.extract_tb(exc.__traceback__)
-    own, outside = [], None
-    for fr in reversed(frames):
-        module, mine = _module_of(fr.filename)
-        if module == __name__:  # the guard's own frames (the ``yield`` of guarded) say nothing
-            continue
-        if mine:
-            own.append(f"{module}:{fr.name}:{fr.lineno}")
-        elif not own and outside is None:
-            outside = module
-    text = " <- ".join(own[:MAX_FRAMES]) or "outside the product's code"
-    return f"{text} (in {outside})" if outside else text
+    """Where ``exc`` was raised (:func:`modic_core.logs.failure_location`), the guard's own frames
+    (the ``yield`` of :func:`guarded`) left out: they say nothing."""
+    return logs.failure_location(exc, skip=(__name__,))
 
 
 def log_unexpected(exc: BaseException, what: str) -> None:

@@ -1,45 +1,31 @@
-"""Per-session state of the dashboard: hashed study IDs, the analysis store, the models' status.
+"""Per-session state of the dashboard: the analysis store and the models' status.
 
 One analysis object (a :class:`~modic_core.analysis.analyze.StudyAnalysis`) is kept per study,
 keyed by its fingerprint (:func:`modic_core.analysis.cache.study_fingerprint`), in each browser
 session, so moving the threshold slider only re-filters the cached detections, and switching the
 normalization reruns only the classifier. The store is bounded in bytes (the studies' arrays and
-results it keeps alive); least recently used studies are dropped, the one on screen never.
+results it keeps alive, in the project's one byte-bounded LRU, :class:`~modic_core.analysis.cache.ByteLRU`);
+least recently used studies are dropped, the one on screen never.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections import OrderedDict
 from typing import Any, Callable
 
-from modic_core.analysis.cache import nbytes_of, study_fingerprint
+from modic_core.analysis.cache import ByteLRU
 from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.ui.backend import get_backend
 
 __all__ = [
     "AnalysisStore",
     "models_status",
-    "short_study_id",
     "device_label",
 ]
 
 
-def short_study_id(study, fingerprint: str | None = None) -> str:
-    """A short, one-way study identifier for display: 8 hex digits.
-
-    From the (already salted and hashed) DICOM StudyInstanceUID when there is one, else
-    from the pixel fingerprint. Never a name or an ID from the files.
-    """
-    sh = getattr(study.t1.meta, "study_hash", None)
-    if sh:
-        return hashlib.sha256(("modic-ui/" + str(sh)).encode()).hexdigest()[:8]
-    fp = fingerprint or study_fingerprint(study)
-    return hashlib.sha256(("modic-ui/" + fp).encode()).hexdigest()[:8]
-
-
 class AnalysisStore:
-    """LRU of analysis objects per study fingerprint, bounded in bytes (one store per browser session).
+    """Analysis objects per study fingerprint in a :class:`~modic_core.analysis.cache.ByteLRU`
+    (one store per browser session), bounded in bytes.
 
     ``factory(study, fingerprint=key)`` builds the analysis object. Sizes are measured with
     :func:`~modic_core.analysis.cache.nbytes_of` (a ``StudyAnalysis`` reports its study's arrays
@@ -50,46 +36,46 @@ class AnalysisStore:
 
     def __init__(self, factory: Callable[..., Any], *, max_bytes: int) -> None:
         self.factory = factory
-        self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._cache = ByteLRU(max_bytes, keep_newest=True)
         self._lock = threading.Lock()
+
+    @property
+    def max_bytes(self) -> int:
+        return self._cache.max_bytes
 
     def get(self, key: str, study) -> Any:
         """The analysis of ``study`` (fingerprint ``key``), built on first use; trims the store."""
         with self._lock:
-            analysis = self._items.get(key)
-            if analysis is not None:
-                self._items.move_to_end(key)
-                if getattr(analysis, "study", study) is not study and hasattr(analysis, "rebind"):
-                    analysis.rebind(study)  # same pixels: keep one copy of the arrays alive, not two
+            analysis = self._cache.get(key)
+            if analysis is not None and getattr(analysis, "study", study) is not study and hasattr(analysis, "rebind"):
+                analysis.rebind(study)  # same pixels: keep one copy of the arrays alive, not two
         if analysis is None:
-            analysis = self.factory(study, fingerprint=key)
-            with self._lock:
-                self._items[key] = analysis
-                self._items.move_to_end(key)
+            analysis = self._cache.put(key, self.factory(study, fingerprint=key), nbytes=0)  # measured by trim
         self.trim()
         return analysis
 
     def trim(self) -> None:
-        """Drop least recently used analyses while the total exceeds ``max_bytes`` (keeps the newest)."""
-        with self._lock:
-            while len(self._items) > 1 and self.nbytes > self.max_bytes:
-                self._items.popitem(last=False)
+        """Measure the analyses again and drop least recently used ones while the total exceeds
+        ``max_bytes`` (keeps the newest)."""
+        self._cache.trim(remeasure=True)
 
     @property
     def nbytes(self) -> int:
-        seen: set[int] = set()
-        return sum(nbytes_of(a, seen) for a in list(self._items.values()))
+        """Bytes the analyses keep alive, as measured at the last :meth:`get` or :meth:`trim`."""
+        return self._cache.nbytes
+
+    def keys(self) -> list[str]:
+        """Fingerprints held, least recently used first."""
+        return self._cache.keys()
 
     def __contains__(self, key: str) -> bool:
-        return key in self._items
+        return key in self._cache
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._cache)
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._cache.clear()
 
 
 def models_status(backend=None) -> dict[str, Any]:

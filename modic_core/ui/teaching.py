@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from modic_core.datasets.demo import match_truth
 from modic_core.datasets.synthetic import make_phantom
-from modic_core.evaluation.metrics import iou_matrix
+from modic_core.boxes import box_iou
 
 __all__ = [
     "TEACHING_LEVELS",
@@ -94,7 +94,7 @@ def match_level(levels: Sequence, box: Sequence[float], *, min_iou: float = 0.3)
     levels = list(levels)
     if not levels:
         return None
-    ious = iou_matrix(np.asarray([box], float), np.asarray([lv.box for lv in levels], float))[0]
+    ious = box_iou(np.asarray([box], float), np.asarray([lv.box for lv in levels], float))[0]
     best, best_iou = None, min_iou
     for lv, iou in zip(levels, ious):
         if iou >= best_iou:

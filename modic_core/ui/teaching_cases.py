@@ -273,7 +273,7 @@ _NOT_ON_SLICE = ("The grade belongs to the whole disc level of the 3D scan, but 
                  "8-bit slice (min-max stretched, about 6 % of its pixels at the maximum value).")
 _PHANTOM_OOD = ("The phantom is computer-generated (12-bit, no 8-bit stretch) and its normal T1 marrow is too bright "
                 "for the model: band z-score +0.66 to +0.80 against 0.00 for real MC0 discs. Regenerating the "
-                "phantom with real marrow brightness did not help either (README, \"What to expect, honestly\"): its "
+                "phantom with real marrow brightness did not help either (docs/limits.md): its "
                 "appearance is outside what the model learned from SPIDER slices.")
 
 CASES: tuple[TeachingCase, ...] = (

@@ -133,3 +133,29 @@ def test_shared_cache_serves_a_new_analysis_without_network_and_stays_in_budget(
     assert 0 < cache.nbytes <= cache.max_bytes
     dense = study.t1.array.nbytes
     assert all(lv.gradcam.nbytes < dense / 10 for lv in r1.levels)
+
+
+def test_byte_lru_keep_newest_and_remeasure():
+    """The dashboard's session store mode: the newest entry stays even over budget, and values that
+    grew after ``put`` are measured again by ``trim(remeasure=True)``, shared arrays counted once."""
+    cache = ByteLRU(max_bytes=1000, keep_newest=True)
+    shared = np.zeros(100, np.float32)  # 400 bytes held by both values below
+    a, b = [shared], [shared]
+    cache.put("a", a)
+    cache.put("b", b)
+    cache.trim(remeasure=True)
+    assert cache.keys() == ["a", "b"] and cache.nbytes == 400
+    b.append(np.zeros(200, np.float32))  # b grows by 800 bytes: 1200 in all, a goes
+    cache.trim()
+    assert cache.keys() == ["a", "b"]  # not re-measured: sizes as stored
+    cache.trim(remeasure=True)
+    assert cache.keys() == ["b"] and cache.nbytes == 1200  # over budget alone, but the newest
+    cache.put("huge", np.zeros(1000, np.float32))
+    assert cache.keys() == ["huge"] and cache.nbytes == 4000
+
+
+def test_the_session_store_is_a_byte_lru():
+    from modic_core.ui.session import AnalysisStore
+
+    store = AnalysisStore(lambda study, fingerprint=None: [np.zeros(10, np.float32)], max_bytes=100)
+    assert isinstance(store._cache, ByteLRU) and store._cache.keep_newest

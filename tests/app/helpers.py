@@ -76,9 +76,9 @@ def make_detector_card():
     from modic_core.schema import DetectionCV, DetectionReport, DetectorCard, DetectorData, DetectorTrainingConfig, Estimate
 
     rep = DetectionReport(n_images=2, n_gt=10, n_pred=11,
-                          mean_iou=Estimate(0.8, ci_low=0.7, ci_high=0.85, display="0.800 (95% CI 0.700-0.850)"),
-                          recall={"0.5": Estimate(0.9, display="0.900"), "0.7": Estimate(0.8, display="0.800")},
-                          fp_per_image=Estimate(0.5, display="0.500"), level_accuracy=Estimate(0.9, display="0.900"))
+                          mean_iou=Estimate(value=0.8, ci_low=0.7, ci_high=0.85, display="0.800 (95% CI 0.700-0.850)"),
+                          recall={"0.5": Estimate(value=0.9, display="0.900"), "0.7": Estimate(value=0.8, display="0.800")},
+                          fp_per_image=Estimate(value=0.5, display="0.500"), level_accuracy=Estimate(value=0.9, display="0.900"))
     return DetectorCard(
         command="python -m modic_core.train.detector --cv 2", data=DetectorData(cohort="made-up", n_studies=2,
                                                                                    images="mid-sagittal T1", study_ids=["1", "2"]),

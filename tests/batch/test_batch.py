@@ -37,7 +37,7 @@ def test_run_cohort_rows_progress_and_report(fake_factory):
     assert preds["prediction"].isin(["MC0", "MC1", "MC2"]).all()
     rep = run.report(n_boot=50)
     c = rep["classification"]
-    assert c["n_discs"] > 0 and rep["detection"] is not None
+    assert c.n_discs > 0 and rep["detection"] is not None
     assert set(rep["by_group"]) == {"manufacturer", "field_strength_t"}
 
 

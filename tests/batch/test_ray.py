@@ -5,7 +5,10 @@ One local Ray with 2 CPUs serves the module (started once, shut down at the end)
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +53,45 @@ def test_plans_that_cannot_run_are_refused_with_a_sentence(kwargs, match):
 
 
 needs_models = pytest.mark.skipif(not models_ready(), reason="shipped weights (weights/) not installed")
+
+
+def dying_analyzer(marker: Path, *, after_studies: int):
+    """A StudyAnalyzer whose first actor to finish ``after_studies`` studies kills its own process
+    (SIGKILL) in the middle of a batch, once per marker file: Ray must retry the batch on a new actor.
+
+    Made inside a function, so Ray's pickler ships the class by value to the workers (they need not
+    import the test suite)."""
+    from modic_core.batch.actors import StudyAnalyzer
+
+    class Dying(StudyAnalyzer):
+        n_done = 0
+
+        def analyse(self, cs, analysis):
+            outcome = super().analyse(cs, analysis)
+            self.n_done += 1
+            if self.n_done >= after_studies:
+                try:
+                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    return outcome
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return outcome
+
+    return Dying
+
+
+def stuck_analyzer(sleep_s: float):
+    """A StudyAnalyzer whose every call first sleeps ``sleep_s`` (a stuck worker, for the stall timeout)."""
+    from modic_core.batch.actors import StudyAnalyzer
+
+    class Stuck(StudyAnalyzer):
+        def __call__(self, batch):
+            time.sleep(sleep_s)
+            return super().__call__(batch)
+
+    return Stuck
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +202,7 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(ray_2cpu, small_co
     with open_cohort(small_cohort) as studies:
         sink = ResultSink(out, total=len(studies), engine="ray", flush_studies=1)
         run = run_ray(studies, sink=sink, normalization="zscore", threshold=0.5, batch_size=2,
-                      fault={"marker": str(marker), "after_studies": 1})
+                      analyzer=dying_analyzer(marker, after_studies=1))
     assert marker.is_file()  # an actor process did die (SIGKILL) in the middle of a batch
     assert run.counts == {"ok": 8}
     status = pd.read_csv(out.with_name("r.status.csv"), dtype=str, keep_default_na=False)
@@ -182,7 +224,7 @@ def test_a_stuck_pipeline_fails_with_a_message(ray_2cpu, small_cohort, tmp_path)
         sink = ResultSink(out, total=len(studies), engine="ray")
         with pytest.raises(PipelineStalled, match="made no progress for 6 s"):
             run_ray(studies, sink=sink, normalization="zscore", threshold=0.5, stall_timeout_s=6,
-                    fault={"sleep_s": 60})
+                    analyzer=stuck_analyzer(60))
     assert json.loads(out.with_name("r.progress.json").read_text())["state"] == "stalled"
 
 
@@ -210,3 +252,40 @@ def test_batch_scaling_figures_are_a_valid_document_and_say_what_was_measured(tm
     split = doc.cost_split_s["single_slice"]
     assert abs(split["total"] - sum(split[k] for k in ("read", "detect", "classify", "write"))) < 1e-3
     assert doc.projection["gpu_measured"] is False and (doc.gpu or "").startswith("not measured")
+
+
+def failing_analyzer():
+    """A StudyAnalyzer in whose process the detector's grid preparation raises, quoting a path and
+    header values (as :func:`tests.batch.test_study._fail_deep` does in this process)."""
+    from modic_core.batch.actors import StudyAnalyzer
+
+    class Failing(StudyAnalyzer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            from modic_core.detection import infer
+
+            def broken(*_a, **_k):
+                raise ValueError("cannot resample /data/Jane_Doe_JD-99421/t1/IM00001.dcm (PatientName=DOE^JANE, PatientID=JD-99421)")
+
+            infer.to_detector_grid = broken
+
+    return Failing
+
+
+@needs_models
+def test_a_deep_failure_in_an_actor_is_recorded_as_the_local_engine_records_it(ray_2cpu, tmp_path):
+    from modic_core.batch.ray_engine import run_ray
+    from modic_core.batch.local import open_cohort
+    from modic_core.batch.sink import ResultSink
+    from tests.batch.test_study import PHI, _phi_cohort
+
+    cohort = _phi_cohort(tmp_path / "cohort")
+    out = tmp_path / "r.csv"
+    with open_cohort(cohort) as studies:
+        run = run_ray(studies, sink=ResultSink(out, total=1, engine="ray"), normalization="zscore", threshold=0.5,
+                      analyzer=failing_analyzer())
+    assert run.counts == {"failed": 1}
+    msg = pd.read_csv(out.with_name("r.status.csv"), dtype=str, keep_default_na=False).loc[0, "message"]
+    assert msg.startswith("ValueError: cannot resample [path] (PatientName=[redacted], PatientID=[redacted]) "
+                          "(at modic_core.detection.infer:detect_many:")
+    assert not any(s in msg for s in PHI)

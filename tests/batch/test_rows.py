@@ -45,8 +45,13 @@ def test_level_rows_keep_only_prediction_columns_and_add_the_run_settings():
 
 
 def test_both_engines_use_the_one_public_module():
-    """The engines share these helpers; neither keeps a private copy (the old cycle went through them)."""
+    """The engines share one per-study step (batch.study.analyse_one), built on these helpers; neither
+    keeps a private copy (the old cycle went through them)."""
+    from modic_core.batch import study
+
+    for name in ("redact", "level_rows", "alignment_cell"):
+        assert getattr(study, name) is globals()[name]
     for module in (local, actors):
+        assert module.analyse_one is study.analyse_one
         for name in ("redact", "level_rows", "alignment_cell"):
-            assert getattr(module, name) is globals()[name]
-            assert not hasattr(module, f"_{name}")
+            assert not hasattr(module, f"_{name}") and not hasattr(module, name)

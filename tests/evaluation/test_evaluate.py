@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from modic_core.evaluation.evaluate import main
+from modic_core.schema import CohortMetrics
 
 LABELS = """study_id,level,ivd_label,modic,up_endplate,low_endplate,pfirrmann,disc_narrowing,x0,y0,x1,y1
 1,L5-S1,1,0,0,0,3,1,0,0,10,10
@@ -153,7 +154,7 @@ def test_study_ids_like_na_and_null_and_escaped_ids_are_matched(tmp_path):
     (tmp_path / "p.csv").write_text("study_id,level,prediction\nNA,L5-S1,MC0\nnull,L5-S1,MC2\nNone,L4-L5,MC2\n'=1+1,L4-L5,MC0\n")
     rep = evaluate_files(tmp_path / "p.csv", tmp_path / "l.csv", n_boot=0)
     assert rep["n_missing_predictions"] == 0 and rep["n_unlabelled_predictions"] == 0
-    assert rep["classification"]["n_discs"] == 4 and rep["classification"]["n_patients"] == 4
+    assert rep["classification"].n_discs == 4 and rep["classification"].n_patients == 4
 
 
 def test_not_graded_levels_count_as_missing_grades_but_keep_their_boxes(tmp_path):
@@ -170,8 +171,8 @@ def test_not_graded_levels_count_as_missing_grades_but_keep_their_boxes(tmp_path
     pred.to_csv(tmp_path / "p.csv", index=False)
     rep = evaluate(read_predictions(tmp_path / "p.csv"), read_labels(tmp_path / "l.csv"), n_boot=20)
     assert rep["n_not_graded"] == 1 and rep["n_missing_predictions"] == 1
-    assert rep["classification"]["n_discs"] == 2
-    assert rep["detection"]["recall"]["0.5"]["value"] == 1.0  # the ungraded level's box still counts as found
+    assert rep["classification"].n_discs == 2
+    assert rep["detection"].recall["0.5"].value == 1.0  # the ungraded level's box still counts as found
 
 
 def test_prediction_sets_are_scored_against_the_labels(tmp_path, capsys):
@@ -189,3 +190,5 @@ def test_prediction_sets_are_scored_against_the_labels(tmp_path, capsys):
     assert ps["singleton_share"]["value"] == pytest.approx(2 / 4) and ps["singleton_accuracy"]["value"] == pytest.approx(1 / 2)
     assert (ps["n_real_mc1"], ps["real_mc1_covered"]) == (1, 1)
     assert "Prediction sets (MC0/MC2 discs; sets made at 90 %)" in capsys.readouterr().out
+    typed = CohortMetrics.body_from_dict(json.loads(out.read_text())).prediction_sets  # a typed part of the document
+    assert typed.target_coverage == [0.9] and typed.coverage.value == pytest.approx(3 / 4) and typed.n_levels_with_sets == 5

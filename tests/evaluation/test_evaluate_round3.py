@@ -74,9 +74,9 @@ def test_identical_duplicate_labels_are_counted_once_with_a_note(files, capsys):
     once = evaluate_files(files / "predictions.csv", files / "labels.csv", n_boot=10)
     twice = evaluate_files(files / "predictions.csv", files / "dup.csv", n_boot=10)
     assert twice["n_duplicate_labels"] == 2 and once["n_duplicate_labels"] == 0
-    assert twice["classification"]["n_discs"] == once["classification"]["n_discs"] == 4
-    assert twice["classification"]["confusion_matrix"] == once["classification"]["confusion_matrix"]
-    assert twice["detection"]["n_gt"] == once["detection"]["n_gt"]
+    assert twice["classification"].n_discs == once["classification"].n_discs == 4
+    assert twice["classification"].confusion_matrix == once["classification"].confusion_matrix
+    assert twice["detection"].n_gt == once["detection"].n_gt
     assert main([str(files / "predictions.csv"), str(files / "dup.csv"), "--n-boot", "10"]) == 0
     assert "Note: 2 label rows repeated a disc with identical values and counted once." in capsys.readouterr().out
 

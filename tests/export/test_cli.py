@@ -47,18 +47,6 @@ def test_cli_bad_input_exits_with_a_sentence(tmp_path, capsys):
     assert "Unknown normalization" in capsys.readouterr().err
 
 
-def test_study_label_matches_the_dashboard():
-    from modic_core.datasets.demo import load_demo
-    from modic_core.analysis.cache import study_fingerprint
-    from modic_core.export.cli import study_label
-    from modic_core.ui.session import short_study_id
-
-    for name in ("phantom-dicom", "spider-104"):
-        s = load_demo(name)
-        fp = study_fingerprint(s)
-        assert study_label(s, fp) == short_study_id(s, fp)
-
-
 @needs_models
 def test_cli_shift_names_corrects_every_output(tmp_path, capsys):
     import json

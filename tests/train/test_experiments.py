@@ -16,8 +16,8 @@ def test_score_variants_reports_the_paired_difference_and_mc1_false_alarms():
     mc1 = single.copy()
     mc1[:20] = [0.1, 0.8, 0.1]  # 20 real MC0/MC2 discs called MC1
     out = score_variants(y, patients, {"single": single, "perfect": better, "mc1": mc1}, n_boot=200)
-    assert out["perfect"]["mc0_vs_mc2_balanced_accuracy"] == 1.0
-    assert out["perfect"]["diff_ci_low"] > 0  # a clearly better variant passes the adoption rule
-    assert out["mc1"]["mc0_mc2_called_mc1"] == 20 / n
-    assert "diff_to_single" not in out["single"]
-    assert out["single"]["ci_low"] < out["single"]["mc0_vs_mc2_balanced_accuracy"] < out["single"]["ci_high"]
+    assert out["perfect"].mc0_vs_mc2_balanced_accuracy == 1.0
+    assert out["perfect"].diff_ci_low > 0  # a clearly better variant passes the adoption rule
+    assert out["mc1"].mc0_mc2_called_mc1 == 20 / n
+    assert out["single"].diff_to_single is None and "diff_to_single" not in out["single"].to_dict()
+    assert out["single"].ci_low < out["single"].mc0_vs_mc2_balanced_accuracy < out["single"].ci_high

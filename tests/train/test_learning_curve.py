@@ -79,17 +79,17 @@ def test_score_curve_measures_a_rising_curve_and_says_what_doubling_would_give()
     y, patients, probs = _curve(acc)
     discs = {f: 800 * f for f in acc}
     sc = score_curve(y, patients, probs, discs, n_boot=200)
-    assert sc["rows"][1.0]["mc0_vs_mc2_balanced_accuracy"] > sc["rows"][0.25]["mc0_vs_mc2_balanced_accuracy"]
-    assert sc["full_vs_half"]["diff"] > 0 and sc["full_vs_half"]["ci_low"] > 0
-    assert 0.03 < sc["slope"]["value"] < 0.07 and sc["slope"]["ci_low"] > 0
-    text = extrapolation_text(sc["slope"], ba_full=sc["rows"][1.0]["mc0_vs_mc2_balanced_accuracy"], fit_at_full=sc["fit_at_full"])
+    assert sc["rows"][1.0].mc0_vs_mc2_balanced_accuracy > sc["rows"][0.25].mc0_vs_mc2_balanced_accuracy
+    assert sc["full_vs_half"].diff > 0 and sc["full_vs_half"].ci_low > 0
+    assert 0.03 < sc["slope"].value < 0.07 and sc["slope"].ci_low > 0
+    text = extrapolation_text(sc["slope"], ba_full=sc["rows"][1.0].mc0_vs_mc2_balanced_accuracy, fit_at_full=sc["fit_at_full"])
     assert "Extrapolation, not a measurement" in text and "doublings" in text
 
 
 def test_a_flat_curve_gets_no_extrapolation_to_the_target():
     y, patients, probs = _curve({0.25: 0.70, 0.5: 0.70, 1.0: 0.70})
     sc = score_curve(y, patients, probs, {0.25: 200, 0.5: 400, 1.0: 800}, n_boot=200)
-    assert sc["slope"]["value"] == pytest.approx(0, abs=1e-9)
+    assert sc["slope"].value == pytest.approx(0, abs=1e-9)
     text = extrapolation_text(sc["slope"], ba_full=0.70, fit_at_full=sc["fit_at_full"])
     assert "includes zero" in text and "Extrapolation" not in text
     with pytest.raises(ValueError, match="1.0"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic_core import to_jsonable_python
 
 from modic_core.evaluation.metrics import classification_by_group, classification_report, paired_bootstrap
 from modic_core.schema import (
@@ -110,7 +111,7 @@ def test_per_scanner_and_calibration_tables(raw):
     assert not groups["too few cases"].any()  # both groups have >= 10 MC0 and MC2 discs
     # a group with 5 MC2 discs: its MC0-vs-MC2 score is flagged, not shown as a number
     y = np.array([0] * 30 + [2] * 5)
-    small = {"small": ClassificationReport.from_dict(classification_report(y, y, patient_ids=list(range(35)), n_boot=20))}
+    small = {"small": classification_report(y, y, patient_ids=list(range(35)), n_boot=20)}
     methods[0].groups = {"manufacturer": small}
     row = group_table(methods[:1]).iloc[0]
     assert row["too few cases"] and row["MC0-vs-MC2 balanced accuracy"] == "too few cases (MC0 n=30, MC2 n=5)"
@@ -137,8 +138,8 @@ def test_metric_chart_values_come_from_reports(comp, raw):
     fig = metric_chart(comparison_methods(comp), best="zscore")
     assert len(fig.data) == 2
     z = fig.data[1]
-    assert z.y[0] == pytest.approx(raw["zscore"][0]["balanced_accuracy"]["value"])
-    lo = raw["zscore"][0]["balanced_accuracy"]["ci_low"]
+    assert z.y[0] == pytest.approx(raw["zscore"][0].balanced_accuracy.value)
+    lo = raw["zscore"][0].balanced_accuracy.ci_low
     assert z.error_y.arrayminus[0] == pytest.approx(z.y[0] - lo)
 
 
@@ -153,16 +154,16 @@ def test_confusion_matrix_and_groups(comp):
 
 def test_formatters():
     assert fmt_estimate(None) == "—"
-    assert fmt_estimate(Estimate(0.5, too_few=True, n=3)) == "too few cases (n=3)"
-    assert fmt_estimate(Estimate(0.5, ci_low=0.4, ci_high=0.6)) == "0.500 (95% CI 0.400-0.600)"
-    assert fmt_estimate(Estimate(None)) == "undefined"
-    assert fmt_paired(PairedDiff("m", 0.6, 0.55, 0.05, ci_low=-0.01, ci_high=0.1)) == "+0.050 (95% CI -0.010 to +0.100)"
+    assert fmt_estimate(Estimate(value=0.5, too_few=True, n=3)) == "too few cases (n=3)"
+    assert fmt_estimate(Estimate(value=0.5, ci_low=0.4, ci_high=0.6)) == "0.500 (95% CI 0.400-0.600)"
+    assert fmt_estimate(Estimate(value=None)) == "undefined"
+    assert fmt_paired(PairedDiff(metric="m", value_a=0.6, value_b=0.55, diff=0.05, ci_low=-0.01, ci_high=0.1)) == "+0.050 (95% CI -0.010 to +0.100)"
     assert fmt_paired(None) == "—"
 
 
 def test_load_comparison_absent_and_unknown_version(tmp_path, raw, monkeypatch):
     assert load_comparison(tmp_path) is None
-    (tmp_path / "normalization_comparison.json").write_text(json.dumps(comparison_doc(raw, schema_version=7)))
+    (tmp_path / "normalization_comparison.json").write_text(json.dumps(to_jsonable_python(comparison_doc(raw, schema_version=7))))
     with pytest.raises(SchemaError, match=r"normalization_comparison\.json.*version 7.*reads version 1"):
         load_comparison(tmp_path)
     monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(tmp_path))
@@ -188,7 +189,7 @@ def test_model_records_pending_unknown_and_present(tmp_path):
 
 
 def test_classification_rows(raw):
-    rows = dict(classification_rows(ClassificationReport.from_dict(raw["zscore"][0])))
+    rows = dict(classification_rows(raw["zscore"][0]))
     assert rows["sensitivity MC1 (n=4)"] == "too few cases (n=4)"
     assert "95% CI" in rows["balanced accuracy"] and "MC0-vs-MC2 balanced accuracy" in rows
     assert rows["number of discs"] == "84"

@@ -12,7 +12,8 @@ from modic_core import InputError
 from modic_core.io import SeriesInfo
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.analysis.cache import study_fingerprint
-from modic_core.ui.session import AnalysisStore, models_status, short_study_id
+from modic_core.ui.session import AnalysisStore, models_status
+from modic_core.export.labels import study_label
 from modic_core.export.style import GENERIC_ERROR
 from modic_core.ui.uploads import auto_pair, check_upload_size, list_upload_series, load_pair, upload_key
 
@@ -92,7 +93,7 @@ def test_fingerprint_and_short_id_are_hashes():
     s = load_demo("phantom-dicom")
     fp = study_fingerprint(s)
     assert len(fp) == 32 and fp == study_fingerprint(s)
-    sid = short_study_id(s, fp)
+    sid = study_label(s, fp)
     assert len(sid) == 8 and int(sid, 16) >= 0
     assert sid not in (s.t1.meta.study_hash or "")  # a hash of the salted hash, not the same string
     s2 = dataclasses.replace(s, t1=s.t1.with_array(s.t1.array + 1))
@@ -128,12 +129,12 @@ def test_analysis_store_is_bounded_in_bytes_and_keeps_the_newest():
     c = store.get("c", "study-c")
     c._n = 95  # the analysis on screen grows (another method's results): the older one goes, it stays
     store.trim()
-    assert list(store._items) == ["c"]
+    assert store.keys() == ["c"]
     c._n = 150  # over the whole budget alone: still kept, it is the newest
     store.trim()
-    assert list(store._items) == ["c"]
+    assert store.keys() == ["c"]
     store.get("d", "study-d")
-    assert list(store._items) == ["d"] and made == ["a", "b", "c", "d"]
+    assert store.keys() == ["d"] and made == ["a", "b", "c", "d"]
     # a new Study object with the same fingerprint replaces the old one (one copy of the arrays alive)
     new_d = "study-d (re-uploaded)"
     assert store.get("d", new_d).study is new_d

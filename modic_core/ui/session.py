@@ -68,6 +68,11 @@ class AnalysisStore:
         """Fingerprints held, least recently used first."""
         return self._cache.keys()
 
+    def peek(self, key: str) -> Any | None:
+        """The analysis held for fingerprint ``key`` (now the most recently used), or None; builds, rebinds and trims nothing."""
+        with self._lock:
+            return self._cache.get(key)
+
     def __contains__(self, key: str) -> bool:
         return key in self._cache
 

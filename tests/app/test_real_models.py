@@ -44,7 +44,8 @@ def test_real_models_demo_threshold_method_and_upload():
     assert len(table) > 0 and set(table["prediction"]) <= {"MC0", "MC1", "MC2"}
     assert set(table["true grade"]) <= {"MC0", "MC1", "MC2", "MC3", "—"}  # the demo's radiologist grades, beside
     assert set(table["true grade"]) != {"—"}
-    sa = next(iter(_store(at)._items.values()))
+    store = _store(at)
+    sa = store.peek(store.keys()[-1])
     det = sa.detections()
 
     at.slider(key="threshold").set_value(0.95).run()

@@ -15,7 +15,6 @@ from modic_core.errors import InputError
 from modic_core.io.validation import orthonormal, sheared_error
 from modic_core.text import DICOM_LO_CHARS, plain_text
 from modic_core.volume import Volume, VolumeMeta
-from modic_core.io.image_headers import inspect_image
 from modic_core.io.layout import to_sagittal_layout
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image", "write_image"]
@@ -41,6 +40,8 @@ def read_image(path: str | Path, *, sequence: str = "unknown") -> Volume:
     refused.
     """
     import SimpleITK as sitk  # lazy: SimpleITK is heavy; only image files and resampling need it
+
+    from modic_core.io.image_headers import inspect_image  # lazy: pulls in nibabel; only image files need it
 
     path = Path(path)
     header = inspect_image(path)

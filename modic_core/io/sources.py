@@ -43,7 +43,6 @@ from modic_core.io.dicom import (
 )
 from modic_core.io.images import is_image_file, read_image
 from modic_core.io.upload import extract_zip, is_upload_like, materialize_uploads, skip_name, temporary_folder
-from modic_core.io.image_headers import inspect_image
 from modic_core.io.layout import reoriented, sagittal_size
 from modic_core.io.validation import check_volume
 
@@ -291,6 +290,8 @@ def _dicom_entry(key: str, headers: list[DicomHeader]) -> _Entry:
 
 
 def _image_entry(path: Path, rel: str) -> _Entry:
+    from modic_core.io.image_headers import inspect_image  # lazy: pulls in nibabel; only image files need it
+
     header = inspect_image(path)
     size = header.size
     dim = len(size)

@@ -19,7 +19,7 @@ series are each bounded by ``limits().parse_seconds``, also inside one file: pyd
 stopped at the deadline (:mod:`modic_core.io.dicom_open`, which also bounds deflated files), and
 compressed series are decoded in a child process killed at the deadline
 (:mod:`modic_core.io.deadline_worker`). Files without the DICOM preamble are only
-parsed when they start like a DICOM dataset (a file of zeros would take pydicom ~0.4 s per MB).
+parsed when they start like a DICOM dataset (pydicom would otherwise parse any file, its time growing with the file size).
 
 Privacy: patient identifiers (PatientID, PatientName, PatientBirthDate) are read only to
 compute a salted one-way hash, here, and are never stored, returned or logged. Study and
@@ -245,7 +245,7 @@ def scan_dicom(paths: Iterable[Path], *, seconds: float | None = None, max_serie
     and as soon as more than ``max_series`` series are seen (None: no limit), before reading the rest.
     """
     # lazy: pydicom is heavy; only DICOM input/output needs it
-    import pydicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
+    import pydicom  # noqa: F401 - lazy: a slow first import, done before the deadline clock starts
 
     scan = DicomScan()
     paths = list(paths)
@@ -481,7 +481,7 @@ def read_dicom_series(headers: Sequence[DicomHeader]) -> Volume:
         )
     _check_declared_size(headers)
     # lazy: highdicom is heavy; only DICOM input/output needs it
-    import highdicom  # noqa: F401 - the first import takes ~1 s: before the clock starts
+    import highdicom  # noqa: F401 - lazy: a slow first import, done before the deadline clock starts
 
     seconds = limits().parse_seconds
     deadline = time.monotonic() + seconds

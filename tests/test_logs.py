@@ -16,26 +16,14 @@ from modic_core.boxes import box_iou
 from modic_core.ui import guard
 from modic_core.logs import PhiFilter, configure_logging, describe_exception, get_logger, scrub, sensitive
 
+from tests.logging_support import assert_no_phi
+
 ROOT = Path(__file__).resolve().parents[1]
 PHI = ("Jane", "JANE", "Doe", "DOE", "JD-99421", "19650412", "1965", "4471")
 
 
 def _no_phi(text: str) -> None:
-    for s in PHI:
-        assert s not in text, s
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger("modic_core")
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in root.handlers:
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    logs._State.debug = False
+    assert_no_phi(text, PHI)
 
 
 @pytest.mark.parametrize("text, expected", [

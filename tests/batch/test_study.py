@@ -15,6 +15,8 @@ from modic_core.batch import study as study_mod
 from modic_core.batch.local import main, run_cohort
 from modic_core.batch.sink import log_path, progress_path, status_path
 from modic_core.datasets.synthetic import make_phantom_2d
+
+from tests.logging_support import assert_no_phi
 from tests.app.fakes import FakeStudyAnalysis
 from tests.shipped import models_ready
 
@@ -51,29 +53,12 @@ def _fail_deep(monkeypatch, folder: Path) -> None:
 
 
 def _no_phi(text: str) -> None:
-    for s in PHI:
-        assert s not in text, s
-
-
-@pytest.fixture
-def quiet_logging():
-    """configure_logging changes the package logger; put it back after the test."""
-    root = logging.getLogger("modic_core")
-    handlers, level = list(root.handlers), root.level
-    yield
-    from modic_core.logs import _State
-
-    for h in root.handlers:
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    _State.debug = False
+    assert_no_phi(text, PHI)
 
 
 @needs_models
 @pytest.mark.parametrize("debug", [False, True])
-def test_a_deep_failure_is_recorded_with_where_and_no_patient_data(tmp_path, monkeypatch, capsys, quiet_logging, debug):
+def test_a_deep_failure_is_recorded_with_where_and_no_patient_data(tmp_path, monkeypatch, capsys, restore_logging, debug):
     cohort = _phi_cohort(tmp_path / "cohort")
     _fail_deep(monkeypatch, cohort / "studies" / FOLDER)
     monkeypatch.setenv("MODIC_DEBUG", "1" if debug else "0")

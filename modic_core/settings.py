@@ -29,6 +29,8 @@ __all__ = [
     "Limits",
     "allowed_server_folders",
     "check_coverage",
+    "data_dir",
+    "database_url",
     "default_coverage",
     "default_normalization",
     "default_threshold",
@@ -113,6 +115,18 @@ def weights_dir() -> Path:
 def demo_dir() -> Path:
     """Folder of the bundled demo cases (``MODIC_DEMO_DIR``, else the checkout's ``demo/``)."""
     return _data_folder("MODIC_DEMO_DIR", "demo")
+
+
+def data_dir() -> Path:
+    """Folder of the product's own stored data (the label store's SQLite file and de-identified
+    images): ``MODIC_DATA_DIR``, else the checkout's git-ignored ``data/`` (created on first write)."""
+    return _data_folder("MODIC_DATA_DIR", "data")
+
+
+def database_url() -> str:
+    """SQLAlchemy URL of the label store (:mod:`modic_core.labels`): ``MODIC_DATABASE_URL``
+    (production: ``postgresql+psycopg://user@host:port/db``), else SQLite ``labels.sqlite3`` in :func:`data_dir`."""
+    return _env("MODIC_DATABASE_URL") or f"sqlite:///{data_dir() / 'labels.sqlite3'}"
 
 
 def default_normalization() -> str:

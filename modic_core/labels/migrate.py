@@ -1,0 +1,53 @@
+"""Schema migrations of the label store, configured in code (no alembic.ini at run time).
+
+:func:`upgrade` brings a database to the newest schema (:data:`HEAD`); :func:`diff` lists what differs
+between a database and the ORM models (empty when they match).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+
+from modic_core.labels.models import Base
+
+__all__ = ["HEAD", "MIGRATIONS_DIR", "alembic_config", "current_revision", "diff", "upgrade"]
+
+#: The folder of ``env.py`` and ``versions/`` inside the package.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: The newest schema revision.
+HEAD = "0001"
+
+
+def alembic_config(*, url: str | None = None) -> Config:
+    """An Alembic config whose ``script_location`` is the package's migrations folder (and ``url``, if given,
+    for the ``alembic`` command-line tool's way of running ``env.py``)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, *, revision: str = "head") -> None:
+    """Migrate the database of ``engine`` to ``revision`` (default: the newest), in one transaction."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None: never migrated)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def diff(engine: Engine) -> list:
+    """Alembic's autogenerate differences between the database and :data:`Base.metadata` ([] when equal)."""
+    with engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), Base.metadata)

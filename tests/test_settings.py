@@ -59,3 +59,14 @@ def test_coverage_default_override_and_refusal(monkeypatch):
     assert settings.check_coverage("0.95") == 0.95
     with pytest.raises(InputError, match="The prediction-set coverage 99 must be a share"):
         settings.check_coverage(99)
+
+
+def test_data_dir_and_database_url_default_and_override(monkeypatch, tmp_path):
+    monkeypatch.delenv("MODIC_DATA_DIR", raising=False)
+    monkeypatch.delenv("MODIC_DATABASE_URL", raising=False)
+    assert settings.data_dir() == ROOT / "data"
+    assert settings.database_url() == f"sqlite:///{ROOT / 'data' / 'labels.sqlite3'}"
+    monkeypatch.setenv("MODIC_DATA_DIR", str(tmp_path))
+    assert settings.database_url() == f"sqlite:///{tmp_path / 'labels.sqlite3'}"
+    monkeypatch.setenv("MODIC_DATABASE_URL", "postgresql+psycopg://modic@db:5432/labels")
+    assert settings.database_url() == "postgresql+psycopg://modic@db:5432/labels"

@@ -1,6 +1,6 @@
 """Schema migrations of the label store, configured in code (no alembic.ini at run time).
 
-:func:`upgrade` brings a database to the newest schema (:data:`HEAD`); :func:`diff` lists what differs
+:func:`upgrade` brings a database to the newest schema (:data:`HEAD`), :func:`downgrade` back; :func:`diff` lists what differs
 between a database and the ORM models (empty when they match).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from modic_core.labels.models import Base
 
-__all__ = ["HEAD", "MIGRATIONS_DIR", "alembic_config", "current_revision", "diff", "upgrade"]
+__all__ = ["HEAD", "MIGRATIONS_DIR", "alembic_config", "current_revision", "diff", "downgrade", "upgrade"]
 
 #: The folder of ``env.py`` and ``versions/`` inside the package.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -39,6 +39,14 @@ def upgrade(engine: Engine, *, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, *, revision: str) -> None:
+    """Migrate the database of ``engine`` back to ``revision`` (``"base"``: no tables of ours), in one transaction."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -56,7 +56,8 @@ class StudyRow(Base):
 
 class Analysis(Base):
     """One analysis a study was reviewed against: the model version, the normalization method and per
-    level ``{"level", "box" (x0, y0, x1, y1 T1 pixels), "z_range", "score", "probabilities", "prediction",
+    level ``{"level", "detected_level" (the detector's name when the user renamed the level, else ""),
+    "box" (x0, y0, x1, y1 T1 pixels), "z_range", "score", "probabilities", "prediction",
     "prediction_set", "graded"}`` in ``levels`` (a JSON list, top to bottom)."""
 
     __tablename__ = "analyses"

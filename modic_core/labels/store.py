@@ -37,7 +37,8 @@ __all__ = ["SQLITE_BUSY_SECONDS", "LabelStore", "ReviewRecord", "StoredAnalysis"
 #: Seconds a SQLite writer waits for another writer's lock before failing.
 SQLITE_BUSY_SECONDS = 30.0
 #: Per-level fields of an analysis that are kept (see :class:`~modic_core.labels.models.Analysis`).
-LEVEL_FIELDS = ("level", "box", "z_range", "score", "probabilities", "prediction", "prediction_set", "graded")
+LEVEL_FIELDS = ("level", "detected_level", "box", "z_range", "score", "probabilities", "prediction", "prediction_set",
+                "graded")
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import SimpleITK as sitk
 from sqlalchemy import MetaData, create_engine, select
 
 from modic_core import load_study
 from modic_core.datasets.synthetic import make_phantom
 from modic_core.errors import InputError
 from modic_core.labels import LabelStore
-from modic_core.labels.migrate import HEAD, current_revision, diff
+from modic_core.labels.migrate import HEAD, current_revision, diff, downgrade
 from modic_core.labels.models import Base
 from modic_core.volume import Study, Volume
 
@@ -53,6 +54,10 @@ def test_migrating_an_empty_database_gives_exactly_the_orm_schema(db_url):
     reflected.reflect(engine)
     assert set(reflected.tables) - {"alembic_version"} == set(Base.metadata.tables)
     LabelStore.open(db_url, data_dir=Path("/nonexistent-never-written")).close()  # again: a no-op at head
+    downgrade(engine, revision="base")  # the downgrade leaves only Alembic's own table
+    reflected = MetaData()
+    reflected.reflect(engine)
+    assert set(reflected.tables) <= {"alembic_version"} and current_revision(engine) is None
     engine.dispose()
 
 
@@ -61,12 +66,12 @@ def test_round_trip_of_a_study_its_analysis_and_reviews(store):
     stored, analysis = store.add_study(study=study, analysis=_report())
     assert [s.id for s in store.list_studies()] == [stored.id] and len(stored.id) == 16
     assert stored.t1_path == f"{stored.id}/t1.mha"
-    back = Volume.from_sitk(__import__("SimpleITK").ReadImage(str(store.image_paths(stored.id)["t2"])))
+    back = Volume.from_sitk(sitk.ReadImage(str(store.image_paths(stored.id)["t2"])))
     np.testing.assert_array_equal(back.array, study.t2.array)
     assert back.spacing == study.t1.spacing and back.origin == study.t1.origin
     [an] = store.analyses(stored.id)
     assert an == analysis and an.model_version == "classifier: cls.pt (abc123)" and an.coverage == 0.9
-    assert an.levels[1] == {"level": "L5-S1", "box": [1.0, 2.0, 9.5, 8.0], "z_range": [0, 2], "score": 0.9,
+    assert an.levels[1] == {"level": "L5-S1", "detected_level": "", "box": [1.0, 2.0, 9.5, 8.0], "z_range": [0, 2], "score": 0.9,
                             "probabilities": {"MC0": 0.7, "MC1": 0.1, "MC2": 0.2}, "prediction": "MC0",
                             "prediction_set": ["MC0", "MC2"], "graded": True}
     r = store.add_review(study_id=stored.id, level="L5-S1", reviewer="dr a", grade="MC2", corrected_level="L4-L5",
@@ -76,6 +81,21 @@ def test_round_trip_of_a_study_its_analysis_and_reviews(store):
         "MC2", "L4-L5", (1.0, 2.0, 3.0, 4.0), "endplate oedema", True)
     again, _ = store.add_study(study=study, analysis=_report())  # same pixels: same study, a second analysis
     assert again.id == stored.id and len(store.analyses(stored.id)) == 2 and len(store.list_studies()) == 1
+
+
+def test_an_analysis_report_object_is_stored_as_its_levels(tmp_path):
+    from modic_core.analysis.report import LevelResult, StudyReport  # lazy: the analysis package pulls in torch
+
+    report = StudyReport(levels=[LevelResult(level="L5-S1", box=(1, 2, 3, 4), score=0.8, prediction="MC2",
+                                             probabilities={"MC0": 0.1, "MC1": 0.1, "MC2": 0.8}, z_range=(1, 2),
+                                             detected_level="L4-L5", prediction_set=("MC2",))],
+                         normalization="nyul", threshold=0.5, weights={"classifier": "c.pt (ff)"}, coverage=0.9)
+    with LabelStore.open(f"sqlite:///{tmp_path / 'l.sqlite3'}", data_dir=tmp_path) as store:
+        _, an = store.add_study(study=_study(), analysis=report, model_version="v7")
+    assert (an.model_version, an.normalization, an.coverage) == ("v7", "nyul", 0.9)
+    assert an.levels == [{"level": "L5-S1", "detected_level": "L4-L5", "box": [1.0, 2.0, 3.0, 4.0], "z_range": [1, 2],
+                          "score": 0.8, "probabilities": {"MC0": 0.1, "MC1": 0.1, "MC2": 0.8}, "prediction": "MC2",
+                          "prediction_set": ["MC2"], "graded": True}]
 
 
 def test_reviews_are_append_only_and_each_reviewers_latest_counts(store):

@@ -124,8 +124,8 @@ def test_two_processes_saving_the_same_level_at_once_lose_nothing(store):
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2)
     n = 15
-    procs = [ctx.Process(target=_save_reviews, args=(str(store.engine.url.render_as_string(hide_password=False)),
-                                                     str(store.images_dir.parent), sid, who, n, start))
+    url = store.engine.url.render_as_string(hide_password=False)
+    procs = [ctx.Process(target=_save_reviews, args=(url, str(store.images_dir.parent), sid, who, n, start))
              for who in ("dr a", "dr b")]
     for p in procs:
         p.start()
@@ -137,6 +137,27 @@ def test_two_processes_saving_the_same_level_at_once_lose_nothing(store):
     for who in ("dr a", "dr b"):
         assert sorted(int(r.comment) for r in rows if r.reviewer == who) == list(range(n))
     assert [(r.reviewer, r.comment) for r in store.latest_reviews(sid)] == [("dr a", str(n - 1)), ("dr b", str(n - 1))]
+
+
+def _store_study(url: str, data_dir: str, study: Study, start) -> None:
+    start.wait(60)
+    with LabelStore.open(url, data_dir=Path(data_dir), migrate=False) as s:
+        s.add_study(study=study, analysis=_report())
+
+
+def test_two_processes_storing_the_same_study_at_once_keep_one_study_and_both_analyses(store):
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    url = store.engine.url.render_as_string(hide_password=False)
+    procs = [ctx.Process(target=_store_study, args=(url, str(store.images_dir.parent), _study(5), start)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    [stored] = store.list_studies()
+    assert len(store.analyses(stored.id)) == 2
+    assert sorted(p.name for p in store.images_dir.iterdir()) == [stored.id]  # no half-written folder left
 
 
 def test_delete_removes_files_and_rows(store):

@@ -3,6 +3,8 @@ deletion and no patient data anywhere in the database or the image folder."""
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +208,9 @@ def test_no_patient_data_in_the_database_or_the_data_folder(store, tmp_path):
     for s in secrets:
         assert s not in dump and s not in names and s not in headers, s
         assert s.encode() not in blobs, s
+
+
+def test_importing_the_store_loads_neither_torch_nor_the_analysis_package():
+    code = "import sys, modic_core.labels; print(sorted(m for m in ('torch', 'modic_core.analysis') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

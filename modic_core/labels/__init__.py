@@ -7,6 +7,6 @@ Nothing from a file's header other than pixels and geometry is kept.
 from __future__ import annotations
 
 from modic_core.labels.models import GRADES, MODEL_STATUSES
-from modic_core.labels.store import LabelStore, ReviewRecord, StoredAnalysis, StoredStudy
+from modic_core.labels.store import LabelStore, ModelRecord, ReviewRecord, StoredAnalysis, StoredStudy
 
-__all__ = ["GRADES", "MODEL_STATUSES", "LabelStore", "ReviewRecord", "StoredAnalysis", "StoredStudy"]
+__all__ = ["GRADES", "MODEL_STATUSES", "LabelStore", "ModelRecord", "ReviewRecord", "StoredAnalysis", "StoredStudy"]

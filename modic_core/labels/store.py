@@ -25,14 +25,14 @@ from modic_core import settings
 from modic_core.errors import InputError
 from modic_core.labels import files
 from modic_core.labels.migrate import upgrade
-from modic_core.labels.models import GRADES, Analysis, AuditEntry, Review, StudyRow
+from modic_core.labels.models import GRADES, MODEL_STATUSES, Analysis, AuditEntry, ModelVersion, Review, StudyRow
 from modic_core.schema import StudyReportRecord
 from modic_core.volume import Study
 
 if TYPE_CHECKING:  # pragma: no cover
     from modic_core.analysis.report import StudyReport
 
-__all__ = ["SQLITE_BUSY_SECONDS", "LabelStore", "ReviewRecord", "StoredAnalysis", "StoredStudy"]
+__all__ = ["SQLITE_BUSY_SECONDS", "LabelStore", "ModelRecord", "ReviewRecord", "StoredAnalysis", "StoredStudy"]
 
 #: Seconds a SQLite writer waits for another writer's lock before failing.
 SQLITE_BUSY_SECONDS = 30.0
@@ -83,6 +83,22 @@ class ReviewRecord:
         return {"id": self.id, "study_id": self.study_id, "analysis_id": self.analysis_id, "level": self.level,
                 "reviewer": self.reviewer, "grade": self.grade, "corrected_level": self.corrected_level,
                 "box": None if self.box is None else list(self.box), "comment": self.comment,
+                "created_at": self.created_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A registered classifier version (see :class:`~modic_core.labels.models.ModelVersion`)."""
+
+    id: int
+    name: str
+    card: dict[str, Any]
+    metrics: dict[str, Any]
+    status: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "status": self.status, "card": self.card, "metrics": self.metrics,
                 "created_at": self.created_at.isoformat()}
 
 
@@ -218,6 +234,51 @@ class LabelStore:
             self._audit(session, actor=out.reviewer, action="add_review", target=f"review:{row.id}", after=out.to_dict())
             return out
 
+    def register_model(self, *, name: str, card: Mapping[str, Any], metrics: Mapping[str, Any],
+                       status: str = "candidate", actor: str = "system") -> ModelRecord:
+        """Register a classifier version ``name`` with its model card and metrics (JSON) as ``status``
+        ("candidate" or "rejected"; "active" activates it, see :meth:`activate_model`). InputError when the
+        name is empty or taken, or the status unknown."""
+        if status not in MODEL_STATUSES:
+            raise InputError(f"The model status {status!r} is not one of {', '.join(MODEL_STATUSES)}; pick one of those.")
+        if not str(name).strip():
+            raise InputError("A model version needs a name; give one.")
+        try:
+            with self._sessions.begin() as session:
+                if status == "active":
+                    self._deactivate(session, actor=actor)
+                row = ModelVersion(name=name.strip(), card=dict(card), metrics=dict(metrics), status=status)
+                session.add(row)
+                session.flush()
+                out = self._model(row)
+                self._audit(session, actor=actor, action="register_model", target=f"model:{row.name}",
+                            after={"name": row.name, "status": row.status})
+                return out
+        except IntegrityError:
+            raise InputError(f"A model version named {name!r} is already registered; pick another name.") from None
+
+    def activate_model(self, *, name: str, actor: str = "system") -> ModelRecord:
+        """Make ``name`` the only active version (the previously active one becomes "candidate"); audited.
+        InputError when no version has that name."""
+        with self._sessions.begin() as session:
+            row = session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first()
+            if row is None:
+                raise InputError(f"No model version is named {name!r}; see `modic-labels models` for the names.")
+            if row.status != "active":
+                self._deactivate(session, actor=actor)
+                before = row.status
+                row.status = "active"
+                session.flush()
+                self._audit(session, actor=actor, action="activate_model", target=f"model:{row.name}",
+                            before={"status": before}, after={"status": "active"})
+            return self._model(row)
+
+    def list_models(self) -> list[ModelRecord]:
+        """Every registered model version, oldest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
+            return [self._model(r) for r in rows]
+
     def delete_study(self, *, study_id: str, actor: str = "system") -> bool:
         """Remove the study's rows (reviews, analyses, study) and its image folder; False when it was not stored."""
         with self._sessions.begin() as session:
@@ -235,6 +296,12 @@ class LabelStore:
         return True
 
     # ------------------------------------------------------------------ reads
+    def get_study(self, study_id: str) -> StoredStudy | None:
+        """The stored study with this key, or None."""
+        with self._sessions() as session:
+            row = session.get(StudyRow, study_id)
+            return None if row is None else self._study(row)
+
     def list_studies(self) -> list[StoredStudy]:
         """All stored studies, oldest first."""
         with self._sessions() as session:
@@ -269,6 +336,20 @@ class LabelStore:
     def _audit(session: Session, *, actor: str, action: str, target: str, before: dict | None = None,
                after: dict | None = None) -> None:
         session.add(AuditEntry(actor=actor, action=action, target=target, before=before, after=after))
+
+    @classmethod
+    def _deactivate(cls, session: Session, *, actor: str) -> None:
+        """Turn the active version(s) back into candidates, with an audit row each."""
+        for row in session.scalars(select(ModelVersion).where(ModelVersion.status == "active").with_for_update()).all():
+            row.status = "candidate"
+            cls._audit(session, actor=actor, action="deactivate_model", target=f"model:{row.name}",
+                       before={"status": "active"}, after={"status": "candidate"})
+        session.flush()
+
+    @staticmethod
+    def _model(row: ModelVersion) -> ModelRecord:
+        return ModelRecord(id=row.id, name=row.name, card=dict(row.card), metrics=dict(row.metrics), status=row.status,
+                           created_at=_utc(row.created_at))
 
     @staticmethod
     def _study(row: StudyRow) -> StoredStudy:

@@ -1,0 +1,112 @@
+"""``modic-labels`` (also ``python -m modic_core.labels``): the label store from the command line.
+
+- ``import COHORT --reviewer NAME``: a labelled cohort folder entered as studies and NAME's reviews
+  (:func:`modic_core.labels.cohorts.import_cohort`; importing it again adds nothing).
+- ``export --out FOLDER [--reviewer NAME]``: the reviewed studies as a cohort folder, each level's grade its
+  latest review of any reviewer (or of NAME) (:func:`modic_core.labels.cohorts.export_cohort`).
+- ``models [--json]``: the registered model versions, their metrics and which one is active.
+
+``--db URL`` defaults to :func:`modic_core.settings.database_url`. Bad input (a missing folder, not a cohort,
+an unknown database scheme, an unreachable database) prints one sentence and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from modic_core import settings
+from modic_core.errors import InputError
+from modic_core.labels.cohorts import export_cohort, import_cohort
+from modic_core.labels.store import LabelStore
+
+__all__ = ["build_parser", "main"]
+
+#: Database backends the store supports (the URL's scheme before any "+driver").
+BACKENDS = ("sqlite", "postgresql")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``modic-labels`` argument parser (subcommands import, export, models)."""
+    ap = argparse.ArgumentParser(prog="modic-labels", description="The label store: import, export, model versions.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    db_help = "SQLAlchemy URL of the label store (default: MODIC_DATABASE_URL, else SQLite in MODIC_DATA_DIR)"
+    imp = sub.add_parser("import", help="enter a labelled cohort folder as studies and reviews")
+    imp.add_argument("cohort", type=Path, help="cohort folder (studies.csv, levels.csv)")
+    imp.add_argument("--db", default=None, help=db_help)
+    imp.add_argument("--reviewer", required=True, help="name the reviews are saved under")
+    exp = sub.add_parser("export", help="write the reviewed studies as a cohort folder")
+    exp.add_argument("--db", default=None, help=db_help)
+    exp.add_argument("--out", type=Path, required=True, help="new or empty folder to write")
+    exp.add_argument("--reviewer", default=None, help="use this reviewer's latest grades (default: anyone's latest)")
+    mod = sub.add_parser("models", help="list the registered model versions")
+    mod.add_argument("--db", default=None, help=db_help)
+    mod.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return ap
+
+
+def _open(url: str | None) -> LabelStore:
+    """The store at ``url``; InputError (one sentence) for an unknown scheme or an unreachable database."""
+    url = url or settings.database_url()
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise InputError("The database URL is not valid; give one like sqlite:///labels.sqlite3 or "
+                         "postgresql+psycopg://user@host:5432/db.") from None
+    if backend not in BACKENDS:
+        raise InputError(f"The database scheme '{backend}' is not supported; use sqlite:/// or postgresql+psycopg://.")
+    try:
+        return LabelStore.open(url)
+    except NoSuchModuleError:
+        raise InputError("The database driver in the URL is not installed; use sqlite:/// or postgresql+psycopg://.") from None
+    except SQLAlchemyError:
+        raise InputError(f"The {backend} database could not be opened (unreachable or refused); check --db "
+                         "or MODIC_DATABASE_URL.") from None
+
+
+def _models_table(models) -> str:
+    if not models:
+        return "No model version is registered."
+    lines = [f"{'name':30} {'status':10} metrics"]
+    lines += [f"{m.name:30} {m.status:10} {json.dumps(m.metrics, sort_keys=True)}" for m in models]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> str:
+    """Carry out one parsed command; return what to print. InputError on bad input."""
+    if args.command == "import" and not args.cohort.is_dir():  # before touching the database
+        raise InputError(f"The cohort folder '{args.cohort.name}' does not exist; give a folder with studies.csv.")
+    with _open(args.db) as store:
+        try:
+            if args.command == "import":
+                s = import_cohort(store, cohort=args.cohort, reviewer=args.reviewer)
+                return (f"{s.studies} labelled studies read, {s.new_studies} newly stored; {s.reviews_added} reviews "
+                        f"added, {s.reviews_skipped} levels already reviewed alike.")
+            if args.command == "export":
+                e = export_cohort(store, out=args.out, reviewer=args.reviewer)
+                return f"{e.studies} studies and {e.levels} levels written to {args.out}."
+            models = store.list_models()
+            if args.json:
+                return json.dumps([m.to_dict() for m in models], indent=2)
+            return _models_table(models)
+        except SQLAlchemyError:
+            raise InputError("The database could not be read or written (unreachable or refused); check --db.") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``modic-labels``: 0 on success, 2 on bad input (one sentence on stderr)."""
+    args = build_parser().parse_args(argv)
+    try:
+        print(run(args))
+    except InputError as exc:
+        print(f"modic-labels: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -22,7 +22,7 @@ def test_pip_install_gives_console_scripts_and_a_working_cli(tmp_path):
                     "--disable-pip-version-check", "--target", str(target), str(src)],
                    check=True, capture_output=True, cwd=tmp_path)
     scripts = {p.name for p in (target / "bin").iterdir()}
-    assert {"modic-analyze", "modic-batch", "modic-evaluate", "modic-train"} <= scripts
+    assert {"modic-analyze", "modic-batch", "modic-evaluate", "modic-labels", "modic-train"} <= scripts
     env = {**os.environ, "PYTHONPATH": str(target), "MODIC_WEIGHTS_DIR": str(ROOT / "weights")}
     # run outside the checkout so that the installed copy, not the source tree, is imported
     out = subprocess.run([sys.executable, "-c", "import modic_core, modic_core.settings as s; "
@@ -33,6 +33,9 @@ def test_pip_install_gives_console_scripts_and_a_working_cli(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "modic_core.train"], capture_output=True, text=True,
                           cwd=tmp_path, env=env)
     assert proc.returncode == 2 and "usage: modic-train" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "modic_core.labels", "models", "--db", f"sqlite:///{tmp_path / 'l.db'}"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)  # the installed migrations run
+    assert proc.returncode == 0 and "No model version" in proc.stdout, proc.stderr
 
 
 def _imports(path: Path) -> set[str]:

@@ -70,6 +70,7 @@ from modic_core.schema.cards import (
     UncertaintySummary,
 )
 from modic_core.schema.metrics import (
+    Agreement,
     BootstrapSettings,
     ClassificationReport,
     ClassStats,
@@ -89,7 +90,7 @@ __all__ = [
     "SchemaError", "sha256_file", "write_json_atomic", "nullable", "null_if_set", "Record", "Document", "load_document",
     # metric parts
     "Estimate", "Mc0VsMc2Estimate", "BootstrapSettings", "ClassStats", "SyntheticMC1", "ClassificationReport",
-    "PairedDiff", "GtMatch", "DetectionReport", "DetectionCV", "SetMetrics",
+    "PairedDiff", "GtMatch", "DetectionReport", "DetectionCV", "SetMetrics", "Agreement",
     # cards
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData", "ReliabilityBin",
     "UncertaintySummary", "CalibrationRecord", "ConformalRecord", "ClassifierCard", "DetectorCard", "NyulLandmarks",

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 from modic_core.schema.base import Record, null_if_set, nullable
 
 __all__ = ["Estimate", "Mc0VsMc2Estimate", "BootstrapSettings", "ClassStats", "SyntheticMC1", "ClassificationReport", "PairedDiff", "GtMatch", "DetectionReport",
-           "DetectionCV", "SetMetrics"]
+           "DetectionCV", "SetMetrics", "Agreement"]
 
 
 class Estimate(Record):
@@ -182,3 +182,25 @@ class SetMetrics(Record):
     n_real_mc1: int = 0
     real_mc1_covered: int = 0
     synthetic_mc1_coverage: float | None = None
+
+
+class Agreement(Record):
+    """:func:`modic_core.evaluation.agreement.cohen_kappa`: unweighted Cohen's kappa of two raters' grades of
+    the same levels with a study-level (cluster) percentile bootstrap CI (``lo``, ``hi`` at ``level``).
+
+    ``kappa`` None (with ``reason``) when undefined: fewer than 2 levels, or one category only. ``categories``:
+    the grades kappa was computed over; ``n_levels`` levels in ``n_studies`` studies; ``excluded``: levels
+    left out before the computation, counted by why (e.g. ``{"not_gradable": 2}``).
+    """
+
+    kappa: float | None
+    lo: float | None = nullable()
+    hi: float | None = nullable()
+    n_levels: int
+    n_studies: int
+    n_boot: int
+    seed: int = 0
+    level: float = 0.95
+    categories: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    excluded: dict[str, int] = Field(default_factory=dict)

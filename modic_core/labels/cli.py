@@ -5,6 +5,8 @@
 - ``export --out FOLDER [--reviewer NAME]``: the reviewed studies as a cohort folder, each level's grade its
   latest review of any reviewer (or of NAME) (:func:`modic_core.labels.cohorts.export_cohort`).
 - ``models [--json]``: the registered model versions, their metrics and which one is active.
+- ``agreement (--a NAME --b NAME | --reviewer NAME) [--json]``: Cohen's kappa (95 % CI over studies) of two
+  reviewers' latest grades, or of one reviewer's against the model's (:mod:`modic_core.labels.agreement`).
 
 ``--db URL`` defaults to :func:`modic_core.settings.database_url`. Bad input (a missing folder, not a cohort,
 an unknown database scheme, an unreachable database) prints one sentence and exits with status 2.
@@ -21,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from modic_core import settings
 from modic_core.errors import InputError
+from modic_core.labels.agreement import agreement, agreement_with_model
 from modic_core.labels.cohorts import export_cohort, import_cohort
 from modic_core.labels.store import LabelStore
 
@@ -31,7 +34,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``modic-labels`` argument parser (subcommands import, export, models)."""
+    """The ``modic-labels`` argument parser (subcommands import, export, models, agreement)."""
     ap = argparse.ArgumentParser(prog="modic-labels", description="The label store: import, export, model versions.")
     sub = ap.add_subparsers(dest="command", required=True)
     db_help = "SQLAlchemy URL of the label store (default: MODIC_DATABASE_URL, else SQLite in MODIC_DATA_DIR)"
@@ -46,7 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     mod = sub.add_parser("models", help="list the registered model versions")
     mod.add_argument("--db", default=None, help=db_help)
     mod.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    agr = sub.add_parser("agreement", help="Cohen's kappa of two reviewers, or of a reviewer and the model")
+    agr.add_argument("--db", default=None, help=db_help)
+    agr.add_argument("--a", default=None, help="first reviewer (with --b)")
+    agr.add_argument("--b", default=None, help="second reviewer (with --a)")
+    agr.add_argument("--reviewer", default=None, help="compare this reviewer with the model instead")
+    agr.add_argument("--json", action="store_true", help="print JSON instead of a sentence")
     return ap
+
+
+def _check_agreement_args(args: argparse.Namespace) -> None:
+    """InputError unless exactly one of (--a and --b) or --reviewer is given."""
+    pair = args.a is not None and args.b is not None
+    if (args.a is None) != (args.b is None) or pair == (args.reviewer is not None):
+        raise InputError("Give either two reviewers (--a NAME --b NAME) or one reviewer to compare with the model "
+                         "(--reviewer NAME).")
+
+
+def _agreement_text(result, *, who: str) -> str:
+    left_out = ", ".join(f"{n} {why}" for why, n in sorted(result.excluded.items()))
+    tail = f"; left out: {left_out}" if left_out else ""
+    where = f"{result.n_levels} levels in {result.n_studies} studies{tail}"
+    if result.kappa is None:
+        return f"Cohen's kappa {who}: undefined ({result.reason}); {where}."
+    ci = "no CI" if result.lo is None else f"{result.level:.0%} CI {result.lo:.2f} to {result.hi:.2f}"
+    return f"Cohen's kappa {who}: {result.kappa:.2f} ({ci}); {where}."
 
 
 def _open(url: str | None) -> LabelStore:
@@ -78,6 +105,8 @@ def _models_table(models) -> str:
 
 def run(args: argparse.Namespace) -> str:
     """Carry out one parsed command; return what to print. InputError on bad input."""
+    if args.command == "agreement":  # before touching the database
+        _check_agreement_args(args)
     if args.command == "import" and not args.cohort.is_dir():  # before touching the database
         raise InputError(f"The cohort folder '{args.cohort.name}' does not exist; give a folder with studies.csv.")
     with _open(args.db) as store:
@@ -89,6 +118,14 @@ def run(args: argparse.Namespace) -> str:
             if args.command == "export":
                 e = export_cohort(store, out=args.out, reviewer=args.reviewer)
                 return f"{e.studies} studies and {e.levels} levels written to {args.out}."
+            if args.command == "agreement":
+                if args.reviewer is not None:
+                    result, who = agreement_with_model(store, reviewer=args.reviewer), f"{args.reviewer} vs the model"
+                else:
+                    result, who = agreement(store, a=args.a, b=args.b), f"{args.a} vs {args.b}"
+                if args.json:
+                    return json.dumps({"a": args.a or args.reviewer, "b": args.b or "model", **result.to_dict()}, indent=2)
+                return _agreement_text(result, who=who)
             models = store.list_models()
             if args.json:
                 return json.dumps([m.to_dict() for m in models], indent=2)

@@ -6,6 +6,7 @@ are patient LPS millimetres, as in DICOM and ITK.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from modic_core.errors import InputError
 
-__all__ = ["Volume", "Study", "VolumeMeta", "scanner_group", "field_strength_group"]
+__all__ = ["Volume", "Study", "VolumeMeta", "pixel_digest", "scanner_group", "field_strength_group"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,23 @@ class Study:
     @property
     def spacing(self) -> tuple[float, float, float]:
         return self.t1.spacing
+
+
+def pixel_digest(study: Study, *, digest_size: int, person: bytes, key: bytes = b"") -> str:
+    """Hex BLAKE2b of a study's T1 and T2 pixels and geometry (no header text, no patient data).
+
+    Covers, for T1 then T2: shape, dtype, spacing (mm), origin (mm), direction matrix and every
+    byte of the (z, y, x) array, so one voxel or one millimetre of geometry changes it. ``person``
+    names the use, ``key`` salts it; ``digest_size`` is in bytes (1-64). Reads every voxel once.
+    """
+    h = hashlib.blake2b(digest_size=digest_size, person=person, key=key)
+    for vol in (study.t1, study.t2):
+        arr = np.ascontiguousarray(vol.array)
+        h.update(f"{arr.shape}|{arr.dtype.str}|".encode())
+        for geo in (vol.spacing, vol.origin, vol.direction):
+            h.update(np.asarray(geo, dtype=np.float64).tobytes())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
 
 
 def scanner_group(manufacturer: object) -> str:

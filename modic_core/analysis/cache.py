@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
@@ -20,6 +19,7 @@ from typing import Any, Callable, Hashable
 import numpy as np
 
 from modic_core import settings
+from modic_core.volume import pixel_digest
 
 __all__ = ["ByteLRU", "nbytes_of", "result_cache", "study_fingerprint"]
 
@@ -30,14 +30,7 @@ def study_fingerprint(study) -> str:
     BLAKE2b over all bytes of both (z, y, x) arrays, with their shape, dtype, spacing (mm),
     origin (mm) and direction matrix. Reads every voxel once (cost linear in the pixel bytes).
     """
-    h = hashlib.blake2b(digest_size=16, person=b"modic-study-v2")
-    for vol in (study.t1, study.t2):
-        arr = np.ascontiguousarray(vol.array)
-        h.update(f"{arr.shape}|{arr.dtype.str}|".encode())
-        for geo in (vol.spacing, vol.origin, vol.direction):
-            h.update(np.asarray(geo, dtype=np.float64).tobytes())
-        h.update(memoryview(arr).cast("B"))
-    return h.hexdigest()
+    return pixel_digest(study, digest_size=16, person=b"modic-study-v2")
 
 
 def nbytes_of(obj: Any, _seen: set[int] | None = None) -> int:

@@ -6,15 +6,13 @@ file or its path. The folder is named by :func:`study_key`, a salted hash of the
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
-from modic_core.volume import Study
+from modic_core.volume import Study, pixel_digest
 
 __all__ = ["IMAGE_NAMES", "delete_copy", "study_key", "write_copy"]
 
@@ -29,14 +27,7 @@ def study_key(study: Study) -> str:
     The same pixels and geometry give the same key wherever they were read from; nothing from a
     header other than geometry enters it. Reads every voxel once.
     """
-    h = hashlib.blake2b(digest_size=8, key=_SALT, person=b"modic-labels")
-    for vol in (study.t1, study.t2):
-        arr = np.ascontiguousarray(vol.array)
-        h.update(f"{arr.shape}|{arr.dtype.str}|".encode())
-        for geo in (vol.spacing, vol.origin, vol.direction):
-            h.update(np.asarray(geo, dtype=np.float64).tobytes())
-        h.update(memoryview(arr).cast("B"))
-    return h.hexdigest()
+    return pixel_digest(study, digest_size=8, person=b"modic-labels", key=_SALT)
 
 
 def write_copy(study: Study, *, root: Path, key: str) -> dict[str, str]:

@@ -18,7 +18,8 @@ from modic_core import settings  # noqa: E402
 from modic_core.analysis.sets import coverage_label  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import shipped_best_method, shipped_starred_method  # noqa: E402
-from modic_core.ui.guard import guarded  # noqa: E402
+from modic_core.ui.guard import guarded
+from modic_core.ui.identity import identity_panel  # noqa: E402
 from modic_core.ui.runtime import COVERAGE_KEY, NORMALIZATION_KEY, THRESHOLD_KEY, coverage_choices, process_setup  # noqa: E402
 from modic_core.ui.backend import get_backend  # noqa: E402
 from modic_core.ui.session import device_label, models_status  # noqa: E402
@@ -87,6 +88,8 @@ def sidebar() -> None:
         if not status["detector"]:
             st.caption("Models: not trained yet (no detector weights installed).")
         st.caption("Research prototype · SPIDER-trained · see the Model card.")
+        st.divider()
+        identity_panel()  # who saves reviews (label store); sign-in when MODIC_AUTH_FILE is set
 
 
 # The sidebar comes after st.navigation: Streamlit also treats ``pages/`` as legacy pages, and widgets

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from modic_core.labels.split import SPLITS
+
 __all__ = ["GRADES", "MODEL_STATUSES", "Analysis", "AuditEntry", "Base", "ModelVersion", "Review", "StudyRow", "utcnow"]
 
 #: What a reviewer may record for one level ("not_gradable": the level cannot be graded on these images).
@@ -44,13 +46,16 @@ class Base(DeclarativeBase):
 
 class StudyRow(Base):
     """A stored study: ``id`` the salted pixel hash (16 hex digits); ``t1_path``/``t2_path`` the
-    de-identified copies relative to ``MODIC_DATA_DIR/labels`` (``<id>/t1.mha``)."""
+    de-identified copies relative to ``MODIC_DATA_DIR/labels`` (``<id>/t1.mha``); ``split`` its part."""
 
     __tablename__ = "studies"
+    __table_args__ = (CheckConstraint(_in("split", SPLITS), name="split"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     t1_path: Mapped[str] = mapped_column(String(255))
     t2_path: Mapped[str] = mapped_column(String(255))
+    #: "train" or "locked" (the held-out part fine-tunes are judged on), by :func:`modic_core.labels.split.split_of`.
+    split: Mapped[str] = mapped_column(String(8), server_default="train")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -120,4 +125,6 @@ class ModelVersion(Base):
     card: Mapped[dict[str, Any]]
     metrics: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16), default="candidate")
+    #: The complete weights folder of this version (what ``MODIC_WEIGHTS_DIR`` accepts); None: the shipped one.
+    weights_dir: Mapped[str | None] = mapped_column(String(1024))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

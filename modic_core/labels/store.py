@@ -25,6 +25,7 @@ from modic_core import settings
 from modic_core.errors import InputError
 from modic_core.labels import files
 from modic_core.labels.migrate import upgrade
+from modic_core.labels.split import split_of
 from modic_core.labels.models import GRADES, MODEL_STATUSES, Analysis, AuditEntry, ModelVersion, Review, StudyRow
 from modic_core.schema import StudyReportRecord
 from modic_core.volume import Study
@@ -49,6 +50,7 @@ class StoredStudy:
     t1_path: str
     t2_path: str
     created_at: datetime
+    split: str = "train"
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,11 @@ class ModelRecord:
     metrics: dict[str, Any]
     status: str
     created_at: datetime
+    weights_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "status": self.status, "card": self.card, "metrics": self.metrics,
-                "created_at": self.created_at.isoformat()}
+                "weights_dir": self.weights_dir, "created_at": self.created_at.isoformat()}
 
 
 def _utc(value: datetime) -> datetime:
@@ -193,7 +196,7 @@ class LabelStore:
                 with self._sessions.begin() as session:
                     row = session.get(StudyRow, key)
                     if row is None:
-                        row = StudyRow(id=key, t1_path=rel["t1"], t2_path=rel["t2"])
+                        row = StudyRow(id=key, t1_path=rel["t1"], t2_path=rel["t2"], split=split_of(key))
                         session.add(row)
                         session.flush()
                         self._audit(session, actor=actor, action="add_study", target=f"study:{key}", after=rel)
@@ -235,10 +238,12 @@ class LabelStore:
             return out
 
     def register_model(self, *, name: str, card: Mapping[str, Any], metrics: Mapping[str, Any],
-                       status: str = "candidate", actor: str = "system") -> ModelRecord:
+                       status: str = "candidate", weights_dir: str | Path | None = None,
+                       actor: str = "system") -> ModelRecord:
         """Register a classifier version ``name`` with its model card and metrics (JSON) as ``status``
-        ("candidate" or "rejected"; "active" activates it, see :meth:`activate_model`). InputError when the
-        name is empty or taken, or the status unknown."""
+        ("candidate" or "rejected"; "active" activates it, see :meth:`activate_model`) and its complete
+        weights folder ``weights_dir`` (None: the shipped weights). InputError when the name is empty or
+        taken, or the status unknown."""
         if status not in MODEL_STATUSES:
             raise InputError(f"The model status {status!r} is not one of {', '.join(MODEL_STATUSES)}; pick one of those.")
         if not str(name).strip():
@@ -247,7 +252,8 @@ class LabelStore:
             with self._sessions.begin() as session:
                 if status == "active":
                     self._deactivate(session, actor=actor)
-                row = ModelVersion(name=name.strip(), card=dict(card), metrics=dict(metrics), status=status)
+                row = ModelVersion(name=name.strip(), card=dict(card), metrics=dict(metrics), status=status,
+                                   weights_dir=None if weights_dir is None else str(weights_dir))
                 session.add(row)
                 session.flush()
                 out = self._model(row)
@@ -278,6 +284,12 @@ class LabelStore:
         with self._sessions() as session:
             rows = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
             return [self._model(r) for r in rows]
+
+    def active_model(self) -> ModelRecord | None:
+        """The active model version, or None (the app then uses the shipped weights)."""
+        with self._sessions() as session:
+            row = session.scalars(select(ModelVersion).where(ModelVersion.status == "active")).first()
+            return None if row is None else self._model(row)
 
     def delete_study(self, *, study_id: str, actor: str = "system") -> bool:
         """Remove the study's rows (reviews, analyses, study) and its image folder; False when it was not stored."""
@@ -349,11 +361,12 @@ class LabelStore:
     @staticmethod
     def _model(row: ModelVersion) -> ModelRecord:
         return ModelRecord(id=row.id, name=row.name, card=dict(row.card), metrics=dict(row.metrics), status=row.status,
-                           created_at=_utc(row.created_at))
+                           created_at=_utc(row.created_at), weights_dir=row.weights_dir)
 
     @staticmethod
     def _study(row: StudyRow) -> StoredStudy:
-        return StoredStudy(id=row.id, t1_path=row.t1_path, t2_path=row.t2_path, created_at=_utc(row.created_at))
+        return StoredStudy(id=row.id, t1_path=row.t1_path, t2_path=row.t2_path, created_at=_utc(row.created_at),
+                           split=row.split)
 
     @staticmethod
     def _analysis(row: Analysis) -> StoredAnalysis:

@@ -373,3 +373,19 @@ class LabelStore:
         return StoredAnalysis(id=row.id, study_id=row.study_id, model_version=row.model_version,
                               normalization=row.normalization, coverage=row.coverage, levels=list(row.levels),
                               created_at=_utc(row.created_at))
+
+    # ------------------------------------------------------------------ bulk reads (review queue, agreement)
+    def latest_analyses(self) -> dict[str, StoredAnalysis]:
+        """Each stored study's latest analysis (the last added), by study key; one query."""
+        last = select(func.max(Analysis.id)).group_by(Analysis.study_id)
+        with self._sessions() as session:
+            rows = session.scalars(select(Analysis).where(Analysis.id.in_(last))).all()
+            return {r.study_id: self._analysis(r) for r in rows}
+
+    def all_latest_reviews(self) -> list[ReviewRecord]:
+        """:meth:`latest_reviews` of every study at once (each reviewer's last review per study and level),
+        sorted by study, level, reviewer; one query."""
+        last = select(func.max(Review.id)).group_by(Review.study_id, Review.level, Review.reviewer)
+        with self._sessions() as session:
+            rows = session.scalars(select(Review).where(Review.id.in_(last))).all()
+            return sorted((_review(r) for r in rows), key=lambda r: (r.study_id, r.level, r.reviewer))

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent
 PAGES = [
     st.Page(ROOT / "pages" / "case_viewer.py", title="Case viewer", default=True,
             url_path="viewer"),
+    st.Page(ROOT / "pages" / "review_queue.py", title="Review queue", url_path="queue"),
     st.Page(ROOT / "pages" / "cohort_comparison.py", title="Cohort comparison", url_path="cohort"),
     st.Page(ROOT / "pages" / "teaching.py", title="Teaching", url_path="teach"),
     st.Page(ROOT / "pages" / "model_card.py", title="Model card", url_path="model"),

@@ -14,6 +14,7 @@ from modic_core.export.documents import build_pdf_report, error_pdf, method_labe
 from modic_core.export.labels import study_label
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
+from modic_core.ui.stored import STORED_SOURCE, stored_input
 from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
@@ -147,11 +148,12 @@ def upload_input():
     return cache["shown"]
 
 
-if "cv_source" not in st.session_state and st.session_state.get("cv_source_kept") in ("Demo case", "Upload"):
+SOURCES = ["Demo case", "Upload", STORED_SOURCE]
+if "cv_source" not in st.session_state and st.session_state.get("cv_source_kept") in SOURCES:
     st.session_state["cv_source"] = st.session_state["cv_source_kept"]  # back from another page
-source = st.radio("Input", ["Demo case", "Upload"], horizontal=True, key="cv_source", label_visibility="collapsed")
+source = st.radio("Input", SOURCES, horizontal=True, key="cv_source", label_visibility="collapsed")
 st.session_state["cv_source_kept"] = source
-study, sr_source = demo_input() if source == "Demo case" else upload_input()
+study, sr_source = {"Demo case": demo_input, "Upload": upload_input, STORED_SOURCE: stored_input}[source]()
 if study is None:
     st.stop()
 

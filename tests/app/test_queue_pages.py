@@ -1,0 +1,104 @@
+"""AppTest of the label store's pages: the review queue (progress, table, a click opens the case viewer on the
+stored study and level), the case viewer's "Stored study" input, and the cohort page's reviewer agreement."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from modic_core.datasets.synthetic import make_phantom
+from modic_core.labels import LabelStore
+from modic_core.labels.files import study_key
+from modic_core.ui.stored import stored_study
+from tests.app import fakes
+from tests.app.helpers import APP, default_method
+
+pytestmark = pytest.mark.usefixtures("fake_backend")
+
+
+def _phantom(seed: int):
+    return make_phantom(seed=seed, shape=(3, 96, 96), spacing=(4.0, 2.5, 2.5), n_levels=4).to_study()
+
+
+def _fill(store: LabelStore, *, seeds=(0, 1)) -> list[tuple[str, list[str]]]:
+    """Store the phantoms with the analysis double's report; return [(study key, level names)]."""
+    out = []
+    for seed in seeds:
+        study = _phantom(seed)
+        report = fakes.FakeStudyAnalysis(study).report(default_method(), 0.5)
+        stored, _ = store.add_study(study=study, analysis=report)
+        out.append((stored.id, [lv.level for lv in report.levels]))
+    return out
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODIC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("MODIC_DATABASE_URL", raising=False)
+    return tmp_path / "data"
+
+
+def _app(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    return at.switch_page(page).run()
+
+
+def _viewer_spec(at: AppTest) -> dict:
+    comps = at.get("component_instance")
+    assert len(comps) == 1, f"{len(comps)} picture components"
+    return json.loads(comps[0].proto.json_args)["spec"]
+
+
+def test_an_empty_store_says_how_studies_get_there(data_dir):
+    at = _app("pages/review_queue.py")
+    assert not at.exception and not at.error
+    assert any("modic-labels import" in i.value and "Case viewer" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+def test_the_queue_lists_stored_levels_with_progress_and_a_click_opens_the_viewer(data_dir):
+    with LabelStore.open() as store:
+        (a, a_levels), (b, b_levels) = _fill(store)
+        for level in a_levels:
+            store.add_review(study_id=a, level=level, reviewer="dr a", grade="MC0")
+    at = _app("pages/review_queue.py")
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    n = len(a_levels) + len(b_levels)
+    assert len(table) == n and set(table["study"]) == {a, b}
+    assert list(table["reviewed"]) == [False] * len(b_levels) + [True] * len(a_levels)  # unreviewed first
+    progress = at.get("progress")[0].proto.text
+    assert progress.startswith(f"{len(a_levels)} of {n} levels reviewed (1 of 2 studies complete)")
+    first = table.iloc[0]
+    at.session_state["rq_table"] = {"selection": {"rows": [0], "columns": []}}  # a click on the first row
+    at.run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Case viewer"
+    assert at.radio(key="cv_source").value == "Stored study"
+    assert at.selectbox(key="cv_stored").value == first["study"] == at.session_state["cv_stored_study"]
+    spec = _viewer_spec(at)
+    assert spec["focus"] == first["level"]  # the level opened is the selected one
+    assert at.session_state[f"cv_focus_{spec['revision']}"] == first["level"]
+    assert first["level"] in [lv["level"] for lv in spec["levels"]]
+
+
+def test_the_stored_input_lists_keys_only_and_loads_the_stored_pixels(data_dir):
+    with LabelStore.open() as store:
+        [(a, _)] = _fill(store, seeds=(2,))
+        images = store.images_dir
+    loaded = stored_study(str(images), a)
+    assert study_key(loaded) == a  # the stored pixels exactly: reviewing it again keeps its key
+    at = _app("pages/case_viewer.py")
+    at.radio(key="cv_source").set_value("Stored study").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="cv_stored").options == [a]
+    assert _viewer_spec(at)["levels"]
+
+
+def test_the_stored_input_with_an_empty_store_says_how_to_fill_it(data_dir):
+    at = _app("pages/case_viewer.py")
+    at.radio(key="cv_source").set_value("Stored study").run()
+    assert not at.exception and not at.error
+    assert any("No study is stored yet" in i.value for i in at.info)

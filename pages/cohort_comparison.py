@@ -30,6 +30,7 @@ from modic_core.ui.comparison import (
     summary_table,
 )
 from modic_core.export.documents import method_label
+from modic_core.ui.agreement import agreement_section
 from modic_core.ui.guard import guarded
 from modic_core.ui.uploads import check_upload_size, resolve_server_folder
 
@@ -181,3 +182,7 @@ if res:
     if rep:
         c2.download_button("Metrics report (JSON)", json.dumps(rep.to_dict(), indent=1).encode(), file_name="cohort_metrics.json",
                            mime="application/json", key="cc_dl_json", on_click="ignore")
+
+# --------------------------------------------------------------------------- reviewer agreement (label store)
+
+agreement_section()

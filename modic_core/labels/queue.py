@@ -66,9 +66,9 @@ class QueueProgress:
     studies_reviewed: int
     studies_queued: int
 
-    def sentence(self) -> str:
-        """E.g. "12 of 40 levels reviewed (3 of 10 studies complete)"."""
-        return (f"{self.levels_reviewed} of {self.levels_queued} levels reviewed "
+    def sentence(self, *, by: str | None = None) -> str:
+        """E.g. "12 of 40 levels reviewed (3 of 10 studies complete)"; ``by``: "… reviewed by <by> (…)"."""
+        return (f"{self.levels_reviewed} of {self.levels_queued} levels reviewed{f' by {by}' if by else ''} "
                 f"({self.studies_reviewed} of {self.studies_queued} studies complete)")
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from modic_core.labels.queue import QueueItem, QueueProgress
+from modic_core.text import markdown_inert
 from modic_core.ui.stored import open_in_viewer
 
 __all__ = ["EMPTY_TEXT", "TABLE_KEY", "progress_bar", "queue_frame", "queue_table"]
@@ -35,15 +36,15 @@ def queue_frame(items: Sequence[QueueItem]) -> pd.DataFrame:
 
 
 def progress_bar(progress: QueueProgress, *, reviewer: str | None) -> None:
-    """A progress bar with "12 of 40 levels reviewed (…)" (by ``reviewer``, else by anyone)."""
+    """A progress bar with "12 of 40 levels reviewed by <reviewer> (…)" (without a reviewer: "by anyone")."""
     share = progress.levels_reviewed / progress.levels_queued if progress.levels_queued else 0.0
-    st.progress(share, text=progress.sentence() + (f" by {reviewer}" if reviewer else " (by anyone)"))
+    st.progress(share, text=progress.sentence(by=markdown_inert(reviewer) if reviewer else "anyone"))
 
 
 def queue_table(items: Sequence[QueueItem]) -> None:
     """The queue table; a click on a row opens its study and level in the case viewer."""
     event = st.dataframe(queue_frame(items), hide_index=True, key=TABLE_KEY, on_select="rerun",
-                         selection_mode="single-row", use_container_width=True)
+                         selection_mode="single-row", width="stretch")
     rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
     if rows and 0 <= rows[0] < len(items):
         item = items[rows[0]]

@@ -70,7 +70,7 @@ def test_the_queue_lists_stored_levels_with_progress_and_a_click_opens_the_viewe
     assert len(table) == n and set(table["study"]) == {a, b}
     assert list(table["reviewed"]) == [False] * len(b_levels) + [True] * len(a_levels)  # unreviewed first
     progress = at.get("progress")[0].proto.text
-    assert progress.startswith(f"{len(a_levels)} of {n} levels reviewed (1 of 2 studies complete)")
+    assert progress.startswith(f"{len(a_levels)} of {n} levels reviewed by anyone (1 of 2 studies complete)")
     first = table.iloc[0]
     at.session_state["rq_table"] = {"selection": {"rows": [0], "columns": []}}  # a click on the first row
     at.run()
@@ -102,3 +102,56 @@ def test_the_stored_input_with_an_empty_store_says_how_to_fill_it(data_dir):
     at.radio(key="cv_source").set_value("Stored study").run()
     assert not at.exception and not at.error
     assert any("No study is stored yet" in i.value for i in at.info)
+
+
+def _graded_store(*, reviewers: tuple[str, ...]) -> tuple[list[tuple[str, list[str]]], dict]:
+    """Three stored phantoms; every level graded by each reviewer; dr b differs from dr a on every third level."""
+    grades = {}
+    with LabelStore.open() as store:
+        stored = _fill(store, seeds=(3, 4, 5))
+        k = 0
+        for study, levels in stored:
+            for level in levels:
+                ga = ("MC0", "MC1", "MC2")[k % 3]
+                gb = ga if k % 3 else "MC2"
+                grades[(study, level)] = {"dr a": ga, "dr b": gb}
+                for who, g in (("dr a", ga), ("dr b", gb)):
+                    if who in reviewers:
+                        store.add_review(study_id=study, level=level, reviewer=who, grade=g)
+                k += 1
+    return stored, grades
+
+
+def _frame(at: AppTest, column: str):
+    """The table that has ``column`` (AppTest does not give st.dataframe's key back), else None."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    return found[-1] if found else None
+
+
+def test_the_cohort_page_shows_kappa_between_two_reviewers_and_the_levels_where_they_differ(data_dir):
+    from modic_core.labels.agreement import agreement
+    from modic_core.ui.agreement import kappa_text
+
+    stored, grades = _graded_store(reviewers=("dr a", "dr b"))
+    at = _app("pages/cohort_comparison.py")
+    assert not at.exception and not at.error
+    assert "Reviewer agreement (label store)" in [h.value for h in at.header]
+    pairs = _frame(at, "reviewer A")
+    with LabelStore.open() as store:
+        expected = agreement(store, a="dr a", b="dr b", n_boot=1000, seed=0)
+    assert expected.kappa is not None and expected.n_levels >= 10
+    assert list(pairs["kappa"]) == [kappa_text(expected)] and pairs["kappa"][0][0].isdigit()
+    assert list(_frame(at, "reviewer")["reviewer"]) == ["dr a", "dr b"]
+    assert len(at.get("plotly_chart")) >= 1  # the pair's confusion matrix
+    diff = _frame(at, "grade by dr a")
+    differ = {k for k, g in grades.items() if g["dr a"] != g["dr b"]}
+    assert differ and set(zip(diff["study"], diff["level"])) == differ
+    assert "Kappa of dr b with dr a" in "\n".join(m.value for m in at.markdown)
+
+
+def test_the_cohort_page_with_one_reviewer_says_why_there_is_no_agreement_between_reviewers(data_dir):
+    _graded_store(reviewers=("dr a",))
+    at = _app("pages/cohort_comparison.py")
+    assert not at.exception and not at.error
+    assert any("Only one reviewer (dr a)" in i.value and "at least two" in i.value for i in at.info)
+    assert _frame(at, "reviewer A") is None and _frame(at, "grade by dr a") is None

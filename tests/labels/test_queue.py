@@ -104,6 +104,7 @@ def test_progress_counts_levels_and_complete_studies(store):
     assert (after.levels_reviewed, after.studies_reviewed) == (4, 1)
     mine = queue_progress(review_queue(s, reviewer="dr b"))
     assert (mine.levels_reviewed, mine.studies_reviewed) == (2, 0)
+    assert mine.sentence(by="dr b") == "2 of 5 levels reviewed by dr b (0 of 2 studies complete)"
     assert queue_progress([]).sentence() == "0 of 0 levels reviewed (0 of 0 studies complete)"
 
 

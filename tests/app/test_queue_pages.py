@@ -155,3 +155,21 @@ def test_the_cohort_page_with_one_reviewer_says_why_there_is_no_agreement_betwee
     assert not at.exception and not at.error
     assert any("Only one reviewer (dr a)" in i.value and "at least two" in i.value for i in at.info)
     assert _frame(at, "reviewer A") is None and _frame(at, "grade by dr a") is None
+
+
+def test_a_named_reviewer_sees_the_levels_they_have_not_reviewed_first(data_dir):
+    from modic_core.labels.access import Identity
+
+    with LabelStore.open() as store:
+        [(a, levels)] = _fill(store, seeds=(6,))
+        store.add_review(study_id=a, level=levels[0], reviewer="dr a", grade="MC1")
+        store.add_review(study_id=a, level=levels[1], reviewer="dr b", grade="MC0")
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["identity"] = Identity(name="dr b", role="reviewer")
+    at.run()
+    at.switch_page("pages/review_queue.py").run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert list(table["reviewed"]) == [False] * (len(levels) - 1) + [True]  # dr a's level is not reviewed by dr b
+    assert table["level"].iloc[-1] == levels[1]
+    assert at.get("progress")[0].proto.text.startswith(f"1 of {len(levels)} levels reviewed by dr b")

@@ -129,3 +129,17 @@ def test_entropy_in_nats():
     assert entropy_nats({"MC0": 1.0, "MC1": 0.0}) == 0.0
     assert entropy_nats({}) is None and entropy_nats(None) is None
     assert entropy_nats({"MC0": float("nan")}) is None
+
+
+def test_the_bulk_reads_match_the_per_study_reads_on_both_backends(db_url, tmp_path):
+    with LabelStore.open(db_url, data_dir=tmp_path / "data") as s:
+        a, _ = s.add_study(study=_study(0), analysis=_report(_level("L4-L5", SURE, ["MC0"])))
+        s.add_study(study=_study(0), analysis=_report(_level("L5-S1", UNSURE, ["MC0", "MC1"])))
+        b, _ = s.add_study(study=_study(1), analysis=_report(_level("L4-L5", FLAT, ["MC0", "MC2"])))
+        for study, level, who, grade in ((a, "L5-S1", "dr a", "MC1"), (a, "L5-S1", "dr a", "MC2"),
+                                         (a, "L5-S1", "dr b", "MC0"), (b, "L4-L5", "dr b", "not_gradable")):
+            s.add_review(study_id=study.id, level=level, reviewer=who, grade=grade)
+        assert s.latest_analyses() == {st.id: s.analyses(st.id)[-1] for st in (a, b)}
+        assert s.all_latest_reviews() == sorted(s.latest_reviews(a.id) + s.latest_reviews(b.id),
+                                                key=lambda r: (r.study_id, r.level, r.reviewer))
+        assert [(i.level, i.tier) for i in review_queue(s)] == [("L5-S1", "reviewers disagree"), ("L4-L5", "reviewed")]

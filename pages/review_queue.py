@@ -7,12 +7,13 @@ from modic_core.labels.queue import queue_progress, review_queue
 from modic_core.ui.guard import guarded
 from modic_core.ui.identity import current_identity
 from modic_core.ui.labelstore import label_store
-from modic_core.ui.review_queue import EMPTY_TEXT, progress_bar, queue_table
+from modic_core.ui.review_queue import progress_bar, queue_table
+from modic_core.ui.stored import EMPTY_STORE_TEXT
 
 st.title("Review queue")
 st.caption("The stored studies' levels in the order that helps the model most: levels not yet reviewed, the ones the "
            "model is least sure of first (largest grade set, then highest entropy); then levels where reviewers "
-           "disagree; then the rest. Click a row to open that study and level in the Case viewer.")
+           "disagree; then the rest. Click the box at the left of a row to open that study and level in the Case viewer.")
 
 ident = current_identity()
 reviewer = ident.name if ident is not None else None
@@ -20,7 +21,7 @@ items = None
 with guarded("reading the review queue"):
     items = review_queue(label_store(), reviewer=reviewer)
 if items is not None and not items:
-    st.info(EMPTY_TEXT)
+    st.info(EMPTY_STORE_TEXT)
 elif items:
     progress_bar(queue_progress(items), reviewer=reviewer)
     if reviewer is None:

@@ -14,13 +14,9 @@ from modic_core.labels.queue import QueueItem, QueueProgress
 from modic_core.text import markdown_inert
 from modic_core.ui.stored import open_in_viewer
 
-__all__ = ["EMPTY_TEXT", "TABLE_KEY", "progress_bar", "queue_frame", "queue_table"]
+__all__ = ["TABLE_KEY", "progress_bar", "queue_frame", "queue_table"]
 
 TABLE_KEY = "rq_table"
-#: What the page says when the store holds no study.
-EMPTY_TEXT = ("The label store holds no study yet. Studies get here when a review is saved in the Case viewer "
-              "(a demo case or an upload), or from a labelled cohort folder with "
-              "`modic-labels import COHORT --reviewer NAME`.")
 
 
 def queue_frame(items: Sequence[QueueItem]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from modic_core.ui.guard import guarded
 from modic_core.ui.labelstore import label_store
 from modic_core.volume import Study
 
-__all__ = ["CASE_VIEWER_PAGE", "OPEN_KEY", "STORED_KEY", "STORED_SOURCE", "open_in_viewer", "stored_input",
+__all__ = ["CASE_VIEWER_PAGE", "EMPTY_STORE_TEXT", "OPEN_KEY", "STORED_SOURCE", "open_in_viewer", "stored_input",
            "stored_study"]
 
 #: The case viewer's input-source label of this input.
@@ -31,8 +31,10 @@ CASE_VIEWER_PAGE = "pages/case_viewer.py"
 SELECT_KEY = "cv_stored"
 KEPT_KEY = "cv_stored_kept"
 OPEN_KEY = "cv_stored_open"
-#: Session key holding the key of the stored study on screen (None when the viewer shows another input).
-STORED_KEY = "cv_stored_study"
+#: What the queue page and this input say when the store holds no study.
+EMPTY_STORE_TEXT = ("The label store holds no study yet. Studies get here when a review is saved in the Case viewer "
+                    "(a demo case or an upload), or from a labelled cohort folder with "
+                    "`modic-labels import COHORT --reviewer NAME`.")
 
 
 @st.cache_resource(show_spinner="Loading the stored study…", max_entries=8)
@@ -75,14 +77,12 @@ def _focus_level(store: LabelStore, study: Study, study_id: str, level: str) -> 
 def stored_input() -> tuple[Study | None, None]:
     """The "Stored study" input: a list of the store's study keys and the chosen study (no DICOM source, so the
     second item, the DICOM SR source, is None). Applies a pending :func:`open_in_viewer` request."""
-    st.session_state[STORED_KEY] = None
     pending = st.session_state.pop(OPEN_KEY, None)
     with guarded("listing the stored studies"):
         store = label_store()
         keys = [s.id for s in store.list_studies()]
         if not keys:
-            st.info("No study is stored yet. A study is stored when a review of it is saved in this viewer, or with "
-                    "`modic-labels import COHORT --reviewer NAME` (a labelled cohort folder).")
+            st.info(EMPTY_STORE_TEXT)
             return None, None
         if pending and pending.get("study") in keys:
             st.session_state[SELECT_KEY] = pending["study"]
@@ -93,6 +93,5 @@ def stored_input() -> tuple[Study | None, None]:
         study = stored_study(str(store.images_dir), key)
         if pending and pending.get("study") == key and pending.get("level"):
             _focus_level(store, study, key, str(pending["level"]))
-        st.session_state[STORED_KEY] = key
         return study, None
     return None, None

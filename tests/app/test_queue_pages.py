@@ -77,11 +77,13 @@ def test_the_queue_lists_stored_levels_with_progress_and_a_click_opens_the_viewe
     assert not at.exception and not at.error
     assert at.title[0].value == "Case viewer"
     assert at.radio(key="cv_source").value == "Stored study"
-    assert at.selectbox(key="cv_stored").value == first["study"] == at.session_state["cv_stored_study"]
+    assert at.selectbox(key="cv_stored").value == first["study"]
     spec = _viewer_spec(at)
     assert spec["focus"] == first["level"]  # the level opened is the selected one
     assert at.session_state[f"cv_focus_{spec['revision']}"] == first["level"]
     assert first["level"] in [lv["level"] for lv in spec["levels"]]
+    at.switch_page("pages/review_queue.py").run()  # back to the queue: it stays there (the click was used up)
+    assert not at.exception and at.title[0].value == "Review queue" and len(at.dataframe[0].value) == n
 
 
 def test_the_stored_input_lists_keys_only_and_loads_the_stored_pixels(data_dir):
@@ -101,7 +103,7 @@ def test_the_stored_input_with_an_empty_store_says_how_to_fill_it(data_dir):
     at = _app("pages/case_viewer.py")
     at.radio(key="cv_source").set_value("Stored study").run()
     assert not at.exception and not at.error
-    assert any("No study is stored yet" in i.value for i in at.info)
+    assert any("holds no study yet" in i.value and "modic-labels import" in i.value for i in at.info)
 
 
 def _graded_store(*, reviewers: tuple[str, ...]) -> tuple[list[tuple[str, list[str]]], dict]:

@@ -31,8 +31,7 @@ MODEL_GRADES = ("MC0", "MC1", "MC2")
 
 def _latest_by_reviewer(store: LabelStore, reviewer: str) -> dict[tuple[str, str], ReviewRecord]:
     """``reviewer``'s latest review per (study, level); InputError when the reviewer has none."""
-    out = {(r.study_id, r.level): r for s in store.list_studies() for r in store.latest_reviews(s.id)
-           if r.reviewer == reviewer}
+    out = {(r.study_id, r.level): r for r in store.all_latest_reviews() if r.reviewer == reviewer}  # one query
     if not out:
         raise InputError(f"The reviewer {reviewer!r} has no reviews in the store; give the name a review was saved under.")
     return out

@@ -22,7 +22,7 @@ from modic_core.evaluation.agreement import cohen_kappa
 from modic_core.labels.store import LabelStore, ReviewRecord, StoredAnalysis
 from modic_core.schema import Agreement
 
-__all__ = ["MODEL_GRADES", "REVIEW_GRADES", "agreement", "agreement_with_model", "model_grade"]
+__all__ = ["MODEL_GRADES", "REVIEW_GRADES", "agreement", "agreement_with_model", "model_grade", "model_pairs"]
 
 #: Grades kappa is computed over between two reviewers, and between a reviewer and the model.
 REVIEW_GRADES = ("MC0", "MC1", "MC2", "MC3")
@@ -74,14 +74,14 @@ def _analysis_for(review: ReviewRecord, analyses: list[StoredAnalysis]) -> Store
     return by_id.get(review.analysis_id) or (analyses[-1] if analyses else None)
 
 
-def agreement_with_model(store: LabelStore, *, reviewer: str, n_boot: int = 1000, seed: int = 0) -> Agreement:
-    """Cohen's kappa of ``reviewer``'s latest grades vs the model's top grade (:func:`model_grade`) of the
-    analysis each review was made against (else the study's latest), over MC0/MC1/MC2; levels graded
-    ``not_gradable`` or MC3, or without a model grade, are left out and counted. InputError when the
-    reviewer has no reviews."""
+def model_pairs(store: LabelStore, *, reviewer: str) -> tuple[list[tuple[str, str, str, str]], dict[str, int]]:
+    """``(study, level, reviewer's grade, model's top grade)`` of each level ``reviewer`` graded MC0/MC1/MC2 and the
+    model graded (:func:`model_grade` of the analysis the review was made against, else the study's latest), sorted
+    by study and level; and the levels left out, counted by why (``not_gradable``, ``MC3``, ``no_model_grade``).
+    InputError when the reviewer has no reviews."""
     reviews = _latest_by_reviewer(store, reviewer)
     analyses = {study: store.analyses(study) for study in {k[0] for k in reviews}}
-    ga, gm, studies, excluded = [], [], [], {}
+    pairs, excluded = [], {}
     for (study, level), review in sorted(reviews.items()):
         if review.grade in ("not_gradable", "MC3"):
             _count(excluded, review.grade)
@@ -92,7 +92,15 @@ def agreement_with_model(store: LabelStore, *, reviewer: str, n_boot: int = 1000
         if grade is None:
             _count(excluded, "no_model_grade")
             continue
-        ga.append(review.grade)
-        gm.append(grade)
-        studies.append(study)
-    return cohen_kappa(ga, gm, study_ids=studies, categories=MODEL_GRADES, excluded=excluded, n_boot=n_boot, seed=seed)
+        pairs.append((study, level, review.grade, grade))
+    return pairs, excluded
+
+
+def agreement_with_model(store: LabelStore, *, reviewer: str, n_boot: int = 1000, seed: int = 0) -> Agreement:
+    """Cohen's kappa of ``reviewer``'s latest grades vs the model's top grade (:func:`model_grade`) of the
+    analysis each review was made against (else the study's latest), over MC0/MC1/MC2; levels graded
+    ``not_gradable`` or MC3, or without a model grade, are left out and counted (:func:`model_pairs`).
+    InputError when the reviewer has no reviews."""
+    pairs, excluded = model_pairs(store, reviewer=reviewer)
+    return cohen_kappa([p[2] for p in pairs], [p[3] for p in pairs], study_ids=[p[0] for p in pairs],
+                       categories=MODEL_GRADES, excluded=excluded, n_boot=n_boot, seed=seed)

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from modic_core.labels import GRADES, LabelStore
-from modic_core.labels.agreement import agreement, agreement_with_model
+from modic_core.labels.agreement import agreement, agreement_with_model, model_pairs
 from modic_core.labels.queue import latest_grades
 from modic_core.schema import Agreement
 from modic_core.text import markdown_inert
@@ -29,7 +29,7 @@ __all__ = ["MIN_LEVELS", "agreement_section", "confusion_figure", "differing_lev
 #: Fewest levels graded by both sides for a kappa to be shown as a number (as the cohort page's "too few cases").
 MIN_LEVELS = 10
 N_BOOT = 1000
-_MODEL = "the model"
+_MODEL_LABEL = "the model (top grade)"
 
 
 def kappa_text(rec: Agreement) -> str:
@@ -77,12 +77,19 @@ def confusion_figure(pairs: list[tuple[str, str, str, str]], *, a: str, b: str, 
 
 
 @st.cache_data(show_spinner="Computing agreement…", max_entries=64)
-def _kappa(url: str, images_dir: str, revision: str, a: str, b: str) -> Agreement:
-    """Cached kappa of ``a`` vs ``b`` (``b`` :data:`_MODEL`: vs the model) at this ``revision`` of the store."""
+def _kappa(url: str, images_dir: str, revision: str, a: str, b: str | None) -> Agreement:
+    """Cached kappa of ``a`` vs ``b`` (None: vs the model) at this ``revision`` of the store
+    (``url`` and ``images_dir`` name the store in the cache key; the store itself is :func:`label_store`)."""
     store = label_store()
-    if b == _MODEL:
+    if b is None:
         return agreement_with_model(store, reviewer=a, n_boot=N_BOOT, seed=0)
     return agreement(store, a=a, b=b, n_boot=N_BOOT, seed=0)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _model_pairs(url: str, images_dir: str, revision: str, reviewer: str) -> list[tuple[str, str, str, str]]:
+    """Cached :func:`~modic_core.labels.agreement.model_pairs` of ``reviewer`` at this ``revision`` of the store."""
+    return model_pairs(label_store(), reviewer=reviewer)[0]
 
 
 def _revision(store: LabelStore, reviews) -> str:
@@ -112,7 +119,7 @@ def agreement_section() -> None:
             return
         key = (store.engine.url.render_as_string(hide_password=True), str(store.images_dir), _revision(store, reviews))
         st.subheader("Each reviewer with the model")
-        st.dataframe(pd.DataFrame([_row(_kappa(*key, r, _MODEL), reviewer=r) for r in reviewers]), hide_index=True,
+        st.dataframe(pd.DataFrame([_row(_kappa(*key, r, None), reviewer=r) for r in reviewers]), hide_index=True,
                      key="ag_model")
         st.subheader("Between reviewers")
         if len(reviewers) < 2:
@@ -124,12 +131,14 @@ def agreement_section() -> None:
         grades = latest_grades(reviews)
         c1, c2 = st.columns(2)
         a = c1.selectbox("Confusion matrix: reviewer A", reviewers, index=0, key="ag_cm_a")
-        b = c2.selectbox("Reviewer B", [r for r in reviewers if r != a], index=0, key="ag_cm_b")
-        pairs = paired_grades(grades, a, b)
+        b = c2.selectbox("Reviewer B (or the model)", [r for r in reviewers if r != a] + [None], index=0, key="ag_cm_b",
+                         format_func=lambda r: _MODEL_LABEL if r is None else r)
+        pairs = _model_pairs(*key, a) if b is None else paired_grades(grades, a, b)
+        name_b = _MODEL_LABEL if b is None else b
         if pairs:
-            st.plotly_chart(confusion_figure(pairs, a=a, b=b), key="ag_cm")
+            st.plotly_chart(confusion_figure(pairs, a=a, b=name_b), key="ag_cm")
         else:
-            st.info(f"{markdown_inert(a)} and {markdown_inert(b)} have not graded any level in common.")
+            st.info(f"{markdown_inert(a)} and {markdown_inert(name_b)} have not graded any level in common.")
 
         st.header("Teaching: a student against an expert")
         st.caption("The student's latest grades against the expert's on the levels both graded: kappa (as above) and "

@@ -149,6 +149,9 @@ def test_the_cohort_page_shows_kappa_between_two_reviewers_and_the_levels_where_
     differ = {k for k, g in grades.items() if g["dr a"] != g["dr b"]}
     assert differ and set(zip(diff["study"], diff["level"])) == differ
     assert "Kappa of dr b with dr a" in "\n".join(m.value for m in at.markdown)
+    at.selectbox(key="ag_cm_b").select_index(1).run()  # the confusion matrix of dr a with the model
+    assert not at.exception and not at.error
+    assert any("the model (top grade)" in c.proto.spec for c in at.get("plotly_chart"))
 
 
 def test_the_cohort_page_with_one_reviewer_says_why_there_is_no_agreement_between_reviewers(data_dir):

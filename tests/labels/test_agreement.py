@@ -110,3 +110,14 @@ def test_cli_text_json_and_errors(url, capsys):
     assert "'dr nobody' has no reviews" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert main(["agreement", "--db", url, "--a", "dr a"]) == 2
     assert "Give either two reviewers" in capsys.readouterr().err
+
+
+def test_model_pairs_are_the_levels_the_kappa_with_the_model_is_computed_on(url):
+    from modic_core.labels.agreement import model_pairs
+
+    with LabelStore.open(url) as store:
+        pairs, excluded = model_pairs(store, reviewer="dr a")
+        studies = [s.id for s in store.list_studies()]
+    a, m = _pairs(DR_A, MODEL, drop=lambda p, q: p in ("MC3", "not_gradable"))
+    assert excluded == {"MC3": 1, "not_gradable": 1} and len(pairs) == 10
+    assert sorted((p[2], p[3]) for p in pairs) == sorted(zip(a, m)) and {p[0] for p in pairs} == set(studies)

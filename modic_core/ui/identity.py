@@ -36,6 +36,7 @@ KEY = "identity"
 SIGNED_IN_KEY = "identity_signed_in"
 FAILURES_KEY = "signin_failures"
 LOCKED_UNTIL_KEY = "signin_locked_until"
+MESSAGE_KEY = "signin_message"
 WRONG = "Wrong user name or password."
 
 
@@ -116,53 +117,64 @@ def _locked_seconds() -> float:
 
 
 def _lock_sentence(seconds: float) -> str:
-    return (f"Too many failed sign-ins: wait {math.ceil(seconds)} s before trying again.")
+    return f"Too many failed sign-ins: wait {math.ceil(seconds)} s before trying again."
+
+
+def _try_sign_in(path: Path) -> None:
+    """The "Sign in" button's callback (runs before the script, so the typed password can be wiped from the
+    session at once): check the form's name and password unless the session is locked; sign in, or count a
+    failure and leave a message for :func:`_signin_panel` in ``st.session_state[MESSAGE_KEY]``."""
+    name = str(st.session_state.get("signin_name") or "").strip()
+    password = str(st.session_state.get("signin_password") or "")
+    st.session_state["signin_password"] = ""
+    if (left := _locked_seconds()) > 0:  # not even checked
+        st.session_state[MESSAGE_KEY] = [("warning", _lock_sentence(left))]
+        return
+    try:
+        accounts = _accounts(path)
+        ident = verify(accounts, name, password) if password else None
+        message = WRONG
+    except InputError as exc:  # a password bcrypt cannot use (over 72 bytes), or the file went bad: one sentence
+        ident, message = None, str(exc)
+    if ident is not None:
+        st.session_state[KEY] = ident
+        st.session_state[SIGNED_IN_KEY] = _fingerprint(accounts[ident.name])
+        st.session_state[FAILURES_KEY] = 0
+        st.session_state["signin_name"] = ""
+        return
+    failures = int(st.session_state.get(FAILURES_KEY, 0)) + 1
+    messages = [("error", message)]
+    if failures >= settings.SIGNIN_MAX_FAILURES:
+        st.session_state[LOCKED_UNTIL_KEY] = _clock() + settings.SIGNIN_LOCK_SECONDS
+        failures = 0
+        messages.append(("warning", _lock_sentence(settings.SIGNIN_LOCK_SECONDS)))
+    st.session_state[FAILURES_KEY] = failures
+    st.session_state[MESSAGE_KEY] = messages
 
 
 def _signin_panel(path: Path) -> Identity | None:
     try:
-        accounts = _accounts(path)
+        _accounts(path)
     except InputError as exc:
         _sign_out()
         st.error(f"{exc} Nobody can sign in or save reviews until it is fixed.")
         return None
     ident = current_identity()
     if ident is not None:
+        st.session_state.pop(MESSAGE_KEY, None)
         st.markdown(f"Signed in as **{markdown_inert(plain_text(ident.name, limit=64))}** ({ident.role})")
         if st.button("Sign out", key="signout"):
             _sign_out()
             st.rerun()
         return ident
     _sign_out()  # a stale identity (account removed, password changed) is forgotten
-    with st.form("signin", clear_on_submit=True):
-        name = st.text_input("User name", key="signin_name", max_chars=64)
-        password = st.text_input("Password", type="password", key="signin_password", max_chars=256)
-        submitted = st.form_submit_button("Sign in")
-    if not submitted:
-        if (left := _locked_seconds()) > 0:
-            st.warning(_lock_sentence(left))
-        return None
-    if (left := _locked_seconds()) > 0:
-        st.warning(_lock_sentence(left))  # not even checked
-        return None
-    try:
-        ident = verify(accounts, name.strip(), password) if password else None
-    except InputError as exc:  # a password bcrypt cannot use (over 72 bytes): the sentence says so, not whose
-        ident, message = None, str(exc)
-    else:
-        message = WRONG
-    if ident is not None:
-        st.session_state[KEY] = ident
-        st.session_state[SIGNED_IN_KEY] = _fingerprint(accounts[ident.name])
-        st.session_state[FAILURES_KEY] = 0
-        st.rerun()
-    failures = int(st.session_state.get(FAILURES_KEY, 0)) + 1
-    if failures >= settings.SIGNIN_MAX_FAILURES:
-        st.session_state[LOCKED_UNTIL_KEY] = _clock() + settings.SIGNIN_LOCK_SECONDS
-        failures = 0
-        st.error(message)
-        st.warning(_lock_sentence(settings.SIGNIN_LOCK_SECONDS))
-    else:
-        st.error(message)
-    st.session_state[FAILURES_KEY] = failures
+    with st.form("signin"):
+        st.text_input("User name", key="signin_name", max_chars=64)
+        st.text_input("Password", type="password", key="signin_password", max_chars=256)
+        st.form_submit_button("Sign in", on_click=_try_sign_in, args=(path,))
+    messages = st.session_state.pop(MESSAGE_KEY, None)
+    if messages is None and (left := _locked_seconds()) > 0:
+        messages = [("warning", _lock_sentence(left))]
+    for kind, text in messages or ():
+        (st.error if kind == "error" else st.warning)(text)
     return None

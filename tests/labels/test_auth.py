@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import stat
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -19,8 +17,6 @@ from modic_core.labels import auth
 from modic_core.labels.access import Identity
 from modic_core.labels.auth import Account, add_account, hash_password, load_accounts, verify
 from modic_core.labels.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -248,15 +244,3 @@ def test_cli_user_add_leaves_a_bad_file_untouched(tmp_path, monkeypatch, capsys)
     assert path.read_text().endswith('password = "plain"\n')
     assert main(["user", "list", "--auth-file", str(tmp_path / "none.toml")]) == 2
 
-
-def test_python_m_user_add_and_list(tmp_path):
-    path = tmp_path / "accounts.toml"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    add = subprocess.run([sys.executable, "-m", "modic_core.labels", "user", "add", "--auth-file", str(path),
-                          "--name", "dr-v", "--role", "viewer", "--password-stdin"], input="pw-v\n",
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert add.returncode == 0, add.stderr
-    listed = subprocess.run([sys.executable, "-m", "modic_core.labels", "user", "list", "--auth-file", str(path)],
-                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert listed.stdout == "dr-v  viewer\n" and "$2b$" not in listed.stdout
-    assert verify(load_accounts(path), "dr-v", "pw-v") == Identity(name="dr-v", role="viewer")

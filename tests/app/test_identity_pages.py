@@ -8,6 +8,11 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modic_core.labels import LabelStore
+from modic_core.labels.models import AuditEntry
 from modic_core.labels.access import Identity, PermissionDenied, require_writer
 from modic_core.ui import identity
 from tests.app.test_pages import new_app
@@ -58,7 +63,7 @@ def test_without_the_variable_the_name_box_names_a_reviewer(monkeypatch):
     assert "Reviewing as **Dr Local** (reviewer)" in sidebar_text(at)
 
 
-def test_wrong_password_then_reviewer_signs_in_and_out(accounts):
+def test_wrong_password_then_reviewer_signs_in_and_out(accounts, tmp_path):
     at = new_app()
     assert not at.exception
     assert [t.label for t in at.sidebar.text_input] == ["User name", "Password"]
@@ -77,7 +82,11 @@ def test_wrong_password_then_reviewer_signs_in_and_out(accounts):
     assert at.session_state["identity"] == Identity(name="dr-a", role="reviewer")
     assert "Signed in as **dr-a** (reviewer)" in sidebar_text(at)
     assert not at.sidebar.text_input  # the form is gone
-    assert require_writer(at.session_state["identity"]).name == "dr-a"  # the name a write records
+    writer = require_writer(at.session_state["identity"])  # what the review panel calls before a write
+    with LabelStore.open(f"sqlite:///{tmp_path / 'labels.sqlite3'}", data_dir=tmp_path) as store:
+        store.register_model(name="v1", card={}, metrics={}, actor=writer.name)
+        with Session(store.engine) as session:
+            assert session.scalars(select(AuditEntry.actor)).all() == ["dr-a"]  # the account's name, not what was typed
 
     button(at, "Sign out").click().run()
     assert not at.exception

@@ -50,6 +50,7 @@ from modic_core.classification.model import ClassifierConfig, build_classifier
 from modic_core.detection import load_detector
 from modic_core.errors import InputError
 from modic_core.evaluation.metrics import classification_report, paired_bootstrap
+from modic_core.evaluation.site_summary import estimate_text
 from modic_core.labels.cli import _open as open_store
 from modic_core.labels.models import GRADES
 from modic_core.labels.store import LabelStore
@@ -434,8 +435,8 @@ def _register(store: LabelStore, out: Path, record: dict, *, activate: bool) -> 
         store.activate_model(name=record["name"])
     loc = record["metrics"]["locked"]
     if loc["enough"]:
-        what = (f"locked MC0-vs-MC2 balanced accuracy {loc['current']['mc0_vs_mc2']['display']} (current) -> "
-                f"{loc['new']['mc0_vs_mc2']['display']} (new)")
+        what = (f"locked MC0-vs-MC2 balanced accuracy {estimate_text(loc['current']['mc0_vs_mc2'])} (current) -> "
+                f"{estimate_text(loc['new']['mc0_vs_mc2'])} (new)")
     else:
         what = loc["reason"]
     state = "active" if activate and record["status"] == "candidate" else record["status"]

@@ -23,7 +23,7 @@ from modic_core.detection.levels import ANCHOR_SURE
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
 from modic_core.ui.modelinfo import (gradcam_chart, load_gradcam_audit, load_simulated_site, metrics_rows, model_records,
-                                     provenance_rows, simulated_site_chart, simulated_site_frame)
+                                     provenance_rows, simulated_site_chart, simulated_site_frame, simulated_site_intro)
 from modic_core.export.style import NOTICE_LONG
 
 st.title("Model card")
@@ -241,9 +241,7 @@ site = load_simulated_site()
 if site is None:
     st.info("The simulated site has not been run on this installation (`python -m modic_core.train.simulated_site`).")
 else:
-    st.markdown("A base model trained by the shipped recipe without 50 studies; 20 of them imported into a label store as "
-                "a site's reviews and fine-tuned with `modic-train finetune`; base and fine-tuned judged on the store's "
-                "locked part and on the 30 other studies. 95 % CIs by study bootstrap; with so few studies they are wide.")
+    st.markdown(simulated_site_intro(site))
     st.plotly_chart(simulated_site_chart(site), key="mc_simulated_site")
     st.dataframe(pd.DataFrame(simulated_site_frame(site)), hide_index=True, key="mc_simulated_site_table")
     st.caption(f"From `weights/simulated_site.json` ({site.get('command', '')}); docs/labels.md explains the choices.")

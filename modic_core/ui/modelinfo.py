@@ -23,7 +23,7 @@ from modic_core.normalization.methods import NORMALIZATIONS
 
 __all__ = ["ModelEntry", "model_records", "provenance_rows", "metrics_rows", "classification_rows", "detection_rows",
            "load_gradcam_audit", "gradcam_chart", "load_conformal", "risk_coverage_chart", "SET_MEANING",
-           "load_simulated_site", "simulated_site_frame", "simulated_site_chart"]
+           "load_simulated_site", "simulated_site_intro", "simulated_site_frame", "simulated_site_chart"]
 
 #: What a prediction set means, in one line for a clinician.
 SET_MEANING = ("A grade set lists every grade the model cannot rule out: on cross-validation the true grade was inside "
@@ -187,6 +187,16 @@ def load_simulated_site(folder: str | Path | None = None) -> dict | None:
     """``simulated_site.json`` of the weights folder (None when absent or unreadable; see
     :mod:`modic_core.evaluation.site_summary`)."""
     return load_site((Path(folder) if folder else weights_dir()) / SITE_FILE)
+
+
+def simulated_site_intro(doc: dict) -> str:
+    """One paragraph saying what the simulated site did, its counts read from ``doc["choices"]``."""
+    c = doc.get("choices", {})
+    site, other = c.get("n_site", "?"), c.get("n_other", "?")
+    return (f"A base model trained by the shipped recipe on {c.get('n_base_training', '?')} studies; {site} others imported "
+            f"into a label store as a site's reviews ({c.get('site_locked_studies', '?')} of them in its locked part) and "
+            f"fine-tuned with `modic-train finetune`; base and fine-tuned judged on the store's locked part and on {other} "
+            "other studies no model trained on. 95 % CIs by study bootstrap: with so few studies they are wide.")
 
 
 def simulated_site_frame(doc: dict) -> list[dict[str, str]]:

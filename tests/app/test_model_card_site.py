@@ -25,3 +25,4 @@ def test_model_card_shows_the_simulated_site_from_its_json(weights_with_comparis
     rows = site_rows(load_site(ROOT / "weights" / "simulated_site.json"))
     assert list(table["difference (95 % CI)"]) == [r.difference for r in rows]
     assert list(table["verdict"]) == [r.verdict for r in rows]
+    assert "trained by the shipped recipe on 95 studies; 20 others" in "\n".join(m.value for m in at.markdown)

@@ -147,6 +147,7 @@ def test_locked_never_trained_on_dir_complete_and_registered(site, tmp_path, mon
         if f.is_file():
             assert (out / f.name).is_file(), f.name
     assert not (out / finetune.CHECKPOINT).exists()
+    assert json.loads((out / finetune.PROGRESS).read_text()) == {"stage": "done", "fraction": 1.0, "message": f"finished: {models[0].status}"}
     clf = load_classifier("zscore", weights_dir=str(out))
     card = json.loads((out / "classifier_zscore.json").read_text())
     assert clf.sha256 == card["sha256"] != json.loads((settings.weights_dir() / "classifier_zscore.json").read_text())["sha256"]

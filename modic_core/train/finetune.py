@@ -329,6 +329,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
     """Carry out the fine-tune (see the module); return the summary line. InputError on bad input."""
     if args.method not in NORMALIZATIONS:
         raise InputError(f"The method '{args.method}' is not a normalization method; use one of {', '.join(NORMALIZATIONS)}.")
+    if args.cohort is not None and not Path(args.cohort).is_dir():
+        raise InputError(f"The cohort folder '{Path(args.cohort).name}' does not exist; give the training cohort folder or leave --cohort out.")
     if args.epochs < 1:
         raise InputError("--epochs must be at least 1; give a positive number.")
     out = Path(args.out)

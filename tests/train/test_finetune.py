@@ -195,10 +195,11 @@ def test_bad_input_exits_2(site, tmp_path, capsys):
     assert finetune.main(_args(site, tmp_path / "exists")) == 2
     (tmp_path / "y.partial").mkdir()
     assert finetune.main(_args(site, tmp_path / "y")) == 2
+    assert finetune.main(_args(site, tmp_path / "c", "--cohort", str(tmp_path / "missing"))) == 2
     empty = tmp_path / "empty"
     assert finetune.main(["--db", f"sqlite:///{empty / 'db.sqlite3'}", "--out", str(tmp_path / "z")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 4 and all(line.startswith("modic-train finetune: ") and "Traceback" not in line for line in err)
+    assert len(err) == 5 and all(line.startswith("modic-train finetune: ") and "Traceback" not in line for line in err)
     assert "no reviewed" in err[-1] and not (tmp_path / "z.partial").exists()
 
 

@@ -23,21 +23,18 @@ import json
 import sys
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from modic_core import settings
 from modic_core.errors import InputError
 from modic_core.labels.access import ROLES
 from modic_core.labels.agreement import agreement, agreement_with_model
 from modic_core.labels.auth import add_account, load_accounts
 from modic_core.labels.cohorts import export_cohort, import_cohort
-from modic_core.labels.store import LabelStore
+from modic_core.labels.store import LabelStore, open_store
 
 __all__ = ["build_parser", "main"]
 
 #: Database backends the store supports (the URL's scheme before any "+driver").
-BACKENDS = ("sqlite", "postgresql")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,22 +114,7 @@ def _agreement_text(result, *, who: str) -> str:
 
 
 def _open(url: str | None) -> LabelStore:
-    """The store at ``url``; InputError (one sentence) for an unknown scheme or an unreachable database."""
-    url = url or settings.database_url()
-    try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise InputError("The database URL is not valid; give one like sqlite:///labels.sqlite3 or "
-                         "postgresql+psycopg://user@host:5432/db.") from None
-    if backend not in BACKENDS:
-        raise InputError(f"The database scheme '{backend}' is not supported; use sqlite:/// or postgresql+psycopg://.")
-    try:
-        return LabelStore.open(url)
-    except NoSuchModuleError:
-        raise InputError("The database driver in the URL is not installed; use sqlite:/// or postgresql+psycopg://.") from None
-    except SQLAlchemyError:
-        raise InputError(f"The {backend} database could not be opened (unreachable or refused); check --db "
-                         "or MODIC_DATABASE_URL.") from None
+    return open_store(url)
 
 
 def _models_table(models) -> str:

@@ -51,7 +51,7 @@ from modic_core.detection import load_detector
 from modic_core.errors import InputError
 from modic_core.evaluation.metrics import classification_report, paired_bootstrap
 from modic_core.evaluation.site_summary import estimate_text
-from modic_core.labels.cli import _open as open_store
+from modic_core.labels.store import open_store
 from modic_core.labels.models import GRADES
 from modic_core.labels.store import LabelStore
 from modic_core.logs import configure_logging, get_logger
@@ -322,7 +322,7 @@ def _run_key(args, base_dir: Path) -> str:
 
 
 def _open_store(url: str | None) -> LabelStore:
-    return open_store(url)  # the label CLI's one-sentence errors for bad URLs
+    return open_store(url)  # one-sentence errors for bad URLs, as the label CLI
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> str:

@@ -373,3 +373,12 @@ class LabelStore:
         return StoredAnalysis(id=row.id, study_id=row.study_id, model_version=row.model_version,
                               normalization=row.normalization, coverage=row.coverage, levels=list(row.levels),
                               created_at=_utc(row.created_at))
+
+    # ------------------------------------------------------------------ model versions (admin)
+    def deactivate_models(self, *, actor: str = "system") -> bool:
+        """Make no version active (the app then uses the shipped weights): the active one becomes "candidate",
+        audited. False when none was active."""
+        with self._sessions.begin() as session:
+            had = session.scalars(select(ModelVersion.id).where(ModelVersion.status == "active")).first() is not None
+            self._deactivate(session, actor=actor)
+            return had

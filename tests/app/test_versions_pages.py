@@ -3,6 +3,7 @@ versions but no buttons; an admin makes a candidate active (audited), goes back 
 starts, watches and resumes a fine-tune (a fake command with the real one's contract)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -17,6 +18,8 @@ from modic_core.labels import LabelStore
 from modic_core.labels import jobs
 from modic_core.labels.access import Identity
 from modic_core.labels.models import AuditEntry
+from modic_core.ui.backend import set_backend_factory
+from tests.app import fakes
 from tests.app.helpers import APP
 
 pytestmark = pytest.mark.usefixtures("fake_backend")
@@ -148,3 +151,12 @@ def test_admin_starts_watches_and_resumes_a_fine_tune(store, monkeypatch):
     at.run()
     assert list(at.dataframe[0].value["name"]) == ["site-a"]
     assert any("finished" in s.value for s in at.success)
+
+
+def test_the_viewer_says_when_the_active_version_cannot_be_used():
+    sentence = "The active model version 'gone' cannot be loaded, so the app uses the shipped model."
+    warned = dataclasses.replace(fakes._BACKEND, warning=sentence)
+    set_backend_factory(lambda: warned)
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    assert not at.exception
+    assert any(w.value == sentence for w in at.warning)

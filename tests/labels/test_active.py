@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from sqlalchemy import text
 
 from modic_core import settings
 from modic_core.labels import LabelStore
+from modic_core.datasets.demo import list_demo_cases, load_demo
 from modic_core.labels.active import SHIPPED, active_weights_dir, missing_files, model_in_use
+from modic_core.ui.backend import default_backend
+from modic_core.ui.labelstore import label_store
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 
@@ -66,8 +70,6 @@ def test_missing_or_incomplete_folder_falls_back_with_one_sentence(store, tmp_pa
 
 
 def test_an_unreadable_store_falls_back_with_a_warning(tmp_path):
-    from sqlalchemy import text
-
     broken = LabelStore.open(f"sqlite:///{tmp_path / 'x.sqlite3'}", data_dir=tmp_path)
     with broken.engine.begin() as conn:
         conn.execute(text("DROP TABLE model_versions"))
@@ -89,10 +91,6 @@ def shifted_version(folder: Path) -> Path:
 
 @pytest.mark.skipif(not (SHIPPED_WEIGHTS / "classifier_zscore.pt").is_file(), reason="shipped weights not installed")
 def test_switching_the_active_version_changes_what_the_app_loads_and_grades(store, tmp_path, monkeypatch):
-    from modic_core.datasets.demo import list_demo_cases, load_demo
-    from modic_core.ui.backend import default_backend
-    from modic_core.ui.labelstore import label_store
-
     monkeypatch.setenv("MODIC_WEIGHTS_DIR", str(SHIPPED_WEIGHTS))
     monkeypatch.setenv("MODIC_DEVICE", "cpu")
     folder = shifted_version(tmp_path / "models" / "v2")

@@ -76,19 +76,21 @@ def test_killed_job_is_stopped_resumable_and_resumes_to_registered(setup, monkey
     store, url, data = setup
     monkeypatch.setenv("FAKE_FINETUNE_STEPS", "40")
     monkeypatch.setenv("FAKE_FINETUNE_SLEEP", "0.1")
-    rec = jobs.start_finetune(store, name="v2", db_url=url, data_dir=data, command=FAKE)
+    store.register_model(name="v0", card={}, metrics={}, status="active")
+    rec = jobs.start_finetune(store, name="v2", db_url=url, data_dir=data, command=FAKE, activate=True)
     wait_for(lambda: (data / "models" / "v2.partial" / "steps_done").is_file())
     os.killpg(rec.pid, signal.SIGKILL)
     st = wait_for(lambda: (s := jobs.job_status(store, data_dir=data)).state != "running" and s)
     assert st.state == "stopped" and st.resumable and st.model is None
-    assert store.list_models() == [] and store.active_model() is None  # a killed fine-tune registers nothing
+    assert [m.name for m in store.list_models()] == ["v0"]  # a killed fine-tune registers nothing
+    assert store.active_model().name == "v0"  # and leaves the active model as it was
     assert "resume" in st.message
     done_before = int((data / "models" / "v2.partial" / "steps_done").read_text())
     monkeypatch.setenv("FAKE_FINETUNE_SLEEP", "0.01")
     again = jobs.resume_finetune(store, db_url=url, data_dir=data)
     assert again.pid != rec.pid and again.args == rec.args
     st = wait_for(lambda: (s := jobs.job_status(store, data_dir=data)).state == "finished" and s)
-    assert st.model.name == "v2"
+    assert st.model.name == "v2" and store.active_model().name == "v2"  # --activate travelled with the resume
     log = (data / "jobs" / "v2.log").read_text()
     assert f"starting at step {done_before}" in log or f"starting at step {done_before + 1}" in log  # resumed, not restarted
 

@@ -19,7 +19,7 @@ import streamlit as st
 from modic_core.errors import InputError
 from modic_core.labels import jobs
 from modic_core.labels.access import require_admin
-from modic_core.labels.active import SHIPPED, ModelInUse, model_in_use
+from modic_core.labels.active import SHIPPED, ModelInUse, missing_files, model_in_use
 from modic_core.labels.store import LabelStore, ModelRecord
 from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.ui.identity import current_identity
@@ -40,7 +40,9 @@ def _shown(value: Any) -> str | None:
     """An estimate as text (its ``display``, else value with its 95% CI), a number, or None if not a score."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return str(value)  # a count (discs, patients)
+    if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, Mapping) and "value" in value:
         if value.get("display"):
@@ -119,6 +121,11 @@ def _admin_action(action, *args, **kwargs) -> bool:
 
 
 def _activate(identity, store: LabelStore, name: str) -> None:
+    record = next((m for m in store.list_models() if m.name == name), None)
+    missing = missing_files(record.weights_dir) if record is not None and record.weights_dir else []
+    if missing:
+        raise InputError(f"The version {name!r} cannot be made active: its weights folder lacks {', '.join(missing)}; "
+                         "fine-tune it again or pick another version.")
     store.activate_model(name=name, actor=identity.name)
 
 

@@ -160,3 +160,11 @@ def test_the_viewer_says_when_the_active_version_cannot_be_used():
     at = AppTest.from_file(APP, default_timeout=90).run()
     assert not at.exception
     assert any(w.value == sentence for w in at.warning)
+
+
+def test_a_version_whose_folder_is_gone_is_not_made_active(store, tmp_path):
+    v = store.register_model(name="gone", card={}, metrics=METRICS, weights_dir=tmp_path / "nowhere")
+    at = open_page("pages/model_versions.py", Identity(name="a", role="admin"))
+    at.button(key=f"ver_activate_{v.id}").click().run()
+    assert store.active_model() is None
+    assert any("cannot be made active" in e.value for e in at.error) and not at.exception

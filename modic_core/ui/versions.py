@@ -185,12 +185,13 @@ def _start_form(store: LabelStore) -> None:
         method = st.selectbox("Normalization method", methods, index=methods.index(jobs.METHOD_DEFAULT)
                               if jobs.METHOD_DEFAULT in methods else 0, key="ver_method",
                               format_func=lambda m: NORMALIZATIONS[m].label)
-        st.session_state.setdefault("ver_name", "finetune-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M"))
+        st.session_state.setdefault("ver_name", "finetune-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
         name = st.text_input("Version name", key="ver_name", max_chars=64,
                              help="Letters, digits, '.', '_' or '-'; its weights go to MODIC_DATA_DIR/models/<name>.")
         activate = st.checkbox("Make it active when it is better on the locked part", key="ver_activate")
         if st.form_submit_button("Start fine-tuning"):
             if _admin_action(_start, store, name, method, activate):
+                del st.session_state["ver_name"]  # the next fine-tune gets a new default name
                 st.rerun()
 
 

@@ -150,6 +150,7 @@ def test_admin_starts_watches_and_resumes_a_fine_tune(store, monkeypatch):
     wait_for(lambda: jobs.job_status(store).state == "finished")
     at.run()
     assert list(at.dataframe[0].value["name"]) == ["site-a"]
+    assert at.text_input(key="ver_name").value.startswith("finetune-")  # a new default name for the next one
     assert any("finished" in s.value for s in at.success)
 
 

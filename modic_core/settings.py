@@ -27,7 +27,11 @@ __all__ = [
     "MAX_N_BOOT",
     "MAX_STALL_TIMEOUT_S",
     "Limits",
+    "MAX_AUTH_FILE_BYTES",
+    "SIGNIN_LOCK_SECONDS",
+    "SIGNIN_MAX_FAILURES",
     "allowed_server_folders",
+    "auth_file",
     "check_coverage",
     "data_dir",
     "database_url",
@@ -71,6 +75,12 @@ MAX_STALL_TIMEOUT_S = 86_400.0
 
 GIB = 1024**3
 MIB = 1024**2
+#: Largest accounts file (``MODIC_AUTH_FILE``) that is read, in bytes; a larger one is refused unread.
+MAX_AUTH_FILE_BYTES = MIB
+#: Failed sign-ins in one browser session after which further tries are refused for
+#: :data:`SIGNIN_LOCK_SECONDS` seconds.
+SIGNIN_MAX_FAILURES = 5
+SIGNIN_LOCK_SECONDS = 30.0
 
 
 def _env(name: str) -> str | None:
@@ -127,6 +137,14 @@ def database_url() -> str:
     """SQLAlchemy URL of the label store (:mod:`modic_core.labels`): ``MODIC_DATABASE_URL``
     (production: ``postgresql+psycopg://user@host:port/db``), else SQLite ``labels.sqlite3`` in :func:`data_dir`."""
     return _env("MODIC_DATABASE_URL") or f"sqlite:///{data_dir() / 'labels.sqlite3'}"
+
+
+def auth_file() -> Path | None:
+    """The accounts file (``MODIC_AUTH_FILE``: TOML, bcrypt-hashed passwords and roles,
+    :mod:`modic_core.labels.auth`), or ``None`` when unset: then the app asks for a reviewer name once per
+    session (local default) instead of a sign-in."""
+    env = _env("MODIC_AUTH_FILE")
+    return Path(env).expanduser() if env else None
 
 
 def default_normalization() -> str:

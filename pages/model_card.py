@@ -22,7 +22,8 @@ from modic_core.ui.comparison import (
 from modic_core.detection.levels import ANCHOR_SURE
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
-from modic_core.ui.modelinfo import gradcam_chart, load_gradcam_audit, metrics_rows, model_records, provenance_rows
+from modic_core.ui.modelinfo import (gradcam_chart, load_gradcam_audit, load_simulated_site, metrics_rows, model_records,
+                                     provenance_rows, simulated_site_chart, simulated_site_frame, simulated_site_intro)
 from modic_core.export.style import NOTICE_LONG
 from modic_core.ui.versions import model_in_use_section
 
@@ -237,3 +238,13 @@ st.markdown(
     "Cina A, et al. *Brain & Spine* 4 (2024) 102738 — intensity normalization for Modic change classification. "
     "van der Graaf JW, et al. *Sci Data* 11, 264 (2024) — SPIDER dataset (CC BY 4.0)."
 )
+
+st.header("A simulated site: fine-tuning on 20 reviewed studies")
+site = load_simulated_site()
+if site is None:
+    st.info("The simulated site has not been run on this installation (`python -m modic_core.train.simulated_site`).")
+else:
+    st.markdown(simulated_site_intro(site))
+    st.plotly_chart(simulated_site_chart(site), key="mc_simulated_site")
+    st.dataframe(pd.DataFrame(simulated_site_frame(site)), hide_index=True, key="mc_simulated_site_table")
+    st.caption(f"From `weights/simulated_site.json` ({site.get('command', '')}); docs/labels.md explains the choices.")

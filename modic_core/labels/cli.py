@@ -7,6 +7,10 @@
 - ``models [--json]``: the registered model versions, their metrics and which one is active.
 - ``agreement (--a NAME --b NAME | --reviewer NAME) [--json]``: Cohen's kappa (95 % CI over studies) of two
   reviewers' latest grades, or of one reviewer's against the model's (:mod:`modic_core.labels.agreement`).
+- ``user add --auth-file F --name N --role R [--password-stdin]``: add (or update) a dashboard account in the
+  accounts file F (``MODIC_AUTH_FILE``), written atomically with mode 0600; the password is read from stdin's
+  first line, else asked twice without echo. ``user list --auth-file F``: names and roles, never hashes
+  (:mod:`modic_core.labels.auth`). Neither touches the database.
 
 ``--db URL`` defaults to :func:`modic_core.settings.database_url`. Bad input (a missing folder, not a cohort,
 an unknown database scheme, an unreachable database) prints one sentence and exits with status 2.
@@ -14,27 +18,27 @@ an unknown database scheme, an unreachable database) prints one sentence and exi
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from modic_core import settings
 from modic_core.errors import InputError
+from modic_core.labels.access import ROLES
 from modic_core.labels.agreement import agreement, agreement_with_model
+from modic_core.labels.auth import add_account, load_accounts
 from modic_core.labels.cohorts import export_cohort, import_cohort
-from modic_core.labels.store import LabelStore
+from modic_core.labels.store import LabelStore, open_store
 
 __all__ = ["build_parser", "main"]
 
 #: Database backends the store supports (the URL's scheme before any "+driver").
-BACKENDS = ("sqlite", "postgresql")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``modic-labels`` argument parser (subcommands import, export, models, agreement)."""
+    """The ``modic-labels`` argument parser (subcommands import, export, models, agreement, user)."""
     ap = argparse.ArgumentParser(prog="modic-labels", description="The label store: import, export, model versions.")
     sub = ap.add_subparsers(dest="command", required=True)
     db_help = "SQLAlchemy URL of the label store (default: MODIC_DATABASE_URL, else SQLite in MODIC_DATA_DIR)"
@@ -55,7 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
     agr.add_argument("--b", default=None, help="second reviewer (with --a)")
     agr.add_argument("--reviewer", default=None, help="compare this reviewer with the model instead")
     agr.add_argument("--json", action="store_true", help="print JSON instead of a sentence")
+    usr = sub.add_parser("user", help="dashboard accounts (MODIC_AUTH_FILE): add or list users")
+    usr_sub = usr.add_subparsers(dest="user_command", required=True)
+    add = usr_sub.add_parser("add", help="add a user, or set an existing user's role and password")
+    add.add_argument("--auth-file", type=Path, required=True, help="accounts file (TOML; created if missing)")
+    add.add_argument("--name", required=True, help="user name (shown and stored as the reviewer)")
+    add.add_argument("--role", required=True, choices=ROLES, help="viewer reads; reviewer saves reviews; admin also "
+                                                                "switches models and starts fine-tuning")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line "
+                                                                   "(default: ask twice without echo)")
+    lst = usr_sub.add_parser("list", help="list the users and their roles (never the hashes)")
+    lst.add_argument("--auth-file", type=Path, required=True, help="accounts file (TOML)")
     return ap
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: stdin's first line (without its line end), else typed twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise InputError("The two passwords differ; run the command again and type the same password twice.")
+    return first
+
+
+def _user(args: argparse.Namespace) -> str:
+    """``user add`` / ``user list`` (the accounts file only; no database)."""
+    if args.user_command == "list":
+        accounts = load_accounts(args.auth_file)
+        if not accounts:
+            return "No users."
+        width = max(len(n) for n in accounts)
+        return "\n".join(f"{a.name:{width}}  {a.role}" for a in accounts.values())
+    new = add_account(args.auth_file, name=args.name, role=args.role, password=_read_password(args.password_stdin))
+    return f"{'Added' if new else 'Updated'} user {args.name} ({args.role}) in {args.auth_file.name}."
 
 
 def _check_agreement_args(args: argparse.Namespace) -> None:
@@ -77,22 +114,7 @@ def _agreement_text(result, *, who: str) -> str:
 
 
 def _open(url: str | None) -> LabelStore:
-    """The store at ``url``; InputError (one sentence) for an unknown scheme or an unreachable database."""
-    url = url or settings.database_url()
-    try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError:
-        raise InputError("The database URL is not valid; give one like sqlite:///labels.sqlite3 or "
-                         "postgresql+psycopg://user@host:5432/db.") from None
-    if backend not in BACKENDS:
-        raise InputError(f"The database scheme '{backend}' is not supported; use sqlite:/// or postgresql+psycopg://.")
-    try:
-        return LabelStore.open(url)
-    except NoSuchModuleError:
-        raise InputError("The database driver in the URL is not installed; use sqlite:/// or postgresql+psycopg://.") from None
-    except SQLAlchemyError:
-        raise InputError(f"The {backend} database could not be opened (unreachable or refused); check --db "
-                         "or MODIC_DATABASE_URL.") from None
+    return open_store(url)
 
 
 def _models_table(models) -> str:
@@ -105,6 +127,8 @@ def _models_table(models) -> str:
 
 def run(args: argparse.Namespace) -> str:
     """Carry out one parsed command; return what to print. InputError on bad input."""
+    if args.command == "user":  # the accounts file, not the database
+        return _user(args)
     if args.command == "agreement":  # before touching the database
         _check_agreement_args(args)
     if args.command == "import" and not args.cohort.is_dir():  # before touching the database

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modic_core import settings
@@ -33,7 +33,7 @@ from modic_core.volume import Study
 if TYPE_CHECKING:  # pragma: no cover
     from modic_core.analysis.report import StudyReport
 
-__all__ = ["SQLITE_BUSY_SECONDS", "LabelStore", "ModelRecord", "ReviewRecord", "StoredAnalysis", "StoredStudy"]
+__all__ = ["BACKENDS", "SQLITE_BUSY_SECONDS", "LabelStore", "ModelRecord", "ReviewRecord", "StoredAnalysis", "StoredStudy", "open_store"]
 
 #: Seconds a SQLite writer waits for another writer's lock before failing.
 SQLITE_BUSY_SECONDS = 30.0
@@ -382,3 +382,26 @@ class LabelStore:
             had = session.scalars(select(ModelVersion.id).where(ModelVersion.status == "active")).first() is not None
             self._deactivate(session, actor=actor)
             return had
+
+
+#: Database backends the store supports.
+BACKENDS = ("sqlite", "postgresql")
+
+
+def open_store(url: str | None = None) -> LabelStore:
+    """The store at ``url`` (default :func:`modic_core.settings.database_url`), migrated; InputError (one sentence) for an unknown scheme or an unreachable database."""
+    url = url or settings.database_url()
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise InputError("The database URL is not valid; give one like sqlite:///labels.sqlite3 or "
+                         "postgresql+psycopg://user@host:5432/db.") from None
+    if backend not in BACKENDS:
+        raise InputError(f"The database scheme '{backend}' is not supported; use sqlite:/// or postgresql+psycopg://.")
+    try:
+        return LabelStore.open(url)
+    except NoSuchModuleError:
+        raise InputError("The database driver in the URL is not installed; use sqlite:/// or postgresql+psycopg://.") from None
+    except SQLAlchemyError:
+        raise InputError(f"The {backend} database could not be opened (unreachable or refused); check --db "
+                         "or MODIC_DATABASE_URL.") from None

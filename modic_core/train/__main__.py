@@ -1,4 +1,4 @@
-"""``modic-train {detector,classifier,compare,audit,robustness} ...`` (same as ``python -m modic_core.train.<name>``)."""
+"""``modic-train {detector,classifier,compare,audit,robustness,finetune} ...`` (same as ``python -m modic_core.train.<name>``)."""
 from __future__ import annotations
 
 import importlib
@@ -10,6 +10,7 @@ COMMANDS = {
     "compare": "modic_core.train.compare",
     "audit": "modic_core.train.audit",
     "robustness": "modic_core.train.robustness",
+    "finetune": "modic_core.train.finetune",
 }
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from modic_core.errors import InputError
+from modic_core.evaluation.site_summary import estimate_text
 from modic_core.labels import jobs
 from modic_core.labels.access import require_admin
 from modic_core.labels.active import SHIPPED, ModelInUse, missing_files, model_in_use
@@ -25,57 +26,99 @@ from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.ui.identity import current_identity
 from modic_core.ui.labelstore import label_store
 
-__all__ = ["PROGRESS_REFRESH_S", "before_after_rows", "model_in_use_section", "versions_page", "versions_rows"]
+__all__ = ["PROGRESS_REFRESH_S", "before_after_rows", "locked_note", "model_in_use_section", "versions_page", "versions_rows"]
 
 #: Seconds between refreshes of the fine-tune's progress bar while it runs.
 PROGRESS_REFRESH_S = 2.0
 #: The fine-tune command the page starts (tests put a fake one here).
 finetune_command: Sequence[str] = jobs.FINETUNE_COMMAND
-#: Metrics listed first in the before/after tables, in this order (others follow alphabetically).
-_FIRST = ("balanced_accuracy", "mc0_vs_mc2", "mc0_vs_mc2_balanced_accuracy", "accuracy", "macro_f1", "cohen_kappa")
+#: Metrics listed first in the before/after tables, in this order (others follow alphabetically): the fine-tune's
+#: decision rule compares MC0-vs-MC2 balanced accuracy on the locked part.
+_FIRST = ("mc0_vs_mc2", "mc0_vs_mc2_balanced_accuracy", "balanced_accuracy", "accuracy", "macro_f1", "cohen_kappa")
 _JOB_STATE_KEY = "_versions_job_state"
 
 
+def _is_estimate(value: Any) -> bool:
+    return isinstance(value, Mapping) and "value" in value
+
+
 def _shown(value: Any) -> str | None:
-    """An estimate as text (its ``display``, else value with its 95% CI), a number, or None if not a score."""
+    """An estimate as text (value with its 95% CI, :func:`~modic_core.evaluation.site_summary.estimate_text`), a
+    count, a number, or None if not a score."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return str(value)  # a count (discs, patients)
+        return str(value)  # a count (levels, studies)
     if isinstance(value, float):
         return f"{value:.3f}"
-    if isinstance(value, Mapping) and "value" in value:
-        if value.get("display"):
-            return str(value["display"])
-        if value.get("value") is None:
-            return "n/a"
-        text = f"{float(value['value']):.3f}"
-        if value.get("ci_low") is not None and value.get("ci_high") is not None:
-            text += f" (95% CI {float(value['ci_low']):.3f}-{float(value['ci_high']):.3f})"
-        return text
+    if _is_estimate(value):
+        return _estimate(value)
     return None
 
 
+def _estimate(e: Mapping[str, Any]) -> str:
+    """:func:`~modic_core.evaluation.site_summary.estimate_text`; an estimate flagged "too few" that names no
+    MC0/MC2 counts (a sensitivity) says its own count instead."""
+    if e.get("too_few") and "n_mc0" not in e and e.get("value") is not None:
+        return estimate_text({**e, "too_few": False}) + f", few cases (n={e.get('n')})"
+    return estimate_text(dict(e))
+
+
+def _scores(side: Mapping[str, Any] | None) -> dict[str, str]:
+    """{name: text} of one side's scores; a group of estimates (per-class sensitivities) as "name class"."""
+    out: dict[str, str] = {}
+    for name, value in (side or {}).items():
+        text = _shown(value)
+        if text is not None:
+            out[name] = text
+        elif isinstance(value, Mapping) and value and all(_is_estimate(v) for v in value.values()):
+            out.update({f"{name} {k}": _estimate(v) for k, v in value.items()})
+    return out
+
+
+def _paired(part: Mapping[str, Any], name: str) -> str:
+    """The paired bootstrap difference new - current for this score, if the part records one."""
+    paired = part.get("paired_new_minus_current") or {}
+    d = paired.get(name) or next((v for k, v in paired.items() if k.startswith(name + "_")), None)
+    if not isinstance(d, Mapping) or d.get("diff") is None:
+        return ""
+    ci = "" if d.get("ci_low") is None else f" (95% CI {d['ci_low']:+.3f} to {d['ci_high']:+.3f})"
+    return f"{d['diff']:+.3f}{ci}"
+
+
+def _order(name: str) -> tuple:
+    return (_FIRST.index(name) if name in _FIRST else len(_FIRST), name)
+
+
 def before_after_rows(metrics: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The ``{"part", "metric", "current", "new"}`` rows of a version's registered metrics: every part holding
-    ``{"current": {...}, "new": {...}}`` (the locked part first), every score both or either has (estimates with
-    their CIs; nested tables such as confusion matrices are left out)."""
+    """The ``{"part", "metric", "current", "new", "new − current"}`` rows of a version's registered metrics:
+    every part holding ``{"current": {...}, "new": {...}}`` (the locked part first), every score either side has
+    (estimates with their 95% CIs, per-class groups flattened; tables such as confusion matrices are left out),
+    and the paired bootstrap difference where the part records one (``paired_new_minus_current``)."""
     parts = [p for p, v in metrics.items() if isinstance(v, Mapping) and ("current" in v or "new" in v)]
     parts.sort(key=lambda p: (p != "locked", p))
     rows = []
     for part in parts:
-        cur, new = metrics[part].get("current") or {}, metrics[part].get("new") or {}
-        names = [n for n in dict.fromkeys([*cur, *new]) if (_shown(cur.get(n)) or _shown(new.get(n)))]
-        names.sort(key=lambda n: (_FIRST.index(n) if n in _FIRST else len(_FIRST), n))
-        rows += [{"part": part, "metric": n.replace("_", " "), "current": _shown(cur.get(n)) or "—",
-                  "new": _shown(new.get(n)) or "—"} for n in names]
+        body = metrics[part]
+        cur, new = _scores(body.get("current")), _scores(body.get("new"))
+        for name in sorted(dict.fromkeys([*cur, *new]), key=_order):
+            rows.append({"part": part, "metric": name.replace("_", " "), "current": cur.get(name, "—"),
+                         "new": new.get(name, "—"), "new − current": _paired(body, name) or "—"})
     return rows
 
 
+def locked_note(metrics: Mapping[str, Any]) -> str:
+    """Why the locked part has no numbers (the fine-tune's ``reason``, e.g. too few locked levels), else ""."""
+    locked = metrics.get("locked")
+    if isinstance(locked, Mapping) and locked.get("enough") is False:
+        return str(locked.get("reason") or "the locked part was too small to tell")
+    return ""
+
+
 def _headline(metrics: Mapping[str, Any]) -> str:
-    """The locked part's first score as "current → new" (empty when it has none)."""
+    """The locked part's first score as "current → new" (else why it has none; empty without metrics)."""
     rows = [r for r in before_after_rows(metrics) if r["part"] == "locked"]
-    return f"{rows[0]['metric']}: {rows[0]['current']} → {rows[0]['new']}" if rows else ""
+    return f"{rows[0]['metric']}: {rows[0]['current']} → {rows[0]['new']}" if rows else locked_note(metrics)
 
 
 def versions_rows(models: Sequence[ModelRecord], in_use: ModelInUse) -> list[dict[str, str]]:
@@ -104,7 +147,10 @@ def model_in_use_section(store: LabelStore | None = None) -> ModelInUse:
             st.markdown("Before (the model it replaced) and after (this version), measured when it was registered; "
                         "95% CIs. The locked part holds studies no fine-tune trains on.")
             st.dataframe(pd.DataFrame(rows), hide_index=True, key="mc_before_after")
-        else:
+        note = locked_note(use.record.metrics)
+        if note:
+            st.caption(f"Locked part: {note}.")
+        elif not rows:
             st.caption("This version was registered without before/after metrics.")
     return use
 
@@ -211,10 +257,13 @@ def versions_page() -> None:
     else:
         st.info("No model version is registered yet: the app uses the shipped model. A fine-tune registers one.")
     for m in reversed(models):
-        rows = before_after_rows(m.metrics)
-        if rows:
+        rows, note = before_after_rows(m.metrics), locked_note(m.metrics)
+        if rows or note:
             with st.expander(f"{m.name} ({m.status}): before/after, with 95% CIs"):
-                st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"ver_ba_{m.id}")
+                if rows:
+                    st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"ver_ba_{m.id}")
+                if note:
+                    st.caption(f"Locked part: {note}.")
     if not admin:
         who = f"you are signed in as {identity.role}" if identity is not None else "nobody is signed in"
         st.info(f"Only an admin can make a version active or start fine-tuning ({who}); the buttons are shown to "

@@ -75,7 +75,7 @@ def test_non_admin_sees_the_versions_and_no_buttons(store, tmp_path, identity):
     at = open_page("pages/model_versions.py", identity)
     table = at.dataframe[0].value
     assert list(table["name"]) == ["v1"] and list(table["status"]) == ["candidate"]
-    assert "0.612" in table["locked part (current → new)"][0] and "0.655" in table["locked part (current → new)"][0]
+    assert table["locked part (current → new)"][0] == "mc0 vs mc2: 0.701 (95% CI 0.66-0.74) → 0.744 (95% CI 0.70-0.78)"
     assert version_buttons(at) == []
     assert "Only an admin can" in texts(at) and "The app uses: the shipped model" in texts(at)
 
@@ -104,8 +104,8 @@ def test_model_card_shows_the_model_in_use_and_its_before_after(store, tmp_path)
     at = open_page("pages/model_card.py")
     assert "Model in use: v1" in texts(at)
     table = at.dataframe[0].value  # the first table of the card: the section is at the top
-    assert list(table["metric"]) == ["balanced accuracy", "mc0 vs mc2"]
-    assert table["current"][0].startswith("0.612 (95% CI 0.572-0.652)") and table["new"][0].startswith("0.655")
+    assert list(table["metric"]) == ["mc0 vs mc2", "balanced accuracy"]
+    assert table["current"][1] == "0.612 (95% CI 0.57-0.65)" and table["new"][1] == "0.655 (95% CI 0.61-0.70)"
 
 
 def test_model_card_warns_when_the_active_folder_is_missing(store, tmp_path):
@@ -169,3 +169,12 @@ def test_a_version_whose_folder_is_gone_is_not_made_active(store, tmp_path):
     at.button(key=f"ver_activate_{v.id}").click().run()
     assert store.active_model() is None
     assert any("cannot be made active" in e.value for e in at.error) and not at.exception
+
+
+def test_model_card_says_why_a_too_small_locked_part_has_no_numbers(store, tmp_path):
+    reason = "not enough locked levels: 4 MC0/MC2 levels of 1 studies (needs at least 20 levels of 2 studies)"
+    store.register_model(name="small", card={}, metrics={"locked": {"enough": False, "reason": reason, "current": {},
+                                                                    "new": {}}},
+                         weights_dir=weights_folder(tmp_path / "small"), status="active")
+    at = open_page("pages/model_card.py")
+    assert "Model in use: small" in texts(at) and f"Locked part: {reason}." in texts(at)

@@ -267,7 +267,7 @@ def versions_page() -> None:
     if not admin:
         who = f"you are signed in as {identity.role}" if identity is not None else "nobody is signed in"
         st.info(f"Only an admin can make a version active or start fine-tuning ({who}); the buttons are shown to "
-                "admins only.")
+                "admins only, who sign in with an admin account (MODIC_AUTH_FILE).")
         st.subheader("Fine-tuning")
         _job_fragment(store, admin=False)
         return

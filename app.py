@@ -40,6 +40,7 @@ PAGES = [
     st.Page(ROOT / "pages" / "cohort_comparison.py", title="Cohort comparison", url_path="cohort"),
     st.Page(ROOT / "pages" / "teaching.py", title="Teaching", url_path="teach"),
     st.Page(ROOT / "pages" / "model_card.py", title="Model card", url_path="model"),
+    st.Page(ROOT / "pages" / "model_versions.py", title="Model versions", url_path="versions"),
 ]
 
 

@@ -25,8 +25,11 @@ from modic_core.ui.guard import guarded
 from modic_core.ui.modelinfo import (gradcam_chart, load_gradcam_audit, load_simulated_site, metrics_rows, model_records,
                                      provenance_rows, simulated_site_chart, simulated_site_frame, simulated_site_intro)
 from modic_core.export.style import NOTICE_LONG
+from modic_core.ui.versions import model_in_use_section
 
 st.title("Model card")
+with guarded("reading the model in use"):
+    model_in_use_section()  # the label store's active version (Model versions page), with its before/after
 
 st.header("Intended use")
 st.markdown(

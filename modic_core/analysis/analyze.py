@@ -131,12 +131,16 @@ class StudyAnalysis:
     ``cache``: a :class:`~modic_core.analysis.cache.ByteLRU` shared by several analyses (the
     process cache of :func:`get_analysis`), or None for results kept by this object only.
     ``fingerprint``: the study's :func:`study_fingerprint` if already known.
+    ``weights_dir``: the folder the classifiers (and, when ``detector`` is None, the detector) load from
+    (None: :func:`modic_core.settings.weights_dir`); cached results are keyed on the weights' sha256.
     """
 
-    def __init__(self, study: Study, *, detector=None, cache: ByteLRU | None = None, fingerprint: str | None = None) -> None:
+    def __init__(self, study: Study, *, detector=None, cache: ByteLRU | None = None, fingerprint: str | None = None,
+                 weights_dir: str | Path | None = None) -> None:
         self.study = study
         self.fingerprint = fingerprint or study_fingerprint(study)
         self._detector = detector
+        self._weights_dir = None if weights_dir is None else str(weights_dir)
         self._cache = cache
         self._det: _Detected | None = None
         self._aligned: _Aligned | None = None
@@ -158,8 +162,14 @@ class StudyAnalysis:
     # -- cache keys: everything the result depends on
     def _detector_obj(self):
         if self._detector is None:
-            self._detector = load_detector()
+            self._detector = load_detector() if self._weights_dir is None else load_detector(Path(self._weights_dir) / "detector.pt")
         return self._detector
+
+    def _classifier(self, normalization: str):
+        # no weights_dir argument for the default folder: the same load_classifier cache entry as other callers
+        if self._weights_dir is None:
+            return load_classifier(normalization)
+        return load_classifier(normalization, weights_dir=self._weights_dir)
 
     def _det_key(self) -> tuple:
         det = self._detector_obj()
@@ -278,7 +288,7 @@ class StudyAnalysis:
     # -- stage 2
     def _prepare(self, normalization: str):
         """Normalized crops of every candidate (all slab slices), ready for one network pass."""
-        clf = load_classifier(normalization)
+        clf = self._classifier(normalization)
         cands = self.candidates()
         t0 = time.perf_counter()
         t1n = normalize(self.study.t1, normalization, landmarks=clf.landmarks).array
@@ -328,7 +338,7 @@ class StudyAnalysis:
                 return self._cls[(normalization, g)]
         if self._cache is None:
             return None
-        clf = load_classifier(normalization)
+        clf = self._classifier(normalization)
         for g in ((gradcam,) if gradcam else (False, True)):
             hit = self._cache.get(self._cls_key(normalization, g, clf))
             if hit is not None:

@@ -390,6 +390,15 @@ class LabelStore:
             rows = session.scalars(select(Review).where(Review.id.in_(last))).all()
             return sorted((_review(r) for r in rows), key=lambda r: (r.study_id, r.level, r.reviewer))
 
+    # ------------------------------------------------------------------ model versions (admin)
+    def deactivate_models(self, *, actor: str = "system") -> bool:
+        """Make no version active (the app then uses the shipped weights): the active one becomes "candidate",
+        audited. False when none was active."""
+        with self._sessions.begin() as session:
+            had = session.scalars(select(ModelVersion.id).where(ModelVersion.status == "active")).first() is not None
+            self._deactivate(session, actor=actor)
+            return had
+
 
 #: Database backends the store supports.
 BACKENDS = ("sqlite", "postgresql")

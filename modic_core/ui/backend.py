@@ -10,16 +10,20 @@ and ``tests/app/serve_fake.py``, which installs it and then starts ``streamlit r
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from modic_core.analysis.analyze import StudyAnalysis, MIN_THRESHOLD, models_available
 from modic_core.analysis.cache import result_cache
 from modic_core.classification import load_classifier
 from modic_core.detection import load_detector
+from modic_core.labels.active import SHIPPED, model_in_use
+from modic_core.ui.labelstore import label_store
 
-__all__ = ["Analysis", "AnalysisBackend", "default_backend", "get_backend", "set_backend_factory"]
+__all__ = ["Analysis", "AnalysisBackend", "backend_for", "default_backend", "get_backend", "set_backend_factory"]
 
 
 class Analysis(Protocol):
@@ -39,28 +43,54 @@ class AnalysisBackend:
         models_available: ``() -> {"detector": bool, "<method>": bool for each normalization}``.
         min_threshold: lowest detector confidence the sidebar offers.
         prepare: ``prepare(normalization)`` loads that method's models (the runtime shows a spinner).
+        weights_dir: the folder the models load from (None: not a folder, e.g. a test double).
+        version: the model version's name shown in the app (:data:`~modic_core.labels.active.SHIPPED`).
+        warning: one sentence the app shows when the active version could not be used (else "").
     """
 
     make_analysis: Callable[..., Analysis]
     models_available: Callable[[], dict[str, bool]]
     min_threshold: float
     prepare: Callable[[str], None] = lambda normalization: None
+    weights_dir: str | None = None
+    version: str = SHIPPED
+    warning: str = ""
 
 
-def _make_study_analysis(study, fingerprint: str | None = None):
-    return StudyAnalysis(study, detector=load_detector(), cache=result_cache(), fingerprint=fingerprint)
+@functools.lru_cache(maxsize=4)
+def _pipeline(weights_dir: str) -> AnalysisBackend:
+    """One backend object per weights folder: its ``make_analysis`` is the same function while the folder is,
+    so the session's analysis store (which is rebuilt when that function changes) never serves another
+    folder's results; the process result cache is keyed on the weights' sha256."""
+    detector_path = Path(weights_dir) / "detector.pt"
+
+    def make_analysis(study, fingerprint: str | None = None):
+        return StudyAnalysis(study, detector=load_detector(detector_path), cache=result_cache(), fingerprint=fingerprint,
+                             weights_dir=weights_dir)
+
+    def prepare(normalization: str) -> None:
+        load_detector(detector_path)
+        load_classifier(normalization, weights_dir=weights_dir)
+
+    return AnalysisBackend(make_analysis=make_analysis, models_available=functools.partial(models_available, weights_dir),
+                           min_threshold=MIN_THRESHOLD, prepare=prepare, weights_dir=weights_dir)
 
 
-def _prepare_models(normalization: str) -> None:
-    load_detector()
-    load_classifier(normalization)
+def backend_for(weights_dir: str | Path, *, version: str = SHIPPED, warning: str = "") -> AnalysisBackend:
+    """The shipped pipeline with its detector and classifiers from ``weights_dir``, results in the process cache,
+    labelled with the model ``version`` (and the ``warning`` to show, if any)."""
+    base = _pipeline(str(Path(weights_dir).resolve()))
+    if base.version == version and base.warning == warning:
+        return base
+    return dataclasses.replace(base, version=version, warning=warning)
 
 
-@functools.cache
 def default_backend() -> AnalysisBackend:
-    """The shipped pipeline: detector + classifiers from ``settings.weights_dir()``, results in the process cache."""
-    return AnalysisBackend(make_analysis=_make_study_analysis, models_available=models_available,
-                           min_threshold=MIN_THRESHOLD, prepare=_prepare_models)
+    """The app's pipeline: models from the label store's active version (:func:`modic_core.labels.active.model_in_use`:
+    its weights folder, else the shipped ``settings.weights_dir()``), read at each call so that an admin's
+    switch takes effect at the next rerun of every session."""
+    use = model_in_use(label_store())
+    return backend_for(use.weights_dir, version=use.name, warning=use.warning)
 
 
 _factory: Callable[[], AnalysisBackend] = default_backend

@@ -166,6 +166,8 @@ def analyse(study, normalization: str, threshold: float, *, fingerprint: str | N
         raise InputError("This upload holds one series only: it can be viewed, but Modic grading needs a sagittal "
                          "T1 and a sagittal T2 of the same examination.")
     backend = get_backend()
+    if backend.warning:  # the active model version could not be used: the grades are the shipped model's
+        st.warning(backend.warning)
     with st.spinner("Loading the models…"):  # shown only if it takes over half a second (the first time)
         backend.prepare(normalization)
     store = get_store()

@@ -1,7 +1,8 @@
 """The background fine-tune: one at a time, started from the app, watched, resumed.
 
-:func:`start_finetune` starts ``python -m modic_core.train finetune --db URL --out DIR --method M --name NAME``
-(:data:`FINETUNE_COMMAND`, injectable for tests) as its own process session, its output appended to
+:func:`start_finetune` starts ``python -m modic_core.train finetune --out DIR --method M --name NAME``
+(:data:`FINETUNE_COMMAND`, injectable for tests) as its own process session, the database URL given in its
+environment (``MODIC_DATABASE_URL``, so a password never shows in the process list), its output appended to
 ``MODIC_DATA_DIR/jobs/<name>.log``, and writes the job record ``MODIC_DATA_DIR/jobs/finetune.json``
 (:class:`JobRecord`: command, output folder, pid, start time). ``DIR`` is ``MODIC_DATA_DIR/models/<name>``.
 
@@ -260,12 +261,14 @@ def _spawn(record: JobRecord, *, db_url: str) -> JobRecord:
     log = Path(record.log)
     log.parent.mkdir(parents=True, exist_ok=True)
     Path(record.out_dir).parent.mkdir(parents=True, exist_ok=True)
-    argv = [*record.prefix, "--db", db_url, *record.args]
+    argv = [*record.prefix, *record.args]
+    # the URL (with any password) goes in the child's environment, never on its command line (ps shows that)
+    env = {**os.environ, "MODIC_DATABASE_URL": db_url}
     with open(log, "ab") as out:
         out.write(f"--- started {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n".encode())
         out.flush()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=str(_cwd()))
+                                start_new_session=True, cwd=str(_cwd()), env=env)
     _children[proc.pid] = proc
     return JobRecord(**{**asdict(record), "pid": proc.pid, "exit_code": None,
                         "started": datetime.now(timezone.utc).isoformat(timespec="seconds")})

@@ -24,7 +24,7 @@ def estimate(value: float) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--db", required=True)
+    ap.add_argument("--db", default=os.environ.get("MODIC_DATABASE_URL"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--method", default="zscore")
     ap.add_argument("--name", default="finetuned")

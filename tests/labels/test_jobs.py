@@ -116,6 +116,22 @@ def test_record_keeps_no_password(setup, monkeypatch, tmp_path):
     wait_for(lambda: jobs.job_status(store, data_dir=data).state != "running")
 
 
+def test_the_database_password_is_never_on_the_command_line(setup, monkeypatch):
+    store, _url, data = setup
+    seen = {}
+
+    class Popen:  # records what would be started (`ps` shows argv to every user of the machine)
+        pid = 999999
+
+        def __init__(self, argv, **kw):
+            seen["argv"], seen["env"] = argv, kw.get("env") or {}
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", Popen)
+    url = "postgresql+psycopg://modic:s3cret@127.0.0.1:1/db"
+    jobs.start_finetune(store, name="pg2", db_url=url, data_dir=data, command=FAKE)
+    assert not any("s3cret" in a for a in seen["argv"]) and seen["env"].get("MODIC_DATABASE_URL") == url
+
+
 @pytest.mark.parametrize("name", ["", "../x", "a b", "x" * 65])
 def test_bad_names_are_refused(setup, name):
     store, url, data = setup

@@ -13,6 +13,15 @@ from tests.app.helpers import make_comparison, make_detector_card
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path, monkeypatch):
+    """Each dashboard test its own empty label store (``MODIC_DATA_DIR``): reviews one test saves never show up
+    in another's pages (the cohort page's agreement section, the queue)."""
+    d = tmp_path / "modic_data"
+    monkeypatch.setenv("MODIC_DATA_DIR", str(d))
+    return d
+
+
 @pytest.fixture
 def fake_backend():
     fakes.uninstall()

@@ -14,6 +14,7 @@ from modic_core.export.documents import build_pdf_report, error_pdf, method_labe
 from modic_core.export.labels import study_label
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
+from modic_core.ui.review import review_panel
 from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
@@ -226,6 +227,11 @@ if truth:
     st.caption("True grade (table column): this demo case is labelled. SPIDER demos: radiologists' grades of the whole "
                "3D scan (this is one mid-sagittal slice); phantoms: the lesions they were built with. Detected levels "
                "are matched to labels by box.")
+
+# --------------------------------------------------------------------------- review (label store)
+
+if report is not None and report.levels and not view_only:
+    review_panel(study, report, fp=fp)  # a fragment: its clicks and saving rerun only the panel
 
 # --------------------------------------------------------------------------- downloads (built when clicked)
 

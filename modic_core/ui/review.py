@@ -373,9 +373,9 @@ def _panel(study: Any, report: Any, fp: str) -> None:
     st.session_state[f"rv_cur_{fp}"] = draft.current
     st.markdown(_summary(items, draft, draft.current))
     nav = st.columns([1, 1, 6])
-    nav[0].button("Previous level", key=f"rv_prev_{fp}", shortcut="P", on_click=_move, args=(fp, n, -1),
+    nav[0].button("Previous", key=f"rv_prev_{fp}", shortcut="P", on_click=_move, args=(fp, n, -1),
                   disabled=draft.current == 0)
-    nav[1].button("Next level", key=f"rv_next_{fp}", shortcut="N", on_click=_move, args=(fp, n, 1),
+    nav[1].button("Next", key=f"rv_next_{fp}", shortcut="N", on_click=_move, args=(fp, n, 1),
                   disabled=draft.current >= n - 1)
     nav[2].radio("Current level", list(range(n)), key=f"rv_cur_{fp}", horizontal=True, on_change=_pick_level,
                  args=(fp,), format_func=lambda i: items[i].name, label_visibility="collapsed")

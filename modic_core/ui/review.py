@@ -78,7 +78,7 @@ class Draft:
     """One study's review in progress in this session (keyed by :attr:`ReviewItem.key`).
 
     ``stored``: the rows this reviewer has in the store (prefilled or saved), so a save appends only what
-    changed; ``reviewer``: whose stored review was prefilled (None: nobody's yet); ``study_key``: the
+    changed; ``shown``: the items as last drawn (what the keys act on); ``reviewer``: whose stored review was prefilled (None: nobody's yet); ``study_key``: the
     study's label-store key once computed; ``message``: the last "Saved ..." line (cleared by any change).
     """
 
@@ -87,6 +87,7 @@ class Draft:
     boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     added: list[ReviewItem] = field(default_factory=list)
     current: int = 0
+    shown: list[ReviewItem] = field(default_factory=list)
     stored: dict[str, ReviewRow] = field(default_factory=dict)
     reviewer: str | None = None
     study_key: str | None = None
@@ -216,20 +217,29 @@ def _draft(fp: str) -> Draft:
     return draft
 
 
-def _set_grade(fp: str, key: str, grade: str) -> None:
+def _current_item(draft: Draft) -> ReviewItem | None:
+    """The level the pointer is on when a callback runs (not when its button was drawn: keys pressed quickly
+    may reach the server together with a "next level")."""
+    return draft.shown[draft.current] if 0 <= draft.current < len(draft.shown) else None
+
+
+def _set_grade(fp: str, grade: str) -> None:
     draft = _draft(fp)
-    draft.grades[key] = grade
-    draft.message = ""
+    it = _current_item(draft)
+    if it is not None:
+        draft.grades[it.key] = grade
+        draft.message = ""
 
 
-def _agree(fp: str, key: str, grade: str | None) -> None:
-    if grade is not None:
-        _set_grade(fp, key, grade)
+def _agree(fp: str) -> None:
+    it = _current_item(_draft(fp))
+    if it is not None and it.model_grade is not None:
+        _set_grade(fp, it.model_grade)
 
 
-def _move(fp: str, n: int, delta: int) -> None:
+def _move(fp: str, delta: int) -> None:
     draft = _draft(fp)
-    draft.current = step(draft.current, n, delta)
+    draft.current = step(draft.current, len(draft.shown), delta)
     st.session_state[f"rv_cur_{fp}"] = draft.current
 
 
@@ -322,12 +332,12 @@ def _current_level(fp: str, it: ReviewItem, draft: Draft) -> None:
                    else "no grade") + f" · your grade: **{grade_label(mine) if mine else '—'}**")
     cols = st.columns(6)
     cols[0].button(f"Agree ({it.model_grade})" if it.model_grade else "Agree", key=f"rv_agree_{fp}", shortcut="A",
-                   on_click=_agree, args=(fp, it.key, it.model_grade), disabled=it.model_grade is None,
+                   on_click=_agree, args=(fp,), disabled=it.model_grade is None,
                    type="primary" if mine is not None and mine == it.model_grade else "secondary",
                    help="Record the model's grade for this level.")
     for col, grade in zip(cols[1:], GRADES):
         col.button(grade_label(grade), key=f"rv_g_{grade}_{fp}", shortcut=GRADE_KEYS.get(grade),
-                   on_click=_set_grade, args=(fp, it.key, grade), type="primary" if mine == grade else "secondary")
+                   on_click=_set_grade, args=(fp, grade), type="primary" if mine == grade else "secondary")
     cw = f"rv_comment_{fp}_{it.key}"
     if cw not in st.session_state:
         st.session_state[cw] = draft.comments.get(it.key, "")
@@ -369,13 +379,14 @@ def _panel(study: Any, report: Any, fp: str) -> None:
     st.subheader("Your review")
     st.caption(KEYS_CAPTION)
     n = len(items)
+    draft.shown = items
     draft.current = step(draft.current, n, 0)
     st.session_state[f"rv_cur_{fp}"] = draft.current
     st.markdown(_summary(items, draft, draft.current))
     nav = st.columns([1, 1, 6])
-    nav[0].button("Previous", key=f"rv_prev_{fp}", shortcut="P", on_click=_move, args=(fp, n, -1),
+    nav[0].button("Previous", key=f"rv_prev_{fp}", shortcut="P", on_click=_move, args=(fp, -1),
                   disabled=draft.current == 0)
-    nav[1].button("Next", key=f"rv_next_{fp}", shortcut="N", on_click=_move, args=(fp, n, 1),
+    nav[1].button("Next", key=f"rv_next_{fp}", shortcut="N", on_click=_move, args=(fp, 1),
                   disabled=draft.current >= n - 1)
     nav[2].radio("Current level", list(range(n)), key=f"rv_cur_{fp}", horizontal=True, on_change=_pick_level,
                  args=(fp,), format_func=lambda i: items[i].name, label_visibility="collapsed")

@@ -157,3 +157,15 @@ def test_accounts_file_and_nobody_signed_in_is_refused(data_dir, tmp_path, monke
     _grade_and_save(at)
     assert any("Sign in" in e for e in texts(at.error))
     assert stored_studies(data_dir) == []
+
+
+def test_keys_pressed_quickly_act_on_the_level_the_pointer_reaches(data_dir):
+    """"n" then "2" reaching the server in one rerun grade the next level, not the one drawn before."""
+    at = new_app()
+    at.text_input(key="identity_name").input("Ana").run()
+    fp = study_fp(at)
+    button(at, "next", fp).click()
+    button(at, "g_MC2", fp).click()
+    at.run()
+    click(at, "save", fp)
+    assert [(r.level, r.grade) for r in stored_reviews(data_dir)] == [("L2-L3", "MC2")]

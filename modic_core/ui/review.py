@@ -405,6 +405,8 @@ def _panel(study: Any, report: Any, fp: str) -> None:
         st.caption(f"{len(pending)} level{'s' if len(pending) != 1 else ''} graded, not saved yet.")
     if ident is None:
         st.caption("Give your name in the sidebar (or sign in) to save a review.")
+    elif not ident.can_write:
+        st.caption("You are signed in with a viewer account: you can try grades here, but saving needs the reviewer role.")
 
 
 def review_panel(study: Any, report: Any, *, fp: str) -> None:

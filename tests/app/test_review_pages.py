@@ -141,6 +141,7 @@ def test_viewer_is_refused_and_nothing_written(data_dir):
     at = new_app(run=False)
     at.session_state["identity"] = Identity(name="v", role="viewer")
     at.run()
+    assert any("viewer account" in c.value for c in at.caption)  # said before any click
     _grade_and_save(at)
     assert any("viewer account" in e for e in texts(at.error))
     assert stored_studies(data_dir) == []
@@ -169,3 +170,21 @@ def test_keys_pressed_quickly_act_on_the_level_the_pointer_reaches(data_dir):
     at.run()
     click(at, "save", fp)
     assert [(r.level, r.grade) for r in stored_reviews(data_dir)] == [("L2-L3", "MC2")]
+
+
+def test_a_missed_level_is_added_with_its_box_and_grade(data_dir):
+    at = new_app()
+    at.text_input(key="identity_name").input("Ana").run()
+    fp = study_fp(at)
+    at.selectbox(key=f"rv_add_name_{fp}").select("T12-L1")
+    for corner, value in (("x0", 10.0), ("y0", 5.0), ("x1", 60.0), ("y1", 20.0)):
+        at.number_input(key=f"rv_add_{corner}_{fp}").set_value(value)
+    at.selectbox(key=f"rv_add_grade_{fp}").select("MC1")
+    click(at, "add", fp)
+    assert "T12-L1 (added)" in "\n".join(m.value for m in at.markdown)
+    at.number_input(key=f"rv_add_x1_{fp}").set_value(5.0)  # x1 < x0: refused with one sentence
+    click(at, "add", fp)
+    assert any("is not inside" in e for e in texts(at.error))
+    click(at, "save", fp)
+    (row,) = stored_reviews(data_dir)
+    assert (row.level, row.grade, row.corrected_level, row.box) == ("T12-L1", "MC1", None, (10.0, 5.0, 60.0, 20.0))

@@ -204,11 +204,11 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
     """Start the app, drive Chromium, return the timings (``only``: just these interactions)."""
     from playwright.sync_api import sync_playwright  # lazy: playwright is optional (browser benchmark only)
 
-    if not CHROMIUM.exists():
-        raise SystemExit("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     unknown = sorted(set(only or ()) - set(TARGETS_MS))
     if unknown:
         raise SystemExit(f"unknown interaction(s) {', '.join(unknown)}; pick from {', '.join(TARGETS_MS)}")
+    if not CHROMIUM.exists():
+        raise SystemExit("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
 
     def want(name: str) -> bool:
         return only is None or name in only

@@ -37,7 +37,7 @@ from modic_core.ui.identity import current_identity
 from modic_core.ui.labelstore import label_store
 
 __all__ = ["BOX_TOLERANCE_PX", "GRADE_KEYS", "KEYS_CAPTION", "Draft", "ReviewItem", "ReviewRow", "analysis_key",
-           "check_box", "draft_key", "grade_label", "items_of", "pending_rows", "prefill", "review_panel",
+           "check_box", "draft_key", "for_reviewer", "grade_label", "items_of", "pending_rows", "prefill", "review_panel",
            "review_rows", "saved_message", "step"]
 
 #: A box edited by less than this (T1 pixels, each coordinate) counts as the model's box.
@@ -45,7 +45,7 @@ BOX_TOLERANCE_PX = 0.5
 #: Keyboard shortcut of each grade button.
 GRADE_KEYS = {"MC0": "0", "MC1": "1", "MC2": "2", "MC3": "3"}
 KEYS_CAPTION = ("Keys: **0** / **1** / **2** / **3** grade the current level MC0-MC3 · **A** agrees with the model · "
-                "**N** / **P** next / previous level (not while typing in a box).")
+                "**N** / **P** next / previous level (not while a text box or the picture has the focus: click beside them).")
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,14 @@ def prefill(draft: Draft, items: Sequence[ReviewItem], records: Iterable[ReviewR
     return draft
 
 
+def for_reviewer(draft: Draft, reviewer: str) -> Draft:
+    """``draft`` itself when it is this reviewer's or nobody's yet (grades entered before giving a name are
+    kept), else a fresh draft for the same study (another reviewer's entries are dropped)."""
+    if draft.reviewer is None or draft.reviewer == reviewer:
+        return draft
+    return Draft(study_key=draft.study_key)
+
+
 def step(current: int, n: int, delta: int) -> int:
     """The level index ``delta`` away from ``current``, kept within ``0 .. n-1``."""
     return max(0, min(n - 1, current + delta)) if n else 0
@@ -277,16 +285,25 @@ def _add_level(fp: str, shape: tuple[int, ...]) -> None:
     st.session_state.pop(f"rv_add_error_{fp}", None)
 
 
-def _prefilled(draft: Draft, study: Any, items: Sequence[ReviewItem], reviewer: str) -> None:
-    """Once per reviewer and study: their latest stored review of this study into the draft."""
+def _prefilled(fp: str, draft: Draft, study: Any, items: Sequence[ReviewItem], reviewer: str) -> Draft:
+    """Once per reviewer and study: their latest stored review of this study into the draft (a fresh draft
+    when another reviewer's was on screen: their grades are never saved under this name). Returns the draft."""
     if draft.reviewer == reviewer:
-        return
+        return draft
+    fresh = for_reviewer(draft, reviewer)
+    if fresh is not draft:
+        for key in [k for k in st.session_state
+                    if str(k).startswith(f"rv_comment_{fp}_") or (str(k).startswith("rv_box_") and f"_{fp}_" in str(k))]:
+            del st.session_state[key]  # the previous reviewer's comment and box widgets
+        draft = st.session_state[draft_key(fp)] = fresh
+        items = [it for it in items if not it.added]
     with guarded("reading your earlier review of this study"):
         if draft.study_key is None:
             draft.study_key = files.study_key(study)
         store = label_store()
         records = store.latest_reviews(draft.study_key) if store.get_study(draft.study_key) is not None else []
         prefill(draft, items, records, reviewer=reviewer)
+    return draft
 
 
 def _save(fp: str, study: Any, report: Any, items: Sequence[ReviewItem]) -> None:
@@ -374,7 +391,7 @@ def _panel(study: Any, report: Any, fp: str) -> None:
     items = items_of(report, draft)
     ident = current_identity()
     if ident is not None:
-        _prefilled(draft, study, items, ident.name)
+        draft = _prefilled(fp, draft, study, items, ident.name)
         items = items_of(report, draft)  # prefill may bring back added levels
     st.subheader("Your review")
     st.caption(KEYS_CAPTION)

@@ -188,3 +188,17 @@ def test_a_missed_level_is_added_with_its_box_and_grade(data_dir):
     click(at, "save", fp)
     (row,) = stored_reviews(data_dir)
     assert (row.level, row.grade, row.corrected_level, row.box) == ("T12-L1", "MC1", None, (10.0, 5.0, 60.0, 20.0))
+
+
+def test_a_new_reviewer_starts_from_their_own_review_not_the_previous_ones(data_dir):
+    at = new_app()
+    at.text_input(key="identity_name").input("Ana").run()
+    fp = study_fp(at)
+    click(at, "g_MC3", fp)
+    at.text_input(key=f"rv_comment_{fp}_L1-L2").input("Ana's note").run()
+    at.button(key="identity_change").click().run()  # same browser, another person
+    at.text_input(key="identity_name").input("Ben").run()
+    assert any("your grade: **—**" in m.value for m in at.markdown)
+    assert at.text_input(key=f"rv_comment_{fp}_L1-L2").value == ""
+    click(at, "save", fp)
+    assert stored_reviews(data_dir) == []

@@ -106,3 +106,14 @@ class TestSmallHelpers:
         when = datetime(2026, 12, 7, 15, 4, tzinfo=timezone(timedelta(hours=1)))
         assert saved_message(n=3, name="Ana", when=when) == "Saved 3 levels as Ana · 14:04 UTC"
         assert saved_message(n=1, name="Ana", when=when) == "Saved 1 level as Ana · 14:04 UTC"
+
+
+def test_another_reviewers_draft_is_not_carried_over():
+    from modic_core.ui.review import for_reviewer
+
+    anonymous = Draft(grades={"L4-L5": "MC1"})
+    assert for_reviewer(anonymous, "ana") is anonymous  # graded before giving a name: kept
+    anas = Draft(grades={"L4-L5": "MC1"}, reviewer="ana", study_key="k")
+    assert for_reviewer(anas, "ana") is anas
+    bens = for_reviewer(anas, "ben")
+    assert bens.grades == {} and bens.reviewer is None and bens.study_key == "k"

@@ -14,10 +14,10 @@ from modic_core.export.documents import build_pdf_report, error_pdf, method_labe
 from modic_core.export.labels import study_label
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
-from modic_core.ui.review import review_panel
 from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
+from modic_core.ui.review import review_panel
 from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
 from modic_core.text import markdown_inert
 

@@ -18,6 +18,7 @@ from modic_core.ui.stored import STORED_SOURCE, stored_input
 from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
+from modic_core.ui.review import review_panel
 from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
 from modic_core.text import markdown_inert
 
@@ -228,6 +229,11 @@ if truth:
     st.caption("True grade (table column): this demo case is labelled. SPIDER demos: radiologists' grades of the whole "
                "3D scan (this is one mid-sagittal slice); phantoms: the lesions they were built with. Detected levels "
                "are matched to labels by box.")
+
+# --------------------------------------------------------------------------- review (label store)
+
+if report is not None and report.levels and not view_only:
+    review_panel(study, report, fp=fp)  # a fragment: its clicks and saving rerun only the panel
 
 # --------------------------------------------------------------------------- downloads (built when clicked)
 

@@ -1,14 +1,17 @@
 """The case viewer's latency in a real browser (part of ``make bench``).
 
     python -m modic_core.bench.browser [--repeats 5] [--case phantom-dicom] [--json benchmarks/browser.json]
-                                       [--app-root .]
+                                       [--app-root .] [--only review_save ...]
 
 Starts ``streamlit run app.py`` on 127.0.0.1 with the installed (real) models, as
 ``tests/app/test_browser.py`` does, opens it in Debian's Chromium (``/usr/bin/chromium``, driven by
 Playwright; Playwright never downloads a browser), chooses a demo case and times each interaction
 of the viewer: slice one step, detector threshold, window/level, Grad-CAM opacity, the Grad-CAM
-and Boxes toggles, and a normalization switch (to a method already computed, and to one that
-needs the classifier).
+and Boxes toggles, a normalization switch (to a method already computed, and to one that
+needs the classifier), and saving a review ("review save": a reviewer name in the sidebar, levels graded
+with the keys, then "Save review" clicked; timed to the first frame that shows "Saved ...", the first save
+storing the study's de-identified copy in a throw-away label store). ``--only NAME ...`` measures only those
+interactions and merges them into an existing ``--json`` file (the others are kept as they were measured).
 
 Settled = the last change to the DOM of the page or of its frames (the viewer's picture is a
 component iframe, ``modic_core/ui/figure.py``) after the input, once Streamlit reports no run in
@@ -24,10 +27,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,13 +43,13 @@ from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.ui.comparison import shipped_best_method
 from modic_core.ui.session import models_status
 
-__all__ = ["TARGETS_MS", "main", "run"]
+__all__ = ["TARGETS_MS", "main", "merged", "run"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 TARGETS_MS = {"slice": 300.0, "threshold": 300.0, "threshold_table": 300.0, "window_level": 300.0, "opacity": 300.0, "gradcam_toggle": 300.0,
-              "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0}
+              "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0, "review_save": 300.0}
 SETTLED = ("last DOM change (page or its frames, e.g. the picture component) after the input, once no Streamlit run is in "
            "progress, no element is stale and nothing has changed for 400 ms; timed from just before the input "
            "(performance clock of the page)")
@@ -82,9 +88,9 @@ def _state(page) -> tuple[float, float, bool, bool]:
     return now, last, running, stale
 
 
-def _start(app_root: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+def _start(app_root: Path, log_path: Path, data_dir: Path) -> tuple[subprocess.Popen, str]:
     try:
-        return start_streamlit(app_root, log_path, env=dict(os.environ, PYTHONPATH=str(app_root)))
+        return start_streamlit(app_root, log_path, env=dict(os.environ, PYTHONPATH=str(app_root), MODIC_DATA_DIR=str(data_dir)))
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from None
 
@@ -150,13 +156,63 @@ def _stats(samples: list[float], target: float, note: str | None = None) -> Inte
                              samples_ms=[round(s, 1) for s in samples], note=note)
 
 
+_SAVED_AT = """() => {
+  const el = [...document.querySelectorAll("[data-testid='stAlertContentSuccess'], [data-testid='stAlert']")]
+    .find(e => e.innerText.trim().startsWith("Saved "));
+  return el ? performance.timeOrigin + performance.now() : false;
+}"""
+SAVE = "[class*='st-key-rv_save_'] button"  # the review panel's "Save review" (modic_core/ui/review.py)
+
+
+def _keys(page, *keys: str) -> None:
+    """Press ``keys`` with no widget focused (the review panel's shortcuts), letting each rerun settle."""
+    def press(key: str):
+        def go() -> None:
+            page.evaluate("() => document.activeElement && document.activeElement.blur()")
+            page.keyboard.press(key)
+        return go
+
+    for key in keys:
+        _timed(page, press(key))  # waits for the key's rerun to show and settle, so no key lands on the previous level
+
+
+def _review_save(page, repeats: int) -> InteractionTiming:
+    """Name a reviewer, grade three levels with the keys, then time "Save review" to "Saved ..." ``repeats`` times
+    (between saves the current level's grade is switched with a key, so each save appends one review)."""
+    box = page.locator("[data-testid='stSidebar']").get_by_label("Your name (for reviews)", exact=True)
+    box.fill("Bench Reviewer")
+    box.press("Enter")
+    page.get_by_text("Reviewing as").wait_for(timeout=60_000)
+    _settle(page)
+    _keys(page, "a", "n", "2", "n", "0")
+    samples = []
+    for i in range(repeats):
+        if i:
+            _keys(page, "2" if i % 2 else "0")
+        _settle(page)
+        t0 = page.evaluate("() => performance.timeOrigin + performance.now()")
+        page.locator(SAVE).first.click()
+        shown = page.wait_for_function(_SAVED_AT, polling="raf", timeout=60_000).json_value()
+        samples.append(float(shown - t0))
+        _settle(page)
+    return _stats(samples, TARGETS_MS["review_save"],
+                  note=f"first save, which also stores the study and its copy: {samples[0]:.0f} ms")
+
+
 def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None = None,
-        screenshots: Path | None = None) -> BrowserBenchmark:
-    """Start the app, drive Chromium, return the timings."""
+        screenshots: Path | None = None, only: Sequence[str] | None = None) -> BrowserBenchmark:
+    """Start the app, drive Chromium, return the timings (``only``: just these interactions)."""
     from playwright.sync_api import sync_playwright  # lazy: playwright is optional (browser benchmark only)
 
+    unknown = sorted(set(only or ()) - set(TARGETS_MS))
+    if unknown:
+        raise SystemExit(f"unknown interaction(s) {', '.join(unknown)}; pick from {', '.join(TARGETS_MS)}")
     if not CHROMIUM.exists():
         raise SystemExit("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+
+    def want(name: str) -> bool:
+        return only is None or name in only
+
     status = models_status(None)
     trained = [m for m, ok in status["classifiers"].items() if ok]
     if not status["detector"] or len(trained) < 2:
@@ -164,7 +220,8 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
     root = Path(app_root or Path(__file__).resolve().parents[2])
     load_before = os.getloadavg()[0]
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"modic_bench_browser_{os.getpid()}.log"
-    proc, url = _start(root, log)
+    data_dir = Path(tempfile.mkdtemp(prefix="modic_bench_labels_"))  # a throw-away label store for "review save"
+    proc, url = _start(root, log, data_dir)
     results: dict[str, InteractionTiming] = {}
     notes: list[str] = []
     try:
@@ -194,27 +251,31 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                     "window_level": (win, "ArrowRight", "ArrowLeft"),
                     "opacity": (opacity, "ArrowRight", "ArrowLeft"),
                 }
+                controls = {name: c for name, c in controls.items() if want(name)}
                 for target, fwd, back in controls.values():
                     _timed(page, _press(page, target, fwd))
                     _timed(page, _press(page, target, back))
                 for name, (target, fwd, back) in controls.items():
                     samples = [_timed(page, _press(page, target, fwd if i % 2 == 0 else back)) for i in range(repeats)]
                     results[name] = _stats(samples, TARGETS_MS[name])
-                # a threshold step that changes the table: 0.95 <-> 1.0 drops / brings back the levels scored below 1
-                sidebar_thr.focus()
-                page.keyboard.press("End")
-                _settle(page)
-                _timed(page, _press(page, sidebar_thr, "ArrowLeft"))
-                samples = [_timed(page, _press(page, sidebar_thr, "ArrowRight" if i % 2 == 0 else "ArrowLeft"))
-                           for i in range(repeats + (repeats % 2))]
-                results["threshold_table"] = _stats(samples, TARGETS_MS["threshold_table"],
-                                                    note="0.95 <-> 1.00: levels scored below 1 leave and come back")
-                sidebar_thr.focus()
-                for _ in range(9):  # back to 0.50 for the rest
-                    page.keyboard.press("ArrowLeft")
-                _settle(page)
+                if want("threshold_table"):
+                    # a threshold step that changes the table: 0.95 <-> 1.0 drops / brings back the levels scored below 1
+                    sidebar_thr.focus()
+                    page.keyboard.press("End")
+                    _settle(page)
+                    _timed(page, _press(page, sidebar_thr, "ArrowLeft"))
+                    samples = [_timed(page, _press(page, sidebar_thr, "ArrowRight" if i % 2 == 0 else "ArrowLeft"))
+                               for i in range(repeats + (repeats % 2))]
+                    results["threshold_table"] = _stats(samples, TARGETS_MS["threshold_table"],
+                                                        note="0.95 <-> 1.00: levels scored below 1 leave and come back")
+                    sidebar_thr.focus()
+                    for _ in range(9):  # back to 0.50 for the rest
+                        page.keyboard.press("ArrowLeft")
+                    _settle(page)
                 figure = page.frame_locator(FIGURE).last
                 for name, label in (("gradcam_toggle", "Grad-CAM"), ("boxes_toggle", "Boxes")):
+                    if not want(name):
+                        continue
                     target = figure.get_by_role("checkbox", name=label, exact=True)
                     samples = [_timed(page, target.click) for _ in range(repeats + (repeats % 2))]  # even: ends as it began
                     results[name] = _stats(samples, TARGETS_MS[name])
@@ -225,23 +286,39 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                 default = shipped_best_method()
                 current = NORMALIZATIONS[default].label
                 others = [NORMALIZATIONS[m].label for m in trained if m != default]
-                new = [_timed(page, _pick_method(page, lab)) for lab in others[:repeats]]
-                results["normalization_new"] = _stats(new, TARGETS_MS["normalization_new"],
-                                                      note="first switch to each of " + ", ".join(others[:repeats]))
-                pair = [others[0], others[1] if len(others) > 1 else current]
-                cached = [_timed(page, _pick_method(page, pair[i % 2])) for i in range(repeats)]
-                results["normalization_cached"] = _stats(cached, TARGETS_MS["normalization_cached"],
-                                                         note="between " + " and ".join(pair))
+                if want("normalization_new") or want("normalization_cached"):
+                    new = [_timed(page, _pick_method(page, lab)) for lab in others[:repeats]]
+                    results["normalization_new"] = _stats(new, TARGETS_MS["normalization_new"],
+                                                          note="first switch to each of " + ", ".join(others[:repeats]))
+                    pair = [others[0], others[1] if len(others) > 1 else current]
+                    cached = [_timed(page, _pick_method(page, pair[i % 2])) for i in range(repeats)]
+                    results["normalization_cached"] = _stats(cached, TARGETS_MS["normalization_cached"],
+                                                             note="between " + " and ".join(pair))
+                if want("review_save"):
+                    results["review_save"] = _review_save(page, repeats)
+                    if screenshots:
+                        page.screenshot(path=str(screenshots / "bench_review_saved.png"), full_page=True)
             finally:
                 browser.close()
     finally:
         stop(proc)
+        shutil.rmtree(data_dir, ignore_errors=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
     version = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True).stdout.strip()
     notes.append("The app runs as `make run` starts it (no thread limits); other processes on the machine share its cores.")
     return BrowserBenchmark(when=datetime.now(timezone.utc).isoformat(timespec="seconds"), commit=commit or None,
                             cpu_count=os.cpu_count() or 0, load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],
                             browser=version or "chromium", case=case, settled=SETTLED, interactions=results, notes=notes)
+
+
+def merged(old: BrowserBenchmark, new: BrowserBenchmark) -> BrowserBenchmark:
+    """``old`` with ``new``'s interactions replacing or added to its own (an ``--only`` run), and a note
+    saying when, at which commit and under which load those were measured."""
+    names = ", ".join(new.interactions)
+    note = (f"{names}: measured separately (--only) on {new.when[:10]} at commit {new.commit}, load average "
+            f"{new.load_average[0]:.1f} at the start; the other rows at commit {old.commit}.")
+    keep = [n for n in old.notes if not n.startswith(f"{names}: measured separately")]
+    return old.model_copy(update={"interactions": {**old.interactions, **new.interactions}, "notes": keep + [note]})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,14 +328,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--app-root", type=Path, default=None, help="checkout whose app.py to serve (default: this one)")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/browser.json"))
     ap.add_argument("--screenshots", type=Path, default=None)
+    ap.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                    help=f"measure only these ({', '.join(TARGETS_MS)}) and merge them into an existing --json file")
     args = ap.parse_args(argv)
-    doc = run(repeats=args.repeats, case=args.case, app_root=args.app_root, screenshots=args.screenshots)
+    doc = run(repeats=args.repeats, case=args.case, app_root=args.app_root, screenshots=args.screenshots, only=args.only)
     for name, t in doc.interactions.items():
         flag = "ok" if t.within_target else "OVER"
         print(f"{name:22s} median {t.median_ms:7.1f} ms  (min {t.min_ms:.0f}, max {t.max_ms:.0f}, n={t.n})  "
               f"target {t.target_ms:.0f} ms  {flag}")
     print(f"load average {doc.load_average[0]} -> {doc.load_average[1]} on {doc.cpu_count} cores")
     if args.json:
+        if args.only and args.json.is_file():
+            doc = merged(BrowserBenchmark.load(args.json), doc)
         doc.save(args.json)
         print(f"wrote {args.json}")
     return 0

@@ -19,6 +19,10 @@ __all__ = ["IMAGE_NAMES", "delete_copy", "study_key", "write_copy"]
 #: File names of the two copies inside a study's folder (T2 on the T1 grid, as graded).
 IMAGE_NAMES = {"t1": "t1.mha", "t2": "t2.mha"}
 _SALT = b"modic_core:labels-study:v1"
+#: zlib level of the copies: the first "Save review" of a study writes them while the user waits; level 1
+#: takes about half the time of SimpleITK's default (15x192x192 float32: 60 vs 125 ms per series) for files
+#: about 17 % larger.
+COMPRESSION_LEVEL = 1
 
 
 def study_key(study: Study) -> str:
@@ -42,7 +46,8 @@ def write_copy(study: Study, *, root: Path, key: str) -> dict[str, str]:
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
     try:
         for role, vol in (("t1", study.t1), ("t2", study.t2)):
-            sitk.WriteImage(vol.to_sitk(), str(tmp / IMAGE_NAMES[role]), useCompression=True)
+            sitk.WriteImage(vol.to_sitk(), str(tmp / IMAGE_NAMES[role]), useCompression=True,
+                            compressionLevel=COMPRESSION_LEVEL)
         try:
             tmp.rename(target)
         except OSError:  # another writer renamed the same key first: its files are these pixels

@@ -25,6 +25,7 @@ from typing import Any
 
 import streamlit as st
 
+from modic_core import settings
 from modic_core.anatomy import LEVEL_NAMES
 from modic_core.errors import InputError
 from modic_core.labels import files
@@ -421,7 +422,8 @@ def _panel(study: Any, report: Any, fp: str) -> None:
     elif pending:
         st.caption(f"{len(pending)} level{'s' if len(pending) != 1 else ''} graded, not saved yet.")
     if ident is None:
-        st.caption("Give your name in the sidebar (or sign in) to save a review.")
+        st.caption("Sign in in the sidebar to save a review." if settings.auth_file() is not None else
+                   "Type your name in the sidebar (\"Your name (for reviews)\") to save a review.")
     elif not ident.can_write:
         st.caption("You are signed in with a viewer account: you can try grades here, but saving needs the reviewer role.")
 

@@ -279,8 +279,11 @@ def versions_page() -> None:
         if c2.button("Make active", key=f"ver_activate_{m.id}"):
             if _admin_action(_activate, store, m.name):
                 st.rerun()
-    if not candidates:
-        st.caption("No candidate version to make active (rejected versions were worse on the locked part).")
+    rejected = sum(m.status == "rejected" for m in models)
+    if models and not candidates:  # with no version at all the info above already says so
+        st.caption("No candidate version to make active" + (f" ({rejected} rejected: worse than the current model on "
+                                                            "the locked part, or too few locked levels to tell)."
+                                                            if rejected else "."))
     if use.record is not None and use.record.status == "active":
         if st.button("Use the shipped model", key="ver_shipped"):
             if _admin_action(_use_shipped, store):

@@ -158,6 +158,14 @@ def test_accounts_file_and_nobody_signed_in_is_refused(data_dir, tmp_path, monke
     _grade_and_save(at)
     assert any("Sign in" in e for e in texts(at.error))
     assert stored_studies(data_dir) == []
+    hints = [c.value for c in at.caption if "to save a review" in c.value]
+    assert hints == ["Sign in in the sidebar to save a review."], hints  # no name box with an accounts file
+
+
+def test_without_accounts_the_hint_names_the_sidebar_name_box(data_dir):
+    at = new_app()
+    hints = [c.value for c in at.caption if "to save a review" in c.value]
+    assert hints == ['Type your name in the sidebar ("Your name (for reviews)") to save a review.'], hints
 
 
 def test_keys_pressed_quickly_act_on_the_level_the_pointer_reaches(data_dir):

@@ -97,6 +97,15 @@ def test_admin_makes_a_candidate_active_and_goes_back_to_shipped_audited(store, 
     assert ("activate_model", "a") in actions and ("deactivate_model", "a") in actions
 
 
+def test_admin_with_no_version_is_not_told_of_rejected_ones(store, tmp_path):
+    at = open_page("pages/model_versions.py", Identity(name="a", role="admin"))
+    assert "No model version is registered yet" in texts(at) and "rejected" not in texts(at)
+    store.register_model(name="v0", card={}, metrics=METRICS, weights_dir=weights_folder(tmp_path / "v0"),
+                         status="rejected")
+    at = open_page("pages/model_versions.py", Identity(name="a", role="admin"))
+    assert "No candidate version to make active (1 rejected: worse than the current model" in texts(at)
+
+
 def test_model_card_shows_the_model_in_use_and_its_before_after(store, tmp_path):
     at = open_page("pages/model_card.py")
     assert "Model in use: the shipped model" in texts(at)

@@ -141,7 +141,10 @@ def run(args: argparse.Namespace) -> str:
                         f"added, {s.reviews_skipped} levels already reviewed alike.")
             if args.command == "export":
                 e = export_cohort(store, out=args.out, reviewer=args.reviewer)
-                return f"{e.studies} studies and {e.levels} levels written to {args.out}."
+                left = (f"; {e.not_gradable} level{'s' if e.not_gradable != 1 else ''} graded not gradable "
+                        f"left out (a cohort has no such grade)" if e.not_gradable else "")
+                return (f"{e.studies} stud{'ies' if e.studies != 1 else 'y'} and {e.levels} "
+                        f"level{'s' if e.levels != 1 else ''} written to {args.out}{left}.")
             if args.command == "agreement":
                 if args.reviewer is not None:
                     result, who = agreement_with_model(store, reviewer=args.reviewer), f"{args.reviewer} vs the model"

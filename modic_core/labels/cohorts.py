@@ -44,10 +44,12 @@ class ImportSummary:
 
 @dataclass(frozen=True)
 class ExportSummary:
-    """Counts of one export: studies and levels written to the folder."""
+    """Counts of one export: studies and levels written to the folder, and the reviewed levels left out because
+    their grade is "not_gradable"."""
 
     studies: int
     levels: int
+    not_gradable: int = 0
 
 
 def _import_levels(labels) -> list[dict]:
@@ -106,10 +108,12 @@ def export_cohort(store: LabelStore, *, out: Path, reviewer: str | None = None) 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"The output folder '{out.name}' exists and is not empty; give a new or empty folder.")
-    study_rows, level_rows = [], []
+    study_rows, level_rows, not_gradable = [], [], 0
     for st in store.list_studies():
         z_ranges = {lv.get("level"): lv.get("z_range") for an in store.analyses(st.id) for lv in an.levels}
-        chosen = [r for r in _latest_per_level(store.reviews(st.id), reviewer) if r.grade != "not_gradable"]
+        latest = _latest_per_level(store.reviews(st.id), reviewer)
+        chosen = [r for r in latest if r.grade != "not_gradable"]
+        not_gradable += len(latest) - len(chosen)
         if not chosen:
             continue
         folder = out / "studies" / st.id  # the store's hash: no source name or ID
@@ -137,4 +141,4 @@ def export_cohort(store: LabelStore, *, out: Path, reviewer: str | None = None) 
         w = csv.DictWriter(fh, fieldnames=list(_LEVEL_COLUMNS))
         w.writeheader()
         w.writerows(level_rows)
-    return ExportSummary(studies=len(study_rows), levels=len(level_rows))
+    return ExportSummary(studies=len(study_rows), levels=len(level_rows), not_gradable=not_gradable)

@@ -85,6 +85,20 @@ def test_export_takes_the_latest_review_or_the_chosen_reviewers(data_dir, tmp_pa
     assert _levels(tmp_path / "a") == source[0]
 
 
+def test_export_says_how_many_it_wrote_and_that_not_gradable_levels_are_left_out(data_dir, tmp_path, source, capsys):
+    url = f"sqlite:///{data_dir / 'l.sqlite3'}"
+    assert main(["import", str(COHORT), "--db", url, "--reviewer", "dr a"]) == 0
+    key = sorted(source[0])[0]
+    first, second = sorted(source[0][key])[:2]
+    with LabelStore.open(url) as store:
+        store.add_review(study_id=key, level=first, reviewer="dr b", grade="MC0")
+        store.add_review(study_id=key, level=second, reviewer="dr b", grade="not_gradable")
+    capsys.readouterr()
+    assert main(["export", "--db", url, "--out", str(tmp_path / "b"), "--reviewer", "dr b"]) == 0
+    assert capsys.readouterr().out.strip() == (f"1 study and 1 level written to {tmp_path / 'b'}; 1 level graded not "
+                                               "gradable left out (a cohort has no such grade).")
+
+
 def test_the_exported_folder_holds_no_source_id_or_file_name(data_dir, tmp_path, source):
     url = f"sqlite:///{data_dir / 'l.sqlite3'}"
     assert main(["import", str(COHORT), "--db", url, "--reviewer", "dr a"]) == 0

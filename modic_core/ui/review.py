@@ -214,6 +214,12 @@ def saved_message(*, n: int, name: str, when: datetime) -> str:
 # --------------------------------------------------------------------------- Streamlit
 
 
+def goto_key(fp: str) -> str:
+    """Session-state key of a one-shot request to make a level (its model or shown name) the panel's current one
+    (set by the review queue's "open this level", :mod:`modic_core.ui.stored`); used up by the next panel run."""
+    return f"rv_goto_{fp}"
+
+
 def draft_key(fp: str) -> str:
     """Session-state key of the study's :class:`Draft`."""
     return f"rv_draft_{fp}"
@@ -398,6 +404,9 @@ def _panel(study: Any, report: Any, fp: str) -> None:
     st.caption(KEYS_CAPTION)
     n = len(items)
     draft.shown = items
+    goto = st.session_state.pop(goto_key(fp), None)
+    if goto is not None:  # opened from the review queue: that level is the one to review
+        draft.current = next((i for i, it in enumerate(items) if goto in (it.key, it.name)), draft.current)
     draft.current = step(draft.current, n, 0)
     st.session_state[f"rv_cur_{fp}"] = draft.current
     st.markdown(_summary(items, draft, draft.current))

@@ -18,6 +18,7 @@ from modic_core.labels import LabelStore
 from modic_core.ui import runtime as rt
 from modic_core.ui.guard import guarded
 from modic_core.ui.labelstore import label_store
+from modic_core.ui.review import goto_key
 from modic_core.volume import Study
 
 __all__ = ["CASE_VIEWER_PAGE", "EMPTY_STORE_TEXT", "OPEN_KEY", "STORED_SOURCE", "open_in_viewer", "stored_input",
@@ -66,6 +67,7 @@ def _focus_level(store: LabelStore, study: Study, study_id: str, level: str) -> 
     """Focus ``level`` in the viewer of ``study``; move the slice to its stored slab when a view is kept."""
     fp = rt.fingerprint_of(study)
     st.session_state[f"cv_focus_{fp}"] = level
+    st.session_state[goto_key(fp)] = level  # the review panel's current level too
     shown = st.session_state.get(f"cv_state_{fp}")
     analyses = store.analyses(study_id)
     stored = next((lv for lv in (analyses[-1].levels if analyses else []) if lv.get("level") == level), None)

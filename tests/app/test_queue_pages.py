@@ -86,6 +86,19 @@ def test_the_queue_lists_stored_levels_with_progress_and_a_click_opens_the_viewe
     assert not at.exception and at.title[0].value == "Review queue" and len(at.dataframe[0].value) == n
 
 
+def test_a_level_opened_from_the_queue_is_the_review_panels_current_level(data_dir):
+    with LabelStore.open() as store:
+        ((key, levels),) = _fill(store, seeds=(0,))
+    at = _app("pages/review_queue.py")
+    table = at.dataframe[0].value
+    row = next(i for i, lv in enumerate(table["level"]) if lv != levels[0])  # not the panel's default first level
+    at.session_state["rq_table"] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert not at.exception and not at.error
+    fp = _viewer_spec(at)["revision"]
+    assert levels[at.radio(key=f"rv_cur_{fp}").value] == table["level"][row]
+
+
 def test_the_stored_input_lists_keys_only_and_loads_the_stored_pixels(data_dir):
     with LabelStore.open() as store:
         [(a, _)] = _fill(store, seeds=(2,))

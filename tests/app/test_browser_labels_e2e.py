@@ -2,7 +2,8 @@
 
 A reviewer opens the first demo case, types a name in the sidebar, reviews three levels (a click on "Agree",
 the keys ``n`` and ``2``, a click on "MC1") and saves; the Review queue page counts them as reviewed
-by that name; ``python -m modic_core.labels export --out DIR`` writes them back as a cohort folder. The app's
+by that name, and a click on its first row (the top queued level) opens that level in the viewer's review panel;
+``python -m modic_core.labels export --out DIR`` writes the three back as a cohort folder. The app's
 store is chosen by one variable, as a user would: nothing (SQLite in ``MODIC_DATA_DIR``) or
 ``MODIC_DATABASE_URL`` (a new database on the session's throw-away PostgreSQL, ``tests/postgres_support.py``).
 The app runs with the analysis double (``tests/app/serve_fake.py``): the walk does not depend on the models.
@@ -20,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
+from modic_core.labels import LabelStore
+from modic_core.labels.queue import review_queue
 from tests.app.helpers import settle
 from tests.app.test_browser_review import CHROMIUM, _button, _launch, _open_demo
 from tests.postgres_support import new_database
@@ -62,6 +65,14 @@ def _review_three_levels(page) -> str:
     return model_grade
 
 
+def _top_of_queue(env: dict[str, str]) -> str:
+    """The level at the top of Dr Ana's queue, read from the app's store."""
+    data = Path(env["MODIC_DATA_DIR"])
+    url = env.get("MODIC_DATABASE_URL") or f"sqlite:///{data / 'labels.sqlite3'}"
+    with LabelStore.open(url, data_dir=data) as store:
+        return review_queue(store, reviewer="Dr Ana")[0].level
+
+
 def test_review_three_levels_see_them_in_the_queue_and_export_them(store_env, tmp_path, artifacts, request):
     from playwright.sync_api import sync_playwright
 
@@ -83,6 +94,13 @@ def test_review_three_levels_see_them_in_the_queue_and_export_them(store_env, tm
                 page.get_by_text(re.compile(r"3 of \d+ levels reviewed by Dr Ana")).wait_for(timeout=60_000)
                 settle(page)
                 page.screenshot(path=str(artifacts / f"labels_e2e_{backend}_queue.png"), full_page=True)
+                top = _top_of_queue(store_env)
+                grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+                page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 17)  # the first row's box (header and rows: 35 px)
+                page.get_by_text(re.compile(rf"^{re.escape(top)} · model: ")).wait_for(timeout=60_000)
+                settle(page)
+                page.get_by_text("Your review").scroll_into_view_if_needed()
+                page.screenshot(path=str(artifacts / f"labels_e2e_{backend}_opened_from_queue.png"))
                 assert page.get_by_text("Traceback").count() == 0
                 assert not errors, errors
             finally:

@@ -14,7 +14,7 @@ from modic_core.export.documents import build_pdf_report, error_pdf, method_labe
 from modic_core.export.labels import study_label
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
-from modic_core.ui.stored import STORED_SOURCE, stored_input
+from modic_core.ui.stored import STORED_SOURCE, stored_input, stored_key
 from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
 from modic_core.ui.viewer import view_state, viewer
@@ -161,7 +161,7 @@ if study is None:
 # --------------------------------------------------------------------------- analysis
 
 fp = rt.fingerprint_of(study)
-sid = study_label(study, fp)
+sid = stored_key() if source == STORED_SOURCE else study_label(study, fp)  # a stored study: its store key, as the queue lists it
 normalization, threshold = rt.current_settings()
 view_only = is_view_only(study)
 nz, ny, nx = study.t1.shape

@@ -206,9 +206,11 @@ def analysis_key(report: Any) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def saved_message(*, n: int, name: str, when: datetime) -> str:
-    """ "Saved 3 levels as NAME · 14:05 UTC" (``when`` converted to UTC)."""
-    return f"Saved {n} level{'s' if n != 1 else ''} as {name} · {when.astimezone(timezone.utc):%H:%M} UTC"
+def saved_message(*, n: int, name: str, when: datetime, study_key: str = "") -> str:
+    """ "Saved 3 levels as NAME · 14:05 UTC · label store key 80bb2b5642c9c352" (``when`` converted to UTC; the
+    key is the one the review queue and the "Stored study" input list the study under)."""
+    text = f"Saved {n} level{'s' if n != 1 else ''} as {name} · {when.astimezone(timezone.utc):%H:%M} UTC"
+    return text + (f" · label store key `{study_key}`" if study_key else "")
 
 
 # --------------------------------------------------------------------------- Streamlit
@@ -334,7 +336,8 @@ def _save(fp: str, study: Any, report: Any, items: Sequence[ReviewItem]) -> None
         store.add_review(study_id=study_id, level=r.level, reviewer=ident.name, grade=r.grade,
                          corrected_level=r.corrected_level, box=r.box, comment=r.comment, analysis_id=analysis_id)
         draft.stored[r.level] = r
-    draft.message = saved_message(n=len(rows), name=markdown_inert(ident.name), when=datetime.now(timezone.utc))
+    draft.message = saved_message(n=len(rows), name=markdown_inert(ident.name), when=datetime.now(timezone.utc),
+                                  study_key=study_id)
 
 
 def _summary(items: Sequence[ReviewItem], draft: Draft, current: int) -> str:

@@ -21,7 +21,7 @@ from modic_core.ui.labelstore import label_store
 from modic_core.ui.review import goto_key
 from modic_core.volume import Study
 
-__all__ = ["CASE_VIEWER_PAGE", "EMPTY_STORE_TEXT", "OPEN_KEY", "STORED_SOURCE", "open_in_viewer", "stored_input",
+__all__ = ["CASE_VIEWER_PAGE", "EMPTY_STORE_TEXT", "OPEN_KEY", "STORED_SOURCE", "open_in_viewer", "stored_input", "stored_key",
            "stored_study"]
 
 #: The case viewer's input-source label of this input.
@@ -74,6 +74,12 @@ def _focus_level(store: LabelStore, study: Study, study_id: str, level: str) -> 
     z_range = (stored or {}).get("z_range") or []
     if isinstance(shown, dict) and len(z_range) == 2:
         st.session_state[f"cv_state_{fp}"] = {**shown, "z": int(round((z_range[0] + z_range[1]) / 2))}
+
+
+def stored_key() -> str:
+    """The label-store key of the study the "Stored study" input shows (16 hex digits; "" before one is chosen):
+    the viewer shows a stored study under this key, the one the review queue lists it under."""
+    return str(st.session_state.get(KEPT_KEY) or "")
 
 
 def stored_input() -> tuple[Study | None, None]:

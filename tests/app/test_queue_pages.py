@@ -82,6 +82,7 @@ def test_the_queue_lists_stored_levels_with_progress_and_a_click_opens_the_viewe
     assert spec["focus"] == first["level"]  # the level opened is the selected one
     assert at.session_state[f"cv_focus_{spec['revision']}"] == first["level"]
     assert first["level"] in [lv["level"] for lv in spec["levels"]]
+    assert any(f"**Study** `{first['study']}`" in m.value for m in at.markdown)  # the key the queue lists it under
     at.switch_page("pages/review_queue.py").run()  # back to the queue: it stays there (the click was used up)
     assert not at.exception and at.title[0].value == "Review queue" and len(at.dataframe[0].value) == n
 

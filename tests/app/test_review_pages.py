@@ -69,7 +69,7 @@ def test_review_three_levels_and_save(data_dir):
     click(at, "save", fp)
     assert_clean(at)
     saved = [s for s in texts(at.success) if s.startswith("Saved")]
-    assert len(saved) == 1 and re.fullmatch(r"Saved 3 levels as Dr Ana · \d\d:\d\d UTC", saved[0]), saved
+    assert len(saved) == 1 and re.fullmatch(r"Saved 3 levels as Dr Ana · \d\d:\d\d UTC · label store key `[0-9a-f]{16}`", saved[0]), saved
 
     rows = stored_reviews(data_dir)
     assert [(r.level, r.grade, r.reviewer, r.comment, r.corrected_level, r.box) for r in rows] == [

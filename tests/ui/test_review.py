@@ -105,6 +105,8 @@ class TestSmallHelpers:
     def test_saved_message(self):
         when = datetime(2026, 12, 7, 15, 4, tzinfo=timezone(timedelta(hours=1)))
         assert saved_message(n=3, name="Ana", when=when) == "Saved 3 levels as Ana · 14:04 UTC"
+        assert saved_message(n=1, name="Ana", when=when, study_key="80bb2b5642c9c352") == (
+            "Saved 1 level as Ana · 14:04 UTC · label store key `80bb2b5642c9c352`")
         assert saved_message(n=1, name="Ana", when=when) == "Saved 1 level as Ana · 14:04 UTC"
 
 

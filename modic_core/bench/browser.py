@@ -43,11 +43,19 @@ from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.ui.comparison import shipped_best_method
 from modic_core.ui.session import models_status
 
-__all__ = ["TARGETS_MS", "main", "merged", "run"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "TARGETS_MS", "launch_chromium", "main", "merged", "run"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium (:data:`CHROMIUM`), headless, with the flags this closed network needs
+    (:data:`CHROMIUM_ARGS`); ``playwright`` is the object ``sync_playwright()`` gives. Never downloads a browser."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
 TARGETS_MS = {"slice": 300.0, "threshold": 300.0, "threshold_table": 300.0, "window_level": 300.0, "opacity": 300.0, "gradcam_toggle": 300.0,
               "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0, "review_save": 300.0}
 SETTLED = ("last DOM change (page or its frames, e.g. the picture component) after the input, once no Streamlit run is in "
@@ -226,7 +234,7 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
     notes: list[str] = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 1400})
                 page.goto(url, wait_until="domcontentloaded")

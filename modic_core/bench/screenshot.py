@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from modic_core.bench.browser import CHROMIUM, CHROMIUM_ARGS, FIGURE
+from modic_core.bench.browser import CHROMIUM, FIGURE, launch_chromium
 from modic_core.bench.serve import start_streamlit, stop
 from modic_core.settings import project_root
 
@@ -57,7 +57,7 @@ def capture(*, out: Path, width: int = 1500, height: int = 1650, app_root: Path 
         raise SystemExit(str(exc)) from None
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": width, "height": height})
                 page.goto(url, wait_until="domcontentloaded")

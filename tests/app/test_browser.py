@@ -23,16 +23,15 @@ import pytest
 from modic_core.bench.serve import start_streamlit, stop
 
 from modic_core.normalization.methods import NORMALIZATIONS
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import choose_upload, default_method, settle
 from tests.shipped import models_ready
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 PHANTOM = ROOT / "demo" / "phantom_dicom"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
                                                               "(apt-get install chromium; .ci/run does it)")
-
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +71,6 @@ def _wait_rows(page, predicate, timeout_s: float = 60) -> int:
     raise AssertionError(f"table rows stayed {n}")
 
 
-def _launch(p):
-    """Debian's Chromium, headless, with the flags this closed network needs."""
-    return p.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-              "--disable-sync"],
-    )
-
-
 def test_browser_upload_threshold_and_pages(server, artifacts):
     from playwright.sync_api import expect, sync_playwright
 
@@ -90,7 +80,7 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
     console_errors: list[str] = []
     outside: list[str] = []
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1900})
             page.on("pageerror", lambda e: console_errors.append(str(e)))
@@ -224,7 +214,7 @@ def test_upload_chosen_right_after_the_page_loads_keeps_the_page(server, artifac
 
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             for delay_ms in (100, 400):
                 page = browser.new_page(viewport={"width": 1400, "height": 1200})
@@ -248,7 +238,7 @@ def test_single_series_is_viewed_with_levels_and_no_grades(server, artifacts):
 
     t1 = sorted((PHANTOM / "t1").glob("*.dcm"))
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1500})
             page.goto(server["url"], wait_until="domcontentloaded")
@@ -278,7 +268,7 @@ def test_two_browser_sessions_at_once_get_their_own_results(server, artifacts):
 
     files = [str(f) for s in ("t1", "t2") for f in sorted((PHANTOM / s).glob("*.dcm"))]
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             a = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()
             b = browser.new_context(viewport={"width": 1400, "height": 1700}).new_page()

@@ -10,8 +10,8 @@ import bcrypt
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import settle
-from tests.app.test_browser import CHROMIUM, _launch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_viewer_signs_in_in_a_real_browser(tmp_path, artifacts):
     proc, url = start_streamlit(ROOT, tmp_path / "streamlit.log", env=env, timeout_s=90)
     try:
         with sync_playwright() as p:
-            browser = _launch(p)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 errors: list[str] = []

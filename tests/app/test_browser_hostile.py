@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import choose_upload
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 PHANTOM = ROOT / "demo" / "phantom_dicom"
 GIB = 1 << 30
 
@@ -114,14 +114,6 @@ def hostile_files(tmp_path_factory) -> dict[str, list[Path]]:
     return {"bomb": [bomb, *sorted((PHANTOM / "t2").glob("*.dcm"))], "server_file": [mhd]}
 
 
-def _launch(p):
-    return p.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-              "--disable-sync"],
-    )
-
-
 def _upload(page, files: list[Path]) -> None:
     choose_upload(page)
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files([str(f) for f in files])
@@ -146,7 +138,7 @@ def test_hostile_upload_is_refused_and_the_server_stays_healthy(server, artifact
     sampler = _RssSampler(server["pid"])
     sampler.start()
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1200})
             page.goto(server["url"], wait_until="domcontentloaded")

@@ -23,8 +23,9 @@ import pytest
 from modic_core.bench.serve import start_streamlit, stop
 from modic_core.labels import LabelStore
 from modic_core.labels.queue import review_queue
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import settle
-from tests.app.test_browser_review import CHROMIUM, _button, _launch, _open_demo
+from tests.app.test_browser_review import _button, _open_demo
 from tests.postgres_support import new_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def test_review_three_levels_see_them_in_the_queue_and_export_them(store_env, tm
                                 command=[str(ROOT / "tests" / "app" / "serve_fake.py")], timeout_s=90)
     try:
         with sync_playwright() as p:
-            browser = _launch(p)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 1800})
                 errors: list[str] = []

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import choose_upload, settle
 from tests.ui.test_upload_picker import mha_study, two_studies_dicom
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")
 
@@ -39,11 +39,6 @@ def server(tmp_path_factory):
         yield {"url": url, "log": log_path}
     finally:
         stop(proc)
-
-
-def _launch(p):
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu",
-                             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
 
 
 def _payload(files) -> list[dict]:
@@ -62,7 +57,7 @@ def test_two_studies_uploaded_together_are_graded_only_after_the_users_choice(se
 
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1600})
             page.on("pageerror", lambda e: errors.append(str(e)))

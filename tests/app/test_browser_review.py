@@ -16,10 +16,10 @@ import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
 from modic_core.labels import LabelStore
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import settle
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
                                                               "(apt-get install chromium; .ci/run does it)")
@@ -30,12 +30,6 @@ def _serve(tmp: Path, **env_extra: str):
                **env_extra)
     return start_streamlit(ROOT, tmp / "streamlit.log", env=env, command=[str(ROOT / "tests" / "app" / "serve_fake.py")],
                            timeout_s=90)
-
-
-def _launch(p):
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu",
-                                                                  "--disable-background-networking",
-                                                                  "--disable-component-update", "--disable-sync"])
 
 
 def _button(page, key_prefix: str):
@@ -61,7 +55,7 @@ def test_review_three_levels_with_keys_and_save(tmp_path, artifacts):
     proc, url = _serve(tmp_path)
     try:
         with sync_playwright() as p:
-            browser = _launch(p)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 2200})
                 errors: list[str] = []
@@ -114,7 +108,7 @@ def test_a_signed_in_viewer_cannot_save(tmp_path, artifacts):
     proc, url = _serve(tmp_path, MODIC_AUTH_FILE=str(accounts))
     try:
         with sync_playwright() as p:
-            browser = _launch(p)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 2200})
                 _open_demo(page, url)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import settle
-from tests.app.test_browser import CHROMIUM, _launch
 from tests.shipped import models_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def test_browser_quiz_after_check(tmp_path, artifacts):
     proc, url = start_streamlit(ROOT, tmp_path / "streamlit.log", env=env, timeout_s=90)
     try:
         with sync_playwright() as p:
-            browser = _launch(p)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1500})
                 errors: list[str] = []

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from modic_core.bench.serve import start_streamlit, stop
+from modic_core.bench.browser import CHROMIUM, launch_chromium
 from tests.app.helpers import choose_upload
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 PHANTOM = ROOT / "demo" / "phantom_dicom"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")
@@ -81,9 +81,7 @@ def test_series_description_markdown_is_drawn_as_text(tmp_path, pixel_host):
     proc, url = start_streamlit(ROOT, tmp_path / "streamlit.log", env=env, timeout_s=90)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                              "--disable-component-update", "--disable-sync"])
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1200})
                 page.goto(url, wait_until="domcontentloaded")

@@ -17,6 +17,7 @@ from modic_core import load_study
 from modic_core.datasets.synthetic import make_phantom
 from modic_core.errors import InputError
 from modic_core.labels import LabelStore
+from modic_core.labels.cohorts import export_cohort
 from modic_core.labels.migrate import HEAD, current_revision, diff, downgrade
 from modic_core.labels.models import Base
 from modic_core.volume import Study, Volume
@@ -186,7 +187,7 @@ def _dump(store: LabelStore) -> str:
     return text
 
 
-def test_no_patient_data_in_the_database_or_the_data_folder(store, tmp_path):
+def test_no_patient_data_in_the_database_the_data_folder_or_the_exports(store, tmp_path):
     patient_folder = tmp_path / "Quibblewright_Zyxwvutson_MRN-99887766"
     paths = make_phantom(seed=3, shape=(7, 160, 160), spacing=(4.0, 1.4, 1.4)).write(patient_folder, fmt="dicom")
     for series in paths.values():
@@ -208,6 +209,14 @@ def test_no_patient_data_in_the_database_or_the_data_folder(store, tmp_path):
     for s in secrets:
         assert s not in dump and s not in names and s not in headers, s
         assert s.encode() not in blobs, s
+    summary = export_cohort(store, out=tmp_path / "export")  # the exported cohort: names and every byte
+    assert summary.studies == 1 and summary.levels == 1
+    exported = sorted((tmp_path / "export").rglob("*"))
+    assert any(p.name == "levels.csv" for p in exported) and any(p.suffix == ".mha" for p in exported)
+    export_names = "\n".join(str(p.relative_to(tmp_path)) for p in exported)
+    export_bytes = b"\n".join(p.read_bytes() for p in exported if p.is_file())
+    for s in secrets:
+        assert s not in export_names and s.encode() not in export_bytes, s
 
 
 def test_importing_the_store_loads_neither_torch_nor_the_analysis_package():

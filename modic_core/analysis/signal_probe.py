@@ -25,8 +25,8 @@ import numpy as np
 
 from modic_core.classification.bands import DISC_FRACTION
 
-__all__ = ["ENDPLATE_BAND_MM", "CENTRE_FROM_MM", "CENTRE_TO_MM", "COLUMN_FRACTION", "BandSignal",
-           "LevelSignal", "probe_level"]
+__all__ = ["ENDPLATE_BAND_MM", "CENTRE_FROM_MM", "CENTRE_TO_MM", "COLUMN_FRACTION", "SIGNAL_COLUMNS", "BandSignal",
+           "LevelSignal", "probe_level", "signal_columns"]
 
 #: Height (mm, superior-inferior) of each endplate band, measured from the disc edge into the vertebra.
 ENDPLATE_BAND_MM = 5.0
@@ -36,6 +36,11 @@ CENTRE_FROM_MM = 11.0
 CENTRE_TO_MM = 15.0
 #: Central share of the box width the bands span (columns).
 COLUMN_FRACTION = 0.8
+
+#: Flat names of a probe's numbers (report JSON, CSV): ``<seq>_<side>_<band>`` means in normalized units,
+#: ``<seq>_<side>_ratio`` endplate / centre ratios (raw signal, dimensionless).
+SIGNAL_COLUMNS = tuple(f"{seq}_{side}_{band}" for side in ("upper", "lower") for band in ("endplate", "centre")
+                       for seq in ("t1", "t2")) + tuple(f"{seq}_{side}_ratio" for side in ("upper", "lower") for seq in ("t1", "t2"))
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,27 @@ class LevelSignal:
     lower_ratio_t1: float | None
     lower_ratio_t2: float | None
     notes: tuple[str, ...] = ()
+
+    def columns(self, *, digits: int = 4) -> dict[str, float | None]:
+        """Every :data:`SIGNAL_COLUMNS` name -> its number rounded to ``digits`` (None where there is none)."""
+        out: dict[str, float | None] = {}
+        for side in ("upper", "lower"):
+            for band in ("endplate", "centre"):
+                b = getattr(self, f"{side}_{band}")
+                out[f"t1_{side}_{band}"], out[f"t2_{side}_{band}"] = b.t1, b.t2
+        for side in ("upper", "lower"):
+            for seq in ("t1", "t2"):
+                out[f"{seq}_{side}_ratio"] = getattr(self, f"{side}_ratio_{seq}")
+        return {k: (None if out[k] is None else round(float(out[k]), digits)) for k in SIGNAL_COLUMNS}
+
+    def to_dict(self) -> dict:
+        """The report's ``signal`` entry (schema ``LevelSignalRecord``): the numbers there are, and ``notes``."""
+        return {**{k: v for k, v in self.columns().items() if v is not None}, "notes": list(self.notes)}
+
+
+def signal_columns(signal: LevelSignal | None, *, digits: int = 4) -> dict[str, float | None]:
+    """:meth:`LevelSignal.columns`, or every column None for a level without a probe (e.g. not graded)."""
+    return dict.fromkeys(SIGNAL_COLUMNS) if signal is None else signal.columns(digits=digits)
 
 
 def _rows(lo: float, hi: float, n: int) -> slice:

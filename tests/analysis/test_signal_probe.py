@@ -118,3 +118,84 @@ def test_shapes_must_match():
     t1, t2, box = _case()
     with pytest.raises(ValueError, match="one shape"):
         probe_level(box=box, z_range=(0, 2), spacing_yx=(1.0, 1.0), t1=t1, t2=t2[:1], t1_norm=t1, t2_norm=t2)
+
+
+# -- wiring: report JSON / schema, CSV, the viewer's table
+
+def _report(signals):
+    from modic_core.analysis.report import LevelResult, StudyReport
+
+    levels = [LevelResult(level=f"L{k}", box=(10.0, 47.5, 50.0, 72.5), score=0.9, probabilities={"MC0": 0.2, "MC1": 0.7, "MC2": 0.1},
+                          prediction="MC1", z_range=(0, 2), signal=s) for k, s in enumerate(signals)]
+    return StudyReport(levels=levels, normalization="zscore", threshold=0.5)
+
+
+def test_report_json_carries_the_probe_and_old_levels_still_load():
+    from modic_core.schema import LevelRecord, StudyReportRecord
+
+    t1, t2, box = _case()
+    rep = _report([_probe(t1, t2, box), None])
+    doc = rep.to_dict()
+    assert "signal" not in doc["levels"][1]  # no probe: the key is absent, as in older reports
+    rec = StudyReportRecord.from_dict(doc)
+    assert rec.levels[1].signal is None
+    sig = rec.levels[0].signal
+    _close(sig.t1_upper_ratio, MODIC1[0] / UPPER[0])
+    _close(sig.t2_lower_ratio, 1.0)
+    assert rec.to_dict()["levels"][0]["signal"] == doc["levels"][0]["signal"]  # writes back the same numbers
+    old = {k: v for k, v in doc["levels"][1].items() if k not in ("detected_level", "prediction_set", "p_values")}
+    assert LevelRecord.from_dict(old).signal is None
+    # a band outside the image: its numbers are absent, notes say why
+    t1, t2, box = _case(disc_row_mm=8.0)
+    edge = _probe(t1, t2, box).to_dict()
+    assert "t1_upper_centre" not in edge and "t1_upper_ratio" not in edge and edge["notes"]
+    assert StudyReportRecord.from_dict(_report([_probe(t1, t2, box)]).to_dict()).levels[0].signal.t1_upper_ratio is None
+
+
+def test_csv_has_the_probe_columns_and_empty_cells_without_a_probe():
+    import io
+
+    import pandas as pd
+
+    from modic_core.analysis.signal_probe import SIGNAL_COLUMNS
+    from modic_core.export.documents import report_csv
+
+    t1, t2, box = _case()
+    df = pd.read_csv(io.BytesIO(report_csv(_report([_probe(t1, t2, box), None]))))
+    assert list(df.columns[-len(SIGNAL_COLUMNS):]) == list(SIGNAL_COLUMNS)
+    assert df.loc[0, "t1_upper_ratio"] == pytest.approx(MODIC1[0] / UPPER[0], rel=0.02)
+    assert df.loc[0, "t2_upper_ratio"] == pytest.approx(MODIC1[1] / UPPER[1], rel=0.02)
+    assert df.loc[0, "t1_upper_endplate"] == pytest.approx(_norm(np.float64(MODIC1[0])), rel=0.02)
+    assert df.loc[1, list(SIGNAL_COLUMNS)].isna().all()
+
+
+def test_viewer_table_shows_endplate_centre_ratios():
+    from modic_core.ui.probe import PROBE_COLUMNS, probe_cells
+    from modic_core.ui.viewer import _table_rows
+
+    t1, t2, box = _case()
+    rep = _report([_probe(t1, t2, box), None])
+    table = _table_rows(rep.levels, graded=True)
+    assert [c for c in table["columns"] if c in PROBE_COLUMNS] == list(PROBE_COLUMNS)
+    assert table["rows"][0]["T1 endplate/centre"] == "upper 0.50 · lower 1.00"
+    assert table["rows"][0]["T2 endplate/centre"] == "upper 2.00 · lower 1.00"
+    assert table["rows"][1]["T1 endplate/centre"] is None  # shown as "—"
+    t1, t2, box = _case(disc_row_mm=8.0)
+    assert probe_cells(_probe(t1, t2, box))["T1 endplate/centre"].startswith("upper — · lower ")
+    assert "T1 endplate/centre" not in _table_rows(rep.levels, graded=False)["columns"]
+
+
+def test_analyze_attaches_the_probe_to_graded_levels_of_the_bundled_phantom():
+    """End to end on the bundled DICOM phantom: L5-S1 carries an MC1 lesion on its upper side (dark T1, bright T2)."""
+    from modic_core import load_study
+    from modic_core.analysis.analyze import analyze, models_available
+    from modic_core.datasets.demo import demo_dir
+
+    if not all(models_available().values()):
+        pytest.skip("shipped weights not installed")
+    root = demo_dir() / "phantom_dicom"
+    rep = analyze(load_study(root / "t1", root / "t2"), "zscore", 0.5, gradcam=False)
+    assert rep.levels and all((lv.signal is not None) == lv.graded for lv in rep.levels)
+    s = {lv.level: lv.signal for lv in rep.levels}["L5-S1"]
+    assert s.upper_ratio_t1 < 0.8 and s.upper_ratio_t2 > 1.1, s
+    assert "signal_probe_s" in rep.timings

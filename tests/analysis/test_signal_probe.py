@@ -197,5 +197,7 @@ def test_analyze_attaches_the_probe_to_graded_levels_of_the_bundled_phantom():
     rep = analyze(load_study(root / "t1", root / "t2"), "zscore", 0.5, gradcam=False)
     assert rep.levels and all((lv.signal is not None) == lv.graded for lv in rep.levels)
     s = {lv.level: lv.signal for lv in rep.levels}["L5-S1"]
-    assert s.upper_ratio_t1 < 0.8 and s.upper_ratio_t2 > 1.1, s
+    # measured: T1 0.55, T2 1.20 with the detected box (0.56 / 1.00 with the phantom's true box): the
+    # dark-T1 direction is firm, the T2 excess depends on the box, so only T2 well above T1 is asserted
+    assert s.upper_ratio_t1 < 0.8 and s.upper_ratio_t2 > s.upper_ratio_t1 + 0.3, s
     assert "signal_probe_s" in rep.timings

@@ -99,7 +99,7 @@ from modic_core.schema.metrics import (
     SetMetrics,
     SyntheticMC1,
 )
-from modic_core.schema.reports import AlignmentRecord, LevelRecord, StudyReportRecord
+from modic_core.schema.reports import AlignmentRecord, LevelRecord, LevelSignalRecord, StudyReportRecord
 
 __all__ = [
     # base
@@ -111,7 +111,7 @@ __all__ = [
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData", "ReliabilityBin",
     "UncertaintySummary", "CalibrationRecord", "ConformalRecord", "ClassifierCard", "DetectorCard", "NyulLandmarks",
     # study report
-    "LevelRecord", "AlignmentRecord", "StudyReportRecord",
+    "LevelRecord", "LevelSignalRecord", "AlignmentRecord", "StudyReportRecord",
     # batch
     "CohortSetMetrics", "CohortMetrics", "BatchProgress",
     # benchmarks

@@ -12,7 +12,9 @@ __all__ = ["PROBE_COLUMNS", "PROBE_HELP", "probe_cells"]
 PROBE_COLUMNS = ("T1 endplate/centre", "T2 endplate/centre")
 #: What the columns mean, one sentence for a caption or tooltip.
 PROBE_HELP = ("Endplate/centre: mean marrow signal beside the disc's upper and lower endplate divided by the same "
-              "vertebra's central marrow (1.00 = no difference; Modic 1 reads T1 below 1 and T2 above 1).")
+              "vertebra's central marrow (1.00 = no difference; Modic 1 reads T1 below 1 and T2 above 1). A research "
+              "measurement with fixed band sizes, not yet checked on real levels: levels without Modic change do not "
+              "always read 1.00 (a band can catch the endplate's cortex or the disc), so read it beside the images.")
 
 
 def _ratio(v: float | None) -> str:

@@ -33,7 +33,8 @@ with guarded("reading the headline figures"):
     opening = card_headline()
     if opening is None:
         st.info("The plain-language summary appears once the normalization comparison "
-                "(weights/normalization_comparison.json) is installed.")
+                "(weights/normalization_comparison.json) and the detector's record are installed and readable "
+                "(the sections below say which is not).")
     else:
         st.markdown(opening[0])
         st.caption("Cross-validated figures behind it (as in the README; details in the tables below):")

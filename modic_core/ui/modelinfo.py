@@ -233,12 +233,12 @@ def simulated_site_chart(doc: dict):
 
 def card_headline(folder: str | Path | None = None) -> tuple[str, str] | None:
     """The model card's opening: (plain-language lines, the README's headline figures), both from
-    :mod:`modic_core.evaluation.headline` on the installed weights; None while no comparison is installed.
-
-    Raises:
-        SchemaError: a document is of another kind or version.
-    """
-    docs = load_shipped(folder=Path(folder) if folder else weights_dir(), missing_ok=True)
+    :mod:`modic_core.evaluation.headline` on the installed weights; None while no comparison is installed or
+    while one of its documents is unreadable (the card's own sections name that file once)."""
+    try:
+        docs = load_shipped(folder=Path(folder) if folder else weights_dir(), missing_ok=True)
+    except SchemaError:
+        return None
     if docs["comparison"] is None:
         return None
     return plain_headline(detector=docs["detector"], comparison=docs["comparison"]), headline(**docs)

@@ -19,7 +19,7 @@ from modic_core.analysis.sets import coverage_label  # noqa: E402
 from modic_core.normalization.methods import NORMALIZATIONS  # noqa: E402
 from modic_core.ui.comparison import shipped_best_method, shipped_starred_method  # noqa: E402
 from modic_core.ui.guard import guarded
-from modic_core.ui.identity import identity_panel  # noqa: E402
+from modic_core.ui.identity import SIGN_IN_FIRST, identity_panel, sign_in_required  # noqa: E402
 from modic_core.ui.runtime import COVERAGE_KEY, NORMALIZATION_KEY, THRESHOLD_KEY, coverage_choices, process_setup  # noqa: E402
 from modic_core.ui.backend import get_backend  # noqa: E402
 from modic_core.ui.session import device_label, models_status  # noqa: E402
@@ -100,5 +100,8 @@ page = st.navigation(PAGES)
 with guarded("building the sidebar"):
     sidebar()
 st.markdown(notice_html(NOTICE), unsafe_allow_html=True)
+if sign_in_required():  # MODIC_AUTH_FILE: no page for a signed-out user, only the sidebar's sign-in form
+    st.info(SIGN_IN_FIRST)
+    st.stop()
 with guarded("showing the page"):
     page.run()

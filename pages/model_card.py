@@ -260,4 +260,4 @@ else:
     st.markdown(simulated_site_intro(site))
     st.plotly_chart(simulated_site_chart(site), key="mc_simulated_site")
     st.dataframe(pd.DataFrame(simulated_site_frame(site)), hide_index=True, key="mc_simulated_site_table")
-    st.caption(f"From `weights/simulated_site.json` ({site.get('command', '')}); docs/labels.md explains the choices.")
+    st.caption(f"From `weights/simulated_site.json` ({site.command}); docs/labels.md explains the choices.")

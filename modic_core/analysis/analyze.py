@@ -47,6 +47,7 @@ from modic_core import settings
 from modic_core.analysis.alignment import ALIGN_THRESHOLD, check_alignment
 from modic_core.analysis.cache import ByteLRU, result_cache, study_fingerprint
 from modic_core.analysis.report import CLASS_NAMES, HeatPatch, LevelResult, LocalHeatmap, StudyReport
+from modic_core.analysis.signal_probe import LevelSignal, probe_level
 from modic_core.analysis.sets import is_set_note, level_p_values, level_set, scope_note, set_notes
 from modic_core.analysis.slots import analysis_slot
 from modic_core.classification.conformal import is_uncertain_set
@@ -96,6 +97,7 @@ class _Classified:
     scope_note: str = ""  # the study's scanner is outside the sets' calibration (sets.scope_note)
     heat_scale: str = ""  # what the heat maps' colour bar means (Classifier.heat_scale)
     heat_fixed: bool = False  # maps divided by a fixed reference (same colour = same raw value across levels)
+    signals: list[LevelSignal] | None = None  # per candidate, the Modic signal probe in this normalization's units
 
     @property
     def nbytes(self) -> int:
@@ -304,9 +306,14 @@ class StudyAnalysis:
         t0 = time.perf_counter()
         crops = extract_crops(t1n, t2n, np.array(boxes).reshape(-1, 4), zs, self.study.t1.spacing[1:], spec)
         seconds = {"normalization_s": t_norm, "crops_s": time.perf_counter() - t0}
-        return clf, crops, zs, owner, seconds
+        t0 = time.perf_counter()
+        t1, t2 = self.study.t1.array, self.t2_array()
+        signals = [probe_level(box=c.box, z_range=c.z_range, spacing_yx=self.study.t1.spacing[1:], t1=t1, t2=t2,
+                               t1_norm=t1n, t2_norm=t2n) for c in cands]
+        seconds["signal_probe_s"] = time.perf_counter() - t0
+        return clf, crops, zs, owner, seconds, signals
 
-    def _store(self, normalization: str, gradcam: bool, clf, probs, cams, zs, owner, seconds) -> _Classified:
+    def _store(self, normalization: str, gradcam: bool, clf, probs, cams, zs, owner, seconds, signals=None) -> _Classified:
         """Average each candidate's probabilities over its crops; paste its Grad-CAM crop-locally."""
         cands = self.candidates()
         n = len(cands)
@@ -325,7 +332,7 @@ class StudyAnalysis:
                           p_values=level_p_values(P, getattr(clf, "conformal", None)),
                           scope_note=scope_note(getattr(clf, "conformal", None), getattr(self.study.t1, "meta", None)),
                           heat_scale=getattr(clf, "heat_scale", "") if gradcam else "",
-                          heat_fixed=bool(gradcam and getattr(clf, "cam_scale", None)))
+                          heat_fixed=bool(gradcam and getattr(clf, "cam_scale", None)), signals=signals)
         self._cls[(normalization, gradcam)] = res
         if self._cache is not None:
             self._cache.put(self._cls_key(normalization, gradcam, clf), res)
@@ -356,11 +363,11 @@ class StudyAnalysis:
             hit = self._cached(normalization, gradcam)
             if hit is not None:
                 return hit
-            clf, crops, zs, owner, seconds = self._prepare(normalization)
+            clf, crops, zs, owner, seconds, signals = self._prepare(normalization)
             t0 = time.perf_counter()
             probs, cams = clf.predict(crops, gradcam=gradcam)
             seconds["classifier_s"] = time.perf_counter() - t0
-            return self._store(normalization, gradcam, clf, probs, cams, zs, owner, seconds)
+            return self._store(normalization, gradcam, clf, probs, cams, zs, owner, seconds, signals)
 
     # -- the report
     def report(self, normalization: str | None = None, threshold: float | None = None, *, gradcam: bool = True,
@@ -401,6 +408,7 @@ class StudyAnalysis:
                 z_range=c.z_range, gradcam=res.heatmaps[i] if (gradcam and graded) else None, graded=graded,
                 note="" if graded else _not_covered_note(cover[i], len(slab_slices(c))),
                 uncertain=graded and is_uncertain_set(pset), prediction_set=pset, p_values=level_p,
+                signal=res.signals[i] if (graded and res.signals) else None,
             ))
         timings = dict(self.timings)
         timings.update(res.seconds)
@@ -486,9 +494,10 @@ def _analyze_many(analyses: list[StudyAnalysis], normalization: str, *, gradcam:
     probs, cams = clf.predict(torch.cat([p[1] for p in prepared]), gradcam=gradcam)
     dt = (time.perf_counter() - t0) / len(todo)
     start = 0
-    for sa, (c, _crops, zs, owner, seconds), n in zip(todo, prepared, sizes):
+    for sa, (c, _crops, zs, owner, seconds, signals), n in zip(todo, prepared, sizes):
         seconds["classifier_s"] = dt
-        sa._store(normalization, gradcam, c, probs[start : start + n], None if cams is None else cams[start : start + n], zs, owner, seconds)
+        sa._store(normalization, gradcam, c, probs[start : start + n], None if cams is None else cams[start : start + n], zs, owner,
+                  seconds, signals)
         start += n
 
 

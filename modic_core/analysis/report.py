@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from modic_core.analysis.signal_probe import LevelSignal
 from modic_core.classification.conformal import set_label
 from modic_core.schema import StudyReportRecord
 
@@ -109,7 +110,8 @@ class LevelResult:
     (:mod:`modic_core.classification.conformal`), ``{}`` when not graded or the weights carry no conformal
     calibration; ``prediction_set``: the grades whose p-value exceeds ``1 - coverage`` (the report's
     ``coverage``), in MC0, MC1, MC2 order, ``()`` in the same cases. ``uncertain``: the set holds more
-    than one grade; never set on an ungraded level or without a set.
+    than one grade; never set on an ungraded level or without a set. ``signal``: the Modic signal probe
+    (:mod:`modic_core.analysis.signal_probe`) of a graded level, None otherwise.
     """
 
     level: str
@@ -125,6 +127,7 @@ class LevelResult:
     detected_level: str = ""  # the detector's name when the user corrected ``level``; "" otherwise
     prediction_set: tuple[str, ...] = ()
     p_values: dict[str, float] = field(default_factory=dict)
+    signal: LevelSignal | None = None
 
     def __post_init__(self) -> None:
         if self.gradcam is not None and not isinstance(self.gradcam, LocalHeatmap):
@@ -164,6 +167,7 @@ class LevelResult:
             "detected_level": self.detected_level,
             "prediction_set": list(self.prediction_set),
             "p_values": {k: round(float(v), 4) for k, v in self.p_values.items()},
+            **({} if self.signal is None else {"signal": self.signal.to_dict()}),  # absent: no probe (older reports too)
         }
 
 

@@ -20,7 +20,10 @@ import numpy as np
 
 from modic_core.classification.crops import CropSpec
 
-__all__ = ["Bands", "band_masks", "band_shares"]
+__all__ = ["DISC_FRACTION", "Bands", "band_masks", "band_shares"]
+
+#: Share of a region box's height taken by the disc (central band); the rest is endplate and marrow.
+DISC_FRACTION = 0.4
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Bands:
 
 
 def band_masks(box: tuple[float, float, float, float], spacing_yx: tuple[float, float], spec: CropSpec, *,
-               disc_fraction: float = 0.4, margin_mm: float = 5.0) -> Bands:
+               disc_fraction: float = DISC_FRACTION, margin_mm: float = 5.0) -> Bands:
     """Band masks of the crop centred on ``box`` (T1 pixels; ``spacing_yx`` in mm per T1 row, column)."""
     if not 0 < disc_fraction < 1:
         raise ValueError(f"disc_fraction must lie in (0, 1), got {disc_fraction!r}")

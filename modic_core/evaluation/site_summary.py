@@ -10,13 +10,14 @@ the verdict ("helped" / "hurt" only when the difference's CI excludes 0).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from modic_core import settings
+from modic_core.schema import ModelScores, NoScores, PairedDiff, SchemaError, SimulatedSite, SiteArm
 
-__all__ = ["SITE_FILE", "SiteRow", "estimate_text", "load_site", "site_rows", "site_table", "main"]
+__all__ = ["SITE_FILE", "SiteRow", "as_site", "estimate_text", "load_site", "site_rows", "site_table", "main"]
 
 #: The simulated site's JSON in the weights folder.
 SITE_FILE = "simulated_site.json"
@@ -39,14 +40,18 @@ class SiteRow:
     note: str = ""
 
 
-def load_site(path: Path | None = None) -> dict | None:
-    """The JSON at ``path`` (default: ``simulated_site.json`` in the weights folder), or None when absent or unreadable."""
+def load_site(path: Path | None = None) -> SimulatedSite | None:
+    """The document at ``path`` (default: ``simulated_site.json`` in the weights folder), or None when absent.
+
+    SchemaError (one sentence, shown by the dashboard) when it is not a readable ``simulated_site`` document of
+    the supported version."""
     path = Path(path) if path else settings.weights_dir() / SITE_FILE
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("schema") == "simulated_site" else None
+    return SimulatedSite.load(path) if path.is_file() else None
+
+
+def as_site(doc: SimulatedSite | Mapping) -> SimulatedSite:
+    """``doc`` as the typed record (a parsed JSON object is validated, SchemaError when it is not one)."""
+    return doc if isinstance(doc, SimulatedSite) else SimulatedSite.from_dict(doc)
 
 
 def estimate_text(e: dict) -> str:
@@ -59,49 +64,57 @@ def estimate_text(e: dict) -> str:
     return f"{e['value']:.3f}{ci}{few}"
 
 
-def _diff(d: dict | None) -> str:
-    if not d or d.get("diff") is None:
+def _diff(d: PairedDiff | None) -> str:
+    if d is None or d.diff is None:
         return "-"
-    ci = "" if d.get("ci_low") is None else f" ({d['ci_low']:+.3f} to {d['ci_high']:+.3f})"
-    return f"{d['diff']:+.3f}{ci}"
+    ci = "" if d.ci_low is None or d.ci_high is None else f" ({d.ci_low:+.3f} to {d.ci_high:+.3f})"
+    return f"{d.diff:+.3f}{ci}"
 
 
-def _sens(base: dict, new: dict) -> str:
-    def v(rep: dict, c: str) -> str:
-        s = rep["sensitivity"][c]
-        return "n/a" if s.get("value") is None else f"{s['value']:.2f}"
+def _sens(base: ModelScores, new: ModelScores) -> str:
+    def v(rep: ModelScores, c: str) -> str:
+        s = rep.sensitivity[c]
+        return "n/a" if s.value is None else f"{s.value:.2f}"
     return "; ".join(f"{c} {v(base, c)} -> {v(new, c)}" for c in ("MC0", "MC2"))
 
 
-def _three(base: dict, new: dict, paired: dict | None) -> str:
-    b, n = base["balanced_accuracy"].get("value"), new["balanced_accuracy"].get("value")
+def _three(base: ModelScores, new: ModelScores, paired: PairedDiff | None) -> str:
+    b, n = base.balanced_accuracy.value, new.balanced_accuracy.value
     if b is None or n is None:
         return "n/a"
-    mc1 = base["sensitivity"]["MC1"].get("n") or 0
+    mc1_sens = base.sensitivity.get("MC1")
+    mc1 = (mc1_sens.n if mc1_sens is not None else None) or 0
     few = f"; MC1 n={mc1}: unstable" if 0 < mc1 < 10 else ""
     return f"{b:.3f} -> {n:.3f}, {_diff(paired)}{few}"
 
 
-def site_rows(doc: dict) -> list[SiteRow]:
-    """Two rows per fine-tuned version (locked part, other studies), in the JSON's order."""
+def _row(arm: SiteArm, judged_on: str, n_levels: int, n_studies: int, base: ModelScores | NoScores | None,
+         new: ModelScores | NoScores | None, paired: Mapping[str, PairedDiff] | None, verdict: str, *,
+         reason: str) -> SiteRow:
+    levels = f"{n_levels} ({n_studies})"
+    if not isinstance(base, ModelScores) or not isinstance(new, ModelScores):  # too few levels to tell
+        return SiteRow(arm.label, arm.status, judged_on, levels, "-", "-", "-", "-", "-", "-", note=reason)
+    paired = paired or {}
+    return SiteRow(arm.label, arm.status, judged_on, levels, estimate_text(base.mc0_vs_mc2.to_dict()),
+                   estimate_text(new.mc0_vs_mc2.to_dict()), _diff(paired.get("mc0_vs_mc2_balanced_accuracy")),
+                   _sens(base, new), _three(base, new, paired.get("balanced_accuracy")), verdict)
+
+
+def site_rows(doc: SimulatedSite | Mapping) -> list[SiteRow]:
+    """Two rows per fine-tuned version (locked part, other studies), in the document's order; a set too small to
+    tell gets its reason as ``note`` instead of numbers."""
     rows = []
-    for arm in doc.get("arms", []):
-        for key, label, base_key, paired_key, verdict_key in (
-                ("locked", "locked part of the site", "current", "paired_new_minus_current", "verdict_locked"),
-                ("other", "other studies", "base", "paired_new_minus_base", "verdict_other")):
-            ev = arm[key]
-            levels = f"{ev['n_levels']} ({ev['n_studies']})"
-            if key == "locked" and not ev.get("enough", True):
-                rows.append(SiteRow(arm["label"], arm["status"], label, levels, "-", "-", "-", "-", "-", "-", note=ev["reason"]))
-                continue
-            b, n = ev[base_key], ev["new"]
-            rows.append(SiteRow(arm["label"], arm["status"], label, levels, estimate_text(b["mc0_vs_mc2"]),
-                                estimate_text(n["mc0_vs_mc2"]), _diff(ev[paired_key].get("mc0_vs_mc2_balanced_accuracy")),
-                                _sens(b, n), _three(b, n, ev[paired_key].get("balanced_accuracy")), arm[verdict_key]))
+    for arm in as_site(doc).arms:
+        loc, oth = arm.locked, arm.other
+        rows.append(_row(arm, "locked part of the site", loc.n_levels, loc.n_studies,
+                         loc.current if loc.enough else None, loc.new, loc.paired_new_minus_current,
+                         arm.verdict_locked, reason=loc.reason or "the locked part was too small to tell"))
+        rows.append(_row(arm, "other studies", oth.n_levels, oth.n_studies, oth.base, oth.new,
+                         oth.paired_new_minus_base, arm.verdict_other, reason="too few levels to tell"))
     return rows
 
 
-def site_table(doc: dict) -> str:
+def site_table(doc: SimulatedSite | Mapping) -> str:
     """The markdown table of :func:`site_rows`."""
     lines = ["| fine-tuned on | status | judged on | levels (studies) | MC0-vs-MC2 bal. acc., base | fine-tuned | "
              "difference (95 % CI) | sensitivity base -> fine-tuned | 3-class bal. acc. base -> fine-tuned, difference | verdict |",
@@ -116,7 +129,11 @@ def site_table(doc: dict) -> str:
 
 
 def main() -> int:
-    doc = load_site()
+    try:
+        doc = load_site()
+    except SchemaError as exc:
+        print(exc)
+        return 2
     print(site_table(doc) if doc else "(weights/simulated_site.json not available yet)")
     return 0
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from modic_core.analysis.report import DISPLAY_COLUMNS, UNCERTAIN_TEXT
 from modic_core.analysis.sets import coverage_label
+from modic_core.analysis.signal_probe import SIGNAL_COLUMNS, signal_columns
 from modic_core.classification.conformal import set_label
 from modic_core.io.csv_safe import escape_frame
 from modic_core.export.fields import alignment_columns, alignment_fields, alignment_record, report_fields, set_coverage
@@ -63,7 +64,10 @@ def report_csv(report, *, study_label: str = "") -> bytes:
     ``prediction_set`` (``"MC0|MC2"``) and ``set_coverage`` as :mod:`modic_core.export.fields` describes them.
 
     ``level`` is the name shown (corrected by the user, if they did); ``detected_level`` the
-    detector's name; ``names_corrected_by_user`` / ``naming_correction`` record the correction."""
+    detector's name; ``names_corrected_by_user`` / ``naming_correction`` record the correction.
+    The Modic signal probe's :data:`~modic_core.analysis.signal_probe.SIGNAL_COLUMNS` close each row: mean marrow
+    signal beside each endplate and at the vertebra's centre in the normalization's units, and the endplate /
+    centre ratios; empty cells where a level has no probe (not graded) or a band fell outside the image."""
     import pandas as pd  # lazy: pandas is heavy; only the table path needs it
 
     rows = []
@@ -82,11 +86,12 @@ def report_csv(report, *, study_label: str = "") -> bytes:
             "names_corrected_by_user": bool(getattr(report, "names_corrected_by_user", False)),
             "naming_correction": getattr(report, "naming_correction", ""),
             "detected_level": lv.detected_level or lv.level,
+            **signal_columns(getattr(lv, "signal", None)),
         })
     cols = ["study", "level", "confidence", *[f"P({c})" for c in CLASS_NAMES], "prediction", "uncertain", "prediction_set", "set_coverage",
             "x0", "y0", "x1", "y1", "z0", "z1", "normalization", "threshold", "weights", "note", "t1_t2_aligned", "naming_uncertain",
             "names_corrected_by_user", "naming_correction", "detected_level", "warnings",
-            *alignment_columns(alignment_record(report))]
+            *alignment_columns(alignment_record(report)), *SIGNAL_COLUMNS]
     return escape_frame(pd.DataFrame(rows, columns=cols)).to_csv(index=False).encode("utf-8")
 
 

@@ -14,6 +14,7 @@ Split by document family (import from here; the modules are the layout, not the 
 - :mod:`.batch` -- the batch mode's ``*.metrics.json`` and ``*.progress.json``
 - :mod:`.benchmarks` -- ``benchmarks/latest.json``, ``browser.json``, ``batch_scaling.json``
 - :mod:`.audits` -- the evaluations beside the cards (normalization comparison, conformal, robustness, ...)
+- :mod:`.finetune` -- a fine-tune's ``finetune.json`` and registered metrics, ``weights/simulated_site.json``
 """
 from __future__ import annotations
 
@@ -69,6 +70,21 @@ from modic_core.schema.cards import (
     ReliabilityBin,
     UncertaintySummary,
 )
+from modic_core.schema.finetune import (
+    FinetuneBase,
+    FinetuneData,
+    FinetuneMetrics,
+    FinetuneRecord,
+    LevelCounts,
+    LockedMetrics,
+    ModelScores,
+    NoScores,
+    OtherStudies,
+    SimulatedSite,
+    SiteArm,
+    SiteChoices,
+    VersionMetrics,
+)
 from modic_core.schema.metrics import (
     Agreement,
     BootstrapSettings,
@@ -83,7 +99,7 @@ from modic_core.schema.metrics import (
     SetMetrics,
     SyntheticMC1,
 )
-from modic_core.schema.reports import AlignmentRecord, LevelRecord, StudyReportRecord
+from modic_core.schema.reports import AlignmentRecord, LevelRecord, LevelSignalRecord, StudyReportRecord
 
 __all__ = [
     # base
@@ -95,7 +111,7 @@ __all__ = [
     "ClassifierTrainingConfig", "DetectorTrainingConfig", "ClassifierData", "DetectorData", "ReliabilityBin",
     "UncertaintySummary", "CalibrationRecord", "ConformalRecord", "ClassifierCard", "DetectorCard", "NyulLandmarks",
     # study report
-    "LevelRecord", "AlignmentRecord", "StudyReportRecord",
+    "LevelRecord", "LevelSignalRecord", "AlignmentRecord", "StudyReportRecord",
     # batch
     "CohortSetMetrics", "CohortMetrics", "BatchProgress",
     # benchmarks
@@ -105,4 +121,7 @@ __all__ = [
     "MethodComparison", "NormalizationComparison", "RobustnessRow", "RobustnessCheck", "CamShareRow", "CamScale",
     "GradcamAudit", "VariantScore", "GradingExperiments", "CurvePoint", "LearningCurve", "RiskCoveragePoint", "ConformalEvaluation",
     "PairingAudit", "NamingAudit", "DetectorTransfer",
+    # fine-tune
+    "LevelCounts", "FinetuneData", "ModelScores", "NoScores", "LockedMetrics", "FinetuneBase", "FinetuneMetrics",
+    "FinetuneRecord", "VersionMetrics", "SiteChoices", "OtherStudies", "SiteArm", "SimulatedSite",
 ]

@@ -7,7 +7,27 @@ from pydantic import ConfigDict, Field
 
 from modic_core.schema.base import Document, Record
 
-__all__ = ["LevelRecord", "AlignmentRecord", "StudyReportRecord"]
+__all__ = ["LevelSignalRecord", "LevelRecord", "AlignmentRecord", "StudyReportRecord"]
+
+
+class LevelSignalRecord(Record):
+    """A level's Modic signal probe (:mod:`modic_core.analysis.signal_probe`): ``<seq>_<side>_<band>`` mean signal
+    in the normalization's units, ``<seq>_<side>_ratio`` endplate / vertebral-centre ratio (raw signal); a number
+    is absent where its band fell outside the image or was empty (``notes`` says why)."""
+
+    t1_upper_endplate: float | None = None
+    t2_upper_endplate: float | None = None
+    t1_upper_centre: float | None = None
+    t2_upper_centre: float | None = None
+    t1_lower_endplate: float | None = None
+    t2_lower_endplate: float | None = None
+    t1_lower_centre: float | None = None
+    t2_lower_centre: float | None = None
+    t1_upper_ratio: float | None = None
+    t2_upper_ratio: float | None = None
+    t1_lower_ratio: float | None = None
+    t2_lower_ratio: float | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 class LevelRecord(Record):
@@ -27,6 +47,7 @@ class LevelRecord(Record):
     detected_level: str = ""  # the detector's name when the user corrected ``level``
     prediction_set: list[str] = Field(default_factory=list)  # grades in the conformal prediction set (MC0, MC1, MC2 order)
     p_values: dict[str, float] = Field(default_factory=dict)  # conformal p-value per grade; {} without calibration
+    signal: LevelSignalRecord | None = None  # the Modic signal probe of a graded level; absent in older reports
 
 
 class AlignmentRecord(Record):
@@ -59,7 +80,7 @@ class StudyReportRecord(Document):
     later fields with defaults (older reports load): ``naming_uncertain``, ``names_corrected_by_user``,
     ``naming_correction``, per-level ``detected_level`` and ``pairing_override`` (the identity checks,
     e.g. ``"study, age/sex"``, on which T1 and T2 differed and the user chose to grade anyway; never their values),
-    per-level ``prediction_set`` / ``p_values`` and the sets' ``coverage``.
+    per-level ``prediction_set`` / ``p_values`` and the sets' ``coverage``, per-level ``signal`` (the probe).
     """
 
     model_config = ConfigDict(extra="allow")  # keys it does not name are kept (round trip)

@@ -56,7 +56,9 @@ from modic_core.labels.models import GRADES
 from modic_core.labels.store import LabelStore
 from modic_core.logs import configure_logging, get_logger
 from modic_core.normalization.methods import NORMALIZATIONS
-from modic_core.schema import ClassifierCard, ClassifierData, ClassifierTrainingConfig, write_json_atomic
+from modic_core.schema import (ClassifierCard, ClassifierData, ClassifierTrainingConfig, FinetuneBase, FinetuneData,
+                               FinetuneMetrics, FinetuneRecord, LevelCounts, LockedMetrics, ModelScores, VersionMetrics,
+                               write_json_atomic)
 from modic_core.train.classifier import (DiscRecord, NormCache, StudyData, _tensors, build_crops, export_classifier,
                                          intensity_augmented, predict, prepare_cohort)
 from modic_core.train.common import atomic_torch_save, seed_everything, set_threads, sha256_file
@@ -104,6 +106,11 @@ class LockedEvaluation:
     current: dict = field(default_factory=dict)
     new: dict = field(default_factory=dict)
     paired: dict = field(default_factory=dict)
+
+    def to_record(self) -> LockedMetrics:
+        """The typed record written into ``finetune.json`` and the registered metrics (scores ``{}`` when not enough)."""
+        return LockedMetrics(enough=self.enough, reason=self.reason, n_levels=self.n_levels, n_studies=self.n_studies,
+                             current=self.current, new=self.new, paired_new_minus_current=self.paired)
 
 
 def _read_volume(path: Path) -> Volume:
@@ -349,7 +356,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
             rec = out / RECORD
             if not rec.is_file() or json.loads(rec.read_text()).get("run_key") != key:
                 raise InputError(f"The output folder '{out.name}' already exists; give a new folder.")
-            return _register(store, out, json.loads(rec.read_text()), activate=args.activate)  # killed after the rename
+            return _register(store, out, FinetuneRecord.load(rec), activate=args.activate)  # killed after the rename
         if part.exists():
             run_file = part / RUN_FILE
             if not run_file.is_file() or json.loads(run_file.read_text()).get("run_key") != key:
@@ -407,42 +414,42 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
             weights=pt.name, sha256=sha256_file(pt), size_bytes=pt.stat().st_size, cross_validation=None,
             calibration=base_card.calibration)
         card.save(part / f"classifier_{args.method}.json")
-        record = {"run_key": key, "name": args.name, "command": command, "method": args.method, "status": status,
-                  "base": {"name": base_name, "weights_dir": str(base_dir), "sha256": base_card.sha256},
-                  "data": {"train": asdict(train_counts), "locked": asdict(locked_counts), "cohort_discs": n_cohort},
-                  "epochs": args.epochs, "seed": args.seed, "lr": cfg.lr * LR_FACTOR,
-                  "metrics": {"locked": {"enough": ev.enough, "reason": ev.reason, "n_levels": ev.n_levels,
-                                         "n_studies": ev.n_studies, "current": ev.current, "new": ev.new,
-                                         "paired_new_minus_current": ev.paired}},
-                  "rule": "rejected if the new model's locked MC0-vs-MC2 balanced accuracy is below the current's or "
-                          "the locked part is too small to tell; else candidate (active only with --activate)",
-                  "not_carried": "prediction sets (conformal) were calibrated on the base model and are not valid "
-                                 "for the new weights: the card has none; the temperature is the base's",
-                  "cv_folds": "not evaluated: the base was trained on every shipped fold, so the folds are not held out",
-                  "finished_at": datetime.now(timezone.utc).isoformat()}
-        write_json_atomic(record, part / RECORD)
+        record = FinetuneRecord(
+            run_key=key, name=args.name, command=command, method=args.method, status=status,
+            base=FinetuneBase(name=base_name, weights_dir=str(base_dir), sha256=base_card.sha256),
+            data=FinetuneData(train=LevelCounts(**asdict(train_counts)), locked=LevelCounts(**asdict(locked_counts)),
+                              cohort_discs=n_cohort),
+            epochs=args.epochs, seed=args.seed, lr=cfg.lr * LR_FACTOR, metrics=FinetuneMetrics(locked=ev.to_record()),
+            rule="rejected if the new model's locked MC0-vs-MC2 balanced accuracy is below the current's or "
+                 "the locked part is too small to tell; else candidate (active only with --activate)",
+            not_carried="prediction sets (conformal) were calibrated on the base model and are not valid "
+                        "for the new weights: the card has none; the temperature is the base's",
+            cv_folds="not evaluated: the base was trained on every shipped fold, so the folds are not held out",
+            finished_at=datetime.now(timezone.utc).isoformat())
+        record.save(part / RECORD)
         (part / CHECKPOINT).unlink(missing_ok=True)
         _progress(part, "done", 1.0, f"finished: {status}")
         part.rename(out)
         return _register(store, out, record, activate=args.activate)
 
 
-def _register(store: LabelStore, out: Path, record: dict, *, activate: bool) -> str:
-    card = json.loads((out / f"classifier_{record['method']}.json").read_text())
-    card["finetune"] = {k: v for k, v in record.items() if k not in ("metrics", "run_key")}
-    metrics = {**record["metrics"], "data": record["data"], "base": record["base"]["name"]}
-    store.register_model(name=record["name"], card=card, metrics=metrics, status=record["status"],
+def _register(store: LabelStore, out: Path, record: FinetuneRecord, *, activate: bool) -> str:
+    card = json.loads((out / f"classifier_{record.method}.json").read_text())
+    left_out = ("schema", "schema_version", "metrics", "run_key")
+    card["finetune"] = {k: v for k, v in record.to_dict().items() if k not in left_out}
+    loc = record.metrics.locked
+    metrics = VersionMetrics(locked=loc, data=record.data, base=record.base.name)
+    store.register_model(name=record.name, card=card, metrics=metrics.to_dict(), status=record.status,
                          weights_dir=str(out.resolve()))
-    if activate and record["status"] == "candidate":
-        store.activate_model(name=record["name"])
-    loc = record["metrics"]["locked"]
-    if loc["enough"]:
-        what = (f"locked MC0-vs-MC2 balanced accuracy {estimate_text(loc['current']['mc0_vs_mc2'])} (current) -> "
-                f"{estimate_text(loc['new']['mc0_vs_mc2'])} (new)")
+    if activate and record.status == "candidate":
+        store.activate_model(name=record.name)
+    if loc.enough and isinstance(loc.current, ModelScores) and isinstance(loc.new, ModelScores):
+        what = (f"locked MC0-vs-MC2 balanced accuracy {estimate_text(loc.current.mc0_vs_mc2.to_dict())} (current) -> "
+                f"{estimate_text(loc.new.mc0_vs_mc2.to_dict())} (new)")
     else:
-        what = loc["reason"]
-    state = "active" if activate and record["status"] == "candidate" else record["status"]
-    return f"{record['name']}: {state}; {what}."
+        what = loc.reason
+    state = "active" if activate and record.status == "candidate" else record.status
+    return f"{record.name}: {state}; {what}."
 
 
 def main(argv: list[str] | None = None) -> int:

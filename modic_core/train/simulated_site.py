@@ -29,6 +29,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,8 @@ from modic_core.datasets.cohort import iter_cohort
 from modic_core.labels.cohorts import import_cohort
 from modic_core.labels.store import LabelStore
 from modic_core.logs import configure_logging, get_logger
-from modic_core.schema import ClassifierCard, ClassifierData, write_json_atomic
+from modic_core.schema import (ClassifierCard, ClassifierData, FinetuneRecord, OtherStudies, PairedDiff, SimulatedSite,
+                                SiteArm, SiteChoices)
 from modic_core.train import finetune
 from modic_core.train.classifier import NormCache, build_crops, export_classifier, predict, prepare_cohort, train_model
 from modic_core.train.common import crop_spec, set_threads, sha256_file
@@ -95,7 +97,7 @@ def _base_model(studies, *, method: str, work: Path, cohort: str) -> Path:
     return base
 
 
-def _on_other(base_dir: Path, new_dir: Path, studies, method: str) -> dict:
+def _on_other(base_dir: Path, new_dir: Path, studies, method: str) -> OtherStudies:
     """Base vs new on the other studies: both reports and the paired differences (new - base)."""
     cur, spec, lm, _ = finetune.load_network(base_dir, method)
     new = finetune.load_network(new_dir, method)[0]
@@ -103,18 +105,19 @@ def _on_other(base_dir: Path, new_dir: Path, studies, method: str) -> dict:
     y = np.array([d.modic for sd, _, _ in items for d in sd.discs])
     ids = [d.study_id for sd, _, _ in items for d in sd.discs]
     ev = finetune.evaluate(predict(cur, items, spec), predict(new, items, spec), y, ids)
-    return {"n_levels": ev.n_levels, "n_studies": ev.n_studies, "base": ev.current, "new": ev.new,
-            "paired_new_minus_base": ev.paired}
+    return OtherStudies(n_levels=ev.n_levels, n_studies=ev.n_studies, base=ev.current, new=ev.new,
+                        paired_new_minus_base=ev.paired)
 
 
-def verdict(paired: dict) -> str:
-    """"helped" / "hurt" when the paired MC0-vs-MC2 difference's 95 % CI excludes 0, else "no clear change"."""
-    d = paired.get("mc0_vs_mc2_balanced_accuracy") or {}
-    if d.get("ci_low") is None:
+def verdict(paired: Mapping[str, PairedDiff] | None) -> str:
+    """"helped" / "hurt" when the paired MC0-vs-MC2 difference's 95 % CI excludes 0, else "no clear change"
+    ("not measurable" without one)."""
+    d = (paired or {}).get("mc0_vs_mc2_balanced_accuracy")
+    if d is None or d.ci_low is None or d.ci_high is None:
         return "not measurable"
-    if d["ci_low"] > 0:
+    if d.ci_low > 0:
         return "helped"
-    if d["ci_high"] < 0:
+    if d.ci_high < 0:
         return "hurt"
     return "no clear change"
 
@@ -159,17 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     arms = [("site only", [])]
     if args.mix:
         arms.append(("site + base training studies", ["--cohort", str(_subset_cohort(args.cohort, rest, work / "rest_cohort"))]))
-    result = {
-        "schema": "simulated_site", "command": "python -m modic_core.train.simulated_site " + " ".join(argv),
-        "choices": {"seed": args.seed, "method": args.method, "n_site": len(site), "n_other": len(other),
-                    "n_base_training": len(rest), "epochs": args.epochs, "lr_factor": finetune.LR_FACTOR,
-                    "min_locked_levels": finetune.MIN_LOCKED_LEVELS, "eligible": "aligned studies with an MC0-MC2 disc",
-                    "draw": "numpy default_rng(seed).permutation of the sorted ids: site, then other, then base training",
-                    "site_ids": site, "other_ids": other, "site_locked_studies": n_locked,
-                    "decision_rule": "rejected if the new model's locked MC0-vs-MC2 balanced accuracy is below the "
-                                     "base's or the locked part is too small to tell"},
-        "arms": [],
-    }
+    result = SimulatedSite(
+        command="python -m modic_core.train.simulated_site " + " ".join(argv),
+        choices=SiteChoices(seed=args.seed, method=args.method, n_site=len(site), n_other=len(other),
+                            n_base_training=len(rest), epochs=args.epochs, lr_factor=finetune.LR_FACTOR,
+                            min_locked_levels=finetune.MIN_LOCKED_LEVELS, eligible="aligned studies with an MC0-MC2 disc",
+                            draw="numpy default_rng(seed).permutation of the sorted ids: site, then other, then base training",
+                            site_ids=site, other_ids=other, site_locked_studies=n_locked,
+                            decision_rule="rejected if the new model's locked MC0-vs-MC2 balanced accuracy is below the "
+                                          "base's or the locked part is too small to tell"))
     other_studies = [by_id[i] for i in other if i in by_id]
     for k, (label, extra) in enumerate(arms):
         out = work / f"version{k + 1}"
@@ -179,17 +180,17 @@ def main(argv: list[str] | None = None) -> int:
             rc = finetune.main(ft_argv)
             if rc:
                 raise SystemExit(rc)
-        record = json.loads((out / finetune.RECORD).read_text())
+        record = FinetuneRecord.load(out / finetune.RECORD)
         other_eval = _on_other(base_dir, out, other_studies, args.method)
-        result["arms"].append({"label": label, "status": record["status"], "data": record["data"],
-                               "locked": record["metrics"]["locked"], "other": other_eval,
-                               "verdict_other": verdict(other_eval["paired_new_minus_base"]),
-                               "verdict_locked": verdict(record["metrics"]["locked"].get("paired_new_minus_current", {}))})
-        result["minutes"] = round((time.time() - t0) / 60, 1)
-        result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_json_atomic(result, args.json)
-        LOGGER.info("arm %s done after %.1f min", label, result["minutes"])
-    print(json.dumps({a["label"]: [a["status"], a["verdict_locked"], a["verdict_other"]] for a in result["arms"]}))
+        locked = record.metrics.locked
+        arm = SiteArm(label=label, status=record.status, data=record.data, locked=locked, other=other_eval,
+                      verdict_other=verdict(other_eval.paired_new_minus_base),
+                      verdict_locked=verdict(locked.paired_new_minus_current))
+        result = result.replace(arms=[*result.arms, arm], minutes=round((time.time() - t0) / 60, 1),
+                                finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        result.save(args.json)
+        LOGGER.info("arm %s done after %.1f min", label, result.minutes)
+    print(json.dumps({a.label: [a.status, a.verdict_locked, a.verdict_other] for a in result.arms}))
     return 0
 
 

@@ -29,7 +29,7 @@ from modic_core.labels.access import Identity
 from modic_core.labels.auth import Account, load_accounts, verify
 from modic_core.text import markdown_inert, plain_text
 
-__all__ = ["current_identity", "identity_panel"]
+__all__ = ["SIGN_IN_FIRST", "current_identity", "identity_panel", "sign_in_required"]
 
 KEY = "identity"
 #: Set with :data:`KEY` by a sign-in: a fingerprint of the account's hash (a new password signs the session out).
@@ -38,6 +38,9 @@ FAILURES_KEY = "signin_failures"
 LOCKED_UNTIL_KEY = "signin_locked_until"
 MESSAGE_KEY = "signin_message"
 WRONG = "Wrong user name or password."
+#: What a signed-out user sees instead of a page when the installation keeps accounts.
+SIGN_IN_FIRST = ("Sign in (in the sidebar) to use the dashboard: this installation keeps accounts, and its studies, "
+                 "reviews and models are shown to signed-in users only.")
 
 
 def _clock() -> float:
@@ -83,6 +86,12 @@ def current_identity() -> Identity | None:
     if account is None or signed_in != _fingerprint(account):
         return None
     return Identity(name=account.name, role=account.role)
+
+
+def sign_in_required() -> bool:
+    """True when the installation keeps accounts (``MODIC_AUTH_FILE``) and nobody (valid) is signed in: the app
+    then shows no page, only the sign-in form (viewers read, reviewers and admins also write)."""
+    return settings.auth_file() is not None and current_identity() is None
 
 
 def identity_panel() -> Identity | None:

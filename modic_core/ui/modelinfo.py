@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from modic_core.schema import (ClassificationReport, ClassifierCard, ConformalEvaluation, DetectionCV, DetectorCard, GradcamAudit, Record,
-                               SchemaError)
+                               ModelScores, SchemaError, SimulatedSite)
 from modic_core.evaluation.headline import headline, load_shipped, plain_headline
-from modic_core.evaluation.site_summary import SITE_FILE, load_site, site_rows
+from modic_core.evaluation.site_summary import SITE_FILE, as_site, load_site, site_rows
 from modic_core.ui.comparison import weights_dir
 from modic_core.normalization.methods import NORMALIZATIONS
 
@@ -184,23 +184,23 @@ def risk_coverage_chart(doc: ConformalEvaluation):
     return fig
 
 
-def load_simulated_site(folder: str | Path | None = None) -> dict | None:
-    """``simulated_site.json`` of the weights folder (None when absent or unreadable; see
-    :mod:`modic_core.evaluation.site_summary`)."""
+def load_simulated_site(folder: str | Path | None = None) -> SimulatedSite | None:
+    """``simulated_site.json`` of the weights folder (None when absent; SchemaError when of another kind or version;
+    see :mod:`modic_core.evaluation.site_summary`)."""
     return load_site((Path(folder) if folder else weights_dir()) / SITE_FILE)
 
 
-def simulated_site_intro(doc: dict) -> str:
-    """One paragraph saying what the simulated site did, its counts read from ``doc["choices"]``."""
-    c = doc.get("choices", {})
-    site, other = c.get("n_site", "?"), c.get("n_other", "?")
-    return (f"A base model trained by the shipped recipe on {c.get('n_base_training', '?')} studies; {site} others imported "
-            f"into a label store as a site's reviews ({c.get('site_locked_studies', '?')} of them in its locked part) and "
+def simulated_site_intro(doc: SimulatedSite | Mapping) -> str:
+    """One paragraph saying what the simulated site did, its counts read from the document's ``choices``."""
+    c = as_site(doc).choices
+    site, other = c.n_site, c.n_other
+    return (f"A base model trained by the shipped recipe on {c.n_base_training} studies; {site} others imported "
+            f"into a label store as a site's reviews ({c.site_locked_studies} of them in its locked part) and "
             f"fine-tuned with `modic-train finetune`; base and fine-tuned judged on the store's locked part and on {other} "
             "other studies no model trained on. 95 % CIs by study bootstrap: with so few studies they are wide.")
 
 
-def simulated_site_frame(doc: dict) -> list[dict[str, str]]:
+def simulated_site_frame(doc: SimulatedSite | Mapping) -> list[dict[str, str]]:
     """The before/after rows of the simulated site (one per version and set of levels), as table records."""
     return [{"fine-tuned on": r.version, "status": r.status, "judged on": r.judged_on, "levels (studies)": r.levels,
              "base MC0-vs-MC2": r.note or r.base, "fine-tuned MC0-vs-MC2": r.new, "difference (95 % CI)": r.difference,
@@ -208,22 +208,23 @@ def simulated_site_frame(doc: dict) -> list[dict[str, str]]:
              "verdict": r.verdict} for r in site_rows(doc)]
 
 
-def simulated_site_chart(doc: dict):
+def simulated_site_chart(doc: SimulatedSite | Mapping):
     """Plotly figure: MC0-vs-MC2 balanced accuracy of the base and the fine-tuned model with 95 % CIs, one pair of
     points per version and set of levels (locked sets that were too small are left out). Numbers from ``doc``."""
     fig = go.Figure()
     for who, color in (("base", "#607D8B"), ("fine-tuned", "#E65100")):
         xs, ys, lo, hi = [], [], [], []
-        for arm in doc.get("arms", []):
-            for key, label, base_key in (("locked", "locked part", "current"), ("other", "other studies", "base")):
-                ev = arm[key]
-                if key == "locked" and not ev.get("enough", True):
+        for arm in as_site(doc).arms:
+            for label, base, new in (("locked part", arm.locked.current if arm.locked.enough else None, arm.locked.new),
+                                     ("other studies", arm.other.base, arm.other.new)):
+                scores = base if who == "base" else new
+                if not isinstance(scores, ModelScores) or scores.mc0_vs_mc2.value is None:  # too few levels
                     continue
-                e = ev[base_key if who == "base" else "new"]["mc0_vs_mc2"]
-                xs.append(f"{arm['label']}<br>{label}")
-                ys.append(e["value"])
-                lo.append(e["value"] - (e["ci_low"] if e.get("ci_low") is not None else e["value"]))
-                hi.append((e["ci_high"] if e.get("ci_high") is not None else e["value"]) - e["value"])
+                e = scores.mc0_vs_mc2
+                xs.append(f"{arm.label}<br>{label}")
+                ys.append(e.value)
+                lo.append(e.value - (e.ci_low if e.ci_low is not None else e.value))
+                hi.append((e.ci_high if e.ci_high is not None else e.value) - e.value)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=who, marker=dict(size=11, color=color),
                                  error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo)))
     fig.update_yaxes(title_text="MC0-vs-MC2 balanced accuracy", range=[0.3, 1])

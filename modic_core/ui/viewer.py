@@ -45,6 +45,7 @@ from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
 from modic_core.ui.call_meaning import call_sentence
+from modic_core.ui.probe import PROBE_COLUMNS, PROBE_HELP, probe_cells
 from modic_core.export.alignment_view import checkerboard
 
 __all__ = ["NONE", "view_state", "viewer", "window_info"]
@@ -123,6 +124,7 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
             "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1])} for lv in levels],
             "table": _table_rows(levels, graded=graded, truth=truth), "focus": None if focused == NONE else focused,
             "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".", "set_help": _set_help(report),
+            "probe_help": PROBE_HELP,
             "tags": bool(levels), "captions": captions, "state": shown, "revision": fp, "sync_ms": 700,
             "config": {"displaylogo": False, "scrollZoom": True, "responsive": True}}
     if graded:
@@ -173,9 +175,9 @@ def _number(v) -> float | None:
 
 def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) -> dict[str, Any]:
     """The per-level table the picture shows under the images (every level, top to bottom): the
-    columns of :meth:`~modic_core.analysis.report.StudyReport.table` for a graded study (plus
-    "true grade" for a labelled demo case, ``truth``: {level: grade}); level, confidence and slab
-    for a view-only one."""
+    columns of :meth:`~modic_core.analysis.report.StudyReport.table` for a graded study, then the
+    signal probe's endplate/centre ratios (:mod:`modic_core.ui.probe`) (plus "true grade" for a
+    labelled demo case, ``truth``: {level: grade}); level, confidence and slab for a view-only one."""
     rows = []
     for lv in levels:
         r = {"level": lv.level, "confidence": _number(lv.score), "slices": [int(lv.z_range[0]), int(lv.z_range[1])],
@@ -184,10 +186,11 @@ def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) ->
             r.update({c: _number(lv.probabilities.get(c[2:-1], float("nan"))) for c in ("P(MC0)", "P(MC1)", "P(MC2)")})
             r.update(prediction=lv.prediction, uncertain=bool(getattr(lv, "uncertain", False)),
                      **{"grade set": set_label(getattr(lv, "prediction_set", ())) or None})
+            r.update(probe_cells(getattr(lv, "signal", None)))
             if truth:
                 r["true grade"] = truth.get(lv.level, "—")
         rows.append(r)
-    columns = (list(TABLE_COLUMNS) + (["true grade"] if truth else [])) if graded else ["level", "confidence"]
+    columns = (list(TABLE_COLUMNS) + list(PROBE_COLUMNS) + (["true grade"] if truth else [])) if graded else ["level", "confidence"]
     return {"columns": columns, "rows": rows}
 
 

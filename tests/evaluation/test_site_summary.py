@@ -14,7 +14,7 @@ SHIPPED = ROOT / "weights" / "simulated_site.json"
 def test_docs_quote_the_simulated_site_table():
     doc = load_site(SHIPPED)
     table = [line for line in site_table(doc).splitlines() if line.startswith("|")]
-    assert len(table) == 2 + 2 * len(doc["arms"]) and len(doc["arms"]) >= 1
+    assert len(table) == 2 + 2 * len(doc.arms) and len(doc.arms) >= 1
     text = (ROOT / "docs" / "labels.md").read_text()
     missing = [line for line in table if line not in text]
     assert not missing, f"docs/labels.md is stale; rerun python -m modic_core.evaluation.site_summary: {missing[:1]}"
@@ -52,6 +52,6 @@ def test_too_small_locked_part_shows_the_reason_not_a_number(tmp_path):
 
 def test_readme_line_says_what_the_verdicts_say():
     doc = load_site(SHIPPED)
-    verdicts = {a[k] for a in doc["arms"] for k in ("verdict_locked", "verdict_other")}
+    verdicts = {getattr(a, k) for a in doc.arms for k in ("verdict_locked", "verdict_other")}
     line = next(x for x in (ROOT / "README.md").read_text().splitlines() if "modic-train finetune" in x)
     assert verdicts == {"no clear change"} and "no clear" in line

@@ -24,6 +24,7 @@ from modic_core.datasets.cohort import iter_cohort
 from modic_core.labels.split import split_of
 from modic_core.labels.store import LabelStore
 from modic_core.labels.files import study_key
+from modic_core.schema import FinetuneRecord, VersionMetrics
 from modic_core.train import finetune
 from modic_core.volume import Study
 
@@ -158,6 +159,9 @@ def test_locked_never_trained_on_dir_complete_and_registered(site, tmp_path, mon
     assert loc["enough"] and loc["n_studies"] == 2 and loc["n_levels"] == 13
     assert {"value", "ci_low", "ci_high"} <= set(loc["new"]["mc0_vs_mc2"]) and "paired_new_minus_current" in loc
     assert m.card["finetune"]["base"]["name"] == "shipped" and m.metrics["data"]["train"]["used"] == 19
+    record = FinetuneRecord.load(out / finetune.RECORD)  # a typed finetune_record document
+    assert record.status == m.status and VersionMetrics.from_dict(m.metrics).locked == record.metrics.locked
+    assert "schema" not in m.card["finetune"] and "run_key" not in m.card["finetune"]
 
 
 def _forced(kind: str):

@@ -10,6 +10,7 @@ import streamlit as st
 
 from modic_core.ui.comparison import (
     DEFAULT_RULE,
+    best_method,
     calibration_table,
     comparison_methods,
     default_statement,
@@ -22,12 +23,22 @@ from modic_core.ui.comparison import (
 from modic_core.detection.levels import ANCHOR_SURE
 from modic_core.export.documents import method_label
 from modic_core.ui.guard import guarded
-from modic_core.ui.modelinfo import (gradcam_chart, load_gradcam_audit, load_simulated_site, metrics_rows, model_records,
+from modic_core.ui.modelinfo import (card_headline, gradcam_chart, load_gradcam_audit, load_simulated_site, metrics_rows, model_records,
                                      provenance_rows, simulated_site_chart, simulated_site_frame, simulated_site_intro)
-from modic_core.export.style import NOTICE_LONG
+from modic_core.export.style import NOTICE_DETAIL
 from modic_core.ui.versions import model_in_use_section
 
 st.title("Model card")
+with guarded("reading the headline figures"):
+    opening = card_headline()
+    if opening is None:
+        st.info("The plain-language summary appears once the normalization comparison "
+                "(weights/normalization_comparison.json) and the detector's record are installed and readable "
+                "(the sections below say which is not).")
+    else:
+        st.markdown(opening[0])
+        st.caption("Cross-validated figures behind it (as in the README; details in the tables below):")
+        st.markdown(opening[1])
 with guarded("reading the model in use"):
     model_in_use_section()  # the label store's active version (Model versions page), with its before/after
 
@@ -39,7 +50,7 @@ st.markdown(
     "(*Brain & Spine* 4:102738).\n"
     "- **For:** research, method comparison and teaching by spine surgeons, radiologists and engineers.\n"
     "- **Not for:** diagnosis, treatment decisions, triage or any clinical use. Results must not enter a patient record.\n"
-    f"- {NOTICE_LONG}"
+    f"- {NOTICE_DETAIL}"
 )
 
 st.header("Data provenance")
@@ -104,8 +115,10 @@ with guarded("reading the normalization comparison"):
                         "the top-label probability; after scaling and the uncertain-level figures are nested over the folds)")
             st.dataframe(cal, hide_index=True, key="mc_calibration")
             with_cal = [m for m in methods if m.calibration is not None]
-            pick = st.selectbox("Reliability diagram of", [m.name for m in with_cal], key="mc_rel_method",
-                                format_func=lambda n: method_label(n))
+            names = [m.name for m in with_cal]
+            default = best_method(comp)  # the sidebar's default method: the diagram opens on it
+            pick = st.selectbox("Reliability diagram of", names, key="mc_rel_method", format_func=lambda n: method_label(n),
+                                index=names.index(default) if default in names else 0)
             chosen = next(m for m in with_cal if m.name == pick)
             st.plotly_chart(reliability_chart(chosen.calibration), key="mc_reliability")
             st.caption("Old \"uncertain\" flag's rule (replaced by prediction sets): " + chosen.calibration.threshold_rule)

@@ -10,6 +10,7 @@ __all__ = [
     "GENERIC_ERROR",
     "NOTICE",
     "NOTICE_LONG",
+    "NOTICE_DETAIL",
     "class_color",
     "notice_html",
 ]
@@ -26,10 +27,10 @@ CLASS_DESCRIPTIONS: dict[str, str] = {
 }
 
 NOTICE = "Investigational use only — not for diagnosis."
-NOTICE_LONG = (
-    "Investigational use only — not for diagnosis. This research software has not been "
-    "cleared or approved by any regulator; its output must not be used for clinical decisions."
-)
+#: What :data:`NOTICE_LONG` adds to :data:`NOTICE` (for a page whose banner already shows the notice).
+NOTICE_DETAIL = ("This research software has not been cleared or approved by any regulator; its output must not be "
+                 "used for clinical decisions.")
+NOTICE_LONG = f"{NOTICE} {NOTICE_DETAIL}"
 
 GENERIC_ERROR = (
     "Something went wrong while processing this request. Nothing was changed; please try again, "

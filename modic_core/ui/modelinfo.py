@@ -17,13 +17,14 @@ from plotly.subplots import make_subplots
 
 from modic_core.schema import (ClassificationReport, ClassifierCard, ConformalEvaluation, DetectionCV, DetectorCard, GradcamAudit, Record,
                                ModelScores, SchemaError, SimulatedSite)
+from modic_core.evaluation.headline import headline, load_shipped, plain_headline
 from modic_core.evaluation.site_summary import SITE_FILE, as_site, load_site, site_rows
 from modic_core.ui.comparison import weights_dir
 from modic_core.normalization.methods import NORMALIZATIONS
 
 __all__ = ["ModelEntry", "model_records", "provenance_rows", "metrics_rows", "classification_rows", "detection_rows",
            "load_gradcam_audit", "gradcam_chart", "load_conformal", "risk_coverage_chart", "SET_MEANING",
-           "load_simulated_site", "simulated_site_intro", "simulated_site_frame", "simulated_site_chart"]
+           "load_simulated_site", "simulated_site_intro", "simulated_site_frame", "simulated_site_chart", "card_headline"]
 
 #: What a prediction set means, in one line for a clinician.
 SET_MEANING = ("A grade set lists every grade the model cannot rule out: on cross-validation the true grade was inside "
@@ -229,3 +230,16 @@ def simulated_site_chart(doc: SimulatedSite | Mapping):
     fig.update_yaxes(title_text="MC0-vs-MC2 balanced accuracy", range=[0.3, 1])
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.3))
     return fig
+
+
+def card_headline(folder: str | Path | None = None) -> tuple[str, str] | None:
+    """The model card's opening: (plain-language lines, the README's headline figures), both from
+    :mod:`modic_core.evaluation.headline` on the installed weights; None while no comparison is installed or
+    while one of its documents is unreadable (the card's own sections name that file once)."""
+    try:
+        docs = load_shipped(folder=Path(folder) if folder else weights_dir(), missing_ok=True)
+    except SchemaError:
+        return None
+    if docs["comparison"] is None:
+        return None
+    return plain_headline(detector=docs["detector"], comparison=docs["comparison"]), headline(**docs)

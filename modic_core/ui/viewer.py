@@ -44,6 +44,7 @@ from modic_core.classification.conformal import set_label
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
+from modic_core.ui.call_meaning import call_sentence
 from modic_core.ui.probe import PROBE_COLUMNS, PROBE_HELP, probe_cells
 from modic_core.export.alignment_view import checkerboard
 
@@ -153,7 +154,7 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
     if graded:
         for note in (n for n in report.notes if is_set_note(n)):
             st.caption(note)
-        _focus(study, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold)
+        _focus(study, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold, method=report.normalization)
     return view
 
 
@@ -193,8 +194,9 @@ def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) ->
     return {"columns": columns, "rows": rows}
 
 
-def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, threshold: float) -> None:
-    """The focus picker and the focused level's crops (T1, T2, Grad-CAM) under the picture."""
+def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, threshold: float, method: str) -> None:
+    """The focus picker and the focused level's crops (T1, T2, Grad-CAM) under the picture, with what the call
+    means on ``method``'s cross-validation (:func:`~modic_core.ui.call_meaning.call_sentence`)."""
     ny, nx = study.t1.shape[1:]
     focus_key = f"cv_focus_{fp}"
     names = [lv.level for lv in levels]
@@ -222,3 +224,6 @@ def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, thresh
                 f"detector confidence {lv.score:.2f} · slab slices {lv.z_range[0] + 1}–{lv.z_range[1] + 1}"
                 + (f" · shown on slice {zf + 1}" if zf != z else "")
                 + ("" if hf is not None else " · no Grad-CAM on this slice"))
+    top = _number(lv.probabilities.get(lv.prediction, float("nan")))
+    if top is not None:
+        st.markdown(f"*What this call means:* {call_sentence(grade=lv.prediction, confidence=top, method=method)}")

@@ -24,7 +24,7 @@ Verdict = Literal["helped", "hurt", "no clear change", "not measurable"]
 
 
 class LevelCounts(Record):
-    """Levels of a set of stored studies (:class:`modic_core.train.finetune.LabelCounts`): ``used`` for training or
+    """Levels of a set of stored studies (counted by :func:`modic_core.train.finetune.store_studies`): ``used`` for training or
     judging, the others left out by reason; ``studies``: studies with at least one used level."""
 
     used: int = 0

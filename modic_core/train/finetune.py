@@ -7,7 +7,7 @@ Contract (fixed in advance; docs/labels.md "From corrections to a model version"
 
 - **Training levels**: the store's "train" part (:mod:`modic_core.labels.split`). A level's label is the
   reviewers' latest grades when they all agree on MC0, MC1 or MC2; disagreements, MC3 and not_gradable levels
-  are left out and counted (:class:`LabelCounts`). Region: the latest review's box if one was given, else the
+  are left out and counted (:class:`~modic_core.schema.LevelCounts`). Region: the latest review's box if one was given, else the
   analysis's box and z range, else the detector's box for that level name (as the shipped recipe does for
   discs without a box), else the level is left out ("no region"). Name: the corrected name if given.
   Crops come from the stored .mha pair with the crop and normalization of the base classifier of ``--method``.
@@ -35,7 +35,7 @@ import json
 import shutil
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -64,7 +64,7 @@ from modic_core.train.classifier import (DiscRecord, NormCache, StudyData, _tens
 from modic_core.train.common import atomic_torch_save, seed_everything, set_threads, sha256_file
 from modic_core.volume import Volume
 
-__all__ = ["LR_FACTOR", "MIN_LOCKED_LEVELS", "LabelCounts", "LockedEvaluation", "evaluate", "level_labels",
+__all__ = ["LR_FACTOR", "MIN_LOCKED_LEVELS", "LockedEvaluation", "evaluate", "level_labels",
            "load_network", "main", "store_studies"]
 
 LOGGER = get_logger(__name__)
@@ -81,18 +81,6 @@ CHECKPOINT = "checkpoint.pt"
 PROGRESS = "progress.json"
 RUN_FILE = "run.json"
 RECORD = "finetune.json"
-
-
-@dataclass
-class LabelCounts:
-    """Levels of a set of stored studies: used, and left out by reason."""
-
-    used: int = 0
-    disagreement: int = 0
-    mc3: int = 0
-    not_gradable: int = 0
-    no_region: int = 0
-    studies: int = 0
 
 
 @dataclass
@@ -175,7 +163,7 @@ def level_labels(store: LabelStore, study_id: str, *, t1: Volume | None = None,
     return out, counts
 
 
-def store_studies(store: LabelStore, *, split: str) -> tuple[list[StudyData], LabelCounts]:
+def store_studies(store: LabelStore, *, split: str) -> tuple[list[StudyData], LevelCounts]:
     """Every stored study of ``split`` ("train" / "locked") with its trainable levels, loaded from the store's copies."""
     total: Counter = Counter()
     studies = []
@@ -188,7 +176,7 @@ def store_studies(store: LabelStore, *, split: str) -> tuple[list[StudyData], La
         total.update(counts)
         if sd.discs:
             studies.append(sd)
-    return studies, LabelCounts(**{k: int(total.get(k, 0)) for k in ("used", "disagreement", "mc3", "not_gradable",
+    return studies, LevelCounts(**{k: int(total.get(k, 0)) for k in ("used", "disagreement", "mc3", "not_gradable",
                                                                        "no_region")}, studies=len(studies))
 
 
@@ -417,7 +405,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> str:
         record = FinetuneRecord(
             run_key=key, name=args.name, command=command, method=args.method, status=status,
             base=FinetuneBase(name=base_name, weights_dir=str(base_dir), sha256=base_card.sha256),
-            data=FinetuneData(train=LevelCounts(**asdict(train_counts)), locked=LevelCounts(**asdict(locked_counts)),
+            data=FinetuneData(train=train_counts, locked=locked_counts,
                               cohort_discs=n_cohort),
             epochs=args.epochs, seed=args.seed, lr=cfg.lr * LR_FACTOR, metrics=FinetuneMetrics(locked=ev.to_record()),
             rule="rejected if the new model's locked MC0-vs-MC2 balanced accuracy is below the current's or "

@@ -389,7 +389,9 @@ def test_one_slow_file_is_stopped_near_the_time_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("MODIC_PARSE_SECONDS", "1")
     start = time.monotonic()
     assert_input_error(lambda: load_series(path), "longer than the 1 s allowed", "MODIC_PARSE_SECONDS")
-    assert time.monotonic() - start < 2.0
+    # without the limit this file parses for about 10 s (idle 2-core machine); the bound leaves room for a loaded
+    # CI machine (a run under load overshot 2 s) while still failing if the limit is not applied
+    assert time.monotonic() - start < 5.0
 
 
 def slow_j2k_series(folder: Path, size: int = 2048) -> Path:

@@ -1,6 +1,6 @@
 """A simulated site: does fine-tuning on a site's 20 reviewed studies help?
 
-    python -m modic_core.train.simulated_site --cohort ../shared/data/spider2d --json weights/simulated_site.json
+    python -m modic_core.train.simulated_site --cohort PATH/TO/spider2d --json weights/simulated_site.json
 
 Choices, fixed in advance and written into the JSON:
 

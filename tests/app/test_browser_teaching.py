@@ -52,7 +52,9 @@ def test_browser_quiz_after_check(tmp_path, artifacts):
                         settle(page)
                 settle(page)
                 assert "Truth:" not in page.inner_text("body")
-                page.locator("[data-testid='stRadio']").get_by_text("MC2", exact=True).first.click()
+                mc2 = page.locator("[data-testid='stRadio']").get_by_text("MC2", exact=True).first
+                mc2.wait_for(timeout=120_000)  # a loaded CI machine drew the quiz's radio after the 30 s click default
+                mc2.click()
                 settle(page)
                 page.get_by_role("button", name="Check").click()
                 page.get_by_text("Truth:").first.wait_for(timeout=120_000)

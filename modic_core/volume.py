@@ -36,6 +36,10 @@ class VolumeMeta:
     demographics_hash: str | None = None  # one-way hash of patient age and sex
     source: str = ""  # "dicom", "mha", "nifti", "synthetic"
     notes: tuple[str, ...] = ()  # sentences about how the file was read (e.g. which NIfTI placement was used)
+    # The scanner's first display window (DICOM WindowCenter / WindowWidth), in the array's units (the
+    # rescaled, modality values the VOI window applies to); None when the series has none.
+    window_center: float | None = None
+    window_width: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

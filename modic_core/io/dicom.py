@@ -159,6 +159,8 @@ class DicomHeader:
     bits_allocated: int | None = None
     transfer_syntax: str = ""
     photometric: str = ""  # PhotometricInterpretation, e.g. 'MONOCHROME2'
+    window_center: float | None = None  # first WindowCenter value (modality units, after the rescale)
+    window_width: float | None = None  # first WindowWidth value (> 0), else None
 
     @property
     def normal(self) -> np.ndarray | None:
@@ -380,7 +382,18 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         bits_allocated=_int(ds.get("BitsAllocated")),
         transfer_syntax=str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""),
         photometric=str(ds.get("PhotometricInterpretation", "") or "").strip().upper(),
+        **_window(ds),
     )
+
+
+def _window(ds: Any) -> dict[str, float | None]:
+    """The file's first display window, {"window_center", "window_width"}, both None unless both are finite
+    numbers with a positive width. DICOM applies the VOI window to the modality values (after RescaleSlope /
+    Intercept or a Modality LUT, PS3.3 C.11.2.1.2), which are the units of the volume's array, so no conversion."""
+    centre, width = _float(ds.get("WindowCenter")), _float(ds.get("WindowWidth"))
+    if centre is None or width is None or not width > 0:
+        return {"window_center": None, "window_width": None}
+    return {"window_center": centre, "window_width": width}
 
 
 def _optional_hash(ds: Any, keywords: tuple[str, ...]) -> str | None:
@@ -989,4 +1002,7 @@ def _meta(h: DicomHeader) -> VolumeMeta:
         date_hash=h.date_hash,
         demographics_hash=h.demographics_hash,
         source="dicom",
+        # MONOCHROME1 arrays are inverted at read time, so the file's window no longer fits them
+        window_center=None if h.photometric == "MONOCHROME1" else h.window_center,
+        window_width=None if h.photometric == "MONOCHROME1" else h.window_width,
     )

@@ -118,3 +118,34 @@ def test_baseline_jpeg_frame_declaring_a_huge_size_is_refused_from_its_header_al
     start = time.monotonic()
     assert_input_error(lambda: load_series(tmp_path / "liar.dcm"), "header declares 320x320", "not decoded")
     assert time.monotonic() - start < 2.0
+
+
+def _windowed_series(tmp_path, *, centre, width, photometric="MONOCHROME2"):
+    """A seeded 3-slice series written with a non-trivial rescale, then given this WindowCenter / WindowWidth."""
+    from modic_core.io.dicom_write import write_dicom_series
+    from modic_core.volume import Volume
+
+    rng = np.random.default_rng(0)
+    array = rng.uniform(100.0, 900.0, size=(3, 16, 16)).astype(np.float32)  # floats: slope != 1, intercept = min
+    direction = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]).T  # sagittal
+    paths = write_dicom_series(Volume(array, (4.0, 1.0, 1.0), (0.0, 0.0, 0.0), direction), tmp_path, uid_seed="win")
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        assert float(ds.RescaleSlope) != 1.0 and float(ds.RescaleIntercept) != 0.0
+        ds.WindowCenter, ds.WindowWidth = centre, width
+        ds.PhotometricInterpretation = photometric
+        ds.save_as(p)
+    return load_series(tmp_path, require_sagittal=False)
+
+
+def test_dicom_window_values_reach_the_volume_meta_in_the_array_units(tmp_path):
+    vol = _windowed_series(tmp_path, centre=["450.5", "40"], width=["600.25", "400"])  # two windows: the first is kept
+    assert vol.meta.window_center == 450.5 and vol.meta.window_width == 600.25
+    assert 100.0 - 1 <= vol.array.min() and vol.array.max() <= 900.0 + 1  # the rescaled units the window is in
+
+
+@pytest.mark.parametrize("centre, width, photometric", [("", "", "MONOCHROME2"), ("300", "0", "MONOCHROME2"),
+                                                        ("300", "200", "MONOCHROME1")])
+def test_missing_zero_width_or_inverted_dicom_window_is_none(tmp_path, centre, width, photometric):
+    vol = _windowed_series(tmp_path, centre=centre, width=width, photometric=photometric)
+    assert vol.meta.window_center is None and vol.meta.window_width is None

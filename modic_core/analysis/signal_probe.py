@@ -16,6 +16,12 @@ the arrays (z, y, x) = (slice, row superior -> inferior, column anterior -> post
   to the image.
 
 Band sizes are fixed constants (not settings), chosen before any result was looked at.
+
+**ROI probe** (:func:`roi_signal`): a rectangle the reader draws on one slice is compared with the
+centre band of the nearest level (the level whose box is nearest the rectangle's centre, in mm)
+on the rectangle's side of that level's disc: above the disc's middle row, the vertebra above (the
+"upper centre" band), else the vertebra below ("lower centre"), over that level's slices, exactly as
+:func:`probe_level` measures it.
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import numpy as np
 from modic_core.classification.bands import DISC_FRACTION
 
 __all__ = ["ENDPLATE_BAND_MM", "CENTRE_FROM_MM", "CENTRE_TO_MM", "COLUMN_FRACTION", "SIGNAL_COLUMNS", "BandSignal",
-           "LevelSignal", "probe_level", "signal_columns"]
+           "LevelSignal", "RoiSignal", "probe_level", "roi_signal", "signal_columns"]
 
 #: Height (mm, superior-inferior) of each endplate band, measured from the disc edge into the vertebra.
 ENDPLATE_BAND_MM = 5.0
@@ -106,6 +112,27 @@ def _rows(lo: float, hi: float, n: int) -> slice:
     return slice(min(max(a, 0), n), min(max(b, 0), n))
 
 
+def _columns(box, nx: int) -> slice:
+    """The bands' columns: the central :data:`COLUMN_FRACTION` of the box width."""
+    x0, x1 = sorted((float(box[0]), float(box[2])))
+    cx, hw = (x0 + x1) / 2, (x1 - x0) / 2 * COLUMN_FRACTION
+    return _rows(cx - hw, cx + hw, nx)
+
+
+def _disc_edges(box) -> tuple[float, float]:
+    """(top, bottom) row of the disc: the central :data:`DISC_FRACTION` of the box height."""
+    y0, y1 = sorted((float(box[1]), float(box[3])))
+    cy, hh = (y0 + y1) / 2, (y1 - y0) / 2
+    return cy - DISC_FRACTION * hh, cy + DISC_FRACTION * hh
+
+
+def _centre_rows(box, sy: float, side: str, ny: int) -> slice:
+    """Rows of the vertebral-centre band above ("upper") or below ("lower") the disc (``sy``: mm per row)."""
+    top, bottom = _disc_edges(box)
+    c_from, c_to = CENTRE_FROM_MM / sy, CENTRE_TO_MM / sy
+    return _rows(top - c_to, top - c_from, ny) if side == "upper" else _rows(bottom + c_from, bottom + c_to, ny)
+
+
 def _mean(a: np.ndarray, z: slice, r: slice, c: slice) -> tuple[float | None, int]:
     v = np.asarray(a[z, r, c], dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -158,21 +185,16 @@ def probe_level(
     if not (sy > 0 and sx > 0):
         raise ValueError(f"spacing_yx must be positive mm, got {spacing_yx!r}")
     nz, ny, nx = shape
-    x0, y0, x1, y1 = (float(v) for v in box)
-    x0, x1 = min(x0, x1), max(x0, x1)
-    y0, y1 = min(y0, y1), max(y0, y1)
     z0, z1 = sorted(int(v) for v in z_range)
     z = slice(min(max(z0, 0), nz), min(max(z1 + 1, 0), nz))
-    cx, hw = (x0 + x1) / 2, (x1 - x0) / 2 * COLUMN_FRACTION
-    c = _rows(cx - hw, cx + hw, nx)
-    cy, hh = (y0 + y1) / 2, (y1 - y0) / 2
-    top, bottom = cy - DISC_FRACTION * hh, cy + DISC_FRACTION * hh  # the disc's edges, rows
-    ep, c_from, c_to = ENDPLATE_BAND_MM / sy, CENTRE_FROM_MM / sy, CENTRE_TO_MM / sy
+    c = _columns(box, nx)
+    top, bottom = _disc_edges(box)
+    ep = ENDPLATE_BAND_MM / sy
     arrays = (t1_norm, t2_norm, t1, t2)
     up_ep, up_ep_raw = _band(arrays, z, _rows(top - ep, top, ny), c, "upper endplate")
-    up_c, up_c_raw = _band(arrays, z, _rows(top - c_to, top - c_from, ny), c, "upper vertebra's centre")
+    up_c, up_c_raw = _band(arrays, z, _centre_rows(box, sy, "upper", ny), c, "upper vertebra's centre")
     lo_ep, lo_ep_raw = _band(arrays, z, _rows(bottom, bottom + ep, ny), c, "lower endplate")
-    lo_c, lo_c_raw = _band(arrays, z, _rows(bottom + c_from, bottom + c_to, ny), c, "lower vertebra's centre")
+    lo_c, lo_c_raw = _band(arrays, z, _centre_rows(box, sy, "lower", ny), c, "lower vertebra's centre")
     ratios = (_ratio(up_ep_raw[0], up_c_raw[0]), _ratio(up_ep_raw[1], up_c_raw[1]),
               _ratio(lo_ep_raw[0], lo_c_raw[0]), _ratio(lo_ep_raw[1], lo_c_raw[1]))
     notes = [b.reason for b in (up_ep, up_c, lo_ep, lo_c) if b.reason]
@@ -181,3 +203,107 @@ def probe_level(
             if r is None:
                 notes.append(f"No {side} {seq} endplate/centre ratio: a band is empty or the centre's signal is not positive.")
     return LevelSignal(up_ep, up_c, lo_ep, lo_c, *ratios, notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class RoiSignal:
+    """The ROI probe of one rectangle (:func:`roi_signal`) against its vertebra's central marrow.
+
+    Fields: ``roi`` (x0, y0, x1, y1) in T1 pixel-edge coordinates (columns, rows) on slice ``z``
+    (0-based); ``pixels`` voxels averaged (centres inside the rectangle); ``level`` the nearest level's
+    name and ``side`` "upper" (the vertebra above its disc) or "lower" (below); ``t1`` / ``t2`` the
+    rectangle's mean and ``centre_t1`` / ``centre_t2`` the centre band's mean, both in the normalization
+    method's units (None when the method's arrays are not available); ``ratio_t1`` / ``ratio_t2`` the
+    rectangle's mean raw signal over the centre band's (dimensionless, 1.0 = same as the centre; raw for
+    the reason :class:`LevelSignal` gives). Any number may be None, with a sentence in ``notes``.
+    """
+
+    roi: tuple[float, float, float, float]
+    z: int
+    pixels: int
+    level: str
+    side: str
+    t1: float | None
+    t2: float | None
+    centre_t1: float | None
+    centre_t2: float | None
+    ratio_t1: float | None
+    ratio_t2: float | None
+    notes: tuple[str, ...] = ()
+
+
+def _box_distance_mm(box, x: float, y: float, spacing_yx: tuple[float, float]) -> float:
+    """Distance (mm) from the point (x, y) to the box (0 inside)."""
+    dx = max(float(min(box[0], box[2])) - x, 0.0, x - float(max(box[0], box[2])))
+    dy = max(float(min(box[1], box[3])) - y, 0.0, y - float(max(box[1], box[3])))
+    return float(np.hypot(dx * spacing_yx[1], dy * spacing_yx[0]))
+
+
+def roi_signal(
+    *,
+    roi: tuple[float, float, float, float],
+    z: int,
+    levels,
+    spacing_yx: tuple[float, float],
+    t1: np.ndarray,
+    t2: np.ndarray,
+    t1_norm: np.ndarray | None = None,
+    t2_norm: np.ndarray | None = None,
+) -> RoiSignal:
+    """Mean T1 and T2 signal in a rectangle drawn on slice ``z``, against the same vertebra's central marrow.
+
+    Args:
+        roi: (x0, y0, x1, y1) in T1 pixel-edge coordinates (pixel i spans [i, i+1)); the voxels whose
+            centres lie inside are averaged.
+        z: the slice (0-based) the rectangle was drawn on.
+        levels: the detected levels, each with ``level`` (name), ``box`` (x0, y0, x1, y1) and ``z_range``.
+        spacing_yx: mm per T1 row and per column (to find the nearest level and size the centre band).
+        t1, t2: raw (z, y, x) arrays on the T1 grid (the ratios); ``t1_norm``, ``t2_norm``: the same
+            normalized by the chosen method (the means), or None when they are not available.
+
+    Returns a :class:`RoiSignal` (see the module docstring for the reference band); never NaN.
+    """
+    shape = np.shape(t1)
+    norm = (t1_norm, t2_norm) if t1_norm is not None and t2_norm is not None else (t1, t2)
+    if len(shape) != 3 or any(np.shape(a) != shape for a in (t2, *norm)):
+        raise ValueError(f"t1, t2 (and t1_norm, t2_norm) must be (z, y, x) arrays of one shape, got "
+                         f"{[np.shape(a) for a in (t1, t2, *norm)]}")
+    sy, sx = (float(v) for v in spacing_yx)
+    if not (sy > 0 and sx > 0):
+        raise ValueError(f"spacing_yx must be positive mm, got {spacing_yx!r}")
+    nz, ny, nx = shape
+    x0, x1 = sorted((float(roi[0]), float(roi[2])))
+    y0, y1 = sorted((float(roi[1]), float(roi[3])))
+    z = int(z)
+    box = (x0, y0, x1, y1)
+    if not 0 <= z < nz:
+        return RoiSignal(box, z, 0, "", "", None, None, None, None, None, None,
+                         (f"Slice {z + 1} is outside the series (1-{nz}).",))
+    zs, rows, cols = slice(z, z + 1), _rows(y0, y1, ny), _rows(x0, x1, nx)
+    arrays = (norm[0], norm[1], t1, t2)
+    got, got_raw = _band(arrays, zs, rows, cols, "drawn rectangle")
+    notes = [got.reason] if got.reason else []
+    if not levels:
+        notes.append("No detected level to compare with: lower the detector threshold or draw elsewhere.")
+        return RoiSignal(box, z, got.pixels, "", "", *_units(got, t1_norm), None, None, None, None, tuple(notes))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    lv = min(levels, key=lambda lv: _box_distance_mm(lv.box, cx, cy, (sy, sx)))
+    side = "upper" if cy < (float(lv.box[1]) + float(lv.box[3])) / 2 else "lower"
+    a, b = sorted(int(v) for v in lv.z_range)
+    centre, centre_raw = _band(arrays, slice(min(max(a, 0), nz), min(max(b + 1, 0), nz)), _centre_rows(lv.box, sy, side, ny),
+                               _columns(lv.box, nx), f"{side} vertebra's centre")
+    if centre.reason:
+        notes.append(centre.reason)
+    ratios = (_ratio(got_raw[0], centre_raw[0]), _ratio(got_raw[1], centre_raw[1]))
+    for seq, r in zip(("T1", "T2"), ratios):
+        if r is None:
+            notes.append(f"No {seq} ratio: the rectangle or the centre band is empty, or the centre's signal is not positive.")
+    if t1_norm is None or t2_norm is None:
+        notes.append("The means in the method's units are not available; the ratios are on the raw signal.")
+    return RoiSignal(box, z, got.pixels, str(lv.level), side, *_units(got, t1_norm), *_units(centre, t1_norm), *ratios,
+                     tuple(notes))
+
+
+def _units(b: BandSignal, norm) -> tuple[float | None, float | None]:
+    """A band's means in the method's units, or (None, None) when only raw arrays were given."""
+    return (None, None) if norm is None else (b.t1, b.t2)

@@ -38,6 +38,8 @@ __all__ = [
     "orientation_letters",
     "slice_lr_label",
     "window_presets",
+    "window_preset_help",
+    "NAMED_PRESETS",
     "level_color",
     "level_tag",
     "viewer_figure",
@@ -371,17 +373,49 @@ def slice_lr_label(volume, z: int) -> str:
     return f"{float(slice_positions_mm(volume)[int(z)]):+.1f} mm along the slice normal"
 
 
-def window_presets(array: np.ndarray, *, series: str) -> dict[str, Window]:
-    """Named windows of one series: "default" (0.5-99.5th percentile of the body), a spine preset
-    for this series ("T1 spine": 5-99th, marrow and discs; "T2 spine": 1-99.9th, keeps bright
-    fluid unclipped) and "full" (minimum to maximum). MRI intensities have no absolute unit, so
-    presets are percentiles of this series' body."""
+#: Named window presets per sequence, in button (and key 1-4) order: (name, low percentile, high percentile
+#: of the series' body, as :func:`window_defaults` takes them). "Full" (minimum to maximum) and "Scanner
+#: window" (the DICOM's own WindowCenter / WindowWidth, when the series has them) follow these.
+NAMED_PRESETS: dict[str, tuple[tuple[str, float, float], ...]] = {
+    "T1": (("Marrow", 20.0, 99.5), ("Disc", 2.0, 90.0)),
+    "T2": (("Marrow", 2.0, 95.0), ("Fluid / CSF", 5.0, 99.9)),
+}
+_PRESET_USE = {("T1", "Marrow"): "vertebral-body marrow spread over the grey scale (dark tissue black)",
+               ("T1", "Disc"): "the darker discs and endplates spread, bright fat and marrow white",
+               ("T2", "Marrow"): "marrow and discs spread, bright fluid white",
+               ("T2", "Fluid / CSF"): "bright CSF and disc fluid unclipped"}
+#: Keys of :func:`window_presets` besides the named ones ("default" is the reset window, not a button).
+FULL, SCANNER = "full", "Scanner window"
+
+
+def window_presets(array: np.ndarray, *, series: str, scanner: tuple[float, float] | None = None) -> dict[str, Window]:
+    """Named windows of one series, in the array's units, in button order.
+
+    "default" (0.5-99.5th percentile of the body: the reset window), then the sequence's
+    :data:`NAMED_PRESETS` (T1: "Marrow" 20-99.5th, "Disc" 2-90th; T2: "Marrow" 2-95th, "Fluid / CSF"
+    5-99.9th; another series: "Marrow" of T1), :data:`FULL` (minimum to maximum) and, when ``scanner``
+    = (WindowCenter, WindowWidth) is given with a positive width, :data:`SCANNER` (centre +- width / 2).
+    MRI intensities have no absolute unit, so the named presets are percentiles of this series' body
+    (see :func:`window_defaults`); none has zero width."""
     flat = _sample(array)
     lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 1.0)
-    full = Window(lo, hi if hi > lo else lo + 1.0)
-    pct = {"T1": (5.0, 99.0), "T2": (1.0, 99.9)}.get(series.upper(), (2.0, 99.0))
-    return {"default": window_defaults(array), f"{series.upper()} spine": window_defaults(array, low_pct=pct[0], high_pct=pct[1]),
-            "full": full}
+    out = {"default": window_defaults(array)}
+    for name, low_pct, high_pct in NAMED_PRESETS.get(series.upper(), NAMED_PRESETS["T1"][:1]):
+        out[name] = window_defaults(array, low_pct=low_pct, high_pct=high_pct)
+    out[FULL] = Window(lo, hi if hi > lo else lo + 1.0)
+    if scanner is not None and all(np.isfinite(v) for v in scanner) and scanner[1] > 0:
+        out[SCANNER] = Window.from_level_width(float(scanner[0]), float(scanner[1]))
+    return out
+
+
+def window_preset_help(series: str) -> dict[str, str]:
+    """One tooltip sentence per button of :func:`window_presets` (what it shows, the percentiles used)."""
+    out = {name: f"{name}: percentiles {low:g}-{high:g} of this series' body"
+           + (f" ({_PRESET_USE[(series.upper(), name)]})" if (series.upper(), name) in _PRESET_USE else "")
+           for name, low, high in NAMED_PRESETS.get(series.upper(), NAMED_PRESETS["T1"][:1])}
+    out[FULL] = "Full range: minimum to maximum of this series"
+    out[SCANNER] = "Scanner window: the window stored in the DICOM files (first WindowCenter / WindowWidth)"
+    return out
 
 
 def level_color(lv) -> str:

@@ -35,6 +35,7 @@ from modic_core.export.render import (
     slice_positions_mm,
     to_display,
     viewer_figure,
+    window_preset_help,
     window_presets,
     window_slider_range,
 )
@@ -59,16 +60,29 @@ def view_state(fp: str) -> dict[str, Any]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def window_info(key: tuple, series: str, _array) -> tuple[tuple[float, float, float], dict[str, Window]]:
-    """(slider min, max, step) and the named windows of one series (computed once per series)."""
-    return window_slider_range(_array), window_presets(_array, series=series)
+def window_info(key: tuple, series: str, _array, scanner: tuple[float, float] | None = None
+                ) -> tuple[tuple[float, float, float], dict[str, Window]]:
+    """(slider min, max, step) and the named windows of one series (computed once per series); ``scanner``:
+    the series' DICOM (WindowCenter, WindowWidth) or None."""
+    return window_slider_range(_array), window_presets(_array, series=series, scanner=scanner)
+
+
+def _scanner_window(vol) -> tuple[float, float] | None:
+    """The series' own DICOM window (centre, width) from its meta, or None."""
+    c, w = getattr(vol.meta, "window_center", None), getattr(vol.meta, "window_width", None)
+    return None if c is None or w is None else (float(c), float(w))
 
 
 def _windows_spec(info: dict[str, tuple]) -> dict[str, dict]:
-    """Per series: the data range and step of its window controls and its named windows (original units)."""
-    return {name: {"min": rng[0], "max": rng[1], "step": rng[2],
-                   "presets": {k: [float(w.low), float(w.high)] for k, w in presets.items()}}
-            for name, (rng, presets) in info.items()}
+    """Per series: the data range and step of its window controls, its named windows (original units) and
+    ``named``: the preset buttons in order ({"key", "help"}; figure_static/wl.js draws them)."""
+    out = {}
+    for name, (rng, presets) in info.items():
+        helps = window_preset_help(name)
+        out[name] = {"min": rng[0], "max": rng[1], "step": rng[2],
+                     "presets": {k: [float(w.low), float(w.high)] for k, w in presets.items()},
+                     "named": [{"key": k, "help": helps.get(k, k)} for k in presets if k != "default"]}
+    return out
 
 
 def _window_of(value, fallback: Window) -> Window:
@@ -87,7 +101,7 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
     nz, ny, nx = study.t1.shape
     graded = report is not None
     series = [("T1", study.t1, (fp, "t1"))] + ([] if view_only else [("T2", study.t2, (fp, "t2", placed))])
-    info = {name: window_info(key, name, vol.array) for name, vol, key in series}
+    info = {name: window_info(key, name, vol.array, _scanner_window(vol)) for name, vol, key in series}
 
     # the picture: each series' voxels go to the browser once per study (16-bit codes, sent again only when the
     # browser reports it lacks them in "have"); slice, window/level, boxes, Grad-CAM and opacity act in the browser

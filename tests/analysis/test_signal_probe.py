@@ -201,3 +201,54 @@ def test_analyze_attaches_the_probe_to_graded_levels_of_the_bundled_phantom():
     # dark-T1 direction is firm, the T2 excess depends on the box, so only T2 well above T1 is asserted
     assert s.upper_ratio_t1 < 0.8 and s.upper_ratio_t2 > s.upper_ratio_t1 + 0.3, s
     assert "signal_probe_s" in rep.timings
+
+
+# ---------------------------------------------------------------- the ROI probe (a drawn rectangle)
+
+from types import SimpleNamespace  # noqa: E402
+
+from modic_core.analysis.signal_probe import roi_signal  # noqa: E402
+
+
+def _levels(box, far=True):
+    """The case's level plus a far one (the nearest must be chosen)."""
+    lv = SimpleNamespace(level="L4-L5", box=box, z_range=(0, 2))
+    other = SimpleNamespace(level="L1-L2", box=(box[0], box[1] - 80.0, box[2], box[3] - 80.0), z_range=(0, 2))
+    return [other, lv] if far else [lv]
+
+
+@pytest.mark.parametrize("spacing_yx", [(1.0, 1.0), (0.6, 0.8)])
+def test_roi_in_the_modic_band_reads_its_known_signal_against_the_upper_centre(spacing_yx):
+    sy, sx = spacing_yx
+    t1, t2, box = _case(spacing_yx=spacing_yx)
+    roi = (20.0 / sx, 51.0 / sy, 40.0 / sx, 54.0 / sy)  # inside the 5 mm MC1 band above the disc (50-55 mm)
+    r = roi_signal(roi=roi, z=1, levels=_levels(box), spacing_yx=spacing_yx, t1=t1, t2=t2,
+                   t1_norm=_norm(t1), t2_norm=_norm(t2))
+    assert (r.level, r.side, r.z) == ("L4-L5", "upper", 1) and r.pixels > 0 and not r.notes
+    _close(r.t1, _norm(np.float64(MODIC1[0])))
+    _close(r.t2, _norm(np.float64(MODIC1[1])))
+    _close(r.centre_t1, _norm(np.float64(UPPER[0])))
+    _close(r.ratio_t1, MODIC1[0] / UPPER[0])
+    _close(r.ratio_t2, MODIC1[1] / UPPER[1])
+
+
+def test_roi_below_the_disc_uses_the_lower_vertebra_and_same_centre_as_the_level_probe():
+    t1, t2, box = _case()
+    r = roi_signal(roi=(20.0, 70.0, 40.0, 76.0), z=0, levels=_levels(box, far=False), spacing_yx=(1.0, 1.0),
+                   t1=t1, t2=t2, t1_norm=_norm(t1), t2_norm=_norm(t2))
+    assert r.side == "lower"
+    _close(r.ratio_t1, 1.0)
+    _close(r.ratio_t2, 1.0)
+    assert r.centre_t1 == _probe(t1, t2, box).lower_centre.t1  # the very band of the per-level probe
+
+
+def test_roi_without_normalized_arrays_levels_or_pixels_says_why():
+    t1, t2, box = _case()
+    r = roi_signal(roi=(20.0, 70.0, 40.0, 76.0), z=0, levels=_levels(box), spacing_yx=(1.0, 1.0), t1=t1, t2=t2)
+    assert r.t1 is None and r.centre_t1 is None and r.ratio_t1 == pytest.approx(1.0, rel=0.02) and r.notes
+    r = roi_signal(roi=(20.0, 70.0, 40.0, 76.0), z=0, levels=[], spacing_yx=(1.0, 1.0), t1=t1, t2=t2)
+    assert r.ratio_t1 is None and "No detected level" in r.notes[-1]
+    r = roi_signal(roi=(500.0, 500.0, 510.0, 510.0), z=0, levels=_levels(box), spacing_yx=(1.0, 1.0), t1=t1, t2=t2)
+    assert r.pixels == 0 and r.ratio_t1 is None and r.notes
+    r = roi_signal(roi=(20.0, 70.0, 40.0, 76.0), z=9, levels=_levels(box), spacing_yx=(1.0, 1.0), t1=t1, t2=t2)
+    assert r.pixels == 0 and "outside the series" in r.notes[0]

@@ -156,9 +156,9 @@ def test_window_presets_never_zero_width_and_differ():
     img = np.zeros((2, 64, 64), np.float32)
     img[:, 8:56, 8:56] = rng.gamma(2.0, 200.0, (2, 48, 48))
     p = window_presets(img, series="T1")
-    assert set(p) == {"default", "T1 spine", "full"}
+    assert list(p) == ["default", "Marrow", "Disc", "full"]  # button order; no scanner window given
     assert p["full"].low == pytest.approx(img.min()) and p["full"].high == pytest.approx(img.max())
-    assert p["T1 spine"].low > p["default"].low and p["T1 spine"].high < p["default"].high
+    assert p["Marrow"].low > p["default"].low and p["Disc"].high < p["default"].high
     assert all(w.width > 0 for w in window_presets(np.full((1, 8, 8), 3.0), series="T2").values())
 
 
@@ -196,3 +196,21 @@ def test_viewer_figure_links_both_panels_and_keeps_tags_off_the_image():
     assert any(t.get("marker", {}).get("showscale") for t in fig["data"])  # the colour bar
     one = viewer_figure(t1=g, t2=None, shape_yx=(64, 64), levels=[lv]).to_dict()
     assert "xaxis2" not in one["layout"] and len(one["data"]) == 1
+
+
+def test_named_presets_follow_the_stated_percentiles_and_the_scanner_window():
+    from modic_core.export.render import window_defaults, window_preset_help, window_presets
+
+    rng = np.random.default_rng(2)
+    img = np.zeros((2, 32, 32), np.float32)
+    img[:, 4:28, 4:28] = rng.uniform(100.0, 1100.0, (2, 24, 24))  # the body: uniform 100..1100
+    t2 = window_presets(img, series="T2", scanner=(600.0, 400.0))
+    assert list(t2) == ["default", "Marrow", "Fluid / CSF", "full", "Scanner window"]
+    assert t2["Fluid / CSF"].low == pytest.approx(150.0, abs=15) and t2["Fluid / CSF"].high == pytest.approx(1099.0, abs=15)
+    assert t2["Marrow"] == window_defaults(img, low_pct=2.0, high_pct=95.0)
+    assert (t2["Scanner window"].low, t2["Scanner window"].high) == (400.0, 800.0)
+    assert "Scanner window" not in window_presets(img, series="T2", scanner=(600.0, 0.0))
+    assert "Scanner window" not in window_presets(img, series="T1", scanner=None)
+    helps = window_preset_help("T1")
+    assert "percentiles 20-99.5" in helps["Marrow"] and "percentiles 2-90" in helps["Disc"]
+    assert set(helps) >= {"Marrow", "Disc", "full", "Scanner window"}

@@ -46,7 +46,7 @@ from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
 from modic_core.ui.call_meaning import call_sentence
-from modic_core.ui.probe import PROBE_COLUMNS, PROBE_HELP, probe_cells
+from modic_core.ui.probe import PROBE_COLUMNS, PROBE_HELP, probe_cells, probe_roi, roi_spec
 from modic_core.export.alignment_view import checkerboard
 
 __all__ = ["NONE", "view_state", "viewer", "window_info"]
@@ -130,6 +130,9 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
                         highlight=None if focused == NONE else focused, letters=orientation_letters(study.t1.direction),
                         titles=("T1" if not view_only else "Series", "T2 (on the T1 grid)"), revision=fp,
                         heat_title="Grad-CAM (fixed scale)" if getattr(report, "heat_fixed", False) else "Grad-CAM (per level)")
+    # the ROI probe: the rectangle the browser last reported (Probe mode), read against its vertebra's centre
+    roi = probe_roi(study, levels, last.get("roi"), key=(fp, placed, report.normalization), fp=fp,
+                    method=report.normalization) if graded and not view_only else None
     positions = slice_positions_mm(study.t1)
     captions = ([f"Slice {k + 1} of {nz} · {slice_lr_label(study.t1, k)} · {positions[k]:+.1f} mm from the middle slice"
                  for k in range(nz)] if nz > 1 else [f"Single-slice study (one mid-sagittal slice) · {slice_lr_label(study.t1, 0)}"])
@@ -138,12 +141,14 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
             "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1])} for lv in levels],
             "table": _table_rows(levels, graded=graded, truth=truth), "focus": None if focused == NONE else focused,
             "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".", "set_help": _set_help(report),
-            "probe_help": PROBE_HELP,
+            "probe_help": PROBE_HELP, "roi": roi_spec(roi, last.get("roi"), method=report.normalization) if roi else None,
             "tags": bool(levels), "captions": captions, "state": shown, "revision": fp, "sync_ms": 700,
             "config": {"displaylogo": False, "scrollZoom": True, "responsive": True}}
     if graded:
         st.subheader("Per-level results")
     got = case_figure(spec, key=fig_key)
+    if roi is not None:
+        st.caption(spec["roi"]["line"])
     z = min(max(int(got.get("z", shown["z"])), 0), nz - 1)
     reported = got.get("win") if isinstance(got.get("win"), dict) else {}
     wins = {name: _window_of(reported.get(name), Window(*start["win"][name])) for name in info}

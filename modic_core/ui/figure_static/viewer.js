@@ -151,11 +151,13 @@ function windowControls() {
     level.value = String((win[0] + win[1]) / 2); width.value = String(win[1] - win[0]);
     $(`wl_${name}`).textContent = `L ${fmt((win[0] + win[1]) / 2, w.step)} · W ${fmt(win[1] - win[0], w.step)}`;
   }
+  wlShow(false);  // wl.js: typed level/width, marked preset
 }
 
 function draw() {
   frame = null;
   const [data, layout] = figure();
+  probeLayout(layout);  // probe.js: the ROI rectangle and its reading
   Plotly.react($("plot"), data, layout, spec.config);
   $("levels").innerHTML = levelTable();
   $("caption").textContent = spec.captions[state.z];
@@ -240,7 +242,6 @@ function controls() {
   $("cam").onchange = (e) => { state.cam = e.target.checked; schedule(); sync(); };
   $("opacity").oninput = (e) => { state.opacity = parseFloat(e.target.value); schedule(); sync(); };
   $("drag").onchange = (e) => { state.drag = e.target.checked; schedule(); };
-  $("wl_spine").onclick = () => preset("spine");
   $("wl_full").onclick = () => preset("full");
   $("wl_reset").onclick = () => preset("default");
   $("levels").addEventListener("click", (e) => {
@@ -261,6 +262,7 @@ window.addEventListener("message", (event) => {
   if (state === null || fresh) {  // a new study: the server's state; otherwise ours stays
     state = Object.assign({drag: false}, JSON.parse(JSON.stringify(spec.state))); revision = spec.revision;
     buildWindowRows();
+    wlBuild();  // wl.js: preset buttons, typed level/width, reset
   }
   const added = panels().map((nm) => keep(spec.series[nm].key, spec.series[nm].codes)).some(Boolean);
   const missing = panels().some((nm) => !held.has(spec.series[nm].key) && !pending.has(spec.series[nm].key));

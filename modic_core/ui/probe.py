@@ -21,7 +21,7 @@ from modic_core.analysis.signal_probe import RoiSignal, roi_signal
 from modic_core.normalization import normalize
 from modic_core.ui import runtime as rt
 
-__all__ = ["PROBE_COLUMNS", "PROBE_HELP", "probe_cells", "roi_of_view", "normalized_pair", "probe_roi", "roi_label",
+__all__ = ["PROBE_COLUMNS", "PROBE_HELP", "NO_ROI_UNITS", "probe_cells", "roi_of_view", "normalized_pair", "probe_roi", "roi_label",
            "roi_line", "roi_spec"]
 
 #: The table's probe columns (T1, then T2).
@@ -63,6 +63,11 @@ def roi_of_view(value: Any, shape: tuple[int, int, int]) -> tuple[int, tuple[flo
     return (z, (x0, y0, x1, y1)) if x1 - x0 >= 1.0 and y1 - y0 >= 1.0 else None
 
 
+#: Methods whose units a drawn rectangle is not read in: N4 takes about 15 s per study on one core (measured on the
+#: 15-slice DICOM phantom), too long to wait for after a drag; the ratios (raw signal) are read all the same.
+NO_ROI_UNITS = frozenset({"n4_zscore"})
+
+
 def _landmarks(fp: str, method: str):
     """The classifier's Nyul landmarks for ``method`` through the session's analysis (None when there are none)."""
     analysis = rt.get_store().peek(fp)
@@ -76,7 +81,9 @@ def _landmarks(fp: str, method: str):
 def normalized_pair(key: tuple, method: str, _study, _fp: str):
     """(T1, T2) arrays of ``_study`` normalized by ``method`` as the classifier sees them, or None when the
     method cannot run here (e.g. Nyul without landmarks). ``key`` names the study (fingerprint, T2 placement);
-    shared, never mutated."""
+    shared, never mutated. None for :data:`NO_ROI_UNITS`."""
+    if method in NO_ROI_UNITS:
+        return None
     try:
         lm = _landmarks(_fp, method)
         return (normalize(_study.t1, method, landmarks=lm).array, normalize(_study.t2, method, landmarks=lm).array)

@@ -35,3 +35,15 @@ def test_label_and_line_say_the_ratios_units_and_side():
     assert spec["n"] == 4 and spec["ratio_t1"] == 0.5012 and spec["label"] == roi_label(sig)
     raw = RoiSignal((10.0, 20.0, 30.0, 25.0), 0, 0, "", "", None, None, None, None, None, None, ("No detected level.",))
     assert "units" not in roi_line(raw, method="nyul") and "No detected level." in roi_line(raw, method="nyul")
+
+
+def test_normalized_units_for_a_rectangle_but_not_n4():
+    from modic_core.datasets.synthetic import make_phantom
+    from modic_core.normalization import normalize
+    from modic_core.ui.probe import normalized_pair
+
+    study = make_phantom(seed=1, shape=(3, 128, 128), spacing=(4.0, 2.0, 2.0), variation=0.0).to_study()
+    pair = normalized_pair(("test-probe", False), "zscore", study, "no-such-analysis")
+    assert pair is not None and (pair[0] == normalize(study.t1, "zscore").array).all()
+    assert normalized_pair(("test-probe", False), "n4_zscore", study, "no-such-analysis") is None  # ~15 s: ratios only
+    assert normalized_pair(("test-probe", False), "nyul", study, "no-such-analysis") is None  # no landmarks here

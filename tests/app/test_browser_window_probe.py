@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,22 @@ def _wait(page, plot, what: str, predicate, timeout_s: float = 10.0):
             return value
         page.wait_for_timeout(200)
     raise AssertionError(f"{what} stayed {value!r}")
+
+
+def _drag(page, plot, axis: str) -> None:
+    """Drag a rectangle inside the block on the panel of plotly axes x{axis} / y{axis} ("" = T1, "2" = T2)."""
+    box = plot.bounding_box()
+    corners = plot.evaluate("""el => {
+        const xa = el._fullLayout["xaxis%s"], ya = el._fullLayout["yaxis%s"];
+        // pixel-edge (x, y) -> page offset inside the plot: plotly centres pixel i on i
+        const at = (x, y) => [xa._offset + xa.d2p(x - 0.5), ya._offset + ya.d2p(y - 0.5)];
+        return [at(%f, %f), at(%f, %f)];
+    }""" % (axis, axis, COLS[0] + 2.2, ROWS[0] + 1.2, COLS[1] - 2.2, ROWS[1] - 1.2))
+    (ax, ay), (bx, by) = corners
+    page.mouse.move(box["x"] + ax, box["y"] + ay)
+    page.mouse.down()
+    page.mouse.move(box["x"] + bx, box["y"] + by, steps=8)
+    page.mouse.up()
 
 
 def test_presets_typed_window_and_roi_probe_on_known_signal(served, artifacts):
@@ -141,21 +158,12 @@ def test_presets_typed_window_and_roi_probe_on_known_signal(served, artifacts):
             # 3. the ROI probe: Probe mode, drag a rectangle inside the block on the T1 panel (slice 3)
             picture.get_by_role("checkbox", name="Probe (m)").check()
             z = _state(plot, "state.z")
-            box = plot.bounding_box()
-            corners = plot.evaluate("""el => {
-                const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis;
-                // pixel-edge (x, y) -> page offset inside the plot: plotly centres pixel i on i
-                const at = (x, y) => [xa._offset + xa.d2p(x - 0.5), ya._offset + ya.d2p(y - 0.5)];
-                return [at(%f, %f), at(%f, %f)];
-            }""" % (COLS[0] + 2.2, ROWS[0] + 1.2, COLS[1] - 2.2, ROWS[1] - 1.2))
-            (ax, ay), (bx, by) = corners
-            page.mouse.move(box["x"] + ax, box["y"] + ay)
-            page.mouse.down()
-            page.mouse.move(box["x"] + bx, box["y"] + by, steps=8)
-            page.mouse.up()
+            _drag(page, plot, "")
+            started = time.perf_counter()
             roi = _wait(page, plot, "state.roi", lambda v: bool(v))
             assert roi["z"] == z and COLS[0] < roi["x0"] < roi["x1"] < COLS[1] and ROWS[0] < roi["y0"] < roi["y1"] < ROWS[1]
             got = _wait(page, plot, "spec.roi", lambda v: bool(v) and v["n"] == roi["n"], 60)
+            print(f"rectangle drawn -> reading in the picture: {time.perf_counter() - started:.2f} s")
             assert abs(got["ratio_t1"] - BLOCK[0] / MARROW[0]) <= 0.02 * BLOCK[0] / MARROW[0], got
             assert abs(got["ratio_t2"] - BLOCK[1] / MARROW[1]) <= 0.02 * BLOCK[1] / MARROW[1], got
             # the means in the method's units: the library's normalization of the same series, over the same voxels
@@ -170,6 +178,12 @@ def test_presets_typed_window_and_roi_probe_on_known_signal(served, artifacts):
             page.get_by_text(re.compile(r"Probe, slice \d+, \d+ pixels")).first.wait_for(timeout=30_000)  # under the picture
             assert picture.locator("#plot .annotation-text", has_text="× centre").count() >= 1  # the label by the rectangle
             page.screenshot(path=str(artifacts / "wl_02_probe.png"))
+            # the same rectangle drawn on the T2 panel (the T2 is on the T1 grid) reads the same
+            _drag(page, plot, "2")
+            started = time.perf_counter()
+            again = _wait(page, plot, "spec.roi", lambda v: bool(v) and v["n"] == roi["n"] + 1, 60)
+            print(f"second rectangle (T2 panel) -> reading: {time.perf_counter() - started:.2f} s")
+            assert again["ratio_t1"] == pytest.approx(got["ratio_t1"], rel=0.02) and again["ratio_t2"] == pytest.approx(got["ratio_t2"], rel=0.02)
             # the key m turns Probe mode off (and clears the rectangle)
             picture.locator("#caption").click()
             page.keyboard.press("m")

@@ -149,3 +149,10 @@ def test_dicom_window_values_reach_the_volume_meta_in_the_array_units(tmp_path):
 def test_missing_zero_width_or_inverted_dicom_window_is_none(tmp_path, centre, width, photometric):
     vol = _windowed_series(tmp_path, centre=centre, width=width, photometric=photometric)
     assert vol.meta.window_center is None and vol.meta.window_width is None
+
+
+def test_the_bundled_real_series_carries_its_scanner_window():
+    from .conftest import DICOM_DIR
+
+    meta = load_series(DICOM_DIR).meta
+    assert (meta.window_center, meta.window_width) == (562.0, 1190.0)  # the files' WindowCenter / WindowWidth

@@ -66,6 +66,7 @@ function probeControls() {
   box.innerHTML = '<input type="checkbox" id="probe" aria-label="Probe (m)"> Probe (m)';
   $("drag").closest(".ctl").appendChild(box);
   $("probe").onchange = (e) => setProbe(e.target.checked);
+  $("drag").addEventListener("change", (e) => { if (e.target.checked && state && state.probe) setProbe(false); });
   const line = document.createElement("div");
   line.className = "cap"; line.id = "probe_line";
   $("plot").after(line);

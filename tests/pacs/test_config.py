@@ -57,3 +57,10 @@ def test_secrets_never_in_repr_or_str():
             assert secret not in text
     assert "password='***'" in repr(config) and "https://pacs.example.org:8443/dw" in repr(config)
     assert public_url("http://a:b@[::1]:8042/dicom-web?x=1#f") == "http://[::1]:8042/dicom-web"
+
+
+def test_a_given_url_takes_the_environment_sign_in(monkeypatch):
+    monkeypatch.setenv("MODIC_DICOMWEB_USER", "reader")
+    monkeypatch.setenv("MODIC_DICOMWEB_PASSWORD", "pw-123")
+    config = dicomweb_config("http://other:8042/dicom-web")
+    assert (config.url, config.username, config.password) == ("http://other:8042/dicom-web", "reader", "pw-123")

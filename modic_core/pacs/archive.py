@@ -284,6 +284,21 @@ class Archive:
         study = make_study(volumes["t1"], volumes["t2"], sources=sources, study_id=f"pacs-{salted_hash(study_uid)}")
         return RetrievedPair(study=study, t1_headers=headers["t1"], t2_headers=headers["t2"])
 
+    def retrieve_study(self, study_uid: str, t1_series_uid: str | None = None,
+                       t2_series_uid: str | None = None) -> RetrievedPair:
+        """The study's T1/T2 pair: the given series, or the pair :meth:`propose_pair` finds; PacsError when only
+        one series is given or the study holds no sagittal T1/T2 pair."""
+        if (t1_series_uid is None) != (t2_series_uid is None):
+            raise PacsError("Give both the T1 and the T2 series (--t1-series and --t2-series), or neither "
+                            "(the pair is then proposed).")
+        if t1_series_uid is None or t2_series_uid is None:
+            proposal = self.propose_pair(self.list_series(study_uid))
+            if proposal is None:
+                raise PacsError("This study holds no sagittal T1/T2 pair of series; Modic grading needs a sagittal "
+                                "T1 and a sagittal T2 of the same examination.")
+            t1_series_uid, t2_series_uid = proposal.t1.series_uid, proposal.t2.series_uid
+        return self.retrieve(study_uid, t1_series_uid, t2_series_uid)
+
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
         """The DICOM file of one instance (e.g. an SR), at most ``MODIC_MAX_UPLOAD_MB`` bytes."""
         parts = [_check_uid(study_uid, "study UID"), _check_uid(series_uid, "series UID"),

@@ -25,12 +25,10 @@ from modic_core.export.dicom_sr import dicom_sr_bytes
 from modic_core.io.outputs import check_output, write_output
 from modic_core.logs import configure_logging
 from modic_core.normalization.methods import NORMALIZATIONS
-from modic_core.pacs.archive import Archive, open_archive
+from modic_core.pacs.archive import open_archive
 from modic_core.pacs.config import DicomwebConfig, dicomweb_config
-from modic_core.pacs.errors import PacsError
-from modic_core.pacs.records import RetrievedPair
 
-__all__ = ["analyze_main", "config_for", "retrieve_study", "wants_dicomweb"]
+__all__ = ["analyze_main", "config_for", "wants_dicomweb"]
 
 
 def wants_dicomweb(argv: list[str] | None) -> bool:
@@ -44,20 +42,6 @@ def config_for(url: str) -> DicomwebConfig:
     config = dicomweb_config(url)
     assert config is not None  # a URL was given
     return config
-
-
-def retrieve_study(archive: Archive, study_uid: str, t1_series: str | None = None,
-                   t2_series: str | None = None) -> RetrievedPair:
-    """The study's T1/T2 pair: the given series, or the proposed pair; PacsError when there is none."""
-    if (t1_series is None) != (t2_series is None):
-        raise PacsError("Give both --t1-series and --t2-series, or neither (the pair is then proposed).")
-    if t1_series is None:
-        proposal = archive.propose_pair(archive.list_series(study_uid))
-        if proposal is None:
-            raise PacsError("This study holds no sagittal T1/T2 pair of series; Modic grading needs a sagittal T1 "
-                            "and a sagittal T2 of the same examination.")
-        t1_series, t2_series = proposal.t1.series_uid, proposal.t2.series_uid
-    return archive.retrieve(study_uid, t1_series, t2_series)
 
 
 def analyze_main(argv: list[str] | None = None) -> int:
@@ -88,7 +72,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
             raise InputError(f"The model weights for {', '.join(missing)} are not installed in {settings.weights_dir()}; "
                              "install them or set MODIC_WEIGHTS_DIR.")
         archive = open_archive(config_for(args.dicomweb))
-        pair = retrieve_study(archive, args.study, args.t1_series, args.t2_series)
+        pair = archive.retrieve_study(args.study, args.t1_series, args.t2_series)
         analysis = get_analysis(pair.study)
         report = analysis.report(args.normalization, args.threshold, gradcam=not args.no_gradcam, coverage=args.coverage)
     except InputError as exc:

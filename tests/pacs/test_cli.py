@@ -55,7 +55,7 @@ def test_half_a_pair_and_a_refused_sign_in_exit_2(signed_in, pacs_studies, tmp_p
     study = pacs_studies["b"]
     status = main(["--dicomweb", signed_in.dicomweb, "--study", study.study_uid, "--t1-series", study.t1_uid,
                    "--json", str(tmp_path / "o.json")])
-    assert status == 2 and "both --t1-series and --t2-series" in capsys.readouterr().err
+    assert status == 2 and "--t1-series and --t2-series" in capsys.readouterr().err
     monkeypatch.setenv("MODIC_DICOMWEB_PASSWORD", "wrong-pw-123")
     status = main(["--dicomweb", signed_in.dicomweb, "--study", study.study_uid, "--json", str(tmp_path / "o.json")])
     err = capsys.readouterr().err

@@ -72,7 +72,7 @@ def open_archive(config: DicomwebConfig) -> Archive:
 
 
 class Archive:
-    """One DICOMweb archive. Thread-safe for reading as ``requests`` sessions are; make one per worker."""
+    """One DICOMweb archive over one ``requests`` session: make one per thread or worker process."""
 
     def __init__(self, config: DicomwebConfig) -> None:
         quiet_library_loggers()

@@ -100,6 +100,10 @@ def pacs_errors(what: str, *, timeout_s: float) -> Iterator[None]:
     except requests.exceptions.JSONDecodeError:
         LOG.warning("PACS answer could not be read while %s", what)
         raise PacsError(_not_dicomweb(what)) from None
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        LOG.warning("PACS answer broke off while %s", what)
+        raise PacsError(f"The PACS stopped sending in the middle of its answer while {what} (truncated answer); "
+                        "please try again, and ask the administrator if it keeps happening.") from None
     except requests.exceptions.SSLError:
         LOG.warning("TLS verification failed while %s", what)
         raise PacsError(f"The PACS's TLS certificate could not be verified while {what}; set MODIC_DICOMWEB_VERIFY "

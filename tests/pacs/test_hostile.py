@@ -63,6 +63,17 @@ class _Handler(BaseHTTPRequestHandler):
         part = (f"--{BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n").encode() + b"\0" * 1000 + b"\r\n"
         if mode == "truncated":
             return self._send(200, part + part[:500], f'multipart/related; type="application/dicom"; boundary={BOUNDARY}')
+        if mode == "truncated_chunked":  # HTTP/1.1 chunked body that stops in the middle of a chunk
+            self.protocol_version = "HTTP/1.1"
+            self.send_response(200)
+            self.send_header("Content-Type", f'multipart/related; type="application/dicom"; boundary={BOUNDARY}')
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n" % 4000 + part[:1000])
+            self.wfile.flush()
+            self.close_connection = True
+            return None
         if mode == "endless":
             self.send_response(200)
             self.send_header("Content-Type", f'multipart/related; type="application/dicom"; boundary={BOUNDARY}')
@@ -137,8 +148,9 @@ def test_hostile_study_values_are_made_harmless(hostile):
     assert [(h.study_uid, h.patient_name, h.study_date) for h in hits] == [(STUDY, "", None)]
 
 
-def test_truncated_multipart_body(hostile):
-    hostile.mode = "truncated"
+@pytest.mark.parametrize("mode", ["truncated", "truncated_chunked"])
+def test_truncated_multipart_body(hostile, mode):
+    hostile.mode = mode
     with pytest.raises(PacsError, match="truncated"):
         _archive(hostile).retrieve_pair(STUDY, T1, T2)
 

@@ -14,6 +14,7 @@ Secrets never appear in ``repr()``, in errors or in logs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from modic_core.errors import InputError
@@ -63,6 +64,9 @@ class DicomwebConfig:
             raise InputError("The DICOMweb timeout must be a positive number of seconds.")
         if self.retries < 0:
             raise InputError("The DICOMweb retries must be 0 or more.")
+        if isinstance(self.verify, str) and not Path(self.verify).is_file():
+            raise InputError("MODIC_DICOMWEB_VERIFY names no readable CA bundle file; give the path of the PACS's CA "
+                             "certificate (PEM), or true / false.")
 
     def __repr__(self) -> str:
         secret = lambda v: None if v is None else "***"  # noqa: E731

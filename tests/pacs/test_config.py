@@ -25,6 +25,7 @@ def test_read_from_the_environment_at_call_time(monkeypatch, tmp_path):
     monkeypatch.setenv("MODIC_DICOMWEB_URL", "https://pacs.example.org/dicom-web")
     assert dicomweb_config() == DicomwebConfig(url="https://pacs.example.org/dicom-web")
     ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     for name, value in (("MODIC_DICOMWEB_USER", "reader"), ("MODIC_DICOMWEB_PASSWORD", "pw-123"),
                         ("MODIC_DICOMWEB_TOKEN", "tok-456"), ("MODIC_DICOMWEB_VERIFY", str(ca)),
                         ("MODIC_DICOMWEB_TIMEOUT_S", "7.5"), ("MODIC_DICOMWEB_RETRIES", "0")):
@@ -64,3 +65,10 @@ def test_a_given_url_takes_the_environment_sign_in(monkeypatch):
     monkeypatch.setenv("MODIC_DICOMWEB_PASSWORD", "pw-123")
     config = dicomweb_config("http://other:8042/dicom-web")
     assert (config.url, config.username, config.password) == ("http://other:8042/dicom-web", "reader", "pw-123")
+
+
+def test_a_missing_ca_bundle_is_refused_in_a_sentence(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODIC_DICOMWEB_URL", "https://pacs.example.org/dicom-web")
+    monkeypatch.setenv("MODIC_DICOMWEB_VERIFY", str(tmp_path / "missing.pem"))
+    with pytest.raises(InputError, match="CA bundle"):
+        dicomweb_config()

@@ -123,6 +123,10 @@ def pacs_errors(what: str, *, timeout_s: float) -> Iterator[None]:
     except requests.RequestException:
         LOG.warning("PACS request failed while %s", what)
         raise PacsError(f"The request to the PACS failed while {what}; check MODIC_DICOMWEB_URL.") from None
+    except OSError:  # after the requests errors (which are OSErrors too): the local disk, a CA bundle
+        LOG.warning("local file error while %s", what)
+        raise PacsError(f"A local file could not be written or read while {what} (disk full, or an unreadable CA "
+                        "bundle in MODIC_DICOMWEB_VERIFY).") from None
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         # JSON that is not DICOM JSON, a wrong media type, a damaged multipart body
         LOG.warning("PACS answer could not be read while %s", what)

@@ -216,3 +216,15 @@ def test_bearer_token_is_sent_and_never_shown(hostile, caplog):
     assert seen["auth"] == f"Bearer {TOKEN}"
     assert TOKEN not in repr(archive) and TOKEN not in str(archive.config)
     _clean(caplog.text)
+
+
+def test_a_full_disk_while_streaming_is_one_sentence(hostile, monkeypatch):
+    from pathlib import Path
+
+    def full(self, data):
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(PacsError, match="disk full") as err:
+        _archive(hostile).retrieve_pair(STUDY, T1, T2)
+    _clean(str(err.value))

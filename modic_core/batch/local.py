@@ -12,7 +12,7 @@ at ``--address``; both write the same rows. ``--out NAME.parquet`` writes a fold
 instead of a CSV (:mod:`modic_core.batch.sink`); ``<out>.progress.json`` counts the studies done,
 failed and left.
 
-    python -m modic_core.batch --dicomweb URL [--query KEY=VALUE ...] --out results.csv   (a PACS)
+    python -m modic_core.batch --dicomweb URL [--query KEY=VALUE ...] [--store-sr] --out results.csv   (a PACS)
 
 ``COHORT_OR_FOLDER`` is a cohort folder (``studies.csv`` + ``levels.csv``, see
 :mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder. With ``--dicomweb`` the studies are those of the archive matching every
@@ -158,6 +158,7 @@ def run_cohort(
     progress: ProgressFn | None = None,
     skip_ids: Iterable[str] = (),
     on_study: Callable[[dict[str, Any], list[dict[str, Any]]], Any] | None = None,
+    on_report: Callable[[Any, Any], Any] | None = None,
     analysis_factory: Callable[[Any], Any] | None = None,
     gradcam: bool = False,
     batch_size: int | None = None,
@@ -166,7 +167,8 @@ def run_cohort(
 
     ``progress(done, total, study_id)`` is called before each study and once at the end
     (``done == total``). ``skip_ids`` are not analysed (resume). ``on_study(status_row,
-    level_rows)`` is called after each study (the CLI appends to its CSVs there).
+    level_rows)`` is called after each study (the CLI appends to its CSVs there); ``on_report(study, report)``
+    after each study, ``report`` None when it failed (``--store-sr`` stores the SR there).
     ``analysis_factory(study)`` defaults to :class:`modic_core.analysis.analyze.StudyAnalysis`.
     ``batch_size`` studies are loaded together and, with the default factory, detected and
     classified in one network pass per stage (:func:`modic_core.analysis.analyze.analyze_many`);
@@ -216,6 +218,8 @@ def run_cohort(
                 run.status.append(status)
                 if on_study:
                     on_study(status, rows)
+                if on_report:
+                    on_report(cs, outcome.report)
         if progress:
             progress(total, total, "")
     return run
@@ -302,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(sign-in from MODIC_DICOMWEB_USER/PASSWORD/TOKEN); study_id is the StudyInstanceUID")
     ap.add_argument("--query", action="append", default=[], metavar="KEY=VALUE",
                     help="with --dicomweb: only studies matching this QIDO key (repeatable), e.g. ModalitiesInStudy=MR")
+    ap.add_argument("--store-sr", action="store_true",
+                    help="with --dicomweb (local engine): store each study's DICOM SR into that study (STOW-RS)")
     ap.add_argument("--out", required=True, help="per-level results: a CSV file, or NAME.parquet (a folder of Parquet parts); appended to, resumes")
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(), help="detector confidence threshold in [0.05, 1)")
@@ -325,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("give a cohort folder or --dicomweb URL (one of them)")
     if args.query and not args.dicomweb:
         ap.error("--query needs --dicomweb")
+    if args.store_sr and (not args.dicomweb or args.engine == "ray"):
+        ap.error("--store-sr needs --dicomweb and --engine local")
 
     if args.normalization not in NORMALIZATIONS:
         print(f"error: unknown normalization '{args.normalization}'; choose one of {', '.join(NORMALIZATIONS)}", file=sys.stderr)
@@ -381,7 +389,8 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
                 LOGGER.info("ray: %s; %d studies in %.1f s", rrun.plan.describe(), rrun.total, rrun.seconds)
             else:
                 run = run_cohort(studies, normalization=args.normalization, threshold=args.threshold, progress=progress,
-                                 batch_size=args.batch_size, skip_ids=done, on_study=lambda st, rows: sink.add(st, rows))
+                                 batch_size=args.batch_size, skip_ids=done, on_study=lambda st, rows: sink.add(st, rows),
+                                 on_report=_sr_storer() if args.store_sr else None)
                 sink.close()
                 sink.write_progress(state="finished")
                 n_ok = sum(s["status"] == "ok" for s in run.status)
@@ -405,6 +414,25 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
     return 0
 
 
+def _sr_storer() -> Callable[[Any, Any], None]:
+    """``on_report`` of ``--store-sr``: each analysed PACS study's SR into its study; a failure is logged and
+    printed (the study's results stay), the run goes on."""
+    # lazy: the PACS client is needed only with --dicomweb
+    from modic_core.batch.pacs_source import store_sr
+
+    def store(study, report) -> None:
+        if report is None:  # the study failed (recorded in the status file): nothing to store
+            study.retrieved = None
+            return
+        try:
+            store_sr(study, report)
+        except InputError as exc:
+            LOGGER.warning("study %s: the DICOM SR was not stored: %s", study.study_id, exc)
+            print(f"  {study.study_id}: the DICOM SR was not stored: {exc}", file=sys.stderr)
+
+    return store
+
+
 @contextmanager
 def _open_studies(args) -> Iterator[list[Any]]:
     """The cohort's studies, or those of the ``--dicomweb`` archive matching ``--query``."""
@@ -413,7 +441,7 @@ def _open_studies(args) -> Iterator[list[Any]]:
         from modic_core.batch.pacs_source import archive_studies, parse_query
         from modic_core.pacs import dicomweb_config
 
-        yield archive_studies(dicomweb_config(args.dicomweb), parse_query(args.query))
+        yield archive_studies(dicomweb_config(args.dicomweb), parse_query(args.query), keep_for_sr=args.store_sr)
         return
     with open_cohort(args.cohort) as studies:
         yield studies

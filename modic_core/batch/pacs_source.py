@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from modic_core.errors import InputError
+from modic_core.export.dicom_sr import dicom_sr_bytes
 from modic_core.pacs import DicomwebConfig, dicomweb_config, open_archive
 from modic_core.pacs.config import public_url
+from modic_core.pacs.records import RetrievedPair
 from modic_core.volume import Study
 
-__all__ = ["ITEM_PREFIX", "QUERY_KEYS", "PacsStudy", "archive_studies", "parse_query"]
+__all__ = ["ITEM_PREFIX", "QUERY_KEYS", "PacsStudy", "archive_studies", "parse_query", "store_sr"]
 
 #: Study attributes a ``--query`` may match (DICOM PS3.18 QIDO-RS study matching keys, and StudyDescription).
 QUERY_KEYS = ("PatientID", "PatientName", "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy",
@@ -45,6 +47,8 @@ class PacsStudy:
     field_strength_t: float | None = None
     levels: list = field(default_factory=list)
     t2_aligned: bool | None = None
+    keep_for_sr: bool = False
+    retrieved: RetrievedPair | None = field(default=None, repr=False, compare=False)
 
     @property
     def t1_path(self) -> str:
@@ -66,7 +70,19 @@ class PacsStudy:
     def load(self) -> Study:
         """The paired study, retrieved from the archive (PacsError, an InputError, when it cannot be)."""
         pair = open_archive(self.config).retrieve(self.study_id, self.t1_series, self.t2_series)
+        if self.keep_for_sr:
+            self.retrieved = pair  # the SR's evidence (headers); dropped by store_sr
         return pair.study
+
+
+def store_sr(study: PacsStudy, report) -> str:
+    """Store ``report``'s DICOM SR into ``study``'s archive study (``--store-sr``); returns its SOP Instance UID.
+    The retrieved pair kept by :meth:`PacsStudy.load` is released either way."""
+    pair, study.retrieved = study.retrieved, None
+    if pair is None:
+        raise InputError("The study's images are no longer held, so its SR cannot reference them.")
+    sr = dicom_sr_bytes(report, pair.study, pair.t1_headers, t2_headers=pair.t2_headers)
+    return open_archive(study.config).store_sr(sr, study_uid=study.study_id)
 
 
 def parse_query(items: Sequence[str]) -> dict[str, str]:
@@ -83,13 +99,14 @@ def parse_query(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def archive_studies(config: DicomwebConfig, query: dict[str, str]) -> list[PacsStudy]:
-    """The studies matching ``query`` that hold a sagittal T1/T2 pair, in the archive's order."""
+def archive_studies(config: DicomwebConfig, query: dict[str, str], *, keep_for_sr: bool = False) -> list[PacsStudy]:
+    """The studies matching ``query`` that hold a sagittal T1/T2 pair, in the archive's order (``keep_for_sr``:
+    each keeps its retrieved pair from load until :func:`store_sr`)."""
     archive = open_archive(config)
     out = []
     for study_uid in dict.fromkeys(archive.iter_studies(query)):
         proposal = archive.propose_pair(archive.list_series(study_uid))
         if proposal is not None:
             out.append(PacsStudy(study_id=study_uid, config=config, t1_series=proposal.t1.series_uid,
-                                 t2_series=proposal.t2.series_uid))
+                                 t2_series=proposal.t2.series_uid, keep_for_sr=keep_for_sr))
     return out

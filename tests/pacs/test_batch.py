@@ -121,3 +121,16 @@ def test_ray_reads_from_the_archive_in_its_read_tasks_and_gives_the_local_rows(o
     assert list(got_rows["prediction"]) == list(want_rows["prediction"])
     for k in ("p_mc0", "p_mc1", "p_mc2"):
         assert (got_rows[k].astype(float) - want_rows[k].astype(float)).abs().max() < 1e-3, k
+
+
+def test_store_sr_puts_each_studys_sr_into_it(signed_in, batch_archive, archive, tmp_path, capsys):
+    hits = archive.search_studies(patient_id="BATCH-00") + archive.search_studies(patient_id="BATCH-01")
+    before = {h.study_uid: len(archive.find_srs(h.study_uid)) for h in hits}
+    out = tmp_path / "sr.csv"
+    argv = ["--dicomweb", signed_in.dicomweb, "--query", "PatientID=BATCH-00", "--out", str(out), "--store-sr"]
+    assert main(argv) == 0, capsys.readouterr().err
+    after = {uid: len(archive.find_srs(uid)) for uid in before}
+    stored = [uid for uid in before if after[uid] == before[uid] + 1]
+    assert len(stored) == 1 and stored[0] == next(h.study_uid for h in hits if h.patient_id == "BATCH-00")
+    with pytest.raises(SystemExit):
+        main([str(batch_archive), "--out", str(tmp_path / "x.csv"), "--store-sr"])

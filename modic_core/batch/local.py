@@ -12,8 +12,12 @@ at ``--address``; both write the same rows. ``--out NAME.parquet`` writes a fold
 instead of a CSV (:mod:`modic_core.batch.sink`); ``<out>.progress.json`` counts the studies done,
 failed and left.
 
+    python -m modic_core.batch --dicomweb URL [--query KEY=VALUE ...] [--store-sr] --out results.csv   (a PACS)
+
 ``COHORT_OR_FOLDER`` is a cohort folder (``studies.csv`` + ``levels.csv``, see
-:mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder.
+:mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder. With ``--dicomweb`` the studies are those of the archive matching every
+``--query`` (QIDO-RS study keys) that hold a sagittal T1/T2 pair (:mod:`modic_core.batch.pacs_source`); each is
+retrieved when its turn comes, ``study_id`` is its StudyInstanceUID, and resume works the same way.
 
 Output (``--out``): one row per detected level -- ``study_id, level, prediction (MC0/MC1/MC2),
 p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1`` (slab), ``normalization,
@@ -154,6 +158,7 @@ def run_cohort(
     progress: ProgressFn | None = None,
     skip_ids: Iterable[str] = (),
     on_study: Callable[[dict[str, Any], list[dict[str, Any]]], Any] | None = None,
+    on_report: Callable[[Any, Any], Any] | None = None,
     analysis_factory: Callable[[Any], Any] | None = None,
     gradcam: bool = False,
     batch_size: int | None = None,
@@ -162,7 +167,8 @@ def run_cohort(
 
     ``progress(done, total, study_id)`` is called before each study and once at the end
     (``done == total``). ``skip_ids`` are not analysed (resume). ``on_study(status_row,
-    level_rows)`` is called after each study (the CLI appends to its CSVs there).
+    level_rows)`` is called after each study (the CLI appends to its CSVs there); ``on_report(study, report)``
+    after each study, ``report`` None when it failed (``--store-sr`` stores the SR there).
     ``analysis_factory(study)`` defaults to :class:`modic_core.analysis.analyze.StudyAnalysis`.
     ``batch_size`` studies are loaded together and, with the default factory, detected and
     classified in one network pass per stage (:func:`modic_core.analysis.analyze.analyze_many`);
@@ -212,6 +218,8 @@ def run_cohort(
                 run.status.append(status)
                 if on_study:
                     on_study(status, rows)
+                if on_report:
+                    on_report(cs, outcome.report)
         if progress:
             progress(total, total, "")
     return run
@@ -293,7 +301,13 @@ def _clear_output(out: Path, sfile: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m modic_core.batch", description=__doc__.split("\n\n")[0])
-    ap.add_argument("cohort", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
+    ap.add_argument("cohort", nargs="?", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
+    ap.add_argument("--dicomweb", metavar="URL", help="read the studies from this DICOMweb archive instead of a cohort "
+                    "(sign-in from MODIC_DICOMWEB_USER/PASSWORD/TOKEN); study_id is the StudyInstanceUID")
+    ap.add_argument("--query", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --dicomweb: only studies matching this QIDO key (repeatable), e.g. ModalitiesInStudy=MR")
+    ap.add_argument("--store-sr", action="store_true",
+                    help="with --dicomweb (local engine): store each study's DICOM SR into that study (STOW-RS)")
     ap.add_argument("--out", required=True, help="per-level results: a CSV file, or NAME.parquet (a folder of Parquet parts); appended to, resumes")
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(), help="detector confidence threshold in [0.05, 1)")
@@ -313,6 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.engine == "local" and (args.address or args.num_gpus_per_worker is not None or args.concurrency):
         ap.error("--address, --num-gpus-per-worker and --concurrency need --engine ray")
+    if (args.cohort is None) == (args.dicomweb is None):
+        ap.error("give a cohort folder or --dicomweb URL (one of them)")
+    if args.query and not args.dicomweb:
+        ap.error("--query needs --dicomweb")
+    if args.store_sr and (not args.dicomweb or args.engine == "ray"):
+        ap.error("--store-sr needs --dicomweb and --engine local")
 
     if args.normalization not in NORMALIZATIONS:
         print(f"error: unknown normalization '{args.normalization}'; choose one of {', '.join(NORMALIZATIONS)}", file=sys.stderr)
@@ -357,7 +377,7 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
         bar.set_postfix_str(f"study {sid}" if sid else "done")
 
     try:
-        with open_cohort(args.cohort) as studies:
+        with _open_studies(args) as studies:
             _check_labels(studies)  # before hours of analysis, not at the metrics after them
             sink = ResultSink(out, total=len(studies), already=sum(s.study_id in done for s in studies), engine=args.engine)
             if args.engine == "ray":
@@ -369,7 +389,8 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
                 LOGGER.info("ray: %s; %d studies in %.1f s", rrun.plan.describe(), rrun.total, rrun.seconds)
             else:
                 run = run_cohort(studies, normalization=args.normalization, threshold=args.threshold, progress=progress,
-                                 batch_size=args.batch_size, skip_ids=done, on_study=lambda st, rows: sink.add(st, rows))
+                                 batch_size=args.batch_size, skip_ids=done, on_study=lambda st, rows: sink.add(st, rows),
+                                 on_report=_sr_storer() if args.store_sr else None)
                 sink.close()
                 sink.write_progress(state="finished")
                 n_ok = sum(s["status"] == "ok" for s in run.status)
@@ -391,6 +412,39 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
         print(f"error: the results could not be written to '{out.name}'; check the folder and the free space.", file=sys.stderr)
         return 2
     return 0
+
+
+def _sr_storer() -> Callable[[Any, Any], None]:
+    """``on_report`` of ``--store-sr``: each analysed PACS study's SR into its study; a failure is logged and
+    printed (the study's results stay), the run goes on."""
+    # lazy: the PACS client is needed only with --dicomweb
+    from modic_core.batch.pacs_source import store_sr
+
+    def store(study, report) -> None:
+        if report is None:  # the study failed (recorded in the status file): nothing to store
+            study.retrieved = None
+            return
+        try:
+            store_sr(study, report)
+        except InputError as exc:
+            LOGGER.warning("study %s: the DICOM SR was not stored: %s", study.study_id, exc)
+            print(f"  {study.study_id}: the DICOM SR was not stored: {exc}", file=sys.stderr)
+
+    return store
+
+
+@contextmanager
+def _open_studies(args) -> Iterator[list[Any]]:
+    """The cohort's studies, or those of the ``--dicomweb`` archive matching ``--query``."""
+    if args.dicomweb:
+        # lazy: the PACS client (requests, dicomweb-client) is needed only with --dicomweb
+        from modic_core.batch.pacs_source import archive_studies, parse_query
+        from modic_core.pacs import dicomweb_config
+
+        yield archive_studies(dicomweb_config(args.dicomweb), parse_query(args.query), keep_for_sr=args.store_sr)
+        return
+    with open_cohort(args.cohort) as studies:
+        yield studies
 
 
 def _check_labels(studies: Sequence[CohortStudy]) -> None:

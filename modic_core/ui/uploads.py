@@ -11,7 +11,6 @@ names are patient data in practice.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,15 +20,11 @@ from modic_core.export.labels import series_label
 from modic_core.io import SeriesInfo, list_series, load_series
 from modic_core.io.dicom import too_many_series
 from modic_core.settings import limits
+from modic_core.pairing.choice import PairCandidate, best_pair, is_confident, same_group
 from modic_core.pairing.study import make_study
 
 __all__ = ["Pairing", "auto_pair", "group_labels", "check_upload_size", "upload_key", "list_upload_series", "load_pair", "neutral_label",
            "resolve_server_folder", "series_option_label"]
-
-# Fat-suppressed, inversion-recovery or contrast-enhanced series: less suitable for Modic grading
-# with a model trained on plain T1/T2 TSE, so they are chosen only when nothing else fits.
-_SPECIAL = re.compile(r"STIR|TIRM|SPAIR|SPIR|DIXON|FAT ?SAT|\bFS\b|_FS\b|\bGD\b|\+C\b|POST|CONTRAST|\bC\+", re.I)
-
 
 @dataclass(frozen=True)
 class Pairing:
@@ -59,26 +54,9 @@ def group_labels(infos: Sequence[SeriesInfo]) -> list[str]:
     return out
 
 
-def _differ(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and a != b
-
-
-def _score(info: SeriesInfo, want: str) -> float:
-    s = 0.0
-    if info.sequence == want:
-        s += 10
-    elif info.sequence == "unknown":
-        s += 2
-    else:
-        s -= 10
-    if info.orientation == "sagittal":
-        s += 5
-    elif info.orientation != "unknown":
-        s -= 20
-    if _SPECIAL.search(info.description or ""):
-        s -= 3
-    s += min(info.n_slices, 60) / 100.0  # prefer the fuller series, a little
-    return s
+def _candidate(info: SeriesInfo) -> PairCandidate:
+    return PairCandidate(sequence=info.sequence, orientation=info.orientation, description=info.description,
+                         n_slices=info.n_slices, patient_hash=info.patient_hash, study_hash=info.study_hash)
 
 
 def auto_pair(infos: Sequence[SeriesInfo]) -> Pairing:
@@ -100,24 +78,10 @@ def auto_pair(infos: Sequence[SeriesInfo]) -> Pairing:
             f"Only one series was found ({only}). Modic grading needs two series of the same examination: "
             "a sagittal T1 and a sagittal T2. Please upload both (for example both folders in one zip)."
         )
-    best: tuple[float, int, int] | None = None
-    for i, a in enumerate(infos):
-        for j, b in enumerate(infos):
-            if i == j:
-                continue
-            score = _score(a, "T1") + _score(b, "T2")
-            if _differ(a.patient_hash, b.patient_hash):
-                score -= 30  # never propose two patients
-            elif _differ(a.study_hash, b.study_hash):
-                score -= 4  # prefer a pair from one study
-            if best is None or score > best[0]:
-                best = (score, i, j)
-    assert best is not None
-    _, i, j = best
-    a, b = infos[i], infos[j]
-    confident = a.sequence == "T1" and b.sequence == "T2" and a.orientation == "sagittal" and b.orientation == "sagittal"
-    if _differ(a.patient_hash, b.patient_hash) or _differ(a.study_hash, b.study_hash):
-        confident = False
+    candidates = [_candidate(info) for info in infos]
+    i, j = best_pair(candidates)
+    confident = is_confident(candidates[i], candidates[j])
+    if not same_group(candidates[i], candidates[j]):
         reason = ("The best T1 and T2 series come from different studies or patients; please check the two "
                   "choices below (series of different patients are refused).")
     elif confident:

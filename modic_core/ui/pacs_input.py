@@ -30,6 +30,7 @@ from modic_core.pacs import dicomweb_config, open_archive
 from modic_core.pacs.records import PairProposal, SeriesHit, StudyHit
 from modic_core.pairing.identity import OVERRIDE_CHECKS
 from modic_core.text import markdown_inert, plain_text
+from modic_core.ui import runtime as rt
 from modic_core.ui.guard import guarded
 from modic_core.ui.identity import sign_in_required
 from modic_core.ui.pacs_headers import series_header_uploads
@@ -75,10 +76,11 @@ def _cache() -> dict[str, Any]:
                                                    "headers": {}, "stored": {}, "earlier": {}})
 
 
-def current_hit() -> StudyHit | None:
-    """The study of the archive the viewer shows now (None before one is retrieved or with another input)."""
-    cache = st.session_state.get(CACHE_KEY) or {}
-    return cache.get("shown_hit")
+def current_hit(fp: str) -> StudyHit | None:
+    """The archive's study shown by the viewer when it shows the study of fingerprint ``fp``
+    (:func:`~modic_core.ui.runtime.fingerprint_of`); None for a study of another input."""
+    shown = (st.session_state.get(CACHE_KEY) or {}).get("shown")
+    return shown[0] if shown and shown[1] == fp else None
 
 
 def _name(value: str) -> str:
@@ -131,7 +133,7 @@ def _search_form(archive, cache: dict[str, Any]) -> None:
         date_from = c4.date_input("Study date from", value=None, key="cv_pacs_from", format="YYYY-MM-DD")
         date_to = c5.date_input("Study date to", value=None, key="cv_pacs_to", format="YYYY-MM-DD")
         modality = c6.selectbox("Modality", MODALITIES, key="cv_pacs_modality")
-        submitted = st.form_submit_button("Search the PACS", type="primary")
+        submitted = st.form_submit_button("Search the PACS", type="primary", key="cv_pacs_go")
     if not submitted:
         return
     if date_from and date_to and date_from > date_to:
@@ -153,7 +155,7 @@ def _pick_study(cache: dict[str, Any]) -> StudyHit | None:
         st.info("No study matches this search. Widen it (fewer fields, a wider date range, * in the name).")
         return None
     st.caption(f"{len(hits)} stud{'y' if len(hits) == 1 else 'ies'} found.")
-    st.dataframe(study_rows(hits), hide_index=True, use_container_width=True, key="cv_pacs_results")
+    st.dataframe(study_rows(hits), hide_index=True, width="stretch", key="cv_pacs_results")
     uids = [h.study_uid for h in hits]
     by_uid = {h.study_uid: h for h in hits}
     if st.session_state.get("cv_pacs_study") not in uids:
@@ -172,7 +174,7 @@ def _choose_pair(archive, cache: dict[str, Any], hit: StudyHit) -> tuple[SeriesH
         if not g.ok:
             return None
     series, proposal = cache["series"][hit.study_uid]
-    st.dataframe(series_rows(series), hide_index=True, use_container_width=True, key="cv_pacs_series")
+    st.dataframe(series_rows(series), hide_index=True, width="stretch", key="cv_pacs_series")
     if len(series) < 2:
         st.info("This study holds fewer than two series; a sagittal T1 and a sagittal T2 series are needed.")
         return None
@@ -226,7 +228,6 @@ def pacs_input():
     :func:`store_report_button`.
     """
     cache = _cache()
-    cache["shown_hit"] = None
     with guarded("opening the PACS") as g:
         archive = pacs_archive()
     if not g.ok:
@@ -262,14 +263,14 @@ def pacs_input():
     key = "cv_pacs_anyway_" + hashlib.sha1("|".join(pair).encode()).hexdigest()[:12]
     if differed and not _grade_anyway(differed, key):
         return None, None
-    cache["shown_hit"] = hit
+    cache["shown"] = (hit, rt.fingerprint_of(study))
     return study, (headers[0], None, headers[1], None)
 
 
 def store_report_button(column, report, study, sr_source, *, study_label: str, fp: str) -> None:
     """The downloads block's "Store report in PACS" button (only for a study retrieved from the PACS, with a
     reliable report): builds the DICOM SR, sends it into the same study (STOW-RS) and says so without PHI."""
-    hit = current_hit()
+    hit = current_hit(fp)
     if hit is None or sr_source is None or not report.reliable:
         return
     done = _cache()["stored"]

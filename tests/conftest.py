@@ -9,6 +9,7 @@ import tempfile
 
 from tests.logging_support import restore_logging  # noqa: F401 - a fixture, registered by being named here
 from tests.postgres_support import postgres_server  # noqa: F401 - a fixture (one server per session)
+from tests.orthanc_support import orthanc_server  # noqa: F401 - a fixture (one archive per session)
 
 os.environ["MODIC_DATA_DIR"] = tempfile.mkdtemp(prefix="modic_test_data_")
 os.environ.pop("MODIC_DATABASE_URL", None)

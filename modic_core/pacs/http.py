@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from modic_core.logs import PhiFilter, get_logger
 from modic_core.pacs.config import DicomwebConfig
@@ -26,6 +27,7 @@ LOG = get_logger(__name__)
 #: Answers worth another try (the archive is busy or a gateway timed out).
 RETRY_STATUS = (429, 502, 503, 504)
 T = TypeVar("T")
+_UNESCAPE = (("%2A", "*"), ("%3F", "?"))
 
 
 def quiet_library_loggers() -> None:
@@ -38,9 +40,25 @@ def quiet_library_loggers() -> None:
             logger.addFilter(PhiFilter())
 
 
+class _QueryAdapter(HTTPAdapter):
+    """Sends QIDO's wildcards ``*`` and ``?`` unescaped in the query string. ``dicomweb-client`` percent-encodes them, which some archives (Orthanc 1.10)
+    then match literally, so ``DOE*`` found nothing."""
+
+    def send(self, request, *args, **kwargs):  # type: ignore[override]
+        url = request.url or ""
+        if "?" in url:
+            path, query = url.split("?", 1)
+            for code, char in _UNESCAPE:
+                query = query.replace(code, char).replace(code.lower(), char)
+            request.url = f"{path}?{query}"
+        return super().send(request, *args, **kwargs)
+
+
 def make_session(config: DicomwebConfig) -> requests.Session:
     """A session that signs every request (bearer token, else basic auth) and verifies TLS as configured."""
     session = requests.Session()
+    session.mount("http://", _QueryAdapter())
+    session.mount("https://", _QueryAdapter())
     if config.token:
         session.headers["Authorization"] = f"Bearer {config.token}"
     elif config.username is not None:

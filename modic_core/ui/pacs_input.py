@@ -274,8 +274,8 @@ def store_report_button(column, report, study, sr_source, *, study_label: str, f
     if hit is None or sr_source is None or not report.reliable:
         return
     done = _cache()["stored"]
-    if column.button("Store report in PACS", key=f"cv_pacs_store_{fp}",
-                     help="Sends the findings as a DICOM SR into the same study of the PACS."):
+    if column.button("Store report in PACS", key=f"cv_pacs_store_{fp}", disabled=fp in done,
+                     help="Sends the findings as a DICOM SR into the same study of the PACS (once).") and fp not in done:
         with st.spinner("Storing the report in the PACS…"), guarded("storing the SR in the PACS") as g:
             t1 = read_series_headers(*sr_source[:2])
             t2 = read_series_headers(*sr_source[2:]) if sr_source[2] is not None else ()

@@ -140,7 +140,22 @@ def test_signed_out_users_never_see_the_pacs_input(pacs, monkeypatch, tmp_path):
     assert pacs_sources() == [PACS_SOURCE]
 
 
-def test_search_pick_retrieve_analyse_and_store_without_phi_in_logs_or_names(pacs, caplog):
+def _record_file_names(monkeypatch) -> list[str]:
+    """The file name of every download built on click from now on."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    names: list[str] = []
+    orig = MediaFileManager.add_deferred
+
+    def record(self, data, mimetype, coordinates, file_name=None, **kw):
+        names.append(file_name)
+        return orig(self, data, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return names
+
+
+def test_search_pick_retrieve_analyse_and_store_without_phi_in_logs_or_names(pacs, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     archive = FakeArchive()
     at = open_pacs(archive)
@@ -164,17 +179,20 @@ def test_search_pick_retrieve_analyse_and_store_without_phi_in_logs_or_names(pac
     at.button(key="cv_pacs_retrieve").click().run()
     assert not at.exception and graded(at)
     assert archive.retrieved == [(STUDY_UID, T1.series_uid, T2.series_uid)]
-    names = [b.proto.label for b in at.get("download_button")]
-    assert "Findings (DICOM SR)" in names
-    at.button(key=[b.key for b in at.button if (b.key or "").startswith("cv_pacs_store_")][0]).click().run()
+    assert "Findings (DICOM SR)" in [b.proto.label for b in at.get("download_button")]
+    sid = next(m.value for m in at.markdown if "(hashed ID)" in m.value).split("`")[1]
+    names = _record_file_names(monkeypatch)
+    store_key = next(b.key for b in at.button if (b.key or "").startswith("cv_pacs_store_"))
+    at.button(key=store_key).click().run()
     assert not at.exception
     assert len(archive.stored) == 1 and archive.stored[0][1] == STUDY_UID
     sr = pydicom.dcmread(io.BytesIO(archive.stored[0][0]))
     assert sr.Modality == "SR" and sr.StudyInstanceUID == STUDY_UID
     stored = [s.value for s in at.success if s.value.startswith("Stored in the PACS (study ")]
     assert len(stored) == 1 and PID not in stored[0] and "JANE" not in stored[0] and STUDY_UID not in stored[0]
-    files = [b.proto.file_name if hasattr(b.proto, "file_name") else "" for b in at.get("download_button")]
-    assert not any(PID in f or "DOE" in f for f in files)
+    assert len(names) == 3 and all(n.startswith(f"modic_{sid}") for n in names)  # the hashed study label only
+    at.button(key=store_key).click().run()  # a second click (as the button turns grey) stores nothing more
+    assert len(archive.stored) == 1 and at.button(key=store_key).disabled
     for needle in (PID, "DOE", "JANE", "ACC77", "LWS nativ"):
         assert needle not in caplog.text
     assert "Earlier results" not in [h.value for h in at.subheader]  # no earlier SR in this archive

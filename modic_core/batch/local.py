@@ -12,8 +12,12 @@ at ``--address``; both write the same rows. ``--out NAME.parquet`` writes a fold
 instead of a CSV (:mod:`modic_core.batch.sink`); ``<out>.progress.json`` counts the studies done,
 failed and left.
 
+    python -m modic_core.batch --dicomweb URL [--query KEY=VALUE ...] --out results.csv   (a PACS; local engine)
+
 ``COHORT_OR_FOLDER`` is a cohort folder (``studies.csv`` + ``levels.csv``, see
-:mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder.
+:mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder. With ``--dicomweb`` the studies are those of the archive matching every
+``--query`` (QIDO-RS study keys) that hold a sagittal T1/T2 pair (:mod:`modic_core.batch.pacs_source`); each is
+retrieved when its turn comes, ``study_id`` is its StudyInstanceUID, and resume works the same way.
 
 Output (``--out``): one row per detected level -- ``study_id, level, prediction (MC0/MC1/MC2),
 p_mc0, p_mc1, p_mc2, score, x0, y0, x1, y1`` (T1 pixels), ``z0, z1`` (slab), ``normalization,
@@ -293,7 +297,11 @@ def _clear_output(out: Path, sfile: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m modic_core.batch", description=__doc__.split("\n\n")[0])
-    ap.add_argument("cohort", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
+    ap.add_argument("cohort", nargs="?", help="cohort folder (studies.csv + levels.csv), SPIDER release root, or a zip of a cohort")
+    ap.add_argument("--dicomweb", metavar="URL", help="read the studies from this DICOMweb archive instead of a cohort "
+                    "(sign-in from MODIC_DICOMWEB_USER/PASSWORD/TOKEN); study_id is the StudyInstanceUID")
+    ap.add_argument("--query", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --dicomweb: only studies matching this QIDO key (repeatable), e.g. ModalitiesInStudy=MR")
     ap.add_argument("--out", required=True, help="per-level results: a CSV file, or NAME.parquet (a folder of Parquet parts); appended to, resumes")
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold(), help="detector confidence threshold in [0.05, 1)")
@@ -313,6 +321,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.engine == "local" and (args.address or args.num_gpus_per_worker is not None or args.concurrency):
         ap.error("--address, --num-gpus-per-worker and --concurrency need --engine ray")
+    if (args.cohort is None) == (args.dicomweb is None):
+        ap.error("give a cohort folder or --dicomweb URL (one of them)")
+    if args.query and not args.dicomweb:
+        ap.error("--query needs --dicomweb")
+    if args.dicomweb and args.engine == "ray":
+        ap.error("--dicomweb runs on --engine local only for now")
 
     if args.normalization not in NORMALIZATIONS:
         print(f"error: unknown normalization '{args.normalization}'; choose one of {', '.join(NORMALIZATIONS)}", file=sys.stderr)
@@ -357,7 +371,7 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
         bar.set_postfix_str(f"study {sid}" if sid else "done")
 
     try:
-        with open_cohort(args.cohort) as studies:
+        with _open_studies(args) as studies:
             _check_labels(studies)  # before hours of analysis, not at the metrics after them
             sink = ResultSink(out, total=len(studies), already=sum(s.study_id in done for s in studies), engine=args.engine)
             if args.engine == "ray":
@@ -391,6 +405,20 @@ def _run_locked(args, out: Path, sfile: Path) -> int:
         print(f"error: the results could not be written to '{out.name}'; check the folder and the free space.", file=sys.stderr)
         return 2
     return 0
+
+
+@contextmanager
+def _open_studies(args) -> Iterator[list[Any]]:
+    """The cohort's studies, or those of the ``--dicomweb`` archive matching ``--query``."""
+    if args.dicomweb:
+        # lazy: the PACS client (requests, dicomweb-client) is needed only with --dicomweb
+        from modic_core.batch.pacs_source import archive_studies, parse_query
+        from modic_core.pacs import dicomweb_config
+
+        yield archive_studies(dicomweb_config(args.dicomweb), parse_query(args.query))
+        return
+    with open_cohort(args.cohort) as studies:
+        yield studies
 
 
 def _check_labels(studies: Sequence[CohortStudy]) -> None:

@@ -12,6 +12,7 @@ unreliable study, a full disk; the other files are written).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from modic_core.errors import InputError
 from modic_core.export.labels import study_label
@@ -114,7 +115,13 @@ def _exporter():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m modic_core.analysis`` / ``modic-analyze``: analysis plus the dashboard's files."""
+    """``python -m modic_core.analysis`` / ``modic-analyze``: analysis plus the dashboard's files; with
+    ``--dicomweb URL --study UID`` the study comes from a PACS (:mod:`modic_core.pacs.cli`)."""
+    if any(a == "--dicomweb" or a.startswith("--dicomweb=") for a in (sys.argv[1:] if argv is None else argv)):
+        # lazy: the PACS form of the command sits above this layer (an ignored import in pyproject)
+        from modic_core.pacs.cli import analyze_main
+
+        return analyze_main(argv)
     # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
     from modic_core.analysis.analyze import main as analysis_main
 

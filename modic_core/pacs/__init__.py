@@ -7,7 +7,7 @@ from __future__ import annotations
 from modic_core.pacs.archive import Archive, open_archive
 from modic_core.pacs.config import DicomwebConfig, dicomweb_config
 from modic_core.pacs.errors import PacsError
-from modic_core.pacs.records import PairProposal, SeriesHit, SrHit, StudyHit
+from modic_core.pacs.records import PairProposal, RetrievedPair, SeriesHit, SrHit, StudyHit
 
-__all__ = ["Archive", "DicomwebConfig", "PacsError", "PairProposal", "SeriesHit", "SrHit", "StudyHit", "dicomweb_config",
+__all__ = ["Archive", "DicomwebConfig", "PacsError", "PairProposal", "RetrievedPair", "SeriesHit", "SrHit", "StudyHit", "dicomweb_config",
            "open_archive"]

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from dicomweb_client.api import DICOMwebClient
 
 from modic_core.errors import InputError
+from modic_core.export.dicom_sr import read_series_headers
 from modic_core.io.dicom import guess_sequence, orientation_name, salted_hash
 from modic_core.io.sources import load_series
 from modic_core.io.upload import temporary_folder
@@ -29,7 +30,7 @@ from modic_core.pacs.config import DicomwebConfig
 from modic_core.pacs.errors import PacsError
 from modic_core.pacs.http import make_session, pacs_errors, quiet_library_loggers, with_retries
 from modic_core.pacs.multipart import ByteBudget, boundary_of, write_parts
-from modic_core.pacs.records import PairProposal, SeriesHit, SrHit, StudyHit
+from modic_core.pacs.records import PairProposal, RetrievedPair, SeriesHit, SrHit, StudyHit
 from modic_core.pairing.choice import PairCandidate, best_pair, is_confident
 from modic_core.pairing.study import make_study
 from modic_core.settings import limits
@@ -249,13 +250,17 @@ class Archive:
         """The two series only, streamed into a private temporary folder (bytes of both counted against
         ``MODIC_MAX_UPLOAD_MB`` as they arrive), read with the upload loaders and paired (:func:`make_study`).
         The folder is removed before this returns; the Study's ``study_id`` is an opaque hash."""
+        return self.retrieve(study_uid, t1_series_uid, t2_series_uid).study
+
+    def retrieve(self, study_uid: str, t1_series_uid: str, t2_series_uid: str) -> RetrievedPair:
+        """As :meth:`retrieve_pair`, with the series' DICOM headers for the SR's evidence."""
         study_uid = _check_uid(study_uid, "study UID")
         t1_series_uid = _check_uid(t1_series_uid, "T1 series UID")
         t2_series_uid = _check_uid(t2_series_uid, "T2 series UID")
         if t1_series_uid == t2_series_uid:
             raise PacsError("The same series was chosen as T1 and T2; please choose two different series.")
         budget = ByteBudget(limits().max_upload_bytes, what="the upload limit (MODIC_MAX_UPLOAD_MB)")
-        volumes = {}
+        volumes, headers = {}, {}
         with temporary_folder() as tmp:
             for key, series_uid in (("t1", t1_series_uid), ("t2", t2_series_uid)):
                 self._check_instance_count(study_uid, series_uid)
@@ -274,8 +279,25 @@ class Archive:
                     raise
                 except InputError as exc:
                     raise PacsError(f"The {key.upper()} series from the PACS cannot be used: {exc}") from None
+                headers[key] = tuple(read_series_headers(folder))
         sources = {"t1": "PACS T1 series", "t2": "PACS T2 series"}
-        return make_study(volumes["t1"], volumes["t2"], sources=sources, study_id=f"pacs-{salted_hash(study_uid)}")
+        study = make_study(volumes["t1"], volumes["t2"], sources=sources, study_id=f"pacs-{salted_hash(study_uid)}")
+        return RetrievedPair(study=study, t1_headers=headers["t1"], t2_headers=headers["t2"])
+
+    def retrieve_study(self, study_uid: str, t1_series_uid: str | None = None,
+                       t2_series_uid: str | None = None) -> RetrievedPair:
+        """The study's T1/T2 pair: the given series, or the pair :meth:`propose_pair` finds; PacsError when only
+        one series is given or the study holds no sagittal T1/T2 pair."""
+        if (t1_series_uid is None) != (t2_series_uid is None):
+            raise PacsError("Give both the T1 and the T2 series (--t1-series and --t2-series), or neither "
+                            "(the pair is then proposed).")
+        if t1_series_uid is None or t2_series_uid is None:
+            proposal = self.propose_pair(self.list_series(study_uid))
+            if proposal is None:
+                raise PacsError("This study holds no sagittal T1/T2 pair of series; Modic grading needs a sagittal "
+                                "T1 and a sagittal T2 of the same examination.")
+            t1_series_uid, t2_series_uid = proposal.t1.series_uid, proposal.t2.series_uid
+        return self.retrieve(study_uid, t1_series_uid, t2_series_uid)
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> bytes:
         """The DICOM file of one instance (e.g. an SR), at most ``MODIC_MAX_UPLOAD_MB`` bytes."""

@@ -81,10 +81,11 @@ def _verify(raw: str | None) -> bool | str:
     return raw  # a CA bundle path
 
 
-def dicomweb_config() -> DicomwebConfig | None:
-    """The archive named by ``MODIC_DICOMWEB_URL`` and its companions; None when the URL is unset
-    (the app then hides every PACS control)."""
-    url = _env("MODIC_DICOMWEB_URL")
+def dicomweb_config(url: str | None = None) -> DicomwebConfig | None:
+    """The archive named by ``MODIC_DICOMWEB_URL`` (or ``url``, e.g. a command line's ``--dicomweb``) with the
+    sign-in, TLS and timeout settings of the environment; None when no URL is set (the app then hides every
+    PACS control)."""
+    url = url or _env("MODIC_DICOMWEB_URL")
     if url is None:
         return None
     raw_retries = _env("MODIC_DICOMWEB_RETRIES")

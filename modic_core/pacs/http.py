@@ -97,6 +97,9 @@ def pacs_errors(what: str, *, timeout_s: float) -> Iterator[None]:
         status = exc.response.status_code if exc.response is not None else 0
         LOG.warning("PACS answered HTTP %s while %s", status, what)
         raise PacsError(_status_sentence(status, what)) from None
+    except requests.exceptions.JSONDecodeError:
+        LOG.warning("PACS answer could not be read while %s", what)
+        raise PacsError(_not_dicomweb(what)) from None
     except requests.exceptions.SSLError:
         LOG.warning("TLS verification failed while %s", what)
         raise PacsError(f"The PACS's TLS certificate could not be verified while {what}; set MODIC_DICOMWEB_VERIFY "
@@ -119,8 +122,12 @@ def pacs_errors(what: str, *, timeout_s: float) -> Iterator[None]:
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         # JSON that is not DICOM JSON, a wrong media type, a damaged multipart body
         LOG.warning("PACS answer could not be read while %s", what)
-        raise PacsError(f"The PACS answered with something that is not DICOMweb while {what} (wrong content type "
-                        "or damaged data); check that MODIC_DICOMWEB_URL points at its DICOMweb service.") from None
+        raise PacsError(_not_dicomweb(what)) from None
+
+
+def _not_dicomweb(what: str) -> str:
+    return (f"The PACS answered with something that is not DICOMweb while {what} (wrong content type or damaged "
+            "data); check that MODIC_DICOMWEB_URL points at its DICOMweb service.")
 
 
 def with_retries(call: Callable[[], T], *, retries: int, pause_s: float = 0.5) -> T:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-__all__ = ["PairProposal", "SeriesHit", "SrHit", "StudyHit"]
+from modic_core.volume import Study
+
+__all__ = ["PairProposal", "RetrievedPair", "SeriesHit", "SrHit", "StudyHit"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +64,13 @@ class SrHit:
     sop_uid: str
     study_date: date | None
     content_datetime: datetime | None
+
+
+@dataclass(frozen=True)
+class RetrievedPair:
+    """A retrieved T1/T2 pair: the paired :class:`Study` and the pydicom headers (no pixels) of each
+    series' images, which the DICOM SR references as evidence (:func:`modic_core.export.dicom_sr.dicom_sr_bytes`)."""
+
+    study: Study
+    t1_headers: tuple[Any, ...]
+    t2_headers: tuple[Any, ...]

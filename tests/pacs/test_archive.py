@@ -90,3 +90,18 @@ def test_wrong_password_is_a_clear_401(orthanc_server, pacs_studies):
 def test_uids_are_checked_before_any_request(archive):
     with pytest.raises(PacsError, match="not a DICOM UID"):
         archive.list_series("1.2.3/../../system")
+
+
+def test_no_patient_data_or_credentials_in_the_log(archive, pacs_studies, caplog, monkeypatch):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    study = pacs_studies["a_new"]
+    archive.search_studies(patient_id=study.patient_id, patient_name="ALPHA*", accession=study.accession)
+    archive.retrieve_pair(study.study_uid, study.t1_uid, study.t2_uid)
+    monkeypatch.setenv("MODIC_MAX_SLICES", "2")
+    with pytest.raises(PacsError):
+        archive.retrieve_pair(study.study_uid, study.t1_uid, study.t2_uid)
+    text = caplog.text
+    for secret in (study.patient_id, "ALPHA", study.accession, study.study_date, archive.config.password):
+        assert secret not in text

@@ -19,6 +19,7 @@ same study.
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import date
 from typing import Any, Sequence
 
@@ -33,7 +34,6 @@ from modic_core.text import markdown_inert, plain_text
 from modic_core.ui import runtime as rt
 from modic_core.ui.guard import guarded
 from modic_core.ui.identity import sign_in_required
-from modic_core.ui.pacs_headers import series_header_uploads
 from modic_core.ui.picker import pair_differences
 
 __all__ = ["ARCHIVE_KEY", "CACHE_KEY", "PACS_SOURCE", "current_hit", "pacs_archive", "pacs_input", "pacs_sources",
@@ -203,9 +203,17 @@ def _default_pair(proposal: PairProposal | None, uids: Sequence[str]) -> tuple[s
     return uids[0], uids[1]
 
 
-def _header_uploads(archive, study_uid: str, series_uid: str) -> list[tuple[str, bytes]]:
-    """The series' DICOM headers (no pixels) as ``(name, bytes)`` uploads, what the SR references."""
-    return series_header_uploads(archive.config, study_uid, series_uid)
+def _header_uploads(headers: Sequence[Any]) -> list[tuple[str, bytes]]:
+    """Retrieved series headers (pydicom, no pixels) as ``(name, bytes)`` uploads, the form the SR's
+    :func:`~modic_core.export.dicom_sr.read_series_headers` reads (names are counters, never UIDs)."""
+    import pydicom  # lazy: pydicom is heavy; only DICOM work needs it
+
+    out = []
+    for k, ds in enumerate(headers):
+        buf = io.BytesIO()
+        pydicom.dcmwrite(buf, ds)
+        out.append((f"{k:05d}.dcm", buf.getvalue()))
+    return out
 
 
 def _grade_anyway(differed: Sequence[str], key: str) -> bool:
@@ -251,10 +259,9 @@ def pacs_input():
                          help="Retrieves the two series only (WADO-RS), with the upload size limits."):
             return None, None
         with st.spinner("Retrieving the two series from the PACS…"), guarded("retrieving a pair from the PACS") as g:
-            study = archive.retrieve_pair(hit.study_uid, t1.series_uid, t2.series_uid)
-            headers = (_header_uploads(archive, hit.study_uid, t1.series_uid),
-                       _header_uploads(archive, hit.study_uid, t2.series_uid))
-            cache["studies"] = {pair: (study, headers)}  # keep only the current pair
+            got = archive.retrieve(hit.study_uid, t1.series_uid, t2.series_uid)
+            headers = (_header_uploads(got.t1_headers), _header_uploads(got.t2_headers))
+            cache["studies"] = {pair: (got.study, headers)}  # keep only the current pair
         if not g.ok:
             cache["failed"][pair] = g.message
             return None, None

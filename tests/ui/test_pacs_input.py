@@ -16,10 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modic_core.pacs import PacsError
-from modic_core.pacs.records import PairProposal, SeriesHit, SrHit, StudyHit
-from modic_core.ui import pacs_input
+from modic_core.pacs.records import PairProposal, RetrievedPair, SeriesHit, SrHit, StudyHit
 from modic_core.ui.pacs_input import ARCHIVE_KEY, PACS_SOURCE, series_rows, study_rows
-from tests.app.helpers import APP, PHANTOM, phantom_files
+from tests.app.helpers import APP, PHANTOM
 from tests.export.test_sr_read import hand_made_sr
 
 STUDY_UID = "2.25.242979214165991091794553073285329719244"  # the demo phantom's (its SR must belong to it)
@@ -53,11 +52,13 @@ class FakeArchive:
     def propose_pair(self, series):
         return PairProposal(T1, T2, "Paired automatically by sequence type (T1, T2) and orientation (sagittal).", True)
 
-    def retrieve_pair(self, study_uid, t1, t2):
+    def retrieve(self, study_uid, t1, t2):
         from modic_core import load_study
+        from modic_core.export.dicom_sr import read_series_headers
 
         self.retrieved.append((study_uid, t1, t2))
-        return load_study(PHANTOM / "t1", PHANTOM / "t2")
+        return RetrievedPair(load_study(PHANTOM / "t1", PHANTOM / "t2"), tuple(read_series_headers(PHANTOM / "t1")),
+                             tuple(read_series_headers(PHANTOM / "t2")))
 
     def store_sr(self, sr_bytes, *, study_uid):
         self.stored.append((sr_bytes, study_uid))
@@ -70,11 +71,6 @@ class FakeArchive:
 
     def retrieve_instance(self, study_uid, series_uid, sop_uid):
         return hand_made_sr(study_date="20200504")
-
-
-def _headers(config, study_uid, series_uid):
-    which = "t1" if series_uid == T1.series_uid else "t2"
-    return [(name, data) for name, data, _ in phantom_files((which,))]
 
 
 @pytest.fixture
@@ -91,7 +87,6 @@ def fake_backend(tmp_path, monkeypatch):
 @pytest.fixture
 def pacs(monkeypatch, fake_backend):
     monkeypatch.setenv("MODIC_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")
-    monkeypatch.setattr(pacs_input, "series_header_uploads", _headers)
 
 
 def open_pacs(archive: FakeArchive) -> AppTest:

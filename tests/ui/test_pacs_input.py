@@ -33,8 +33,8 @@ class FakeArchive:
 
     config = None
 
-    def __init__(self, *, earlier: bool = False, fail_search: bool = False) -> None:
-        self.earlier, self.fail_search = earlier, fail_search
+    def __init__(self, *, earlier: bool = False, fail_search: bool = False, folder: Path = PHANTOM) -> None:
+        self.earlier, self.fail_search, self.folder = earlier, fail_search, folder
         self.searches: list[dict] = []
         self.retrieved: list[tuple[str, str, str]] = []
         self.stored: list[tuple[bytes, str]] = []
@@ -57,8 +57,9 @@ class FakeArchive:
         from modic_core.export.dicom_sr import read_series_headers
 
         self.retrieved.append((study_uid, t1, t2))
-        return RetrievedPair(load_study(PHANTOM / "t1", PHANTOM / "t2"), tuple(read_series_headers(PHANTOM / "t1")),
-                             tuple(read_series_headers(PHANTOM / "t2")))
+        f = self.folder
+        return RetrievedPair(load_study(f / "t1", f / "t2"), tuple(read_series_headers(f / "t1")),
+                             tuple(read_series_headers(f / "t2")))
 
     def store_sr(self, sr_bytes, *, study_uid):
         self.stored.append((sr_bytes, study_uid))
@@ -206,6 +207,23 @@ def test_earlier_results_beside_todays_grades(pacs):
     rows = {r["Level"]: r for r in table.to_dict("records")}
     assert rows["L4-L5"]["Earlier (2020-05-04)"] == "MC2" and rows["L3-L4"]["Earlier (2020-05-04)"] == "MC0"
     assert any("has no level name and was skipped" in c.value for c in at.caption)
+
+
+def test_a_pair_from_two_examinations_is_graded_only_after_grade_anyway(pacs, tmp_path):
+    from tests.ui.test_upload_picker import two_studies_dicom
+
+    for name, data, _ in two_studies_dicom():  # the T2 edited to look like another examination
+        (tmp_path / name[:2]).mkdir(exist_ok=True)
+        (tmp_path / name[:2] / name[3:]).write_bytes(data)
+    at = open_pacs(FakeArchive(folder=tmp_path))
+    search(at, cv_pacs_pid=PID)
+    at.selectbox(key="cv_pacs_study").set_value(STUDY_UID).run()
+    at.button(key="cv_pacs_retrieve").click().run()
+    assert not at.exception and not graded(at)
+    assert any("come from different studies" in w.value for w in at.warning)
+    at.button(key=next(b.key for b in at.button if (b.key or "").startswith("cv_pacs_anyway_"))).click().run()
+    assert not at.exception and graded(at)
+    assert any(w.value.startswith("Graded although T1 and T2 come from different studies") for w in at.warning)
 
 
 def test_a_pacs_error_is_one_sentence(pacs):

@@ -51,11 +51,12 @@ ANY = "Any"
 
 def pacs_sources() -> list[str]:
     """``[PACS_SOURCE]`` when a DICOMweb archive is configured and this session may see its patient lists,
-    else ``[]``. A malformed setting hides the input (the error shows when the archive is opened elsewhere)."""
+    else ``[]``. With the URL set but a companion setting malformed the input is offered and says which
+    (:func:`pacs_input` opens the archive under :func:`~modic_core.ui.guard.guarded`)."""
     try:
         configured = dicomweb_config() is not None
     except InputError:
-        return []
+        configured = True  # only a set URL gets as far as reading the other settings
     return [PACS_SOURCE] if configured and not sign_in_required() else []
 
 

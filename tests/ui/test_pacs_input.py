@@ -226,6 +226,16 @@ def test_a_pair_from_two_examinations_is_graded_only_after_grade_anyway(pacs, tm
     assert any(w.value.startswith("Graded although T1 and T2 come from different studies") for w in at.warning)
 
 
+def test_a_malformed_setting_is_one_sentence_in_the_input(fake_backend, monkeypatch):
+    monkeypatch.setenv("MODIC_DICOMWEB_URL", "http://127.0.0.1:9/dicom-web")
+    monkeypatch.setenv("MODIC_DICOMWEB_RETRIES", "many")
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.radio(key="cv_source").set_value(PACS_SOURCE).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The environment variable MODIC_DICOMWEB_RETRIES='many' is not a whole number."]
+
+
 def test_a_pacs_error_is_one_sentence(pacs):
     at = open_pacs(FakeArchive(fail_search=True))
     search(at, cv_pacs_pid=PID)

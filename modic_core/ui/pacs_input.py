@@ -47,6 +47,8 @@ CACHE_KEY = "cv_pacs_cache"
 #: Modalities offered in the search form ("Any": no filter).
 MODALITIES = ("MR", "Any", "CT", "SR")
 ANY = "Any"
+#: Most studies one search lists.
+SEARCH_LIMIT = 50
 
 
 def pacs_sources() -> list[str]:
@@ -144,7 +146,8 @@ def _search_form(archive, cache: dict[str, Any]) -> None:
     with st.spinner("Searching the PACS…"), guarded("searching the PACS"):
         cache["hits"] = archive.search_studies(
             patient_id=patient_id.strip() or None, patient_name=patient_name.strip() or None, date_from=date_from,
-            date_to=date_to, accession=accession.strip() or None, modality=None if modality == ANY else modality)
+            date_to=date_to, accession=accession.strip() or None, modality=None if modality == ANY else modality,
+            limit=SEARCH_LIMIT)
 
 
 def _pick_study(cache: dict[str, Any]) -> StudyHit | None:
@@ -155,7 +158,8 @@ def _pick_study(cache: dict[str, Any]) -> StudyHit | None:
     if not hits:
         st.info("No study matches this search. Widen it (fewer fields, a wider date range, * in the name).")
         return None
-    st.caption(f"{len(hits)} stud{'y' if len(hits) == 1 else 'ies'} found.")
+    st.caption(f"{len(hits)} stud{'y' if len(hits) == 1 else 'ies'} found" +
+               (f" (at most {SEARCH_LIMIT} are listed: narrow the search to see others)." if len(hits) >= SEARCH_LIMIT else "."))
     st.dataframe(study_rows(hits), hide_index=True, width="stretch", key="cv_pacs_results")
     uids = [h.study_uid for h in hits]
     by_uid = {h.study_uid: h for h in hits}

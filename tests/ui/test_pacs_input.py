@@ -159,7 +159,7 @@ def test_search_pick_retrieve_analyse_and_store_without_phi_in_logs_or_names(pac
     search(at, cv_pacs_pid=PID, cv_pacs_name="DOE*")
     assert not at.exception
     assert archive.searches == [dict(patient_id=PID, patient_name="DOE*", date_from=None, date_to=None, accession=None,
-                                     modality="MR")]
+                                     modality="MR", limit=50)]
     results = frame(at, "Accession")
     assert list(results.columns) == ["Date", "Patient ID", "Name", "Accession", "Description", "Modalities", "Series"]
     assert results.iloc[0].tolist() == ["2024-01-01", PID, "DOE, JANE", "ACC77", "LWS nativ", "MR", 3]

@@ -26,6 +26,7 @@ import pandas as pd
 
 from modic_core import settings
 from modic_core.batch.sink import STATUS_COLUMNS
+from modic_core.batch.pacs_source import ITEM_PREFIX, PacsStudy
 from modic_core.batch.study import analyse_one, analyse_together, failure_status
 from modic_core.logs import configure_logging
 from modic_core.datasets.cohort import CohortStudy
@@ -55,6 +56,8 @@ _LOGGING_SET = False
 
 
 def _cohort_study(study_id: str, t1: str, t2: str):
+    if str(t1).startswith(ITEM_PREFIX):  # a PACS study: retrieved by this read task
+        return PacsStudy.from_item(study_id, t1, t2)
     return CohortStudy(str(study_id), Path(t1), Path(t2))
 
 

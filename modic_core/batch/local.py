@@ -12,7 +12,7 @@ at ``--address``; both write the same rows. ``--out NAME.parquet`` writes a fold
 instead of a CSV (:mod:`modic_core.batch.sink`); ``<out>.progress.json`` counts the studies done,
 failed and left.
 
-    python -m modic_core.batch --dicomweb URL [--query KEY=VALUE ...] --out results.csv   (a PACS; local engine)
+    python -m modic_core.batch --dicomweb URL [--query KEY=VALUE ...] --out results.csv   (a PACS)
 
 ``COHORT_OR_FOLDER`` is a cohort folder (``studies.csv`` + ``levels.csv``, see
 :mod:`modic_core.datasets.cohort`), a SPIDER release root, or a ``.zip`` of a cohort folder. With ``--dicomweb`` the studies are those of the archive matching every
@@ -325,8 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("give a cohort folder or --dicomweb URL (one of them)")
     if args.query and not args.dicomweb:
         ap.error("--query needs --dicomweb")
-    if args.dicomweb and args.engine == "ray":
-        ap.error("--dicomweb runs on --engine local only for now")
 
     if args.normalization not in NORMALIZATIONS:
         print(f"error: unknown normalization '{args.normalization}'; choose one of {', '.join(NORMALIZATIONS)}", file=sys.stderr)

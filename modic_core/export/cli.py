@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         # lazy: the PACS form of the command sits above this layer (an ignored import in pyproject)
         from modic_core.pacs.cli import analyze_main
 
-        return analyze_main(argv)
+        return analyze_main(argv, write_exports=write_exports)
     # lazy: modic_core.analysis.analyze pulls in torch; only the model path needs it
     from modic_core.analysis.analyze import main as analysis_main
 

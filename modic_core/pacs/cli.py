@@ -13,6 +13,7 @@ the same study (STOW-RS). Exit status: 0 done, 2 bad input or a PACS failure (on
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import json
 import sys
 
@@ -20,7 +21,6 @@ from modic_core import settings
 from modic_core.analysis.analyze import get_analysis, models_available
 from modic_core.cli_args import coverage as coverage_arg, threshold as threshold_arg
 from modic_core.errors import InputError
-from modic_core.export.cli import write_exports
 from modic_core.export.dicom_sr import dicom_sr_bytes
 from modic_core.io.outputs import check_output, write_output
 from modic_core.logs import configure_logging
@@ -44,8 +44,10 @@ def config_for(url: str) -> DicomwebConfig:
     return config
 
 
-def analyze_main(argv: list[str] | None = None) -> int:
-    """The ``--dicomweb`` form of ``modic-analyze`` (see the module docstring)."""
+def analyze_main(argv: list[str] | None = None, *, write_exports: Callable[..., list[str]]) -> int:
+    """The ``--dicomweb`` form of ``modic-analyze`` (see the module docstring). ``write_exports`` is
+    :func:`modic_core.export.cli.write_exports`, handed in by the entry point that dispatches here (so the
+    two command-line modules do not import each other)."""
     ap = argparse.ArgumentParser(prog="modic-analyze", description="Analyse one study from a PACS (DICOMweb).")
     ap.add_argument("--dicomweb", required=True, metavar="URL", help="DICOMweb base URL of the archive")
     ap.add_argument("--study", required=True, metavar="STUDY_UID", help="StudyInstanceUID to analyse")

@@ -1,6 +1,9 @@
 """``modic-batch --dicomweb URL --query ...``: 20 generated studies in the real Orthanc give the same rows
-as the same studies read from a cohort folder; a run killed midway and resumed loses and repeats nothing."""
+as the same studies read from a cohort folder, locally and on Ray (retrieval in the read tasks); a run
+killed midway and resumed loses and repeats nothing."""
 from __future__ import annotations
+
+import os
 
 import pandas as pd
 import pytest
@@ -11,6 +14,7 @@ from modic_core.batch.pacs_source import parse_query
 from modic_core.errors import InputError
 from tests.app.fakes import FakeStudyAnalysis
 from tests.orthanc_support import upload
+from tests.shipped import models_ready
 from tests.pacs.conftest import write_study
 
 N = 20
@@ -92,3 +96,28 @@ def test_bad_batch_arguments(signed_in, tmp_path, capsys):
         parse_query(["PatientID"])
     status = main(["--dicomweb", signed_in.dicomweb, "--query", "Bogus=1", "--out", str(tmp_path / "o.csv")])
     assert status == 2 and "cannot match" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not models_ready(), reason="the shipped model weights are not installed")
+def test_ray_reads_from_the_archive_in_its_read_tasks_and_gives_the_local_rows(orthanc_server, batch_archive, tmp_path,
+                                                                                monkeypatch):
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("MODIC_DICOMWEB_USER", orthanc_server.auth[0])
+    monkeypatch.setenv("MODIC_DICOMWEB_PASSWORD", orthanc_server.auth[1])
+    folder_out, ray_out = tmp_path / "folder.csv", tmp_path / "ray.csv"
+    assert main([str(batch_archive), "--out", str(folder_out), "--batch-size", "1"]) == 0
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+             runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("MODIC_")}})
+    try:
+        assert main(["--dicomweb", orthanc_server.dicomweb, "--query", "PatientID=BATCH-*", "--out", str(ray_out),
+                     "--engine", "ray", "--concurrency", "1"]) == 0
+    finally:
+        ray.shutdown()
+    want_rows, want_status = _results(folder_out)
+    got_rows, got_status = _results(ray_out)
+    assert len(want_rows) > 0 and (got_status["status"] == "ok").all()
+    assert list(got_status["study_id"]) == list(want_status["study_id"])
+    assert list(got_rows["study_id"]) == list(want_rows["study_id"]) and list(got_rows["level"]) == list(want_rows["level"])
+    assert list(got_rows["prediction"]) == list(want_rows["prediction"])
+    for k in ("p_mc0", "p_mc1", "p_mc2"):
+        assert (got_rows[k].astype(float) - want_rows[k].astype(float)).abs().max() < 1e-3, k

@@ -14,6 +14,8 @@ from modic_core.export.documents import build_pdf_report, error_pdf, method_labe
 from modic_core.export.labels import study_label
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
+from modic_core.ui.longitudinal import earlier_results
+from modic_core.ui.pacs_input import PACS_SOURCE, pacs_input, pacs_sources, store_report_button
 from modic_core.ui.stored import STORED_SOURCE, stored_input, stored_key
 from modic_core.ui.picker import NO_IDENTITY_NOTE, choose_pair, grade_anyway_gate, needs_choice, pair_differences
 from modic_core.ui.uploads import auto_pair, group_labels, list_upload_series, load_pair, series_option_label, upload_key
@@ -149,12 +151,13 @@ def upload_input():
     return cache["shown"]
 
 
-SOURCES = ["Demo case", "Upload", STORED_SOURCE]
+SOURCES = ["Demo case", "Upload", STORED_SOURCE] + pacs_sources()  # "From PACS" when an archive is configured
 if "cv_source" not in st.session_state and st.session_state.get("cv_source_kept") in SOURCES:
     st.session_state["cv_source"] = st.session_state["cv_source_kept"]  # back from another page
 source = st.radio("Input", SOURCES, horizontal=True, key="cv_source", label_visibility="collapsed")
 st.session_state["cv_source_kept"] = source
-study, sr_source = {"Demo case": demo_input, "Upload": upload_input, STORED_SOURCE: stored_input}[source]()
+study, sr_source = {"Demo case": demo_input, "Upload": upload_input, STORED_SOURCE: stored_input,
+                     PACS_SOURCE: pacs_input}[source]()
 if study is None:
     st.stop()
 
@@ -229,6 +232,7 @@ if truth:
     st.caption("True grade (table column): this demo case is labelled. SPIDER demos: radiologists' grades of the whole "
                "3D scan (this is one mid-sagittal slice); phantoms: the lesions they were built with. Detected levels "
                "are matched to labels by box.")
+earlier_results(report, fp=fp)  # a study from the PACS: this app's earlier grades of the patient, beside today's
 
 # --------------------------------------------------------------------------- review (label store)
 
@@ -239,7 +243,7 @@ if report is not None and report.levels and not view_only:
 
 if report is not None:
     with downloads_slot.container():
-        d1c, d2c, d3c, _ = st.columns([1, 1, 1, 1])
+        d1c, d2c, d3c, d4c = st.columns([1, 1, 1, 1])
         d1c.download_button("Per-level table (CSV)", safe_call(lambda: report_csv(report, study_label=sid), "building the CSV",
                                                                fallback=b""), file_name=f"modic_{sid}.csv",
                             mime="text/csv", key=f"cv_dl_csv_{fp}", on_click="ignore")
@@ -265,6 +269,7 @@ if report is not None:
                                      "slab, for PACS research use.")
         else:
             d3c.caption("DICOM SR: available when the T1 series is DICOM.")
+        store_report_button(d4c, report, study, sr_source, study_label=sid, fp=fp)  # a study from the PACS only
     timings = " · ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f} s" for k, v in (report.timings or {}).items())
     st.caption(f"Normalization: {method_label(report.normalization)} · threshold {report.threshold:.2f} · device "
                f"{report.device} · models: " + "; ".join(f"{k}: {v}" for k, v in report.weights.items())

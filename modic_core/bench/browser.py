@@ -17,7 +17,7 @@ level's focus crops are shown and the page has settled), "normalization n4" (the
 one sample per server process, as later switches are cached) and "cold start" (from launching the server
 process to the first case settled in a fresh browser page, ``--cold-starts`` servers started one after the
 other, each with an empty cache). ``--synthetic SIZE`` serves, instead of the bundled demo phantom, a
-real-size synthetic pair (15 slices of SIZE x SIZE, :data:`SYNTHETIC_SPACING`, seed :data:`SYNTHETIC_SEED`,
+real-size synthetic pair (15 slices of SIZE x SIZE over :data:`SYNTHETIC_FOV_MM`, seed :data:`SYNTHETIC_SEED`,
 the bundled phantom's lesions) written as DICOM into a temporary demo folder (``MODIC_DEMO_DIR``) and chosen
 as the case "phantom-dicom" there.
 
@@ -52,7 +52,7 @@ from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.ui.comparison import shipped_best_method
 from modic_core.ui.session import models_status
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "SYNTHETIC_SEED", "SYNTHETIC_SPACING", "TARGETS_MS", "launch_chromium", "main",
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "SYNTHETIC_FOV_MM", "SYNTHETIC_SEED", "TARGETS_MS", "launch_chromium", "main",
            "merged", "run", "write_synthetic_demo"]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,7 +70,7 @@ TARGETS_MS = {"slice": 300.0, "threshold": 300.0, "threshold_table": 300.0, "win
               "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0, "review_save": 300.0,
               "normalization_n4": 2000.0, "row_click": 300.0, "cold_start": 8000.0}
 SYNTHETIC_SEED = 7
-SYNTHETIC_SPACING = (4.0, 0.6, 0.6)  # (z, y, x) mm: a 512 px field of view of about 31 cm, as on real sagittal series
+SYNTHETIC_FOV_MM = 249.6  # in-plane field of view of the synthetic pair: the bundled phantom's (192 px x 1.3 mm)
 SETTLED = ("last DOM change (page or its frames, e.g. the picture component) after the input, once no Streamlit run is in "
            "progress, no element is stale and nothing has changed for 400 ms; timed from just before the input "
            "(performance clock of the page)")
@@ -145,7 +145,7 @@ def _timed(page, action, *, quiet_ms: float = 400.0) -> float:
 
 def write_synthetic_demo(folder: Path, *, size: int = 512, app_root: Path | None = None) -> Path:
     """A demo folder (for ``MODIC_DEMO_DIR``) holding the checkout's demo cases, its "phantom-dicom" replaced by a
-    real-size synthetic pair: 15 sagittal slices of ``size`` x ``size`` at :data:`SYNTHETIC_SPACING` mm, seed
+    real-size synthetic pair: 15 sagittal slices of ``size`` x ``size`` over :data:`SYNTHETIC_FOV_MM` mm (4 mm apart), seed
     :data:`SYNTHETIC_SEED`, the bundled phantom's lesions, written as DICOM with its ground truth. Returns ``folder``."""
     from unittest import mock
 
@@ -153,7 +153,8 @@ def write_synthetic_demo(folder: Path, *, size: int = 512, app_root: Path | None
 
     root = Path(app_root or Path(__file__).resolve().parents[2])
     shutil.copytree(root / "demo", folder, ignore=shutil.ignore_patterns("phantom_dicom"), dirs_exist_ok=True)
-    params = {"shape": (15, int(size), int(size)), "spacing": SYNTHETIC_SPACING, "seed": SYNTHETIC_SEED}
+    pixel = SYNTHETIC_FOV_MM / int(size)
+    params = {"shape": (15, int(size), int(size)), "spacing": (4.0, pixel, pixel), "seed": SYNTHETIC_SEED}
     with mock.patch.dict(demo.PHANTOM_PARAMS, params):
         demo.write_demo_phantom(folder / "phantom_dicom")
     return folder
@@ -293,7 +294,7 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
         extra_env["MODIC_DEMO_DIR"] = str(demo_folder)
         case = "phantom-dicom"
         notes.append(f"Case: a real-size synthetic pair, 15 sagittal slices of {synthetic}x{synthetic} at "
-                     f"{SYNTHETIC_SPACING[1]} mm, seed {SYNTHETIC_SEED}, the bundled phantom's lesions, as DICOM "
+                     f"{SYNTHETIC_FOV_MM / synthetic:.3f} mm, seed {SYNTHETIC_SEED}, the bundled phantom's lesions, as DICOM "
                      "(modic_core.bench.browser.write_synthetic_demo).")
     results: dict[str, InteractionTiming] = {}
     cold: list[float] = []

@@ -369,7 +369,7 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                     _timed(page, pick[1].click)  # warm up: the first crops drawn
                     samples = [_timed(page, pick[i % 2].click) for i in range(repeats)]
                     results["row_click"] = _stats(samples, TARGETS_MS["row_click"],
-                                                  note="a click on a level's row until its focus crops are shown, two levels in turn")
+                                                  note="a click on a level's row to the settled page: the crops drawn in the picture, then the server's rerun; two levels in turn")
                 if screenshots:
                     screenshots.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(screenshots / "bench_viewer.png"))

@@ -1,7 +1,7 @@
 """The case viewer's latency in a real browser (part of ``make bench``).
 
     python -m modic_core.bench.browser [--repeats 5] [--case phantom-dicom] [--json benchmarks/browser.json]
-                                       [--app-root .] [--only review_save ...]
+                                       [--app-root .] [--only review_save ...] [--synthetic 512] [--cold-starts 3]
 
 Starts ``streamlit run app.py`` on 127.0.0.1 with the installed (real) models, as
 ``tests/app/test_browser.py`` does, opens it in Debian's Chromium (``/usr/bin/chromium``, driven by
@@ -12,6 +12,14 @@ needs the classifier), and saving a review ("review save": a reviewer name in th
 with the keys, then "Save review" clicked; timed to the first frame that shows "Saved ...", the first save
 storing the study's de-identified copy in a throw-away label store). ``--only NAME ...`` measures only those
 interactions and merges them into an existing ``--json`` file (the others are kept as they were measured).
+Also: "row click" (a click on a row of the picture's level table, alternating between two levels, until the
+level's focus crops are shown and the page has settled), "normalization n4" (the first switch to N4 + z-score:
+one sample per server process, as later switches are cached) and "cold start" (from launching the server
+process to the first case settled in a fresh browser page, ``--cold-starts`` servers started one after the
+other, each with an empty cache). ``--synthetic SIZE`` serves, instead of the bundled demo phantom, a
+real-size synthetic pair (15 slices of SIZE x SIZE over :data:`SYNTHETIC_FOV_MM`, seed :data:`SYNTHETIC_SEED`,
+the bundled phantom's lesions) written as DICOM into a temporary demo folder (``MODIC_DEMO_DIR``) and chosen
+as the case "phantom-dicom" there.
 
 Settled = the last change to the DOM of the page or of its frames (the viewer's picture is a
 component iframe, ``modic_core/ui/figure.py``) after the input, once Streamlit reports no run in
@@ -20,7 +28,8 @@ before the input to that last change. The slice, opacity and the two toggles liv
 act in the browser; the view reaches the server 0.7 s after the input rests (a rerun that falls
 after the 400 ms of quiet, so it is not in these times). Writes a
 :class:`modic_core.schema.BrowserBenchmark`. Targets (2 CPU cores): 300 ms for picture-only
-controls and the threshold, 1000 ms for a normalization switch that needs the classifier.
+controls and the threshold, 1000 ms for a normalization switch that needs the classifier, 2000 ms for
+the first switch to N4 + z-score, 300 ms for a table-row click and 8000 ms for a cold start.
 """
 from __future__ import annotations
 
@@ -43,7 +52,8 @@ from modic_core.normalization.methods import NORMALIZATIONS
 from modic_core.ui.comparison import shipped_best_method
 from modic_core.ui.session import models_status
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "TARGETS_MS", "launch_chromium", "main", "merged", "run"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "SYNTHETIC_FOV_MM", "SYNTHETIC_SEED", "TARGETS_MS", "launch_chromium", "main",
+           "merged", "run", "write_synthetic_demo"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -57,7 +67,10 @@ def launch_chromium(playwright):
 
 
 TARGETS_MS = {"slice": 300.0, "threshold": 300.0, "threshold_table": 300.0, "window_level": 300.0, "opacity": 300.0, "gradcam_toggle": 300.0,
-              "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0, "review_save": 300.0}
+              "boxes_toggle": 300.0, "normalization_cached": 300.0, "normalization_new": 1000.0, "review_save": 300.0,
+              "normalization_n4": 2000.0, "row_click": 300.0, "cold_start": 8000.0}
+SYNTHETIC_SEED = 7
+SYNTHETIC_FOV_MM = 249.6  # in-plane field of view of the synthetic pair: the bundled phantom's (192 px x 1.3 mm)
 SETTLED = ("last DOM change (page or its frames, e.g. the picture component) after the input, once no Streamlit run is in "
            "progress, no element is stale and nothing has changed for 400 ms; timed from just before the input "
            "(performance clock of the page)")
@@ -96,9 +109,10 @@ def _state(page) -> tuple[float, float, bool, bool]:
     return now, last, running, stale
 
 
-def _start(app_root: Path, log_path: Path, data_dir: Path) -> tuple[subprocess.Popen, str]:
+def _start(app_root: Path, log_path: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     try:
-        return start_streamlit(app_root, log_path, env=dict(os.environ, PYTHONPATH=str(app_root), MODIC_DATA_DIR=str(data_dir)))
+        return start_streamlit(app_root, log_path, env=dict(os.environ, PYTHONPATH=str(app_root), MODIC_DATA_DIR=str(data_dir),
+                                                           **(extra_env or {})))
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from None
 
@@ -127,6 +141,48 @@ def _timed(page, action, *, quiet_ms: float = 400.0) -> float:
             return float(last - t0)
         page.wait_for_timeout(30)
     raise TimeoutError("the page did not settle after the input")
+
+
+def write_synthetic_demo(folder: Path, *, size: int = 512, app_root: Path | None = None) -> Path:
+    """A demo folder (for ``MODIC_DEMO_DIR``) holding the checkout's demo cases, its "phantom-dicom" replaced by a
+    real-size synthetic pair: 15 sagittal slices of ``size`` x ``size`` over :data:`SYNTHETIC_FOV_MM` mm (4 mm apart), seed
+    :data:`SYNTHETIC_SEED`, the bundled phantom's lesions, written as DICOM with its ground truth. Returns ``folder``."""
+    from unittest import mock
+
+    from modic_core.datasets import demo
+
+    root = Path(app_root or Path(__file__).resolve().parents[2])
+    shutil.copytree(root / "demo", folder, ignore=shutil.ignore_patterns("phantom_dicom"), dirs_exist_ok=True)
+    pixel = SYNTHETIC_FOV_MM / int(size)
+    params = {"shape": (15, int(size), int(size)), "spacing": (4.0, pixel, pixel), "seed": SYNTHETIC_SEED}
+    with mock.patch.dict(demo.PHANTOM_PARAMS, params):
+        demo.write_demo_phantom(folder / "phantom_dicom")
+    return folder
+
+
+_FROM_START = """window.__lastMut = 0; window.__modicObs = true;
+new MutationObserver(() => { window.__lastMut = performance.timeOrigin + performance.now(); })
+  .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});"""
+
+
+def _cold_start(browser, root: Path, data_dir: Path, extra_env: dict[str, str]) -> float:
+    """Milliseconds from launching a fresh server process to the last DOM change of the first case, settled
+    (its "Per-level results" shown), in a new browser page watched from its first frame."""
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"modic_bench_cold_{os.getpid()}.log"
+    context = browser.new_context(viewport={"width": 1500, "height": 1400})
+    page = context.new_page()
+    page.add_init_script(_FROM_START)
+    t0 = time.time() * 1000.0
+    proc, url = _start(root, log, data_dir, extra_env)
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Per-level results").wait_for(timeout=300_000)
+        page.locator(FIGURE).last.wait_for(timeout=120_000)
+        _settle(page, timeout_s=120.0)
+        return float(_state(page)[1] - t0)
+    finally:
+        context.close()
+        stop(proc)
 
 
 def _slider(page, label: str, *, sidebar: bool = False):
@@ -208,8 +264,10 @@ def _review_save(page, repeats: int) -> InteractionTiming:
 
 
 def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None = None,
-        screenshots: Path | None = None, only: Sequence[str] | None = None) -> BrowserBenchmark:
-    """Start the app, drive Chromium, return the timings (``only``: just these interactions)."""
+        screenshots: Path | None = None, only: Sequence[str] | None = None, synthetic: int | None = None,
+        cold_starts: int = 3) -> BrowserBenchmark:
+    """Start the app, drive Chromium, return the timings (``only``: just these interactions; ``synthetic``: serve
+    the real-size synthetic pair of that in-plane size as "phantom-dicom", :func:`write_synthetic_demo`)."""
     from playwright.sync_api import sync_playwright  # lazy: playwright is optional (browser benchmark only)
 
     unknown = sorted(set(only or ()) - set(TARGETS_MS))
@@ -229,9 +287,27 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
     load_before = os.getloadavg()[0]
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"modic_bench_browser_{os.getpid()}.log"
     data_dir = Path(tempfile.mkdtemp(prefix="modic_bench_labels_"))  # a throw-away label store for "review save"
-    proc, url = _start(root, log, data_dir)
-    results: dict[str, InteractionTiming] = {}
+    extra_env: dict[str, str] = {}
     notes: list[str] = []
+    if synthetic:
+        demo_folder = write_synthetic_demo(data_dir / "demo", size=synthetic, app_root=root)
+        extra_env["MODIC_DEMO_DIR"] = str(demo_folder)
+        case = "phantom-dicom"
+        notes.append(f"Case: a real-size synthetic pair, 15 sagittal slices of {synthetic}x{synthetic} at "
+                     f"{SYNTHETIC_FOV_MM / synthetic:.3f} mm, seed {SYNTHETIC_SEED}, the bundled phantom's lesions, as DICOM "
+                     "(modic_core.bench.browser.write_synthetic_demo).")
+    results: dict[str, InteractionTiming] = {}
+    cold: list[float] = []
+    if want("cold_start"):
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            try:
+                cold = [_cold_start(browser, root, data_dir, extra_env) for _ in range(max(1, cold_starts))]
+            finally:
+                browser.close()
+        results["cold_start"] = _stats(cold, TARGETS_MS["cold_start"],
+                                       note="server process launched to the first case settled, a fresh process each time")
+    proc, url = _start(root, log, data_dir, extra_env)
     try:
         with sync_playwright() as p:
             browser = launch_chromium(p)
@@ -287,13 +363,20 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                     target = figure.get_by_role("checkbox", name=label, exact=True)
                     samples = [_timed(page, target.click) for _ in range(repeats + (repeats % 2))]  # even: ends as it began
                     results[name] = _stats(samples, TARGETS_MS[name])
+                if want("row_click"):
+                    rows = figure.locator("tr[data-level]")
+                    pick = [rows.nth(1), rows.nth(min(3, rows.count() - 1))]
+                    _timed(page, pick[1].click)  # warm up: the first crops drawn
+                    samples = [_timed(page, pick[i % 2].click) for i in range(repeats)]
+                    results["row_click"] = _stats(samples, TARGETS_MS["row_click"],
+                                                  note="a click on a level's row to the settled page: the crops drawn in the picture, then the server's rerun; two levels in turn")
                 if screenshots:
                     screenshots.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(screenshots / "bench_viewer.png"))
                 # normalization: each first visit of a method runs its classifier; later visits are cached
                 default = shipped_best_method()
                 current = NORMALIZATIONS[default].label
-                others = [NORMALIZATIONS[m].label for m in trained if m != default]
+                others = [NORMALIZATIONS[m].label for m in trained if m not in (default, "n4_zscore")]  # N4: its own row
                 if want("normalization_new") or want("normalization_cached"):
                     new = [_timed(page, _pick_method(page, lab)) for lab in others[:repeats]]
                     results["normalization_new"] = _stats(new, TARGETS_MS["normalization_new"],
@@ -302,6 +385,10 @@ def run(*, repeats: int = 5, case: str = "phantom-dicom", app_root: Path | None 
                     cached = [_timed(page, _pick_method(page, pair[i % 2])) for i in range(repeats)]
                     results["normalization_cached"] = _stats(cached, TARGETS_MS["normalization_cached"],
                                                              note="between " + " and ".join(pair))
+                if want("normalization_n4") and "n4_zscore" in trained and default != "n4_zscore":
+                    n4 = [_timed(page, _pick_method(page, NORMALIZATIONS["n4_zscore"].label))]  # later switches are cached
+                    results["normalization_n4"] = _stats(n4, TARGETS_MS["normalization_n4"],
+                                                         note="the first switch to N4 + z-score, one per server process")
                 if want("review_save"):
                     results["review_save"] = _review_save(page, repeats)
                     if screenshots:
@@ -336,10 +423,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--app-root", type=Path, default=None, help="checkout whose app.py to serve (default: this one)")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/browser.json"))
     ap.add_argument("--screenshots", type=Path, default=None)
+    ap.add_argument("--synthetic", type=int, default=None, metavar="SIZE",
+                    help="serve a real-size synthetic pair (15 slices of SIZE x SIZE) as the case phantom-dicom")
+    ap.add_argument("--cold-starts", type=int, default=3, help="fresh server processes timed for the cold start")
     ap.add_argument("--only", nargs="+", default=None, metavar="NAME",
                     help=f"measure only these ({', '.join(TARGETS_MS)}) and merge them into an existing --json file")
     args = ap.parse_args(argv)
-    doc = run(repeats=args.repeats, case=args.case, app_root=args.app_root, screenshots=args.screenshots, only=args.only)
+    doc = run(repeats=args.repeats, case=args.case, app_root=args.app_root, screenshots=args.screenshots, only=args.only,
+              synthetic=args.synthetic, cold_starts=args.cold_starts)
     for name, t in doc.interactions.items():
         flag = "ok" if t.within_target else "OVER"
         print(f"{name:22s} median {t.median_ms:7.1f} ms  (min {t.min_ms:.0f}, max {t.max_ms:.0f}, n={t.n})  "

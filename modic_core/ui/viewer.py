@@ -138,7 +138,8 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
                  for k in range(nz)] if nz > 1 else [f"Single-slice study (one mid-sagittal slice) · {slice_lr_label(study.t1, 0)}"])
     spec = {"figure": fig.to_plotly_json(), "series": {name: {"key": keys[name], "codes": codes[name]} for name in info},
             "windows": _windows_spec(info), "heat": rt.level_heat(levels) if graded else None, "nz": nz, "graded": graded,
-            "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1])} for lv in levels],
+            "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]),
+                        "box": [float(v) for v in lv.box]} for lv in levels],
             "table": _table_rows(levels, graded=graded, truth=truth), "focus": None if focused == NONE else focused,
             "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".", "set_help": _set_help(report),
             "probe_help": PROBE_HELP, "roi": roi_spec(roi, last.get("roi"), method=report.normalization) if roi else None,
@@ -173,7 +174,8 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
     if graded:
         for note in (n for n in report.notes if is_set_note(n)):
             st.caption(note)
-        _focus(study, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold, method=report.normalization)
+        _focus(study, levels, fp=fp, z=z, win1=win1, win2=win2, threshold=threshold, method=report.normalization,
+               crops_drawn=bool(last.get("crops")))
     return view
 
 
@@ -213,9 +215,11 @@ def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) ->
     return {"columns": columns, "rows": rows}
 
 
-def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, threshold: float, method: str) -> None:
+def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, threshold: float, method: str,
+           crops_drawn: bool = False) -> None:
     """The focus picker and the focused level's crops (T1, T2, Grad-CAM) under the picture, with what the call
-    means on ``method``'s cross-validation (:func:`~modic_core.ui.call_meaning.call_sentence`)."""
+    means on ``method``'s cross-validation (:func:`~modic_core.ui.call_meaning.call_sentence`). ``crops_drawn``:
+    the picture draws the crops itself (``figure_static/focus.js`` reports ``crops``), so none are drawn here."""
     ny, nx = study.t1.shape[1:]
     focus_key = f"cv_focus_{fp}"
     names = [lv.level for lv in levels]
@@ -231,11 +235,12 @@ def _focus(study, levels, *, fp: str, z: int, win1: Window, win2: Window, thresh
     b = crop_bounds(lv.box, (ny, nx), margin=0.8, min_size=40)
     inner = (lv.box[0] - b[2], lv.box[1] - b[0], lv.box[2] - b[2], lv.box[3] - b[0])
     hf = slice_heatmap([lv], zf, (ny, nx))
-    st.plotly_chart(focus_figure(t1=crop(to_display(study.t1.array[zf], win1), b), t2=crop(to_display(study.t2.array[zf], win2), b),
-                                 heat=None if hf is None else crop(hf, b), box_in_crop=inner, color=class_color(lv.prediction),
-                                 titles=(f"T1 · {lv.level}", f"T2 · {lv.level}", f"Grad-CAM ({lv.prediction}) on T1"),
-                                 spacing_yx=(study.t1.spacing[1], study.t1.spacing[2])),
-                    key="cv_focus_fig", config={"displaylogo": False, "scrollZoom": True})
+    if not crops_drawn:
+        st.plotly_chart(focus_figure(t1=crop(to_display(study.t1.array[zf], win1), b), t2=crop(to_display(study.t2.array[zf], win2), b),
+                                     heat=None if hf is None else crop(hf, b), box_in_crop=inner, color=class_color(lv.prediction),
+                                     titles=(f"T1 · {lv.level}", f"T2 · {lv.level}", f"Grad-CAM ({lv.prediction}) on T1"),
+                                     spacing_yx=(study.t1.spacing[1], study.t1.spacing[2])),
+                        key="cv_focus_fig", config={"displaylogo": False, "scrollZoom": True})
     probs = ", ".join(f"P({k}) = {v:.2f}" for k, v in lv.probabilities.items())
     grade_set = set_label(getattr(lv, "prediction_set", ()))
     st.markdown(f"**{lv.level}: {lv.prediction}** ({CLASS_DESCRIPTIONS.get(lv.prediction, '')}) · {probs} · "

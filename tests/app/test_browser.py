@@ -182,8 +182,8 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
                 page.get_by_text(focus_text).first.wait_for(timeout=60_000)
                 settle(page, 1000)
                 assert picture.locator("#level_table tbody tr.focus").count() == 1  # the clicked row is marked
-                assert len(page.locator("[data-testid='stPlotlyChart']").all()) == 1  # the level's crops (T1/T2: the picture)
-                page.locator("[data-testid='stPlotlyChart']").nth(0).scroll_into_view_if_needed()
+                assert picture.locator("#focus_crops canvas").count() == 3  # the level's crops, drawn in the picture (focus.js)
+                picture.locator("#focus_crops").scroll_into_view_if_needed()
                 page.screenshot(path=str(artifacts / "04_level_focused.png"))
 
             # 5. the other pages render without errors

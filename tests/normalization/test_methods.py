@@ -63,3 +63,69 @@ def test_missing_or_unreadable_file(tmp_path):
     (tmp_path / "ok.json").write_text("{not json")
     with pytest.raises(LandmarksError, match="cannot be used"):
         load_landmarks(tmp_path / "ok.json")
+
+
+# --------------------------------------------------------------------------- N4 on a shrunk copy (issue 26 item 6)
+
+
+def _phantom():
+    from modic_core.datasets.demo import load_demo
+
+    return load_demo("phantom-dicom")
+
+
+def test_n4_fits_its_field_on_a_copy_at_most_32_px_in_plane(monkeypatch):
+    """The fit's cost follows the shrunk voxel count: a 512 px series is fitted on <= 32 px (was 64)."""
+    import SimpleITK as sitk
+
+    from modic_core.normalization.methods import normalize
+    from modic_core.volume import Volume
+
+    sizes = []
+    real = sitk.Shrink
+
+    def shrink(img, factors):
+        out = real(img, factors)
+        sizes.append(out.GetSize())
+        return out
+
+    monkeypatch.setattr(sitk, "Shrink", shrink)
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:512, :512]
+    body = ((yy - 256) ** 2 + (xx - 256) ** 2 < 200 ** 2).astype(np.float32)
+    arr = (body * (300 + 0.4 * xx) + rng.normal(0, 5, (3, 512, 512))).astype(np.float32)
+    normalize(Volume(arr, spacing=(4.0, 0.6, 0.6)), "n4_zscore")
+    assert sizes and all(max(s[:2]) <= 32 for s in sizes), sizes
+
+
+def test_n4_on_the_smaller_copy_matches_the_64_px_fit_on_the_phantom(monkeypatch):
+    """Equivalence: on the 15-slice phantom the 32 px fit correlates r > 0.99 with the former 64 px fit
+    over the foreground, for T1 and for T2."""
+    import modic_core.normalization.methods as methods
+
+    study = _phantom()
+    for vol in (study.t1, study.t2):
+        mask = methods.foreground_mask(vol)
+        new = methods.normalize(vol, "n4_zscore").array
+        monkeypatch.setattr(methods, "N4_SHRINK_INPLANE", 64)
+        old = methods.normalize(vol, "n4_zscore").array
+        monkeypatch.setattr(methods, "N4_SHRINK_INPLANE", 32)
+        assert np.corrcoef(new[mask], old[mask])[0, 1] > 0.99
+
+
+def test_n4_grades_on_the_phantom_are_those_of_the_64_px_fit(monkeypatch):
+    """The shipped n4_zscore classifier grades the phantom's levels as it did with the 64 px fit."""
+    from modic_core.analysis.analyze import StudyAnalysis, models_available
+    import modic_core.normalization.methods as methods
+
+    if not (models_available()["detector"] and models_available().get("n4_zscore")):
+        pytest.skip("shipped weights missing")
+    study = _phantom()
+
+    def grades() -> list:
+        rep = StudyAnalysis(study).report("n4_zscore", 0.5, gradcam=False)
+        return [(lv.level, lv.prediction) for lv in rep.levels]
+
+    new = grades()
+    monkeypatch.setattr(methods, "N4_SHRINK_INPLANE", 64)
+    assert grades() == new and len(new) >= 5

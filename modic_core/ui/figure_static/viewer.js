@@ -166,6 +166,7 @@ function draw() {
   $("opacity").disabled = !spec.graded || !state.cam;
   $("loading").style.display = panels().every((nm) => held.has(spec.series[nm].key)) ? "none" : "";
   windowControls();
+  if (window.drawFocus) drawFocus();  // the focused level's crops (focus.js)
 }
 
 function schedule() { if (frame === null) frame = requestAnimationFrame(draw); }
@@ -249,7 +250,8 @@ function controls() {
     if (!row || !spec.graded) return;
     state.focus = row.dataset.level === spec.focus ? null : row.dataset.level;
     state.focus_n = (state.focus_n || 0) + 1;
-    clearTimeout(syncTimer); report();  // at once: the server draws the level's crops
+    spec.focus = state.focus; schedule();  // focus.js draws the crops at once
+    clearTimeout(syncTimer); report();  // at once: the server adds the level's sentence
   });
   dragWindow();
 }

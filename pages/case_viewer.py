@@ -24,8 +24,7 @@ from modic_core.ui.review import review_panel
 from modic_core.ui.viewonly import VIEW_ONLY_REASON, is_view_only, load_single
 from modic_core.text import markdown_inert
 
-st.title("Case viewer")
-st.caption("Detected intervertebral levels, their Modic grade and where the model looked.")
+st.title("Case viewer", help="Detected intervertebral levels, their Modic grade and where the model looked.")
 
 NONE = "—"
 
@@ -42,11 +41,11 @@ def demo_input():
     by_name = {c.name: c for c in cases}
     if st.session_state.get("cv_demo") not in names and st.session_state.get("cv_demo_kept") in names:
         st.session_state["cv_demo"] = st.session_state["cv_demo_kept"]  # back from another page: the case chosen before
-    name = st.selectbox("Demo case", names, key="cv_demo",
+    name = st.selectbox("Demo case", names, key="cv_demo", label_visibility="collapsed",
+                        help="Demo case: " + " · ".join(f"{c.name}: {c.description}" for c in cases),
                         format_func=lambda n: f"{n} — {'real SPIDER study' if by_name[n].kind == 'spider2d' else 'synthetic phantom'}")
     st.session_state["cv_demo_kept"] = name  # widget state is dropped while another page is shown
     case = by_name[name]
-    st.caption(case.description)
     sr_source = (case.t1, None, case.t2, None) if case.kind.endswith("dicom") else None
     with guarded("loading a demo case"):
         return rt.cached_demo_study(name), sr_source
@@ -154,10 +153,12 @@ def upload_input():
 SOURCES = ["Demo case", "Upload", STORED_SOURCE] + pacs_sources()  # "From PACS" when an archive is configured
 if "cv_source" not in st.session_state and st.session_state.get("cv_source_kept") in SOURCES:
     st.session_state["cv_source"] = st.session_state["cv_source_kept"]  # back from another page
-source = st.radio("Input", SOURCES, horizontal=True, key="cv_source", label_visibility="collapsed")
+source_col, pick_col = st.columns([2, 3], vertical_alignment="center")  # one compact row: the picture comes first
+source = source_col.radio("Input", SOURCES, horizontal=True, key="cv_source", label_visibility="collapsed")
 st.session_state["cv_source_kept"] = source
-study, sr_source = {"Demo case": demo_input, "Upload": upload_input, STORED_SOURCE: stored_input,
-                     PACS_SOURCE: pacs_input}[source]()
+with pick_col if source == "Demo case" else st.container():
+    study, sr_source = {"Demo case": demo_input, "Upload": upload_input, STORED_SOURCE: stored_input,
+                         PACS_SOURCE: pacs_input}[source]()
 if study is None:
     st.stop()
 
@@ -173,27 +174,30 @@ series = (f"**Series:** {markdown_inert(volume_label(study.t1, study.t1.meta.seq
           f"**T1:** {markdown_inert(volume_label(study.t1, 'T1'))} · **T2:** {markdown_inert(volume_label(study.t2, 'T2'))}")
 st.markdown(f"**Study** `{sid}` (hashed ID) · {series} · "
             f"{nz} slice{'s' if nz != 1 else ''} of {nx}×{ny} px, {study.t1.spacing[2]:.3g}×{study.t1.spacing[1]:.3g} mm")
-# The downloads sit right under the study they belong to. This slot is (re)drawn empty as soon as a
-# new study is identified, before any analysis, so no button of the previous study stays clickable
-# while the new one is analysed; it is filled at the end from the same report the page renders.
+# The picture comes right under this one-line header (only the warnings come before it), then the downloads, then
+# the alignment and naming expanders. The downloads slot is (re)drawn empty as soon as a new study is identified,
+# before any analysis, so no button of the previous study stays clickable while the new one is analysed; it is
+# filled at the end from the same report the page renders.
+notes_slot = st.container()
+picture_slot = st.container()
 downloads_slot = st.empty()
 
 report = None
 levels: list = []
 if view_only:
-    st.info(VIEW_ONLY_REASON.format(label=markdown_inert(study.sources.get("t1", "one series"))), icon="👁️")
+    notes_slot.info(VIEW_ONLY_REASON.format(label=markdown_inert(study.sources.get("t1", "one series"))), icon="👁️")
     if rt.detector_ready():
         with st.spinner("Finding the levels…"), guarded("detecting levels"):
             levels = rt.detect_only(study, threshold, fingerprint=fp)
             naming_note = rt.detect_only_warning(study, fingerprint=fp) if levels else None
             if naming_note:
-                st.warning(naming_note, icon="⚠️")
+                notes_slot.warning(naming_note, icon="⚠️")
     else:
-        st.info("No detector weights are installed, so the levels are not marked.")
+        notes_slot.info("No detector weights are installed, so the levels are not marked.")
 else:
     ready, why = rt.models_ready(normalization)
     if not ready:
-        st.info(why)
+        notes_slot.info(why)
     else:
         with st.spinner(f"Analysing with {method_label(normalization)}…"), guarded("analysing a study") as g:
             report = rt.analyse(study, normalization, threshold, fingerprint=fp)
@@ -204,7 +208,7 @@ if report is not None:
         shown = rt.placed_study(study, fingerprint=fp)  # T2 where the alignment check put it
         placed, study = shown.t2 is not study.t2, shown
     for sentence in report.warnings:
-        (st.warning if report.reliable else st.error)(markdown_inert(sentence), icon="⚠️")  # may quote file values
+        (notes_slot.warning if report.reliable else notes_slot.error)(markdown_inert(sentence), icon="⚠️")  # may quote file values
     al = report.alignment
     if al is not None:
         with st.expander(("T1/T2 alignment: " + ("checked" if al.ok else "FAILED")) + f" · {al.sentence()}",
@@ -214,7 +218,7 @@ if report is not None:
                        "tiles of the current slice. Where the two line up, vertebral edges continue across tiles.")
             if f"cv_show_checker_{fp}" not in st.session_state:
                 st.session_state[f"cv_show_checker_{fp}"] = not al.ok
-            st.toggle("Show the T1/T2 checkerboard below the controls", key=f"cv_show_checker_{fp}")
+            st.toggle("Show the T1/T2 checkerboard under the picture", key=f"cv_show_checker_{fp}")
     report = naming_panel(report, fp=fp)  # the user's level-name correction of this study, used from here on
     levels = list(report.levels)
 
@@ -226,10 +230,11 @@ if report is not None and source == "Demo case" and report.levels:
         truth = demo_truth(st.session_state.get("cv_demo", ""), report.levels) or None
 
 view = view_state(fp)
-viewer(study, levels, fp=fp, report=report, view_only=view_only, placed=placed,
-       normalization=normalization, threshold=threshold, truth=truth)
+with picture_slot:
+    viewer(study, levels, fp=fp, report=report, view_only=view_only, placed=placed,
+           normalization=normalization, threshold=threshold, truth=truth)
 if truth:
-    st.caption("True grade (table column): this demo case is labelled. SPIDER demos: radiologists' grades of the whole "
+    picture_slot.caption("True grade (table column): this demo case is labelled. SPIDER demos: radiologists' grades of the whole "
                "3D scan (this is one mid-sagittal slice); phantoms: the lesions they were built with. Detected levels "
                "are matched to labels by box.")
 earlier_results(report, fp=fp)  # a study from the PACS: this app's earlier grades of the patient, beside today's

@@ -467,7 +467,7 @@ def viewer_figure(
     h, w = int(shape_yx[0]), int(shape_yx[1])
     panels = [(t1, titles[0])] + ([(t2, titles[1])] if t2 is not None else [])
     n = len(panels)
-    gap = 0.04 if n == 2 else 0.0
+    gap = 0.06 if n == 2 else 0.0
     width = (1.0 - gap * (n - 1)) / n
     domains = [[c * (width + gap), c * (width + gap) + width] for c in range(n)]
     aspect = float(spacing_yx[0]) / float(spacing_yx[1]) if spacing_yx[1] else 1.0
@@ -494,17 +494,20 @@ def viewer_figure(
         layout[ykey] = dict(visible=False, range=[h - 0.5, -0.5], constrain="domain", anchor=xa[c],
                             **({"matches": "y", "scaleanchor": xa[c], "scaleratio": aspect} if c else
                                {"scaleanchor": "x", "scaleratio": aspect}))
-        notes.append(dict(xref=f"{xa[c]} domain", yref="paper", x=0.5, y=1.0, yanchor="bottom", text=title, showarrow=False,
-                          font=dict(size=14)))
+        notes.append(dict(xref=f"{xa[c]} domain", yref="paper", x=0.0 if letters else 0.5, y=1.0, yanchor="bottom",
+                          xanchor="left" if letters else "center", text=title, showarrow=False, font=dict(size=14)))
         if letters:
-            for text, x, y, xan, yan in ((letters["left"], 0, 0.5, "left", "middle"), (letters["right"], 1, 0.5, "right", "middle"),
-                                         (letters["top"], 0.5, 1, "center", "top"), (letters["bottom"], 0.5, 0, "center", "bottom")):
+            # in the margins just outside the image, clear of the anatomy and of the level boxes
+            for text, x, y, xan, yan, dx in ((letters["left"], 0, 0.5, "right", "middle", -2),
+                                             (letters["right"], 1, 0.5, "left", "middle", 2),
+                                             (letters["top"], 0.5, 1, "center", "bottom", 0),
+                                             (letters["bottom"], 0.5, 0, "center", "top", 0)):
                 notes.append(dict(xref=f"{xa[c]} domain", yref=f"{ya[c]} domain", x=x, y=y, xanchor=xan, yanchor=yan,
-                                  text=f"<b>{text}</b>", showarrow=False, font=dict(color="#FFD54F", size=15)))
+                                  xshift=dx, text=f"<b>{text}</b>", showarrow=False, font=dict(color="#C79100", size=14)))
     if show_boxes:  # level tags left of the T1 image, outside the anatomy
         for lv in levels:
             yc = (float(lv.box[1]) + float(lv.box[3])) / 2.0 - 0.5
-            notes.append(dict(xref="x domain", yref="y", x=0, y=yc, xanchor="right", xshift=-4, text=level_tag(lv),
+            notes.append(dict(xref="x domain", yref="y", x=0, y=yc, xanchor="right", xshift=-18, text=level_tag(lv),
                               showarrow=False, font=dict(color="black", size=11), bgcolor=level_color(lv),
                               opacity=1.0 if box_on_slice(lv, z) else 0.55, borderpad=2))
     if heat is not None and opacity > 0:
@@ -512,8 +515,8 @@ def viewer_figure(
                          xaxis=xa[-1], yaxis=ya[-1],
                          marker=dict(colorscale="Inferno", cmin=0.0, cmax=1.0, color=[0.0], showscale=True,
                                      colorbar=dict(title=dict(text=heat_title, side="right"),
-                                                   tickvals=[0, 0.5, 1], thickness=12, len=0.8, x=1.01))))
-    layout.update(height=height, margin=dict(l=110, r=60 if heat is not None else 10, t=30, b=4), plot_bgcolor="black",
+                                                   tickvals=[0, 0.5, 1], thickness=12, len=0.8, x=1.03))))
+    layout.update(height=height, margin=dict(l=124, r=72 if heat is not None else 24, t=30, b=24), plot_bgcolor="black",
                   paper_bgcolor="rgba(0,0,0,0)", dragmode="pan", showlegend=False, uirevision=revision or True,
                   shapes=shapes, annotations=notes)
     return go.Figure(data=data, layout=layout)

@@ -45,6 +45,7 @@ from modic_core.classification.conformal import set_label
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
+from modic_core.ui.crossref import t2_overlay
 from modic_core.ui.call_meaning import call_sentence
 from modic_core.ui.probe import PROBE_COLUMNS, PROBE_HELP, probe_cells, probe_roi, roi_spec
 from modic_core.export.alignment_view import checkerboard
@@ -143,13 +144,14 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
             "table": _table_rows(levels, graded=graded, truth=truth), "focus": None if focused == NONE else focused,
             "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".", "set_help": _set_help(report),
             "probe_help": PROBE_HELP, "roi": roi_spec(roi, last.get("roi"), method=report.normalization) if roi else None,
+            "t2": None if view_only else t2_overlay((fp, placed), study),
             "tags": bool(levels), "captions": captions, "state": shown, "revision": fp, "sync_ms": 700,
-            "config": {"displaylogo": False, "scrollZoom": True, "responsive": True}}
-    if graded:
-        st.subheader("Per-level results")
+            "config": {"displaylogo": False, "scrollZoom": False, "responsive": True}}  # the wheel pages slices (viewer.js)
     got = case_figure(spec, key=fig_key)
     if roi is not None:
         st.caption(spec["roi"]["line"])
+    if graded:
+        st.subheader("Per-level results")
     z = min(max(int(got.get("z", shown["z"])), 0), nz - 1)
     reported = got.get("win") if isinstance(got.get("win"), dict) else {}
     wins = {name: _window_of(reported.get(name), Window(*start["win"][name])) for name in info}
@@ -167,7 +169,8 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
         f"<span style='background:{class_color(c)};color:black;padding:0 4px'>{c}</span> {CLASS_DESCRIPTIONS[c]}"
         for c in ("MC0", "MC1", "MC2")) + ". Dotted: the level's slab does not include this slice. ") if graded else \
         "Boxes: detected levels (not graded). Dotted: the level's slab does not include this slice. "
-    st.caption(legend + "Drag to pan, scroll to zoom (both images together); double-click to reset the zoom. "
+    st.caption(legend + "Wheel or up/down arrows: slices; ctrl/cmd + wheel: zoom, drag: pan (both images together); "
+               "double-click or r: reset the zoom; ? in the picture lists the keys. "
                "Yellow letters: patient directions (A/P anterior/posterior, S/I superior/inferior)."
                + (f" Colour bar: {getattr(report, 'heat_scale', '') or HEAT_SCALE}" if graded and levels else ""),
                unsafe_allow_html=True)

@@ -146,7 +146,9 @@ def test_browser_upload_threshold_and_pages(server, artifacts):
             picture.get_by_role("checkbox", name="Drag to window").uncheck()
             # 2e. a zoom survives the picture's controls and the view's trip to the server (plotly uirevision)
             page.mouse.move(plot["x"] + plot["width"] * 0.3, plot["y"] + plot["height"] * 0.55)
+            page.keyboard.down("Control")  # ctrl + wheel zooms; the wheel alone pages slices (issue 26)
             page.mouse.wheel(0, -400)
+            page.keyboard.up("Control")
             page.wait_for_timeout(500)
             zoomed = picture.locator("#plot").evaluate("el => el._fullLayout.xaxis.range.slice()")
             for _ in range(2):

@@ -214,3 +214,19 @@ def test_named_presets_follow_the_stated_percentiles_and_the_scanner_window():
     helps = window_preset_help("T1")
     assert "percentiles 20-99.5" in helps["Marrow"] and "percentiles 2-90" in helps["Disc"]
     assert set(helps) >= {"Marrow", "Disc", "full", "Scanner window"}
+
+
+def test_orientation_letters_sit_outside_the_images():
+    """Issue 26: the letters overlapped the top and bottom boxes; they now sit in the margins around each image."""
+    from modic_core.export.render import grey_png, viewer_figure
+
+    g = grey_png(np.zeros((64, 64), dtype=np.float32), Window(0, 1))
+    fig = viewer_figure(t1=g, t2=g, shape_yx=(64, 64), levels=[level()],
+                        letters={"left": "A", "right": "P", "top": "S", "bottom": "I"}).to_dict()
+    letters = [a for a in fig["layout"]["annotations"] if a.get("text") in ("<b>A</b>", "<b>P</b>", "<b>S</b>", "<b>I</b>")]
+    assert len(letters) == 8
+    for a in letters:
+        outside = ((a["x"] == 0 and a["xanchor"] == "right") or (a["x"] == 1 and a["xanchor"] == "left")
+                   or (a["y"] == 1 and a["yanchor"] == "bottom") or (a["y"] == 0 and a["yanchor"] == "top"))
+        assert outside, a
+    assert fig["layout"]["margin"]["b"] >= 20  # room for the bottom letter below the image

@@ -98,6 +98,7 @@ function figure() {
   layout.images = images;
   if (!showHeat) layout.margin.r = 10;
   if (state.drag) layout.dragmode = false;
+  if (typeof workstationLayout === "function") workstationLayout(layout, z);  // workstation.js: size, T2 coverage
   return [fig.data, layout];
 }
 
@@ -160,13 +161,14 @@ function draw() {
   probeLayout(layout);  // probe.js: the ROI rectangle and its reading
   Plotly.react($("plot"), data, layout, spec.config);
   $("levels").innerHTML = levelTable();
-  $("caption").textContent = spec.captions[state.z];
+  $("caption").textContent = typeof workstationCaption === "function" ? workstationCaption(state.z) : spec.captions[state.z];
   $("slice_num").textContent = spec.nz > 1 ? `${state.z + 1} / ${spec.nz}` : "";
   $("opacity_num").textContent = state.opacity.toFixed(2);
   $("opacity").disabled = !spec.graded || !state.cam;
   $("loading").style.display = panels().every((nm) => held.has(spec.series[nm].key)) ? "none" : "";
   windowControls();
   if (window.drawFocus) drawFocus();  // the focused level's crops (focus.js)
+  if (typeof afterDraw === "function") afterDraw();  // workstation.js
 }
 
 function schedule() { if (frame === null) frame = requestAnimationFrame(draw); }
@@ -191,7 +193,7 @@ function setWindow(name, lo, hi) {
 function preset(which) {
   for (const name of panels()) {
     const p = spec.windows[name].presets;
-    const win = which === "spine" ? (p[`${name} spine`] || p.default) : (p[which] || p.default);
+    const win = p[which] || p.default;
     setWindow(name, win[0], win[1]);
   }
   schedule(); sync();
@@ -262,6 +264,7 @@ window.addEventListener("message", (event) => {
   const fresh = spec === null || revision !== msg.args.spec.revision;
   spec = msg.args.spec;
   if (state === null || fresh) {  // a new study: the server's state; otherwise ours stays
+    if (state !== null && typeof cine === "function") cine(false);  // workstation.js: a new study stops the cine
     state = Object.assign({drag: false}, JSON.parse(JSON.stringify(spec.state))); revision = spec.revision;
     buildWindowRows();
     wlBuild();  // wl.js: preset buttons, typed level/width, reset

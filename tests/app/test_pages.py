@@ -462,9 +462,11 @@ def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monke
     assert fp != first_fp
     header = next(i for i, el in enumerate(at.main.children.values()) if "(hashed ID)" in str(getattr(el, "value", "")))
     sid = at.main.children[header].value.split("`")[1]
-    # the buttons are keyed on the study shown and sit right under its header: a new study's run
-    # replaces them before analysing, so no button of the previous study stays clickable meanwhile
-    buttons = at.main.children[header + 1].get("download_button")
+    # the buttons are keyed on the study shown and sit right under its picture (the header, the notes and the
+    # picture come first): a new study's run replaces them before analysing, so no button of the previous study
+    # stays clickable meanwhile
+    after = list(at.main.children.values())[header + 1:header + 4]
+    buttons = next(el.get("download_button") for el in after if el.get("download_button"))
     assert [b.key for b in buttons] == [f"cv_dl_csv_{fp}", f"cv_dl_pdf_{fp}", f"cv_dl_sr_{fp}"]
     assert not [b for b in at.get("download_button") if first_fp in b.key]
     # the CSV is the table on screen, of the study on screen

@@ -171,7 +171,7 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
         "Boxes: detected levels (not graded). Dotted: the level's slab does not include this slice. "
     st.caption(legend + "Wheel or up/down arrows: slices; ctrl/cmd + wheel: zoom, drag: pan (both images together); "
                "double-click or r: reset the zoom; ? in the picture lists the keys. "
-               "Yellow letters: patient directions (A/P anterior/posterior, S/I superior/inferior)."
+               "Letters beside the images: patient directions (A/P anterior/posterior, S/I superior/inferior)."
                + (f" Colour bar: {getattr(report, 'heat_scale', '') or HEAT_SCALE}" if graded and levels else ""),
                unsafe_allow_html=True)
     if graded:

@@ -12,6 +12,7 @@ from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
 from modic_core.export.documents import build_pdf_report, error_pdf, method_label, report_csv
 from modic_core.export.labels import study_label
+from modic_core.ui.call_meaning import call_texts
 from modic_core.ui.guard import guarded, safe_call
 from modic_core.ui.naming import naming_panel
 from modic_core.ui.longitudinal import earlier_results
@@ -247,16 +248,17 @@ if report is not None and report.levels and not view_only:
 # --------------------------------------------------------------------------- downloads (built when clicked)
 
 if report is not None:
+    meanings = call_texts(report.levels, method=report.normalization)  # what each call means (CV), CSV and PDF
     with downloads_slot.container():
         d1c, d2c, d3c, d4c = st.columns([1, 1, 1, 1])
-        d1c.download_button("Per-level table (CSV)", safe_call(lambda: report_csv(report, study_label=sid), "building the CSV",
+        d1c.download_button("Per-level table (CSV)", safe_call(lambda: report_csv(report, study_label=sid, meanings=meanings), "building the CSV",
                                                                fallback=b""), file_name=f"modic_{sid}.csv",
                             mime="text/csv", key=f"cv_dl_csv_{fp}", on_click="ignore")
 
         # built when clicked, from the slice, windows and opacity on screen then (the viewer keeps `view` current)
         pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=view["z"], window_t1=view["win_t1"],
                                                  window_t2=view["win_t2"], heatmap_opacity=max(view["opacity"], 0.4),
-                                                 device=report.device), "building the PDF report", on_error=error_pdf)  # a failed build: a PDF saying so, never 0 bytes
+                                                 device=report.device, meanings=meanings), "building the PDF report", on_error=error_pdf)  # a failed build: a PDF saying so, never 0 bytes
         d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
                             key=f"cv_dl_pdf_{fp}", on_click="ignore", help="Built when you click: the slice and windows on screen.")
         if sr_source is not None and not report.reliable:

@@ -25,7 +25,7 @@ from modic_core.classification.calibration import softmax
 from modic_core.schema import ClassifierCard
 from modic_core.settings import weights_dir
 
-__all__ = ["CONFIDENCE_EDGES", "MIN_LEVELS", "OOF_FILE", "CallMeaning", "CallTable", "call_table", "load_call_table",
+__all__ = ["CONFIDENCE_EDGES", "MIN_LEVELS", "NO_DATA_SHORT", "OOF_FILE", "CallMeaning", "CallTable", "call_table", "load_call_table",
            "no_data_sentence"]
 
 #: Bin edges of the call's top probability (calibrated, in [0, 1]); a bin holds ``lower <= p < upper`` (the last
@@ -36,6 +36,8 @@ MIN_LEVELS = 20
 #: The shipped OOF file of a method (``weights/`` folder), written by ``python -m modic_core.train.conformal``.
 OOF_FILE = "conformal_oof_{method}.csv"
 _CLASSES = ("MC0", "MC1", "MC2")
+#: The table cell (:attr:`CallMeaning.short`) of a method that ships no cross-validated predictions.
+NO_DATA_SHORT = "No CV figures for this method"
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ class CallMeaning:
     @property
     def confidence_label(self) -> str:
         return f"below {self.upper:.2f}" if self.lower <= 0.0 else f"{self.lower:.2f}-{self.upper:.2f}"
+
+    @property
+    def short(self) -> str:
+        """The sentence as a table cell: "About 5 in 10 right (CV)", or "Too few in CV (n = 12)"."""
+        return f"About {self.in_ten} in 10 right (CV)" if self.enough else f"Too few in CV (n = {self.n})"
 
     @property
     def sentence(self) -> str:

@@ -42,11 +42,12 @@ from modic_core.export.render import (
 from modic_core.analysis.report import TABLE_COLUMNS, UNCERTAIN_TEXT
 from modic_core.analysis.sets import NO_SETS_NOTE, coverage_label, is_set_note
 from modic_core.classification.conformal import set_label
+from modic_core.export.call_text import call_cell
 from modic_core.export.style import CLASS_DESCRIPTIONS, class_color
 from modic_core.ui import runtime as rt
 from modic_core.ui.figure import case_figure
 from modic_core.ui.crossref import t2_overlay
-from modic_core.ui.call_meaning import call_sentence
+from modic_core.ui.call_meaning import call_sentence, call_texts
 from modic_core.ui.probe import PROBE_COLUMNS, PROBE_HELP, probe_cells, probe_roi, roi_spec
 from modic_core.export.alignment_view import checkerboard
 
@@ -141,7 +142,9 @@ def viewer(study, levels: list, *, fp: str, report, view_only: bool, placed: boo
             "windows": _windows_spec(info), "heat": rt.level_heat(levels) if graded else None, "nz": nz, "graded": graded,
             "levels": [{"level": lv.level, "z0": int(lv.z_range[0]), "z1": int(lv.z_range[1]),
                         "box": [float(v) for v in lv.box]} for lv in levels],
-            "table": _table_rows(levels, graded=graded, truth=truth), "focus": None if focused == NONE else focused,
+            "table": _table_rows(levels, graded=graded, truth=truth,
+                                 meanings=call_texts(levels, method=report.normalization) if graded else None),
+            "meaning_help": MEANING_HELP, "focus": None if focused == NONE else focused,
             "uncertain_help": UNCERTAIN_TEXT.capitalize() + ".", "set_help": _set_help(report),
             "probe_help": PROBE_HELP, "roi": roi_spec(roi, last.get("roi"), method=report.normalization) if roi else None,
             "t2": None if view_only else t2_overlay((fp, placed), study),
@@ -197,10 +200,18 @@ def _number(v) -> float | None:
     return None if f != f else f
 
 
-def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) -> dict[str, Any]:
+#: The table's short "what this call means" column, and its tooltip.
+MEANING_COLUMN = "call meaning"
+MEANING_HELP = ("How often cross-validation levels called this grade with about this probability truly had it "
+                "(the method's own out-of-fold figures; focus a level for the full sentence).")
+
+
+def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None,
+                meanings: dict | None = None) -> dict[str, Any]:
     """The per-level table the picture shows under the images (every level, top to bottom): the
-    columns of :meth:`~modic_core.analysis.report.StudyReport.table` for a graded study, then the
-    signal probe's endplate/centre ratios (:mod:`modic_core.ui.probe`) (plus "true grade" for a
+    columns of :meth:`~modic_core.analysis.report.StudyReport.table` for a graded study, the call's
+    meaning (``meanings``: {level: :class:`~modic_core.export.call_text.CallText`}, its short cell; None
+    for a level without one), then the signal probe's endplate/centre ratios (:mod:`modic_core.ui.probe`) (plus "true grade" for a
     labelled demo case, ``truth``: {level: grade}); level, confidence and slab for a view-only one."""
     rows = []
     for lv in levels:
@@ -210,11 +221,12 @@ def _table_rows(levels, *, graded: bool, truth: dict[str, str] | None = None) ->
             r.update({c: _number(lv.probabilities.get(c[2:-1], float("nan"))) for c in ("P(MC0)", "P(MC1)", "P(MC2)")})
             r.update(prediction=lv.prediction, uncertain=bool(getattr(lv, "uncertain", False)),
                      **{"grade set": set_label(getattr(lv, "prediction_set", ())) or None})
+            r[MEANING_COLUMN] = call_cell(meanings, lv.level) or None
             r.update(probe_cells(getattr(lv, "signal", None)))
             if truth:
                 r["true grade"] = truth.get(lv.level, "—")
         rows.append(r)
-    columns = (list(TABLE_COLUMNS) + list(PROBE_COLUMNS) + (["true grade"] if truth else [])) if graded else ["level", "confidence"]
+    columns = (list(TABLE_COLUMNS) + [MEANING_COLUMN] + list(PROBE_COLUMNS) + (["true grade"] if truth else [])) if graded else ["level", "confidence"]
     return {"columns": columns, "rows": rows}
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from modic_core.analysis.report import LevelResult, StudyReport
 from modic_core.analysis.sets import with_coverage
-from modic_core.export.documents import build_pdf_report, report_csv
-from modic_core.export.documents import report_figure as build_report_figure
+from modic_core.export.documents import build_pdf_report, report_csv, report_pages
 from modic_core.export.style import NOTICE
 from tests.conformal_sets import SINGLE, TWO_ALWAYS, TWO_AT_90, with_p_values
 
@@ -23,6 +22,28 @@ def study():
     from modic_core.datasets.demo import load_demo
 
     return load_demo("phantom-dicom")
+
+
+class ReportPages:
+    """The report's pages read together, as the tests look at them: every page's texts, axes and objects."""
+
+    def __init__(self, figs) -> None:
+        self.figs = figs
+
+    @property
+    def texts(self) -> list:
+        return [t for f in self.figs for t in f.texts]
+
+    @property
+    def axes(self) -> list:
+        return [a for f in self.figs for a in f.axes]
+
+    def findobj(self, match) -> list:
+        return [o for f in self.figs for o in f.findobj(match)]
+
+
+def build_report_figure(study, report, **kwargs) -> ReportPages:
+    return ReportPages(report_pages(study, report, **kwargs))
 
 
 def make_report(study, n=3):
@@ -96,12 +117,12 @@ def test_no_calibration_means_empty_set_cells_and_says_so(study):
     assert "Grade set: none, these classifier weights carry no conformal calibration" in text
 
 
-def test_pdf_is_one_page_with_notice_and_no_patient_name(study):
+def test_pdf_is_two_pages_with_notice_and_no_patient_name(study):
     import re
 
     data = build_pdf_report(study, make_report(study), study_label="1a2b3c4d", slice_index=7)
     assert data.startswith(b"%PDF") and len(data) > 10_000
-    assert re.findall(rb"/Count (\d+)", data) == [b"1"]  # one page
+    assert re.findall(rb"/Count (\d+)", data) == [b"2"]  # the report page, then the per-level crops
     subject = re.search(rb"/Subject \((.*?)\)\n", data, re.S).group(1)
     assert subject.decode("utf-16") == NOTICE  # the notice travels in the metadata too
     assert b"PHANTOM" not in data  # the phantom's "patient name" never reaches the report
@@ -182,37 +203,43 @@ def _unreliable_report(study):
     return rep
 
 
-def test_report_page_readable_labels_inside_and_crops_per_level(study):
+def test_report_labels_readable_outside_the_images_and_crops_per_level(study):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     rep = _unreliable_report(study)
-    fig = build_report_figure(study, rep, study_label="1a2b3c4d")
-    renderer = FigureCanvasAgg(fig).get_renderer()
+    pages = report_pages(study, rep, study_label="1a2b3c4d")
+    fig = ReportPages(pages)
     texts = list(fig.texts) + [t for ax in fig.axes for t in ax.texts]
     cells = [c.get_text() for ax in fig.axes for t in ax.tables for c in t.get_celld().values()]
     sizes = [t.get_fontsize() for t in texts + cells if t.get_text().strip()]
     assert min(sizes) >= 7.5 and np.median(sizes) >= 8  # was 5.5 pt labels
-    # every box label lies inside its panel (was clipped at the panel edge)
-    overview = [ax for ax in fig.axes if ax.get_title(loc="left").startswith(("T1 with", "T2 on"))]
-    assert len(overview) == 2
-    for ax in overview:
-        box = ax.get_window_extent(renderer)
-        labels = [t for t in ax.texts if t.get_text().startswith("L")]
-        assert len(labels) == 3
-        for t in labels:
-            ext = t.get_window_extent(renderer)
-            assert box.x0 <= ext.x0 and ext.x1 <= box.x1 + 1 and box.y0 <= ext.y0 and ext.y1 <= box.y1 + 1
+    # the level labels sit in the column between T1 and T2: never over an image, never over each other
+    renderer = FigureCanvasAgg(pages[0]).get_renderer()
+    panels = [ax for ax in pages[0].axes if ax.images]
+    assert len(panels) == 2
+    images = [ax.get_window_extent(renderer) for ax in panels]
+    width_cm = [e.width / pages[0].dpi * 2.54 for e in images]
+    assert min(width_cm) >= 8.5  # large panels: at least 8.5 cm wide each on A4
+    labels = [t for t in pages[0].texts if t.get_text().startswith(("L3-L4", "L4-L5", "L5-L6"))]
+    assert [t.get_text() for t in labels] == ["L3-L4\nMC0 0.60", "L4-L5\nMC0 0.60", "L5-L6\nnot graded"]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for bb in boxes:
+        assert images[0].x1 <= bb.x0 and bb.x1 <= images[1].x0  # between the panels
+    for upper, lower in zip(boxes, boxes[1:]):
+        assert lower.y1 <= upper.y0  # top to bottom, apart
     # per level: T1, T2 and Grad-CAM crops
-    crops = [ax for ax in fig.axes if ax.images and ax not in overview]
+    crops = [ax for ax in fig.axes if ax.get_label().startswith("crop ")]
     assert len(crops) == 3 * len(rep.levels)
     joined = "\n".join(t.get_text() for t in texts)
     assert "ALERT: T1/T2 NOT aligned" in joined and "ALERT: Some levels are not graded" in joined
     assert "T1/T2 alignment: T1/T2 NOT aligned" in joined and "L5-L6 not graded" in joined
-    cell_text = [c.get_text() for c in cells]
+    cell_text = [c.get_text().replace("\n", " ") for c in cells]
     assert "not graded" in cell_text and "—" in cell_text and any(c.startswith("T2 does not cover") for c in cell_text)
+    assert "T2 does not cover this level (40 % of its region lies in the T2 field of view)." in " ".join(joined.split())
 
 
-def test_rendered_pdf_has_little_white_space(study, tmp_path):
+def _render(pdf_bytes: bytes, folder: Path, dpi: int) -> list[np.ndarray]:
+    """The PDF's pages rendered by poppler at ``dpi`` (72: one pixel per point, the page at 100 %), as grey arrays."""
     import shutil
     import subprocess
 
@@ -220,17 +247,78 @@ def test_rendered_pdf_has_little_white_space(study, tmp_path):
         pytest.skip("pdftoppm (apt: poppler-utils) is not installed")
     from PIL import Image
 
-    pdf = tmp_path / "r.pdf"
-    pdf.write_bytes(build_pdf_report(study, _unreliable_report(study), study_label="1a2b3c4d"))
-    subprocess.run(["pdftoppm", "-r", "40", "-png", "-singlefile", str(pdf), str(tmp_path / "page")], check=True, timeout=60)
-    page = np.asarray(Image.open(tmp_path / "page.png").convert("L"))
-    blank = (page > 245).all(axis=1)
-    longest, run = 0, 0
-    for b in blank:
+    pdf = folder / "r.pdf"
+    pdf.write_bytes(pdf_bytes)
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", str(pdf), str(folder / "page")], check=True, timeout=60)
+    return [np.asarray(Image.open(p).convert("L")) for p in sorted(folder.glob("page-*.png"))]
+
+
+def test_rendered_pdf_has_little_white_space(study, tmp_path):
+    pages = _render(build_pdf_report(study, _unreliable_report(study), study_label="1a2b3c4d"), tmp_path, 40)
+    assert len(pages) == 2  # the first page: header, images, table; the crops start a page of their own
+    first = (pages[0] > 245).all(axis=1)
+    assert first.mean() < 0.45
+    run = 0  # between the blocks of the first page (header, images, table, legend): no gap over 5 % of the page
+    gaps = []
+    for b in first[: int(0.62 * len(first))]:
         run = run + 1 if b else 0
-        longest = max(longest, run)
-    assert longest < 0.08 * len(blank)  # no white band taller than 8 % of the page
-    assert blank.mean() < 0.45
+        gaps.append(run)
+    assert max(gaps) < 0.05 * len(first)
+
+
+def test_crops_are_at_least_3_5_cm_at_100_percent(study, tmp_path):
+    """At 72 dpi one pixel is one point: 3.5 cm = 99.2 px. Each crop's place comes from the layout (its axes);
+    its size is measured on the rendered page: the extent of non-white pixels inside that place."""
+    rep = make_report(study)
+    pages = report_pages(study, rep, study_label="1a2b3c4d")
+    rendered = _render(build_pdf_report(study, rep, study_label="1a2b3c4d"), tmp_path, 72)
+    assert len(rendered) == len(pages) == 2
+    need = 3.5 / 2.54 * 72
+    found = 0
+    for fig, page in zip(pages, rendered):
+        h, w = page.shape
+        for ax in (a for a in fig.axes if a.get_label().startswith("crop ")):
+            x0, y0, x1, y1 = ax.get_position().extents  # figure fractions, y up
+            r0, r1 = int((1 - y1) * h) - 3, int(np.ceil((1 - y0) * h)) + 3
+            c0, c1 = int(x0 * w) - 3, int(np.ceil(x1 * w)) + 3
+            region = page[max(r0, 0):r1, max(c0, 0):c1] < 235
+            rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+            assert rows.size and cols.size, ax.get_label()
+            assert rows[-1] - rows[0] + 1 >= need and cols[-1] - cols[0] + 1 >= need, (ax.get_label(), rows.size, cols.size)
+            found += 1
+    assert found == 3 * len(rep.levels)
+
+
+def test_pdf_table_and_crops_carry_the_call_meaning_and_the_probe(study):
+    from modic_core.analysis.signal_probe import BandSignal, LevelSignal
+    from modic_core.export.call_text import CallText
+
+    band = BandSignal(1.0, 2.0, 10)
+    rep = make_report(study)
+    rep.levels[0] = dataclasses.replace(rep.levels[0], signal=LevelSignal(band, band, band, band, 0.52, 1.31, 1.01, None))
+    meanings = {"L3-L4": CallText("About 5 in 10 right (CV)", "Of levels called MC0 with this confidence (0.50-0.60), "
+                                  "about 5 in 10 were MC0 (cross-validation, n = 92 levels).")}
+    fig = build_report_figure(study, rep, study_label="x", meanings=meanings)
+    table = next(t for ax in fig.axes for t in ax.tables).get_celld()
+    head = [table[(0, c)].get_text().get_text().replace("\n", " ") for c in range(12)]
+    assert head[8:11] == ["Call meaning (CV)", "T1 ratio", "T2 ratio"]
+    assert table[(1, 8)].get_text().get_text().replace("\n", " ") == "About 5 in 10 right (CV)"
+    assert [table[(1, c)].get_text().get_text() for c in (9, 10)] == ["0.52 / 1.01", "1.31 / —"]
+    assert table[(2, 8)].get_text().get_text() == "" and table[(2, 9)].get_text().get_text() == "—"
+    text = _texts(fig)
+    assert "What this call means: Of levels called MC0 with this confidence (0.50-0.60), about 5 in 10 were MC0" in text
+    assert "Endplate/centre signal (upper / lower): T1 0.52 / 1.01; T2 1.31 / —" in text
+
+
+def test_csv_carries_the_call_meaning_sentence(study):
+    from modic_core.export.call_text import CALL_COLUMN, CallText
+
+    rep = make_report(study)
+    df = pd.read_csv(io.BytesIO(report_csv(rep, meanings={"L4-L5": CallText("About 7 in 10 right (CV)", "Of levels ... 7 in 10.")})),
+                     keep_default_na=False)
+    assert CALL_COLUMN in df.columns and list(df.columns).index(CALL_COLUMN) == list(df.columns).index("note") + 1
+    assert df[CALL_COLUMN].tolist() == ["", "Of levels ... 7 in 10.", ""]
+    assert (pd.read_csv(io.BytesIO(report_csv(rep)), keep_default_na=False)[CALL_COLUMN] == "").all()
 
 
 def corrected_report(study):

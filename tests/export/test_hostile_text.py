@@ -12,11 +12,12 @@ import pydicom
 import pytest
 
 from modic_core import InputError
-from modic_core.export.documents import build_pdf_report, report_csv, report_figure
+from modic_core.export.documents import build_pdf_report, report_csv
 from modic_core.export.labels import series_label, volume_label
 from modic_core.io.csv_safe import escape_cell
 from modic_core.pairing.alignment import Alignment
 from modic_core.text import DICOM_LO_CHARS
+from tests.export.test_documents import build_report_figure as report_figure
 from tests.export.test_documents import make_report
 from tests.io.conftest import write_series
 

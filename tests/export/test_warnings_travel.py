@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from modic_core import InputError
-from modic_core.export.documents import report_csv, report_figure
+from modic_core.export.documents import report_csv
 from modic_core.export.fields import WARNINGS_SEPARATOR, alignment_columns, t1_t2_aligned
 from modic_core.pairing.alignment import Alignment
+from tests.export.test_documents import build_report_figure as report_figure
 from tests.export.test_documents import make_report
 
 PHANTOM = Path(__file__).resolve().parents[2] / "demo" / "phantom_dicom"

@@ -117,8 +117,8 @@ function cell(col, r) {
 }
 
 const HEAD = {level: "Level", confidence: "Detector confidence", prediction: "Prediction", uncertain: "Uncertain",
-              "grade set": "Grade set", "true grade": "True grade"};
-const HELP = {uncertain: "uncertain_help", "grade set": "set_help", "T1 endplate/centre": "probe_help", "T2 endplate/centre": "probe_help"};
+              "grade set": "Grade set", "true grade": "True grade", "call meaning": "Call meaning (CV)"};
+const HELP = {uncertain: "uncertain_help", "grade set": "set_help", "call meaning": "meaning_help", "T1 endplate/centre": "probe_help", "T2 endplate/centre": "probe_help"};
 
 function levelTable() {
   // Every level, top to bottom; a click focuses one (the server shows its crops).

@@ -259,7 +259,7 @@ if report is not None:
         pdf = safe_call(lambda: build_pdf_report(study, report, study_label=sid, slice_index=view["z"], window_t1=view["win_t1"],
                                                  window_t2=view["win_t2"], heatmap_opacity=max(view["opacity"], 0.4),
                                                  device=report.device, meanings=meanings), "building the PDF report", on_error=error_pdf)  # a failed build: a PDF saying so, never 0 bytes
-        d2c.download_button("One-page report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
+        d2c.download_button("Report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
                             key=f"cv_dl_pdf_{fp}", on_click="ignore", help="Built when you click: the slice and windows on screen.")
         if sr_source is not None and not report.reliable:
             d3c.caption("DICOM SR: not offered, the T1/T2 alignment check failed.")

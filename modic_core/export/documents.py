@@ -1,17 +1,19 @@
-"""Exports of one analysed study: the per-level table as CSV, and a one-page PDF report.
+"""Exports of one analysed study: the per-level table as CSV, and a PDF report to file beside the images.
 
 Neither contains patient identifiers: the study is named by its short hashed ID and the
 series by neutral labels (:mod:`modic_core.export.labels`: never a file name). Text cells of the
 CSV that a spreadsheet would run as a formula are escaped (:mod:`modic_core.io.csv_safe`). The PDF is drawn with matplotlib's object API (no pyplot
 state, safe in Streamlit's threads).
 
-The PDF page (A4 portrait, body text >= 8 pt): header with the study, series, settings and the
-T1/T2 alignment check with every key of its record; the report's warnings (red when the grades are unreliable, as on screen);
-T1 and T2 of the shown slice with the levels' boxes, labels drawn inside the panels; the
-per-level table (level, prediction or "not graded", probabilities, confidence, slab, note); and
-per level its T1, T2 and Grad-CAM crops on the slab's centre slice. Text from files (the series
-description) arrives plain and capped (:mod:`modic_core.text`); every text is drawn without math
-or TeX parsing, wrapped, and cut to a few lines.
+The PDF (A4 portrait, usually two pages, body text >= 8 pt, the disclaimer and "page k of n" on each): page 1 has
+the header with the study, series, settings and the T1/T2 alignment check with every key of its record; the
+report's warnings (red when the grades are unreliable, as on screen); large T1 and T2 panels of the shown slice
+(>= 8.5 cm wide each) with the levels' boxes, their labels in a column between the panels with leader lines (never
+on the anatomy); the per-level table (level, prediction or "not graded", probabilities, confidence, slab, what the
+call means on cross-validation, the signal probe's endplate/centre ratios, note). The next page(s): per level its
+T1, T2 and Grad-CAM crops (3.8 cm square) on the slab's centre slice, with its grade, grade set and the sentence.
+Text from files (the series description) arrives plain and capped (:mod:`modic_core.text`); every text is drawn
+without math or TeX parsing, wrapped, and cut to a few lines.
 """
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     thr = at.slider(key="threshold")
     assert thr.value == 0.5 and thr.min == pytest.approx(0.05)
     assert "Device:" in md
-    assert [b.label for b in at.get("download_button")] == ["Per-level table (CSV)", "One-page report (PDF)"]
+    assert [b.label for b in at.get("download_button")] == ["Per-level table (CSV)", "Report (PDF)"]
     assert any("DICOM SR: available when" in c.value for c in at.caption)  # MHA demo: no SR
 
 

@@ -89,3 +89,27 @@ def test_shipped_zscore_table_counts_every_real_cross_validation_level():
     table = load_call_table(method="zscore", folder=WEIGHTS)
     assert sum(n for n, _ in table.cells.values()) == int((oof["role"] == "cv").sum())
     assert sum(r for _, r in table.cells.values()) <= sum(n for n, _ in table.cells.values())
+
+
+def test_short_cell_says_the_same_as_the_sentence():
+    """The table column (viewer, CSV) is the sentence's figure in a few words, or says there are too few."""
+    p, y = _calls(0.75, 2, 20, 14)
+    m = call_table(probs=p, y=y, method="zscore").meaning(grade="MC2", confidence=0.78)
+    assert m.short == "About 7 in 10 right (CV)"
+    assert CallMeaning(grade="MC2", lower=0.7, upper=0.8, n=12, n_right=12).short == "Too few in CV (n = 12)"
+
+
+def test_viewer_table_carries_the_call_meaning_column():
+    """modic_core.ui.viewer._table_rows: one "call meaning" cell per graded level, from the shipped z-score CV."""
+    from types import SimpleNamespace
+
+    from modic_core.ui.call_meaning import call_texts
+    from modic_core.ui.viewer import _table_rows
+
+    lv = SimpleNamespace(level="L4-L5", score=0.9, z_range=(0, 0), box=(0, 0, 10, 10), prediction="MC2", uncertain=False,
+                         probabilities={"MC0": 0.2, "MC1": 0.05, "MC2": 0.75}, prediction_set=("MC2",), signal=None,
+                         graded=True)
+    table = _table_rows([lv], graded=True, meanings=call_texts([lv], method="zscore"))
+    column = next(c for c in table["columns"] if "meaning" in c)
+    cell = table["rows"][0][column]
+    assert cell.startswith("About ") and cell.endswith(" in 10 right (CV)") or cell.startswith("Too few in CV")

@@ -23,7 +23,7 @@ __all__ = ["ExportError", "main", "write_exports"]
 
 def _add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--csv", help="write the per-level table (CSV) to this file")
-    ap.add_argument("--pdf", help="write the one-page PDF report to this file")
+    ap.add_argument("--pdf", help="write the PDF report (one to two pages) to this file")
     ap.add_argument("--sr", help="write the findings as a DICOM SR (T1 must be DICOM) to this file")
 
 

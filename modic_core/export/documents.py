@@ -377,7 +377,7 @@ def report_pages(
             signal = getattr(lv, "signal", None)
             cells.append([r["level"], r["prediction"] + (" (uncertain)" if r.get("uncertain") else ""),
                           set_label(lv.prediction_set) or "—", *probs, f"{r['score']:.2f}", f"{r['z0'] + 1}–{r['z1'] + 1}",
-                          meaning, _ratios(signal, "t1"), _ratios(signal, "t2"), note])
+                          meaning, _ratios(signal, "t1").replace(" / ", " /\n"), _ratios(signal, "t2").replace(" / ", " /\n"), note])  # upper over lower: fits the column
         row_h = 0.3
         page = doc.room(row_h * (len(cells) + 1) + 0.6)
         ax = page.axes(_MARGIN, _PAGE_W - 2 * _MARGIN, row_h * (len(cells) + 1))

@@ -55,7 +55,7 @@ def analyze_main(argv: list[str] | None = None, *, write_exports: Callable[..., 
     ap.add_argument("--t2-series", metavar="UID", help="SeriesInstanceUID of the T2 (with --t1-series)")
     ap.add_argument("--json", required=True, help="write the report (without heatmaps) to this JSON file")
     ap.add_argument("--csv", help="write the per-level table (CSV) to this file")
-    ap.add_argument("--pdf", help="write the one-page PDF report to this file")
+    ap.add_argument("--pdf", help="write the PDF report (one to two pages) to this file")
     ap.add_argument("--store-sr", action="store_true", help="store the DICOM SR into the same study (STOW-RS)")
     ap.add_argument("--normalization", default=settings.default_normalization())
     ap.add_argument("--threshold", type=threshold_arg, default=settings.default_threshold())

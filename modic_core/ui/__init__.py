@@ -10,7 +10,7 @@ live here and in the rest of :mod:`modic_core`:
 - :mod:`.session` -- hashed study IDs, the per-session analysis store (bounded in bytes), the models' status;
 - :mod:`.guard` -- shows input errors as messages and never lets a traceback reach the page;
 - :mod:`.comparison` -- the shipped comparison (a typed :mod:`modic_core.schema` record), tables and plotly charts;
-- :mod:`.export` -- CSV export of a study's table, the one-page PDF report;
+- :mod:`.export` -- CSV export of a study's table, the PDF report;
 - :mod:`.modelinfo` -- the shipped model cards (typed records) as rows for the model card;
 - :mod:`.teaching` -- the synthetic phantoms of the teaching page;
 - :mod:`.teaching_cases` -- teaching cases with known truth (real, lesion-inserted, phantom), examples or failures;

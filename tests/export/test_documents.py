@@ -1,4 +1,4 @@
-"""CSV and one-page PDF export of a study's results."""
+"""CSV and the PDF report export of a study's results."""
 from __future__ import annotations
 
 import dataclasses

@@ -10,6 +10,7 @@ from modic_core.datasets.demo import demo_truth, list_demo_cases
 from modic_core.analysis.pairing_override import graded_anyway
 from modic_core.ui import runtime as rt
 from modic_core.export.dicom_sr import dicom_sr_bytes, read_series_headers
+from modic_core.export.figure_png import figure_png
 from modic_core.export.documents import build_pdf_report, error_pdf, method_label, report_csv
 from modic_core.export.labels import study_label
 from modic_core.ui.call_meaning import call_texts
@@ -261,6 +262,12 @@ if report is not None:
                                                  device=report.device, meanings=meanings), "building the PDF report", on_error=error_pdf)  # a failed build: a PDF saying so, never 0 bytes
         d2c.download_button("Report (PDF)", pdf, file_name=f"modic_{sid}.pdf", mime="application/pdf",
                             key=f"cv_dl_pdf_{fp}", on_click="ignore", help="Built when you click: the slice and windows on screen.")
+        png = safe_call(lambda: figure_png(study=study, levels=report.levels, z=view["z"], window_t1=view["win_t1"],
+                                           window_t2=view["win_t2"], heat_opacity=view["opacity"], study_label=sid,
+                                           method=method_label(report.normalization)), "building the figure", fallback=b"")
+        d2c.download_button("Save figure (PNG)", png, file_name=f"modic_{sid}_slice{view['z'] + 1}.png", mime="image/png",
+                            key=f"cv_dl_png_{fp}", on_click="ignore",
+                            help="The view on screen (slice, windows, Grad-CAM opacity) as a picture for slides, 150 dpi.")
         if sr_source is not None and not report.reliable:
             d3c.caption("DICOM SR: not offered, the T1/T2 alignment check failed.")
         elif sr_source is not None:

@@ -107,7 +107,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     thr = at.slider(key="threshold")
     assert thr.value == 0.5 and thr.min == pytest.approx(0.05)
     assert "Device:" in md
-    assert [b.label for b in at.get("download_button")] == ["Per-level table (CSV)", "Report (PDF)"]
+    assert [b.label for b in at.get("download_button")] == ["Per-level table (CSV)", "Report (PDF)", "Save figure (PNG)"]
     assert any("DICOM SR: available when" in c.value for c in at.caption)  # MHA demo: no SR
 
 
@@ -467,7 +467,7 @@ def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monke
     # stays clickable meanwhile
     after = list(at.main.children.values())[header + 1:header + 4]
     buttons = next(el.get("download_button") for el in after if el.get("download_button"))
-    assert [b.key for b in buttons] == [f"cv_dl_csv_{fp}", f"cv_dl_pdf_{fp}", f"cv_dl_sr_{fp}"]
+    assert [b.key for b in buttons] == [f"cv_dl_csv_{fp}", f"cv_dl_pdf_{fp}", f"cv_dl_png_{fp}", f"cv_dl_sr_{fp}"]
     assert not [b for b in at.get("download_button") if first_fp in b.key]
     # the CSV is the table on screen, of the study on screen
     csv = pd.read_csv(io.BytesIO(deferred[f"modic_{sid}.csv"]()))
@@ -486,6 +486,10 @@ def test_downloads_belong_to_the_study_and_results_on_screen(fake_backend, monke
     assert pdf.startswith(b"%PDF") and len(pdf) > 1000
     sr = deferred[f"modic_{sid}_sr.dcm"]()
     assert sr[128:132] == b"DICM"
+    # "Save figure": the view on screen as a PNG named by the hashed study ID and the slice (no PHI)
+    png_name = next(n for n in deferred if n.startswith(f"modic_{sid}_slice") and n.endswith(".png"))
+    png = deferred[png_name]()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
 
 
 # (Simultaneous sessions are tested in a real browser, test_browser.py: AppTest swaps a process-wide

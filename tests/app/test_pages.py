@@ -91,7 +91,7 @@ def test_opens_on_first_real_demo_case_without_clicks(fake_backend):
     assert at.selectbox(key="cv_demo").value.startswith("spider-")
     table = level_table(at)
     assert list(table.columns) == ["level", "confidence", "P(MC0)", "P(MC1)", "P(MC2)", "grade set", "prediction", "uncertain",
-                                   "T1 endplate/centre", "T2 endplate/centre"]  # the signal probe's ratios (issue 26 item 4)
+                                   "call meaning", "T1 endplate/centre", "T2 endplate/centre"]  # issue 26: what the call means (CV), the signal probe's ratios
     assert len(table) == 5  # the double's scores above 0.5
     assert np.allclose(table[["P(MC0)", "P(MC1)", "P(MC2)"]].sum(axis=1), 1.0, atol=0.01)
     fig = viewer_spec(at)["figure"]  # one figure: T1 and T2 side by side on linked axes (zoom and pan act on both)

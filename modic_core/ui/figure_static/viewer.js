@@ -159,6 +159,7 @@ function draw() {
   frame = null;
   const [data, layout] = figure();
   probeLayout(layout);  // probe.js: the ROI rectangle and its reading
+  if (typeof zoomLayout === "function") zoomLayout(layout);  // workstation.js: the user's zoom survives redraws
   Plotly.react($("plot"), data, layout, spec.config);
   $("levels").innerHTML = levelTable();
   $("caption").textContent = typeof workstationCaption === "function" ? workstationCaption(state.z) : spec.captions[state.z];

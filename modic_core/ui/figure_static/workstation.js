@@ -68,6 +68,7 @@ function workstationCaption(z) {
 }
 
 function afterDraw() {
+  trackZoom();
   // Hook of viewer.js draw(): the frame follows the plot's height; the toolbar's toggles show their state.
   $("cine").setAttribute("aria-pressed", ws.cine !== null ? "true" : "false");
   $("cine").textContent = ws.cine !== null ? "■ Stop" : "▶ Cine";
@@ -106,8 +107,33 @@ function zoomAt(e) {
   });
 }
 
+function zoomLayout(layout) {
+  // Hook of viewer.js draw(): the zoom/pan the user made is kept across redraws. Plotly keeps GUI edits through
+  // uirevision, but a ctrl+wheel zoom is an API relayout, which the next Plotly.react would undo.
+  if (!ws.zoom || ws.zoom.revision !== revision) { ws.zoom = null; return; }  // another study: its own view
+  layout.xaxis = Object.assign({}, layout.xaxis, {range: ws.zoom.x.slice(), autorange: false});
+  layout.yaxis = Object.assign({}, layout.yaxis, {range: ws.zoom.y.slice(), autorange: false});
+}
+
+function trackZoom() {
+  // Once the plot exists: remember the axes' ranges after every zoom or pan, forget them on a reset.
+  const g = gd();
+  if (ws.tracking || typeof g.on !== "function") return;
+  ws.tracking = true;
+  g.on("plotly_relayout", (ev) => {
+    if (!ev) return;
+    if (ev["xaxis.autorange"] || ev["yaxis.autorange"]) { ws.zoom = null; return; }
+    const keys = Object.keys(ev);
+    if (!keys.some((k) => k.startsWith("xaxis") || k.startsWith("yaxis"))) return;
+    const fl = g._fullLayout;
+    ws.zoom = {x: fl.xaxis.range.slice(), y: fl.yaxis.range.slice(), revision: revision};
+  });
+  g.on("plotly_doubleclick", () => { ws.zoom = null; });
+}
+
 function resetView() {
   const lay = spec.figure.layout;
+  ws.zoom = null;
   Plotly.relayout(gd(), {"xaxis.range": lay.xaxis.range.slice(), "yaxis.range": lay.yaxis.range.slice()});
   preset("default");
 }

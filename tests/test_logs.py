@@ -149,7 +149,7 @@ def test_modic_debug_setting(monkeypatch):
 
 
 # Functions whose print() is a command's own result (its table, JSON, "wrote X", its error sentence).
-COMMAND_OUTPUT = {"main", "_run_locked", "_write_metrics", "_print", "row", "rescore", "run_learning_curve", "_summary"}
+COMMAND_OUTPUT = {"main", "analyze_main", "_run_locked", "_write_metrics", "_print", "row", "rescore", "run_learning_curve", "_summary"}
 
 
 def test_progress_and_diagnostics_go_to_the_logger_not_print():

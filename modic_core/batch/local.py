@@ -428,7 +428,6 @@ def _sr_storer() -> Callable[[Any, Any], None]:
             store_sr(study, report)
         except InputError as exc:
             LOGGER.warning("study %s: the DICOM SR was not stored: %s", study.study_id, exc)
-            print(f"  {study.study_id}: the DICOM SR was not stored: {exc}", file=sys.stderr)
 
     return store
 

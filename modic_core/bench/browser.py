@@ -147,9 +147,9 @@ def write_synthetic_demo(folder: Path, *, size: int = 512, app_root: Path | None
     """A demo folder (for ``MODIC_DEMO_DIR``) holding the checkout's demo cases, its "phantom-dicom" replaced by a
     real-size synthetic pair: 15 sagittal slices of ``size`` x ``size`` over :data:`SYNTHETIC_FOV_MM` mm (4 mm apart), seed
     :data:`SYNTHETIC_SEED`, the bundled phantom's lesions, written as DICOM with its ground truth. Returns ``folder``."""
-    from unittest import mock
+    from unittest import mock  # lazy: only the --synthetic bench option needs it
 
-    from modic_core.datasets import demo
+    from modic_core.datasets import demo  # lazy: only the --synthetic bench option writes a demo folder
 
     root = Path(app_root or Path(__file__).resolve().parents[2])
     shutil.copytree(root / "demo", folder, ignore=shutil.ignore_patterns("phantom_dicom"), dirs_exist_ok=True)

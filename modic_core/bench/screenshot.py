@@ -1,6 +1,6 @@
 """The README's picture of the case viewer, regenerated from the running app.
 
-    python -m modic_core.bench.screenshot [--out docs/img/case_viewer.png] [--width 1500] [--height 1650]
+    python -m modic_core.bench.screenshot [--out docs/img/case_viewer.png] [--width 1500] [--height 1380]
 
 Starts ``streamlit run app.py`` on 127.0.0.1 with the installed models (as ``make run`` does and as the
 browser benchmark does), opens it in Debian's Chromium (``/usr/bin/chromium``, driven by Playwright with
@@ -42,7 +42,7 @@ def _quiet(page, *, quiet_s: float = 3.0, timeout_s: float = 120.0) -> None:
     raise TimeoutError(f"the page did not settle in {timeout_s:.0f} s")
 
 
-def capture(*, out: Path, width: int = 1500, height: int = 1650, app_root: Path | None = None) -> Path:
+def capture(*, out: Path, width: int = 1500, height: int = 1380, app_root: Path | None = None) -> Path:
     """Screenshot (``width`` x ``height`` CSS pixels, device scale 1) of the case viewer with its default demo
     case, written to ``out`` as a palette PNG; returns ``out``."""
     from playwright.sync_api import sync_playwright  # lazy: only this script and the browser tests need it
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=project_root() / "docs" / "img" / "case_viewer.png")
     ap.add_argument("--width", type=int, default=1500, help="viewport width in CSS pixels")
-    ap.add_argument("--height", type=int, default=1650, help="viewport height in CSS pixels")
+    ap.add_argument("--height", type=int, default=1380, help="viewport height in CSS pixels")
     args = ap.parse_args(argv)
     out = capture(out=args.out, width=args.width, height=args.height)
     print(f"{out} ({out.stat().st_size / 1024:.0f} KB)")

@@ -303,7 +303,7 @@ def test_pdf_table_and_crops_carry_the_call_meaning_and_the_probe(study):
     head = [table[(0, c)].get_text().get_text().replace("\n", " ") for c in range(12)]
     assert head[8:11] == ["Call meaning (CV)", "T1 ratio", "T2 ratio"]
     assert table[(1, 8)].get_text().get_text().replace("\n", " ") == "About 5 in 10 right (CV)"
-    assert [table[(1, c)].get_text().get_text() for c in (9, 10)] == ["0.52 / 1.01", "1.31 / —"]
+    assert [table[(1, c)].get_text().get_text().replace("\n", " ") for c in (9, 10)] == ["0.52 / 1.01", "1.31 / —"]
     assert table[(2, 8)].get_text().get_text() == "" and table[(2, 9)].get_text().get_text() == "—"
     text = _texts(fig)
     assert "What this call means: Of levels called MC0 with this confidence (0.50-0.60), about 5 in 10 were MC0" in text

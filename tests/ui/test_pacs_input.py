@@ -186,7 +186,7 @@ def test_search_pick_retrieve_analyse_and_store_without_phi_in_logs_or_names(pac
     assert sr.Modality == "SR" and sr.StudyInstanceUID == STUDY_UID
     stored = [s.value for s in at.success if s.value.startswith("Stored in the PACS (study ")]
     assert len(stored) == 1 and PID not in stored[0] and "JANE" not in stored[0] and STUDY_UID not in stored[0]
-    assert len(names) == 3 and all(n.startswith(f"modic_{sid}") for n in names)  # the hashed study label only
+    assert len(names) == 4 and all(n.startswith(f"modic_{sid}") for n in names)  # CSV, PDF, figure PNG, SR  # the hashed study label only
     at.button(key=store_key).click().run()  # a second click (as the button turns grey) stores nothing more
     assert len(archive.stored) == 1 and at.button(key=store_key).disabled
     for needle in (PID, "DOE", "JANE", "ACC77", "LWS nativ"):

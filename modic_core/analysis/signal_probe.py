@@ -177,13 +177,7 @@ def probe_level(
 
     Returns a :class:`LevelSignal`; never NaN (None with a reason instead).
     """
-    shape = np.shape(t1)
-    if len(shape) != 3 or any(np.shape(a) != shape for a in (t2, t1_norm, t2_norm)):
-        raise ValueError(f"t1, t2, t1_norm, t2_norm must be (z, y, x) arrays of one shape, got "
-                         f"{[np.shape(a) for a in (t1, t2, t1_norm, t2_norm)]}")
-    sy, sx = (float(s) for s in spacing_yx)
-    if not (sy > 0 and sx > 0):
-        raise ValueError(f"spacing_yx must be positive mm, got {spacing_yx!r}")
+    shape, sy, sx = _checked(t1, t2, (t1_norm, t2_norm), spacing_yx)
     nz, ny, nx = shape
     z0, z1 = sorted(int(v) for v in z_range)
     z = slice(min(max(z0, 0), nz), min(max(z1 + 1, 0), nz))
@@ -263,14 +257,8 @@ def roi_signal(
 
     Returns a :class:`RoiSignal` (see the module docstring for the reference band); never NaN.
     """
-    shape = np.shape(t1)
     norm = (t1_norm, t2_norm) if t1_norm is not None and t2_norm is not None else (t1, t2)
-    if len(shape) != 3 or any(np.shape(a) != shape for a in (t2, *norm)):
-        raise ValueError(f"t1, t2 (and t1_norm, t2_norm) must be (z, y, x) arrays of one shape, got "
-                         f"{[np.shape(a) for a in (t1, t2, *norm)]}")
-    sy, sx = (float(v) for v in spacing_yx)
-    if not (sy > 0 and sx > 0):
-        raise ValueError(f"spacing_yx must be positive mm, got {spacing_yx!r}")
+    shape, sy, sx = _checked(t1, t2, norm, spacing_yx)
     nz, ny, nx = shape
     x0, x1 = sorted((float(roi[0]), float(roi[2])))
     y0, y1 = sorted((float(roi[1]), float(roi[3])))
@@ -307,3 +295,15 @@ def roi_signal(
 def _units(b: BandSignal, norm) -> tuple[float | None, float | None]:
     """A band's means in the method's units, or (None, None) when only raw arrays were given."""
     return (None, None) if norm is None else (b.t1, b.t2)
+
+
+def _checked(t1, t2, norm: tuple, spacing_yx) -> tuple[tuple[int, int, int], float, float]:
+    """(shape, sy, sx) of the probe's inputs: every array (z, y, x) of one shape, spacings positive mm; else ValueError."""
+    shape = np.shape(t1)
+    if len(shape) != 3 or any(np.shape(a) != shape for a in (t2, *norm)):
+        raise ValueError(f"t1, t2 (and t1_norm, t2_norm) must be (z, y, x) arrays of one shape, got "
+                         f"{[np.shape(a) for a in (t1, t2, *norm)]}")
+    sy, sx = (float(v) for v in spacing_yx)
+    if not (sy > 0 and sx > 0):
+        raise ValueError(f"spacing_yx must be positive mm, got {spacing_yx!r}")
+    return shape, sy, sx
